@@ -1,0 +1,138 @@
+"""Messages of the accounts service: schools (R-SCHOOL-1), users, sessions, password links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ck_contracts.messaging import Event, register_event
+from ck_contracts.roles import Actor
+
+SERVICE = "accounts"
+
+
+# --- events -----------------------------------------------------------------------------------
+@register_event
+class SchoolRegistered(Event):
+    """A school joined the programme. Other services keep their own list of schools from it."""
+
+    routing_key = "accounts.school.registered"
+    school_number: int
+
+
+@register_event
+class SchoolSettingsChanged(Event):
+    """Instellingen changed. Carries the figures other services use, no contact details."""
+
+    routing_key = "accounts.school.settings_changed"
+    school_number: int
+    duo_student_count: int
+
+
+# --- shared shapes ------------------------------------------------------------------------------
+class Contact(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(default="", max_length=100)
+    email: str = Field(default="", max_length=254)
+    phone: str = Field(default="", max_length=40)
+
+
+class SchoolSettings(BaseModel):
+    """What Instellingen edits (R-SCHOOL-1)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    brin_codes: list[str] = Field(min_length=1)
+    locations: list[str] = Field(default_factory=list)
+    duo_student_count: int = Field(ge=0, le=1_000_000)
+    contacts: list[Contact] = Field(default_factory=list)
+    default_order_reference: str = Field(default="", max_length=100)
+
+
+class School(SchoolSettings):
+    school_id: UUID
+    school_number: int
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+
+
+# --- operations (RPC payloads and results) -----------------------------------------------------
+class RegisterSchool(BaseModel):
+    settings: SchoolSettings
+    budget_holder: Person
+
+
+class SchoolRef(BaseModel):
+    school_id: UUID
+
+
+class UpdateSchool(BaseModel):
+    school_id: UUID
+    settings: SchoolSettings
+
+
+class RegisteredSchool(BaseModel):
+    school_id: UUID
+    school_number: int
+
+
+class Login(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1024)
+
+
+class SessionToken(BaseModel):
+    token: str = Field(min_length=16, max_length=128)
+
+
+class SessionInfo(BaseModel):
+    """What the gateway needs to serve a logged-in user."""
+
+    actor: Actor
+    user_name: str
+    email: str
+    school_number: int | None = None
+    school_name: str | None = None
+    expires_at: datetime
+
+
+class LoginResult(SessionInfo):
+    token: str
+
+
+class PasswordLink(BaseModel):
+    token: str = Field(min_length=16, max_length=128)
+
+
+class PasswordLinkInfo(BaseModel):
+    email: str
+    user_name: str
+
+
+class SetPassword(BaseModel):
+    token: str = Field(min_length=16, max_length=128)
+    password: str = Field(max_length=1024)
+
+
+class Ops:
+    """Operation names on the accounts RPC queue."""
+
+    LOGIN = "auth.login"
+    SESSION = "auth.session"
+    LOGOUT = "auth.logout"
+    PASSWORD_LINK_CHECK = "auth.password_link.check"
+    PASSWORD_LINK_USE = "auth.password_link.use"
+    SCHOOL_REGISTER = "school.register"
+    SCHOOL_GET = "school.get"
+    SCHOOL_UPDATE = "school.update"
+    SCHOOL_LIST = "school.list"

@@ -1,0 +1,75 @@
+"""Exchange and queue names, and the envelope every event and RPC message uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENTS_EXCHANGE = "cultuurkaart.events"  # durable topic exchange: all facts
+DEAD_LETTER_EXCHANGE = "cultuurkaart.dead-letter"  # direct exchange: poison messages
+CORRELATION_HEADER = "x-correlation-id"
+EVENT_TYPE_HEADER = "x-event-type"
+
+
+def rpc_queue(service: str) -> str:
+    """The queue a service answers commands and queries on."""
+    return f"{service}.rpc"
+
+
+def event_queue(service: str, concern: str) -> str:
+    """A consuming service's own durable queue for one concern."""
+    return f"{service}.events.{concern}"
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dead-letter"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """A fact, past tense. Carries ids, not personal data, unless its consumer needs it (R-AVG-2).
+
+    Subclasses set `routing_key` (which is also the type name on the wire) and `version`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    routing_key: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None
+    school_id: UUID | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json")
+        body["type"] = self.routing_key
+        body["version"] = self.version
+        return body
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+E = TypeVar("E", bound=type[Event])
+
+
+def register_event(cls: E) -> E:
+    """Class decorator: makes an event type decodable by its routing key."""
+    if cls.routing_key in EVENT_TYPES:
+        raise ValueError(f"routing key {cls.routing_key} registered twice")
+    EVENT_TYPES[cls.routing_key] = cls
+    return cls
+
+
+def decode_event(body: dict[str, Any]) -> Event:
+    """Envelope -> typed event. Unknown types raise KeyError (the consumer dead-letters them)."""
+    cls = EVENT_TYPES[body["type"]]
+    if int(body.get("version", 1)) > cls.version:
+        raise ValueError(f"{body['type']} version {body['version']} is newer than this consumer")
+    return cls.model_validate(body)

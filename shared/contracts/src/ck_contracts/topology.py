@@ -1,0 +1,55 @@
+"""Which queue receives which events. Every service declares all of it at start-up.
+
+Declaring the whole topology everywhere means that whichever service starts first, every
+queue exists before the first event is published: nothing is dropped for a consumer that has
+not started yet. Changing a queue's arguments needs a new queue name (RabbitMQ refuses to
+redeclare a queue with other arguments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ck_contracts import accounts, notifier
+from ck_contracts.messaging import event_queue
+
+SERVICES = (
+    "accounts",
+    "roster",
+    "membership",
+    "budget",
+    "invoicing",
+    "weborders",
+    "notifier",
+)
+
+
+@dataclass(frozen=True)
+class EventQueue:
+    service: str
+    concern: str
+    routing_keys: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return event_queue(self.service, self.concern)
+
+
+SCHOOL_EVENTS = (
+    accounts.SchoolRegistered.routing_key,
+    accounts.SchoolSettingsChanged.routing_key,
+)
+
+EVENT_QUEUES: tuple[EventQueue, ...] = (
+    EventQueue("notifier", "email", (notifier.EmailRequested.routing_key,)),
+    # Every domain service keeps its own list of schools, so it can check a school id
+    # without asking accounts.
+    *(
+        EventQueue(service, "schools", SCHOOL_EVENTS)
+        for service in ("roster", "membership", "budget", "invoicing", "weborders")
+    ),
+)
+
+
+def queues_of(service: str) -> tuple[EventQueue, ...]:
+    return tuple(q for q in EVENT_QUEUES if q.service == service)

@@ -1,0 +1,4 @@
+"""Runtime every service shares: settings, logging, database, outbox, inbox, topology, RPC.
+
+No domain rules live here.
+"""

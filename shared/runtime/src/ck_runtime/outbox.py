@@ -1,0 +1,206 @@
+"""Transactional outbox: events are written in the same transaction as the change they report,
+then a relay publishes them with publisher confirms and marks them published.
+
+No event is lost while the broker is down (the rows wait), and none is published for a change
+that rolled back (the rows never existed). A crash between the broker's confirm and the mark
+can publish a row twice: consumers de-duplicate by event id (see inbox.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Protocol
+
+import aio_pika
+from aiormq.abc import ConfirmationFrameType
+from pamqp.commands import Basic
+from sqlalchemy import MetaData, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_contracts.messaging import (
+    CORRELATION_HEADER,
+    EVENT_TYPE_HEADER,
+    EVENTS_EXCHANGE,
+    Event,
+    utcnow,
+)
+from ck_runtime.db import Database
+from ck_runtime.logs import current_correlation_id, get_logger
+from ck_runtime.tables import add_runtime_tables
+
+log = get_logger(__name__)
+OUTBOX, _ = add_runtime_tables(MetaData())
+
+
+class _Wake:
+    """Set after a commit that added events, so the relay publishes at once, not on its poll."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+
+_wake = _Wake()
+
+
+def _after_commit(_session: object) -> None:
+    _wake.event.set()
+
+
+async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
+    """Record events in the caller's transaction."""
+    now = utcnow()
+    correlation = current_correlation_id()
+    rows = []
+    for ev in events:
+        if ev.correlation_id is None and correlation is not None:
+            ev = ev.model_copy(update={"correlation_id": correlation})
+        rows.append(
+            {
+                "id": ev.id,
+                "routing_key": ev.routing_key,
+                "body": ev.envelope(),
+                "correlation_id": ev.correlation_id,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+    await session.execute(OUTBOX.insert(), rows)
+    if not sa_event.contains(session.sync_session, "after_commit", _after_commit):
+        sa_event.listen(session.sync_session, "after_commit", _after_commit, once=True)
+
+
+class Publisher(Protocol):
+    async def publish(self, rows: Sequence[dict[str, object]]) -> None: ...
+
+
+class ConfirmingPublisher:
+    """Publishes to the events exchange on a channel with publisher confirms."""
+
+    def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, timeout: float = 10):
+        self._connection = connection
+        self._timeout = timeout
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def _events_exchange(self) -> aio_pika.abc.AbstractExchange:
+        if self._exchange is None or self._exchange.channel.is_closed:
+            channel = await self._connection.channel(publisher_confirms=True)
+            self._exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
+        return self._exchange
+
+    async def publish(self, rows: Sequence[dict[str, object]]) -> None:
+        exchange = await self._events_exchange()
+
+        async def one(row: dict[str, object]) -> None:
+            message = aio_pika.Message(
+                body=_json_bytes(row["body"]),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(row["id"]),
+                headers={
+                    CORRELATION_HEADER: str(row["correlation_id"] or ""),
+                    EVENT_TYPE_HEADER: str(row["routing_key"]),
+                },
+            )
+            confirmation: ConfirmationFrameType | None = await exchange.publish(
+                message, routing_key=str(row["routing_key"]), timeout=self._timeout
+            )
+            if isinstance(confirmation, Basic.Nack):
+                raise RuntimeError(f"broker refused event {row['id']}")
+
+        # Confirms are pipelined: all of a batch is in flight at once.
+        await asyncio.gather(*(one(row) for row in rows))
+
+
+def _json_bytes(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows, oldest first, until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        batch: int = 200,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._batch = batch
+        self._poll = poll_seconds
+        self._stopping = asyncio.Event()
+        self.published = 0
+
+    def _pending_query(self):  # type: ignore[no-untyped-def]
+        return (
+            select(OUTBOX.c.seq, OUTBOX.c.id, OUTBOX.c.routing_key, OUTBOX.c.body,
+                   OUTBOX.c.correlation_id)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.seq)
+            .limit(self._batch)
+        )
+
+    async def _mark(self, session: AsyncSession, rows: list[dict[str, object]]) -> None:
+        await session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.seq.in_([r["seq"] for r in rows]))
+            .values(published_at=utcnow())
+        )
+
+    async def publish_pending(self) -> int:
+        """One pass: publish up to a batch. Returns how many were published."""
+        if self._db.sqlite:
+            # SQLite has one writer: never hold its lock while waiting on the broker. One
+            # process owns an SQLite file, so no other relay takes these rows meanwhile.
+            async with self._db.read() as session:
+                rows = [dict(r._mapping) for r in await session.execute(self._pending_query())]
+            if not rows:
+                return 0
+            await self._publisher.publish(rows)
+            async with self._db.transaction() as session:
+                await self._mark(session, rows)
+        else:
+            async with self._db.transaction() as session:
+                # Several replicas of a service each take their own rows.
+                query = self._pending_query().with_for_update(skip_locked=True)
+                rows = [dict(r._mapping) for r in await session.execute(query)]
+                if not rows:
+                    return 0
+                await self._publisher.publish(rows)
+                await self._mark(session, rows)
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            _wake.event.clear()  # before reading: a commit from now on wakes the next pass
+            try:
+                count = await self.publish_pending()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down, channel closed, database busy: retry
+                log.warning("outbox.publish_failed", error=type(exc).__name__, retry_in=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if count == self._batch:
+                continue  # more waiting
+            await self._sleep(self._poll, wake=True)
+
+    async def _sleep(self, seconds: float, wake: bool = False) -> None:
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake:
+            waiters.append(asyncio.ensure_future(_wake.event.wait()))
+        _done, pending = await asyncio.wait(waiters, timeout=seconds,
+                                            return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,194 @@
+"""Start-up, running and graceful shutdown of one service process.
+
+Order at start: migrations, database, broker connection, topology, outbox relay, subscribers
+(RPC queue and event queues), health endpoint. At stop the reverse; FastStream waits up to
+`graceful_timeout` for handlers in flight, and unacknowledged messages are redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream import AckPolicy, FastStream
+from faststream.exceptions import RejectMessage
+from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.specification import AsyncAPI
+
+from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
+from ck_contracts.rpc import RpcRequest
+from ck_runtime.amqp import (
+    RPC_QUEUE_ARGUMENTS,
+    BrokerUnreachable,
+    connect,
+    declare_topology,
+    quorum_arguments,
+)
+from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
+from ck_runtime.db import Database
+from ck_runtime.health import HealthServer
+from ck_runtime.logs import bind_correlation_id, configure_logging, get_logger
+from ck_runtime.migrations import upgrade_async
+from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
+from ck_runtime.rpc_server import RpcRouter
+from ck_runtime.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Background = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    """What a service is made of. Its app.py builds one of these."""
+
+    name: str
+    settings: ServiceSettings
+    rpc: RpcRouter | None = None
+    consumers: Sequence[EventConsumer] = ()
+    background: Sequence[Background] = ()
+    description: str = ""
+    on_start: Sequence[Background] = field(default_factory=tuple)
+
+
+class ServiceRuntime:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.db = Database(self.settings.resolved_database_url())
+        self.broker = self._build_broker()
+        self.relay: OutboxRelay | None = None
+        self.health: HealthServer | None = None
+        self._connection: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _build_broker(self) -> RabbitBroker:
+        s = self.settings
+        broker = RabbitBroker(
+            s.amqp_url,
+            graceful_timeout=s.graceful_timeout,
+            default_channel=Channel(prefetch_count=s.prefetch),
+            fail_fast=True,
+            log_level=10,  # FastStream's per-message lines at DEBUG: off by default
+            app_id=self.service.name,
+        )
+        if self.service.rpc is not None:
+            self._subscribe_rpc(broker, self.service.rpc)
+        for consumer in self.service.consumers:
+            self._subscribe_events(broker, consumer)
+        return broker
+
+    def _subscribe_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
+        db = self.db
+        queue = RabbitQueue(rpc_queue(self.service.name), durable=True,
+                            arguments=RPC_QUEUE_ARGUMENTS)  # type: ignore[arg-type]
+
+        @broker.subscriber(queue, ack_policy=AckPolicy.ACK, title=f"{queue.name}:request",
+                           description=f"Commands and queries of {self.service.name}: "
+                           + ", ".join(sorted(router.operations)))
+        async def answer(request: RpcRequest, message: RabbitMessage) -> dict[str, Any]:
+            bind_correlation_id(message.headers.get(CORRELATION_HEADER) or None)
+            return await router.dispatch(request, db)
+
+    def _subscribe_events(self, broker: RabbitBroker, consumer: EventConsumer) -> None:
+        db = self.db
+        queue = RabbitQueue(
+            consumer.name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments=quorum_arguments(consumer.name, self.settings.delivery_limit),  # type: ignore[arg-type]
+        )
+
+        @broker.subscriber(queue, ack_policy=AckPolicy.NACK_ON_ERROR, no_reply=True,
+                           title=f"{consumer.name}:consume",
+                           description="Events: " + ", ".join(consumer.queue.routing_keys))
+        async def consume(body: dict[str, Any], message: RabbitMessage) -> None:
+            try:
+                await consumer.handle(body, db)
+            except PoisonMessage as exc:
+                log.error("event.poison", queue=consumer.name, error=str(exc))
+                raise RejectMessage(requeue=False) from exc
+            except Exception:
+                log.exception("event.failed", queue=consumer.name)
+                await pause_before_retry(message.headers)
+                raise
+
+    def asyncapi(self) -> AsyncAPI:
+        return AsyncAPI(self.broker, title=f"MBO Cultuurkaart {self.service.name}",
+                        version="1", description=self.service.description)
+
+    def faststream_app(self) -> FastStream:
+        return FastStream(self.broker, specification=self.asyncapi())
+
+    # -- life cycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        await upgrade_async(self.service.name, self.db.url)
+        self._connection = await connect(s.amqp_url, f"{self.service.name}-publisher")
+        channel = await self._connection.channel()
+        await declare_topology(channel, s.delivery_limit)
+        await channel.close()
+        self.relay = OutboxRelay(self.db, ConfirmingPublisher(self._connection),
+                                 batch=s.outbox_batch, poll_seconds=s.outbox_poll_seconds)
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for hook in self.service.on_start:
+            await hook(self)
+        await self.broker.start()
+        for job in self.service.background:
+            self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
+        if s.health_port:
+            self.health = HealthServer(s.health_host, s.health_port, self.check_health)
+            await self.health.start()
+        log.info("service.started", health_port=s.health_port or None)
+
+    async def check_health(self) -> dict[str, str]:
+        result = {"service": self.service.name, "database": "ok", "broker": "ok"}
+        try:
+            await asyncio.wait_for(self.db.ping(), 3)
+        except Exception:
+            result["database"] = "unreachable"
+        if self._connection is None or self._connection.is_closed:
+            result["broker"] = "unreachable"
+        return result
+
+    async def stop(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
+        await self.broker.stop()  # waits for handlers in flight (graceful_timeout)
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()
+        await self.db.dispose()
+        log.info("service.stopped")
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopped.set)
+        await self.start()
+        await self._stopped.wait()
+        log.info("service.stopping")
+        await self.stop()
+
+
+def run_service(build: Callable[[], Service]) -> None:
+    """Entry point of every service process."""
+    service = build()
+    configure_logging(service.name, service.settings.log_level, service.settings.log_json)
+    runtime = ServiceRuntime(service)
+    try:
+        asyncio.run(runtime.run_until_signalled())
+    except BrokerUnreachable as exc:
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

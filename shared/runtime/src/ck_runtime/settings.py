@@ -1,0 +1,65 @@
+"""Settings from the environment (pydantic-settings), one prefix per service.
+
+`ACCOUNTS_DATABASE_URL` sets the accounts service's database; `AMQP_URL` is shared by all but
+can be overridden per service (`ACCOUNTS_AMQP_URL`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATA_DIR = Path("var")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses add their own and set `service_name`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    amqp_url: str = DEFAULT_AMQP_URL
+    database_url: str = ""  # empty: one SQLite file per service under data_dir
+    data_dir: Path = DEFAULT_DATA_DIR
+    health_host: str = "127.0.0.1"
+    health_port: int = 0  # 0: no health endpoint (tests); the run command assigns ports
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Messages handled at once per queue. Small for SQLite (one writer), larger for PostgreSQL.
+    prefetch: int = Field(default=16, ge=1, le=1000)
+    # Deliveries before a message is dead-lettered (quorum queue x-delivery-limit).
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+    graceful_timeout: float = 15.0
+    outbox_batch: int = 200
+    outbox_poll_seconds: float = 1.0
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = (self.data_dir / f"{self.service_name}.sqlite3").resolve()
+        return f"sqlite+aiosqlite:///{path}"
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+# Variables that may be set once for all services, without a prefix.
+SHARED_VARIABLES = ("amqp_url", "data_dir", "log_level", "log_json")
+
+
+def load_settings(cls: type[S], service_name: str, **overrides: object) -> S:
+    """Settings for one service: `<NAME>_X` wins over the shared `X`, overrides win over both."""
+    prefix = f"{service_name.upper()}_"
+    values: dict[str, object] = {}
+    for name in SHARED_VARIABLES:
+        shared = os.environ.get(name.upper())
+        if shared is not None and f"{prefix}{name.upper()}" not in os.environ:
+            values[name] = shared
+    values.update(overrides)
+    values["service_name"] = service_name
+    return cls(_env_prefix=prefix, **values)  # type: ignore[call-arg]
+
