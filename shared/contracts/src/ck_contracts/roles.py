@@ -44,8 +44,13 @@ class Permission(StrEnum):
     ACTIVATE_MEMBERSHIP = "activate_membership"
 
 
-_SCHOOL_STAFF = {Permission.VIEW_SCHOOL, Permission.VIEW_ROSTER, Permission.INVITE_MEMBERS,
-                 Permission.BROWSE_OFFER, Permission.REQUEST_OFFER}
+_SCHOOL_STAFF = {
+    Permission.VIEW_SCHOOL,
+    Permission.VIEW_ROSTER,
+    Permission.INVITE_MEMBERS,
+    Permission.BROWSE_OFFER,
+    Permission.REQUEST_OFFER,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.BUDGET_HOLDER: frozenset(

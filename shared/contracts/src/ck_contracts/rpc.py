@@ -45,3 +45,9 @@ class RpcReply(BaseModel):
     ok: bool
     result: Any = None
     error: RpcError | None = None
+
+
+class Empty(BaseModel):
+    """Payload of operations that take no arguments."""
+
+    model_config = ConfigDict(extra="ignore")

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-
 from ck_contracts.messaging import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -76,6 +75,4 @@ async def declare_topology(channel: AbstractChannel, delivery_limit: int) -> Non
         )
         await dead.bind(dlx, routing_key=spec.name)
     for service in SERVICES:
-        await channel.declare_queue(
-            rpc_queue(service), durable=True, arguments=RPC_QUEUE_ARGUMENTS
-        )
+        await channel.declare_queue(rpc_queue(service), durable=True, arguments=RPC_QUEUE_ARGUMENTS)

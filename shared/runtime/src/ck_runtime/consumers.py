@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from ck_contracts.messaging import Event, decode_event
 from ck_contracts.topology import EventQueue
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ck_runtime.db import Database
 from ck_runtime.inbox import claim_message
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -52,8 +52,7 @@ class EventConsumer:
                 log.info("event.duplicate", queue=self.name, event_id=str(event.id))
                 return False
             await handler(event, session)
-        log.info("event.handled", queue=self.name, type=event.routing_key,
-                 event_id=str(event.id))
+        log.info("event.handled", queue=self.name, type=event.routing_key, event_id=str(event.id))
         return True
 
 

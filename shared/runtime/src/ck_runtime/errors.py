@@ -11,16 +11,24 @@ from ck_contracts.rpc import ErrorCode, RpcError
 class ServiceError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str, fields: dict[str, str] | None = None,
-                 retry_after_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        fields: dict[str, str] | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
         self.retry_after_seconds = retry_after_seconds
 
     def to_rpc(self) -> RpcError:
-        return RpcError(code=self.code, message=self.message, fields=self.fields,
-                        retry_after_seconds=self.retry_after_seconds)
+        return RpcError(
+            code=self.code,
+            message=self.message,
+            fields=self.fields,
+            retry_after_seconds=self.retry_after_seconds,
+        )
 
 
 class Invalid(ServiceError):

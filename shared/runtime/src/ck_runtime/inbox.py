@@ -3,11 +3,11 @@ redelivered message (delivery is at least once) changes nothing a second time.""
 
 from __future__ import annotations
 
+from ck_contracts.messaging import utcnow
 from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_contracts.messaging import utcnow
 from ck_runtime.tables import add_runtime_tables
 
 _, INBOX = add_runtime_tables(MetaData())

@@ -15,11 +15,6 @@ from typing import Protocol
 
 import aio_pika
 from aiormq.abc import ConfirmationFrameType
-from pamqp.commands import Basic
-from sqlalchemy import MetaData, select, update
-from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from ck_contracts.messaging import (
     CORRELATION_HEADER,
     EVENT_TYPE_HEADER,
@@ -27,6 +22,11 @@ from ck_contracts.messaging import (
     Event,
     utcnow,
 )
+from pamqp.commands import Basic
+from sqlalchemy import MetaData, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ck_runtime.db import Database
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.tables import add_runtime_tables
@@ -137,8 +137,13 @@ class OutboxRelay:
 
     def _pending_query(self):  # type: ignore[no-untyped-def]
         return (
-            select(OUTBOX.c.seq, OUTBOX.c.id, OUTBOX.c.routing_key, OUTBOX.c.body,
-                   OUTBOX.c.correlation_id)
+            select(
+                OUTBOX.c.seq,
+                OUTBOX.c.id,
+                OUTBOX.c.routing_key,
+                OUTBOX.c.body,
+                OUTBOX.c.correlation_id,
+            )
             .where(OUTBOX.c.published_at.is_(None))
             .order_by(OUTBOX.c.seq)
             .limit(self._batch)
@@ -197,8 +202,9 @@ class OutboxRelay:
         waiters = [asyncio.ensure_future(self._stopping.wait())]
         if wake:
             waiters.append(asyncio.ensure_future(_wake.event.wait()))
-        _done, pending = await asyncio.wait(waiters, timeout=seconds,
-                                            return_when=asyncio.FIRST_COMPLETED)
+        _done, pending = await asyncio.wait(
+            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
 

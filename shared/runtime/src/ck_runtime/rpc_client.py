@@ -21,10 +21,10 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-
 from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
 from ck_contracts.roles import Actor
 from ck_contracts.rpc import RpcReply, RpcRequest
+
 from ck_runtime.amqp import connect
 from ck_runtime.logs import current_correlation_id, get_logger
 
@@ -60,8 +60,11 @@ class RpcClient:
 
     async def _open_channel(self) -> None:
         assert self._connection is not None
-        self._channel = await self._connection.channel(publisher_confirms=False)
-        self._channel.return_callbacks.add(self._on_return)
+        # Confirms on, so that a request to a queue that does not exist comes back at once
+        # (mandatory + on_return_raises) instead of waiting out the timeout.
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         self._reply_queue = await self._channel.declare_queue(
             self._reply_to, exclusive=True, auto_delete=True
         )
@@ -87,14 +90,15 @@ class RpcClient:
         except ValueError as exc:
             future.set_exception(exc)
 
-    def _on_return(self, _channel: object, message: AbstractIncomingMessage) -> None:
-        # mandatory=True and no queue by that name: nobody will ever answer.
-        future = self._pending.get(message.correlation_id or "")
-        if future is not None and not future.done():
-            future.set_exception(ServiceUnavailable(message.routing_key or "?", "no queue"))
-
-    async def call(self, service: str, op: str, payload: dict[str, Any] | None = None, *,
-                   actor: Actor | None = None, timeout: float | None = None) -> RpcReply:
+    async def call(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        actor: Actor | None = None,
+        timeout: float | None = None,
+    ) -> RpcReply:
         """Send one request and wait for its reply, at most `timeout` seconds."""
         wait = timeout or self.timeout
         if self._channel is None or self._channel.is_closed:
@@ -113,6 +117,7 @@ class RpcClient:
             body=request.model_dump_json().encode(),
             content_type="application/json",
             correlation_id=correlation_id,
+            message_id=correlation_id,
             reply_to=self._reply_to,
             expiration=wait,
             headers={CORRELATION_HEADER: current_correlation_id() or ""},
@@ -125,16 +130,19 @@ class RpcClient:
                 wait,
             )
             return await asyncio.wait_for(future, wait)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             log.warning("rpc.timeout", service=service, op=op, timeout=wait)
             raise ServiceUnavailable(service, "timeout") from exc
+        except aio_pika.exceptions.PublishError as exc:
+            raise ServiceUnavailable(service, "no queue") from exc
         except aio_pika.exceptions.AMQPError as exc:
             raise ServiceUnavailable(service, "broker unreachable") from exc
         finally:
             self._pending.pop(correlation_id, None)
 
-    async def call_json(self, service: str, op: str, payload: dict[str, Any] | None = None,
-                        **kwargs: Any) -> Any:
+    async def call_json(
+        self, service: str, op: str, payload: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         """Like call(), raising RpcFailed on an error reply; returns the result."""
         reply = await self.call(service, op, payload, **kwargs)
         if not reply.ok:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
-
 from ck_contracts.roles import Actor, Permission
 from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
+from pydantic import BaseModel, ValidationError
+
 from ck_runtime.db import Database
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
@@ -30,6 +30,7 @@ FORBIDDEN_MESSAGE = "U heeft geen toegang tot deze gegevens."
 class Call:
     actor: Actor | None
     db: Database
+    deps: Any = None  # the service's own dependencies (settings, clients)
 
     def require_actor(self) -> Actor:
         if self.actor is None:
@@ -61,8 +62,14 @@ class RpcRouter:
     def __init__(self) -> None:
         self.operations: dict[str, Operation[Any]] = {}
 
-    def op(self, name: str, payload: type[P], *, permission: Permission | None = None,
-           public: bool = False) -> Callable[[Handler], Handler]:
+    def op(
+        self,
+        name: str,
+        payload: type[P],
+        *,
+        permission: Permission | None = None,
+        public: bool = False,
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self.operations:
                 raise ValueError(f"operation {name} registered twice")
@@ -71,12 +78,13 @@ class RpcRouter:
 
         return register
 
-    async def dispatch(self, request: RpcRequest, db: Database) -> dict[str, Any]:
+    async def dispatch(self, request: RpcRequest, db: Database, deps: Any = None) -> dict[str, Any]:
         operation = self.operations.get(request.op)
         if operation is None:
-            return _error(RpcError(code=ErrorCode.NOT_FOUND,
-                                   message=f"Onbekende opdracht: {request.op}"))
-        call = Call(actor=request.actor, db=db)
+            return _error(
+                RpcError(code=ErrorCode.NOT_FOUND, message=f"Onbekende opdracht: {request.op}")
+            )
+        call = Call(actor=request.actor, db=db, deps=deps)
         try:
             if not operation.public:
                 actor = call.require_actor()
@@ -91,13 +99,15 @@ class RpcRouter:
             return _error(exc.to_rpc())
         except Exception:
             log.exception("rpc.failed", op=request.op)
-            return _error(RpcError(code=ErrorCode.INTERNAL,
-                                   message="Er ging iets mis. Probeer het later opnieuw."))
+            return _error(
+                RpcError(
+                    code=ErrorCode.INTERNAL, message="Er ging iets mis. Probeer het later opnieuw."
+                )
+            )
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
         elif isinstance(result, list):
-            result = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r
-                      for r in result]
+            result = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]
         return RpcReply(ok=True, result=result).model_dump(mode="json")
 
 

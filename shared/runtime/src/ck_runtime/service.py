@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
+from ck_contracts.rpc import RpcRequest
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
-from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
-from ck_contracts.rpc import RpcRequest
 from ck_runtime.amqp import (
     RPC_QUEUE_ARGUMENTS,
     BrokerUnreachable,
@@ -54,6 +54,7 @@ class Service:
     background: Sequence[Background] = ()
     description: str = ""
     on_start: Sequence[Background] = field(default_factory=tuple)
+    deps: Any = None  # handed to RPC handlers as call.deps
 
 
 class ServiceRuntime:
@@ -86,16 +87,21 @@ class ServiceRuntime:
         return broker
 
     def _subscribe_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
-        db = self.db
-        queue = RabbitQueue(rpc_queue(self.service.name), durable=True,
-                            arguments=RPC_QUEUE_ARGUMENTS)  # type: ignore[arg-type]
+        db, deps = self.db, self.service.deps
+        queue = RabbitQueue(
+            rpc_queue(self.service.name), durable=True, arguments=RPC_QUEUE_ARGUMENTS
+        )  # type: ignore[arg-type]
 
-        @broker.subscriber(queue, ack_policy=AckPolicy.ACK, title=f"{queue.name}:request",
-                           description=f"Commands and queries of {self.service.name}: "
-                           + ", ".join(sorted(router.operations)))
+        @broker.subscriber(
+            queue,
+            ack_policy=AckPolicy.ACK,
+            title=f"{queue.name}:request",
+            description=f"Commands and queries of {self.service.name}: "
+            + ", ".join(sorted(router.operations)),
+        )
         async def answer(request: RpcRequest, message: RabbitMessage) -> dict[str, Any]:
             bind_correlation_id(message.headers.get(CORRELATION_HEADER) or None)
-            return await router.dispatch(request, db)
+            return await router.dispatch(request, db, deps)
 
     def _subscribe_events(self, broker: RabbitBroker, consumer: EventConsumer) -> None:
         db = self.db
@@ -106,9 +112,13 @@ class ServiceRuntime:
             arguments=quorum_arguments(consumer.name, self.settings.delivery_limit),  # type: ignore[arg-type]
         )
 
-        @broker.subscriber(queue, ack_policy=AckPolicy.NACK_ON_ERROR, no_reply=True,
-                           title=f"{consumer.name}:consume",
-                           description="Events: " + ", ".join(consumer.queue.routing_keys))
+        @broker.subscriber(
+            queue,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            no_reply=True,
+            title=f"{consumer.name}:consume",
+            description="Events: " + ", ".join(consumer.queue.routing_keys),
+        )
         async def consume(body: dict[str, Any], message: RabbitMessage) -> None:
             try:
                 await consumer.handle(body, db)
@@ -121,8 +131,12 @@ class ServiceRuntime:
                 raise
 
     def asyncapi(self) -> AsyncAPI:
-        return AsyncAPI(self.broker, title=f"MBO Cultuurkaart {self.service.name}",
-                        version="1", description=self.service.description)
+        return AsyncAPI(
+            self.broker,
+            title=f"MBO Cultuurkaart {self.service.name}",
+            version="1",
+            description=self.service.description,
+        )
 
     def faststream_app(self) -> FastStream:
         return FastStream(self.broker, specification=self.asyncapi())
@@ -135,8 +149,12 @@ class ServiceRuntime:
         channel = await self._connection.channel()
         await declare_topology(channel, s.delivery_limit)
         await channel.close()
-        self.relay = OutboxRelay(self.db, ConfirmingPublisher(self._connection),
-                                 batch=s.outbox_batch, poll_seconds=s.outbox_poll_seconds)
+        self.relay = OutboxRelay(
+            self.db,
+            ConfirmingPublisher(self._connection),
+            batch=s.outbox_batch,
+            poll_seconds=s.outbox_poll_seconds,
+        )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for hook in self.service.on_start:
             await hook(self)

@@ -62,4 +62,3 @@ def load_settings(cls: type[S], service_name: str, **overrides: object) -> S:
     values.update(overrides)
     values["service_name"] = service_name
     return cls(_env_prefix=prefix, **values)  # type: ignore[call-arg]
-

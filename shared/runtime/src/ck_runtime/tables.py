@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, Uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps in UTC, aware on the way out on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self, timezone: bool = True) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: store times in UTC with a zone")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -10,13 +45,18 @@ def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
     outbox = Table(
         "outbox",
         metadata,
-        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "seq",
+            BigInteger().with_variant(Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         Column("id", Uuid, nullable=False, unique=True),
         Column("routing_key", String(200), nullable=False),
         Column("body", JSON, nullable=False),
         Column("correlation_id", String(64)),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), index=True),
+        Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        Column("published_at", UtcDateTime(timezone=True), index=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text),
     )
@@ -25,6 +65,6 @@ def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
         metadata,
         Column("message_id", String(64), primary_key=True),
         Column("consumer", String(200), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(timezone=True), nullable=False),
     )
     return outbox, inbox

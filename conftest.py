@@ -1,0 +1,129 @@
+"""Fixtures every test folder shares: the real broker and the real databases.
+
+Addresses come from the environment (TEST_AMQP_URL, TEST_POSTGRES_URL). Without them the local
+servers of this machine are used (RabbitMQ on 5672, PostgreSQL on 5432); where neither answers
+and a Docker engine exists, testcontainers starts them. Each test session gets its own
+RabbitMQ virtual host and its own PostgreSQL databases, dropped at the end, so a test run never
+touches the data of a running portal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of this test session's own."""
+    if url := os.environ.get("TEST_AMQP_URL"):
+        yield url
+        return
+    if _port_open("127.0.0.1", 5672) and shutil.which("rabbitmqctl"):
+        vhost = f"ck-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+        )
+        try:
+            yield f"{LOCAL_AMQP}{vhost}"
+        finally:
+            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)
+        return
+    if _port_open("127.0.0.1", 5672):
+        yield LOCAL_AMQP
+        return
+    if _docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13") as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(5672)
+            yield f"amqp://guest:guest@{host}:{port}/"
+        return
+    pytest.fail("No RabbitMQ: start it with 'rabbitmq-server -detached' or set TEST_AMQP_URL.")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        yield url
+        return
+    if _port_open("127.0.0.1", 5432):
+        yield LOCAL_POSTGRES
+        return
+    if _docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver="asyncpg") as container:
+            yield container.get_connection_url()
+        return
+    pytest.fail("No PostgreSQL: start it (see README) or set TEST_POSTGRES_URL.")
+
+
+async def _admin_execute(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    name = f"ck_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"'))
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(
+            _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))

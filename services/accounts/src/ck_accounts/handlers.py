@@ -1,0 +1,369 @@
+"""Commands and queries of the accounts service (thin: load, apply domain rules, save + outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ck_contracts.accounts import (
+    Login,
+    LoginResult,
+    Ops,
+    PasswordLink,
+    PasswordLinkInfo,
+    RegisteredSchool,
+    RegisterSchool,
+    School,
+    SchoolRef,
+    SchoolRegistered,
+    SchoolSettings,
+    SchoolSettingsChanged,
+    SessionInfo,
+    SessionToken,
+    SetPassword,
+    UpdateSchool,
+)
+from ck_contracts.messaging import utcnow
+from ck_contracts.notifier import EmailRequested, MailTemplate
+from ck_contracts.roles import Actor, Permission, Role
+from ck_contracts.rpc import Empty
+from ck_runtime.db import Database
+from ck_runtime.errors import Conflict, Invalid, NotFound, Throttled, Unauthenticated
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from ck_runtime.rpc_server import Call, RpcRouter
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_accounts import domain
+from ck_accounts.passwords import hash_password, verify_password
+from ck_accounts.tables import login_throttle, password_links, schools, sessions, users
+
+log = get_logger(__name__)
+router = RpcRouter()
+
+WRONG_LOGIN = "Onjuist e-mailadres of wachtwoord."
+LINK_UNUSABLE = "Deze link is al gebruikt of verlopen. Vraag CJP om een nieuwe link."
+
+
+# --- log-in and sessions -------------------------------------------------------------------------
+async def _throttle_of(session: AsyncSession, email: str) -> domain.Throttle | None:
+    row = (
+        await session.execute(select(login_throttle).where(login_throttle.c.email == email))
+    ).first()
+    if row is None:
+        return None
+    return domain.Throttle(row.failures, row.first_failure_at, row.locked_until)
+
+
+async def _record_failure(db: Database, email: str) -> None:
+    async with db.transaction() as session:
+        previous = await _throttle_of(session, email)
+        state = domain.after_failure(previous, utcnow())
+        values = {
+            "failures": state.failures,
+            "first_failure_at": state.first_failure_at,
+            "locked_until": state.locked_until,
+        }
+        if previous is None:
+            await session.execute(insert(login_throttle).values(email=email, **values))
+        else:
+            await session.execute(
+                update(login_throttle).where(login_throttle.c.email == email).values(**values)
+            )
+
+
+@router.op(Ops.LOGIN, Login, public=True)
+async def login(call: Call, cmd: Login) -> LoginResult:
+    email = domain.normalise_email(cmd.email)
+    # The throttle is checked before any hashing: a locked account costs no CPU.
+    async with call.db.read() as session:
+        throttle = await _throttle_of(session, email)
+        locked = throttle.locked(utcnow()) if throttle else None
+        if locked is not None:
+            seconds = int(locked.total_seconds()) + 1
+            raise Throttled(
+                f"Te veel mislukte pogingen. Probeer het over {seconds} seconden opnieuw.",
+                retry_after_seconds=seconds,
+            )
+        user = (await session.execute(select(users).where(users.c.email == email))).first()
+    stored = user.password_hash if user is not None and user.active else None
+    if not await verify_password(stored, cmd.password):
+        await _record_failure(call.db, email)
+        log.info("login.failed", known_user=user is not None)
+        raise Unauthenticated(WRONG_LOGIN)
+    assert user is not None
+    token = domain.new_token()
+    now = utcnow()
+    async with call.db.transaction() as session:
+        await session.execute(delete(login_throttle).where(login_throttle.c.email == email))
+        await session.execute(
+            insert(sessions).values(
+                token_hash=domain.token_hash(token),
+                user_id=user.id,
+                created_at=now,
+                expires_at=now + domain.SESSION_LIFETIME,
+            )
+        )
+        info = await _session_info(session, user.id, now + domain.SESSION_LIFETIME)
+    log.info("login.succeeded", user_id=str(user.id))
+    return LoginResult(token=token, **info.model_dump())
+
+
+async def _session_info(
+    session: AsyncSession, user_id: uuid.UUID, expires_at: datetime
+) -> SessionInfo:
+    row = (
+        await session.execute(
+            select(users, schools.c.school_number, schools.c.name.label("school_name"))
+            .outerjoin(schools, schools.c.id == users.c.school_id)
+            .where(users.c.id == user_id)
+        )
+    ).first()
+    if row is None or not row.active:
+        raise Unauthenticated("Uw sessie is verlopen. Log opnieuw in.")
+    actor = Actor(user_id=row.id, role=Role(row.role), school_id=row.school_id)
+    return SessionInfo(
+        actor=actor,
+        user_name=row.name,
+        email=row.email,
+        school_number=row.school_number,
+        school_name=row.school_name,
+        expires_at=expires_at,
+    )
+
+
+@router.op(Ops.SESSION, SessionToken, public=True)
+async def resolve_session(call: Call, query: SessionToken) -> SessionInfo:
+    async with call.db.read() as session:
+        row = (
+            await session.execute(
+                select(sessions).where(sessions.c.token_hash == domain.token_hash(query.token))
+            )
+        ).first()
+        if row is None or row.expires_at <= utcnow():
+            raise Unauthenticated("Uw sessie is verlopen. Log opnieuw in.")
+        return await _session_info(session, row.user_id, row.expires_at)
+
+
+@router.op(Ops.LOGOUT, SessionToken, public=True)
+async def logout(call: Call, cmd: SessionToken) -> None:
+    async with call.db.transaction() as session:
+        await session.execute(
+            delete(sessions).where(sessions.c.token_hash == domain.token_hash(cmd.token))
+        )
+
+
+# --- password links ------------------------------------------------------------------------------
+async def _usable_link(session: AsyncSession, token: str) -> Any:
+    row = (
+        await session.execute(
+            select(password_links, users.c.email, users.c.name)
+            .join(users, users.c.id == password_links.c.user_id)
+            .where(password_links.c.token_hash == domain.token_hash(token))
+        )
+    ).first()
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise Conflict(LINK_UNUSABLE)
+    return row
+
+
+@router.op(Ops.PASSWORD_LINK_CHECK, PasswordLink, public=True)
+async def check_password_link(call: Call, query: PasswordLink) -> PasswordLinkInfo:
+    async with call.db.read() as session:
+        row = await _usable_link(session, query.token)
+    return PasswordLinkInfo(email=row.email, user_name=row.name)
+
+
+@router.op(Ops.PASSWORD_LINK_USE, SetPassword, public=True)
+async def use_password_link(call: Call, cmd: SetPassword) -> PasswordLinkInfo:
+    async with call.db.read() as session:
+        row = await _usable_link(session, cmd.token)
+    problem = domain.password_error(cmd.password, row.email)
+    if problem:
+        raise Invalid(problem, fields={"password": problem})
+    hashed = await hash_password(cmd.password)
+    async with call.db.transaction() as session:
+        # used_at IS NULL in the WHERE: of two simultaneous uses, exactly one wins.
+        result = await session.execute(
+            update(password_links)
+            .where(
+                password_links.c.token_hash == domain.token_hash(cmd.token),
+                password_links.c.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+        )
+        if result.rowcount != 1:
+            raise Conflict(LINK_UNUSABLE)
+        await session.execute(
+            update(users).where(users.c.id == row.user_id).values(password_hash=hashed)
+        )
+        # A new password ends every existing session of this user.
+        await session.execute(delete(sessions).where(sessions.c.user_id == row.user_id))
+    log.info("password.set", user_id=str(row.user_id))
+    return PasswordLinkInfo(email=row.email, user_name=row.name)
+
+
+async def issue_password_link(session: AsyncSession, user_id: uuid.UUID) -> str:
+    token = domain.new_token()
+    now = utcnow()
+    await session.execute(
+        insert(password_links).values(
+            token_hash=domain.token_hash(token),
+            user_id=user_id,
+            created_at=now,
+            expires_at=now + domain.PASSWORD_LINK_LIFETIME,
+        )
+    )
+    return token
+
+
+# --- schools -------------------------------------------------------------------------------------
+def _school(row: Any) -> School:
+    return School(
+        school_id=row.id,
+        school_number=row.school_number,
+        name=row.name,
+        brin_codes=row.brin_codes,
+        locations=row.locations,
+        duo_student_count=row.duo_student_count,
+        contacts=row.contacts,
+        default_order_reference=row.default_order_reference,
+    )
+
+
+def _validated(settings: SchoolSettings) -> SchoolSettings:
+    settings = domain.clean_settings(settings)
+    errors = domain.settings_errors(settings)
+    if not settings.brin_codes:
+        errors["brin_codes"] = "Vul minstens één BRIN-code in."
+    if errors:
+        raise Invalid("Controleer de invoer.", fields=errors)
+    return settings
+
+
+def _settings_row(settings: SchoolSettings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    return {
+        k: data[k]
+        for k in (
+            "name",
+            "brin_codes",
+            "locations",
+            "duo_student_count",
+            "contacts",
+            "default_order_reference",
+        )
+    }
+
+
+async def register_school(db: Database, cmd: RegisterSchool, portal_url: str) -> RegisteredSchool:
+    """R-SCHOOL-1: a CJP admin registers a school with its budget holder, who gets a welcome
+    mail with a link to set a password."""
+    settings = _validated(cmd.settings)
+    email = domain.normalise_email(cmd.budget_holder.email)
+    if problem := domain.email_error(email):
+        raise Invalid("Controleer de invoer.", fields={"budget_holder.email": problem})
+    school_id, user_id = uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+    try:
+        async with db.transaction() as session:
+            if (await session.execute(select(users.c.id).where(users.c.email == email))).first():
+                raise Conflict(
+                    "Er bestaat al een account met dit e-mailadres.",
+                    fields={"budget_holder.email": "Dit e-mailadres is al in gebruik."},
+                )
+            highest = (await session.execute(select(func.max(schools.c.school_number)))).scalar()
+            number = domain.next_school_number(highest)
+            await session.execute(
+                insert(schools).values(
+                    id=school_id,
+                    school_number=number,
+                    created_at=now,
+                    updated_at=now,
+                    **_settings_row(settings),
+                )
+            )
+            await session.execute(
+                insert(users).values(
+                    id=user_id,
+                    email=email,
+                    name=cmd.budget_holder.name,
+                    role=Role.BUDGET_HOLDER,
+                    school_id=school_id,
+                    password_hash=None,
+                    active=True,
+                    created_at=now,
+                )
+            )
+            token = await issue_password_link(session, user_id)
+            await add_to_outbox(
+                session,
+                SchoolRegistered(school_id=school_id, school_number=number),
+                EmailRequested(
+                    school_id=school_id,
+                    template=MailTemplate.WELCOME_BUDGET_HOLDER,
+                    to=email,
+                    context={
+                        "recipient_name": cmd.budget_holder.name,
+                        "school_name": settings.name,
+                        "school_number": str(number),
+                        "link": f"{portal_url.rstrip('/')}/wachtwoord-instellen?token={token}",
+                    },
+                ),
+            )
+    except IntegrityError as exc:  # two registrations raced for a number or an address
+        raise Conflict("De school kon niet worden geregistreerd; probeer het opnieuw.") from exc
+    log.info("school.registered", school_id=str(school_id), school_number=number)
+    return RegisteredSchool(school_id=school_id, school_number=number)
+
+
+@router.op(Ops.SCHOOL_GET, SchoolRef)
+async def get_school(call: Call, query: SchoolRef) -> School:
+    call.require(Permission.VIEW_SCHOOL, query.school_id)
+    async with call.db.read() as session:
+        row = (
+            await session.execute(select(schools).where(schools.c.id == query.school_id))
+        ).first()
+    if row is None:
+        raise NotFound("Deze school bestaat niet.")
+    return _school(row)
+
+
+@router.op(Ops.SCHOOL_UPDATE, UpdateSchool)
+async def update_school(call: Call, cmd: UpdateSchool) -> School:
+    call.require(Permission.EDIT_SETTINGS, cmd.school_id)
+    settings = _validated(cmd.settings)
+    async with call.db.transaction() as session:
+        result = await session.execute(
+            update(schools)
+            .where(schools.c.id == cmd.school_id)
+            .values(updated_at=utcnow(), **_settings_row(settings))
+        )
+        if result.rowcount != 1:
+            raise NotFound("Deze school bestaat niet.")
+        row = (await session.execute(select(schools).where(schools.c.id == cmd.school_id))).one()
+        await add_to_outbox(
+            session,
+            SchoolSettingsChanged(
+                school_id=cmd.school_id,
+                school_number=row.school_number,
+                duo_student_count=settings.duo_student_count,
+            ),
+        )
+    log.info("school.updated", school_id=str(cmd.school_id))
+    return _school(row)
+
+
+@router.op(Ops.SCHOOL_REGISTER, RegisterSchool, permission=Permission.REGISTER_SCHOOL)
+async def register_school_op(call: Call, cmd: RegisterSchool) -> RegisteredSchool:
+    return await register_school(call.db, cmd, call.deps.portal_url)
+
+
+@router.op(Ops.SCHOOL_LIST, Empty, permission=Permission.REGISTER_SCHOOL)
+async def list_schools(call: Call, _query: Empty) -> list[School]:
+    async with call.db.read() as session:
+        rows = (await session.execute(select(schools).order_by(schools.c.school_number))).all()
+    return [_school(r) for r in rows]

@@ -1,0 +1,76 @@
+"""The accounts service's own tables."""
+
+from __future__ import annotations
+
+from ck_runtime.tables import UtcDateTime, add_runtime_tables
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
+
+metadata = MetaData()
+outbox, inbox = add_runtime_tables(metadata)
+
+schools = Table(
+    "schools",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("school_number", Integer, nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("brin_codes", JSON, nullable=False),
+    Column("locations", JSON, nullable=False),
+    Column("duo_student_count", Integer, nullable=False),
+    Column("contacts", JSON, nullable=False),
+    Column("default_order_reference", String(100), nullable=False, default=""),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # stored lower-case
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("school_id", Uuid, ForeignKey("schools.id"), index=True),
+    Column("password_hash", String(200)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("expires_at", UtcDateTime(timezone=True), nullable=False),
+)
+
+password_links = Table(
+    "password_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("expires_at", UtcDateTime(timezone=True), nullable=False),
+    Column("used_at", UtcDateTime(timezone=True)),
+)
+
+# Failed log-ins per account (keyed by the lower-case e-mail, known user or not).
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_failure_at", UtcDateTime(timezone=True), nullable=False),
+    Column("locked_until", UtcDateTime(timezone=True)),
+)

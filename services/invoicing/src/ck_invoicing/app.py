@@ -1,0 +1,24 @@
+"""The invoicing service. Invoices, their numbers, PDFs and payments."""
+
+from __future__ import annotations
+
+from ck_runtime.known_schools import known_schools_consumer
+from ck_runtime.service import Service, run_service
+from ck_runtime.settings import ServiceSettings, load_settings
+
+
+def build(settings: ServiceSettings | None = None) -> Service:
+    return Service(
+        name="invoicing",
+        settings=settings or load_settings(ServiceSettings, "invoicing"),
+        consumers=(known_schools_consumer("invoicing"),),
+        description="Invoices, their numbers, PDFs and payments.",
+    )
+
+
+def main() -> None:
+    run_service(build)
+
+
+if __name__ == "__main__":
+    main()
