@@ -33,7 +33,7 @@ def add_known_schools_table(metadata: MetaData) -> Table:
 KNOWN_SCHOOLS = add_known_schools_table(MetaData())
 
 
-async def _upsert(session: AsyncSession, event: SchoolRegistered | SchoolSettingsChanged) -> None:
+async def _upsert(event: SchoolRegistered | SchoolSettingsChanged, session: AsyncSession) -> None:
     values = {
         "school_id": event.school_id,
         "school_number": event.school_number,

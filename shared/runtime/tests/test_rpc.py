@@ -1,0 +1,124 @@
+"""Request/reply: dispatch rules (unit) and the client against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from ck_contracts.roles import Actor, Role
+from ck_contracts.rpc import ErrorCode, RpcRequest
+from ck_runtime.rpc_client import RpcClient, ServiceUnavailable
+from ck_runtime.service import ServiceRuntime
+from ck_runtime.settings import ServiceSettings, load_settings
+from ck_testkit.echo import echo_router
+
+router = echo_router
+
+
+def actor(role: Role, school: int) -> Actor:
+    return Actor(user_id=uuid.uuid4(), role=role, school_id=uuid.UUID(int=school))
+
+
+async def dispatch(op: str, payload: dict[str, Any], who: Actor | None = None) -> dict[str, Any]:
+    return await router.dispatch(RpcRequest(op=op, actor=who, payload=payload), db=None)  # type: ignore[arg-type]
+
+
+async def test_unknown_operation_is_not_found() -> None:
+    reply = await dispatch("nope", {})
+    assert reply["error"]["code"] == ErrorCode.NOT_FOUND
+
+
+async def test_invalid_payload_gives_dutch_field_messages() -> None:
+    reply = await dispatch("echo", {"text": ""})
+    assert reply["error"]["code"] == ErrorCode.INVALID
+    assert reply["error"]["fields"] == {"text": "Dit veld mag niet leeg zijn."}
+    reply = await dispatch("echo", {})
+    assert reply["error"]["fields"] == {"text": "Dit veld is verplicht."}
+
+
+async def test_operations_need_an_actor_with_the_permission_and_the_school() -> None:
+    assert (await dispatch("school.secret", {"text": "x"}))["error"]["code"] == (
+        ErrorCode.UNAUTHENTICATED)
+    docent = actor(Role.DOCENT_PLUS, 1)
+    assert (await dispatch("school.secret", {"text": "x"}, docent))["error"]["code"] == (
+        ErrorCode.FORBIDDEN)
+    other_school = actor(Role.BUDGET_HOLDER, 2)
+    assert (await dispatch("school.secret", {"text": "x"}, other_school))["error"]["code"] == (
+        ErrorCode.FORBIDDEN)
+    own = actor(Role.BUDGET_HOLDER, 1)
+    assert (await dispatch("school.secret", {"text": "x"}, own)) == {
+        "ok": True, "result": "ok", "error": None}
+
+
+async def test_expected_and_unexpected_failures_become_error_replies() -> None:
+    reply = await dispatch("conflict", {"text": "x"})
+    assert reply["error"] == {"code": "conflict", "message": "Deze link is al gebruikt.",
+                              "fields": {}, "retry_after_seconds": None}
+    reply = await dispatch("crash", {"text": "x"})
+    assert reply["error"]["code"] == ErrorCode.INTERNAL
+    assert "ZeroDivision" not in reply["error"]["message"]  # no internals leak to users
+
+
+@pytest.fixture
+async def echo_service(amqp_url: str, sqlite_url: str):  # type: ignore[no-untyped-def]
+    from ck_roster.app import build
+
+    service = build(load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
+                                  database_url=sqlite_url, prefetch=64))
+    service.rpc = router
+    runtime = ServiceRuntime(service)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def client(amqp_url: str):  # type: ignore[no-untyped-def]
+    rpc = RpcClient(amqp_url, timeout=5)
+    await rpc.start()
+    yield rpc
+    await rpc.stop()
+
+
+async def test_many_requests_in_flight_each_get_their_own_answer(
+    echo_service: ServiceRuntime, client: RpcClient
+) -> None:
+    texts = [f"t{i}" for i in range(300)]
+    started = time.monotonic()
+    replies = await asyncio.gather(
+        *(client.call("roster", "echo", {"text": t, "delay": 0.2}) for t in texts))
+    elapsed = time.monotonic() - started
+    assert [r.result["text"] for r in replies] == texts
+    # 300 calls of 0.2 s each, 64 at a time on the service: far less than one after another.
+    assert elapsed < 300 * 0.2 / 4
+
+
+async def test_a_slow_service_answers_503_within_the_timeout(
+    echo_service: ServiceRuntime, client: RpcClient
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as failure:
+        await client.call("roster", "echo", {"text": "x", "delay": 3}, timeout=0.5)
+    assert failure.value.reason == "timeout"
+    assert time.monotonic() - started < 2
+
+
+async def test_a_service_that_is_not_running_times_out(amqp_url: str,
+                                                       client: RpcClient) -> None:
+    # The topology exists (queue declared), but nobody consumes it.
+    from ck_testkit import declare
+
+    await declare(amqp_url)
+    with pytest.raises(ServiceUnavailable):
+        await client.call("budget", "anything", timeout=0.5)
+
+
+async def test_a_queue_that_does_not_exist_fails_at_once(client: RpcClient) -> None:
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as failure:
+        await client.call("no-such-service", "x", timeout=5)
+    assert failure.value.reason == "no queue"
+    assert time.monotonic() - started < 2

@@ -1,0 +1,92 @@
+"""Start-up, health, graceful shutdown and settings of a service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+from ck_runtime.amqp import BrokerUnreachable, unreachable_message
+from ck_runtime.rpc_client import RpcClient
+from ck_runtime.service import ServiceRuntime
+from ck_runtime.settings import ServiceSettings, load_settings
+from ck_testkit.echo import echo_router
+
+
+def build_runtime(amqp_url: str, database_url: str, **extra: object) -> ServiceRuntime:
+    from ck_roster.app import build
+
+    service = build(load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
+                                  database_url=database_url, **extra))
+    service.rpc = echo_router
+    return ServiceRuntime(service)
+
+
+async def http_get(port: int, path: str) -> tuple[int, dict[str, str]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+async def test_health_endpoint_reports_database_and_broker(amqp_url: str,
+                                                           sqlite_url: str) -> None:
+    runtime = build_runtime(amqp_url, sqlite_url, health_port=0)
+    runtime.settings.health_port = 0
+    await runtime.start()
+    try:
+        from ck_runtime.health import HealthServer
+
+        server = HealthServer("127.0.0.1", 0, runtime.check_health)
+        await server.start()
+        status, body = await http_get(server.port, "/health")
+        assert status == 200
+        assert body == {"service": "roster", "database": "ok", "broker": "ok", "status": "ok"}
+        status, _ = await http_get(server.port, "/other")
+        assert status == 404
+        await server.stop()
+    finally:
+        await runtime.stop()
+    assert (await runtime.check_health())["broker"] == "unreachable"
+
+
+async def test_shutdown_lets_requests_in_flight_finish(amqp_url: str, sqlite_url: str) -> None:
+    runtime = build_runtime(amqp_url, sqlite_url)
+    await runtime.start()
+    client = RpcClient(amqp_url, timeout=10)
+    await client.start()
+    call = asyncio.create_task(client.call("roster", "echo", {"text": "bye", "delay": 1.0}))
+    await asyncio.sleep(0.4)  # the handler is now running
+    await runtime.stop()
+    reply = await call
+    assert reply.ok and reply.result == {"text": "bye"}
+    await client.stop()
+
+
+async def test_unreachable_broker_is_one_clear_sentence(sqlite_url: str) -> None:
+    url = "amqp://guest:guest@127.0.0.1:1/"
+    runtime = build_runtime(url, sqlite_url)
+    with pytest.raises(BrokerUnreachable) as failure:
+        await runtime.start()
+    assert str(failure.value) == unreachable_message(url)
+    assert "rabbitmq-server -detached" in str(failure.value)
+    await runtime.db.dispose()
+
+
+def test_service_prefix_wins_over_shared_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMQP_URL", "amqp://shared/")
+    monkeypatch.setenv("ROSTER_AMQP_URL", "amqp://own/")
+    monkeypatch.setenv("ROSTER_PREFETCH", "7")
+    assert load_settings(ServiceSettings, "roster").amqp_url == "amqp://own/"
+    assert load_settings(ServiceSettings, "budget").amqp_url == "amqp://shared/"
+    assert load_settings(ServiceSettings, "roster").prefetch == 7
+    assert "ROSTER_PREFETCH" in os.environ
+
+
+def test_default_database_is_one_sqlite_file_per_service(tmp_path: object) -> None:
+    settings = load_settings(ServiceSettings, "budget", data_dir=str(tmp_path))
+    assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/budget.sqlite3"
