@@ -1,0 +1,225 @@
+"""The accounts operations against real databases (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from ck_accounts import domain
+from ck_accounts.admins import ensure_admin
+from ck_accounts.handlers import router
+from ck_accounts.settings import get_settings
+from ck_accounts.tables import login_throttle, outbox, password_links, users
+from ck_contracts.accounts import Ops
+from ck_contracts.rpc import RpcRequest
+from ck_runtime.db import Database
+from ck_runtime.migrations import upgrade_async
+from sqlalchemy import select
+
+ADMIN_PASSWORD = "beheerder wachtwoord 1"
+NEW_PASSWORD = "mijn nieuwe wachtwoord"
+SCHOOL = {
+    "settings": {
+        "name": "Nova College",
+        "brin_codes": ["25lg"],
+        "locations": ["Haarlem"],
+        "duo_student_count": 1001,
+        "contacts": [{"name": "Jan", "role": "Budgethouder", "email": "jan@nova.nl"}],
+    },
+    "budget_holder": {"name": "Jan Jansen", "email": "Jan@Nova.nl"},
+}
+
+
+@pytest.fixture
+async def db(database_url: str):  # type: ignore[no-untyped-def]
+    await upgrade_async("accounts", database_url)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+async def call(
+    db: Database, op: str, payload: dict[str, Any], actor: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    settings = get_settings(portal_url="https://scholen.example")
+    request = RpcRequest(op=op, actor=actor, payload=payload)
+    return await router.dispatch(request, db, settings)
+
+
+async def admin_actor(db: Database) -> dict[str, Any]:
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    reply = await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": ADMIN_PASSWORD})
+    assert reply["ok"], reply
+    return reply["result"]["actor"]
+
+
+async def register(db: Database, school: dict[str, Any] | None = None) -> dict[str, Any]:
+    reply = await call(db, Ops.SCHOOL_REGISTER, school or SCHOOL, await admin_actor(db))
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+async def welcome_link_token(db: Database) -> str:
+    async with db.read() as session:
+        rows = (await session.execute(select(outbox.c.body).order_by(outbox.c.seq))).all()
+    mails = [r.body for r in rows if r.body["type"] == "notifier.email.requested"]
+    return mails[-1]["context"]["link"].split("token=")[1]
+
+
+async def test_register_school_writes_events_and_welcome_mail(db: Database) -> None:
+    result = await register(db)
+    assert result["school_number"] == domain.FIRST_SCHOOL_NUMBER
+    async with db.read() as session:
+        bodies = [r.body for r in (await session.execute(select(outbox.c.body))).all()]
+    registered = [b for b in bodies if b["type"] == "accounts.school.registered"]
+    mails = [b for b in bodies if b["type"] == "notifier.email.requested"]
+    assert len(registered) == 1 and len(mails) == 1
+    assert "jan" not in str(registered[0]).lower()  # no personal data in the broadcast event
+    assert mails[0]["to"] == "jan@nova.nl"
+    assert mails[0]["context"]["school_name"] == "Nova College"
+    assert mails[0]["context"]["link"].startswith(
+        "https://scholen.example/wachtwoord-instellen?token="
+    )
+
+
+async def test_second_school_gets_next_number_and_same_email_is_refused(db: Database) -> None:
+    await register(db)
+    other = {**SCHOOL, "budget_holder": {"name": "Piet", "email": "piet@nova.nl"}}
+    assert (await register(db, other))["school_number"] == domain.FIRST_SCHOOL_NUMBER + 1
+    reply = await call(db, Ops.SCHOOL_REGISTER, SCHOOL, await admin_actor(db))
+    assert reply["error"]["code"] == "conflict"
+    assert "budget_holder.email" in reply["error"]["fields"]
+
+
+async def test_invalid_school_data_gets_field_messages(db: Database) -> None:
+    bad = {
+        "settings": {**SCHOOL["settings"], "brin_codes": ["XYZ"], "duo_student_count": -1},
+        "budget_holder": {"name": "", "email": "x"},
+    }
+    reply = await call(db, Ops.SCHOOL_REGISTER, bad, await admin_actor(db))
+    assert reply["error"]["code"] == "invalid"
+    assert set(reply["error"]["fields"]) >= {"settings.duo_student_count", "budget_holder.name"}
+
+
+async def test_password_link_works_once_then_login(db: Database) -> None:
+    await register(db)
+    token = await welcome_link_token(db)
+    check = await call(db, Ops.PASSWORD_LINK_CHECK, {"token": token})
+    assert check["result"] == {"email": "jan@nova.nl", "user_name": "Jan Jansen"}
+    too_short = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": "kort"})
+    assert too_short["error"]["code"] == "invalid"  # the link is not used up by bad input
+    ok = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": NEW_PASSWORD})
+    assert ok["ok"]
+    again = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": "x" + NEW_PASSWORD})
+    assert again["error"]["code"] == "conflict"
+    assert (await call(db, Ops.PASSWORD_LINK_CHECK, {"token": token}))["error"]["code"] == (
+        "conflict"
+    )
+    login = await call(db, Ops.LOGIN, {"email": "JAN@nova.nl ", "password": NEW_PASSWORD})
+    assert login["ok"]
+    assert login["result"]["school_number"] == domain.FIRST_SCHOOL_NUMBER
+    assert login["result"]["actor"]["role"] == "budgethouder"
+    session = await call(db, Ops.SESSION, {"token": login["result"]["token"]})
+    assert session["result"]["school_name"] == "Nova College"
+    await call(db, Ops.LOGOUT, {"token": login["result"]["token"]})
+    assert (await call(db, Ops.SESSION, {"token": login["result"]["token"]}))["error"][
+        "code"
+    ] == "unauthenticated"
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(db: Database) -> None:
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    wrong = await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": "fout fout fout"})
+    unknown = await call(db, Ops.LOGIN, {"email": "nobody@cjp.nl", "password": "fout fout fout"})
+    assert wrong["error"] == unknown["error"]
+    assert wrong["error"]["code"] == "unauthenticated"
+
+
+async def test_locked_account_is_refused_even_with_the_right_password(db: Database) -> None:
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    for _ in range(domain.FREE_ATTEMPTS + 1):
+        await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": "verkeerd wachtwoord"})
+    reply = await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": ADMIN_PASSWORD})
+    assert reply["error"]["code"] == "throttled"
+    assert reply["error"]["retry_after_seconds"] > 0
+    # unknown accounts are throttled the same way (no hint that they do not exist)
+    for _ in range(domain.FREE_ATTEMPTS + 1):
+        await call(db, Ops.LOGIN, {"email": "ghost@cjp.nl", "password": "verkeerd wachtwoord"})
+    ghost = await call(db, Ops.LOGIN, {"email": "ghost@cjp.nl", "password": "x"})
+    assert ghost["error"]["code"] == "throttled"
+
+
+async def test_successful_login_clears_the_failure_count(db: Database) -> None:
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": "verkeerd wachtwoord"})
+    assert (await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": ADMIN_PASSWORD}))["ok"]
+    async with db.read() as session:
+        assert (await session.execute(select(login_throttle))).first() is None
+
+
+async def test_tenant_isolation_in_the_service(db: Database) -> None:
+    school_a = await register(db)
+    school_b = await register(db, {**SCHOOL, "budget_holder": {"name": "B", "email": "b@b.nl"}})
+    holder_a = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school_a["school_id"],
+    }
+    own = await call(db, Ops.SCHOOL_GET, {"school_id": school_a["school_id"]}, holder_a)
+    assert own["ok"]
+    for op, payload in [
+        (Ops.SCHOOL_GET, {"school_id": school_b["school_id"]}),
+        (Ops.SCHOOL_UPDATE, {"school_id": school_b["school_id"], "settings": SCHOOL["settings"]}),
+        (Ops.SCHOOL_LIST, {}),
+        (Ops.SCHOOL_REGISTER, SCHOOL),
+    ]:
+        reply = await call(db, op, payload, holder_a)
+        assert reply["error"]["code"] == "forbidden", op
+
+
+async def test_docent_plus_may_read_but_not_change_settings(db: Database) -> None:
+    school = await register(db)
+    docent = {"user_id": str(uuid.uuid4()), "role": "docent_plus", "school_id": school["school_id"]}
+    assert (await call(db, Ops.SCHOOL_GET, {"school_id": school["school_id"]}, docent))["ok"]
+    update = {"school_id": school["school_id"], "settings": SCHOOL["settings"]}
+    assert (await call(db, Ops.SCHOOL_UPDATE, update, docent))["error"]["code"] == "forbidden"
+
+
+async def test_update_settings_emits_figures_not_contacts(db: Database) -> None:
+    school = await register(db)
+    holder = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school["school_id"],
+    }
+    settings = {**SCHOOL["settings"], "duo_student_count": 1200, "brin_codes": ["25LG", "30AB"]}
+    reply = await call(
+        db, Ops.SCHOOL_UPDATE, {"school_id": school["school_id"], "settings": settings}, holder
+    )
+    assert reply["result"]["duo_student_count"] == 1200
+    assert reply["result"]["brin_codes"] == ["25LG", "30AB"]
+    async with db.read() as session:
+        bodies = [r.body for r in (await session.execute(select(outbox.c.body))).all()]
+    changed = [b for b in bodies if b["type"] == "accounts.school.settings_changed"]
+    assert changed[0]["duo_student_count"] == 1200
+    assert "contacts" not in changed[0]
+
+
+async def test_passwords_are_argon2id_with_owasp_parameters(db: Database) -> None:
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    async with db.read() as session:
+        stored = (await session.execute(select(users.c.password_hash))).scalar_one()
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+async def test_expired_link_is_refused(db: Database) -> None:
+    await register(db)
+    token = await welcome_link_token(db)
+    from ck_contracts.messaging import utcnow
+    from sqlalchemy import update
+
+    async with db.transaction() as session:
+        await session.execute(update(password_links).values(expires_at=utcnow()))
+    reply = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": NEW_PASSWORD})
+    assert reply["error"]["code"] == "conflict"
