@@ -36,9 +36,12 @@ async def publish_raw(amqp_url: str, routing_key: str, body: Any, message_id: st
         channel = await connection.channel()
         exchange = await channel.get_exchange(EVENTS_EXCHANGE)
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await exchange.publish(aio_pika.Message(payload, message_id=message_id or None,
-                                                content_type="application/json"),
-                               routing_key=routing_key)
+        await exchange.publish(
+            aio_pika.Message(
+                payload, message_id=message_id or None, content_type="application/json"
+            ),
+            routing_key=routing_key,
+        )
 
 
 async def publish_event(amqp_url: str, event: Event) -> None:

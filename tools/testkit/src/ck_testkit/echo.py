@@ -41,5 +41,3 @@ async def conflict(call: Call, payload: Echo) -> None:
 @echo_router.op("crash", Echo, public=True)
 async def crash(call: Call, payload: Echo) -> None:
     raise ZeroDivisionError
-
-

@@ -1,0 +1,159 @@
+"""Request/reply throughput: FastStream's broker.request() against our RpcClient.
+
+Both call the same service process (a separate OS process, real RabbitMQ) whose handler awaits
+5 ms, with 50 callers in flight. Then the full chain caller -> accounts service -> database ->
+reply (auth.session, one indexed SELECT) on SQLite and on PostgreSQL.
+
+    uv run python bench/bench_rpc.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from benchkit import (  # noqa: E402
+    free_port,
+    isolated_vhost,
+    median,
+    metric,
+    percentile,
+    python,
+    service_process,
+)
+
+IN_FLIGHT = 50
+CALLS = 1500
+
+
+async def run_load(call: Callable[[], Awaitable[None]], calls: int = CALLS,
+                   in_flight: int = IN_FLIGHT) -> tuple[float, list[float]]:
+    """Returns (requests per second, latencies in ms)."""
+    latencies: list[float] = []
+    remaining = calls
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return calls / (time.perf_counter() - started), latencies
+
+
+async def bench_echo(amqp_url: str) -> None:
+    from faststream.rabbit import RabbitBroker
+
+    from ck_contracts.rpc import RpcRequest
+    from ck_runtime.rpc_client import RpcClient
+
+    payload = {"text": "ping", "delay": 0.005}
+
+    client = RpcClient(amqp_url, timeout=30)
+    await client.start()
+
+    async def ours() -> None:
+        reply = await client.call("roster", "echo", payload)
+        assert reply.ok
+
+    await run_load(ours, calls=200)  # warm-up
+    ours_rps, ours_lat = await run_load(ours)
+
+    broker = RabbitBroker(amqp_url, log_level=10)
+    await broker.start()
+    body = RpcRequest(op="echo", payload=payload).model_dump_json().encode()
+
+    async def faststream_request() -> None:
+        response = await broker.request(body, queue="roster.rpc", timeout=30)
+        assert json.loads(response.body)["ok"]
+
+    await run_load(faststream_request, calls=100)
+    fs_rps, fs_lat = await run_load(faststream_request, calls=500)
+    await broker.stop()
+    await client.stop()
+
+    metric("rpc_echo5ms_faststream_request_rps", fs_rps, "req/s")
+    metric("rpc_echo5ms_faststream_request_p50", median(fs_lat), "ms")
+    metric("rpc_echo5ms_rpcclient_rps", ours_rps, "req/s")
+    metric("rpc_echo5ms_rpcclient_p50", median(ours_lat), "ms")
+    metric("rpc_echo5ms_rpcclient_p99", percentile(ours_lat, 99), "ms")
+    metric("rpc_echo5ms_rpcclient_vs_faststream_request", ours_rps / fs_rps, "ratio")
+
+
+async def bench_database_chain(amqp_url: str, label: str) -> None:
+    from ck_runtime.rpc_client import RpcClient
+
+    client = RpcClient(amqp_url, timeout=30)
+    await client.start()
+
+    async def session_lookup() -> None:
+        reply = await client.call("accounts", "auth.session", {"token": "x" * 43})
+        assert reply.error is not None and reply.error.code == "unauthenticated"
+
+    await run_load(session_lookup, calls=200)
+    rps, latencies = await run_load(session_lookup)
+    await client.stop()
+    metric(f"rpc_accounts_session_{label}_rps", rps, "req/s")
+    metric(f"rpc_accounts_session_{label}_p50", median(latencies), "ms")
+    metric(f"rpc_accounts_session_{label}_p99", percentile(latencies, 99), "ms")
+    metric(f"rpc_accounts_session_{label}_in_flight", IN_FLIGHT, "requests")
+
+
+def postgres_database() -> str | None:
+    import subprocess
+    import uuid
+
+    name = f"ck_bench_{uuid.uuid4().hex[:8]}"
+    created = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                              f'CREATE DATABASE "{name}"'], capture_output=True, check=False)
+    return name if created.returncode == 0 else None
+
+
+def drop_postgres(name: str) -> None:
+    import subprocess
+
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False,
+                   capture_output=True)
+
+
+def main() -> None:
+    with isolated_vhost() as amqp_url, tempfile.TemporaryDirectory() as data:
+        port = free_port()
+        env = {"AMQP_URL": amqp_url, "ROSTER_DATABASE_URL": f"sqlite+aiosqlite:///{data}/r.db",
+               "ROSTER_HEALTH_PORT": str(port), "ROSTER_PREFETCH": "64",
+               "ROSTER_LOG_LEVEL": "WARNING"}
+        with service_process([python(), "-m", "ck_testkit.echo_service"], env, port, "echo"):
+            asyncio.run(bench_echo(amqp_url))
+
+        databases = {"sqlite": f"sqlite+aiosqlite:///{data}/accounts.db"}
+        pg = postgres_database()
+        if pg:
+            databases["postgresql"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg}"
+        try:
+            for label, url in databases.items():
+                port = free_port()
+                env = {"AMQP_URL": amqp_url, "ACCOUNTS_DATABASE_URL": url,
+                       "ACCOUNTS_HEALTH_PORT": str(port), "ACCOUNTS_PREFETCH": "32",
+                       "ACCOUNTS_LOG_LEVEL": "WARNING"}
+                with service_process([python(), "-m", "ck_accounts.cli", "serve"], env, port,
+                                     f"accounts-{label}"):
+                    asyncio.run(bench_database_chain(amqp_url, label))
+        finally:
+            if pg:
+                drop_postgres(pg)
+
+
+if __name__ == "__main__":
+    main()
