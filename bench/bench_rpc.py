@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchkit import (  # noqa: E402
+from benchkit import (
     free_port,
     isolated_vhost,
     median,
@@ -33,8 +33,9 @@ IN_FLIGHT = 50
 CALLS = 1500
 
 
-async def run_load(call: Callable[[], Awaitable[None]], calls: int = CALLS,
-                   in_flight: int = IN_FLIGHT) -> tuple[float, list[float]]:
+async def run_load(
+    call: Callable[[], Awaitable[None]], calls: int = CALLS, in_flight: int = IN_FLIGHT
+) -> tuple[float, list[float]]:
     """Returns (requests per second, latencies in ms)."""
     latencies: list[float] = []
     remaining = calls
@@ -53,10 +54,9 @@ async def run_load(call: Callable[[], Awaitable[None]], calls: int = CALLS,
 
 
 async def bench_echo(amqp_url: str) -> None:
-    from faststream.rabbit import RabbitBroker
-
     from ck_contracts.rpc import RpcRequest
     from ck_runtime.rpc_client import RpcClient
+    from faststream.rabbit import RabbitBroker
 
     payload = {"text": "ping", "delay": 0.005}
 
@@ -115,25 +115,42 @@ def postgres_database() -> str | None:
     import uuid
 
     name = f"ck_bench_{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
-                              f'CREATE DATABASE "{name}"'], capture_output=True, check=False)
+    created = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'],
+        capture_output=True,
+        check=False,
+    )
     return name if created.returncode == 0 else None
 
 
 def drop_postgres(name: str) -> None:
     import subprocess
 
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
-                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        ],
+        check=False,
+        capture_output=True,
+    )
 
 
 def main() -> None:
     with isolated_vhost() as amqp_url, tempfile.TemporaryDirectory() as data:
         port = free_port()
-        env = {"AMQP_URL": amqp_url, "ROSTER_DATABASE_URL": f"sqlite+aiosqlite:///{data}/r.db",
-               "ROSTER_HEALTH_PORT": str(port), "ROSTER_PREFETCH": "64",
-               "ROSTER_LOG_LEVEL": "WARNING"}
+        env = {
+            "AMQP_URL": amqp_url,
+            "ROSTER_DATABASE_URL": f"sqlite+aiosqlite:///{data}/r.db",
+            "ROSTER_HEALTH_PORT": str(port),
+            "ROSTER_PREFETCH": "64",
+            "ROSTER_LOG_LEVEL": "WARNING",
+        }
         with service_process([python(), "-m", "ck_testkit.echo_service"], env, port, "echo"):
             asyncio.run(bench_echo(amqp_url))
 
@@ -144,11 +161,16 @@ def main() -> None:
         try:
             for label, url in databases.items():
                 port = free_port()
-                env = {"AMQP_URL": amqp_url, "ACCOUNTS_DATABASE_URL": url,
-                       "ACCOUNTS_HEALTH_PORT": str(port), "ACCOUNTS_PREFETCH": "32",
-                       "ACCOUNTS_LOG_LEVEL": "WARNING"}
-                with service_process([python(), "-m", "ck_accounts.cli", "serve"], env, port,
-                                     f"accounts-{label}"):
+                env = {
+                    "AMQP_URL": amqp_url,
+                    "ACCOUNTS_DATABASE_URL": url,
+                    "ACCOUNTS_HEALTH_PORT": str(port),
+                    "ACCOUNTS_PREFETCH": "32",
+                    "ACCOUNTS_LOG_LEVEL": "WARNING",
+                }
+                with service_process(
+                    [python(), "-m", "ck_accounts.cli", "serve"], env, port, f"accounts-{label}"
+                ):
                     asyncio.run(bench_database_chain(amqp_url, label))
         finally:
             if pg:

@@ -43,8 +43,9 @@ def isolated_vhost() -> Iterator[str]:
         return
     vhost = f"ck-bench-{uuid.uuid4().hex[:8]}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*",
-                    ".*"], check=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True
+    )
     try:
         yield f"{LOCAL_AMQP}{vhost}"
     finally:
@@ -60,8 +61,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def service_process(args: Sequence[str], env: dict[str, str], health_port: int,
-                    name: str) -> Iterator[subprocess.Popen[bytes]]:
+def service_process(
+    args: Sequence[str], env: dict[str, str], health_port: int, name: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start one service process and wait until its health endpoint answers."""
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
     process = subprocess.Popen([*args], env={**os.environ, **env}, stdout=log, stderr=log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ck_roster.app import build
 from ck_runtime.service import Service, run_service
+
 from ck_testkit.echo import echo_router
 
 
