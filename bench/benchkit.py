@@ -65,13 +65,14 @@ def service_process(
     args: Sequence[str], env: dict[str, str], health_port: int, name: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start one service process and wait until its health endpoint answers."""
-    log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
-    process = subprocess.Popen([*args], env={**os.environ, **env}, stdout=log, stderr=log)
+    log = Path(tempfile.mkdtemp(prefix="ck-bench-")) / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*args], env={**os.environ, **env}, stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited: {Path(log.name).read_text()[-2000:]}")
+                raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=1):
                     break
