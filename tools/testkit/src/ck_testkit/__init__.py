@@ -72,3 +72,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = 15)
             return True
         await asyncio.sleep(0.05)
     return await check()
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
