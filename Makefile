@@ -1,0 +1,74 @@
+# MBO Cultuurkaart: the commands a developer needs. Every target installs what it uses first;
+# the install steps do nothing (and print nothing) when everything is already there.
+#
+#   make run        install, then run the whole portal locally (ck-dev run) until Ctrl-C
+#   make test       install (Python packages + Debian packages for the browser/PDF tests), test
+#   make lint       ruff
+#   make bench      every bench/bench_*.py in turn
+#   make asyncapi   docs/asyncapi/<service>.json
+#   make definitions  deploy/rabbitmq/definitions.json from the contracts' topology
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# pip --user puts uv here when it had to be installed.
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+# Debian packages the tests need: headless Chromium for the browser tests, poppler-utils to
+# read generated PDFs, Pango/HarfBuzz for WeasyPrint.
+DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0
+
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint bench asyncapi definitions install uv debian-packages
+
+help:
+	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
+
+uv:
+	@if ! command -v uv >/dev/null 2>&1; then \
+	  echo "Installing uv (pip) ..."; \
+	  python3 -m pip install --quiet --user uv 2>/dev/null \
+	    || python3 -m pip install --quiet --user --break-system-packages uv; \
+	fi
+
+install: uv
+	@uv sync --frozen --quiet
+
+debian-packages:
+	@missing=""; \
+	for pkg in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "Installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing \
+	    >/dev/null; \
+	fi
+
+run: install
+	uv run ck-dev run
+
+test: install debian-packages
+	uv run pytest $(PYTEST_ARGS)
+
+lint: install
+	uv run ruff check .
+
+bench: install
+	@shopt -s nullglob; \
+	for f in bench/bench_*.py; do \
+	  echo "== $$f"; \
+	  uv run python "$$f"; \
+	done
+
+asyncapi: install
+	uv run ck-dev asyncapi
+
+definitions: install
+	uv run python -m ck_devstack.definitions > deploy/rabbitmq/definitions.json.tmp
+	mv deploy/rabbitmq/definitions.json.tmp deploy/rabbitmq/definitions.json

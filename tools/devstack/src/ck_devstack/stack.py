@@ -1,0 +1,536 @@
+"""A process supervisor for the whole system: the SMTP sink, the seven services and the gateway,
+each its own OS process started from the virtual environment's console scripts.
+
+Used by `ck-dev run` and by the end-to-end tests:
+
+    with Stack(Path("var"), "amqp://guest:guest@127.0.0.1:5672/") as stack:
+        httpx.get(stack.portal_url + "/health")
+        stack.stop_service("accounts")
+        stack.start_service("accounts")
+
+Every process writes to its own log file (data_dir/logs/NAME.log) and serves GET /health on a
+port of its own; `start()` returns once every process answers 200 there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ctypes
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+from ck_contracts.topology import SERVICES
+from ck_runtime.amqp import connect
+
+SMTP = "smtp"
+GATEWAY = "gateway"
+# Start order; stop runs in reverse.
+ALL_COMPONENTS: tuple[str, ...] = (SMTP, *SERVICES, GATEWAY)
+
+# Fixed offsets from base_port: gateway on base_port, SMTP sink on base_port + 25, the health
+# endpoints of the services on base_port + 101 ... (8000, 8025, 8101-8107 by default).
+SMTP_OFFSET = 25
+HEALTH_OFFSET = 101
+
+# Console script and its arguments per component (the services read everything else from
+# the environment).
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "accounts": ("ck-accounts", "serve"),
+    "notifier": ("ck-notifier", "serve"),
+    GATEWAY: ("ck-gateway",),
+    **{name: (f"ck-{name}",) for name in SERVICES if name not in ("accounts", "notifier")},
+}
+
+LOG_TAIL_LINES = 30
+
+T = TypeVar("T")
+
+
+class StackError(RuntimeError):
+    """A process of the stack did not start, died, or is misconfigured."""
+
+
+def _run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also when the caller is inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def check_broker(amqp_url: str) -> None:
+    """Open and close a real AMQP connection. Raises ck_runtime.amqp.BrokerUnreachable (its
+    message is exactly ck_runtime.amqp.unreachable_message(amqp_url)) when that fails."""
+
+    async def probe() -> None:
+        connection = await connect(amqp_url, "ck-devstack-check")
+        await connection.close()
+
+    # aiormq logs the failed attempt itself; the caller reports it in one sentence instead.
+    quiet = [logging.getLogger(name) for name in ("aiormq", "aio_pika")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        _run_blocking(probe())
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
+def scripts_dir() -> Path:
+    """The folder holding the virtual environment's console scripts (next to the interpreter;
+    not resolved, because the venv's python is a symlink to the base interpreter)."""
+    return Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec function for Linux: the child gets SIGTERM when its parent dies (so a killed
+    test run leaves no services behind), and runs in a session of its own (so Ctrl-C in the
+    terminal reaches only the supervisor, which then stops the children in order)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        os.setsid()
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
+
+
+_PREEXEC = _parent_death_signal()
+
+
+@dataclass
+class ManagedProcess:
+    """One OS process of the stack: how to start it, where it logs, how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    health_url: str | None = None  # GET answers 200 when ready
+    ready_port: int | None = None  # or: accepts TCP connections when ready (the SMTP sink)
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
+    _stopping: bool = field(default=False, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll() if self.popen is not None else None
+
+    @property
+    def died(self) -> bool:
+        """Exited without being asked to."""
+        return self.popen is not None and not self._stopping and self.popen.poll() is not None
+
+    def start(self, *, fresh_log: bool) -> None:
+        if self.running:
+            raise StackError(f"{self.name} is already running (pid {self.pid}).")
+        executable = Path(self.argv[0])
+        if not executable.exists():
+            raise StackError(
+                f"{executable.name} is not installed in this environment "
+                f"(looked in {executable.parent}); run 'uv sync --frozen' first."
+            )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb" if fresh_log else "ab")
+        self._log.write(f"--- ck-devstack: starting {' '.join(self.argv)}\n".encode())
+        self._log.flush()
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        self._stopping = False
+        self.popen = subprocess.Popen(  # noqa: S603 (our own console scripts, no shell)
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            # The parent-death signal is tied to the thread that forks: only use it from the
+            # main thread, a worker thread may end long before the stack does.
+            preexec_fn=_PREEXEC if on_main_thread else None,
+            start_new_session=not on_main_thread or _PREEXEC is None,
+        )
+
+    def signal(self, sig: int) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self._stopping = True
+        try:
+            os.killpg(self.popen.pid, sig)  # the process leads its own session/group
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> bool:
+        """True when the process has exited within timeout seconds."""
+        if self.popen is None:
+            return True
+        try:
+            self.popen.wait(timeout=max(timeout, 0))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def is_ready(self, client: httpx.Client) -> tuple[bool, str]:
+        """(ready, what was seen) for the health check."""
+        if self.health_url is not None:
+            try:
+                response = client.get(self.health_url)
+            except httpx.HTTPError as exc:
+                return False, f"{self.health_url}: {type(exc).__name__}"
+            seen = f"{self.health_url} answered {response.status_code} {response.text[:200]}"
+            return response.status_code == 200, seen
+        if self.ready_port is not None:
+            return port_in_use(self.ready_port), f"port {self.ready_port} not accepting yet"
+        return True, ""
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 16384))
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+class Stack:
+    """The SMTP sink, the services and the gateway as separate processes.
+
+    data_dir: SQLite files (one per service, unless database_urls says otherwise), logs/ and
+        mail/ go here.
+    amqp_url: the broker every process uses (a vhost of its own in tests).
+    base_port: gateway on base_port, SMTP sink on base_port + 25, health endpoints from
+        base_port + 101; None picks free ports (tests).
+    database_urls: service name -> SQLAlchemy URL. None: <NAME>_DATABASE_URL variables of this
+        process's environment pass through (the run command); a mapping (even empty): exactly
+        these, every other service uses SQLite under data_dir (tests stay isolated).
+    env: extra environment variables for every process; they win over everything else.
+    components: which processes to run (names from ALL_COMPONENTS); default all.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        amqp_url: str,
+        base_port: int | None = None,
+        database_urls: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        components: Iterable[str] | None = None,
+        startup_timeout: float = 60.0,
+        stop_grace: float = 20.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.amqp_url = amqp_url
+        self.base_port = base_port
+        self.database_urls = dict(database_urls) if database_urls is not None else None
+        self.extra_env = dict(env or {})
+        wanted = set(components) if components is not None else set(ALL_COMPONENTS)
+        unknown = wanted - set(ALL_COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown components: {', '.join(sorted(unknown))}")
+        self.components = tuple(name for name in ALL_COMPONENTS if name in wanted)
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self._ports = self._assign_ports()
+        self._secret_key = secrets.token_urlsafe(32)
+        self._processes: dict[str, ManagedProcess] = {
+            name: self._describe(name) for name in self.components
+        }
+        self._started = False
+
+    # -- addresses ---------------------------------------------------------------------------
+    def _assign_ports(self) -> dict[str, int]:
+        if self.base_port is None:
+            return {name: free_port() for name in ALL_COMPONENTS}
+        ports = {GATEWAY: self.base_port, SMTP: self.base_port + SMTP_OFFSET}
+        for index, name in enumerate(SERVICES):
+            ports[name] = self.base_port + HEALTH_OFFSET + index
+        return ports
+
+    @property
+    def gateway_port(self) -> int:
+        return self._ports[GATEWAY]
+
+    @property
+    def smtp_port(self) -> int:
+        return self._ports[SMTP]
+
+    @property
+    def portal_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def health_urls(self) -> dict[str, str]:
+        """Health endpoint per running component (the SMTP sink has none)."""
+        return {
+            name: process.health_url
+            for name, process in self._processes.items()
+            if process.health_url is not None
+        }
+
+    @property
+    def processes(self) -> dict[str, ManagedProcess]:
+        return dict(self._processes)
+
+    # -- environment -------------------------------------------------------------------------
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment a component (or a command line tool of that service) runs with."""
+        env = dict(os.environ)
+        prefix = name.upper()
+        if self.database_urls is not None:
+            for service in SERVICES:
+                env.pop(f"{service.upper()}_DATABASE_URL", None)
+            for service, url in self.database_urls.items():
+                env[f"{service.upper()}_DATABASE_URL"] = url
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "AMQP_URL": self.amqp_url,
+                f"{prefix}_AMQP_URL": self.amqp_url,
+                "DATA_DIR": str(self.data_dir),
+                f"{prefix}_DATA_DIR": str(self.data_dir),
+            }
+        )
+        if name in SERVICES:
+            env[f"{prefix}_HEALTH_HOST"] = "127.0.0.1"
+            env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
+        if name == "accounts":
+            env["ACCOUNTS_PORTAL_URL"] = self.portal_url
+        if name == "notifier":
+            env["NOTIFIER_SMTP_HOST"] = "127.0.0.1"
+            env["NOTIFIER_SMTP_PORT"] = str(self.smtp_port)
+        if name == GATEWAY:
+            env["GATEWAY_HOST"] = "127.0.0.1"
+            env["GATEWAY_PORT"] = str(self.gateway_port)
+            env["GATEWAY_PUBLIC_URL"] = self.portal_url
+            # One key per stack, so forms stay valid when a test restarts the gateway.
+            env.setdefault("GATEWAY_SECRET_KEY", self._secret_key)
+        env.update(self.extra_env)
+        return env
+
+    def _describe(self, name: str) -> ManagedProcess:
+        bin_dir = scripts_dir()
+        log_path = self.log_dir / f"{name}.log"
+        if name == SMTP:
+            argv = [
+                str(bin_dir / "ck-smtp-sink"),
+                *("--host", "127.0.0.1", "--port", str(self.smtp_port)),
+                *("--dir", str(self.mail_dir)),
+            ]
+            return ManagedProcess(
+                name, argv, self.service_env(name), log_path, ready_port=self.smtp_port
+            )
+        script, *args = _COMMANDS[name]
+        argv = [str(bin_dir / script), *args]
+        health_url = f"http://127.0.0.1:{self._ports[name]}/health"
+        return ManagedProcess(name, argv, self.service_env(name), log_path, health_url=health_url)
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self) -> Stack:
+        """Check the broker, then start every component in order and wait until each is
+        healthy. On failure everything started so far is stopped again."""
+        if self._started:
+            raise StackError("the stack is already running")
+        check_broker(self.amqp_url)
+        if self.base_port is not None:
+            busy = [
+                f"{port} ({name})"
+                for name, port in self._ports.items()
+                if name in self._processes and port_in_use(port)
+            ]
+            if busy:
+                ports = (
+                    "Port " + busy[0] + " is"
+                    if len(busy) == 1
+                    else "Ports " + ", ".join(busy) + " are"
+                )
+                raise StackError(
+                    f"{ports} already in use; is another 'ck-dev run' running? "
+                    "Stop it or choose another --port."
+                )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            # The sink first (the notifier sends to it), then the services together, then the
+            # gateway (it talks to the services).
+            waves = [
+                [n for n in self.components if n == SMTP],
+                [n for n in self.components if n in SERVICES],
+                [n for n in self.components if n == GATEWAY],
+            ]
+            for wave in waves:
+                if wave:
+                    for name in wave:
+                        self._processes[name].start(fresh_log=True)
+                    self._wait_ready(wave)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, names: Iterable[str]) -> None:
+        pending = {name: self._processes[name] for name in names}
+        seen: dict[str, str] = {}
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name, process in list(pending.items()):
+                    if not process.running:
+                        raise StackError(
+                            f"{name} exited with code {process.returncode} before it became "
+                            f"healthy; last lines of {process.log_path}:\n{process.log_tail()}"
+                        )
+                    ready, seen[name] = process.is_ready(client)
+                    if ready:
+                        del pending[name]
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    name, process = next(iter(pending.items()))
+                    raise StackError(
+                        f"{name} did not become healthy within {self.startup_timeout:.0f} s "
+                        f"({seen.get(name, '')}); last lines of {process.log_path}:\n"
+                        f"{process.log_tail()}"
+                    )
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM to every process (gateway first, SMTP sink last), wait, SIGKILL after the
+        grace period. Safe to call twice."""
+        if not self._started:
+            return
+        atexit.unregister(self.stop)
+        gateway = [n for n in self.components if n == GATEWAY]
+        services = [n for n in self.components if n in SERVICES]
+        smtp = [n for n in self.components if n == SMTP]
+        for group in (gateway, services, smtp):
+            self._terminate([self._processes[n] for n in group])
+        self._started = False
+
+    def _terminate(self, processes: list[ManagedProcess]) -> None:
+        for process in processes:
+            process.signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_grace
+        for process in processes:
+            if not process.wait(deadline - time.monotonic()):
+                process.signal(signal.SIGKILL)
+                process.wait(5)
+            process.close_log()
+
+    def stop_service(self, name: str) -> None:
+        """Stop one component (SIGTERM, then SIGKILL after the grace period)."""
+        self._terminate([self._process(name)])
+
+    def kill_service(self, name: str) -> None:
+        """Kill one component at once (SIGKILL): a crash, for tests."""
+        process = self._process(name)
+        process.signal(signal.SIGKILL)
+        process.wait(5)
+        process.close_log()
+
+    def start_service(self, name: str) -> None:
+        """Start one component again and wait until it is healthy. Its log is appended to."""
+        process = self._process(name)
+        process.start(fresh_log=False)
+        self._wait_ready([name])
+
+    def _process(self, name: str) -> ManagedProcess:
+        try:
+            return self._processes[name]
+        except KeyError:
+            raise StackError(
+                f"{name} is not part of this stack ({', '.join(self.components)})"
+            ) from None
+
+    def died(self) -> list[ManagedProcess]:
+        """Processes that exited without being asked to."""
+        return [p for p in self._processes.values() if p.died]
+
+    def run_command(
+        self, service: str, *args: str, input_text: str = "", timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a service's command line tool (e.g. `ck-accounts create-admin`) with the
+        environment that service runs with; raises StackError with its output on failure."""
+        script = _COMMANDS[service][0]
+        argv = [str(scripts_dir() / script), *args]
+        result = subprocess.run(  # noqa: S603 (our own console script, no shell)
+            argv,
+            env=self.service_env(service),
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = (result.stderr or result.stdout).strip()
+            raise StackError(
+                f"{script} {args[0] if args else ''} failed (exit {result.returncode}): {output}"
+            )
+        return result
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

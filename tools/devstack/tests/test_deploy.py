@@ -1,0 +1,81 @@
+"""The production shape (docker-compose.yml, deploy/) covers every service of the topology.
+
+Docker is not available where the tests run, so these files are checked by reading them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ck_contracts.topology import EVENT_QUEUES, SERVICES
+from ck_devstack.definitions import build_definitions
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).parents[3]
+COMMANDS = {
+    "accounts": ["ck-accounts", "serve"],
+    "notifier": ["ck-notifier", "serve"],
+    **{s: [f"ck-{s}"] for s in SERVICES if s not in ("accounts", "notifier")},
+}
+
+
+def _compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
+def test_definitions_file_is_generated_from_the_topology() -> None:
+    path = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+    assert json.loads(path.read_text()) == build_definitions(), "regenerate: make definitions"
+    queues = {q["name"]: q["arguments"] for q in build_definitions()["queues"]}
+    for spec in EVENT_QUEUES:
+        assert queues[spec.name]["x-queue-type"] == "quorum"
+        assert queues[spec.name]["x-dead-letter-routing-key"] == spec.name
+        assert queues[spec.name]["x-delivery-limit"] == 5
+        assert f"{spec.name}.dead-letter" in queues
+    for name in SERVICES:
+        assert queues[f"{name}.rpc"] == {"x-queue-type": "classic"}
+
+
+def test_compose_runs_every_service_on_its_own_database() -> None:
+    services = _compose()["services"]
+    for name in SERVICES:
+        spec = services[name]
+        prefix = name.upper()
+        assert spec["command"] == COMMANDS[name]
+        assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert spec["environment"][f"{prefix}_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{name}")
+        assert spec["environment"][f"{prefix}_HEALTH_PORT"] == "8081"
+        assert "8081/health" in spec["healthcheck"]["test"][-1]
+    assert services["gateway"]["command"] == ["ck-gateway"]
+    assert set(services["gateway"]["depends_on"]) == set(SERVICES)
+
+
+def test_postgres_init_script_creates_one_database_per_service() -> None:
+    sql = (ROOT / "deploy" / "postgres" / "init-databases.sql").read_text()
+    statements = [line for line in sql.splitlines() if line.startswith("CREATE DATABASE")]
+    created = {line.split()[2].rstrip(";") for line in statements}
+    assert created == set(SERVICES)
+
+
+def test_kubernetes_has_a_probed_deployment_per_service() -> None:
+    k8s = ROOT / "deploy" / "k8s"
+    kustomization = yaml.safe_load((k8s / "kustomization.yaml").read_text())
+    for name in (*SERVICES, "gateway"):
+        assert f"{name}.yaml" in kustomization["resources"]
+        documents = list(yaml.safe_load_all((k8s / f"{name}.yaml").read_text()))
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == COMMANDS.get(name, ["ck-gateway"])
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["path"] == "/health"
+        secrets = {
+            e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
+        }
+        assert "AMQP_URL" in secrets
+        if name != "gateway":
+            assert f"{name.upper()}_DATABASE_URL" in secrets
+        assert all("value" not in e or "PASSWORD" not in e["name"] for e in container["env"])
