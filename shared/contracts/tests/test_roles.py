@@ -14,21 +14,39 @@ def actor(role: Role, school: uuid.UUID | None = SCHOOL_A) -> Actor:
 
 def test_budget_holder_may_everything_for_own_school_only() -> None:
     holder = actor(Role.BUDGET_HOLDER)
-    for permission in (Permission.EDIT_SETTINGS, Permission.ORDER_BUDGET,
-                       Permission.UPLOAD_ROSTER, Permission.APPROVE_WEBORDERS):
+    for permission in (
+        Permission.EDIT_SETTINGS,
+        Permission.ORDER_BUDGET,
+        Permission.UPLOAD_ROSTER,
+        Permission.APPROVE_WEBORDERS,
+    ):
         assert holder.may(permission, SCHOOL_A)
         assert not holder.may(permission, SCHOOL_B)
 
 
-@pytest.mark.parametrize("permission", [Permission.ORDER_BUDGET, Permission.UPLOAD_ROSTER,
-                                        Permission.APPROVE_WEBORDERS, Permission.EDIT_SETTINGS,
-                                        Permission.MANAGE_DOCENT_PLUS])
+@pytest.mark.parametrize(
+    "permission",
+    [
+        Permission.ORDER_BUDGET,
+        Permission.UPLOAD_ROSTER,
+        Permission.APPROVE_WEBORDERS,
+        Permission.EDIT_SETTINGS,
+        Permission.MANAGE_DOCENT_PLUS,
+    ],
+)
 def test_docent_plus_may_not_move_money_or_change_settings(permission: Permission) -> None:
     assert not actor(Role.DOCENT_PLUS).may(permission, SCHOOL_A)
 
 
-@pytest.mark.parametrize("permission", [Permission.BROWSE_OFFER, Permission.REQUEST_OFFER,
-                                        Permission.VIEW_ROSTER, Permission.INVITE_MEMBERS])
+@pytest.mark.parametrize(
+    "permission",
+    [
+        Permission.BROWSE_OFFER,
+        Permission.REQUEST_OFFER,
+        Permission.VIEW_ROSTER,
+        Permission.INVITE_MEMBERS,
+    ],
+)
 def test_docent_plus_may_browse_request_and_invite(permission: Permission) -> None:
     assert actor(Role.DOCENT_PLUS).may(permission, SCHOOL_A)
 

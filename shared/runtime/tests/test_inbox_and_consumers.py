@@ -61,8 +61,10 @@ async def test_a_failing_handler_records_nothing(sqlite_url: str) -> None:
     await db.dispose()
 
 
-@pytest.mark.parametrize("body", [["not", "an", "object"], {"type": "unknown.event"},
-                                  {"type": "accounts.school.registered"}])
+@pytest.mark.parametrize(
+    "body",
+    [["not", "an", "object"], {"type": "unknown.event"}, {"type": "accounts.school.registered"}],
+)
 async def test_undecodable_messages_are_poison(sqlite_url: str, body: Any) -> None:
     db = await migrated_database(sqlite_url)
     consumer = EventConsumer(queues_of("roster")[0], {})
@@ -80,19 +82,22 @@ def test_retry_delay_grows_and_is_bounded() -> None:
 def roster(amqp_url: str, database_url: str, **extra: Any) -> ServiceRuntime:
     from ck_roster.app import build
 
-    settings = load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
-                             database_url=database_url, **extra)
+    settings = load_settings(
+        ServiceSettings, "roster", amqp_url=amqp_url, database_url=database_url, **extra
+    )
     return ServiceRuntime(build(settings))
 
 
 async def known_count(runtime: ServiceRuntime) -> int:
     async with runtime.db.read() as session:
-        return int((await session.execute(select(func.count()).select_from(KNOWN_SCHOOLS))
-                    ).scalar_one())
+        return int(
+            (await session.execute(select(func.count()).select_from(KNOWN_SCHOOLS))).scalar_one()
+        )
 
 
-async def test_service_keeps_its_list_of_schools_from_events(database_url: str,
-                                                            amqp_url: str) -> None:
+async def test_service_keeps_its_list_of_schools_from_events(
+    database_url: str, amqp_url: str
+) -> None:
     runtime = roster(amqp_url, database_url)
     await runtime.start()
     try:
@@ -100,8 +105,9 @@ async def test_service_keeps_its_list_of_schools_from_events(database_url: str,
         registered = SchoolRegistered(school_id=school, school_number=10042)
         await publish_event(amqp_url, registered)
         await publish_event(amqp_url, registered)  # a redelivery
-        changed = SchoolSettingsChanged(school_id=school, school_number=10042,
-                                        duo_student_count=950)
+        changed = SchoolSettingsChanged(
+            school_id=school, school_number=10042, duo_student_count=950
+        )
         await publish_event(amqp_url, changed)
 
         async def updated() -> bool:
@@ -124,17 +130,20 @@ async def test_poison_and_failing_messages_reach_the_dead_letter_queue(
 ) -> None:
     from ck_roster.app import build
 
-    settings = load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
-                             database_url=sqlite_url)
+    settings = load_settings(ServiceSettings, "roster", amqp_url=amqp_url, database_url=sqlite_url)
     attempts: list[int] = []
 
     async def always_fails(event: Any, session: AsyncSession) -> None:
         attempts.append(1)
         raise RuntimeError("cannot handle this one")
 
-    failing = EventConsumer(queues_of("roster")[0],
-                            {SchoolRegistered.routing_key: always_fails,
-                             SchoolSettingsChanged.routing_key: always_fails})
+    failing = EventConsumer(
+        queues_of("roster")[0],
+        {
+            SchoolRegistered.routing_key: always_fails,
+            SchoolSettingsChanged.routing_key: always_fails,
+        },
+    )
     service: Service = build(settings)
     service.consumers = (failing,)
     runtime = ServiceRuntime(service)

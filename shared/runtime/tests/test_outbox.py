@@ -19,29 +19,32 @@ from sqlalchemy import func, select
 
 async def count_pending(db) -> int:  # type: ignore[no-untyped-def]
     async with db.read() as session:
-        return int((await session.execute(
-            select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
-        )).scalar_one())
+        return int(
+            (
+                await session.execute(
+                    select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+                )
+            ).scalar_one()
+        )
 
 
 async def test_rolled_back_change_leaves_no_event(database_url: str) -> None:
     db = await migrated_database(database_url)
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
-            await add_to_outbox(session, SchoolRegistered(school_id=uuid.uuid4(),
-                                                          school_number=1))
+            await add_to_outbox(session, SchoolRegistered(school_id=uuid.uuid4(), school_number=1))
             raise RuntimeError("the change failed")
     assert await count_pending(db) == 0
     await db.dispose()
 
 
-async def test_relay_publishes_with_confirms_and_marks_rows(database_url: str,
-                                                            amqp_url: str) -> None:
+async def test_relay_publishes_with_confirms_and_marks_rows(
+    database_url: str, amqp_url: str
+) -> None:
     db = await migrated_database(database_url)
     await declare(amqp_url)
     bind_correlation_id("corr-123")
-    events = [SchoolRegistered(school_id=uuid.uuid4(), school_number=20000 + i)
-              for i in range(25)]
+    events = [SchoolRegistered(school_id=uuid.uuid4(), school_number=20000 + i) for i in range(25)]
     async with db.transaction() as session:
         await add_to_outbox(session, *events)
     assert await count_pending(db) == 25

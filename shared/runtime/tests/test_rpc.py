@@ -41,22 +41,32 @@ async def test_invalid_payload_gives_dutch_field_messages() -> None:
 
 async def test_operations_need_an_actor_with_the_permission_and_the_school() -> None:
     assert (await dispatch("school.secret", {"text": "x"}))["error"]["code"] == (
-        ErrorCode.UNAUTHENTICATED)
+        ErrorCode.UNAUTHENTICATED
+    )
     docent = actor(Role.DOCENT_PLUS, 1)
     assert (await dispatch("school.secret", {"text": "x"}, docent))["error"]["code"] == (
-        ErrorCode.FORBIDDEN)
+        ErrorCode.FORBIDDEN
+    )
     other_school = actor(Role.BUDGET_HOLDER, 2)
     assert (await dispatch("school.secret", {"text": "x"}, other_school))["error"]["code"] == (
-        ErrorCode.FORBIDDEN)
+        ErrorCode.FORBIDDEN
+    )
     own = actor(Role.BUDGET_HOLDER, 1)
     assert (await dispatch("school.secret", {"text": "x"}, own)) == {
-        "ok": True, "result": "ok", "error": None}
+        "ok": True,
+        "result": "ok",
+        "error": None,
+    }
 
 
 async def test_expected_and_unexpected_failures_become_error_replies() -> None:
     reply = await dispatch("conflict", {"text": "x"})
-    assert reply["error"] == {"code": "conflict", "message": "Deze link is al gebruikt.",
-                              "fields": {}, "retry_after_seconds": None}
+    assert reply["error"] == {
+        "code": "conflict",
+        "message": "Deze link is al gebruikt.",
+        "fields": {},
+        "retry_after_seconds": None,
+    }
     reply = await dispatch("crash", {"text": "x"})
     assert reply["error"]["code"] == ErrorCode.INTERNAL
     assert "ZeroDivision" not in reply["error"]["message"]  # no internals leak to users
@@ -66,8 +76,11 @@ async def test_expected_and_unexpected_failures_become_error_replies() -> None:
 async def echo_service(amqp_url: str, sqlite_url: str):  # type: ignore[no-untyped-def]
     from ck_roster.app import build
 
-    service = build(load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
-                                  database_url=sqlite_url, prefetch=64))
+    service = build(
+        load_settings(
+            ServiceSettings, "roster", amqp_url=amqp_url, database_url=sqlite_url, prefetch=64
+        )
+    )
     service.rpc = router
     runtime = ServiceRuntime(service)
     await runtime.start()
@@ -89,7 +102,8 @@ async def test_many_requests_in_flight_each_get_their_own_answer(
     texts = [f"t{i}" for i in range(300)]
     started = time.monotonic()
     replies = await asyncio.gather(
-        *(client.call("roster", "echo", {"text": t, "delay": 0.2}) for t in texts))
+        *(client.call("roster", "echo", {"text": t, "delay": 0.2}) for t in texts)
+    )
     elapsed = time.monotonic() - started
     assert [r.result["text"] for r in replies] == texts
     # 300 calls of 0.2 s each, 64 at a time on the service: far less than one after another.
@@ -106,8 +120,7 @@ async def test_a_slow_service_answers_503_within_the_timeout(
     assert time.monotonic() - started < 2
 
 
-async def test_a_service_that_is_not_running_times_out(amqp_url: str,
-                                                       client: RpcClient) -> None:
+async def test_a_service_that_is_not_running_times_out(amqp_url: str, client: RpcClient) -> None:
     # The topology exists (queue declared), but nobody consumes it.
     from ck_testkit import declare
 

@@ -17,8 +17,11 @@ from ck_testkit.echo import echo_router
 def build_runtime(amqp_url: str, database_url: str, **extra: object) -> ServiceRuntime:
     from ck_roster.app import build
 
-    service = build(load_settings(ServiceSettings, "roster", amqp_url=amqp_url,
-                                  database_url=database_url, **extra))
+    service = build(
+        load_settings(
+            ServiceSettings, "roster", amqp_url=amqp_url, database_url=database_url, **extra
+        )
+    )
     service.rpc = echo_router
     return ServiceRuntime(service)
 
@@ -33,8 +36,7 @@ async def http_get(port: int, path: str) -> tuple[int, dict[str, str]]:
     return int(head.split()[1]), json.loads(body)
 
 
-async def test_health_endpoint_reports_database_and_broker(amqp_url: str,
-                                                           sqlite_url: str) -> None:
+async def test_health_endpoint_reports_database_and_broker(amqp_url: str, sqlite_url: str) -> None:
     runtime = build_runtime(amqp_url, sqlite_url, health_port=0)
     runtime.settings.health_port = 0
     await runtime.start()

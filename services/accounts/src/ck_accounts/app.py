@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
+from ck_contracts.notifier import EmailRequested
 from ck_runtime.logs import get_logger
 from ck_runtime.service import Service, ServiceRuntime, run_service
 
@@ -33,6 +35,7 @@ def build(settings: AccountsSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         on_start=(_bootstrap_admin,),
+        publishes=(SchoolRegistered, SchoolSettingsChanged, EmailRequested),
         description="Schools, users, roles, sessions and password links.",
     )
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from ck_runtime.db import create_engine, is_sqlite
+
+MIGRATION_LOCK_KEY = 0x436B4D6967  # "CkMig": one advisory lock per database
 
 
 def alembic_config(service: str, database_url: str) -> Config:
@@ -56,6 +58,11 @@ def _run_migrations(connection: Connection, metadata: MetaData) -> None:
 async def _run_online(url: str, metadata: MetaData) -> None:
     engine = create_engine(url, null_pool=True)
     async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait, then find nothing to do.
+            await connection.execute(
+                text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(_run_migrations, metadata)
         await connection.commit()
     await engine.dispose()

@@ -14,11 +14,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
+from ck_contracts.messaging import CORRELATION_HEADER, EVENTS_EXCHANGE, Event, rpc_queue
 from ck_contracts.rpc import RpcRequest
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
-from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+)
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
@@ -55,6 +62,7 @@ class Service:
     description: str = ""
     on_start: Sequence[Background] = field(default_factory=tuple)
     deps: Any = None  # handed to RPC handlers as call.deps
+    publishes: Sequence[type[Event]] = ()  # events it writes to its outbox (for AsyncAPI)
 
 
 class ServiceRuntime:
@@ -84,6 +92,16 @@ class ServiceRuntime:
             self._subscribe_rpc(broker, self.service.rpc)
         for consumer in self.service.consumers:
             self._subscribe_events(broker, consumer)
+        events = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+        for event in self.service.publishes:
+            # Documentation only: the outbox relay publishes, not these publisher objects.
+            broker.publisher(
+                exchange=events,
+                routing_key=event.routing_key,
+                title=f"{event.routing_key}:publish",
+                schema=event,
+                description=(event.__doc__ or "").strip(),
+            )
         return broker
 
     def _subscribe_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
