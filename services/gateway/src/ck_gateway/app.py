@@ -1,0 +1,105 @@
+"""The gateway application: pages and JSON API in front of the services (no domain data here).
+
+create_app() wires settings, the RPC client, middleware, error handlers and routes. The
+FastAPI lifespan starts the RPC client (unless the caller already did) and stops what it
+started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from ck_runtime.logs import get_logger
+from ck_runtime.rpc_client import RpcClient
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
+from swagger_ui_bundle import swagger_ui_path
+
+from ck_gateway import error_handlers, errors
+from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
+from ck_gateway.middleware.correlation import CorrelationIdMiddleware
+from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
+from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
+from ck_gateway.rendering import STATIC_DIR, render_bare_error
+from ck_gateway.routes import api, docs, health, pages_admin, pages_auth, pages_school
+from ck_gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+
+DESCRIPTION = """JSON API of the MBO Cultuurkaart school portal.
+
+Log in with `POST /api/v1/auth/login`, then send the token as `Authorization: Bearer <token>`.
+Errors are `{"error": {"code", "message", "fields"}}`; messages are Dutch and meant for users.
+"""
+
+
+def _error_response(scope: Scope, error: errors.GatewayError) -> Response:
+    """For middleware that answers before routing: JSON under /api, a page elsewhere."""
+    if error_handlers.is_api_path(str(scope.get("path", ""))):
+        return error_handlers.json_error(error)
+    return render_bare_error(error)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    rpc: RpcClient = app.state.rpc
+    started_here = not rpc.connected
+    if started_here:
+        await rpc.start()  # raises BrokerUnreachable with a one-sentence message
+    log.info("gateway.started")
+    try:
+        yield
+    finally:
+        if started_here:
+            await rpc.stop()
+        log.info("gateway.stopped")
+
+
+def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastAPI:
+    app = FastAPI(
+        title="MBO Cultuurkaart portal API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=docs.OPENAPI_PATH,
+        docs_url=None,  # our own page: Swagger UI from local files, no inline script
+        redoc_url=None,
+    )
+    if settings.public_url.startswith("https://") and not settings.secure_cookies:
+        log.warning(
+            "gateway.insecure_cookies",
+            detail="the portal is served over https: set GATEWAY_SECURE_COOKIES=true",
+        )
+    app.state.settings = settings
+    app.state.secret_key = settings.effective_secret_key()
+    app.state.rpc = rpc or RpcClient(settings.amqp_url, timeout=settings.rpc_timeout)
+
+    error_handlers.install(app)
+    # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.
+    app.add_middleware(
+        UnhandledErrorMiddleware,
+        respond=lambda scope: _error_response(scope, errors.internal()),
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        reject=lambda scope: _error_response(scope, errors.too_large(settings.max_body_bytes)),
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    for router in (
+        pages_auth.router,
+        pages_school.router,
+        pages_admin.router,
+        api.router,
+        health.router,
+        docs.router,
+    ):
+        app.include_router(router)
+    return app

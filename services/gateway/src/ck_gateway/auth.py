@@ -1,0 +1,114 @@
+"""Who is asking: the session cookie (pages) or a bearer token (API), resolved by accounts.
+
+Every request asks the accounts service again (no cache), so a log-out or a new password ends
+a session at once on every replica.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from ck_contracts.accounts import SERVICE as ACCOUNTS
+from ck_contracts.accounts import Ops, SessionInfo
+from ck_contracts.rpc import ErrorCode
+from ck_runtime.rpc_client import RpcFailed
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ck_gateway import backend
+from ck_gateway.errors import unauthenticated
+
+SESSION_COOKIE = "ck_session"
+_TOKEN_LENGTH = range(16, 129)  # what accounts accepts (SessionToken)
+_UNRESOLVED = object()
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="The token from POST /api/v1/auth/login.",
+)
+
+
+class LoginRequired(Exception):
+    """A page needs a logged-in user: answered with a redirect to /inloggen."""
+
+
+def plausible_token(token: str | None) -> str | None:
+    return token if token and len(token) in _TOKEN_LENGTH else None
+
+
+async def resolve(request: Request, token: str | None) -> SessionInfo | None:
+    """The session behind a token, or None when it is unknown or expired (cached per request)."""
+    cached = getattr(request.state, "session", _UNRESOLVED)
+    if cached is not _UNRESOLVED:
+        return cached
+    session: SessionInfo | None = None
+    if (token := plausible_token(token)) is not None:
+        try:
+            result = await backend.call(request, ACCOUNTS, Ops.SESSION, {"token": token})
+            session = SessionInfo.model_validate(result)
+        except RpcFailed as exc:
+            if exc.error.code != ErrorCode.UNAUTHENTICATED:
+                raise
+    request.state.session = session
+    return session
+
+
+def session_cookie(request: Request) -> str | None:
+    return plausible_token(request.cookies.get(SESSION_COOKIE))
+
+
+async def page_session(request: Request) -> SessionInfo | None:
+    return await resolve(request, session_cookie(request))
+
+
+async def require_page_session(request: Request) -> SessionInfo:
+    session = await page_session(request)
+    if session is None:
+        raise LoginRequired()
+    return session
+
+
+async def require_api_session(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> SessionInfo:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthenticated("Stuur een geldig token mee: Authorization: Bearer <token>.")
+    session = await resolve(request, credentials.credentials)
+    if session is None:
+        raise unauthenticated("Het token is onbekend of verlopen. Log opnieuw in.")
+    return session
+
+
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str:
+    token = plausible_token(credentials.credentials if credentials is not None else None)
+    if token is None:
+        raise unauthenticated("Stuur een geldig token mee: Authorization: Bearer <token>.")
+    return token
+
+
+PageSession = Annotated[SessionInfo, Depends(require_page_session)]
+ApiSession = Annotated[SessionInfo, Depends(require_api_session)]
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def set_session_cookie(
+    response: Response, token: str, expires_at: datetime, *, secure: bool
+) -> None:
+    max_age = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        path="/",
+        httponly=True,  # scripts never see the token
+        samesite="lax",  # sent when following a link from a mail, not on cross-site posts
+        secure=secure,
+    )
+
+
+def clear_session_cookie(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure)

@@ -1,0 +1,34 @@
+"""The one way routes reach a service: an RPC call whose failures become exceptions.
+
+RpcFailed (the service said no) and ServiceUnavailable (it did not answer in time) are turned
+into HTTP answers by the handlers in error_handlers.py; a route catches them only where it
+answers differently, e.g. a form shown again with the service's field messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ck_contracts.roles import Actor
+from ck_runtime.rpc_client import RpcClient
+from fastapi import Request
+from pydantic import BaseModel
+
+
+def rpc_of(request: Request) -> RpcClient:
+    rpc: RpcClient = request.app.state.rpc
+    return rpc
+
+
+async def call(
+    request: Request,
+    service: str,
+    op: str,
+    payload: BaseModel | dict[str, Any] | None = None,
+    *,
+    actor: Actor | None = None,
+) -> Any:
+    """The result of the operation; raises RpcFailed or ServiceUnavailable."""
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    return await rpc_of(request).call_json(service, op, payload, actor=actor)

@@ -1,0 +1,24 @@
+"""Reads a posted HTML form and lets it through only with a valid CSRF token."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.datastructures import FormData
+
+from ck_gateway import csrf
+from ck_gateway.auth import SESSION_COOKIE
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form; raises CsrfFailed (403 page) when its token does not match."""
+    form = await request.form()
+    field = form.get(csrf.FIELD_NAME)
+    ok = csrf.form_matches(
+        request.app.state.secret_key,
+        request.cookies.get(csrf.COOKIE_NAME),
+        field if isinstance(field, str) else None,
+        csrf.session_binding(request.cookies.get(SESSION_COOKIE)),
+    )
+    if not ok:
+        raise csrf.CsrfFailed()
+    return form

@@ -1,0 +1,202 @@
+"""HTML forms <-> contract models, without I/O.
+
+A form that fails is shown again with exactly what the user typed and one Dutch message per
+field, so bad input loses nothing. Errors come from two places with the same field paths: the
+gateway's own schema check (pydantic) and the owning service's rules (e.g. BRIN format); both
+are mapped to the form's field names here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ck_contracts.accounts import RegisterSchool, SchoolSettings
+from ck_runtime.validation import dutch_errors
+from pydantic import ValidationError
+
+MAX_CONTACTS = 3
+CONTACT_PARTS = ("name", "role", "email", "phone")
+SETTINGS_FIELDS = (
+    "name",
+    "brin_codes",
+    "locations",
+    "duo_student_count",
+    "default_order_reference",
+    *(f"contact_{i}_{part}" for i in range(MAX_CONTACTS) for part in CONTACT_PARTS),
+)
+REGISTER_FIELDS = (
+    "name",
+    "brin_codes",
+    "locations",
+    "duo_student_count",
+    "budget_holder_name",
+    "budget_holder_email",
+)
+GENERAL = "__all__"  # errors that belong to no single field
+
+_LIST_SEPARATORS = re.compile(r"[\n,;]")
+
+
+def split_codes(text: str) -> list[str]:
+    """BRIN codes: one per line, or separated by commas (or semicolons)."""
+    return [part.strip() for part in _LIST_SEPARATORS.split(text) if part.strip()]
+
+
+def split_lines(text: str) -> list[str]:
+    """Locations: one per line (a location name may contain a comma)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def text_field(form: Mapping[str, Any], name: str) -> str:
+    """The submitted text of one field; a file or a missing field counts as empty."""
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def raw_values(form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """The submitted text of each known field; unknown fields are ignored."""
+    return {name: text_field(form, name) for name in names}
+
+
+@dataclass
+class Parsed:
+    """The outcome of reading a form: a payload or errors, and the input to show again."""
+
+    values: dict[str, str]
+    payload: dict[str, Any] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    contact_rows: list[int] = field(default_factory=list)  # payload index -> form row
+
+    @property
+    def ok(self) -> bool:
+        return self.payload is not None and not self.errors
+
+
+def _contacts(values: dict[str, str]) -> tuple[list[dict[str, str]], list[int]]:
+    """Filled-in contact rows; a row left wholly blank is no contact."""
+    contacts: list[dict[str, str]] = []
+    rows: list[int] = []
+    for i in range(MAX_CONTACTS):
+        row = {part: values[f"contact_{i}_{part}"].strip() for part in CONTACT_PARTS}
+        if any(row.values()):
+            contacts.append(row)
+            rows.append(i)
+    return contacts, rows
+
+
+def _settings_data(values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": values["name"],
+        "brin_codes": split_codes(values["brin_codes"]),
+        "locations": split_lines(values["locations"]),
+        "duo_student_count": values["duo_student_count"].strip(),
+    }
+
+
+def parse_settings_form(form: Mapping[str, Any]) -> Parsed:
+    values = raw_values(form, SETTINGS_FIELDS)
+    contacts, rows = _contacts(values)
+    data = {
+        **_settings_data(values),
+        "contacts": contacts,
+        "default_order_reference": values["default_order_reference"],
+    }
+    parsed = Parsed(values=values, contact_rows=rows)
+    parsed.errors = _plain_checks(data)
+    for index, contact in enumerate(contacts):
+        if not contact["name"]:
+            parsed.errors[f"contact_{rows[index]}_name"] = "Vul de naam van de contactpersoon in."
+    try:
+        payload = SchoolSettings.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        for name, message in form_errors(dutch_errors(exc), rows).items():
+            parsed.errors.setdefault(name, message)
+    else:
+        if not parsed.errors:
+            parsed.payload = payload
+    return parsed
+
+
+def _plain_checks(settings: dict[str, Any]) -> dict[str, str]:
+    """Messages clearer than the schema's generic ones, for the commonest slips."""
+    errors: dict[str, str] = {}
+    if not settings["brin_codes"]:
+        errors["brin_codes"] = "Vul minstens één BRIN-code in."
+    if not settings["duo_student_count"]:
+        errors["duo_student_count"] = "Vul het aantal studenten volgens DUO in."
+    return errors
+
+
+def parse_register_form(form: Mapping[str, Any]) -> Parsed:
+    values = raw_values(form, REGISTER_FIELDS)
+    data = {
+        "settings": _settings_data(values),
+        "budget_holder": {
+            "name": values["budget_holder_name"],
+            "email": values["budget_holder_email"].strip(),
+        },
+    }
+    parsed = Parsed(values=values)
+    parsed.errors = _plain_checks(data["settings"])
+    try:
+        payload = RegisterSchool.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        for name, message in form_errors(dutch_errors(exc)).items():
+            parsed.errors.setdefault(name, message)
+    else:
+        if not parsed.errors:
+            parsed.payload = payload
+    return parsed
+
+
+def form_field(path: str, contact_rows: list[int] | None = None) -> str:
+    """A field path of the contracts ("settings.contacts.1.email") -> a form field name."""
+    parts = path.split(".")
+    if parts and parts[0] == "settings":
+        parts = parts[1:]
+    if not parts:
+        return GENERAL
+    head = parts[0]
+    if head in ("brin_codes", "locations"):
+        return head
+    if head == "contacts" and len(parts) >= 2 and parts[1].isdigit():
+        index = int(parts[1])
+        rows = contact_rows or []
+        row = rows[index] if index < len(rows) else index
+        part = parts[2] if len(parts) >= 3 and parts[2] in CONTACT_PARTS else "name"
+        return f"contact_{row}_{part}"
+    if head == "contacts":
+        return "contact_0_name"
+    if head == "budget_holder" and len(parts) >= 2:
+        return f"budget_holder_{parts[1]}"
+    if head in ("name", "duo_student_count", "default_order_reference"):
+        return head
+    return GENERAL
+
+
+def form_errors(fields: Mapping[str, str], contact_rows: list[int] | None = None) -> dict[str, str]:
+    """Per form field the first message."""
+    out: dict[str, str] = {}
+    for path, message in fields.items():
+        out.setdefault(form_field(path, contact_rows), message)
+    return out
+
+
+def settings_values(settings: Mapping[str, Any]) -> dict[str, str]:
+    """A school's stored settings as the text the form shows."""
+    values = {
+        "name": str(settings.get("name", "")),
+        "brin_codes": "\n".join(settings.get("brin_codes", [])),
+        "locations": "\n".join(settings.get("locations", [])),
+        "duo_student_count": str(settings.get("duo_student_count", "")),
+        "default_order_reference": str(settings.get("default_order_reference", "")),
+    }
+    contacts = list(settings.get("contacts", []))
+    for i in range(MAX_CONTACTS):
+        contact = contacts[i] if i < len(contacts) else {}
+        for part in CONTACT_PARTS:
+            values[f"contact_{i}_{part}"] = str(contact.get(part, ""))
+    return values

@@ -1,0 +1,73 @@
+"""`ck-gateway`: run the portal with uvicorn.
+
+The lifespan is entered here rather than by uvicorn, so that an unreachable broker at start-up
+ends the process with one clear sentence and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from types import FrameType
+
+import uvicorn
+from ck_runtime.amqp import BrokerUnreachable
+from ck_runtime.logs import configure_logging
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from ck_gateway.app import create_app
+from ck_gateway.settings import GatewaySettings, get_settings
+
+
+async def serve(app: FastAPI, settings: GatewaySettings) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="off",  # entered below
+        log_config=None,  # keep configure_logging's JSON lines
+        access_log=False,  # the gateway writes its own access line (no query strings)
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    _stop_on_signals(server)
+    async with app.router.lifespan_context(app):
+        await server.serve()
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    """SIGINT/SIGTERM stop the server and let the lifespan close the broker connection.
+
+    uvicorn handles both while it serves, then re-raises the signal to the handler that was
+    there before; with the default one the process would die before the lifespan's exit.
+    """
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
+def main() -> None:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        names = ", ".join(f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}" for e in exc.errors())
+        print(
+            f"gateway: invalid setting(s): {names}; see services/gateway/README.md", file=sys.stderr
+        )
+        raise SystemExit(2) from None
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    app = create_app(settings)
+    try:
+        asyncio.run(serve(app, settings))
+    except BrokerUnreachable as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The main menu of the manual (2.1), filtered by what the user's role may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from ck_contracts.roles import Actor, Permission
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    path: str
+    permission: Permission | None  # None: everyone who is logged in
+    for_school: bool = True  # only for users of one school (not for CJP admins)
+
+
+SCHOOL_MENU: tuple[MenuItem, ...] = (
+    MenuItem("Bestellingen", "/bestellingen", Permission.VIEW_SCHOOL),
+    MenuItem("Producten", "/producten", Permission.ORDER_BUDGET),
+    MenuItem("Beheer studenten", "/beheer-studenten", Permission.VIEW_ROSTER),
+    MenuItem("Beheer docenten", "/beheer-docenten", Permission.VIEW_ROSTER),
+    MenuItem("Docenten+", "/docenten-plus", Permission.MANAGE_DOCENT_PLUS),
+    MenuItem("Instellingen", "/instellingen", Permission.VIEW_SCHOOL),
+)
+ADMIN_MENU: tuple[MenuItem, ...] = (
+    MenuItem("Scholen", "/beheer/scholen", Permission.REGISTER_SCHOOL, for_school=False),
+    MenuItem(
+        "School registreren", "/beheer/scholen/nieuw", Permission.REGISTER_SCHOOL, for_school=False
+    ),
+)
+SUPPORT = MenuItem("Support", "/support", None, for_school=False)
+
+
+def may_open(actor: Actor, item: MenuItem) -> bool:
+    if item.permission is None:
+        return True
+    if item.for_school:
+        # A CJP admin holds VIEW_SCHOOL for every school but has no school of their own.
+        return actor.school_id is not None and actor.may(item.permission, actor.school_id)
+    return actor.has(item.permission)
+
+
+def menu_for(actor: Actor | None) -> list[MenuItem]:
+    """Items the actor may use, in the manual's order; hidden rather than shown disabled."""
+    if actor is None:
+        return []
+    return [item for item in (*ADMIN_MENU, *SCHOOL_MENU, SUPPORT) if may_open(actor, item)]
+
+
+def active_item(items: list[MenuItem], path: str) -> str | None:
+    """The item the page belongs to: the longest menu path that the page's path starts with."""
+    matches = [i.path for i in items if path == i.path or path.startswith(i.path + "/")]
+    return max(matches, key=len, default=None)
+
+
+def settings_editable(actor: Actor, school_id: UUID) -> bool:
+    """Docent+ sees Instellingen read-only (R-ROLE-2)."""
+    return actor.may(Permission.EDIT_SETTINGS, school_id)

@@ -1,0 +1,1 @@
+"""HTTP routes: pages (Dutch HTML) and the JSON API under /api/v1."""

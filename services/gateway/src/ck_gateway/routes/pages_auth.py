@@ -1,0 +1,176 @@
+"""Log-in, log-out and setting a password from the welcome mail's link."""
+
+from __future__ import annotations
+
+from ck_contracts.accounts import SERVICE as ACCOUNTS
+from ck_contracts.accounts import LoginResult, Ops, PasswordLinkInfo
+from ck_contracts.rpc import ErrorCode
+from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ck_gateway import backend
+from ck_gateway.auth import (
+    clear_session_cookie,
+    page_session,
+    plausible_token,
+    session_cookie,
+    set_session_cookie,
+)
+from ck_gateway.csrf import COOKIE_NAME as CSRF_COOKIE
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import from_rpc_error
+from ck_gateway.forms import text_field
+from ck_gateway.rendering import csrf_token, render, set_csrf_cookie
+
+router = APIRouter(include_in_schema=False)
+
+INVALID_LINK = (
+    "Deze link is niet geldig. Gebruik de volledige link uit de e-mail, of vraag CJP om een "
+    "nieuwe link."
+)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/inloggen", response_class=HTMLResponse)
+async def login_page(request: Request, next: str | None = None) -> Response:
+    try:
+        if await page_session(request) is not None:
+            return RedirectResponse(safe_next(next), status_code=303)
+    except ServiceUnavailable:
+        pass  # the form still shows; posting it will say which service is down
+    return render(request, "login.html", {"title": "Inloggen", "values": {"next": safe_next(next)}})
+
+
+@router.post("/inloggen", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    values = {
+        "email": text_field(form, "email").strip(),
+        "next": safe_next(text_field(form, "next")),
+    }
+    password = text_field(form, "password")
+    errors: dict[str, str] = {}
+    if not values["email"]:
+        errors["email"] = "Vul uw e-mailadres in."
+    if not password:
+        errors["password"] = "Vul uw wachtwoord in."  # noqa: S105 (a message, not a secret)
+    if errors:
+        return render(
+            request,
+            "login.html",
+            {"title": "Inloggen", "values": values, "errors": errors},
+            status_code=422,
+        )
+    try:
+        result = LoginResult.model_validate(
+            await backend.call(
+                request, ACCOUNTS, Ops.LOGIN, {"email": values["email"], "password": password}
+            )
+        )
+    except RpcFailed as exc:
+        # Wrong password and unknown user get the same message from accounts; a lock says
+        # how long to wait.
+        error = from_rpc_error(exc.error)
+        return render(
+            request,
+            "login.html",
+            {"title": "Inloggen", "values": values, "message": error.message},
+            status_code=error.status,
+            headers=error.headers(),
+        )
+    secure = request.app.state.settings.secure_cookies
+    response = RedirectResponse(values["next"], status_code=303)
+    set_session_cookie(response, result.token, result.expires_at, secure=secure)
+    # A new form token bound to the new session: one from before the log-in stops working.
+    csrf_token(request, session_token=result.token)
+    set_csrf_cookie(request, response)
+    return response
+
+
+@router.post("/uitloggen")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    if (token := session_cookie(request)) is not None:
+        await backend.call(request, ACCOUNTS, Ops.LOGOUT, {"token": token})
+    secure = request.app.state.settings.secure_cookies
+    response = RedirectResponse("/inloggen", status_code=303)
+    clear_session_cookie(response, secure=secure)
+    response.delete_cookie(CSRF_COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
+    return response
+
+
+async def _link_info(request: Request, token: str) -> PasswordLinkInfo:
+    result = await backend.call(request, ACCOUNTS, Ops.PASSWORD_LINK_CHECK, {"token": token})
+    return PasswordLinkInfo.model_validate(result)
+
+
+def _link_unusable(request: Request, message: str, status_code: int) -> HTMLResponse:
+    return render(
+        request,
+        "password_link.html",
+        {"title": "Wachtwoord instellen", "unusable": message},
+        status_code=status_code,
+    )
+
+
+@router.get("/wachtwoord-instellen", response_class=HTMLResponse)
+async def password_page(request: Request, token: str | None = None) -> Response:
+    if plausible_token(token) is None:
+        return _link_unusable(request, INVALID_LINK, 400)
+    assert token is not None
+    try:
+        info = await _link_info(request, token)
+    except RpcFailed as exc:
+        error = from_rpc_error(exc.error)
+        return _link_unusable(request, error.message, error.status)
+    return render(
+        request,
+        "password_link.html",
+        {"title": "Wachtwoord instellen", "info": info, "token": token},
+    )
+
+
+@router.post("/wachtwoord-instellen", response_class=HTMLResponse)
+async def set_password(request: Request) -> Response:
+    form = await checked_form(request)
+    token = plausible_token(text_field(form, "token"))
+    if token is None:
+        return _link_unusable(request, INVALID_LINK, 400)
+    password, repeated = text_field(form, "password"), text_field(form, "password_repeat")
+    errors: dict[str, str] = {}
+    if not password:
+        errors["password"] = "Kies een wachtwoord."  # noqa: S105 (a message)
+    elif password != repeated:
+        errors["password_repeat"] = "De twee wachtwoorden zijn niet gelijk."  # noqa: S105
+    try:
+        if not errors:
+            result = await backend.call(
+                request, ACCOUNTS, Ops.PASSWORD_LINK_USE, {"token": token, "password": password}
+            )
+            info = PasswordLinkInfo.model_validate(result)
+            return render(
+                request,
+                "password_link.html",
+                {"title": "Wachtwoord ingesteld", "info": info, "done": True},
+            )
+        info = await _link_info(request, token)
+    except RpcFailed as exc:
+        if exc.error.code != ErrorCode.INVALID:
+            error = from_rpc_error(exc.error)
+            return _link_unusable(request, error.message, error.status)
+        # The password breaks a rule: say which, and show the form again.
+        errors = {"password": exc.error.fields.get("password", exc.error.message)}
+        info = await _link_info(request, token)
+    return render(
+        request,
+        "password_link.html",
+        {"title": "Wachtwoord instellen", "info": info, "token": token, "errors": errors},
+        status_code=422,
+    )

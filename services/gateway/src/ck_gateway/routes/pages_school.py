@@ -1,0 +1,212 @@
+"""The school's pages: home, Instellingen (R-SCHOOL-1), Support, and the menu's other parts."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from uuid import UUID
+
+from ck_contracts.accounts import SERVICE as ACCOUNTS
+from ck_contracts.accounts import Ops, School, SessionInfo
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import ErrorCode
+from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ck_gateway import backend
+from ck_gateway.auth import PageSession, page_session
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import forbidden
+from ck_gateway.forms import GENERAL, form_errors, parse_settings_form, settings_values
+from ck_gateway.menu import settings_editable
+from ck_gateway.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+HELP_URL = "https://www.cjp.nl/mbo-cultuurkaart"
+SUPPORT_URL = "https://support.cjp.nl"
+NOT_AVAILABLE = "Dit onderdeel is nog niet beschikbaar in deze versie van het portaal."
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, session: PageSession) -> Response:
+    return render(request, "home.html", {"title": "Home"})
+
+
+@router.get("/support", response_class=HTMLResponse)
+async def support(request: Request) -> Response:
+    # Support stays readable while accounts is down; logged in, it shows the school number.
+    with contextlib.suppress(ServiceUnavailable):
+        await page_session(request)
+    return render(
+        request,
+        "support.html",
+        {"title": "Support", "help_url": HELP_URL, "support_url": SUPPORT_URL},
+    )
+
+
+# --- Instellingen ------------------------------------------------------------------------------
+def _settings_path(session: SessionInfo, school_id: UUID) -> str:
+    if session.actor.school_id == school_id:
+        return "/instellingen"
+    return f"/scholen/{school_id}/instellingen"
+
+
+async def _school(request: Request, session: SessionInfo, school_id: UUID) -> School:
+    if not session.actor.may(Permission.VIEW_SCHOOL, school_id):
+        raise forbidden()
+    result = await backend.call(
+        request, ACCOUNTS, Ops.SCHOOL_GET, {"school_id": str(school_id)}, actor=session.actor
+    )
+    return School.model_validate(result)
+
+
+async def _show_settings(request: Request, session: SessionInfo, school_id: UUID) -> Response:
+    school = await _school(request, session, school_id)
+    return render(
+        request,
+        "settings.html",
+        {
+            "title": "Instellingen",
+            "school": school,
+            "values": settings_values(school.model_dump(mode="json")),
+            "editable": settings_editable(session.actor, school_id),
+            "saved": request.query_params.get("opgeslagen") == "1",
+            "action": _settings_path(session, school_id),
+        },
+    )
+
+
+async def _save_settings(request: Request, session: SessionInfo, school_id: UUID) -> Response:
+    form = await checked_form(request)
+    # Checked here before the command goes out; accounts checks again.
+    if not settings_editable(session.actor, school_id):
+        raise forbidden()
+    parsed = parse_settings_form(form)
+    action = _settings_path(session, school_id)
+    if parsed.ok:
+        try:
+            await backend.call(
+                request,
+                ACCOUNTS,
+                Ops.SCHOOL_UPDATE,
+                {"school_id": str(school_id), "settings": parsed.payload},
+                actor=session.actor,
+            )
+            return RedirectResponse(f"{action}?opgeslagen=1", status_code=303)
+        except RpcFailed as exc:
+            if exc.error.code != ErrorCode.INVALID:
+                raise
+            parsed.errors = form_errors(exc.error.fields, parsed.contact_rows)
+            if not parsed.errors:  # field messages say it all; otherwise the general one
+                parsed.errors[GENERAL] = exc.error.message
+    school = await _school(request, session, school_id)
+    return render(
+        request,
+        "settings.html",
+        {
+            "title": "Instellingen",
+            "school": school,
+            "values": parsed.values,
+            "errors": parsed.errors,
+            "editable": True,
+            "action": action,
+        },
+        status_code=422,
+    )
+
+
+def _own_school(session: SessionInfo) -> UUID | None:
+    return session.actor.school_id
+
+
+@router.get("/instellingen", response_class=HTMLResponse)
+async def own_settings(request: Request, session: PageSession) -> Response:
+    if (school_id := _own_school(session)) is None:
+        return RedirectResponse("/beheer/scholen", status_code=303)  # CJP admins: every school
+    return await _show_settings(request, session, school_id)
+
+
+@router.post("/instellingen", response_class=HTMLResponse)
+async def save_own_settings(request: Request, session: PageSession) -> Response:
+    if (school_id := _own_school(session)) is None:
+        raise forbidden()
+    return await _save_settings(request, session, school_id)
+
+
+@router.get("/scholen/{school_id}/instellingen", response_class=HTMLResponse)
+async def school_settings(request: Request, school_id: UUID, session: PageSession) -> Response:
+    return await _show_settings(request, session, school_id)
+
+
+@router.post("/scholen/{school_id}/instellingen", response_class=HTMLResponse)
+async def save_school_settings(request: Request, school_id: UUID, session: PageSession) -> Response:
+    return await _save_settings(request, session, school_id)
+
+
+# --- menu parts that later versions fill -------------------------------------------------------
+@dataclass(frozen=True)
+class ComingPart:
+    path: str
+    title: str
+    permission: Permission
+    what_it_will_do: str
+
+
+COMING_PARTS: tuple[ComingPart, ...] = (
+    ComingPart(
+        "/bestellingen",
+        "Bestellingen",
+        Permission.VIEW_SCHOOL,
+        "Hier komen het overzicht van alle bij- en afschrijvingen van het Cultuurkaart-tegoed, "
+        "de weborders om goed of af te keuren, de budgetbestellingen met hun facturen, de "
+        "schooltoer en de exports.",
+    ),
+    ComingPart(
+        "/producten",
+        "Producten",
+        Permission.ORDER_BUDGET,
+        "Hier bestelt u het Cultuurkaart-budget voor uw studenten, en na de eerste bestelling "
+        "extra budget (bijbestellen).",
+    ),
+    ComingPart(
+        "/beheer-studenten",
+        "Beheer studenten",
+        Permission.VIEW_ROSTER,
+        "Hier downloadt u de template, controleert u uw bestand met de validatietool, uploadt "
+        "u de studentgegevens en verstuurt u de uitnodigingen om de CJP te activeren.",
+    ),
+    ComingPart(
+        "/beheer-docenten",
+        "Beheer docenten",
+        Permission.VIEW_ROSTER,
+        "Hier downloadt u de template, controleert u uw bestand met de validatietool, uploadt "
+        "u de docentgegevens en verstuurt u de uitnodigingen om de CJP te activeren.",
+    ),
+    ComingPart(
+        "/docenten-plus",
+        "Docenten+",
+        Permission.MANAGE_DOCENT_PLUS,
+        "Hier geeft u docenten met een actief CJP-lidmaatschap toegang tot het schoolportaal, "
+        "zodat zij het aanbod kunnen bekijken en aanvragen bij culturele aanbieders kunnen doen.",
+    ),
+)
+
+
+def _coming_part_route(part: ComingPart) -> None:
+    async def page(request: Request, session: PageSession) -> Response:
+        if not session.actor.may(part.permission, session.actor.school_id):
+            raise forbidden()
+        return render(
+            request,
+            "coming_part.html",
+            {"title": part.title, "not_available": NOT_AVAILABLE, "what": part.what_it_will_do},
+        )
+
+    page.__name__ = f"coming_{part.path.strip('/').replace('-', '_')}"
+    router.add_api_route(part.path, page, methods=["GET"], response_class=HTMLResponse)
+
+
+for _part in COMING_PARTS:
+    _coming_part_route(_part)

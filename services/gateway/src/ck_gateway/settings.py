@@ -1,0 +1,43 @@
+"""Settings of the gateway (environment variables GATEWAY_*; AMQP_URL is shared)."""
+
+from __future__ import annotations
+
+import secrets
+
+from ck_runtime.logs import get_logger
+from ck_runtime.settings import ServiceSettings, load_settings
+from pydantic import Field
+
+log = get_logger(__name__)
+
+
+class GatewaySettings(ServiceSettings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # How long a page waits for a service before it answers 503.
+    rpc_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Largest request body accepted; larger ones get 413 before they are read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # False only for local http. Production (https) must set GATEWAY_SECURE_COOKIES=true so the
+    # session cookie is never sent over plain http.
+    secure_cookies: bool = False
+    # Signs the CSRF tokens. Set the same long random value on every replica in production;
+    # empty: a random key per process (see effective_secret_key).
+    secret_key: str = ""
+    # Where the portal is reached from outside; used for absolute links.
+    public_url: str = "http://127.0.0.1:8000"
+
+    def effective_secret_key(self) -> str:
+        """The configured key, or a random one with a warning about what that costs."""
+        if self.secret_key:
+            return self.secret_key
+        log.warning(
+            "gateway.secret_key_generated",
+            detail="GATEWAY_SECRET_KEY is empty: forms opened before a restart, or served by "
+            "another replica, will be refused as expired",
+        )
+        return secrets.token_urlsafe(32)
+
+
+def get_settings(**overrides: object) -> GatewaySettings:
+    return load_settings(GatewaySettings, "gateway", **overrides)

@@ -1,0 +1,83 @@
+"""Error codes of the services -> HTTP statuses and bodies, in one place (no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+from ck_contracts.rpc import ErrorCode, RpcError
+from ck_gateway import errors
+from ck_gateway.error_handlers import is_api_path
+from ck_runtime.rpc_client import ServiceUnavailable
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (ErrorCode.INVALID, 422),
+        (ErrorCode.NOT_FOUND, 404),
+        (ErrorCode.CONFLICT, 409),
+        (ErrorCode.UNAUTHENTICATED, 401),
+        (ErrorCode.FORBIDDEN, 403),
+        (ErrorCode.THROTTLED, 429),
+        (ErrorCode.UNAVAILABLE, 503),
+        (ErrorCode.INTERNAL, 500),
+    ],
+)
+def test_every_error_code_has_its_status(code: ErrorCode, status: int) -> None:
+    error = errors.from_rpc_error(RpcError(code=code, message="Bericht."))
+    assert error.status == status
+    assert error.body() == {"error": {"code": code.value, "message": "Bericht.", "fields": {}}}
+
+
+def test_every_error_code_is_mapped() -> None:
+    assert set(errors.STATUS_BY_CODE) == set(ErrorCode)
+
+
+def test_field_messages_are_kept() -> None:
+    error = errors.from_rpc_error(
+        RpcError(code=ErrorCode.INVALID, message="Controleer de invoer.", fields={"name": "Leeg."})
+    )
+    assert error.body()["error"]["fields"] == {"name": "Leeg."}
+
+
+def test_throttled_says_when_to_retry() -> None:
+    error = errors.from_rpc_error(
+        RpcError(code=ErrorCode.THROTTLED, message="Wacht.", retry_after_seconds=31)
+    )
+    assert error.headers() == {"Retry-After": "31"}
+    without = errors.from_rpc_error(RpcError(code=ErrorCode.THROTTLED, message="Wacht."))
+    assert "Retry-After" in without.headers()
+
+
+def test_service_unavailable_names_the_service() -> None:
+    error = errors.from_unavailable(ServiceUnavailable("accounts", "timeout"))
+    assert error.status == 503
+    assert error.message == (
+        "De dienst accounts is tijdelijk niet bereikbaar. Probeer het over een minuut opnieuw."
+    )
+
+
+def test_broken_json_is_a_bad_request_and_wrong_fields_are_invalid() -> None:
+    broken = errors.from_validation([{"type": "json_invalid", "loc": ("body", 3), "msg": "x"}])
+    assert broken.status == 400
+    assert "JSON" in broken.message
+    wrong = errors.from_validation(
+        [{"type": "missing", "loc": ("body", "email"), "msg": "Field required"}]
+    )
+    assert wrong.status == 422
+    assert wrong.fields == {"email": "Dit veld is verplicht."}
+
+
+def test_too_large_gives_the_limit_in_dutch() -> None:
+    error = errors.too_large(1024 * 1024)
+    assert error.status == 413
+    assert "(maximaal 1 MB)" in error.message
+    assert errors.dutch_size(3 * 1024 * 1024 // 2) == "1,5 MB"
+    assert errors.dutch_size(4096) == "4 kB"
+
+
+@pytest.mark.parametrize(
+    ("path", "api"),
+    [("/api/v1/me", True), ("/api", True), ("/apiary", False), ("/instellingen", False)],
+)
+def test_api_paths_get_json(path: str, api: bool) -> None:
+    assert is_api_path(path) is api
