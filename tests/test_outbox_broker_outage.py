@@ -15,8 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-
 from ck_accounts.app import build as build_accounts
 from ck_accounts.handlers import register_school
 from ck_accounts.settings import get_settings as accounts_settings
@@ -30,6 +28,7 @@ from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.service import ServiceRuntime
 from ck_runtime.settings import ServiceSettings, load_settings
 from ck_testkit import eventually, free_port
+from sqlalchemy import func, select
 
 pytestmark = [
     pytest.mark.broker_outage,

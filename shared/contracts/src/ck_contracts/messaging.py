@@ -38,7 +38,8 @@ class Event(BaseModel):
     Subclasses set `routing_key` (which is also the type name on the wire) and `version`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # hide_input_in_errors: a validation error must not carry an address into a log line.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     routing_key: ClassVar[str]
     version: ClassVar[int] = 1

@@ -1,0 +1,30 @@
+"""The notifier service: queues EmailRequested events as mails and sends them over SMTP."""
+
+from __future__ import annotations
+
+from ck_runtime.service import Service, run_service
+
+from ck_notifier.handlers import email_consumer
+from ck_notifier.outgoing import Doorbell
+from ck_notifier.sender import mail_sender
+from ck_notifier.settings import NotifierSettings, get_settings
+
+
+def build(settings: NotifierSettings | None = None) -> Service:
+    settings = settings or get_settings()
+    doorbell = Doorbell()  # the consumer rings it after a commit; the sender answers at once
+    return Service(
+        name="notifier",
+        settings=settings,
+        consumers=(email_consumer(doorbell),),
+        background=(mail_sender(doorbell),),
+        description="E-mail over SMTP: Dutch templates, retries, a dead letter for operators.",
+    )
+
+
+def main() -> None:
+    run_service(build)
+
+
+if __name__ == "__main__":
+    main()

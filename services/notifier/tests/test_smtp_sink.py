@@ -1,0 +1,84 @@
+"""The local SMTP sink is a real SMTP server over TCP that keeps each mail as one .eml file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from ck_notifier.smtp_sink import SmtpSink, mail_files, read_mails
+
+
+def _message(subject: str, to: str = "ontvanger@school.example") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "noreply@cjp.nl"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(f"Inhoud van {subject}: één keer.")
+    return message
+
+
+def _send(port: int, *messages: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        for message in messages:
+            client.send_message(message)
+
+
+def test_sink_stores_every_message_as_a_file(tmp_path: Path, smtp_port: int) -> None:
+    port = smtp_port
+    with SmtpSink(tmp_path / "mail", "127.0.0.1", port):
+        _send(port, _message("eerste"), _message("tweede", to="ander@school.example"))
+    mails = read_mails(tmp_path / "mail")
+    assert [m["Subject"] for m in mails] == ["eerste", "tweede"]
+    assert mails[1]["X-Original-To"] == "ander@school.example"
+    assert mails[1]["Return-Path"] == "<noreply@cjp.nl>"
+    assert mails[0].get_content() == "Inhoud van eerste: één keer.\n"
+    names = sorted(os.listdir(tmp_path / "mail"))
+    assert len(names) == 2 and all(n.endswith(".eml") for n in names)  # no temporary files left
+
+
+def test_sink_can_stop_and_start_again(tmp_path: Path, smtp_port: int) -> None:
+    port = smtp_port
+    sink = SmtpSink(tmp_path, "127.0.0.1", port)
+    sink.start()
+    _send(port, _message("voor"))
+    sink.stop()
+    with pytest.raises(OSError):
+        _send(port, _message("tijdens"))
+    sink.start()
+    try:
+        _send(port, _message("na"))
+    finally:
+        sink.stop()
+    assert [m["Subject"] for m in read_mails(tmp_path)] == ["voor", "na"]
+
+
+def test_read_mails_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
+    assert read_mails(tmp_path / "nothing-here") == []
+
+
+def test_ck_smtp_sink_command(tmp_path: Path, smtp_port: int) -> None:
+    port = smtp_port
+    folder = tmp_path / "var" / "mail"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ck_notifier.smtp_sink", "--port", str(port), "--dir", str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "SMTP on 127.0.0.1" in process.stdout.readline()  # printed once it listens
+        _send(port, _message("via het commando"))
+        deadline = time.monotonic() + 10
+        while not mail_files(folder) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert [m["Subject"] for m in read_mails(folder)] == ["via het commando"]

@@ -1,0 +1,22 @@
+"""Cross-service fixtures: the whole system as separate processes (ck_devstack.Stack)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ck_devstack import Stack
+from ck_testkit.portal import Portal
+
+
+@pytest.fixture(scope="session")
+def portal(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """Every service, the gateway and an SMTP server, each its own process, on SQLite."""
+    data_dir: Path = tmp_path_factory.mktemp("portal")
+    with Stack(data_dir, amqp_url, database_urls={}) as stack:
+        password = secrets.token_urlsafe(18)
+        stack.run_command("accounts", "create-admin", "--email", "admin@cjp.test",
+                          "--name", "CJP beheer", input_text=password + "\n")
+        yield Portal(stack, "admin@cjp.test", password)
