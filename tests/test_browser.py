@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from ck_testkit.portal import Portal, link_in
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
