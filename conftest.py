@@ -45,6 +45,17 @@ def _docker_available() -> bool:
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     """A RabbitMQ virtual host of this test session's own."""
+    yield from _virtual_host()
+
+
+@pytest.fixture
+def private_amqp_url() -> Iterator[str]:
+    """A virtual host for one test alone: no other consumer of the session competes for its
+    messages (the end-to-end stack keeps consuming on the session's vhost)."""
+    yield from _virtual_host()
+
+
+def _virtual_host() -> Iterator[str]:
     if url := os.environ.get("TEST_AMQP_URL"):
         yield url
         return

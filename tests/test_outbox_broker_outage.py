@@ -50,7 +50,8 @@ async def count(runtime: ServiceRuntime, table, where=None) -> int:  # type: ign
         return int((await session.execute(query)).scalar_one())
 
 
-async def test_nothing_lost_and_nothing_sent_twice(amqp_url: str, tmp_path: Path) -> None:
+async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_path: Path) -> None:
+    amqp_url = private_amqp_url
     smtp_port = free_port()
     sink = SmtpSink(tmp_path / "mail", "127.0.0.1", smtp_port)
     sink.start()
@@ -92,7 +93,9 @@ async def test_nothing_lost_and_nothing_sent_twice(amqp_url: str, tmp_path: Path
             return (await count(roster, KNOWN_SCHOOLS) == SCHOOLS
                     and len(read_mails(tmp_path / "mail")) >= SCHOOLS)
 
-        assert await eventually(all_arrived, deadline=120)
+        arrived = await eventually(all_arrived, deadline=120)
+        assert arrived, (f"roster knows {await count(roster, KNOWN_SCHOOLS)} schools, "
+                         f"{len(read_mails(tmp_path / 'mail'))} mails arrived")
         await asyncio.sleep(2)  # give a late duplicate the chance to show up
         mails = read_mails(tmp_path / "mail")
         recipients = sorted(str(m["To"]) for m in mails)

@@ -167,7 +167,11 @@ async def test_refusals_fail_for_good_or_wait_and_the_connection_goes_on(
     controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
     await asyncio.to_thread(controller.start)
     try:
-        sender = MailSender(db, _settings(database_url, smtp_port, max_attempts=5), Doorbell())
+        # A long retry pause: the greylisted mail must not fall due again within this pass.
+        settings = _settings(
+            database_url, smtp_port, max_attempts=5, retry_base_seconds=30, retry_max_seconds=60
+        )
+        sender = MailSender(db, settings, Doorbell())
         ids = await _queue(db, "weiger@school.example", "later@school.example", "ok@school.example")
         assert await sender.send_due() == 3
         await sender.client.close()
