@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ck_contracts.messaging import CORRELATION_HEADER, EVENTS_EXCHANGE, Event, rpc_queue
-from ck_contracts.rpc import RpcRequest
+from ck_contracts.messaging import EVENTS_EXCHANGE, Event, rpc_queue
+from ck_contracts.rpc import RpcReply, RpcRequest
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import (
@@ -39,9 +39,10 @@ from ck_runtime.amqp import (
 from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
 from ck_runtime.db import Database
 from ck_runtime.health import HealthServer
-from ck_runtime.logs import bind_correlation_id, configure_logging, get_logger
+from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
+from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
 from ck_runtime.settings import ServiceSettings
 
@@ -71,6 +72,7 @@ class ServiceRuntime:
         self.settings = service.settings
         self.db = Database(self.settings.resolved_database_url())
         self.broker = self._build_broker()
+        self.rpc: RpcConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.health: HealthServer | None = None
         self._connection: Any = None
@@ -78,7 +80,9 @@ class ServiceRuntime:
         self._stopped = asyncio.Event()
 
     # -- wiring ----------------------------------------------------------------------------
-    def _build_broker(self) -> RabbitBroker:
+    def _build_broker(self, documentation: bool = False) -> RabbitBroker:
+        """The FastStream broker of the event subscribers. With documentation=True it also
+        holds the RPC subscriber and the published events, for the AsyncAPI file only."""
         s = self.settings
         broker = RabbitBroker(
             s.amqp_url,
@@ -88,13 +92,15 @@ class ServiceRuntime:
             log_level=10,  # FastStream's per-message lines at DEBUG: off by default
             app_id=self.service.name,
         )
-        if self.service.rpc is not None:
-            self._subscribe_rpc(broker, self.service.rpc)
         for consumer in self.service.consumers:
             self._subscribe_events(broker, consumer)
+        if not documentation:
+            return broker
+        if self.service.rpc is not None:
+            self._document_rpc(broker, self.service.rpc)
         events = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
         for event in self.service.publishes:
-            # Documentation only: the outbox relay publishes, not these publisher objects.
+            # The outbox relay publishes; these publisher objects only describe it.
             broker.publisher(
                 exchange=events,
                 routing_key=event.routing_key,
@@ -104,22 +110,20 @@ class ServiceRuntime:
             )
         return broker
 
-    def _subscribe_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
-        db, deps = self.db, self.service.deps
+    def _document_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
         queue = RabbitQueue(
             rpc_queue(self.service.name), durable=True, arguments=RPC_QUEUE_ARGUMENTS
         )  # type: ignore[arg-type]
 
         @broker.subscriber(
             queue,
-            ack_policy=AckPolicy.ACK,
             title=f"{queue.name}:request",
-            description=f"Commands and queries of {self.service.name}: "
+            description=f"Commands and queries of {self.service.name} (request/reply; the "
+            "reply goes to reply_to with the request's correlation id): "
             + ", ".join(sorted(router.operations)),
         )
-        async def answer(request: RpcRequest, message: RabbitMessage) -> dict[str, Any]:
-            bind_correlation_id(message.headers.get(CORRELATION_HEADER) or None)
-            return await router.dispatch(request, db, deps)
+        async def answer(request: RpcRequest) -> RpcReply:  # served by RpcConsumer
+            raise RuntimeError("documentation only")
 
     def _subscribe_events(self, broker: RabbitBroker, consumer: EventConsumer) -> None:
         db = self.db
@@ -150,7 +154,7 @@ class ServiceRuntime:
 
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(
-            self.broker,
+            self._build_broker(documentation=True),
             title=f"MBO Cultuurkaart {self.service.name}",
             version="1",
             description=self.service.description,
@@ -177,6 +181,10 @@ class ServiceRuntime:
         for hook in self.service.on_start:
             await hook(self)
         await self.broker.start()
+        if self.service.rpc is not None:
+            self.rpc = RpcConsumer(self.service.name, self.service.rpc, self.db,
+                                   self.service.deps, s.prefetch)
+            await self.rpc.start(self._connection)
         for job in self.service.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
         if s.health_port:
@@ -197,6 +205,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self.health is not None:
             await self.health.stop()
+        if self.rpc is not None:
+            await self.rpc.stop(self.settings.graceful_timeout)
         await self.broker.stop()  # waits for handlers in flight (graceful_timeout)
         if self.relay is not None:
             self.relay.stop()
