@@ -112,18 +112,20 @@ async def login(call: Call, cmd: Login) -> LoginResult:
     return LoginResult(token=token, **info.model_dump())
 
 
-async def _session_info(
-    session: AsyncSession, user_id: uuid.UUID, expires_at: datetime
-) -> SessionInfo:
-    row = (
-        await session.execute(
-            select(users, schools.c.school_number, schools.c.name.label("school_name"))
-            .outerjoin(schools, schools.c.id == users.c.school_id)
-            .where(users.c.id == user_id)
-        )
-    ).first()
-    if row is None or not row.active:
-        raise Unauthenticated("Uw sessie is verlopen. Log opnieuw in.")
+EXPIRED = "Uw sessie is verlopen. Log opnieuw in."
+
+# The user with their school, in one query: the gateway resolves a session on every request.
+_USER_WITH_SCHOOL = select(
+    users, schools.c.school_number, schools.c.name.label("school_name")
+).outerjoin(schools, schools.c.id == users.c.school_id)
+_SESSION_USER = _USER_WITH_SCHOOL.add_columns(
+    sessions.c.expires_at.label("session_expires_at")
+).join(sessions, sessions.c.user_id == users.c.id)
+
+
+def _session_info_of(row: Any, expires_at: datetime) -> SessionInfo:
+    if not row.active:
+        raise Unauthenticated(EXPIRED)
     actor = Actor(user_id=row.id, role=Role(row.role), school_id=row.school_id)
     return SessionInfo(
         actor=actor,
@@ -135,17 +137,26 @@ async def _session_info(
     )
 
 
+async def _session_info(
+    session: AsyncSession, user_id: uuid.UUID, expires_at: datetime
+) -> SessionInfo:
+    row = (await session.execute(_USER_WITH_SCHOOL.where(users.c.id == user_id))).first()
+    if row is None:
+        raise Unauthenticated(EXPIRED)
+    return _session_info_of(row, expires_at)
+
+
 @router.op(Ops.SESSION, SessionToken, public=True)
 async def resolve_session(call: Call, query: SessionToken) -> SessionInfo:
     async with call.db.read() as session:
         row = (
             await session.execute(
-                select(sessions).where(sessions.c.token_hash == domain.token_hash(query.token))
+                _SESSION_USER.where(sessions.c.token_hash == domain.token_hash(query.token))
             )
         ).first()
-        if row is None or row.expires_at <= utcnow():
-            raise Unauthenticated("Uw sessie is verlopen. Log opnieuw in.")
-        return await _session_info(session, row.user_id, row.expires_at)
+    if row is None or row.session_expires_at <= utcnow():
+        raise Unauthenticated(EXPIRED)
+    return _session_info_of(row, row.session_expires_at)
 
 
 @router.op(Ops.LOGOUT, SessionToken, public=True)
