@@ -21,7 +21,7 @@ DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 lib
 
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench asyncapi definitions install uv debian-packages
+.PHONY: help run test lint bench asyncapi definitions install uv debian-packages bench-packages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -50,6 +50,13 @@ debian-packages:
 	    >/dev/null; \
 	fi
 
+# wrk drives the HTTP benchmarks: a Python load generator saturates a core by itself here.
+bench-packages:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+
 run: install
 	uv run ck-dev run
 
@@ -59,7 +66,7 @@ test: install debian-packages
 lint: install
 	uv run ruff check .
 
-bench: install
+bench: install bench-packages
 	@shopt -s nullglob; \
 	for f in bench/bench_*.py; do \
 	  echo "== $$f"; \
