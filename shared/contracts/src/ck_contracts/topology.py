@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, notifier
+from ck_contracts import accounts, membership, notifier
 from ck_contracts.messaging import event_queue
 
 SERVICES = (
@@ -40,6 +40,12 @@ SCHOOL_EVENTS = (
     accounts.SchoolSettingsChanged.routing_key,
 )
 
+MEMBERSHIP_STATUS_EVENTS = (
+    membership.InvitationSent.routing_key,
+    membership.MembershipActivated.routing_key,
+    membership.MembershipEnded.routing_key,
+)
+
 EVENT_QUEUES: tuple[EventQueue, ...] = (
     EventQueue("notifier", "email", (notifier.EmailRequested.routing_key,)),
     # Every domain service keeps its own list of schools, so it can check a school id
@@ -48,6 +54,8 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
         EventQueue(service, "schools", SCHOOL_EVENTS)
         for service in ("roster", "membership", "budget", "invoicing", "weborders")
     ),
+    # The roster's list shows each person's membership status (R-ROSTER-6).
+    EventQueue("roster", "membership-status", MEMBERSHIP_STATUS_EVENTS),
 )
 
 

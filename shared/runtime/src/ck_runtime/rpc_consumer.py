@@ -29,8 +29,9 @@ log = get_logger(__name__)
 
 
 class RpcConsumer:
-    def __init__(self, service: str, router: RpcRouter, db: Database, deps: Any,
-                 prefetch: int) -> None:
+    def __init__(
+        self, service: str, router: RpcRouter, db: Database, deps: Any, prefetch: int
+    ) -> None:
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
@@ -47,7 +48,8 @@ class RpcConsumer:
         self._channel = await connection.channel(publisher_confirms=False)
         await self._channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await self._channel.declare_queue(
-            self._queue_name, durable=True, arguments=RPC_QUEUE_ARGUMENTS)
+            self._queue_name, durable=True, arguments=RPC_QUEUE_ARGUMENTS
+        )
         self._tag = await self._queue.consume(self._on_message)
 
     async def stop(self, graceful_timeout: float) -> None:
@@ -67,15 +69,17 @@ class RpcConsumer:
         self._in_flight += 1
         self._idle.clear()
         try:
-            bind_correlation_id(str((message.headers or {}).get(CORRELATION_HEADER) or "")
-                                or None)
+            bind_correlation_id(str((message.headers or {}).get(CORRELATION_HEADER) or "") or None)
             reply = await self._answer(message.body)
             if message.reply_to and self._channel is not None:
                 await self._channel.default_exchange.publish(
-                    aio_pika.Message(json.dumps(reply, separators=(",", ":")).encode(),
-                                     content_type="application/json",
-                                     correlation_id=message.correlation_id),
-                    routing_key=message.reply_to)
+                    aio_pika.Message(
+                        json.dumps(reply, separators=(",", ":")).encode(),
+                        content_type="application/json",
+                        correlation_id=message.correlation_id,
+                    ),
+                    routing_key=message.reply_to,
+                )
             await message.ack()
         except aio_pika.exceptions.AMQPError:
             log.warning("rpc.reply_failed")  # the caller times out; nothing else to do

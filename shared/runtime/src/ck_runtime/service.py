@@ -182,8 +182,9 @@ class ServiceRuntime:
             await hook(self)
         await self.broker.start()
         if self.service.rpc is not None:
-            self.rpc = RpcConsumer(self.service.name, self.service.rpc, self.db,
-                                   self.service.deps, s.prefetch)
+            self.rpc = RpcConsumer(
+                self.service.name, self.service.rpc, self.db, self.service.deps, s.prefetch
+            )
             await self.rpc.start(self._connection)
         for job in self.service.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))

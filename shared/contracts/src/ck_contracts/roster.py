@@ -1,0 +1,201 @@
+"""Messages of the roster service: people of a school (R-ROSTER-1..7, R-ROLE-1/2, R-AVG-1/2).
+
+Events carry ids and counts, never names or addresses (R-AVG-2). Files travel to the roster
+service base64-encoded inside the RPC payload; the gateway limits their size first.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ck_contracts.messaging import Event, register_event
+
+SERVICE = "roster"
+
+
+class RosterKind(StrEnum):
+    STUDENTS = "students"  # template_leerlingen.xlsx, "beheer studenten"
+    TEACHERS = "teachers"  # template_docenten.xlsx, "beheer docenten"
+
+
+class MembershipStatus(StrEnum):
+    """R-MEMBER-1, as shown in the list (the roster keeps a projection of membership events)."""
+
+    NEW = "nieuw"
+    INVITED = "uitnodiging_verzonden"
+    ACTIVE = "actief"
+    INACTIVE = "inactief"
+
+
+# --- events -----------------------------------------------------------------------------------
+@register_event
+class RosterUploaded(Event):
+    """A whole roster was replaced (R-ROSTER-4). Counts only."""
+
+    routing_key = "roster.roster.uploaded"
+    upload_id: UUID
+    kind: RosterKind
+    added: int
+    kept: int
+    removed: int
+    total: int
+
+
+@register_event
+class PersonAdded(Event):
+    """A person joined the roster (by upload or by hand). Ids only."""
+
+    routing_key = "roster.person.added"
+    person_id: UUID
+    kind: RosterKind
+    has_email: bool
+
+
+@register_event
+class PersonRemoved(Event):
+    """A person left the roster (by upload or by hand). Consumers revoke invitations, end
+    Docent+ access and return unspent individual budget (R-ROSTER-7)."""
+
+    routing_key = "roster.person.removed"
+    person_id: UUID
+    kind: RosterKind
+
+
+# --- shapes -----------------------------------------------------------------------------------
+class PersonFields(BaseModel):
+    """One row of a template (R-ROSTER-1). Students use studiejaar/opleiding/klas/brin,
+    teachers afdeling. Strings are trimmed; empty optional fields are ""."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    voornaam: str = ""
+    achternaam: str = ""
+    email: str = ""
+    mobiel: str = ""
+    locatienaam: str = ""
+    studiejaar: int | None = None
+    opleiding: str = ""
+    klas: str = ""
+    brin: str = ""
+    afdeling: str = ""
+
+
+class Person(PersonFields):
+    person_id: UUID
+    kind: RosterKind
+    status: MembershipStatus = MembershipStatus.NEW
+    activation_code: str = ""
+
+
+class RowError(BaseModel):
+    row: int  # the spreadsheet's row number as the school sees it (1 = header)
+    column: str  # the column's name from the template, or "" for the whole file/row
+    message: str  # Dutch
+
+
+class ValidationReport(BaseModel):
+    ok: bool
+    count: int  # people in the file
+    errors: list[RowError] = Field(default_factory=list)
+    message: str  # Dutch summary: "N leerling(en) gevalideerd!" or what is wrong
+
+
+class UploadResult(BaseModel):
+    upload_id: UUID
+    added: int
+    kept: int
+    removed: int
+    total: int
+
+
+# --- operations -------------------------------------------------------------------------------
+class TemplateRequest(BaseModel):
+    kind: RosterKind
+
+
+class TemplateFile(BaseModel):
+    filename: str
+    content_b64: str
+
+
+class FileRequest(BaseModel):
+    school_id: UUID
+    kind: RosterKind
+    filename: str = Field(max_length=255)
+    content_b64: str
+
+
+class UploadRequest(FileRequest):
+    confirmed: bool  # "Het bestand bevat alle leerlingen die recht hebben op een CJP-lidmaatschap"
+
+
+class AddPerson(BaseModel):
+    school_id: UUID
+    kind: RosterKind
+    fields: PersonFields
+
+
+class RemovePerson(BaseModel):
+    school_id: UUID
+    person_id: UUID
+
+
+SortField = Literal[
+    "voornaam",
+    "achternaam",
+    "email",
+    "mobiel",
+    "brin",
+    "studiejaar",
+    "klas",
+    "opleiding",
+    "locatienaam",
+    "afdeling",
+    "status",
+]
+
+
+class ListFilter(BaseModel):
+    """Each text filter matches case-insensitively on a part of the value; statuses: any of."""
+
+    voornaam: str = ""
+    achternaam: str = ""
+    email: str = ""
+    mobiel: str = ""
+    brin: str = ""
+    studiejaar: int | None = None
+    klas: str = ""
+    opleiding: str = ""
+    locatienaam: str = ""
+    afdeling: str = ""
+    statuses: list[MembershipStatus] = Field(default_factory=list)
+
+
+class ListRequest(BaseModel):
+    school_id: UUID
+    kind: RosterKind
+    filter: ListFilter = Field(default_factory=ListFilter)
+    sort: SortField = "achternaam"
+    descending: bool = False
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
+class PersonPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[Person]
+
+
+class Ops:
+    TEMPLATE = "roster.template"
+    VALIDATE = "roster.validate"
+    UPLOAD = "roster.upload"
+    ADD_PERSON = "roster.person.add"
+    REMOVE_PERSON = "roster.person.remove"
+    LIST = "roster.list"
