@@ -7,7 +7,8 @@ started.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from ck_runtime.logs import get_logger
@@ -24,7 +25,16 @@ from ck_gateway.middleware.correlation import CorrelationIdMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
 from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
 from ck_gateway.rendering import STATIC_DIR, render_bare_error
-from ck_gateway.routes import api, docs, health, pages_admin, pages_auth, pages_school
+from ck_gateway.routes import (
+    api,
+    api_roster,
+    docs,
+    health,
+    pages_admin,
+    pages_auth,
+    pages_roster,
+    pages_school,
+)
 from ck_gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -34,6 +44,22 @@ DESCRIPTION = """JSON API of the MBO Cultuurkaart school portal.
 Log in with `POST /api/v1/auth/login`, then send the token as `Authorization: Bearer <token>`.
 Errors are `{"error": {"code", "message", "fields"}}`; messages are Dutch and meant for users.
 """
+
+
+# Roster files (validatietool and upload, pages and API) may be larger than other bodies.
+UPLOAD_PATHS = re.compile(
+    r"^(/beheer-(studenten|docenten)/(validatietool|upload)"
+    r"|/api/v1/schools/[^/]+/roster/[^/]+/(validate|upload))/?$"
+)
+
+
+def body_limit_for(settings: GatewaySettings) -> Callable[[Scope], int]:
+    def limit(scope: Scope) -> int:
+        if scope.get("method") == "POST" and UPLOAD_PATHS.match(str(scope.get("path", ""))):
+            return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+    return limit
 
 
 def _error_response(scope: Scope, error: errors.GatewayError) -> Response:
@@ -83,10 +109,12 @@ def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastA
         UnhandledErrorMiddleware,
         respond=lambda scope: _error_response(scope, errors.internal()),
     )
+    limit_for = body_limit_for(settings)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        reject=lambda scope: _error_response(scope, errors.too_large(settings.max_body_bytes)),
+        reject=lambda scope: _error_response(scope, errors.too_large(limit_for(scope))),
+        limit_for=limit_for,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
@@ -96,8 +124,10 @@ def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastA
     for router in (
         pages_auth.router,
         pages_school.router,
+        pages_roster.router,
         pages_admin.router,
         api.router,
+        api_roster.router,
         health.router,
         docs.router,
     ):

@@ -27,8 +27,15 @@ async def call(
     payload: BaseModel | dict[str, Any] | None = None,
     *,
     actor: Actor | None = None,
+    timeout: float | None = None,
 ) -> Any:
-    """The result of the operation; raises RpcFailed or ServiceUnavailable."""
+    """The result of the operation; raises RpcFailed or ServiceUnavailable (after `timeout`
+    seconds, default GATEWAY_RPC_TIMEOUT)."""
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
-    return await rpc_of(request).call_json(service, op, payload, actor=actor)
+    return await rpc_of(request).call_json(service, op, payload, actor=actor, timeout=timeout)
+
+
+def file_timeout(request: Request) -> float:
+    """The longer wait for operations on whole files (GATEWAY_FILE_RPC_TIMEOUT)."""
+    return float(request.app.state.settings.file_rpc_timeout)

@@ -16,8 +16,12 @@ class GatewaySettings(ServiceSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # How long a page waits for a service before it answers 503.
     rpc_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Validating or replacing a roster of 50,000 people takes seconds of work in the service.
+    file_rpc_timeout: float = Field(default=60.0, gt=0, le=600)
     # Largest request body accepted; larger ones get 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Largest roster file (validatietool and upload, pages and API); only those routes get it.
+    max_upload_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
     # False only for local http. Production (https) must set GATEWAY_SECURE_COOKIES=true so the
     # session cookie is never sent over plain http.
     secure_cookies: bool = False

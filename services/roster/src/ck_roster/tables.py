@@ -1,11 +1,86 @@
-"""The roster service's own tables."""
+"""The roster service's own tables.
+
+`people` holds every person of every school's student and teacher roster. Text columns the list
+filters and sorts on case-insensitively have a lower-cased shadow (`*_lower`), so a filter is a
+plain LIKE and a sort can walk an index, the same on SQLite and PostgreSQL. `match_key` is the
+name key of R-ROSTER-4 (voornaam, achternaam, locatienaam, studiejaar, opleiding) and `digest` a
+hash of all fields, so a re-upload updates only the rows that really changed.
+"""
 
 from __future__ import annotations
 
+from ck_contracts.roster import MembershipStatus
 from ck_runtime.known_schools import add_known_schools_table
-from ck_runtime.tables import add_runtime_tables
-from sqlalchemy import MetaData
+from ck_runtime.tables import UtcDateTime, add_runtime_tables
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
 known_schools = add_known_schools_table(metadata)
+
+# Text fields of a person (PersonFields) and which of them get a lower-cased shadow column.
+TEXT_FIELDS = (
+    "voornaam",
+    "achternaam",
+    "email",
+    "mobiel",
+    "locatienaam",
+    "opleiding",
+    "klas",
+    "brin",
+    "afdeling",
+)
+LOWERED_FIELDS = tuple(f for f in TEXT_FIELDS if f != "mobiel")  # mobiel: digits and "+"
+
+
+def _text(name: str) -> Column[str]:
+    return Column(name, Text, nullable=False, server_default="")
+
+
+# Lower-cased shadows sort byte-wise on both databases (PostgreSQL's default collation would
+# sort through strcoll, several times slower, and differently from SQLite).
+_LOWERED = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def _lowered(name: str) -> Column[str]:
+    return Column(name, _LOWERED, nullable=False, server_default="")
+
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Uuid, nullable=False),
+    Column("school_id", Uuid, nullable=False),
+    Column("kind", String(16), nullable=False),
+    *(_text(f) for f in TEXT_FIELDS),
+    Column("studiejaar", Integer),
+    *(_lowered(f"{f}_lower") for f in LOWERED_FIELDS),
+    Column("match_key", Text, nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("status", String(32), nullable=False, server_default=MembershipStatus.NEW.value),
+    _text("activation_code"),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+    # On SQLite the rows of one roster lie together (WITHOUT ROWID, clustered on this key):
+    # a filtered list reads them in one range scan instead of 50,000 look-ups.
+    PrimaryKeyConstraint("school_id", "kind", "id", name="pk_people"),
+    Index("uq_people_id", "id", unique=True),  # status events and hand removals name the id
+    # Every read is of one school's roster of one kind, and the list's default sort is the
+    # achternaam (R-ROSTER-6; the trailing id is the stable tiebreak). Deliberately the only
+    # secondary index: each index costs about as much as the table itself when an upload
+    # inserts 50,000 rows, while a filtered list reads the roster's rows anyway. E-mail
+    # uniqueness per roster is kept by the upload's matching and by hand edits under the
+    # school's row lock (see store.lock_school).
+    Index("ix_people_roster_achternaam", "school_id", "kind", "achternaam_lower", "id"),
+    sqlite_with_rowid=False,
+)

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 RejectResponse = Callable[[Scope], Response]
+LimitFor = Callable[[Scope], int]
 
 
 def declared_length(headers: Headers) -> int | None:
@@ -43,21 +44,30 @@ class ByteBudget:
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, reject: RejectResponse) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        reject: RejectResponse,
+        limit_for: LimitFor | None = None,
+    ) -> None:
+        """`limit_for` may give some requests (file uploads) another limit than `max_bytes`."""
         self.app = app
         self.max_bytes = max_bytes
         self.reject = reject
+        self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope) if self.limit_for is not None else self.max_bytes
         declared = declared_length(Headers(scope=scope))
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > limit:
             await self.reject(scope)(scope, receive, send)
             return
 
-        budget = ByteBudget(self.max_bytes)
+        budget = ByteBudget(limit)
         response_started = False
         rejected = False
 

@@ -171,20 +171,6 @@ COMING_PARTS: tuple[ComingPart, ...] = (
         "extra budget (bijbestellen).",
     ),
     ComingPart(
-        "/beheer-studenten",
-        "Beheer studenten",
-        Permission.VIEW_ROSTER,
-        "Hier downloadt u de template, controleert u uw bestand met de validatietool, uploadt "
-        "u de studentgegevens en verstuurt u de uitnodigingen om de CJP te activeren.",
-    ),
-    ComingPart(
-        "/beheer-docenten",
-        "Beheer docenten",
-        Permission.VIEW_ROSTER,
-        "Hier downloadt u de template, controleert u uw bestand met de validatietool, uploadt "
-        "u de docentgegevens en verstuurt u de uitnodigingen om de CJP te activeren.",
-    ),
-    ComingPart(
         "/docenten-plus",
         "Docenten+",
         Permission.MANAGE_DOCENT_PLUS,

@@ -1,0 +1,67 @@
+"""Roster validation speed (R-ROSTER-3, R-ROSTER-6): a 50,000-row student file.
+
+Compares validate() with python-calamine merely reading the same file into Python rows (target:
+at most 2x), and records openpyxl's read-only reader for reference. Best of 3 wall-clock runs.
+
+    uv run python bench/bench_roster_validation.py
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import openpyxl
+import python_calamine
+from benchkit import metric
+from ck_contracts.roster import RosterKind
+from ck_roster.validation import validate
+from ck_testkit.rosters import student_rows, student_xlsx
+
+ROWS = 50_000
+RUNS = 3
+
+
+def best_of(runs: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def calamine_read(content: bytes) -> list[list[object]]:
+    workbook = python_calamine.load_workbook(io.BytesIO(content))
+    return workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+
+
+def openpyxl_read(content: bytes) -> list[tuple[object, ...]]:
+    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        return list(workbook.active.iter_rows(values_only=True))
+    finally:
+        workbook.close()
+
+
+def main() -> None:
+    content = student_xlsx(student_rows(ROWS, seed=2026))
+    print(f"# {ROWS} rows, {len(content) / 1e6:.1f} MB xlsx with shared strings", flush=True)
+    assert len(calamine_read(content)) == ROWS + 2
+    result = validate(RosterKind.STUDENTS, "leerlingen.xlsx", content)
+    assert result.report.ok and result.report.count == ROWS, result.report.message
+    read = best_of(RUNS, lambda: calamine_read(content))
+    checked = best_of(RUNS, lambda: validate(RosterKind.STUDENTS, "leerlingen.xlsx", content))
+    metric("roster_calamine_read_50k", read, "s")
+    metric("roster_validate_50k", checked, "s")
+    metric("roster_validate_vs_calamine_read", checked / read, "ratio")
+    metric("roster_openpyxl_readonly_read_50k", best_of(1, lambda: openpyxl_read(content)), "s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""The roster pages' words and query strings, without I/O (R-ROSTER-1, R-ROSTER-6, R-MEMBER-1).
+
+A list page's filter, sort and page travel as GET parameters, so a filtered page is a link.
+This module turns those parameters into a ListRequest and back into links, and reads the
+"student/docent toevoegen" form into PersonFields with Dutch messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_args
+from urllib.parse import urlencode
+from uuid import UUID
+
+from ck_contracts.roster import (
+    ListFilter,
+    ListRequest,
+    MembershipStatus,
+    PersonFields,
+    RosterKind,
+    RowError,
+    SortField,
+    ValidationReport,
+)
+from ck_runtime.validation import dutch_errors
+from pydantic import ValidationError
+
+PAGE_SIZE = 50
+GENERAL = "__all__"
+SORT_FIELDS: tuple[str, ...] = get_args(SortField)
+DESCENDING = "aflopend"
+
+STATUS_LABELS: dict[MembershipStatus, str] = {
+    MembershipStatus.NEW: "Nieuw",
+    MembershipStatus.INVITED: "Uitnodiging verzonden",
+    MembershipStatus.ACTIVE: "Actief lidmaatschap",
+    MembershipStatus.INACTIVE: "Inactief lidmaatschap",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the SortField and the filter's query parameter
+    label: str
+
+
+@dataclass(frozen=True)
+class RosterPage:
+    """One of the two roster parts: "beheer studenten" or "beheer docenten"."""
+
+    kind: RosterKind
+    path: str
+    title: str
+    singular: str  # "student"
+    plural: str  # "studenten"
+    file_people: str  # as the manual's confirmation names them: "leerlingen"
+    template_filename: str
+    columns: tuple[Column, ...]
+    form_fields: tuple[Column, ...]
+    required: frozenset[str]
+
+    @property
+    def confirmation(self) -> str:
+        return (
+            f"Het bestand bevat alle {self.file_people} die recht hebben op een CJP-lidmaatschap."
+        )
+
+    @property
+    def filter_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.name != "status")
+
+
+_NAME_COLUMNS = (
+    Column("voornaam", "Voornaam"),
+    Column("achternaam", "Achternaam"),
+    Column("email", "E-mail"),
+    Column("mobiel", "Mobiel"),
+)
+STUDENTS = RosterPage(
+    kind=RosterKind.STUDENTS,
+    path="/beheer-studenten",
+    title="Beheer studenten",
+    singular="student",
+    plural="studenten",
+    file_people="leerlingen",
+    template_filename="template_leerlingen.xlsx",
+    columns=(
+        *_NAME_COLUMNS,
+        Column("brin", "BRIN"),
+        Column("studiejaar", "Leerjaar"),
+        Column("klas", "Klas"),
+        Column("opleiding", "Opleiding"),
+        Column("status", "Status"),
+    ),
+    form_fields=(
+        *_NAME_COLUMNS[:2],
+        Column("email", "E-mailadres"),
+        Column("mobiel", "Mobiel nummer"),
+        Column("locatienaam", "Locatienaam"),
+        Column("studiejaar", "Studiejaar"),
+        Column("opleiding", "Opleiding"),
+        Column("klas", "Klas"),
+        Column("brin", "BRIN"),
+    ),
+    required=frozenset({"voornaam", "achternaam", "locatienaam", "studiejaar", "opleiding"}),
+)
+TEACHERS = RosterPage(
+    kind=RosterKind.TEACHERS,
+    path="/beheer-docenten",
+    title="Beheer docenten",
+    singular="docent",
+    plural="docenten",
+    file_people="docenten",
+    template_filename="template_docenten.xlsx",
+    columns=(
+        *_NAME_COLUMNS,
+        Column("locatienaam", "Locatie"),
+        Column("afdeling", "Afdeling"),
+        Column("status", "Status"),
+    ),
+    form_fields=(
+        *_NAME_COLUMNS[:2],
+        Column("email", "E-mailadres"),
+        Column("mobiel", "Mobiel nummer"),
+        Column("locatienaam", "Locatienaam"),
+        Column("afdeling", "Afdeling"),
+    ),
+    required=frozenset({"voornaam", "achternaam", "locatienaam"}),
+)
+PAGES: dict[RosterKind, RosterPage] = {STUDENTS.kind: STUDENTS, TEACHERS.kind: TEACHERS}
+
+
+def count_text(page: RosterPage, total: int) -> str:
+    return f"{total} {page.singular if total == 1 else page.plural}"
+
+
+# --- the list's query string ------------------------------------------------------------------
+@dataclass
+class ListQuery:
+    """What the list page was asked for, as the contract's request and as the form's values."""
+
+    request: ListRequest
+    values: dict[str, str]
+    statuses: list[str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def params(self, **changes: Any) -> list[tuple[str, str]]:
+        """The query parameters of this list, with some changed (sort, pagina)."""
+        pairs = [(k, v) for k, v in self.values.items() if v]
+        pairs += [("status", s) for s in self.statuses]
+        base: dict[str, str] = {
+            "sort": self.request.sort,
+            "richting": DESCENDING if self.request.descending else "oplopend",
+            "pagina": str(self.request.page),
+        }
+        base.update({k: str(v) for k, v in changes.items()})
+        return pairs + list(base.items())
+
+    def link(self, path: str, **changes: Any) -> str:
+        return f"{path}?{urlencode(self.params(**changes))}"
+
+    def sort_link(self, path: str, column: str) -> str:
+        """Sorting on a column: ascending first; the current column toggles its direction."""
+        descending = column == self.request.sort and not self.request.descending
+        return self.link(
+            path, sort=column, richting=DESCENDING if descending else "oplopend", pagina=1
+        )
+
+    def sort_label(self, column: Column) -> str:
+        if column.name == self.request.sort and not self.request.descending:
+            return f"Sorteer {column.label.lower()} aflopend"
+        return f"Sorteer {column.label.lower()} oplopend"
+
+    def sort_mark(self, column: str) -> str:
+        if column != self.request.sort:
+            return ""
+        return "▼" if self.request.descending else "▲"
+
+    @property
+    def filtered(self) -> bool:
+        return any(self.values.values()) or bool(self.statuses)
+
+
+def _first(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def parse_list_query(
+    page: RosterPage, school_id: UUID, params: Any, page_size: int = PAGE_SIZE
+) -> ListQuery:
+    """Query parameters -> ListRequest; nonsense (an unknown sort, page "x") falls back quietly,
+    a studiejaar that is no number gets a message and is not filtered on."""
+    values = {name: _first(params, name)[:100] for name in page.filter_names}
+    known = {s.value for s in MembershipStatus}
+    statuses = [s for s in dict.fromkeys(params.getlist("status")) if s in known]
+    errors: dict[str, str] = {}
+    studiejaar: int | None = None
+    if raw := values.get("studiejaar", ""):
+        if raw.isdigit() and len(raw) < 4:
+            studiejaar = int(raw)
+        else:
+            errors["studiejaar"] = "Vul bij leerjaar een heel getal in."
+    text_filters = {k: v for k, v in values.items() if k != "studiejaar"}
+    list_filter = ListFilter(
+        **text_filters,
+        studiejaar=studiejaar,
+        statuses=[MembershipStatus(s) for s in statuses],
+    )
+    sort = _first(params, "sort")
+    if sort not in SORT_FIELDS or sort not in {c.name for c in page.columns}:
+        sort = "achternaam"
+    raw_page = _first(params, "pagina")
+    number = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 1
+    request = ListRequest(
+        school_id=school_id,
+        kind=page.kind,
+        filter=list_filter,
+        sort=sort,  # type: ignore[arg-type]  # checked against SORT_FIELDS above
+        descending=_first(params, "richting") == DESCENDING,
+        page=max(1, number),
+        page_size=page_size,
+    )
+    return ListQuery(request, values, statuses, errors)
+
+
+def page_count(total: int, page_size: int) -> int:
+    return max(1, -(-total // page_size))
+
+
+# --- the add form -----------------------------------------------------------------------------
+@dataclass
+class ParsedPerson:
+    values: dict[str, str]
+    fields: PersonFields | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _field_name(path: str) -> str:
+    """A service's field path ("fields.email", "email") -> the form's field name."""
+    return path.rsplit(".", 1)[-1] if path else GENERAL
+
+
+def person_errors(fields: Mapping[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for path, message in fields.items():
+        errors.setdefault(_field_name(path), message)
+    return errors
+
+
+def parse_person_form(page: RosterPage, form: Mapping[str, Any]) -> ParsedPerson:
+    """The add form -> PersonFields; blanks in required fields and a studiejaar that is no whole
+    number get a Dutch message here, the other rules (e-mail, mobiel) come from the service."""
+    values = {}
+    for column in page.form_fields:
+        raw = form.get(column.name, "")
+        values[column.name] = raw.strip() if isinstance(raw, str) else ""
+    errors = {
+        c.name: f"Vul {c.label.lower()} in."
+        for c in page.form_fields
+        if c.name in page.required and not values[c.name]
+    }
+    data: dict[str, Any] = {k: v for k, v in values.items() if k != "studiejaar"}
+    if "studiejaar" in values and values["studiejaar"] and "studiejaar" not in errors:
+        if values["studiejaar"].isdigit() and len(values["studiejaar"]) < 4:
+            data["studiejaar"] = int(values["studiejaar"])
+        else:
+            errors["studiejaar"] = "Vul een heel getal van 1 tot en met 6 in."
+    if errors:
+        return ParsedPerson(values, errors=errors)
+    try:
+        return ParsedPerson(values, PersonFields.model_validate(data))
+    except ValidationError as exc:
+        return ParsedPerson(values, errors=person_errors(dutch_errors(list(exc.errors()))))
+
+
+# --- validation reports -----------------------------------------------------------------------
+_ROW_FIELD = re.compile(r"^rij (\d+)(?: (.*))?$")
+
+
+def report_from_fields(message: str, fields: Mapping[str, str]) -> ValidationReport:
+    """A refused upload's error reply (fields "rij 4 mobiel nummer": message) as the red
+    report the validatietool shows; fields that name no row are listed as row 0."""
+    errors: list[RowError] = []
+    for key, text in fields.items():
+        if match := _ROW_FIELD.match(key):
+            errors.append(RowError(row=int(match[1]), column=match[2] or "", message=text))
+        else:
+            errors.append(RowError(row=0, column="" if key == "confirmed" else key, message=text))
+    errors.sort(key=lambda e: e.row)
+    return ValidationReport(ok=False, count=0, errors=errors, message=message)

@@ -1,0 +1,268 @@
+"""JSON API v1 for a school's roster (R-ROSTER-1..7): template, validate, upload, people."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from ck_contracts.roles import Permission
+from ck_contracts.roster import SERVICE as ROSTER
+from ck_contracts.roster import (
+    AddPerson,
+    ListFilter,
+    ListRequest,
+    MembershipStatus,
+    Ops,
+    Person,
+    PersonFields,
+    PersonPage,
+    RemovePerson,
+    RosterKind,
+    SortField,
+    UploadResult,
+    ValidationReport,
+)
+from ck_contracts.rpc import ErrorCode
+from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
+
+from ck_gateway import backend
+from ck_gateway.api_models import error_responses
+from ck_gateway.auth import ApiSession
+from ck_gateway.errors import GatewayError, forbidden
+from ck_gateway.routes.pages_roster import (
+    NO_FILE,
+    XLSX,
+    file_request,
+    read_upload,
+    template_file,
+    upload_file,
+    validate_file,
+)
+
+router = APIRouter(
+    prefix="/api/v1/schools/{school_id}/roster/{kind}",
+    tags=["roster"],
+    responses=error_responses(400, 401, 403, 404, 413, 503),
+)
+
+_PERSON_EXAMPLE: dict[str, Any] = {
+    "voornaam": "Sanne",
+    "achternaam": "de Boer",
+    "email": "sanne.deboer@student.voorbeeldcollege.nl",
+    "mobiel": "+31612345678",
+    "locatienaam": "Hoofdlocatie",
+    "studiejaar": 2,
+    "opleiding": "Mediavormgeving",
+    "klas": "MV2A",
+    "brin": "00AA",
+    "afdeling": "",
+}
+_REPORT_EXAMPLES: dict[str, Any] = {
+    "groen": {
+        "summary": "Het bestand is in orde",
+        "value": {
+            "ok": True,
+            "count": 312,
+            "errors": [],
+            "message": "312 leerling(en) gevalideerd!",
+        },
+    },
+    "rood": {
+        "summary": "Fouten in het bestand",
+        "value": {
+            "ok": False,
+            "count": 3,
+            "errors": [
+                {
+                    "row": 4,
+                    "column": "mobiel nummer",
+                    "message": "Vul een internationaal nummer in, bijvoorbeeld +31612345678.",
+                },
+                {"row": 5, "column": "studiejaar", "message": "Vul een heel getal van 1 tot 6 in."},
+            ],
+            "message": "Het bestand bevat 2 fout(en). Er is niets opgeslagen.",
+        },
+    },
+}
+KindPath = Annotated[RosterKind, Path(description="students or teachers")]
+UploadedFile = Annotated[UploadFile, File(description="The filled-in template, .xls or .xlsx.")]
+
+
+def _check(session: ApiSession, permission: Permission, school_id: UUID) -> None:
+    if not session.actor.may(permission, school_id):
+        raise forbidden()
+
+
+async def _file_payload(school_id: UUID, kind: RosterKind, upload: UploadFile) -> dict[str, Any]:
+    read = await read_upload(upload)
+    if read is None:
+        raise GatewayError(422, ErrorCode.INVALID, NO_FILE, {"file": NO_FILE})
+    return file_request(school_id, kind, read[0], read[1])
+
+
+@router.get(
+    "/template",
+    summary="Download the empty template: template_leerlingen.xlsx or template_docenten.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "The template as an attachment."}},
+)
+async def template(
+    request: Request, school_id: UUID, kind: KindPath, session: ApiSession
+) -> Response:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    return await template_file(request, session, kind)
+
+
+@router.post(
+    "/validate",
+    response_model=ValidationReport,
+    summary="Check a filled-in template without storing it (the validatietool)",
+    description="Always 200 for a file that was read: `ok` says green or red, `errors` lists "
+    "every problem with its row (1 = header), column and a Dutch message.",
+    responses={
+        200: {"content": {"application/json": {"examples": _REPORT_EXAMPLES}}},
+        **error_responses(422),
+    },
+)
+async def validate(
+    request: Request, school_id: UUID, kind: KindPath, file: UploadedFile, session: ApiSession
+) -> ValidationReport:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    return await validate_file(request, session, await _file_payload(school_id, kind, file))
+
+
+@router.post(
+    "/upload",
+    response_model=UploadResult,
+    summary="Replace the whole roster with a file (R-ROSTER-4)",
+    description="People in the portal but not in the file are removed; people in both keep "
+    'their record and status; new people are added. Needs `confirmed=true`: "Het bestand '
+    'bevat alle leerlingen die recht hebben op een CJP-lidmaatschap". An invalid file is never '
+    'applied: 422 with every row error in `fields` ("rij 4 mobiel nummer": message).',
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "upload_id": "3c1e9a4b-2f5d-4e6a-8b7c-9d0e1f2a3b4c",
+                        "added": 20,
+                        "kept": 290,
+                        "removed": 2,
+                        "total": 310,
+                    }
+                }
+            }
+        },
+        **error_responses(422),
+    },
+)
+async def upload(
+    request: Request,
+    school_id: UUID,
+    kind: KindPath,
+    file: UploadedFile,
+    session: ApiSession,
+    confirmed: Annotated[
+        bool, Form(description="The school confirms the file holds everyone entitled.")
+    ] = False,
+) -> UploadResult:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    if not confirmed:
+        message = (
+            "Bevestig dat het bestand alle leerlingen bevat die recht hebben op een "
+            "CJP-lidmaatschap (confirmed=true). Er is niets gewijzigd."
+        )
+        raise GatewayError(422, ErrorCode.INVALID, message, {"confirmed": message})
+    return await upload_file(request, session, await _file_payload(school_id, kind, file))
+
+
+@router.get(
+    "/people",
+    response_model=PersonPage,
+    summary="The roster, filtered, sorted and paged (R-ROSTER-6)",
+    description="Text filters match case-insensitively on a part of the value; `status` may be "
+    "given several times (any of them matches).",
+    responses=error_responses(422),
+)
+async def list_people(
+    request: Request,
+    school_id: UUID,
+    kind: KindPath,
+    session: ApiSession,
+    voornaam: str = "",
+    achternaam: str = "",
+    email: str = "",
+    mobiel: str = "",
+    brin: str = "",
+    studiejaar: Annotated[int | None, Query(ge=1, le=99)] = None,
+    klas: str = "",
+    opleiding: str = "",
+    locatienaam: str = "",
+    afdeling: str = "",
+    status: Annotated[list[MembershipStatus] | None, Query()] = None,
+    sort: SortField = "achternaam",
+    descending: bool = False,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PersonPage:
+    _check(session, Permission.VIEW_ROSTER, school_id)
+    query = ListRequest(
+        school_id=school_id,
+        kind=kind,
+        filter=ListFilter(
+            voornaam=voornaam,
+            achternaam=achternaam,
+            email=email,
+            mobiel=mobiel,
+            brin=brin,
+            studiejaar=studiejaar,
+            klas=klas,
+            opleiding=opleiding,
+            locatienaam=locatienaam,
+            afdeling=afdeling,
+            statuses=status or [],
+        ),
+        sort=sort,
+        descending=descending,
+        page=page,
+        page_size=page_size,
+    )
+    result = await backend.call(request, ROSTER, Ops.LIST, query, actor=session.actor)
+    return PersonPage.model_validate(result)
+
+
+@router.post(
+    "/people",
+    response_model=Person,
+    status_code=201,
+    summary="Add one person by hand, with the template's field rules (R-ROSTER-5)",
+    responses=error_responses(409, 422),
+)
+async def add_person(
+    request: Request,
+    school_id: UUID,
+    kind: KindPath,
+    body: Annotated[
+        PersonFields,
+        Body(openapi_examples={"student": {"summary": "Een student", "value": _PERSON_EXAMPLE}}),
+    ],
+    session: ApiSession,
+) -> Person:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    command = AddPerson(school_id=school_id, kind=kind, fields=body)
+    result = await backend.call(request, ROSTER, Ops.ADD_PERSON, command, actor=session.actor)
+    return Person.model_validate(result)
+
+
+@router.delete(
+    "/people/{person_id}",
+    status_code=204,
+    summary="Remove one person (R-ROSTER-7: invitation revoked, Docent+ access ended)",
+)
+async def remove_person(
+    request: Request, school_id: UUID, kind: KindPath, person_id: UUID, session: ApiSession
+) -> Response:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    command = RemovePerson(school_id=school_id, person_id=person_id)
+    await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
+    return Response(status_code=204)

@@ -1,0 +1,219 @@
+"""Commands and queries of the roster service (thin: check, load, apply, save + outbox).
+
+Every operation about a school checks the actor's permission for that very school id
+(`Call.require`, R-ROLE-6) and that the school exists (`require_known_school`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from ck_contracts.messaging import utcnow
+from ck_contracts.roles import Permission
+from ck_contracts.roster import (
+    AddPerson,
+    FileRequest,
+    ListRequest,
+    Ops,
+    Person,
+    PersonAdded,
+    PersonPage,
+    PersonRemoved,
+    RemovePerson,
+    RosterKind,
+    RosterUploaded,
+    TemplateFile,
+    TemplateRequest,
+    UploadRequest,
+    UploadResult,
+    ValidationReport,
+)
+from ck_runtime.errors import Conflict, Invalid, NotFound
+from ck_runtime.known_schools import require_known_school
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from ck_runtime.rpc_server import Call, RpcRouter
+
+from ck_roster import rules, store, templates, validation
+from ck_roster.listing import list_people
+
+log = get_logger(__name__)
+router = RpcRouter()
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+TEMPLATE_NAMES = {
+    RosterKind.STUDENTS: "template_leerlingen.xlsx",
+    RosterKind.TEACHERS: "template_docenten.xlsx",
+}
+CONFIRMATION = {
+    RosterKind.STUDENTS: "Het bestand bevat alle leerlingen die recht hebben op een "
+    "CJP-lidmaatschap",
+    RosterKind.TEACHERS: "Het bestand bevat alle docenten die recht hebben op een CJP-lidmaatschap",
+}
+NOT_BASE64 = "Het bestand kon niet worden gelezen. Upload het opnieuw."
+EMAIL_TAKEN = "Dit e-mailadres staat al in de lijst."
+UNKNOWN_PERSON = "Deze persoon staat niet (meer) in de lijst."
+
+
+def _max_bytes(call: Call) -> int:
+    """The service's settings (call.deps) say how large a file may be."""
+    return int(getattr(call.deps, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES))
+
+
+async def _known_school(call: Call, school_id: uuid.UUID) -> None:
+    async with call.db.read() as session:
+        await require_known_school(session, school_id)
+
+
+def _decode(content_b64: str) -> bytes:
+    try:
+        return base64.b64decode(content_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Invalid(NOT_BASE64, fields={"content_b64": NOT_BASE64}) from exc
+
+
+async def _validate(call: Call, request: FileRequest) -> validation.Validated:
+    content = _decode(request.content_b64)
+    # Reading 50,000 rows takes a while: off the event loop, so other requests keep moving.
+    return await asyncio.to_thread(
+        validation.validate,
+        request.kind,
+        request.filename,
+        content,
+        max_bytes=_max_bytes(call),
+    )
+
+
+def report_error(report: ValidationReport) -> Invalid:
+    """An invalid file as an error reply: every error by "rij N kolom" (R-ROSTER-3)."""
+    fields: dict[str, str] = {}
+    for error in report.errors:
+        key = f"rij {error.row} {error.column}".strip()
+        fields[key] = f"{fields[key]} {error.message}" if key in fields else error.message
+    return Invalid(report.message, fields=fields)
+
+
+# --- templates and validation (R-ROSTER-1, R-ROSTER-3) --------------------------------------------
+@router.op(Ops.TEMPLATE, TemplateRequest, permission=Permission.VIEW_ROSTER)
+async def template(call: Call, request: TemplateRequest) -> TemplateFile:
+    content = templates.template_xlsx(request.kind)
+    return TemplateFile(
+        filename=TEMPLATE_NAMES[request.kind], content_b64=base64.b64encode(content).decode()
+    )
+
+
+@router.op(Ops.VALIDATE, FileRequest, permission=Permission.UPLOAD_ROSTER)
+async def validate(call: Call, request: FileRequest) -> ValidationReport:
+    call.require(Permission.UPLOAD_ROSTER, request.school_id)
+    await _known_school(call, request.school_id)
+    result = await _validate(call, request)
+    log.info(
+        "roster.validated",
+        kind=request.kind.value,
+        ok=result.report.ok,
+        count=result.report.count,
+        errors=len(result.report.errors),
+    )
+    return result.report
+
+
+# --- upload (R-ROSTER-4) --------------------------------------------------------------------------
+@router.op(Ops.UPLOAD, UploadRequest, permission=Permission.UPLOAD_ROSTER)
+async def upload(call: Call, request: UploadRequest) -> UploadResult:
+    call.require(Permission.UPLOAD_ROSTER, request.school_id)
+    if not request.confirmed:
+        message = f"Bevestig eerst: {CONFIRMATION[request.kind]}."
+        raise Invalid(message, fields={"confirmed": message})
+    await _known_school(call, request.school_id)
+    result = await _validate(call, request)
+    if not result.report.ok:
+        log.info("roster.upload_refused", kind=request.kind.value, errors=len(result.report.errors))
+        raise report_error(result.report)
+    upload_id = uuid.uuid4()
+    async with call.db.transaction() as session:
+        await store.lock_school(session, request.school_id)
+        plan = await store.replace_roster(
+            session, request.school_id, request.kind, result.people, utcnow()
+        )
+        outcome = UploadResult(
+            upload_id=upload_id,
+            added=len(plan.added),
+            kept=len(plan.kept),
+            removed=len(plan.removed),
+            total=len(plan.added) + len(plan.kept),
+        )
+        removed = [
+            PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
+            for pid in plan.removed
+        ]
+        uploaded = RosterUploaded(
+            school_id=request.school_id, kind=request.kind, **outcome.model_dump()
+        )
+        # RosterUploaded last: once it is out, so is every removal before it.
+        await add_to_outbox(session, *removed, uploaded)
+    log.info(
+        "roster.uploaded",
+        kind=request.kind.value,
+        added=outcome.added,
+        kept=outcome.kept,
+        removed=outcome.removed,
+        changed=len(plan.changed),
+    )
+    return outcome
+
+
+# --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
+@router.op(Ops.ADD_PERSON, AddPerson, permission=Permission.UPLOAD_ROSTER)
+async def add_person(call: Call, command: AddPerson) -> Person:
+    call.require(Permission.UPLOAD_ROSTER, command.school_id)
+    errors = rules.validate_person(command.kind, command.fields)
+    if errors:
+        raise Invalid("Controleer de invoer.", fields={f"fields.{k}": v for k, v in errors.items()})
+    fields = rules.clean_person(command.kind, command.fields)
+    email = store.email_key(fields)
+    values = store.new_person_values(command.school_id, command.kind, fields, utcnow())
+    async with call.db.transaction() as session:
+        await store.lock_school(session, command.school_id)  # no two adds of one address
+        if email and await store.email_taken(session, command.school_id, command.kind, email):
+            raise Conflict(EMAIL_TAKEN, fields={"fields.email": EMAIL_TAKEN})
+        await session.execute(store.people.insert().values(**values))
+        await add_to_outbox(
+            session,
+            PersonAdded(
+                school_id=command.school_id,
+                person_id=values["id"],
+                kind=command.kind,
+                has_email=bool(email),
+            ),
+        )
+    log.info("roster.person_added", kind=command.kind.value, person_id=str(values["id"]))
+    return Person(person_id=values["id"], kind=command.kind, **fields.model_dump())
+
+
+@router.op(Ops.REMOVE_PERSON, RemovePerson, permission=Permission.UPLOAD_ROSTER)
+async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
+    call.require(Permission.UPLOAD_ROSTER, command.school_id)
+    async with call.db.transaction() as session:
+        await store.lock_school(session, command.school_id)
+        kind = await store.delete_person(session, command.school_id, command.person_id)
+        if kind is None:
+            raise NotFound(UNKNOWN_PERSON)
+        await add_to_outbox(
+            session,
+            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind),
+        )
+    log.info("roster.person_removed", kind=kind.value, person_id=str(command.person_id))
+    return {"person_id": str(command.person_id)}
+
+
+# --- the list (R-ROSTER-6) ------------------------------------------------------------------------
+@router.op(Ops.LIST, ListRequest, permission=Permission.VIEW_ROSTER)
+async def list_roster(call: Call, request: ListRequest) -> PersonPage:
+    call.require(Permission.VIEW_ROSTER, request.school_id)
+    async with call.db.read() as session:
+        await require_known_school(session, request.school_id)
+        return await list_people(session, request)

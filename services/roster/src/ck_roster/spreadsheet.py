@@ -1,0 +1,296 @@
+"""Safe reading of an uploaded spreadsheet (.xlsx or legacy .xls) into rows of Python values.
+
+The bytes are untrusted. Before the reader (python-calamine) sees them: the size is limited,
+the format is sniffed by its magic bytes, a zip's members are counted and their declared
+uncompressed sizes and compression ratios checked (zip bomb), a password-protected file
+(an OLE2 container with an EncryptionInfo/EncryptedPackage stream) is recognised, and the first
+worksheet of an .xlsx is scanned for formulas. Whatever goes wrong becomes a
+:class:`SpreadsheetError` with a Dutch message; nothing else escapes.
+
+Rows come from the first worksheet. ``rows[i]`` is spreadsheet row ``i + 1``; trailing empty
+rows are dropped (blank rows in the middle are kept here and skipped by the validator).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import python_calamine
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+DEFAULT_MAX_BYTES = 10 * MB
+MAX_ZIP_MEMBERS = 1000
+MAX_UNCOMPRESSED_BYTES = 250 * MB
+MAX_COMPRESSION_RATIO = 200  # per member larger than 1 MB uncompressed
+_RATIO_FLOOR = MB
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+MSG_NOT_EXCEL = "Dit is geen Excel-bestand (.xlsx of .xls). Sla het bestand op als Excel-werkmap."
+MSG_EMPTY_FILE = "Het bestand is leeg."
+MSG_CORRUPT = (
+    "Het Excel-bestand is beschadigd en kan niet worden gelezen. "
+    "Open het in Excel en sla het opnieuw op."
+)
+MSG_PROTECTED = (
+    "Het bestand is met een wachtwoord beveiligd. Verwijder het wachtwoord "
+    "(in Excel: Bestand > Info > Werkmap beveiligen) en probeer het opnieuw."
+)
+MSG_BOMB = (
+    "Het bestand is uitgepakt te groot of bevat te veel onderdelen om veilig te lezen. "
+    "Gebruik de template en sla het bestand opnieuw op."
+)
+MSG_NO_SHEET = "Het Excel-bestand bevat geen werkblad."
+MSG_FORMULAS = (
+    "Het bestand bevat formules. Vervang de formules door de waarden "
+    "(kopiëren en 'plakken als waarden') en probeer het opnieuw."
+)
+
+
+def too_large_message(max_bytes: int) -> str:
+    return f"Het bestand is te groot: het mag maximaal {_size(max_bytes)} zijn."
+
+
+def _size(n: int) -> str:
+    if n >= MB and n % MB == 0:
+        return f"{n // MB} MB"
+    if n >= 1024:
+        return f"{n / MB:.1f} MB".replace(".", ",") if n >= MB else f"{n // 1024} kB"
+    return f"{n} bytes"
+
+
+class SpreadsheetError(Exception):
+    """The file cannot be read; ``message`` is Dutch and meant for the school."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class FormulaCell:
+    row: int  # 1-based, as Excel shows it
+    column: int  # 0-based column index
+
+
+@dataclass(frozen=True, slots=True)
+class Sheet:
+    rows: list[list[Any]]
+    formulas: list[FormulaCell] = field(default_factory=list)
+    formulas_unlocated: bool = False  # formulas found but their cells could not be named
+
+
+def read_rows(content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Sheet:
+    """The first worksheet of an .xlsx/.xls upload, or SpreadsheetError."""
+    if len(content) > max_bytes:
+        raise SpreadsheetError(too_large_message(max_bytes))
+    if not content:
+        raise SpreadsheetError(MSG_EMPTY_FILE)
+    formulas: list[FormulaCell] = []
+    unlocated = False
+    if content.startswith(ZIP_MAGIC):
+        formulas, unlocated = _check_xlsx(content)
+    elif content.startswith(OLE2_MAGIC):
+        if _is_encrypted_ooxml(content):
+            raise SpreadsheetError(MSG_PROTECTED)
+    else:
+        raise SpreadsheetError(MSG_NOT_EXCEL)
+    rows = _calamine_rows(content)
+    while rows and _is_empty_row(rows[-1]):
+        rows.pop()
+    return Sheet(rows=rows, formulas=formulas, formulas_unlocated=unlocated)
+
+
+def _is_empty_row(row: list[Any]) -> bool:
+    for value in row:
+        if value is None or value == "":
+            continue
+        if value.__class__ is str and not value.strip():
+            continue
+        return False
+    return True
+
+
+def _calamine_rows(content: bytes) -> list[list[Any]]:
+    try:
+        workbook = python_calamine.load_workbook(io.BytesIO(content))
+    except python_calamine.PasswordError as exc:
+        raise SpreadsheetError(MSG_PROTECTED) from exc
+    except Exception as exc:  # calamine raises several kinds for damaged files
+        log.info("calamine could not open the workbook: %s", type(exc).__name__)
+        raise SpreadsheetError(MSG_CORRUPT) from exc
+    try:
+        if not workbook.sheet_names:
+            raise SpreadsheetError(MSG_NO_SHEET)
+        sheet = workbook.get_sheet_by_index(0)
+        rows = sheet.to_python(skip_empty_area=False)
+    except SpreadsheetError:
+        raise
+    except python_calamine.PasswordError as exc:
+        raise SpreadsheetError(MSG_PROTECTED) from exc
+    except Exception as exc:
+        log.info("calamine could not read the first sheet: %s", type(exc).__name__)
+        raise SpreadsheetError(MSG_CORRUPT) from exc
+    finally:
+        _close(workbook)
+    return rows
+
+
+def _close(workbook: Any) -> None:
+    close = getattr(workbook, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # closing a half-read workbook must not hide the real outcome
+            log.debug("closing the workbook failed", exc_info=True)
+
+
+# --- OLE2 (legacy .xls, or an encrypted .xlsx) ---------------------------------------------------
+_ENCRYPTION_STREAMS = tuple(
+    (name.encode("utf-16-le") + b"\x00\x00", (len(name) + 1) * 2)
+    for name in ("EncryptionInfo", "EncryptedPackage")
+)
+
+
+def _is_encrypted_ooxml(content: bytes) -> bool:
+    """An OLE2 container holding the streams Office writes for a password-protected .xlsx.
+    Directory entries are 128-byte records starting with the UTF-16 name; bytes 64-65 hold the
+    name's length, which rules out the same text inside a cell."""
+    for name, length in _ENCRYPTION_STREAMS:
+        start = content.find(name)
+        while start != -1:
+            if start % 128 == 0 and int.from_bytes(content[start + 64 : start + 66], "little") == (
+                length
+            ):
+                return True
+            start = content.find(name, start + 1)
+    return False
+
+
+# --- zip (.xlsx) ---------------------------------------------------------------------------------
+def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise SpreadsheetError(MSG_CORRUPT) from exc
+    with archive:
+        try:
+            infos = archive.infolist()
+        except Exception as exc:
+            raise SpreadsheetError(MSG_CORRUPT) from exc
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise SpreadsheetError(MSG_BOMB)
+        total = 0
+        for info in infos:
+            total += info.file_size
+            if info.file_size > _RATIO_FLOOR and (
+                info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+            ):
+                raise SpreadsheetError(MSG_BOMB)
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise SpreadsheetError(MSG_BOMB)
+        names = {info.filename for info in infos}
+        if "xl/workbook.xml" not in names:
+            if "word/document.xml" in names or "ppt/presentation.xml" in names:
+                raise SpreadsheetError(MSG_NOT_EXCEL)
+            if "xl/workbook.bin" in names:
+                raise SpreadsheetError(
+                    "Binaire Excel-werkmappen (.xlsb) worden niet ondersteund. "
+                    "Sla het bestand op als .xlsx."
+                )
+            raise SpreadsheetError(MSG_NOT_EXCEL)
+        sheet_path = _first_sheet_path(archive, names)
+        if sheet_path is None:
+            raise SpreadsheetError(MSG_NO_SHEET)
+        try:
+            xml = _read_member(archive, sheet_path)
+        except SpreadsheetError:
+            raise
+        except Exception as exc:
+            raise SpreadsheetError(MSG_CORRUPT) from exc
+    return find_formulas(xml)
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    info = archive.getinfo(name)
+    with archive.open(info) as member:
+        data = member.read(info.file_size + 1)
+    if len(data) > info.file_size:
+        raise SpreadsheetError(MSG_CORRUPT)
+    return data
+
+
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
+_RID = re.compile(rb"\b\w+:id=\"([^\"]+)\"")
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
+_ATTR_ID = re.compile(rb"\bId=\"([^\"]+)\"")
+_ATTR_TARGET = re.compile(rb"\bTarget=\"([^\"]+)\"")
+
+
+def _first_sheet_path(archive: zipfile.ZipFile, names: set[str]) -> str | None:
+    """The zip path of the workbook's first sheet (the one calamine reads), from the small
+    workbook.xml and its relationships, read with regular expressions (no XML parser on
+    untrusted input)."""
+    workbook = _read_member(archive, "xl/workbook.xml")
+    rels_name = "xl/_rels/workbook.xml.rels"
+    sheet = _SHEET_TAG.search(workbook)
+    if sheet is not None and rels_name in names:
+        rid = _RID.search(sheet.group(0))
+        if rid is not None:
+            for rel in _REL_TAG.finditer(_read_member(archive, rels_name)):
+                rel_id = _ATTR_ID.search(rel.group(0))
+                target = _ATTR_TARGET.search(rel.group(0))
+                if rel_id and target and rel_id.group(1) == rid.group(1):
+                    path = target.group(1).decode("utf-8", "replace")
+                    path = path.lstrip("/") if path.startswith("/") else "xl/" + path
+                    if path in names:
+                        return path
+    worksheets = sorted(n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+    return worksheets[0] if worksheets else None
+
+
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,3})([0-9]+)\"")
+_CELL_WINDOW = 400
+
+
+def find_formulas(sheet_xml: bytes) -> tuple[list[FormulaCell], bool]:
+    """Cells of a worksheet's XML that hold a formula (<f> elements), and whether some of them
+    could not be located."""
+    cells: list[FormulaCell] = []
+    unlocated = False
+    if b"<f" not in sheet_xml and b":f" not in sheet_xml:
+        return cells, unlocated
+    for match in _FORMULA.finditer(sheet_xml):
+        start = max(0, match.start() - _CELL_WINDOW)
+        refs = list(_CELL_REF.finditer(sheet_xml, start, match.start()))
+        if not refs:
+            unlocated = True
+            continue
+        letters, digits = refs[-1].group(1), refs[-1].group(2)
+        cells.append(FormulaCell(row=int(digits), column=column_index(letters.decode())))
+    return cells, unlocated
+
+
+def column_index(letters: str) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + (ord(char) - 64)
+    return index - 1
+
+
+def column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters

@@ -1,0 +1,318 @@
+"""The validation tool (R-ROSTER-3): an uploaded roster file in, a Dutch report out.
+
+The first non-empty row that is not a hint row is the header. Hint rows ("Verplicht"/
+"Optioneel", "Vrije invoer", ...) right before or right after the header are skipped, so the
+template validates as downloaded and filled, and so does the layout shown in the manual.
+Blank rows in the middle of the data are skipped silently (they are not people and the school
+has nothing to fix); trailing blank rows are dropped. Every error of every row is collected,
+numbered as Excel shows the row. People are returned only when the file is valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ck_contracts.roster import PersonFields, RosterKind, RowError, ValidationReport
+
+from ck_roster import rules
+from ck_roster.columns import COLUMNS, Column, find_column, normalise_header
+from ck_roster.spreadsheet import (
+    DEFAULT_MAX_BYTES,
+    MSG_FORMULAS,
+    Sheet,
+    SpreadsheetError,
+    column_letters,
+    read_rows,
+)
+
+log = logging.getLogger(__name__)
+
+_NOUN = {RosterKind.STUDENTS: "leerling(en)", RosterKind.TEACHERS: "docent(en)"}
+_NONE = {
+    RosterKind.STUDENTS: "Het bestand bevat geen leerlingen.",
+    RosterKind.TEACHERS: "Het bestand bevat geen docenten.",
+}
+MSG_UNEXPECTED = (
+    "Het bestand kan niet worden gecontroleerd. Sla het opnieuw op als .xlsx "
+    "met de template en probeer het nog eens."
+)
+_HINT_WORDS = ("verplicht", "optioneel", "vrije invoer")
+_HEADER_SEARCH_ROWS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    report: ValidationReport
+    people: list[PersonFields] = field(default_factory=list)  # only when report.ok
+
+
+def ok_message(kind: RosterKind, count: int) -> str:
+    return f"{count} {_NOUN[kind]} gevalideerd!"
+
+
+def validate(
+    kind: RosterKind, filename: str, content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Validated:
+    """Check a roster file without storing it. Never raises."""
+    try:
+        with _gc_paused():
+            return _validate(kind, content, max_bytes)
+    except Exception as exc:  # the school always gets an answer, never a stack trace
+        log.warning("roster validation failed unexpectedly: %s", type(exc).__name__)
+        return _failed(MSG_UNEXPECTED)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a file is checked: the rows are hundreds of
+    thousands of small acyclic objects, and collecting while they are created costs more than
+    the checks themselves. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _failed(message: str, errors: list[RowError] | None = None) -> Validated:
+    errors = errors if errors is not None else [RowError(row=0, column="", message=message)]
+    return Validated(ValidationReport(ok=False, count=0, errors=errors, message=message))
+
+
+def _validate(kind: RosterKind, content: bytes, max_bytes: int) -> Validated:
+    try:
+        sheet = read_rows(content, max_bytes=max_bytes)
+    except SpreadsheetError as exc:
+        return _failed(exc.message)
+    rows = sheet.rows
+    header_at = _find_header(rows)
+    if header_at is None:
+        return _failed(_NONE[kind])
+    mapping, problem = _map_columns(kind, rows[header_at])
+    if problem is not None:
+        return _failed(problem, [RowError(row=header_at + 1, column="", message=problem)])
+    first = header_at + 1
+    while first < len(rows) and _is_hint_row(rows[first]):
+        first += 1
+    errors = _formula_errors(sheet, mapping, first)
+    count, people, row_errors = _check_rows(rows, first, mapping)
+    errors.extend(row_errors)
+    if not count and not errors:
+        return _failed(_NONE[kind])
+    if errors:
+        message = (
+            f"Het bestand bevat {len(errors)} fout(en). Pas ze aan in het bestand, sla het op "
+            "en valideer het opnieuw."
+        )
+        report = ValidationReport(ok=False, count=count, errors=errors, message=message)
+        return Validated(report)
+    report = ValidationReport(ok=True, count=count, message=ok_message(kind, count))
+    return Validated(report, people)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or value == "" or (value.__class__ is str and not value.strip())
+
+
+def _is_hint_row(row: list[Any]) -> bool:
+    for value in row:
+        if value.__class__ is str and value.strip().lower().startswith(_HINT_WORDS):
+            return True
+    return False
+
+
+def _find_header(rows: list[list[Any]]) -> int | None:
+    seen = 0
+    for index, row in enumerate(rows):
+        if all(_is_blank(v) for v in row):
+            continue
+        if _is_hint_row(row) and seen < _HEADER_SEARCH_ROWS:
+            seen += 1
+            continue
+        return index
+    return None
+
+
+def _map_columns(
+    kind: RosterKind, header: list[Any]
+) -> tuple[list[tuple[int, Column]], str | None]:
+    mapping: list[tuple[int, Column]] = []
+    unknown: list[str] = []
+    seen: dict[str, int] = {}
+    doubles: list[str] = []
+    for index, cell in enumerate(header):
+        name = normalise_header(cell)
+        if not name:
+            continue
+        column = find_column(kind, cell)
+        if column is None:
+            unknown.append(str(cell).strip())
+            continue
+        if column.field in seen:
+            doubles.append(column.header)
+            continue
+        seen[column.field] = index
+        mapping.append((index, column))
+    missing = [c.header for c in COLUMNS[kind] if c.required and c.field not in seen]
+    if not (missing or unknown or doubles):
+        return mapping, None
+    parts: list[str] = []
+    if missing:
+        parts.append("ontbrekende verplichte kolom(men): " + ", ".join(missing))
+    if unknown:
+        parts.append("onbekende kolom(men): " + ", ".join(unknown))
+    if doubles:
+        parts.append("dubbele kolom(men): " + ", ".join(doubles))
+    expected = ", ".join(c.header for c in COLUMNS[kind])
+    message = (
+        "De kolommen kloppen niet met de template ("
+        + "; ".join(parts)
+        + f"). Verwachte kolommen: {expected}. Gebruik de template."
+    )
+    return mapping, message
+
+
+def _formula_errors(sheet: Sheet, mapping: list[tuple[int, Column]], first: int) -> list[RowError]:
+    names = {index: column.header for index, column in mapping}
+    errors = [
+        RowError(
+            row=cell.row,
+            column=names.get(cell.column, column_letters(cell.column)),
+            message=f"Cel {column_letters(cell.column)}{cell.row} bevat een formule; "
+            "vul de waarde zelf in.",
+        )
+        for cell in sheet.formulas
+    ]
+    if sheet.formulas_unlocated and not errors:
+        errors.append(RowError(row=0, column="", message=MSG_FORMULAS))
+    return errors
+
+
+_FIELD_ORDER = tuple(PersonFields.model_fields)
+_DEFAULTS = {name: info.default for name, info in PersonFields.model_fields.items()}
+_YEARS: dict[Any, int] = {float(year): year for year in range(1, 7)}
+
+
+def _people(fields: list[str], columns: list[list[Any]]) -> list[PersonFields]:
+    """PersonFields from already validated values, without pydantic's per-row cost (the values
+    are exactly what validation would produce: trimmed strings, an int studiejaar)."""
+    fields_set = set(fields)
+    missing = {name: default for name, default in _DEFAULTS.items() if name not in fields_set}
+    rows = [
+        dict(zip(fields, values, strict=True), **missing) for values in zip(*columns, strict=True)
+    ]
+    new = PersonFields.__new__
+    people = [new(PersonFields) for _ in rows]
+    set_attr = object.__setattr__
+    for person, data in zip(people, rows, strict=True):
+        set_attr(person, "__dict__", data)
+        set_attr(person, "__pydantic_fields_set__", fields_set)
+        set_attr(person, "__pydantic_extra__", None)
+        set_attr(person, "__pydantic_private__", None)
+    return people
+
+
+def _misses(results: list[Any], clean: list[Any]) -> list[int]:
+    """Positions of non-empty values whose fast check (a regex match) failed."""
+    if results.count(None) == clean.count(""):
+        return []
+    return [i for i, (r, v) in enumerate(zip(results, clean, strict=True)) if r is None and v]
+
+
+def _clean_column(
+    field: str, required: bool, raw: Sequence[Any]
+) -> tuple[list[Any], dict[int, str]]:
+    """One column's cleaned values and {position: message}. Common cells take a fast path over
+    the whole column; the rest goes through the rule of rules.py."""
+    rule = rules.rule_for(field, required)
+    types = set(map(type, raw))
+    if field == "studiejaar":
+        if bool in types:  # True == 1 would pass the lookup
+            clean: list[Any] = [None] * len(raw)
+        else:
+            clean = list(map(_YEARS.get, raw))
+        slow = [i for i, v in enumerate(clean) if v is None] if None in clean else []
+    else:
+        if types == {str}:
+            clean = list(map(str.strip, raw))
+            slow = []
+        else:
+            clean = [v.strip() if v.__class__ is str else v for v in raw]
+            slow = [i for i, v in enumerate(raw) if v.__class__ is not str]
+        if field == "email":
+            slow += _misses(list(map(rules.EMAIL.fullmatch, _strings(clean))), clean)
+        elif field == "mobiel":
+            slow += _misses(list(map(rules.DUTCH_MOBILE.fullmatch, _strings(clean))), clean)
+        elif required and "" in clean:
+            slow += [i for i, v in enumerate(clean) if v == ""]
+    errors: dict[int, str] = {}
+    for i in slow:
+        value, message = rule(raw[i])
+        clean[i] = value
+        if message is not None:
+            errors[i] = message
+    return clean, errors
+
+
+def _strings(values: list[Any]) -> list[str]:
+    return values if all(v.__class__ is str for v in values) else [str(v) for v in values]
+
+
+def _check_rows(
+    rows: list[list[Any]], first: int, mapping: list[tuple[int, Column]]
+) -> tuple[int, list[PersonFields], list[RowError]]:
+    """(people in the file, the people when there are no errors, every error)."""
+    data = rows[first:]
+    width = max(index for index, _ in mapping) + 1
+    if any(len(row) < width for row in data):
+        data = [[*row, *([""] * (width - len(row)))] for row in data]
+    transposed = list(zip(*data, strict=False)) if data else []
+    fields: list[str] = []
+    columns: list[list[Any]] = []
+    problems: dict[int, list[tuple[str, str]]] = {}
+    for index, column in mapping:
+        raw = transposed[index] if transposed else ()
+        clean, errors = _clean_column(column.field, column.required, raw)
+        fields.append(column.field)
+        columns.append(clean)
+        for position, message in errors.items():
+            problems.setdefault(position, []).append((column.header, message))
+    # blank rows between people: every value empty (they always fail a required field)
+    blank = {
+        position for position in problems if all(col[position] in ("", None) for col in columns)
+    }
+    if blank:
+        keep = [i for i in range(len(data)) if i not in blank]
+        columns = [[col[i] for i in keep] for col in columns]
+        numbers = [first + i + 1 for i in keep]
+        moved = {old: new for new, old in enumerate(keep)}
+        problems = {moved[p]: v for p, v in problems.items() if p not in blank}
+    else:
+        numbers = list(range(first + 1, first + len(data) + 1))
+    if "email" in fields:
+        header = mapping[fields.index("email")][1].header
+        seen: dict[str, int] = {}
+        for position, mail in enumerate(columns[fields.index("email")]):
+            if not mail:
+                continue
+            key = mail.lower()
+            earlier = seen.setdefault(key, position)
+            if earlier != position:
+                message = rules.email_duplicate_message(numbers[earlier])
+                problems.setdefault(position, []).append((header, message))
+    order = {column.header: index for index, column in mapping}
+    errors = [
+        RowError(row=numbers[position], column=header, message=message)
+        for position in sorted(problems)
+        for header, message in sorted(problems[position], key=lambda item: order[item[0]])
+    ]
+    if errors:
+        return len(numbers), [], errors
+    return len(numbers), _people(fields, columns), errors

@@ -1,0 +1,312 @@
+"""The roster operations against real databases (SQLite and PostgreSQL), through the router."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from ck_contracts.roster import Ops
+from ck_contracts.rpc import RpcRequest
+from ck_roster.app import get_settings
+from ck_roster.handlers import router
+from ck_roster.tables import known_schools, outbox, people
+from ck_runtime.db import Database
+from ck_runtime.migrations import upgrade_async
+from ck_testkit.rosters import student_xlsx
+from sqlalchemy import func, select
+
+HEADERS = [
+    "voornaam",
+    "achternaam",
+    "email",
+    "mobiel nummer",
+    "locatienaam",
+    "studiejaar",
+    "opleiding",
+    "klas",
+    "BRIN",
+]
+SCHOOL_A = uuid.uuid4()
+SCHOOL_B = uuid.uuid4()
+
+
+def student(i: int, email: bool = True, **other: Any) -> dict[str, Any]:
+    row = {
+        "voornaam": f"Leerling {i}",
+        "achternaam": f"achternaam{i}",
+        "email": f"leerling{i}@school.nl" if email else "",
+        "mobiel nummer": "",
+        "locatienaam": "Haarlem" if i % 2 else "Leiden",
+        "studiejaar": 1 + i % 4,
+        "opleiding": "Verzorging" if i % 3 else "ICT",
+        "klas": f"{1 + i % 4}{'ab'[i % 2]}",
+        "BRIN": "25LG",
+    }
+    row.update(other)
+    return row
+
+
+def xlsx(rows: list[dict[str, Any]]) -> str:
+    """The file as a school fills in the downloaded template (hint row kept)."""
+    content = student_xlsx([tuple(row[h] for h in HEADERS) for row in rows], hint_row=True)
+    return base64.b64encode(content).decode()
+
+
+def actor(school: uuid.UUID = SCHOOL_A, role: str = "budgethouder") -> dict[str, Any]:
+    return {"user_id": str(uuid.uuid4()), "role": role, "school_id": str(school)}
+
+
+@pytest.fixture
+async def db(database_url: str):  # type: ignore[no-untyped-def]
+    await upgrade_async("roster", database_url)
+    database = Database(database_url)
+    async with database.transaction() as session:
+        for number, school in ((10289, SCHOOL_A), (10290, SCHOOL_B)):
+            await session.execute(
+                known_schools.insert().values(
+                    school_id=school, school_number=number, updated_at=datetime.now(UTC)
+                )
+            )
+    yield database
+    await database.dispose()
+
+
+async def call(
+    db: Database, op: str, payload: dict[str, Any], who: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    request = RpcRequest(op=op, actor=who or actor(), payload=payload)
+    return await router.dispatch(request, db, get_settings(max_upload_bytes=1_000_000))
+
+
+async def upload(
+    db: Database, rows: list[dict[str, Any]], school: uuid.UUID = SCHOOL_A, **extra: Any
+) -> dict[str, Any]:
+    payload = {
+        "school_id": str(school),
+        "kind": "students",
+        "filename": "leerlingen.xlsx",
+        "content_b64": xlsx(rows),
+        "confirmed": True,
+        **extra,
+    }
+    return await call(db, Ops.UPLOAD, payload, actor(school))
+
+
+async def listing(db: Database, school: uuid.UUID = SCHOOL_A, **request: Any) -> dict[str, Any]:
+    payload = {"school_id": str(school), "kind": "students", **request}
+    reply = await call(db, Ops.LIST, payload, actor(school))
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+async def events(db: Database, routing_key: str) -> list[dict[str, Any]]:
+    async with db.read() as session:
+        query = select(outbox.c.body).where(outbox.c.routing_key == routing_key)
+        return [r.body for r in (await session.execute(query.order_by(outbox.c.seq))).all()]
+
+
+async def people_count(db: Database) -> int:
+    async with db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(people))).scalar_one())
+
+
+# --- upload ---------------------------------------------------------------------------------------
+async def test_upload_into_empty_roster_then_same_file_keeps_everyone(db: Database) -> None:
+    rows = [student(i, email=i % 5 != 0) for i in range(40)]
+    first = await upload(db, rows)
+    assert first["ok"], first
+    assert first["result"] | {"upload_id": None} == {
+        "upload_id": None,
+        "added": 40,
+        "kept": 0,
+        "removed": 0,
+        "total": 40,
+    }
+    before = {p["person_id"] for p in (await listing(db, page_size=500))["items"]}
+    again = await upload(db, rows)
+    assert (again["result"]["added"], again["result"]["kept"], again["result"]["removed"]) == (
+        0,
+        40,
+        0,
+    )
+    after = {p["person_id"] for p in (await listing(db, page_size=500))["items"]}
+    assert before == after
+    uploaded = await events(db, "roster.roster.uploaded")
+    assert [e["added"] for e in uploaded] == [40, 0]
+    assert "Leerling" not in str(uploaded)  # counts only (R-AVG-2)
+    assert await events(db, "roster.person.removed") == []
+
+
+async def test_reupload_with_changes_keeps_matched_and_removes_the_rest(db: Database) -> None:
+    rows = [student(i) for i in range(20)]
+    assert (await upload(db, rows))["ok"]
+    page = await listing(db, page_size=500)
+    by_email = {p["email"]: p["person_id"] for p in page["items"]}
+    changed = [
+        student(0, klas="9z"),  # same e-mail, other klas: kept, updated
+        *[student(i) for i in range(1, 18)],  # 18, 19 left out: removed
+        student(100),  # new
+    ]
+    reply = await upload(db, changed)
+    assert reply["ok"], reply
+    assert (reply["result"]["added"], reply["result"]["kept"], reply["result"]["removed"]) == (
+        1,
+        18,
+        2,
+    )
+    page = await listing(db, page_size=500)
+    now = {p["email"]: p for p in page["items"]}
+    assert now["leerling0@school.nl"]["person_id"] == by_email["leerling0@school.nl"]
+    assert now["leerling0@school.nl"]["klas"] == "9z"
+    assert "leerling19@school.nl" not in now
+    removed = await events(db, "roster.person.removed")
+    assert {e["person_id"] for e in removed} == {
+        by_email["leerling18@school.nl"],
+        by_email["leerling19@school.nl"],
+    }
+    assert all(set(e) >= {"person_id", "kind"} and "email" not in e for e in removed)
+    async with db.read() as session:  # personal data deleted, not hidden (R-AVG-2)
+        gone = select(func.count()).where(people.c.email_lower == "leerling19@school.nl")
+        assert (await session.execute(gone)).scalar_one() == 0
+
+
+async def test_invalid_file_is_never_applied(db: Database) -> None:
+    assert (await upload(db, [student(i) for i in range(5)]))["ok"]
+    bad = [student(i) for i in range(5, 10)] + [student(11, studiejaar=9, email="geen-adres")]
+    reply = await upload(db, bad)
+    assert reply["error"]["code"] == "invalid"
+    assert any(k.startswith("rij 8") for k in reply["error"]["fields"]), reply  # 2 = hints
+    emails = {p["email"] for p in (await listing(db))["items"]}
+    assert emails == {f"leerling{i}@school.nl" for i in range(5)}
+    assert len(await events(db, "roster.roster.uploaded")) == 1
+
+
+async def test_upload_needs_confirmation_and_a_readable_file(db: Database) -> None:
+    reply = await upload(db, [student(1)], confirmed=False)
+    assert reply["error"]["code"] == "invalid"
+    assert "Bevestig" in reply["error"]["message"]
+    not_b64 = await upload(db, [student(1)], content_b64="***")
+    assert not_b64["error"]["code"] == "invalid"
+    assert await people_count(db) == 0
+
+
+async def test_validate_reports_without_storing(db: Database) -> None:
+    payload = {
+        "school_id": str(SCHOOL_A),
+        "kind": "students",
+        "filename": "x.xlsx",
+        "content_b64": xlsx([student(1), student(2)]),
+    }
+    reply = await call(db, Ops.VALIDATE, payload)
+    assert reply["ok"] and reply["result"]["ok"] and reply["result"]["count"] == 2
+    assert await people_count(db) == 0
+
+
+async def test_template_is_a_spreadsheet(db: Database) -> None:
+    reply = await call(db, Ops.TEMPLATE, {"kind": "teachers"}, actor(role="docent_plus"))
+    assert reply["result"]["filename"] == "template_docenten.xlsx"
+    assert base64.b64decode(reply["result"]["content_b64"])[:2] == b"PK"
+
+
+# --- hand edits -----------------------------------------------------------------------------------
+async def test_add_and_remove_by_hand(db: Database) -> None:
+    fields = {
+        "voornaam": " Anna ",
+        "achternaam": "de Vries",
+        "email": "Anna@School.nl",
+        "locatienaam": "Haarlem",
+        "studiejaar": 2,
+        "opleiding": "ICT",
+    }
+    add = {"school_id": str(SCHOOL_A), "kind": "students", "fields": fields}
+    reply = await call(db, Ops.ADD_PERSON, add)
+    assert reply["ok"], reply
+    person_id = reply["result"]["person_id"]
+    assert reply["result"]["voornaam"] == "Anna" and reply["result"]["status"] == "nieuw"
+    again = await call(db, Ops.ADD_PERSON, {**add, "fields": {**fields, "email": "anna@SCHOOL.nl"}})
+    assert again["error"]["code"] == "conflict"
+    bad = await call(db, Ops.ADD_PERSON, {**add, "fields": {**fields, "studiejaar": 7}})
+    assert bad["error"]["code"] == "invalid" and "fields.studiejaar" in bad["error"]["fields"]
+    added = await events(db, "roster.person.added")
+    assert [e["person_id"] for e in added] == [person_id] and added[0]["has_email"] is True
+    assert "Anna" not in str(added)
+
+    remove = {"school_id": str(SCHOOL_A), "person_id": person_id}
+    assert (await call(db, Ops.REMOVE_PERSON, remove))["ok"]
+    assert (await call(db, Ops.REMOVE_PERSON, remove))["error"]["code"] == "not_found"
+    assert [e["person_id"] for e in await events(db, "roster.person.removed")] == [person_id]
+    assert await people_count(db) == 0
+
+
+# --- tenant isolation (R-ROLE-6) ------------------------------------------------------------------
+async def test_school_a_can_never_read_or_change_school_b(db: Database) -> None:
+    assert (await upload(db, [student(1)], school=SCHOOL_B))["ok"]
+    b_person = (await listing(db, school=SCHOOL_B))["items"][0]["person_id"]
+    a = actor(SCHOOL_A)
+    attempts = [
+        (Ops.LIST, {"school_id": str(SCHOOL_B), "kind": "students"}),
+        (
+            Ops.UPLOAD,
+            {
+                "school_id": str(SCHOOL_B),
+                "kind": "students",
+                "filename": "x.xlsx",
+                "content_b64": xlsx([student(2)]),
+                "confirmed": True,
+            },
+        ),
+        (
+            Ops.VALIDATE,
+            {
+                "school_id": str(SCHOOL_B),
+                "kind": "students",
+                "filename": "x.xlsx",
+                "content_b64": xlsx([student(2)]),
+            },
+        ),
+        (
+            Ops.ADD_PERSON,
+            {
+                "school_id": str(SCHOOL_B),
+                "kind": "students",
+                "fields": {
+                    "voornaam": "X",
+                    "achternaam": "Y",
+                    "locatienaam": "Z",
+                    "studiejaar": 1,
+                    "opleiding": "O",
+                },
+            },
+        ),
+        (Ops.REMOVE_PERSON, {"school_id": str(SCHOOL_B), "person_id": b_person}),
+    ]
+    for op, payload in attempts:
+        assert (await call(db, op, payload, a))["error"]["code"] == "forbidden", op
+    # Naming school B's person under school A's id finds nothing either.
+    wrong = await call(
+        db, Ops.REMOVE_PERSON, {"school_id": str(SCHOOL_A), "person_id": b_person}, a
+    )
+    assert wrong["error"]["code"] == "not_found"
+    assert (await listing(db, school=SCHOOL_B))["total"] == 1
+
+
+async def test_docent_plus_may_view_but_not_upload_and_unknown_school_is_refused(
+    db: Database,
+) -> None:
+    docent = actor(role="docent_plus")
+    view = await call(db, Ops.LIST, {"school_id": str(SCHOOL_A), "kind": "students"}, docent)
+    assert view["ok"]
+    up = {
+        "school_id": str(SCHOOL_A),
+        "kind": "students",
+        "filename": "x.xlsx",
+        "content_b64": xlsx([student(1)]),
+        "confirmed": True,
+    }
+    assert (await call(db, Ops.UPLOAD, up, docent))["error"]["code"] == "forbidden"
+    ghost = uuid.uuid4()
+    reply = await call(db, Ops.LIST, {"school_id": str(ghost), "kind": "students"}, actor(ghost))
+    assert reply["error"]["code"] == "not_found"

@@ -1,0 +1,177 @@
+"""The status column's projection of membership events, and the service through the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import pytest
+from ck_contracts.accounts import SchoolRegistered
+from ck_contracts.membership import InvitationSent, MembershipActivated, MembershipEnded
+from ck_contracts.messaging import EVENTS_EXCHANGE
+from ck_contracts.roles import Actor, Role
+from ck_contracts.roster import Ops, PersonFields, RosterKind
+from ck_roster import store
+from ck_roster.app import build, get_settings
+from ck_roster.status import status_consumer
+from ck_roster.tables import known_schools, people
+from ck_runtime.db import Database
+from ck_runtime.migrations import upgrade_async
+from ck_runtime.rpc_client import RpcClient
+from ck_runtime.service import ServiceRuntime
+from ck_testkit import eventually, publish_event
+from ck_testkit.rosters import student_xlsx
+from sqlalchemy import select
+
+SCHOOL = uuid.uuid4()
+
+
+@pytest.fixture
+async def db(database_url: str):  # type: ignore[no-untyped-def]
+    await upgrade_async("roster", database_url)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+async def one_person(db: Database) -> uuid.UUID:
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        await store.replace_roster(
+            session,
+            SCHOOL,
+            RosterKind.STUDENTS,
+            [
+                PersonFields(
+                    voornaam="A", achternaam="B", locatienaam="C", studiejaar=1, opleiding="D"
+                )
+            ],
+            now,
+        )
+        return (await session.execute(select(people.c.id))).scalar_one()
+
+
+async def state(db: Database, person_id: uuid.UUID) -> tuple[str, str]:
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(people.c.status, people.c.activation_code).where(people.c.id == person_id)
+            )
+        ).one()
+    return row.status, row.activation_code
+
+
+async def test_status_follows_membership_events(db: Database) -> None:
+    consumer = status_consumer()
+    pid = await one_person(db)
+    assert await state(db, pid) == ("nieuw", "")
+    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-1").envelope(), db)
+    assert await state(db, pid) == ("uitnodiging_verzonden", "K3Y-1")
+    await consumer.handle(MembershipActivated(person_id=pid).envelope(), db)
+    assert await state(db, pid) == ("actief", "K3Y-1")
+    # A late invitation does not undo the active membership, but shows the newest code.
+    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-2").envelope(), db)
+    assert await state(db, pid) == ("actief", "K3Y-2")
+    await consumer.handle(MembershipEnded(person_id=pid).envelope(), db)
+    assert await state(db, pid) == ("inactief", "K3Y-2")
+    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-3").envelope(), db)
+    assert await state(db, pid) == ("uitnodiging_verzonden", "K3Y-3")
+
+
+async def test_events_about_removed_people_are_ignored(db: Database) -> None:
+    consumer = status_consumer()
+    pid = await one_person(db)
+    ghost = uuid.uuid4()
+    assert await consumer.handle(MembershipActivated(person_id=ghost).envelope(), db)
+    assert await consumer.handle(
+        InvitationSent(person_id=ghost, activation_code="X").envelope(), db
+    )
+    assert await state(db, pid) == ("nieuw", "")
+
+
+def student_file(count: int) -> str:
+    rows = [(f"Leerling {i}", f"achternaam{i}", "", "", "MBO", 1, "media") for i in range(count)]
+    return base64.b64encode(student_xlsx(rows)).decode()
+
+
+async def test_upload_list_and_status_through_the_broker(
+    private_amqp_url: str, sqlite_url: str
+) -> None:
+    runtime = ServiceRuntime(
+        build(get_settings(amqp_url=private_amqp_url, database_url=sqlite_url))
+    )
+    await runtime.start()
+    client = RpcClient(private_amqp_url, timeout=20)
+    await client.start()
+    connection = await aio_pika.connect(private_amqp_url)
+    try:
+        channel = await connection.channel()
+        watch = await channel.declare_queue(exclusive=True)
+        await watch.bind(EVENTS_EXCHANGE, routing_key="roster.#")
+        await publish_event(
+            private_amqp_url, SchoolRegistered(school_id=SCHOOL, school_number=10289)
+        )
+
+        async def known() -> bool:
+            async with runtime.db.read() as session:
+                query = select(known_schools.c.school_id)
+                return (await session.execute(query)).first() is not None
+
+        assert await eventually(known)
+        budget_holder = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=SCHOOL)
+        reply = await client.call(
+            "roster",
+            Ops.UPLOAD,
+            {
+                "school_id": str(SCHOOL),
+                "kind": "students",
+                "filename": "l.xlsx",
+                "content_b64": student_file(3),
+                "confirmed": True,
+            },
+            actor=budget_holder,
+        )
+        assert reply.ok and reply.result["added"] == 3, reply
+        message = await _next(watch)
+        assert message["type"] == "roster.roster.uploaded" and message["added"] == 3
+
+        listed = await client.call(
+            "roster",
+            Ops.LIST,
+            {"school_id": str(SCHOOL), "kind": "students"},
+            actor=budget_holder,
+        )
+        pid = uuid.UUID(listed.result["items"][0]["person_id"])
+        await publish_event(
+            private_amqp_url,
+            MembershipActivated(
+                person_id=pid,
+                school_id=SCHOOL,
+                occurred_at=datetime.now(UTC) + timedelta(seconds=1),
+            ),
+        )
+
+        async def active() -> bool:
+            return (await state(runtime.db, pid))[0] == "actief"
+
+        assert await eventually(active)
+    finally:
+        await connection.close()
+        await client.stop()
+        await runtime.stop()
+
+
+async def _next(queue: aio_pika.abc.AbstractQueue, deadline: float = 15) -> dict[str, Any]:
+    import json
+
+    end = asyncio.get_running_loop().time() + deadline
+    while asyncio.get_running_loop().time() < end:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return dict(json.loads(message.body))
+        await asyncio.sleep(0.05)
+    raise AssertionError("no event arrived")
