@@ -78,10 +78,7 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 
 async def page(db: Database, **request: Any) -> Any:
-    async with db.read() as session:
-        return await list_people(
-            session, ListRequest(school_id=SCHOOL, kind=RosterKind.STUDENTS, **request)
-        )
+    return await list_people(db, ListRequest(school_id=SCHOOL, kind=RosterKind.STUDENTS, **request))
 
 
 async def test_all_of_one_roster_of_one_school(db: Database) -> None:

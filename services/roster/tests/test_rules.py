@@ -187,5 +187,3 @@ def test_clean_person() -> None:
         locatienaam="Zwolle",
         opleiding="Zorg",
     )
-
-

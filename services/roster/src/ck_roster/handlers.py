@@ -216,4 +216,4 @@ async def list_roster(call: Call, request: ListRequest) -> PersonPage:
     call.require(Permission.VIEW_ROSTER, request.school_id)
     async with call.db.read() as session:
         await require_known_school(session, request.school_id)
-        return await list_people(session, request)
+    return await list_people(call.db, request)

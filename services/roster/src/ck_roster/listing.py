@@ -7,6 +7,7 @@ statuses any-of. Every sort ends on the id, so paging is stable.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from ck_contracts.roster import (
     PersonPage,
     RosterKind,
 )
+from ck_runtime.db import Database
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,9 +82,12 @@ def page_query(request: ListRequest) -> Select[Any]:
     )
 
 
-async def list_people(session: AsyncSession, request: ListRequest) -> PersonPage:
+async def count_people(session: AsyncSession, request: ListRequest) -> int:
     where = conditions(request.school_id, request.kind, request.filter)
-    total = int((await session.execute(select(func.count()).where(*where))).scalar() or 0)
+    return int((await session.execute(select(func.count()).where(*where))).scalar() or 0)
+
+
+async def page_of_people(session: AsyncSession, request: ListRequest) -> list[Person]:
     ids = list((await session.execute(page_query(request))).scalars())
     rows = {}
     if ids:
@@ -92,8 +97,23 @@ async def list_people(session: AsyncSession, request: ListRequest) -> PersonPage
             people.c.id.in_(ids),
         )
         rows = {row.id: row for row in (await session.execute(query)).all()}
-    items = [_person(rows[pid]) for pid in ids if pid in rows]
-    return PersonPage(total=total, page=request.page, page_size=request.page_size, items=items)
+    return [_person(rows[pid]) for pid in ids if pid in rows]
+
+
+async def list_people(db: Database, request: ListRequest) -> PersonPage:
+    """The count and the page each scan the school's roster: they run at the same time on two
+    connections (two cores; the database drivers release the GIL while they work)."""
+
+    async def total() -> int:
+        async with db.read() as session:
+            return await count_people(session, request)
+
+    async def page() -> list[Person]:
+        async with db.read() as session:
+            return await page_of_people(session, request)
+
+    count, items = await asyncio.gather(total(), page())
+    return PersonPage(total=count, page=request.page, page_size=request.page_size, items=items)
 
 
 def _person(row: Any) -> Person:
