@@ -15,6 +15,7 @@ import gc
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from ck_contracts.roster import PersonFields, RosterKind, RowError, ValidationReport
@@ -205,9 +206,10 @@ def _people(fields: list[str], columns: list[list[Any]]) -> list[PersonFields]:
     are exactly what validation would produce: trimmed strings, an int studiejaar)."""
     fields_set = set(fields)
     missing = {name: default for name, default in _DEFAULTS.items() if name not in fields_set}
-    rows = [
-        dict(zip(fields, values, strict=True), **missing) for values in zip(*columns, strict=True)
-    ]
+    keys = (*fields, *missing)
+    count = len(columns[0]) if columns else 0
+    defaults = [repeat(default, count) for default in missing.values()]
+    rows = list(map(dict, map(zip, repeat(keys), zip(*columns, *defaults, strict=True))))
     new = PersonFields.__new__
     people = [new(PersonFields) for _ in rows]
     set_attr = object.__setattr__
@@ -262,7 +264,13 @@ def _clean_column(
 
 
 def _strings(values: list[Any]) -> list[str]:
-    return values if all(v.__class__ is str for v in values) else [str(v) for v in values]
+    return values if set(map(type, values)) <= {str} else [str(v) for v in values]
+
+
+def _has_duplicates(mails: list[Any]) -> bool:
+    """Whether two non-empty addresses are the same, ignoring case (a quick look first)."""
+    lowered = [mail.lower() for mail in mails if mail]
+    return len(set(lowered)) != len(lowered)
 
 
 def _check_rows(
@@ -271,9 +279,12 @@ def _check_rows(
     """(people in the file, the people when there are no errors, every error)."""
     data = rows[first:]
     width = max(index for index, _ in mapping) + 1
-    if any(len(row) < width for row in data):
+    if data and min(map(len, data)) < width:
         data = [[*row, *([""] * (width - len(row)))] for row in data]
     transposed = list(zip(*data, strict=False)) if data else []
+    size = len(data)
+    del data
+    rows.clear()  # the file's rows are in `transposed` now: free them before people are made
     fields: list[str] = []
     columns: list[list[Any]] = []
     problems: dict[int, list[tuple[str, str]]] = {}
@@ -284,19 +295,20 @@ def _check_rows(
         columns.append(clean)
         for position, message in errors.items():
             problems.setdefault(position, []).append((column.header, message))
+    del transposed
     # blank rows between people: every value empty (they always fail a required field)
     blank = {
         position for position in problems if all(col[position] in ("", None) for col in columns)
     }
     if blank:
-        keep = [i for i in range(len(data)) if i not in blank]
+        keep = [i for i in range(size) if i not in blank]
         columns = [[col[i] for i in keep] for col in columns]
         numbers = [first + i + 1 for i in keep]
         moved = {old: new for new, old in enumerate(keep)}
         problems = {moved[p]: v for p, v in problems.items() if p not in blank}
     else:
-        numbers = list(range(first + 1, first + len(data) + 1))
-    if "email" in fields:
+        numbers = list(range(first + 1, first + size + 1))
+    if "email" in fields and _has_duplicates(columns[fields.index("email")]):
         header = mapping[fields.index("email")][1].header
         seen: dict[str, int] = {}
         for position, mail in enumerate(columns[fields.index("email")]):
