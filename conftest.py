@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ck_testkit.broker import can_make_vhosts, virtual_host
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -59,17 +58,9 @@ def _virtual_host() -> Iterator[str]:
     if url := os.environ.get("TEST_AMQP_URL"):
         yield url
         return
-    if _port_open("127.0.0.1", 5672) and shutil.which("rabbitmqctl"):
-        vhost = f"ck-test-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
-        subprocess.run(
-            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-        )
-        try:
-            yield f"{LOCAL_AMQP}{vhost}"
-        finally:
-            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)
+    if _port_open("127.0.0.1", 5672) and can_make_vhosts():
+        with virtual_host() as url:
+            yield url
         return
     if _port_open("127.0.0.1", 5672):
         yield LOCAL_AMQP

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -29,6 +27,8 @@ from ck_contracts.roster import Ops
 from ck_roster.app import build as build_roster
 from ck_roster.app import get_settings as roster_settings
 from ck_runtime.service import ServiceRuntime
+from ck_testkit.broker import can_make_vhosts, virtual_host
+from ck_testkit.rosters import STUDENT_HEADER, TEACHER_HEADER
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import insert
 
@@ -37,37 +37,16 @@ Stack = Any  # the `stack` fixture of conftest.py
 DOCENT_EMAIL = "docent-plus@school-a.example"
 DOCENT_PASSWORD = "een lang docentwachtwoord"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-STUDENT_HEADER = (
-    "voornaam",
-    "achternaam",
-    "email",
-    "mobiel nummer",
-    "locatienaam",
-    "studiejaar",
-    "opleiding",
-    "klas",
-    "BRIN",
-)
-TEACHER_HEADER = ("voornaam", "achternaam", "email", "mobiel nummer", "locatienaam", "afdeling")
 
 
 @pytest.fixture(scope="module")
 def amqp_url(amqp_url: str) -> Iterator[str]:
     """A virtual host for this module alone (see the module's docstring)."""
-    base, _, vhost = amqp_url.rpartition("/")
-    if not vhost.startswith("ck-test-") or not shutil.which("rabbitmqctl"):
+    if not amqp_url.rpartition("/")[2].startswith("ck-test-") or not can_make_vhosts():
         yield amqp_url
         return
-    own = f"ck-test-roster-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", own], check=True)
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_permissions", "-p", own, "guest", ".*", ".*", ".*"],
-        check=True,
-    )
-    try:
-        yield f"{base}/{own}"
-    finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", own], check=False)
+    with virtual_host("ck-test-roster") as url:
+        yield url
 
 
 async def _wait_until_roster_knows(stack: Stack, school: Any, timeout: float = 30) -> None:

@@ -15,20 +15,10 @@ from ck_roster.handlers import router
 from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
-from ck_testkit.rosters import student_xlsx
+from ck_testkit.rosters import STUDENT_HEADER, student_xlsx
 from sqlalchemy import func, select
 
-HEADERS = [
-    "voornaam",
-    "achternaam",
-    "email",
-    "mobiel nummer",
-    "locatienaam",
-    "studiejaar",
-    "opleiding",
-    "klas",
-    "BRIN",
-]
+HEADERS = list(STUDENT_HEADER)
 SCHOOL_A = uuid.uuid4()
 SCHOOL_B = uuid.uuid4()
 

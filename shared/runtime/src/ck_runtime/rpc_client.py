@@ -10,7 +10,6 @@ that comes back after an outage does not work through requests nobody waits for 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -155,7 +154,3 @@ class RpcFailed(Exception):
     def __init__(self, error: Any) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode()

@@ -27,19 +27,29 @@ class Portal:
 
     def admin_token(self) -> str:
         with self.client() as http:
-            reply = http.post("/api/v1/auth/login", json={"email": self.admin_email,
-                                                          "password": self.admin_password})
+            reply = http.post(
+                "/api/v1/auth/login",
+                json={"email": self.admin_email, "password": self.admin_password},
+            )
             reply.raise_for_status()
             return str(reply.json()["token"])
 
-    def register_school(self, name: str, holder_email: str,
-                        correlation_id: str | None = None) -> dict[str, object]:
+    def register_school(
+        self, name: str, holder_email: str, correlation_id: str | None = None
+    ) -> dict[str, object]:
         headers = {"Authorization": f"Bearer {self.admin_token()}"}
         if correlation_id:
             headers["X-Correlation-ID"] = correlation_id
-        body = {"settings": {"name": name, "brin_codes": ["25LG"], "locations": ["Haarlem"],
-                             "duo_student_count": 1001, "contacts": []},
-                "budget_holder": {"name": "Bea Budget", "email": holder_email}}
+        body = {
+            "settings": {
+                "name": name,
+                "brin_codes": ["25LG"],
+                "locations": ["Haarlem"],
+                "duo_student_count": 1001,
+                "contacts": [],
+            },
+            "budget_holder": {"name": "Bea Budget", "email": holder_email},
+        }
         with self.client() as http:
             reply = http.post("/api/v1/schools", json=body, headers=headers)
         assert reply.status_code == 201, reply.text

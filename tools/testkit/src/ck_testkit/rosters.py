@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ck_roster.spreadsheet import column_letters
 from openpyxl import Workbook
 
 STUDENT_HEADER = (
@@ -186,15 +187,6 @@ _STYLES = (
 _EPOCH = dt.datetime(1899, 12, 30)
 
 
-def _letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
 def xlsx(
     header: Sequence[Any],
     rows: Sequence[Sequence[Any]],
@@ -207,7 +199,7 @@ def xlsx(
     serial numbers with a date format, empty strings as absent cells. Header in row 1, optional
     hints in row 2, then the rows. ``formulas`` maps a cell ("B3") to a formula text."""
     strings: dict[str, int] = {}
-    letters = [_letters(i) for i in range(max([len(header), *map(len, rows)], default=1))]
+    letters = [column_letters(i) for i in range(max([len(header), *map(len, rows)], default=1))]
     formulas = formulas or {}
     parts: list[str] = []
     all_rows = [header, *([hints] if hints is not None else []), *rows]
