@@ -11,7 +11,13 @@ from typing import Any
 import aio_pika
 import pytest
 from ck_contracts.accounts import SchoolRegistered
-from ck_contracts.membership import InvitationSent, MembershipActivated, MembershipEnded
+from ck_contracts.membership import (
+    EndReason,
+    InvitationsSent,
+    MembershipActivated,
+    MembershipEnded,
+    SentInvitation,
+)
 from ck_contracts.messaging import EVENTS_EXCHANGE
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import Ops, PersonFields, RosterKind
@@ -28,6 +34,7 @@ from ck_testkit.rosters import student_xlsx
 from sqlalchemy import select
 
 SCHOOL = uuid.uuid4()
+KIND = RosterKind.STUDENTS
 
 
 @pytest.fixture
@@ -65,20 +72,37 @@ async def state(db: Database, person_id: uuid.UUID) -> tuple[str, str]:
     return row.status, row.activation_code
 
 
+def invited(pid: uuid.UUID, code: str) -> dict[str, Any]:
+    sent = SentInvitation(person_id=pid, activation_code=code, mailed=True)
+    return InvitationsSent(school_id=SCHOOL, kind=KIND, invitations=[sent]).envelope()
+
+
+def activated(pid: uuid.UUID) -> dict[str, Any]:
+    return MembershipActivated(
+        school_id=SCHOOL, person_id=pid, kind=KIND, card_number="1234"
+    ).envelope()
+
+
+def ended(pid: uuid.UUID) -> dict[str, Any]:
+    return MembershipEnded(
+        school_id=SCHOOL, person_id=pid, kind=KIND, reason=EndReason.ENDED_BY_CJP
+    ).envelope()
+
+
 async def test_status_follows_membership_events(db: Database) -> None:
     consumer = status_consumer()
     pid = await one_person(db)
     assert await state(db, pid) == ("nieuw", "")
-    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-1").envelope(), db)
+    await consumer.handle(invited(pid, "K3Y-1"), db)
     assert await state(db, pid) == ("uitnodiging_verzonden", "K3Y-1")
-    await consumer.handle(MembershipActivated(person_id=pid).envelope(), db)
+    await consumer.handle(activated(pid), db)
     assert await state(db, pid) == ("actief", "K3Y-1")
     # A late invitation does not undo the active membership, but shows the newest code.
-    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-2").envelope(), db)
+    await consumer.handle(invited(pid, "K3Y-2"), db)
     assert await state(db, pid) == ("actief", "K3Y-2")
-    await consumer.handle(MembershipEnded(person_id=pid).envelope(), db)
+    await consumer.handle(ended(pid), db)
     assert await state(db, pid) == ("inactief", "K3Y-2")
-    await consumer.handle(InvitationSent(person_id=pid, activation_code="K3Y-3").envelope(), db)
+    await consumer.handle(invited(pid, "K3Y-3"), db)
     assert await state(db, pid) == ("uitnodiging_verzonden", "K3Y-3")
 
 
@@ -86,10 +110,8 @@ async def test_events_about_removed_people_are_ignored(db: Database) -> None:
     consumer = status_consumer()
     pid = await one_person(db)
     ghost = uuid.uuid4()
-    assert await consumer.handle(MembershipActivated(person_id=ghost).envelope(), db)
-    assert await consumer.handle(
-        InvitationSent(person_id=ghost, activation_code="X").envelope(), db
-    )
+    assert await consumer.handle(activated(ghost), db)
+    assert await consumer.handle(invited(ghost, "X"), db)
     assert await state(db, pid) == ("nieuw", "")
 
 
@@ -151,6 +173,8 @@ async def test_upload_list_and_status_through_the_broker(
             MembershipActivated(
                 person_id=pid,
                 school_id=SCHOOL,
+                kind=KIND,
+                card_number="1234",
                 occurred_at=datetime.now(UTC) + timedelta(seconds=1),
             ),
         )

@@ -6,12 +6,12 @@ after the invitation was sent).
 
 from __future__ import annotations
 
-from ck_contracts.membership import InvitationSent, MembershipActivated, MembershipEnded
+from ck_contracts.membership import InvitationsSent, MembershipActivated, MembershipEnded
 from ck_contracts.messaging import Event
 from ck_contracts.roster import MembershipStatus
 from ck_contracts.topology import queues_of
 from ck_runtime.consumers import EventConsumer
-from sqlalchemy import case, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_roster.tables import people
@@ -19,17 +19,21 @@ from ck_roster.tables import people
 CONCERN = "membership-status"
 
 
-async def on_invitation_sent(event: InvitationSent, session: AsyncSession) -> None:
-    """An invitation does not undo an active membership (events may arrive out of order)."""
+async def on_invitations_sent(event: InvitationsSent, session: AsyncSession) -> None:
+    """An invitation does not undo an active membership (events may arrive out of order).
+    One executemany for the whole chunk: a 50,000-person invitation is 100 such chunks."""
+    if not event.invitations:
+        return
     active = MembershipStatus.ACTIVE.value
     await session.execute(
         update(people)
-        .where(people.c.id == event.person_id)
+        .where(people.c.school_id == event.school_id, people.c.id == bindparam("pid"))
         .values(
             status=case((people.c.status == active, active), else_=MembershipStatus.INVITED.value),
-            activation_code=event.activation_code,
+            activation_code=bindparam("code"),
             updated_at=event.occurred_at,
-        )
+        ),
+        [{"pid": i.person_id, "code": i.activation_code} for i in event.invitations],
     )
 
 
@@ -56,7 +60,7 @@ def status_consumer() -> EventConsumer:
     return EventConsumer(
         queue,
         {
-            InvitationSent.routing_key: on_invitation_sent,
+            InvitationsSent.routing_key: on_invitations_sent,
             MembershipActivated.routing_key: on_activated,
             MembershipEnded.routing_key: on_ended,
         },

@@ -124,8 +124,41 @@ class SetPassword(BaseModel):
     password: str = Field(max_length=1024)
 
 
+class DocentPlusGrant(BaseModel):
+    """Menu Docenten+: give a teacher with an active membership portal access (R-ROLE-2).
+    name and email come from the school's teacher roster (the gateway reads the person)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    school_id: UUID
+    person_id: UUID
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+
+
+class DocentPlusRef(BaseModel):
+    school_id: UUID
+    person_id: UUID
+
+
+class DocentPlusAccess(BaseModel):
+    person_id: UUID
+    user_id: UUID
+    email: str
+    name: str
+    granted_at: datetime
+
+
+class DocentPlusList(BaseModel):
+    items: list[DocentPlusAccess]
+
+
 class Ops:
     """Operation names on the accounts RPC queue."""
+
+    DOCENT_PLUS_LIST = "docent_plus.list"
+    DOCENT_PLUS_GRANT = "docent_plus.grant"
+    DOCENT_PLUS_REVOKE = "docent_plus.revoke"
 
     LOGIN = "auth.login"
     SESSION = "auth.session"

@@ -1,31 +1,137 @@
-"""Messages of the membership service (R-MEMBER-1..5). Issue 4 builds the service; these are
-the facts other services (the roster's status column) already agree on. Ids only."""
+"""Messages of the membership service (R-MEMBER-1..5, R-ROLE-5, R-ROSTER-7).
+
+The membership service owns invitations, activation codes, memberships and CJP card numbers.
+The flow of an invitation (R-MEMBER-2):
+
+  gateway --roster.invite--> roster: resolves the selection (all / ids / filter)
+  roster --InvitationsRequested (chunks of at most 500 people)--> membership
+  membership: one open invitation with an activation code per person (active members skipped)
+  membership --EmailsRequested (template invitation, those with an e-mail)--> notifier
+  membership --InvitationsSent (ids + codes)--> roster: status column and activatiecode column
+
+InvitationsRequested carries the e-mail address and first name because the invitation mail
+needs them (R-AVG-2 allows personal data in an event whose consumer needs it); every other
+event here carries ids only.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from enum import StrEnum
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.roster import RosterKind
 
 SERVICE = "membership"
 
+# A chunk of InvitationsRequested / InvitationsSent never holds more people than this, so one
+# message stays small (about 100 kB) and one transaction short.
+MAX_PEOPLE_PER_EVENT = 500
+
+
+# --- events -----------------------------------------------------------------------------------
+class Invitee(BaseModel):
+    """One person to invite. email "" = no mail, only a code (R-MEMBER-3, alternative process)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: UUID
+    email: str = ""
+    voornaam: str = ""
+
 
 @register_event
-class InvitationSent(Event):
-    """A person got (or got again) an invitation with an activation code."""
+class InvitationsRequested(Event):
+    """The school pressed "verstuur uitnodiging" for these people (one chunk of the selection).
 
-    routing_key = "membership.invitation.sent"
+    Published by the roster; school_id is set. request_id groups the chunks of one click.
+    """
+
+    routing_key = "roster.invitations.requested"
+    request_id: UUID
+    kind: RosterKind
+    school_name: str
+    school_number: int
+    people: list[Invitee] = Field(max_length=MAX_PEOPLE_PER_EVENT)
+
+
+class SentInvitation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     person_id: UUID
     activation_code: str  # shown to the school in its list (R-MEMBER-3); not personal data
+    mailed: bool  # False: the person has no e-mail address, the school hands out the code
+
+
+@register_event
+class InvitationsSent(Event):
+    """Invitations were created (or sent again) for these people. school_id is set."""
+
+    routing_key = "membership.invitations.sent"
+    kind: RosterKind
+    invitations: list[SentInvitation] = Field(max_length=MAX_PEOPLE_PER_EVENT)
 
 
 @register_event
 class MembershipActivated(Event):
+    """A member activated their CJP (R-MEMBER-4). school_id is set.
+
+    card_number is the member's CJP card number: card payments (R-WEB-6) are made with it.
+    """
+
     routing_key = "membership.membership.activated"
     person_id: UUID
+    kind: RosterKind
+    card_number: str
+
+
+class EndReason(StrEnum):
+    REMOVED_FROM_ROSTER = "removed_from_roster"  # R-ROSTER-7
+    ENDED_BY_CJP = "ended_by_cjp"  # a CJP admin ended it (e.g. the member asked to stop)
 
 
 @register_event
 class MembershipEnded(Event):
+    """An active membership stopped: status Inactief lidmaatschap. school_id is set."""
+
     routing_key = "membership.membership.ended"
     person_id: UUID
+    kind: RosterKind
+    reason: EndReason
+
+
+# --- operations -------------------------------------------------------------------------------
+class Activate(BaseModel):
+    """The public activation page (/activeren): the code plus the member's own details."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=64)
+    voornaam: str = Field(min_length=1, max_length=100)
+    achternaam: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=254)
+    geboortedatum: date
+    # Who is trying, for throttling guesses: the gateway sends a keyed hash of the client's
+    # address, never the address itself.
+    client: str = Field(min_length=1, max_length=128)
+
+
+class Activated(BaseModel):
+    card_number: str
+    school_name: str
+    kind: RosterKind
+
+
+class EndMembership(BaseModel):
+    school_id: UUID
+    person_id: UUID
+
+
+class Ops:
+    """Operation names on the membership RPC queue."""
+
+    ACTIVATE = "membership.activate"  # public (no log-in), throttled per client
+    END = "membership.end"  # CJP admin

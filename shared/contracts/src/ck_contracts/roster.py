@@ -192,7 +192,48 @@ class PersonPage(BaseModel):
     items: list[Person]
 
 
+class Selection(BaseModel):
+    """Whom "verstuur uitnodiging" is for (R-MEMBER-2): everyone; the ticked people; or
+    everyone matching a filter, however many pages. Exactly one of the three."""
+
+    all: bool = False
+    person_ids: list[UUID] = Field(default_factory=list, max_length=10_000)
+    filter: ListFilter | None = None
+
+
+class InviteRequest(BaseModel):
+    school_id: UUID
+    kind: RosterKind
+    selection: Selection
+    school_name: str = Field(min_length=1, max_length=200)  # for the mail (R-MEMBER-5)
+
+
+class InviteResult(BaseModel):
+    """requested: people handed to the membership service; skipped_active: already members
+    (left alone, R-MEMBER-2). Mails go out in the background."""
+
+    request_id: UUID
+    requested: int
+    skipped_active: int
+
+
+class ExportRequest(BaseModel):
+    """ "export excel": the list (with activatiecode) as .xlsx, the same filter as the list."""
+
+    school_id: UUID
+    kind: RosterKind
+    filter: ListFilter = Field(default_factory=ListFilter)
+
+
+class PersonRef(BaseModel):
+    school_id: UUID
+    person_id: UUID
+
+
 class Ops:
+    INVITE = "roster.invite"
+    EXPORT = "roster.export"  # -> TemplateFile (an .xlsx)
+    PERSON_GET = "roster.person.get"  # -> Person
     TEMPLATE = "roster.template"
     VALIDATE = "roster.validate"
     UPLOAD = "roster.upload"

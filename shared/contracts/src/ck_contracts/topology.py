@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, membership, notifier
+from ck_contracts import accounts, membership, notifier, roster
 from ck_contracts.messaging import event_queue
 
 SERVICES = (
@@ -41,13 +41,17 @@ SCHOOL_EVENTS = (
 )
 
 MEMBERSHIP_STATUS_EVENTS = (
-    membership.InvitationSent.routing_key,
+    membership.InvitationsSent.routing_key,
     membership.MembershipActivated.routing_key,
     membership.MembershipEnded.routing_key,
 )
 
 EVENT_QUEUES: tuple[EventQueue, ...] = (
-    EventQueue("notifier", "email", (notifier.EmailRequested.routing_key,)),
+    EventQueue(
+        "notifier",
+        "email",
+        (notifier.EmailRequested.routing_key, notifier.EmailsRequested.routing_key),
+    ),
     # Every domain service keeps its own list of schools, so it can check a school id
     # without asking accounts.
     *(
@@ -56,6 +60,22 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     ),
     # The roster's list shows each person's membership status (R-ROSTER-6).
     EventQueue("roster", "membership-status", MEMBERSHIP_STATUS_EVENTS),
+    # Invitations to create; people who left the roster lose their invitation (R-ROSTER-7).
+    EventQueue(
+        "membership",
+        "roster",
+        (membership.InvitationsRequested.routing_key, roster.PersonRemoved.routing_key),
+    ),
+    # Docent+ access needs an active teacher membership; it ends with it (R-ROLE-2, R-ROSTER-7).
+    EventQueue(
+        "accounts",
+        "teachers",
+        (
+            membership.MembershipActivated.routing_key,
+            membership.MembershipEnded.routing_key,
+            roster.PersonRemoved.routing_key,
+        ),
+    ),
 )
 
 
