@@ -20,7 +20,7 @@ from ck_contracts.roster import (
     RosterKind,
 )
 from ck_runtime.db import Database
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_roster.tables import LOWERED_FIELDS, TEXT_FIELDS, people
@@ -100,16 +100,35 @@ async def page_of_people(session: AsyncSession, request: ListRequest) -> list[Pe
     return [_person(rows[pid]) for pid in ids if pid in rows]
 
 
+# PostgreSQL, for the list's reads only: walk the one school's range of the primary key (a
+# bitmap scan of its 50,000 rows) rather than the whole table, and no parallel workers (the
+# count and the page already run at the same time, one per core). With a few schools in the
+# table the planner would otherwise scan every school's rows: 32 -> 16 ms per query on two
+# schools of 50,000, and the gap grows with every school that joins.
+_PG_LIST_SETTINGS = (
+    "SET LOCAL enable_seqscan = off",
+    "SET LOCAL max_parallel_workers_per_gather = 0",
+)
+
+
+async def _for_listing(session: AsyncSession) -> None:
+    if session.bind.dialect.name == "postgresql":
+        for statement in _PG_LIST_SETTINGS:
+            await session.execute(text(statement))
+
+
 async def list_people(db: Database, request: ListRequest) -> PersonPage:
     """The count and the page each scan the school's roster: they run at the same time on two
     connections (two cores; the database drivers release the GIL while they work)."""
 
     async def total() -> int:
         async with db.read() as session:
+            await _for_listing(session)
             return await count_people(session, request)
 
     async def page() -> list[Person]:
         async with db.read() as session:
+            await _for_listing(session)
             return await page_of_people(session, request)
 
     count, items = await asyncio.gather(total(), page())
