@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, membership, notifier, roster
+from ck_contracts import accounts, budget, invoicing, membership, notifier, roster
 from ck_contracts.messaging import event_queue
 
 SERVICES = (
@@ -70,6 +70,33 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     EventQueue(
         "accounts",
         "teachers",
+        (
+            membership.MembershipActivated.routing_key,
+            membership.MembershipEnded.routing_key,
+            roster.PersonRemoved.routing_key,
+        ),
+    ),
+    # Approved budget orders become invoices; uploaded counts give the deviation (R-INVOICE-3).
+    EventQueue(
+        "invoicing",
+        "budget",
+        (
+            budget.BudgetOrderApproved.routing_key,
+            roster.RosterUploaded.routing_key,
+            roster.PersonAdded.routing_key,
+            roster.PersonRemoved.routing_key,
+        ),
+    ),
+    # Paid invoices release budget (R-BUDGET-5); active students may get individual budget,
+    # removed ones return theirs (R-BUDGET-6, R-ROSTER-7).
+    EventQueue(
+        "budget",
+        "payments",
+        (invoicing.InvoicePaid.routing_key,),
+    ),
+    EventQueue(
+        "budget",
+        "members",
         (
             membership.MembershipActivated.routing_key,
             membership.MembershipEnded.routing_key,

@@ -1,0 +1,174 @@
+"""Messages of the budget service: budget orders, the school's balance, individual allocations
+(R-BUDGET-1..8). Money is always integer euro cents.
+
+The course of an order (R-BUDGET-3/5):
+  school places an order -> objection period of 5 working days (change or cancel) ->
+  approved (automatically after the period, or earlier by a CJP admin) -> BudgetOrderApproved
+  -> invoicing makes the invoice -> a CJP admin records the payment -> InvoicePaid (invoicing)
+  -> budget credits the collective budget and makes the individual budget assignable, once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from ck_contracts.messaging import Event, register_event
+
+SERVICE = "budget"
+
+
+class OrderStatus(StrEnum):
+    IN_OBJECTION_PERIOD = "in_bezwaartermijn"  # may still be changed or cancelled
+    APPROVED = "goedgekeurd"  # locked; invoiced
+    CANCELLED = "geannuleerd"
+
+
+class OrderLine(BaseModel):
+    """One invoice line (R-INVOICE-1): product, count, OCW's contribution, BTW, total."""
+
+    product: str  # "Studenten met bijdrage school" / "Studenten zonder bijdrage school"
+    count: int = Field(ge=0)
+    unit_cents: int = Field(ge=0)  # what the school pays per student
+    ocw_cents: int = Field(ge=0)  # OCW's contribution for the whole line (shown on the invoice)
+    vat_cents: int = 0  # BTW is 0% (R-BUDGET-2)
+    total_cents: int = Field(ge=0)
+
+
+# --- events -----------------------------------------------------------------------------------
+@register_event
+class BudgetOrderApproved(Event):
+    """An order left its objection period approved (R-BUDGET-3). school_id is set. It carries
+    what the invoice needs, priced with the programme's rates at the time of ordering."""
+
+    routing_key = "budget.order.approved"
+    order_id: UUID
+    school_number: int
+    reference: str
+    collective_students: int = Field(ge=0)
+    individual_students: int = Field(ge=0)
+    lines: list[OrderLine]
+    total_cents: int = Field(ge=0)
+    collective_budget_cents: int = Field(ge=0)  # credited on payment (R-BUDGET-5)
+    individual_budget_cents: int = Field(ge=0)  # assignable on payment
+    approved_at: datetime
+
+
+# --- operations -------------------------------------------------------------------------------
+class SchoolRef(BaseModel):
+    school_id: UUID
+
+
+class Rates(BaseModel):
+    """The programme's amounts (configuration of the budget service, R-BUDGET-1)."""
+
+    collective_budget_per_student_cents: int  # 2100: spendable per student with school share
+    collective_invoice_per_student_cents: int  # 1050: the school's share
+    individual_budget_per_student_cents: int  # 1050: reaches the student through the CJP
+    individual_invoice_per_student_cents: int  # 250: administration
+    ocw_per_student_cents: int  # 1050: OCW's contribution
+    spending_ends_on: date  # R-BUDGET-8
+
+
+class OrderForm(BaseModel):
+    """What Producten > Cultuurkaart-budget prefills (R-BUDGET-2)."""
+
+    school_number: int
+    duo_student_count: int | None
+    default_reference: str
+    rates: Rates
+    first_order: bool  # False: the form is "Bijbestellen" (R-BUDGET-4)
+
+
+class OrderCounts(BaseModel):
+    collective_students: int = Field(ge=0, le=1_000_000)  # "met bijdrage school"
+    individual_students: int = Field(ge=0, le=1_000_000)  # "zonder bijdrage school"
+    reference: str = Field(default="", max_length=100)
+
+
+class PlaceOrder(OrderCounts):
+    school_id: UUID
+
+
+class ChangeOrder(OrderCounts):
+    school_id: UUID
+    order_id: UUID
+
+
+class OrderRef(BaseModel):
+    school_id: UUID
+    order_id: UUID
+
+
+class Quote(BaseModel):
+    """The yellow block (R-BUDGET-2)."""
+
+    collective_budget_cents: int
+    individual_budget_cents: int
+    invoice_total_cents: int
+    lines: list[OrderLine]
+
+
+class Order(BaseModel):
+    order_id: UUID
+    school_id: UUID
+    status: OrderStatus
+    reference: str
+    collective_students: int
+    individual_students: int
+    quote: Quote
+    placed_at: datetime
+    objection_ends_at: datetime  # the moment automatic approval happens
+    decided_at: datetime | None = None
+
+
+class OrderList(BaseModel):
+    items: list[Order]
+
+
+class LedgerEntry(BaseModel):
+    """Bestellingen > Overzicht (R-BUDGET-7)."""
+
+    at: datetime
+    description: str  # Dutch
+    amount_cents: int  # + credit, - debit
+    balance_cents: int  # running balance after this entry
+
+
+class Ledger(BaseModel):
+    entries: list[LedgerEntry]
+    balance_cents: int
+    assignable_individual_cents: int  # individual budget not yet assigned to students
+    expired_cents: int  # R-BUDGET-8: what remained after the end date (0 before it)
+    spending_ends_on: date
+
+
+class Allocate(BaseModel):
+    """Budget toewijzen (R-BUDGET-6): the same amount to each of these students."""
+
+    school_id: UUID
+    person_ids: list[UUID] = Field(min_length=1, max_length=50_000)
+    amount_cents_each: int = Field(gt=0, le=100_000)
+
+
+class AllocationResult(BaseModel):
+    allocated_students: int
+    allocated_cents: int
+    assignable_individual_cents: int
+
+
+class Ops:
+    """Operation names on the budget RPC queue."""
+
+    ORDER_FORM = "budget.order_form"
+    QUOTE = "budget.quote"  # OrderCounts -> Quote (no school needed: the rates only)
+    ORDER_PLACE = "budget.order.place"
+    ORDER_CHANGE = "budget.order.change"
+    ORDER_CANCEL = "budget.order.cancel"
+    ORDER_LIST = "budget.order.list"
+    ORDER_APPROVE = "budget.order.approve"  # CJP admin, before the period ends
+    LEDGER = "budget.ledger"
+    ALLOCATE = "budget.allocate"

@@ -1,0 +1,105 @@
+"""Messages of the invoicing service: invoices, their numbers and PDFs, payments
+(R-INVOICE-1..4). Money is always integer euro cents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from ck_contracts.budget import OrderLine
+from ck_contracts.messaging import Event, register_event
+
+SERVICE = "invoicing"
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "betaald"
+
+
+# --- events -----------------------------------------------------------------------------------
+@register_event
+class InvoiceCreated(Event):
+    routing_key = "invoicing.invoice.created"
+    invoice_id: UUID
+    order_id: UUID
+    number: str  # 8 digits, gapless per year (R-INVOICE-1)
+    total_cents: int
+
+
+@register_event
+class InvoicePaid(Event):
+    """The payment of an invoice was recorded (once, R-INVOICE-4). school_id is set; the budget
+    service credits the collective budget and makes the individual budget assignable."""
+
+    routing_key = "invoicing.invoice.paid"
+    invoice_id: UUID
+    order_id: UUID
+    number: str
+    collective_budget_cents: int
+    individual_budget_cents: int
+    paid_on: date
+
+
+# --- operations -------------------------------------------------------------------------------
+class Deviation(BaseModel):
+    """R-INVOICE-3: ordered versus uploaded; percent "" = Onbekend (nothing ordered)."""
+
+    kind: str  # "Studenten" / "Docenten"
+    ordered: int
+    uploaded: int
+    percent: str  # Dutch, two decimals: "98,00%", or "Onbekend"
+
+
+class Invoice(BaseModel):
+    invoice_id: UUID
+    school_id: UUID
+    order_id: UUID
+    number: str
+    invoice_date: datetime
+    reference: str
+    lines: list[OrderLine]
+    total_cents: int
+    status: InvoiceStatus
+    paid_on: date | None = None
+    deviations: list[Deviation] = Field(default_factory=list)
+
+
+class InvoiceList(BaseModel):
+    items: list[Invoice]
+
+
+class SchoolInvoices(BaseModel):
+    school_id: UUID
+
+
+class InvoiceRef(BaseModel):
+    school_id: UUID
+    invoice_id: UUID
+
+
+class InvoicePdf(BaseModel):
+    filename: str  # factuur_<number>.pdf
+    content_b64: str
+
+
+class RecordPayment(BaseModel):
+    """A CJP admin records a payment (UI and API). Idempotent: recording it again changes
+    nothing and answers with the invoice as it is."""
+
+    invoice_id: UUID
+    amount_cents: int = Field(gt=0)
+    paid_on: date
+    payment_reference: str = Field(default="", max_length=100)
+
+
+class Ops:
+    """Operation names on the invoicing RPC queue."""
+
+    LIST = "invoicing.list"
+    GET = "invoicing.get"
+    PDF = "invoicing.pdf"
+    RECORD_PAYMENT = "invoicing.payment.record"  # CJP admin (Permission.RECORD_PAYMENT)
