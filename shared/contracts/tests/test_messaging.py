@@ -29,9 +29,18 @@ def test_unknown_type_is_refused() -> None:
 
 
 def test_school_registered_carries_no_personal_data() -> None:
-    # R-AVG-2: only ids and numbers travel to every service.
+    # R-AVG-2: ids, numbers and the school's own name travel to every service; never the
+    # budget holder's name or address.
     fields = set(SchoolRegistered.model_fields)
-    assert fields == {"id", "occurred_at", "correlation_id", "school_id", "school_number"}
+    assert fields == {
+        "id",
+        "occurred_at",
+        "correlation_id",
+        "school_id",
+        "school_number",
+        "name",
+        "duo_student_count",
+    }
 
 
 def test_every_routing_key_in_the_topology_is_a_known_event() -> None:

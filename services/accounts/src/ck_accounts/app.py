@@ -1,4 +1,5 @@
-"""The accounts service: schools, users, sessions, password links (R-SCHOOL-1, R-ROLE-1..6)."""
+"""The accounts service: schools, users, sessions, password links, Docent+ access with the
+teachers' memberships it depends on (R-SCHOOL-1, R-ROLE-1..6)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_accounts.admins import ensure_admin
 from ck_accounts.handlers import router
 from ck_accounts.settings import AccountsSettings, get_settings
+from ck_accounts.teachers import teachers_consumer
 
 log = get_logger(__name__)
 
@@ -33,10 +35,11 @@ def build(settings: AccountsSettings | None = None) -> Service:
         name="accounts",
         settings=settings,
         rpc=router,
+        consumers=(teachers_consumer(),),
         deps=settings,
         on_start=(_bootstrap_admin,),
         publishes=(SchoolRegistered, SchoolSettingsChanged, EmailRequested),
-        description="Schools, users, roles, sessions and password links.",
+        description="Schools, users, roles, sessions, password links and Docent+ access.",
     )
 
 

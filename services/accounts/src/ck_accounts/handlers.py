@@ -7,6 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from ck_contracts.accounts import (
+    DocentPlusAccess,
+    DocentPlusGrant,
+    DocentPlusList,
+    DocentPlusRef,
     Login,
     LoginResult,
     Ops,
@@ -39,7 +43,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_accounts import domain
 from ck_accounts.passwords import hash_password, verify_password
-from ck_accounts.tables import login_throttle, password_links, schools, sessions, users
+from ck_accounts.tables import (
+    login_throttle,
+    password_links,
+    schools,
+    sessions,
+    teacher_memberships,
+    users,
+)
+from ck_accounts.teachers import end_docent_plus
 
 log = get_logger(__name__)
 router = RpcRouter()
@@ -171,12 +183,12 @@ async def logout(call: Call, cmd: SessionToken) -> None:
 async def _usable_link(session: AsyncSession, token: str) -> Any:
     row = (
         await session.execute(
-            select(password_links, users.c.email, users.c.name)
+            select(password_links, users.c.email, users.c.name, users.c.active)
             .join(users, users.c.id == password_links.c.user_id)
             .where(password_links.c.token_hash == domain.token_hash(token))
         )
     ).first()
-    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+    if row is None or row.used_at is not None or row.expires_at <= utcnow() or not row.active:
         raise Conflict(LINK_UNUSABLE)
     return row
 
@@ -312,7 +324,12 @@ async def register_school(db: Database, cmd: RegisterSchool, portal_url: str) ->
             token = await issue_password_link(session, user_id)
             await add_to_outbox(
                 session,
-                SchoolRegistered(school_id=school_id, school_number=number),
+                SchoolRegistered(
+                    school_id=school_id,
+                    school_number=number,
+                    name=settings.name,
+                    duo_student_count=settings.duo_student_count,
+                ),
                 EmailRequested(
                     school_id=school_id,
                     template=MailTemplate.WELCOME_BUDGET_HOLDER,
@@ -362,6 +379,7 @@ async def update_school(call: Call, cmd: UpdateSchool) -> School:
                 school_id=cmd.school_id,
                 school_number=row.school_number,
                 duo_student_count=settings.duo_student_count,
+                name=settings.name,
             ),
         )
     log.info("school.updated", school_id=str(cmd.school_id))
@@ -378,3 +396,135 @@ async def list_schools(call: Call, _query: Empty) -> list[School]:
     async with call.db.read() as session:
         rows = (await session.execute(select(schools).order_by(schools.c.school_number))).all()
     return [_school(r) for r in rows]
+
+
+# --- Docent+ (R-ROLE-2, menu Docenten+) ---------------------------------------------------------
+NO_ACTIVE_MEMBERSHIP = (
+    "Deze docent heeft geen actief CJP-lidmaatschap. Alleen docenten met een actief "
+    "lidmaatschap kunnen Docent+ worden."
+)
+EMAIL_TAKEN = (
+    "Het e-mailadres van deze docent hoort al bij een ander account in het portaal; "
+    "het kan niet ook voor Docent+ worden gebruikt."
+)
+NO_ACCESS = "Deze docent heeft geen Docent+-toegang."
+
+
+def _access(row: Any) -> DocentPlusAccess:
+    return DocentPlusAccess(
+        person_id=row.person_id,
+        user_id=row.id,
+        email=row.email,
+        name=row.name,
+        granted_at=row.created_at,
+    )
+
+
+def _docent_plus_of(school_id: uuid.UUID) -> Any:
+    return select(users).where(
+        users.c.school_id == school_id, users.c.role == Role.DOCENT_PLUS.value
+    )
+
+
+@router.op(Ops.DOCENT_PLUS_LIST, SchoolRef)
+async def list_docent_plus(call: Call, query: SchoolRef) -> DocentPlusList:
+    call.require(Permission.MANAGE_DOCENT_PLUS, query.school_id)
+    async with call.db.read() as session:
+        rows = (
+            await session.execute(
+                _docent_plus_of(query.school_id).order_by(users.c.name, users.c.email)
+            )
+        ).all()
+    return DocentPlusList(items=[_access(r) for r in rows])
+
+
+@router.op(Ops.DOCENT_PLUS_GRANT, DocentPlusGrant)
+async def grant_docent_plus(call: Call, cmd: DocentPlusGrant) -> DocentPlusAccess:
+    """Give a teacher with an active membership an account with role Docent+ and mail them a
+    link to set a password (like the budget holder's welcome mail). Granting a teacher who
+    already has access changes nothing and sends no second mail."""
+    call.require(Permission.MANAGE_DOCENT_PLUS, cmd.school_id)
+    email = domain.normalise_email(cmd.email)
+    if problem := domain.email_error(email):
+        raise Invalid("Controleer het e-mailadres van de docent.", fields={"email": problem})
+    try:
+        async with call.db.transaction() as session:
+            # Locked (PostgreSQL): a MembershipEnded handled at the same time waits for this
+            # grant and then ends it, or this grant sees the membership already ended.
+            membership = (
+                await session.execute(
+                    select(teacher_memberships)
+                    .where(teacher_memberships.c.person_id == cmd.person_id)
+                    .with_for_update()
+                )
+            ).first()
+            if (
+                membership is None
+                or membership.school_id != cmd.school_id
+                or not membership.active
+                or membership.removed
+            ):
+                raise Conflict(NO_ACTIVE_MEMBERSHIP)
+            existing = (
+                await session.execute(
+                    _docent_plus_of(cmd.school_id).where(users.c.person_id == cmd.person_id)
+                )
+            ).first()
+            if existing is not None:
+                return _access(existing)
+            taken = select(users.c.id).where(users.c.email == email)
+            if (await session.execute(taken)).first() is not None:
+                raise Conflict(EMAIL_TAKEN, fields={"email": EMAIL_TAKEN})
+            school = (
+                await session.execute(select(schools).where(schools.c.id == cmd.school_id))
+            ).first()
+            if school is None:
+                raise NotFound("Deze school bestaat niet.")
+            user_id, now = uuid.uuid4(), utcnow()
+            await session.execute(
+                insert(users).values(
+                    id=user_id,
+                    email=email,
+                    name=cmd.name,
+                    role=Role.DOCENT_PLUS,
+                    school_id=cmd.school_id,
+                    person_id=cmd.person_id,
+                    password_hash=None,
+                    active=True,
+                    created_at=now,
+                )
+            )
+            token = await issue_password_link(session, user_id)
+            portal_url = call.deps.portal_url.rstrip("/")
+            await add_to_outbox(
+                session,
+                EmailRequested(
+                    school_id=cmd.school_id,
+                    template=MailTemplate.DOCENT_PLUS_ACCESS,
+                    to=email,
+                    context={
+                        "recipient_name": cmd.name,
+                        "school_name": school.name,
+                        "school_number": str(school.school_number),
+                        "link": f"{portal_url}/wachtwoord-instellen?token={token}",
+                    },
+                ),
+            )
+    except IntegrityError as exc:  # a simultaneous grant took the address or the teacher
+        raise Conflict(EMAIL_TAKEN, fields={"email": EMAIL_TAKEN}) from exc
+    log.info("docent_plus.granted", school_id=str(cmd.school_id), user_id=str(user_id))
+    return DocentPlusAccess(
+        person_id=cmd.person_id, user_id=user_id, email=email, name=cmd.name, granted_at=now
+    )
+
+
+@router.op(Ops.DOCENT_PLUS_REVOKE, DocentPlusRef)
+async def revoke_docent_plus(call: Call, cmd: DocentPlusRef) -> None:
+    """The account is deleted with its sessions and password links: the teacher is logged out
+    at once and cannot log in again (the gateway asks accounts on every request)."""
+    call.require(Permission.MANAGE_DOCENT_PLUS, cmd.school_id)
+    async with call.db.transaction() as session:
+        user_id = await end_docent_plus(session, cmd.person_id, cmd.school_id)
+    if user_id is None:
+        raise NotFound(NO_ACCESS)
+    log.info("docent_plus.revoked", school_id=str(cmd.school_id), user_id=str(user_id))

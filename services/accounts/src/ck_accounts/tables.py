@@ -44,6 +44,8 @@ users = Table(
     Column("password_hash", String(200)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    # Docent+ only (R-ROLE-2): the teacher in the school's roster this account belongs to.
+    Column("person_id", Uuid, index=True, unique=True),
 )
 
 sessions = Table(
@@ -73,4 +75,19 @@ login_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("first_failure_at", UtcDateTime(timezone=True), nullable=False),
     Column("locked_until", UtcDateTime(timezone=True)),
+)
+
+# The school's teachers' memberships, a projection of the membership and roster events on
+# accounts.events.teachers: Docent+ needs an active one (R-ROLE-2). Ids only, no personal data.
+# A person removed from the roster stays here as a tombstone (removed = true), so a late
+# MembershipActivated cannot bring them back; roster never reuses a person id.
+teacher_memberships = Table(
+    "teacher_memberships",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("school_id", Uuid, nullable=False, index=True),
+    Column("active", Boolean, nullable=False),
+    Column("removed", Boolean, nullable=False, default=False),
+    # occurred_at of the newest membership event applied: older events change nothing.
+    Column("changed_at", UtcDateTime(timezone=True), nullable=False),
 )

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from ck_contracts.membership import InvitationsSent, MembershipActivated, MembershipEnded
+from ck_contracts.notifier import EmailRequested, EmailsRequested
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
+from ck_membership.handlers import router
+from ck_membership.invitations import roster_consumer
+from ck_membership.settings import MembershipSettings, get_settings
+
 
 def build(settings: ServiceSettings | None = None) -> Service:
+    if settings is None:
+        settings = get_settings()
+    elif not isinstance(settings, MembershipSettings):
+        given = settings.model_dump(exclude={"service_name"})
+        settings = load_settings(MembershipSettings, "membership", **given)
     return Service(
         name="membership",
-        settings=settings or load_settings(ServiceSettings, "membership"),
-        consumers=(known_schools_consumer("membership"),),
+        settings=settings,
+        rpc=router,
+        deps=settings,
+        consumers=(known_schools_consumer("membership"), roster_consumer(settings.portal_url)),
+        publishes=(
+            InvitationsSent,
+            MembershipActivated,
+            MembershipEnded,
+            EmailsRequested,
+            EmailRequested,
+        ),
         description="Memberships, invitations, activation codes and CJP cards.",
     )
 

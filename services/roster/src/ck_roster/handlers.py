@@ -13,15 +13,19 @@ import uuid
 from typing import Any
 
 from ck_contracts.messaging import utcnow
-from ck_contracts.roles import Permission
+from ck_contracts.roles import Actor, Permission, Role
 from ck_contracts.roster import (
     AddPerson,
+    ExportRequest,
     FileRequest,
+    InviteRequest,
+    InviteResult,
     ListRequest,
     Ops,
     Person,
     PersonAdded,
     PersonPage,
+    PersonRef,
     PersonRemoved,
     RemovePerson,
     RosterKind,
@@ -32,14 +36,16 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
-from ck_runtime.errors import Conflict, Invalid, NotFound
+from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
-from ck_runtime.rpc_server import Call, RpcRouter
+from ck_runtime.rpc_server import FORBIDDEN_MESSAGE, Call, RpcRouter
+from sqlalchemy import select
 
-from ck_roster import rules, store, templates, validation
-from ck_roster.listing import list_people
+from ck_roster import invitations, rules, store, templates, validation
+from ck_roster.listing import PERSON_COLUMNS, _person, list_people
+from ck_roster.tables import people
 
 log = get_logger(__name__)
 router = RpcRouter()
@@ -213,7 +219,86 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
 # --- the list (R-ROSTER-6) ------------------------------------------------------------------------
 @router.op(Ops.LIST, ListRequest, permission=Permission.VIEW_ROSTER)
 async def list_roster(call: Call, request: ListRequest) -> PersonPage:
-    call.require(Permission.VIEW_ROSTER, request.school_id)
+    _require_for_kind(call, Permission.VIEW_ROSTER, request.school_id, request.kind)
     async with call.db.read() as session:
         await require_known_school(session, request.school_id)
     return await list_people(call.db, request)
+
+
+# --- invitations, export and one person (R-MEMBER-2/3, R-ROLE-2) ----------------------------------
+def _require_for_kind(
+    call: Call, permission: Permission, school_id: uuid.UUID, kind: RosterKind
+) -> Actor:
+    """R-ROLE-2: a Docent+ sees and invites in "beheer studenten" only, never the teachers."""
+    actor = call.require(permission, school_id)
+    if actor.role == Role.DOCENT_PLUS and kind != RosterKind.STUDENTS:
+        log.warning("rpc.forbidden", permission=permission.value, role=actor.role.value)
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return actor
+
+
+@router.op(Ops.INVITE, InviteRequest, permission=Permission.INVITE_MEMBERS)
+async def invite(call: Call, request: InviteRequest) -> InviteResult:
+    """Resolve the selection and put InvitationsRequested chunks in the outbox, in one
+    transaction under the school's lock: a person removed meanwhile is either not invited or
+    removed after (PersonRemoved then follows the invitation and revokes it, R-ROSTER-7)."""
+    _require_for_kind(call, Permission.INVITE_MEMBERS, request.school_id, request.kind)
+    invitations.selection_conditions(request.school_id, request.kind, request.selection)
+    request_id = invitations.new_request_id()
+    async with call.db.transaction() as session:
+        school_number = await require_known_school(session, request.school_id)
+        await store.lock_school(session, request.school_id)
+        rows = await invitations.selected_people(
+            session, request.school_id, request.kind, request.selection
+        )
+        events, skipped = invitations.invitation_events(
+            request.school_id,
+            request.kind,
+            request.school_name,
+            school_number,
+            rows,
+            request_id,
+        )
+        if events:
+            await add_to_outbox(session, *events)
+    requested = len(rows) - skipped
+    log.info(
+        "roster.invitations_requested",
+        kind=request.kind.value,
+        requested=requested,
+        skipped_active=skipped,
+        chunks=len(events),
+        request_id=str(request_id),
+    )
+    return InviteResult(request_id=request_id, requested=requested, skipped_active=skipped)
+
+
+@router.op(Ops.EXPORT, ExportRequest, permission=Permission.VIEW_ROSTER)
+async def export(call: Call, request: ExportRequest) -> TemplateFile:
+    """ "export excel": the filtered list with status and activatiecode as an .xlsx."""
+    _require_for_kind(call, Permission.VIEW_ROSTER, request.school_id, request.kind)
+    async with call.db.read() as session:
+        school_number = await require_known_school(session, request.school_id)
+        query = invitations.export_query(request.school_id, request.kind, request.filter)
+        rows = (await session.execute(query)).all()
+    # Writing 50,000 rows takes a second or two: off the event loop.
+    content = await asyncio.to_thread(invitations.export_xlsx, request.kind, rows)
+    log.info("roster.exported", kind=request.kind.value, rows=len(rows), bytes=len(content))
+    return TemplateFile(
+        filename=invitations.export_filename(request.kind, school_number, utcnow()),
+        content_b64=base64.b64encode(content).decode(),
+    )
+
+
+@router.op(Ops.PERSON_GET, PersonRef, permission=Permission.VIEW_ROSTER)
+async def person_get(call: Call, ref: PersonRef) -> Person:
+    call.require(Permission.VIEW_ROSTER, ref.school_id)
+    async with call.db.read() as session:
+        query = select(*PERSON_COLUMNS).where(
+            people.c.school_id == ref.school_id, people.c.id == ref.person_id
+        )
+        row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound(UNKNOWN_PERSON)
+    _require_for_kind(call, Permission.VIEW_ROSTER, ref.school_id, RosterKind(row.kind))
+    return _person(row)

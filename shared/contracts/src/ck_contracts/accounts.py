@@ -20,6 +20,8 @@ class SchoolRegistered(Event):
 
     routing_key = "accounts.school.registered"
     school_number: int
+    name: str = ""  # the school's name (not personal data): for mails and invoices
+    duo_student_count: int | None = None  # prefilled in the budget order form (R-BUDGET-2)
 
 
 @register_event
@@ -29,6 +31,7 @@ class SchoolSettingsChanged(Event):
     routing_key = "accounts.school.settings_changed"
     school_number: int
     duo_student_count: int
+    name: str = ""
 
 
 # --- shared shapes ------------------------------------------------------------------------------

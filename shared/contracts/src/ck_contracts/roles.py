@@ -37,6 +37,7 @@ class Permission(StrEnum):
     REGISTER_PROVIDER = "register_provider"
     RECORD_PAYMENT = "record_payment"
     DECIDE_BUDGET_ORDER = "decide_budget_order"
+    END_MEMBERSHIP = "end_membership"
     # providers
     CREATE_WEBORDER = "create_weborder"
     PUBLISH_OFFER = "publish_offer"
@@ -76,6 +77,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REGISTER_PROVIDER,
             Permission.RECORD_PAYMENT,
             Permission.DECIDE_BUDGET_ORDER,
+            Permission.END_MEMBERSHIP,
         }
     ),
     Role.MEMBER: frozenset({Permission.ACTIVATE_MEMBERSHIP}),

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
 from ck_contracts.topology import EventQueue, queues_of
-from sqlalchemy import Column, Integer, MetaData, Table, Uuid, select
+from sqlalchemy import Column, Integer, MetaData, Table, Text, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ def add_known_schools_table(metadata: MetaData) -> Table:
         Column("school_id", Uuid, primary_key=True),
         Column("school_number", Integer, nullable=False, unique=True),
         Column("duo_student_count", Integer),
+        Column("name", Text),  # the school's name, for mails and invoices
         Column("updated_at", UtcDateTime(timezone=True), nullable=False),
     )
 
@@ -39,8 +40,10 @@ async def _upsert(event: SchoolRegistered | SchoolSettingsChanged, session: Asyn
         "school_number": event.school_number,
         "updated_at": event.occurred_at,
     }
-    if isinstance(event, SchoolSettingsChanged):
+    if event.duo_student_count is not None:
         values["duo_student_count"] = event.duo_student_count
+    if event.name:  # events from before names travelled carry none: keep what is known
+        values["name"] = event.name
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(KNOWN_SCHOOLS).values(**values)
@@ -70,3 +73,13 @@ async def require_known_school(session: AsyncSession, school_id: UUID) -> int:
     if number is None:
         raise NotFound("Deze school is (nog) niet bekend.")
     return int(number)
+
+
+async def school_name(session: AsyncSession, school_id: UUID) -> str:
+    """The school's name as accounts last announced it ("" when not known yet)."""
+    name = (
+        await session.execute(
+            select(KNOWN_SCHOOLS.c.name).where(KNOWN_SCHOOLS.c.school_id == school_id)
+        )
+    ).scalar()
+    return str(name or "")

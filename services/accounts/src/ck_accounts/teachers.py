@@ -1,0 +1,155 @@
+"""Teachers' memberships, projected from accounts.events.teachers, and the automatic end of
+Docent+ access (R-ROLE-2, R-ROSTER-7).
+
+Docent+ is for a teacher with an *active* CJP membership. The accounts service keeps its own
+list of teacher memberships from the membership service's MembershipActivated/MembershipEnded
+and the roster's PersonRemoved, so a grant is checked without asking another service, and the
+access ends in the same transaction as the event that ends the membership. Students' events
+arrive on the same queue (the routing keys do not carry the kind) and are ignored.
+
+Ordering: membership events may arrive out of order, so an event older than the newest one
+applied changes nothing. Removal from the roster is final: roster never reuses a person id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from ck_contracts.membership import MembershipActivated, MembershipEnded
+from ck_contracts.roles import Role
+from ck_contracts.roster import PersonRemoved, RosterKind
+from ck_contracts.topology import queues_of
+from ck_runtime.consumers import EventConsumer
+from ck_runtime.logs import get_logger
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_accounts.tables import password_links, sessions, teacher_memberships, users
+
+log = get_logger(__name__)
+
+CONCERN = "teachers"
+
+
+async def end_docent_plus(
+    session: AsyncSession, person_id: UUID, school_id: UUID | None = None
+) -> UUID | None:
+    """Delete the teacher's Docent+ account, its sessions and password links, at once.
+
+    The account is deleted, not switched off: removed people's personal data goes (R-AVG-2),
+    and the e-mail address is free for a later grant. Returns the user id, or None when the
+    teacher had no Docent+ access.
+    """
+    query = select(users.c.id).where(
+        users.c.person_id == person_id, users.c.role == Role.DOCENT_PLUS.value
+    )
+    if school_id is not None:
+        query = query.where(users.c.school_id == school_id)
+    user_id = (await session.execute(query)).scalar()
+    if user_id is None:
+        return None
+    # The foreign keys cascade too; explicit deletes do not depend on the backend's settings.
+    await session.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    await session.execute(delete(password_links).where(password_links.c.user_id == user_id))
+    await session.execute(delete(users).where(users.c.id == user_id))
+    return UUID(str(user_id))
+
+
+async def _set(
+    session: AsyncSession,
+    person_id: UUID,
+    school_id: UUID,
+    *,
+    active: bool,
+    removed: bool,
+    occurred_at: datetime,
+) -> bool:
+    """Apply one fact. Returns the teacher's resulting "active" state."""
+    row = (
+        await session.execute(
+            select(teacher_memberships).where(teacher_memberships.c.person_id == person_id)
+        )
+    ).first()
+    if row is None:
+        await session.execute(
+            insert(teacher_memberships).values(
+                person_id=person_id,
+                school_id=school_id,
+                active=active,
+                removed=removed,
+                changed_at=occurred_at,
+            )
+        )
+        return active
+    if row.removed:
+        return False  # final
+    if not removed and occurred_at < row.changed_at:
+        return bool(row.active)  # an older membership event than the one applied
+    await session.execute(
+        update(teacher_memberships)
+        .where(teacher_memberships.c.person_id == person_id)
+        .values(active=active, removed=removed, changed_at=max(occurred_at, row.changed_at))
+    )
+    return active
+
+
+def _school_of(event: MembershipActivated | MembershipEnded | PersonRemoved) -> UUID | None:
+    if event.school_id is None:
+        log.warning("teachers.event_without_school", type=event.routing_key)
+    return event.school_id
+
+
+async def on_activated(event: MembershipActivated, session: AsyncSession) -> None:
+    if event.kind != RosterKind.TEACHERS or (school_id := _school_of(event)) is None:
+        return
+    await _set(
+        session,
+        event.person_id,
+        school_id,
+        active=True,
+        removed=False,
+        occurred_at=event.occurred_at,
+    )
+
+
+async def on_ended(event: MembershipEnded, session: AsyncSession) -> None:
+    if event.kind != RosterKind.TEACHERS or (school_id := _school_of(event)) is None:
+        return
+    active = await _set(
+        session,
+        event.person_id,
+        school_id,
+        active=False,
+        removed=False,
+        occurred_at=event.occurred_at,
+    )
+    if not active and (user_id := await end_docent_plus(session, event.person_id)) is not None:
+        log.info("docent_plus.ended", user_id=str(user_id), reason=event.reason.value)
+
+
+async def on_removed(event: PersonRemoved, session: AsyncSession) -> None:
+    if event.kind != RosterKind.TEACHERS or (school_id := _school_of(event)) is None:
+        return
+    await _set(
+        session,
+        event.person_id,
+        school_id,
+        active=False,
+        removed=True,
+        occurred_at=event.occurred_at,
+    )
+    if (user_id := await end_docent_plus(session, event.person_id)) is not None:
+        log.info("docent_plus.ended", user_id=str(user_id), reason="removed_from_roster")
+
+
+def teachers_consumer() -> EventConsumer:
+    (queue,) = [q for q in queues_of("accounts") if q.concern == CONCERN]
+    return EventConsumer(
+        queue,
+        {
+            MembershipActivated.routing_key: on_activated,
+            MembershipEnded.routing_key: on_ended,
+            PersonRemoved.routing_key: on_removed,
+        },
+    )

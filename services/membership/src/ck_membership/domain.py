@@ -1,0 +1,177 @@
+"""Membership rules as plain functions: no I/O, no framework (R-MEMBER-3, R-MEMBER-4).
+
+Activation codes
+    12 characters from Crockford's base-32 alphabet (digits and upper-case letters without I,
+    L, O and U), so 32**12 = 2**60 (about 1.15e18) codes: 60 random bits from `secrets`. Shown
+    in groups of four, ``ABCD-EFGH-JKMN``. Input is forgiving: case, spaces and dashes do not
+    matter, and the look-alikes O, I and L are read as 0, 1 and 1. Even with a million open
+    codes a single guess hits one with a chance of about 1 in 10**12, and guessing is throttled
+    (at most MAX_FAILURES failed attempts per client per FAILURE_WINDOW).
+
+CJP card numbers
+    13 digits: 12 random digits (the first never 0) and a Luhn check digit, so a typing error
+    in one digit or a swap of two neighbours is caught before anything is looked up.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+# --- activation codes -----------------------------------------------------------------------
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
+CODE_LENGTH = 12
+CODE_BITS = 60  # 12 characters x 5 bits
+CODE_GROUP = 4
+_CODE_CHARS = frozenset(CODE_ALPHABET)
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# Separators people type or paste between the groups: spaces, dashes, dots, dash look-alikes.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212._]+")
+
+assert len(CODE_ALPHABET) == 32 and len(_CODE_CHARS) == 32
+assert 32**CODE_LENGTH == 2**CODE_BITS
+
+
+def new_code() -> str:
+    """A new activation code in its stored form: 12 characters, no dashes (60 random bits)."""
+    return code_from_int(secrets.randbits(CODE_BITS))
+
+
+def code_from_int(number: int) -> str:
+    """The code of a number 0 <= number < 2**60 (five bits per character, high bits first)."""
+    if not 0 <= number < 2**CODE_BITS:
+        raise ValueError("number out of range")
+    chars = []
+    for _ in range(CODE_LENGTH):
+        chars.append(CODE_ALPHABET[number & 31])
+        number >>= 5
+    return "".join(reversed(chars))
+
+
+def display_code(code: str) -> str:
+    """ABCDEFGHJKMN -> ABCD-EFGH-JKMN: how schools and members see a code."""
+    return "-".join(code[i : i + CODE_GROUP] for i in range(0, len(code), CODE_GROUP))
+
+
+def normalise_code(text: str) -> str | None:
+    """What a member typed -> the stored form, or None when it cannot be a code at all.
+
+    Upper-case, separators dropped, O -> 0 and I/L -> 1 (those letters are not in the alphabet,
+    so the mapping never turns one valid code into another).
+    """
+    cleaned = _SEPARATORS.sub("", text).upper().translate(_LOOK_ALIKES)
+    if len(cleaned) != CODE_LENGTH or not _CODE_CHARS.issuperset(cleaned):
+        return None
+    return cleaned
+
+
+# --- CJP card numbers ------------------------------------------------------------------------
+CARD_NUMBER_LENGTH = 13
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The digit that makes `digits` + it pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # the rightmost digit of the body is doubled (it sits left of the check)
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    if not number.isdigit() or len(number) < 2:
+        return False
+    return luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_card_number() -> str:
+    """13 digits: a random 12-digit body (first digit 1-9) and its Luhn check digit."""
+    body = str(secrets.randbelow(9 * 10**11) + 10**11)
+    return body + luhn_check_digit(body)
+
+
+# --- throttling of activation attempts -------------------------------------------------------
+# A client (the gateway's keyed hash of the caller's address) may fail at most MAX_FAILURES
+# times in a window that starts at its first failure; then it waits until the window ends.
+MAX_FAILURES = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Failures:
+    count: int
+    window_start: datetime
+
+
+def after_failure(previous: Failures | None, now: datetime) -> Failures:
+    """The client's state after one more failed attempt (the handler's SQL does the same)."""
+    if previous is None or now - previous.window_start >= FAILURE_WINDOW:
+        return Failures(count=1, window_start=now)
+    return Failures(count=previous.count + 1, window_start=previous.window_start)
+
+
+def throttled_for(state: Failures | None, now: datetime) -> timedelta | None:
+    """How long the client must wait before trying again, or None when it may try now."""
+    if state is None or state.count < MAX_FAILURES:
+        return None
+    remaining = state.window_start + FAILURE_WINDOW - now
+    return remaining if remaining > timedelta(0) else None
+
+
+def throttled_message(wait: timedelta) -> str:
+    minutes = max(1, -(-int(wait.total_seconds()) // 60))  # rounded up
+    unit = "minuut" if minutes == 1 else "minuten"
+    return f"Te veel pogingen. Probeer het over {minutes} {unit} opnieuw."
+
+
+# --- the member's own details (R-MEMBER-4) ---------------------------------------------------
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# A plausible member: at least this old and at most that old on the day of activation.
+MIN_AGE_YEARS = 12
+MAX_AGE_YEARS = 100
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_error(email: str) -> str | None:
+    if not _EMAIL.match(email.strip()):
+        return "Vul een geldig e-mailadres in (met @ en een punt in het domein)."
+    return None
+
+
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def birth_date_error(born: date, today: date) -> str | None:
+    if born > today:
+        return "De geboortedatum kan niet in de toekomst liggen."
+    age = _years_between(born, today)
+    if age < MIN_AGE_YEARS or age > MAX_AGE_YEARS:
+        return "Controleer de geboortedatum."
+    return None
+
+
+def details_errors(
+    voornaam: str, achternaam: str, email: str, geboortedatum: date, today: date
+) -> dict[str, str]:
+    """{field: Dutch message} for the details the member typed on the activation page."""
+    errors: dict[str, str] = {}
+    for field, value in (("voornaam", voornaam), ("achternaam", achternaam)):
+        if not value.strip():
+            errors[field] = "Dit veld is verplicht."
+        elif any(ord(ch) < 32 for ch in value):
+            errors[field] = "Dit veld bevat ongeldige tekens."
+    if problem := email_error(email):
+        errors["email"] = problem
+    if problem := birth_date_error(geboortedatum, today):
+        errors["geboortedatum"] = problem
+    return errors

@@ -1,0 +1,205 @@
+"""The roster's events: invitation chunks (R-MEMBER-2, R-MEMBER-3) and removals (R-ROSTER-7).
+
+An InvitationsRequested chunk (at most 500 people) is handled in one transaction with a fixed
+number of statements, whatever its size: a 50,000-person invitation is 100 such chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID, uuid4, uuid5
+
+from ck_contracts.membership import (
+    EndReason,
+    InvitationsRequested,
+    InvitationsSent,
+    Invitee,
+    SentInvitation,
+)
+from ck_contracts.messaging import utcnow
+from ck_contracts.notifier import EmailsRequested, MailItem, MailTemplate
+from ck_contracts.roster import PersonRemoved
+from ck_contracts.topology import queues_of
+from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_membership import domain, store
+from ck_membership.tables import OPEN, InvitationStatus, MembershipState, invitations, memberships
+
+log = get_logger(__name__)
+CONCERN = "roster"
+
+
+def activation_link(portal_url: str, shown_code: str) -> str:
+    """The personal link of the invitation mail; shown_code is the code as displayed."""
+    return f"{portal_url.rstrip('/')}/activeren?code={quote(shown_code)}"
+
+
+def mail_id(invitation_id: UUID, request_id: UUID | str) -> UUID:
+    """The same invitation in the same click is the same mail: a batch published twice (or a
+    chunk handled twice) never makes a second mail; a new click (new request_id) does."""
+    return uuid5(invitation_id, str(request_id))
+
+
+async def on_invitations_requested(
+    event: InvitationsRequested, session: AsyncSession, portal_url: str, now: datetime
+) -> None:
+    if event.school_id is None:
+        raise PoisonMessage("InvitationsRequested without school_id")
+    people: dict[UUID, Invitee] = {p.person_id: p for p in event.people}  # last one wins
+    if not people:
+        return
+    ids = list(people)
+    active = set(
+        (
+            await session.execute(
+                select(memberships.c.person_id).where(
+                    store.among(session, memberships.c.person_id, ids),
+                    memberships.c.status == MembershipState.ACTIVE,
+                )
+            )
+        ).scalars()
+    )
+    open_invitations = {
+        row.person_id: (row.id, row.code)
+        for row in await session.execute(
+            select(invitations.c.person_id, invitations.c.id, invitations.c.code).where(
+                store.among(session, invitations.c.person_id, ids),
+                invitations.c.status == OPEN,
+            )
+        )
+    }
+    # A resend keeps the open invitation and its code; everyone else not active gets a new one.
+    # Two clicks handled at once for the same person both insert: the partial unique index
+    # refuses the second, its chunk is redelivered and then finds the invitation to resend.
+    invitation_of: dict[UUID, tuple[UUID, str]] = {
+        p: open_invitations[p] for p in ids if p in open_invitations and p not in active
+    }
+    resend = [invitation_id for invitation_id, _ in invitation_of.values()]
+    fresh = [p for p in ids if p not in active and p not in open_invitations]
+    if resend:
+        await session.execute(
+            update(invitations)
+            .where(store.among(session, invitations.c.id, resend), invitations.c.status == OPEN)
+            .values(
+                last_sent_at=now,
+                send_count=invitations.c.send_count + 1,
+                school_name=event.school_name,
+            )
+        )
+    if fresh:
+        codes = await store.new_unique_codes(session, len(fresh))
+        rows = []
+        for person_id, code in zip(fresh, codes, strict=True):
+            invitation_id = uuid4()
+            invitation_of[person_id] = (invitation_id, code)
+            rows.append(
+                {
+                    "id": invitation_id,
+                    "school_id": event.school_id,
+                    "person_id": person_id,
+                    "kind": event.kind.value,
+                    "code": code,
+                    "status": InvitationStatus.OPEN,
+                    "school_name": event.school_name,
+                    "created_at": now,
+                    "last_sent_at": now,
+                    "send_count": 1,
+                }
+            )
+        await session.execute(insert(invitations), rows)
+
+    # Items are built with model_construct: every value is made here (500 validations less).
+    request = str(event.request_id)
+    mails: list[MailItem] = []
+    sent: list[SentInvitation] = []
+    for person_id in ids:  # the order of the chunk
+        if person_id not in invitation_of:
+            continue  # an active member: left alone (R-MEMBER-2)
+        invitation_id, code = invitation_of[person_id]
+        shown = domain.display_code(code)
+        person = people[person_id]
+        email = domain.normalise_email(person.email)
+        mailed = bool(email)
+        if mailed:
+            mails.append(
+                MailItem.model_construct(
+                    id=mail_id(invitation_id, request),
+                    to=email,
+                    context={
+                        "voornaam": person.voornaam,
+                        "school_name": event.school_name,
+                        "link": activation_link(portal_url, shown),
+                        "code": shown,
+                    },
+                )
+            )
+        sent.append(
+            SentInvitation.model_construct(
+                person_id=person_id, activation_code=shown, mailed=mailed
+            )
+        )
+    events: list[Any] = []
+    if mails:
+        events.append(
+            EmailsRequested(
+                school_id=event.school_id, template=MailTemplate.INVITATION, mails=mails
+            )
+        )
+    if sent:
+        events.append(InvitationsSent(school_id=event.school_id, kind=event.kind, invitations=sent))
+    if events:
+        await add_to_outbox(session, *events)
+    log.info(
+        "invitations.handled",
+        school_id=str(event.school_id),
+        request_id=str(event.request_id),
+        new=len(fresh),
+        resent=len(resend),
+        skipped_active=len(active),
+        mailed=len(mails),
+    )
+
+
+async def on_person_removed(event: PersonRemoved, session: AsyncSession, now: datetime) -> None:
+    """R-ROSTER-7: the open invitation is revoked, an active membership ends, and the member's
+    own details are erased (R-AVG-2). The card number stays, without a name to it."""
+    school = event.school_id
+    revoked = await store.revoke_open_invitation(session, event.person_id, now, school)
+    ended = await store.end_active_membership(
+        session, event.person_id, EndReason.REMOVED_FROM_ROSTER, now, school
+    )
+    await store.erase_personal_details(session, event.person_id, school)
+    log.info(
+        "person.removed",
+        school_id=str(event.school_id),
+        person_id=str(event.person_id),
+        revoked=revoked,
+        ended=ended,
+    )
+
+
+Handler = Callable[[Any, AsyncSession], Coroutine[Any, Any, None]]
+
+
+def roster_consumer(portal_url: str) -> EventConsumer:
+    """The consumer of membership.events.roster."""
+    (queue,) = [q for q in queues_of("membership") if q.concern == CONCERN]
+
+    async def invitations_requested(event: InvitationsRequested, session: AsyncSession) -> None:
+        await on_invitations_requested(event, session, portal_url, utcnow())
+
+    async def person_removed(event: PersonRemoved, session: AsyncSession) -> None:
+        await on_person_removed(event, session, utcnow())
+
+    handlers: dict[str, Handler] = {
+        InvitationsRequested.routing_key: invitations_requested,
+        PersonRemoved.routing_key: person_removed,
+    }
+    return EventConsumer(queue, handlers)

@@ -1,0 +1,183 @@
+"""Database work shared by the event handlers and the operations (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ck_contracts.membership import EndReason, MembershipEnded
+from ck_contracts.roster import RosterKind
+from ck_runtime.outbox import add_to_outbox
+from sqlalchemy import Table, any_, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_membership import domain
+from ck_membership.tables import (
+    OPEN,
+    InvitationStatus,
+    MembershipState,
+    activation_failures,
+    invitations,
+    memberships,
+)
+
+# The member's own details, erased when the person leaves the roster (R-AVG-2).
+PERSONAL_COLUMNS = ("voornaam", "achternaam", "email", "geboortedatum")
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """INSERT with ON CONFLICT for the session's database."""
+    return postgresql.insert if _postgres(session) else sqlite.insert
+
+
+def among(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
+    """`column IN values` for up to a chunk's worth of values.
+
+    On PostgreSQL as `= ANY(one array parameter)`: one statement text for any number of
+    values (one prepared statement), and should the planner ever scan (a freshly filled table
+    has no statistics yet) it hashes the array instead of comparing each row with 500
+    parameters one by one. SQLite looks each value of an IN list up in the index.
+    """
+    if _postgres(session):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+# --- codes and card numbers ------------------------------------------------------------------
+async def new_unique_codes(session: AsyncSession, count: int) -> list[str]:
+    """`count` new activation codes that no invitation has: one look-up per round (a clash in
+    2**60 codes is all but impossible; the unique index stays the last word)."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        candidates = {domain.new_code() for _ in range(count - len(codes))} - codes
+        taken = set(
+            (
+                await session.execute(
+                    select(invitations.c.code).where(among(session, invitations.c.code, candidates))
+                )
+            ).scalars()
+        )
+        codes |= candidates - taken
+    return list(codes)
+
+
+class NoFreeCardNumber(Exception):
+    pass
+
+
+async def new_card_number(session: AsyncSession, tries: int = 10) -> str:
+    for _ in range(tries):
+        number = domain.new_card_number()
+        query = select(memberships.c.person_id).where(memberships.c.card_number == number)
+        if (await session.execute(query)).first() is None:
+            return number
+    raise NoFreeCardNumber  # 10 clashes in 9 * 10**11 numbers: something else is wrong
+
+
+# --- throttling ------------------------------------------------------------------------------
+async def failures_of(session: AsyncSession, client: str) -> domain.Failures | None:
+    row = (
+        await session.execute(
+            select(activation_failures.c.failures, activation_failures.c.window_start).where(
+                activation_failures.c.client == client
+            )
+        )
+    ).first()
+    return None if row is None else domain.Failures(row.failures, row.window_start)
+
+
+async def record_failure(session: AsyncSession, client: str, now: datetime) -> None:
+    """One more failed attempt for the client (domain.after_failure), atomically: expired
+    windows (everyone's) are deleted first, then an upsert starts or counts up the window."""
+    cutoff = now - domain.FAILURE_WINDOW
+    await session.execute(
+        delete(activation_failures).where(activation_failures.c.window_start <= cutoff)
+    )
+    statement = dialect_insert(session)(activation_failures).values(
+        client=client, window_start=now, failures=1
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["client"],
+            set_={"failures": activation_failures.c.failures + 1},
+        )
+    )
+
+
+def _of_school(table: Table, school_id: UUID | None) -> list[Any]:
+    """A tenant guard: an event or a command about one school never touches another's rows."""
+    return [] if school_id is None else [table.c.school_id == school_id]
+
+
+# --- ending memberships ----------------------------------------------------------------------
+async def end_active_membership(
+    session: AsyncSession,
+    person_id: UUID,
+    reason: EndReason,
+    now: datetime,
+    school_id: UUID | None = None,
+) -> bool:
+    """Active -> ended, with MembershipEnded in the outbox. False when there was no active
+    membership (of that school, when given). The conditional update makes two concurrent ends
+    publish one event."""
+    condition = [
+        memberships.c.person_id == person_id,
+        memberships.c.status == MembershipState.ACTIVE,
+        *_of_school(memberships, school_id),
+    ]
+    result = await session.execute(
+        update(memberships)
+        .where(*condition)
+        .values(status=MembershipState.ENDED, ended_at=now, end_reason=reason.value)
+    )
+    if result.rowcount != 1:
+        return False
+    row = (
+        await session.execute(
+            select(memberships.c.school_id, memberships.c.kind).where(
+                memberships.c.person_id == person_id
+            )
+        )
+    ).one()
+    await add_to_outbox(
+        session,
+        MembershipEnded(
+            school_id=row.school_id,
+            person_id=person_id,
+            kind=RosterKind(row.kind),
+            reason=reason,
+        ),
+    )
+    return True
+
+
+async def erase_personal_details(
+    session: AsyncSession, person_id: UUID, school_id: UUID | None = None
+) -> None:
+    await session.execute(
+        update(memberships)
+        .where(memberships.c.person_id == person_id, *_of_school(memberships, school_id))
+        .values(dict.fromkeys(PERSONAL_COLUMNS))
+    )
+
+
+async def revoke_open_invitation(
+    session: AsyncSession, person_id: UUID, now: datetime, school_id: UUID | None = None
+) -> int:
+    result = await session.execute(
+        update(invitations)
+        .where(
+            invitations.c.person_id == person_id,
+            invitations.c.status == OPEN,
+            *_of_school(invitations, school_id),
+        )
+        .values(status=InvitationStatus.REVOKED, closed_at=now)
+    )
+    return int(result.rowcount)
