@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+from ck_contracts.budget import BudgetOrderApproved
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
+from ck_budget.approval import approval_scheduler
+from ck_budget.clock import Clock, SystemClock
+from ck_budget.consumers import members_consumer, payments_consumer
+from ck_budget.deps import BudgetDeps
+from ck_budget.handlers import router
+from ck_budget.settings import BudgetSettings, get_settings
 
-def build(settings: ServiceSettings | None = None) -> Service:
+
+def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -> Service:
+    if settings is None:
+        settings = get_settings()
+    elif not isinstance(settings, BudgetSettings):
+        given = settings.model_dump(exclude={"service_name"})
+        settings = load_settings(BudgetSettings, "budget", **given)
+    deps = BudgetDeps(settings=settings, clock=clock or SystemClock())
     return Service(
         name="budget",
-        settings=settings or load_settings(ServiceSettings, "budget"),
-        consumers=(known_schools_consumer("budget"),),
+        settings=settings,
+        rpc=router,
+        deps=deps,
+        consumers=(
+            known_schools_consumer("budget"),
+            payments_consumer(deps.clock),
+            members_consumer(deps.clock),
+        ),
+        background=(approval_scheduler(deps),),
+        publishes=(BudgetOrderApproved,),
         description="Budget orders, objection period, ledger and allocation.",
     )
 

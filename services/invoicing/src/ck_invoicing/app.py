@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from ck_contracts.invoicing import InvoiceCreated, InvoicePaid
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
+from ck_invoicing.consumer import budget_consumer
+from ck_invoicing.handlers import router
+from ck_invoicing.settings import InvoicingSettings, get_settings
+
 
 def build(settings: ServiceSettings | None = None) -> Service:
+    if settings is None:
+        settings = get_settings()
+    elif not isinstance(settings, InvoicingSettings):
+        given = settings.model_dump(exclude={"service_name"})
+        settings = load_settings(InvoicingSettings, "invoicing", **given)
     return Service(
         name="invoicing",
-        settings=settings or load_settings(ServiceSettings, "invoicing"),
-        consumers=(known_schools_consumer("invoicing"),),
-        description="Invoices, their numbers, PDFs and payments.",
+        settings=settings,
+        rpc=router,
+        deps=settings,
+        consumers=(known_schools_consumer("invoicing"), budget_consumer()),
+        publishes=(InvoiceCreated, InvoicePaid),
+        description="Invoices for approved budget orders: gapless numbers per year, the "
+        "deviation of ordered versus uploaded, PDFs, and payments recorded by CJP.",
     )
 
 

@@ -1,0 +1,218 @@
+"""The budget rules as plain functions, without I/O (R-BUDGET-1..8).
+
+Money is integer euro cents everywhere; only `euro()` turns it into text for Dutch messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from ck_contracts.budget import OrderCounts, OrderLine, Quote, Rates
+from ck_runtime.errors import Conflict
+from dateutil.easter import easter  # python-dateutil comes with holidays, which uses it too
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+PRODUCT_COLLECTIVE = "Studenten met bijdrage school"
+PRODUCT_INDIVIDUAL = "Studenten zonder bijdrage school"
+
+
+# --- money ---------------------------------------------------------------------------------------
+def euro(cents: int) -> str:
+    """Dutch notation: 123456 -> "€ 1.234,56"."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"{sign}€ {whole:,}".replace(",", ".") + f",{rest:02d}"
+
+
+# --- the order form's yellow block (R-BUDGET-1/2) ------------------------------------------------
+def quote(counts: OrderCounts, rates: Rates) -> Quote:
+    """What an order gives and costs, priced with these rates.
+
+    Invoice lines in the manual's order (zonder bijdrage first, as on invoice 22700986); a line
+    with count 0 is left out, so an invoice never shows "0 x". The manual's example, 10 + 10
+    students: EUR 25,00 + EUR 105,00 = EUR 130,00, budgets 10 x 21,00 and 10 x 10,50.
+    """
+    lines: list[OrderLine] = []
+    if counts.individual_students:
+        n = counts.individual_students
+        lines.append(
+            OrderLine(
+                product=PRODUCT_INDIVIDUAL,
+                count=n,
+                unit_cents=rates.individual_invoice_per_student_cents,
+                ocw_cents=n * rates.ocw_per_student_cents,
+                total_cents=n * rates.individual_invoice_per_student_cents,
+            )
+        )
+    if counts.collective_students:
+        n = counts.collective_students
+        lines.append(
+            OrderLine(
+                product=PRODUCT_COLLECTIVE,
+                count=n,
+                unit_cents=rates.collective_invoice_per_student_cents,
+                ocw_cents=n * rates.ocw_per_student_cents,
+                total_cents=n * rates.collective_invoice_per_student_cents,
+            )
+        )
+    return Quote(
+        collective_budget_cents=counts.collective_students
+        * rates.collective_budget_per_student_cents,
+        individual_budget_cents=counts.individual_students
+        * rates.individual_budget_per_student_cents,
+        invoice_total_cents=sum(line.total_cents for line in lines),
+        lines=lines,
+    )
+
+
+# --- the objection period (R-BUDGET-3) -----------------------------------------------------------
+@lru_cache(maxsize=64)
+def days_off(year: int) -> frozenset[date]:
+    """Dutch public holidays that are not working days, following the Algemene termijnenwet
+    (art. 3) rather than the `holidays` library's NL calendar as it is:
+
+    - Goede Vrijdag (Good Friday) IS a working day: the Termijnenwet does not list it, and
+      most employers and government offices are open. The library lists it; we drop it.
+    - 5 mei (Bevrijdingsdag) is NOT a working day, every year: the Termijnenwet lists it
+      without exception. The library lists it only in lustrum years (2025, 2030); we add it.
+    - Everything else as the library has it: Nieuwjaarsdag, Tweede Paasdag, Koningsdag
+      (26 April when 27 April is a Sunday), Hemelvaartsdag, Tweede Pinksterdag, Eerste and
+      Tweede Kerstdag (Eerste Paasdag and Pinksterdag are Sundays anyway).
+
+    Saturdays and Sundays are never working days.
+    """
+    calendar = holidays.country_holidays("NL", years=year, language="nl")
+    good_friday = easter(year) - timedelta(days=2)
+    off = {day for day in calendar if day != good_friday}
+    off.add(date(year, 5, 5))
+    return frozenset(off)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in days_off(day.year)
+
+
+def objection_period_end(placed_at: datetime, working_days: int = 5) -> datetime:
+    """The moment (UTC) the objection period of an order placed at `placed_at` is over.
+
+    The day of placing does not count, whatever the hour (as in the Algemene termijnenwet:
+    the day of the event is not part of the period). The next `working_days` working days
+    (Monday to Friday, not a day off, see `days_off`) are the period, in Amsterdam's calendar.
+    The period lasts to the end of its last working day: it ends at 00:00 Amsterdam time of the
+    following calendar day, and at that moment the order is approved. Until then (up to and
+    including 23:59:59 of the 5th working day) the school may change or cancel the order.
+
+    Example: placed Monday 10:00 -> Tuesday to Monday are the five working days -> the period
+    ends Tuesday 00:00, eight days after placing. Midnight exists on every Dutch DST change day
+    (clocks move at 02:00/03:00), so the end is always a valid local time.
+    """
+    if placed_at.tzinfo is None:
+        raise ValueError("placed_at must be aware")
+    day = placed_at.astimezone(AMSTERDAM).date()
+    counted = 0
+    while counted < working_days:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            counted += 1
+    end_local = datetime.combine(day + timedelta(days=1), time(0), tzinfo=AMSTERDAM)
+    return end_local.astimezone(UTC)
+
+
+def last_day_of_period(ends_at: datetime) -> date:
+    """The last day (Amsterdam) on which the order can still be changed: for messages."""
+    return (ends_at.astimezone(AMSTERDAM) - timedelta(microseconds=1)).date()
+
+
+def in_objection_period(now: datetime, ends_at: datetime) -> bool:
+    return now < ends_at
+
+
+# --- the programme period (R-BUDGET-8) -----------------------------------------------------------
+def amsterdam_date(moment: datetime) -> date:
+    return moment.astimezone(AMSTERDAM).date()
+
+
+def spending_ended(now: datetime, ends_on: date) -> bool:
+    """True after the last day of the programme period (that day itself still counts)."""
+    return amsterdam_date(now) > ends_on
+
+
+def expired_cents(now: datetime, ends_on: date, balance_cents: int, assignable_cents: int) -> int:
+    """What is left and can no longer be spent: the balance and the unassigned individual
+    budget after the end date, 0 before it."""
+    return balance_cents + assignable_cents if spending_ended(now, ends_on) else 0
+
+
+def dutch_date(day: date) -> str:
+    return day.strftime("%d-%m-%Y")
+
+
+def require_spending_open(now: datetime, ends_on: date) -> None:
+    if spending_ended(now, ends_on):
+        raise Conflict(
+            f"De programmaperiode is voorbij (budget was te besteden tot en met "
+            f"{dutch_date(ends_on)}). Er kan niets meer worden afgeschreven of toegewezen."
+        )
+
+
+# --- the balance and the assignable pool (R-BUDGET-5/6/7) ----------------------------------------
+def credit(balance_cents: int, amount_cents: int) -> int:
+    if amount_cents < 0:
+        raise ValueError("a credit is not negative")
+    return balance_cents + amount_cents
+
+
+def debit(balance_cents: int, amount_cents: int, now: datetime, ends_on: date) -> int:
+    """The balance after a debit; refused when it would go below zero (R-BUDGET-7) or after
+    the programme period (R-BUDGET-8)."""
+    if amount_cents <= 0:
+        raise ValueError("a debit is positive")
+    require_spending_open(now, ends_on)
+    if amount_cents > balance_cents:
+        raise Conflict(
+            f"Het saldo is te laag: nodig {euro(amount_cents)}, saldo {euro(balance_cents)}, "
+            f"tekort {euro(amount_cents - balance_cents)}."
+        )
+    return balance_cents - amount_cents
+
+
+def allocate(
+    assignable_cents: int, students: int, amount_cents_each: int, now: datetime, ends_on: date
+) -> int:
+    """The assignable pool after giving each of `students` the same amount; all or nothing:
+    refused with the shortfall when the pool is too small (R-BUDGET-6)."""
+    if students <= 0 or amount_cents_each <= 0:
+        raise ValueError("allocate a positive amount to at least one student")
+    require_spending_open(now, ends_on)
+    needed = students * amount_cents_each
+    if needed > assignable_cents:
+        raise Conflict(
+            f"Er is niet genoeg individueel budget om toe te wijzen: nodig {euro(needed)} "
+            f"({students} x {euro(amount_cents_each)}), toewijsbaar {euro(assignable_cents)}, "
+            f"tekort {euro(needed - assignable_cents)}. Er is niets toegewezen."
+        )
+    return assignable_cents - needed
+
+
+def unspent(allocated_cents: int, spent_cents: int) -> int:
+    """What goes back to the pool when a student leaves the roster (R-ROSTER-7)."""
+    return max(allocated_cents - spent_cents, 0)
+
+
+def running_balances(amounts: Iterable[int], start: int = 0) -> list[int]:
+    """The balance after each ledger entry, oldest first (R-BUDGET-7)."""
+    balance = start
+    result = []
+    for amount in amounts:
+        balance += amount
+        result.append(balance)
+    return result
+
+
+def paid_description(invoice_number: str) -> str:
+    return f"Factuur {invoice_number} betaald: collectief budget"

@@ -1,0 +1,90 @@
+"""The queue invoicing.events.budget: approved budget orders become invoices (R-INVOICE-1), and
+the roster's events keep the uploaded counts for the deviation (R-INVOICE-3).
+
+EventConsumer claims each event id in the inbox in the same transaction, so a redelivery does
+nothing; `invoices.order_id` is unique and checked under the counter lock, so a second approval
+event for the same order does nothing either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from ck_contracts.budget import BudgetOrderApproved
+from ck_contracts.invoicing import InvoiceCreated
+from ck_contracts.messaging import utcnow
+from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
+from ck_contracts.topology import queues_of
+from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_invoicing import domain, store
+
+log = get_logger(__name__)
+CONCERN = "budget"
+
+Clock = Callable[[], datetime]
+
+
+def budget_consumer(clock: Clock = utcnow) -> EventConsumer:
+    """clock: the invoice date and so the year of the number (tests set it)."""
+
+    async def on_order_approved(event: BudgetOrderApproved, session: AsyncSession) -> None:
+        if event.school_id is None:
+            raise PoisonMessage(f"order {event.order_id} approved without a school")
+        total = domain.lines_total(event.lines)
+        if total != event.total_cents:
+            # An invoice whose lines do not add up is never sent: the dead-letter queue keeps it.
+            raise PoisonMessage(
+                f"order {event.order_id}: lines add up to {total}, total says {event.total_cents}"
+            )
+        try:
+            made = await store.create_invoice(session, event, clock())
+        except domain.NumbersExhausted as exc:
+            raise PoisonMessage(str(exc)) from exc
+        if made is None:
+            log.info("invoice.exists", order_id=str(event.order_id))
+            return
+        await add_to_outbox(
+            session,
+            InvoiceCreated(
+                school_id=event.school_id,
+                invoice_id=made["id"],
+                order_id=event.order_id,
+                number=made["number"],
+                total_cents=made["total_cents"],
+            ),
+        )
+        log.info("invoice.created", invoice_id=str(made["id"]), number=made["number"])
+
+    async def on_roster_uploaded(event: RosterUploaded, session: AsyncSession) -> None:
+        if event.school_id is not None:
+            await store.roster_uploaded(
+                session, event.school_id, event.kind, event.total, event.occurred_at
+            )
+
+    async def on_person_added(event: PersonAdded, session: AsyncSession) -> None:
+        if event.school_id is not None:
+            await store.roster_changed(
+                session, event.id, event.school_id, event.kind, +1, event.occurred_at
+            )
+
+    async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None:
+        if event.school_id is not None:
+            await store.roster_changed(
+                session, event.id, event.school_id, event.kind, -1, event.occurred_at
+            )
+
+    (queue,) = [q for q in queues_of("invoicing") if q.concern == CONCERN]
+    return EventConsumer(
+        queue,
+        {
+            BudgetOrderApproved.routing_key: on_order_approved,
+            RosterUploaded.routing_key: on_roster_uploaded,
+            PersonAdded.routing_key: on_person_added,
+            PersonRemoved.routing_key: on_person_removed,
+        },
+    )
