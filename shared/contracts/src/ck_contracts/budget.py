@@ -57,7 +57,71 @@ class BudgetOrderApproved(Event):
     approved_at: datetime
 
 
+# --- the spending saga (issue 6: weborders and Schooltoer debit the collective balance) -------
+@register_event
+class BudgetDebited(Event):
+    """A weborder's or Schooltoer order's amount was debited (school_id set). Once per
+    reference_id, however often the request is delivered."""
+
+    routing_key = "budget.debit.succeeded"
+    reference_id: UUID  # the weborder or Schooltoer order
+    kind: str  # "weborder" / "schooltoer"
+    amount_cents: int
+    balance_cents: int  # after the debit
+
+
+@register_event
+class BudgetDebitRefused(Event):
+    """Nothing was debited: the balance is too low or the programme period is over."""
+
+    routing_key = "budget.debit.refused"
+    reference_id: UUID
+    kind: str
+    reason: str  # Dutch, shown to the budget holder
+
+
+@register_event
+class BudgetCredited(Event):
+    """A cancelled approval's amount came back to the balance (with a ledger entry)."""
+
+    routing_key = "budget.credit.done"
+    reference_id: UUID
+    kind: str
+    amount_cents: int
+    balance_cents: int
+
+
+@register_event
+class CardPaymentMade(Event):
+    """A student paid a provider with the CJP card from their individual budget (R-WEB-6);
+    for the spending export and the student's dossier. school_id set; ids and amounts."""
+
+    routing_key = "budget.card_payment.made"
+    payment_id: UUID
+    person_id: UUID
+    provider_id: UUID
+    amount_cents: int
+    description: str
+    paid_at: datetime
+
+
 # --- operations -------------------------------------------------------------------------------
+class CardCharge(BaseModel):
+    """A provider charges a CJP card (the gateway has authenticated the provider's API key and
+    sends the provider as the actor). provider_reference makes a retried charge harmless."""
+
+    card_number: str = Field(min_length=8, max_length=32)
+    amount_cents: int = Field(gt=0, le=100_000)
+    description: str = Field(min_length=1, max_length=200)
+    provider_reference: str = Field(min_length=1, max_length=100)
+
+
+class CardCharged(BaseModel):
+    payment_id: UUID
+    amount_cents: int
+    remaining_cents: int  # the student's individual budget left
+
+
 class SchoolRef(BaseModel):
     school_id: UUID
 
@@ -172,3 +236,4 @@ class Ops:
     ORDER_APPROVE = "budget.order.approve"  # CJP admin, before the period ends
     LEDGER = "budget.ledger"
     ALLOCATE = "budget.allocate"
+    CARD_CHARGE = "budget.card.charge"  # provider (R-WEB-6), refused beyond the student's budget

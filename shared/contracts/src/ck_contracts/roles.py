@@ -41,6 +41,10 @@ class Permission(StrEnum):
     # providers
     CREATE_WEBORDER = "create_weborder"
     PUBLISH_OFFER = "publish_offer"
+    CHARGE_CARD = "charge_card"
+    # the Cultuurkaart-dossier (R-DOSSIER-1): teachers follow their students
+    VIEW_DOSSIER = "view_dossier"
+    WRITE_DOSSIER_NOTE = "write_dossier_note"
     # members (public activation page)
     ACTIVATE_MEMBERSHIP = "activate_membership"
 
@@ -51,6 +55,8 @@ _SCHOOL_STAFF = {
     Permission.INVITE_MEMBERS,
     Permission.BROWSE_OFFER,
     Permission.REQUEST_OFFER,
+    Permission.VIEW_DOSSIER,
+    Permission.WRITE_DOSSIER_NOTE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -67,7 +73,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     # R-ROLE-2: browse, request, see and invite students; nothing that moves money or settings.
     Role.DOCENT_PLUS: frozenset(_SCHOOL_STAFF),
-    Role.PROVIDER: frozenset({Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER}),
+    Role.PROVIDER: frozenset(
+        {Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER, Permission.CHARGE_CARD}
+    ),
     Role.CJP_ADMIN: frozenset(
         {
             Permission.VIEW_SCHOOL,

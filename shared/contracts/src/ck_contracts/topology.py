@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, budget, invoicing, membership, notifier, roster
+from ck_contracts import accounts, budget, invoicing, membership, notifier, roster, weborders
 from ck_contracts.messaging import event_queue
 
 SERVICES = (
@@ -94,6 +94,29 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
         "payments",
         (invoicing.InvoicePaid.routing_key,),
     ),
+    # Weborders and Schooltoer orders to debit, cancelled approvals to credit (R-WEB-2/4).
+    EventQueue(
+        "budget",
+        "spending",
+        (
+            weborders.WeborderApproved.routing_key,
+            weborders.WeborderApprovalCancelled.routing_key,
+            weborders.SchooltoerOrdered.routing_key,
+        ),
+    ),
+    # The saga's answers; card payments for the export and the dossier (R-WEB-5/6, R-DOSSIER-1).
+    EventQueue(
+        "weborders",
+        "budget",
+        (
+            budget.BudgetDebited.routing_key,
+            budget.BudgetDebitRefused.routing_key,
+            budget.BudgetCredited.routing_key,
+            budget.CardPaymentMade.routing_key,
+        ),
+    ),
+    # A removed student's dossier is deleted (R-AVG-2).
+    EventQueue("weborders", "roster", (roster.PersonRemoved.routing_key,)),
     EventQueue(
         "budget",
         "members",

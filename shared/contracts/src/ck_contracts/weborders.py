@@ -1,0 +1,328 @@
+"""Messages of the weborders service: cultural providers and their API keys, their offer,
+weborders, Schooltoer orders, offer requests, the Cultuurkaart-dossier (R-WEB-1..6, R-ROLE-3,
+R-DOSSIER-1). Money is integer euro cents; money only moves in the budget service.
+
+The approval saga (R-WEB-2):
+  budget holder approves -> WeborderApproved (status: approving) -> budget debits the
+  collective balance under its row lock -> BudgetDebited or BudgetDebitRefused (budget.py's
+  saga events) -> the weborder ends approved or refused, with the budget's Dutch reason.
+  A cancelled approval after the fact -> WeborderApprovalCancelled -> the budget credits the
+  amount back with a ledger entry (BudgetCredited).
+Schooltoer orders run the same course (SchooltoerOrdered). Card payments (R-WEB-6) are a
+synchronous call from the provider API to the budget service (budget.card.charge): a till
+needs its answer at once; the budget publishes CardPaymentMade for the export and dossier.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ck_contracts.messaging import Event, register_event
+
+SERVICE = "weborders"
+
+MAX_AMOUNT_CENTS = 10_000_000  # EUR 100.000: anything above is a typing error, not an order
+
+
+class WeborderStatus(StrEnum):
+    SUBMITTED = "ingediend"  # waiting for the budget holder
+    APPROVING = "in_behandeling"  # approved by the school; the budget is being debited
+    APPROVED = "goedgekeurd"  # debited
+    REFUSED = "geweigerd"  # the budget refused the debit (balance too low, period over)
+    REJECTED = "afgekeurd"  # the budget holder rejected it, with a reason
+    CANCELLED = "geannuleerd"  # by the provider before approval, or the approval cancelled
+
+
+class DebitKind(StrEnum):
+    WEBORDER = "weborder"
+    SCHOOLTOER = "schooltoer"
+
+
+# --- events (weborders -> budget and others) -------------------------------------------------
+@register_event
+class WeborderApproved(Event):
+    """The budget holder approved: debit the collective balance (school_id set)."""
+
+    routing_key = "weborders.weborder.approved"
+    weborder_id: UUID
+    provider_id: UUID
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+    description: str  # for the ledger: "Weborder <provider>: <activity> (<date>)"
+
+
+@register_event
+class WeborderApprovalCancelled(Event):
+    """An approved (debited) weborder was cancelled after the fact: credit it back."""
+
+    routing_key = "weborders.weborder.approval_cancelled"
+    weborder_id: UUID
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+    description: str
+
+
+@register_event
+class SchooltoerOrdered(Event):
+    """Transport tickets ordered (R-WEB-4): debit like a weborder (school_id set)."""
+
+    routing_key = "weborders.schooltoer.ordered"
+    order_id: UUID
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+    description: str
+
+
+@register_event
+class WeborderSettled(Event):
+    """A weborder reached approved with its activity, for the dossier of its participants
+    (R-DOSSIER-1). Ids only."""
+
+    routing_key = "weborders.weborder.settled"
+    weborder_id: UUID
+    participant_ids: list[UUID] = Field(default_factory=list, max_length=5_000)
+
+
+# --- shapes -----------------------------------------------------------------------------------
+class ProviderFields(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    kvk_number: str = Field(pattern=r"^\d{8}$")  # Dutch Chamber of Commerce: 8 digits
+    contact_name: str = Field(min_length=1, max_length=200)
+    contact_email: str = Field(min_length=3, max_length=254)
+
+
+class Provider(ProviderFields):
+    provider_id: UUID
+    created_at: datetime
+
+
+class ApiKeyInfo(BaseModel):
+    key_id: UUID
+    prefix: str  # the first characters, to recognise a key ("ck_live_AbCd")
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class IssuedApiKey(ApiKeyInfo):
+    secret: str  # shown once; stored only as a keyed hash
+
+
+class OfferingFields(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    discipline: str = Field(default="", max_length=100)  # theater, museum, muziek, ...
+    city: str = Field(default="", max_length=100)
+    price_cents: int = Field(ge=0, le=MAX_AMOUNT_CENTS)  # per participant
+
+
+class Offering(OfferingFields):
+    offering_id: UUID
+    provider_id: UUID
+    provider_name: str
+    updated_at: datetime
+
+
+class WeborderFields(BaseModel):
+    """What a provider posts (R-WEB-1)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    school_number: int = Field(ge=1, le=99_999_999)
+    activity: str = Field(min_length=1, max_length=200)
+    activity_date: date
+    participants: int = Field(ge=1, le=10_000)
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+    provider_reference: str = Field(default="", max_length=100)
+    docent_plus_email: str = Field(default="", max_length=254)  # who arranged it, optional
+    offering_id: UUID | None = None
+    request_id: UUID | None = None  # the school's offer request it answers (R-WEB-3)
+    participant_ids: list[UUID] = Field(default_factory=list, max_length=5_000)
+
+
+class Weborder(WeborderFields):
+    weborder_id: UUID
+    school_id: UUID
+    provider_id: UUID
+    provider_name: str
+    status: WeborderStatus
+    reason: str = ""  # rejection reason or the budget's refusal, Dutch
+    created_at: datetime
+    decided_at: datetime | None = None
+
+
+class WeborderPage(BaseModel):
+    total: int
+    items: list[Weborder]
+
+
+class SchooltoerFields(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    travel_date: date
+    from_place: str = Field(min_length=1, max_length=100)
+    to_place: str = Field(min_length=1, max_length=100)
+    travellers: int = Field(ge=1, le=2_000)
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+
+
+class SchooltoerOrder(SchooltoerFields):
+    order_id: UUID
+    school_id: UUID
+    status: WeborderStatus  # approving -> approved / refused
+    reason: str = ""
+    created_at: datetime
+
+
+class OfferRequest(BaseModel):
+    request_id: UUID
+    school_id: UUID
+    school_number: int
+    offering_id: UUID
+    offering_title: str
+    message: str
+    requested_by: str  # the Docent+'s or budget holder's name, for the provider to reply to
+    created_at: datetime
+
+
+class DossierEntry(BaseModel):
+    at: date
+    kind: str  # "activiteit", "kaartbetaling", "notitie"
+    text: str
+    author: str = ""
+
+
+class Dossier(BaseModel):
+    person_id: UUID
+    entries: list[DossierEntry]
+
+
+# --- operations -------------------------------------------------------------------------------
+class ProviderAuth(BaseModel):
+    """Every provider API call carries the key as sent; the service checks it (keyed hash)."""
+
+    api_key: str = Field(min_length=16, max_length=200)
+
+
+class CreateWeborder(ProviderAuth):
+    idempotency_key: str = Field(default="", max_length=200)
+    weborder: WeborderFields
+
+
+class ProviderWeborderRef(ProviderAuth):
+    weborder_id: UUID
+
+
+class ProviderList(ProviderAuth):
+    status: WeborderStatus | None = None
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
+class PublishOffering(ProviderAuth):
+    offering_id: UUID | None = None  # None: a new offering
+    offering: OfferingFields
+
+
+class RegisterProvider(BaseModel):
+    provider: ProviderFields
+
+
+class ProviderRef(BaseModel):
+    provider_id: UUID
+
+
+class RevokeKey(BaseModel):
+    provider_id: UUID
+    key_id: UUID
+
+
+class SchoolWeborders(BaseModel):
+    school_id: UUID
+    status: WeborderStatus | None = None
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
+class DecideWeborder(BaseModel):
+    school_id: UUID
+    weborder_id: UUID
+    approve: bool
+    reason: str = Field(default="", max_length=500)  # required when rejecting
+
+
+class CancelApproval(BaseModel):
+    school_id: UUID
+    weborder_id: UUID
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class OrderSchooltoer(SchooltoerFields):
+    school_id: UUID
+
+
+class SearchOffer(BaseModel):
+    text: str = Field(default="", max_length=100)
+    discipline: str = Field(default="", max_length=100)
+    city: str = Field(default="", max_length=100)
+    page: int = Field(default=1, ge=1)
+
+
+class RequestOffering(BaseModel):
+    school_id: UUID
+    offering_id: UUID
+    message: str = Field(min_length=1, max_length=2000)
+    requested_by: str = Field(min_length=1, max_length=200)
+
+
+class SchoolRef(BaseModel):
+    school_id: UUID
+
+
+class DossierRef(BaseModel):
+    school_id: UUID
+    person_id: UUID
+
+
+class AddNote(DossierRef):
+    text: str = Field(min_length=1, max_length=4000)
+    author: str = Field(min_length=1, max_length=200)
+
+
+class ExportFile(BaseModel):
+    filename: str
+    content_b64: str
+
+
+class Ops:
+    """Operation names on the weborders RPC queue."""
+
+    # CJP admin
+    PROVIDER_REGISTER = "provider.register"
+    PROVIDER_LIST = "provider.list"
+    KEY_ISSUE = "provider.key.issue"
+    KEY_REVOKE = "provider.key.revoke"
+    KEY_LIST = "provider.key.list"
+    # provider API (public ops, authenticated by the API key in the payload)
+    PROVIDER_AUTHENTICATE = "provider.authenticate"  # ProviderAuth -> Provider (card payments)
+    WEBORDER_CREATE = "provider.weborder.create"
+    WEBORDER_LIST_OWN = "provider.weborder.list"
+    WEBORDER_GET_OWN = "provider.weborder.get"
+    WEBORDER_CANCEL_OWN = "provider.weborder.cancel"
+    OFFERING_PUBLISH = "provider.offering.publish"
+    REQUESTS_OWN = "provider.requests"
+    # school
+    WEBORDER_LIST = "weborder.list"
+    WEBORDER_DECIDE = "weborder.decide"
+    WEBORDER_CANCEL_APPROVAL = "weborder.cancel_approval"
+    SCHOOLTOER_ORDER = "schooltoer.order"
+    SCHOOLTOER_LIST = "schooltoer.list"
+    OFFER_SEARCH = "offer.search"
+    OFFER_REQUEST = "offer.request"
+    EXPORT = "spending.export"
+    DOSSIER_GET = "dossier.get"
+    DOSSIER_NOTE = "dossier.note"
