@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import email
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default
 from uuid import uuid4
 
 import aiosmtplib
@@ -28,21 +32,68 @@ def _mail() -> Mail:
     )
 
 
+def _parse(wire: bytes) -> EmailMessage:
+    return email.message_from_bytes(wire, policy=default)  # type: ignore[return-value]
+
+
 def test_message_has_text_html_and_a_message_id_from_the_mail_id() -> None:
     mail = _mail()
-    message = compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>")
+    wire = compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>")
+    # What goes over the wire: 7-bit, CRLF line ends, no line longer than 78 characters.
+    assert wire.isascii()
+    lines = wire.split(b"\r\n")
+    assert b"\n" not in b"".join(lines) and max(len(line) for line in lines) <= 78
+    message = _parse(wire)
     assert message["Message-ID"] == f"<{mail.id}@cjp.nl>"
     assert message["To"] == "budgethouder@school.example"
     assert message["From"] == "MBO Cultuurkaart <noreply@cjp.nl>"
     assert message["Subject"] == "Welkom bij het schoolportaal: ROC één"
     assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "nl"
+    assert message["MIME-Version"] == "1.0"
+    assert message["Date"] == "Fri, 01 Mar 2024 09:30:00 +0000"
     assert message.get_content_type() == "multipart/alternative"
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
-    assert text is not None and text.get_content() == "Hallo, één keer.\n"
-    assert html is not None and "<p>Hallo, één keer.</p>" in html.get_content()
-    # A resend composes the same identity.
-    assert compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>")["Message-ID"] == message["Message-ID"]
+    assert text is not None and html is not None
+    assert text.get_content_charset() == "utf-8" and html.get_content_charset() == "utf-8"
+    assert text.get_content().replace("\r\n", "\n") == "Hallo, één keer.\n"
+    assert "<p>Hallo, één keer.</p>" in html.get_content()
+    assert not message.defects and not text.defects and not html.defects
+    # A resend composes the same message, with the same identity.
+    assert compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>") == wire
+
+
+def test_long_lines_and_odd_text_survive_the_encoding() -> None:
+    body = "Eén regel " + "met veel woorden " * 30 + "\n.begint met punt\nFrom x\ttab \n=is\n"
+    html = "<p>" + "lang " * 100 + "&amp; ë</p>\n"
+    subject = "Je MBO Cultuurkaart is actief: " + "Grafisch Lyceum Zuid één " * 4
+    mail = replace(_mail(), subject=subject, text_body=body, html_body=html)
+    wire = compose(mail, "Cultuurkaart één <noreply@cjp.nl>")
+    assert wire.isascii()
+    assert max(len(line) for line in wire.split(b"\r\n")) <= 78
+    message = _parse(wire)
+    assert message["Subject"] == " ".join(subject.split())
+    assert message["From"] == "Cultuurkaart één <noreply@cjp.nl>"
+    text = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    assert text is not None and html_part is not None
+    assert text.get_content().replace("\r\n", "\n") == body
+    assert html_part.get_content().replace("\r\n", "\n") == html
+
+
+def test_an_international_address_takes_the_standard_library() -> None:
+    mail = replace(_mail(), recipient="josé@school.example")
+    message = _parse(compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>"))
+    assert message["To"] == "josé@school.example"
+    assert message["Message-ID"] == f"<{mail.id}@cjp.nl>"
+    text = message.get_body(("plain",))
+    assert text is not None and text.get_content().replace("\r\n", "\n") == "Hallo, één keer.\n"
+
+
+def test_a_mail_without_recipient_cannot_be_composed() -> None:
+    with pytest.raises(ValueError):
+        compose(replace(_mail(), recipient=None), "noreply@cjp.nl")
 
 
 def test_message_id_without_a_domain_in_the_sender() -> None:
@@ -62,6 +113,9 @@ def test_message_id_without_a_domain_in_the_sender() -> None:
         ("a@b.nl, c@d.nl", False),
         (" jan@school.nl", False),
         ("Jan <jan@school.nl>", False),
+        ("jan@school..nl", False),
+        (".jan@school.nl", False),
+        ('"jan de vries"@school.nl', True),
     ],
 )
 def test_valid_address(address: str, valid: bool) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+from uuid import uuid4
+
 import pytest
 from ck_contracts.notifier import MailTemplate
+from ck_notifier.message import Mail, compose
 from ck_notifier.rendering import REQUIRED_KEYS, MissingContext, UnknownTemplate, render
 from ck_runtime.consumers import PoisonMessage
 
@@ -93,3 +98,118 @@ def test_every_template_of_the_contract_renders(template: MailTemplate) -> None:
     assert mail.subject and mail.text.strip() and "<html" in mail.html
     for value in context.values():
         assert value in mail.text
+    assert mail.text.endswith("Je kunt deze e-mail niet beantwoorden.\n")  # the same footer
+    assert "#e6007e" in mail.html  # the same look as the welcome mail (base.html)
+
+
+INVITATION = {
+    "voornaam": "Fatima",
+    "school_name": "Grafisch Lyceum Zuid",
+    "link": "https://portaal.example/activeren?code=K7Q2M9X4P8&x=1",
+    "code": "K7Q2M9X4P8",
+}
+
+
+def test_invitation_greets_by_name_and_shows_link_and_code() -> None:
+    mail = render(MailTemplate.INVITATION, INVITATION)
+    assert mail.subject == "Je uitnodiging voor de MBO Cultuurkaart van Grafisch Lyceum Zuid"
+    assert mail.text.startswith("Beste Fatima,\n")
+    assert "Grafisch Lyceum Zuid nodigt je uit voor de MBO Cultuurkaart" in mail.text
+    assert f"\n{INVITATION['link']}\n" in mail.text
+    assert "Je activatiecode is: K7Q2M9X4P8" in mail.text
+    assert "activatiepagina" in mail.text and "vul daar je activatiecode in" in mail.text
+    assert "werkt één keer" in mail.text
+    html = mail.html
+    assert '<html lang="nl">' in html and "Beste Fatima," in html
+    assert 'href="https://portaal.example/activeren?code=K7Q2M9X4P8&amp;x=1"' in html
+    assert "K7Q2M9X4P8</strong>" in html and "activatiepagina" in html
+    assert "Lidmaatschap activeren" in html
+
+
+def test_invitation_without_a_first_name_greets_neutrally() -> None:
+    mail = render(MailTemplate.INVITATION, {**INVITATION, "voornaam": ""})
+    assert mail.text.startswith("Hallo,\n")
+    assert "Beste" not in mail.text and "Beste" not in mail.html
+    assert ">Hallo,</p>" in mail.html
+
+
+def test_membership_confirmed_has_the_card_number() -> None:
+    context = {"voornaam": "Fatima", "school_name": "Grafisch Lyceum Zuid", "card_number": "C123"}
+    mail = render(MailTemplate.MEMBERSHIP_CONFIRMED, context)
+    assert mail.subject == "Je MBO Cultuurkaart is actief: Grafisch Lyceum Zuid"
+    assert mail.text.startswith("Beste Fatima,\n")
+    assert "via Grafisch Lyceum Zuid is actief" in mail.text
+    assert "Je CJP-pasnummer is: C123" in mail.text
+    assert "C123</strong>" in mail.html
+
+
+def test_docent_plus_access_has_the_link_and_what_docent_plus_may_do() -> None:
+    context = {**CONTEXT, "recipient_name": "Jan de Leraar"}
+    mail = render(MailTemplate.DOCENT_PLUS_ACCESS, context)
+    assert "Docent+" in mail.subject and "Grafisch Lyceum Zuid" in mail.subject
+    assert mail.text.startswith("Beste Jan de Leraar,\n")
+    assert f"\n{LINK}\n" in mail.text
+    assert "het aanbod van culturele organisaties bekijken" in mail.text
+    assert "weborder" in mail.text and "uitnodigen" in mail.text
+    assert "Budget bestellen" in mail.text  # what stays with the budget holder
+    assert "7 dagen geldig en werkt één keer" in mail.text
+    assert f'href="{LINK.replace("&", "&amp;")}"' in mail.html
+    assert "Wachtwoord instellen" in mail.html and "<li>" in mail.html
+
+
+@pytest.mark.parametrize(
+    "template",
+    [MailTemplate.INVITATION, MailTemplate.MEMBERSHIP_CONFIRMED, MailTemplate.DOCENT_PLUS_ACCESS],
+)
+def test_new_templates_escape_a_school_name_in_html_only(template: MailTemplate) -> None:
+    school = "ROC <Noord> & Co"
+    context = {
+        "voornaam": "<i>Jan</i>",
+        "recipient_name": "<i>Jan</i>",
+        "school_name": school,
+        "school_number": "10289",
+        "link": LINK,
+        "code": "K7Q2M9X4P8",
+        "card_number": "C123",
+    }
+    mail = render(template, context)
+    assert "ROC &lt;Noord&gt; &amp; Co" in mail.html
+    assert "<Noord>" not in mail.html and "<i>" not in mail.html
+    assert school in mail.text and school in mail.subject
+
+
+def test_rendering_many_mails_is_cheap() -> None:
+    """A roster of 50,000 invitations: the templates are compiled once, so a mail costs tens of
+    microseconds (about 30 µs on the slow test machine; the bound leaves room for a busy one)."""
+    contexts = [{**INVITATION, "voornaam": f"Student{n}", "code": f"K{n:09d}"} for n in range(2000)]
+    render(MailTemplate.INVITATION, contexts[0])  # compiled here
+    started = time.process_time()
+    for context in contexts:
+        render(MailTemplate.INVITATION, context)
+    per_mail = (time.process_time() - started) / len(contexts)
+    assert per_mail < 300e-6, f"{per_mail * 1e6:.0f} µs per mail"
+
+
+def test_composing_many_messages_is_cheap() -> None:
+    """EmailMessage with the default policy cost 1.5 ms per mail; the wire format written
+    directly costs about 45 µs."""
+    rendered = render(MailTemplate.INVITATION, INVITATION)
+    now = datetime.now(UTC)
+    mails = [
+        Mail(
+            uuid4(),
+            "invitation",
+            f"s{n}@school.example",
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+            0,
+            now,
+        )
+        for n in range(1000)
+    ]
+    started = time.process_time()
+    for mail in mails:
+        compose(mail, "MBO Cultuurkaart <noreply@cjp.nl>")
+    per_mail = (time.process_time() - started) / len(mails)
+    assert per_mail < 400e-6, f"{per_mail * 1e6:.0f} µs per mail"

@@ -82,3 +82,24 @@ def test_ck_smtp_sink_command(tmp_path: Path, smtp_port: int) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     assert [m["Subject"] for m in read_mails(folder)] == ["via het commando"]
+
+
+def test_sink_keeps_dots_and_large_bodies_intact(tmp_path: Path, smtp_port: int) -> None:
+    """The body is read in large pieces up to each ".<CRLF>": lines that start or end with a
+    dot, a line that is only a dot, and a body far beyond the reader's limit arrive as sent."""
+    lines = [
+        ".begint met een punt",
+        ".",
+        "..twee punten",
+        "eindigt met een punt.",
+        *(f"regel {n} " + "x" * 70 for n in range(3000)),  # about 240 kB without ".<CRLF>"
+        "laatste regel.",
+    ]
+    body = "\n".join(lines) + "\n"
+    message = _message("punten")
+    message.set_content(body, cte="7bit")
+    with SmtpSink(tmp_path, "127.0.0.1", smtp_port):
+        _send(smtp_port, message, _message("erna"))
+    first, second = read_mails(tmp_path)
+    assert first.get_content() == body
+    assert second["Subject"] == "erna"  # the connection went on after the big one

@@ -5,6 +5,9 @@ ck-notifier failed             list failed mails: id, template, tries, last erro
 ck-notifier replay ID [ID ...] put these failed mails back in the queue
 ck-notifier replay --all       put every failed mail back in the queue
 
+A mail that can never be sent (an invalid address in a batch: no recipient kept) is listed
+among the failed mails but is not replayed.
+
 A running notifier picks replayed mails up within its poll interval.
 """
 
@@ -64,7 +67,7 @@ async def replay(ids: list[UUID] | None) -> int:
         print(f"replayed: {mail_id}")
     missing = sorted(set(ids or ()) - set(replayed), key=str)
     for mail_id in missing:
-        print(f"no failed mail with id {mail_id}", file=sys.stderr)
+        print(f"no failed mail with id {mail_id} that can be sent", file=sys.stderr)
     print(f"{len(replayed)} mail(s) back in the queue.")
     return 1 if missing else 0
 

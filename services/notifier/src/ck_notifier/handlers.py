@@ -1,24 +1,37 @@
-"""The consumer of EmailRequested: render the mail and queue it in outgoing_mails.
+"""The consumers of EmailRequested (one mail) and EmailsRequested (up to 500 mails of one
+template): render the mails and queue them in outgoing_mails.
 
-It runs in the transaction that claims the event id (inbox), so a redelivered event never
-becomes a second mail. It does not talk SMTP: the sender (sender.py) does, outside any
-message handling, so a slow or absent SMTP server never holds up the queue.
+Both run in the transaction that claims the event id (inbox), so a redelivered event never
+becomes a second mail; on top of that each mail's id is its primary key, inserted with ON
+CONFLICT DO NOTHING, so a batch published twice under another event id does not double a mail
+either. They do not talk SMTP: the sender (sender.py) does, outside any message handling, so a
+slow or absent SMTP server never holds up the queue.
+
+What poisons a whole event (dead-lettered at once, nothing stored): an unknown template, a
+missing context key, a template that fails to render; these are systematic faults of the
+producer or of the notifier, fixed by a release and a replay of the dead letter. What does not:
+an invalid address in a batch. That one mail is stored as failed (no address, no text kept;
+never sent, never replayed) and logged by its id; the rest of the batch goes out.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ck_contracts.messaging import utcnow
-from ck_contracts.notifier import EmailRequested
+from ck_contracts.notifier import EmailRequested, EmailsRequested
 from ck_contracts.topology import queues_of
 from ck_runtime.consumers import EventConsumer, EventHandler, PoisonMessage
 from ck_runtime.logs import current_correlation_id, get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.message import valid_address
-from ck_notifier.outgoing import Doorbell, add_mail
+from ck_notifier.outgoing import Doorbell, add_mail, add_mails, mail_row, unsendable_row
 from ck_notifier.rendering import render
 
 log = get_logger(__name__)
+
+INVALID_RECIPIENT = "invalid recipient address: never sent"
 
 
 class InvalidRecipient(PoisonMessage):
@@ -58,8 +71,65 @@ def email_requested_handler(doorbell: Doorbell) -> EventHandler:
     return queue_mail
 
 
+def emails_requested_handler(doorbell: Doorbell) -> EventHandler:
+    async def queue_mails(event: EmailsRequested, session: AsyncSession) -> None:
+        template = str(event.template)
+        correlation_id = event.correlation_id or current_correlation_id()
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        invalid: list[str] = []
+        try:
+            for item in event.mails:
+                if not valid_address(item.to):
+                    invalid.append(str(item.id))
+                    rows.append(
+                        unsendable_row(
+                            mail_id=item.id,
+                            template=template,
+                            error=INVALID_RECIPIENT,
+                            correlation_id=correlation_id,
+                            now=now,
+                        )
+                    )
+                    continue
+                rows.append(
+                    mail_row(
+                        mail_id=item.id,
+                        template=template,
+                        recipient=item.to,
+                        rendered=render(template, item.context),
+                        correlation_id=correlation_id,
+                        now=now,
+                    )
+                )
+        except PoisonMessage as exc:
+            # Template name, key names and the event id only: no address, no context values.
+            log.error(
+                "mails.unrenderable", event_id=str(event.id), template=template, reason=str(exc)
+            )
+            raise
+        await add_mails(session, rows)  # one statement; ids already there are left alone
+        for mail_id in invalid:
+            log.warning("mail.invalid_recipient", mail_id=mail_id, template=template)
+        doorbell.ring_after_commit(session)
+        log.info(
+            "mails.queued",
+            event_id=str(event.id),
+            template=template,
+            mails=len(rows) - len(invalid),
+            invalid=len(invalid),
+        )
+
+    return queue_mails
+
+
 def email_consumer(doorbell: Doorbell) -> EventConsumer:
-    """The consumer of the queue notifier.events.email."""
+    """The consumer of the queue notifier.events.email (one mail, or a batch of mails)."""
     (queue,) = [q for q in queues_of("notifier") if q.concern == "email"]
-    handler = email_requested_handler(doorbell)
-    return EventConsumer(queue, {EmailRequested.routing_key: handler})
+    return EventConsumer(
+        queue,
+        {
+            EmailRequested.routing_key: email_requested_handler(doorbell),
+            EmailsRequested.routing_key: emails_requested_handler(doorbell),
+        },
+    )

@@ -1,16 +1,32 @@
-"""One outgoing mail as an RFC 5322 message: plain text with an HTML alternative."""
+"""One outgoing mail as an RFC 5322 message: plain text with an HTML alternative.
+
+`compose` writes the bytes for the wire itself instead of building an `EmailMessage` (whose
+header registry and generator cost about 1.5 ms per mail on the slow test machine, against
+about 25 µs here): fixed headers, both bodies UTF-8 in quoted-printable (binascii, in C), a
+boundary that cannot occur in quoted-printable text ("=" there is always followed by two hex
+digits or a line break). Headers that need encoding (a subject with "é", a long subject, a
+display name in MAIL_FROM) are encoded and folded by the standard library (`Header`, or the
+address policy for From), cached per value.
+Addresses with non-ASCII characters take the standard library's slow path.
+"""
 
 from __future__ import annotations
 
+import binascii
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, getaddresses
+from functools import lru_cache
 from uuid import UUID
 
 FALLBACK_DOMAIN = "cultuurkaart.invalid"
+CRLF = "\r\n"
 
 
 @dataclass(frozen=True)
@@ -19,43 +35,128 @@ class Mail:
 
     id: UUID
     template: str
-    recipient: str
-    subject: str
-    text_body: str
-    html_body: str
+    recipient: str | None  # None: the mail can never be sent (an invalid address, erased)
+    subject: str | None
+    text_body: str | None
+    html_body: str | None
     attempts: int
     created_at: datetime
     correlation_id: str | None = None
 
 
+# The common shape (a dot-atom at a dotted domain), checked without the standard library's
+# header parser, which costs about 100 µs per address: 5 s for a roster of 50,000.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
+
+
 def valid_address(address: str) -> bool:
     """One plain addr-spec (no display name, no line breaks) with a local part and a domain."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return True
     if address != address.strip() or any(ch in address for ch in "\r\n,"):
         return False
     try:
         parsed = Address(addr_spec=address)
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, HeaderParseError):
         return False
     return bool(parsed.username) and "." in parsed.domain
 
 
 def message_id(mail_id: UUID, mail_from: str) -> str:
     """Stable per mail: a resend after a crash carries the same Message-ID (RFC 5322 3.6.4)."""
+    return f"<{mail_id}@{_domain(mail_from)}>"
+
+
+@lru_cache(maxsize=16)
+def _domain(mail_from: str) -> str:
     addresses = getaddresses([mail_from])
     _, at, domain = addresses[0][1].rpartition("@") if addresses else ("", "", "")
-    return f"<{mail_id}@{domain if at and domain else FALLBACK_DOMAIN}>"
+    return domain if at and domain else FALLBACK_DOMAIN
 
 
-def compose(mail: Mail, mail_from: str) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+@lru_cache(maxsize=16)
+def envelope_sender(mail_from: str) -> str:
+    """The bare address of MAIL_FROM, for the SMTP envelope (MAIL FROM)."""
+    addresses = getaddresses([mail_from])
+    return addresses[0][1] if addresses else mail_from
+
+
+def _header(name: str, value: str) -> str:
+    """`Name: value` CRLF, folded and RFC 2047-encoded where needed. Plain short ASCII values
+    (nearly all) skip the standard library."""
+    line = f"{name}: {value}"
+    if value.isascii() and len(line) <= 78 and "\r" not in value and "\n" not in value:
+        return line + CRLF
+    if name == "To":  # not cached: an address is personal data (R-AVG-2)
+        return _fold(name, value)
+    return _fold_cached(name, value)
+
+
+def _fold(name: str, value: str) -> str:
+    if name in ("From", "To"):  # an address header: only the display name is encoded
+        return SMTP.header_factory(name, value).fold(policy=SMTP)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(" ".join(value.split()), charset, header_name=name).encode(linesep=CRLF)
+    return f"{name}: {folded}{CRLF}"
+
+
+_fold_cached = lru_cache(maxsize=1024)(_fold)  # From and subjects: the same for many mails
+
+
+def _qp(body: str) -> str:
+    """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters)."""
+    data = body.replace("\r\n", "\n").replace("\n", CRLF).encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
+
+
+def compose(mail: Mail, mail_from: str) -> bytes:
+    """The message as it goes over the wire (CRLF line ends). Raises ValueError when the mail
+    has no recipient or content (it can never be sent)."""
+    if mail.recipient is None or mail.subject is None:
+        raise ValueError("the mail has no recipient or content")
+    if not mail.recipient.isascii():
+        return _compose_slowly(mail, mail_from)
+    boundary = f"==_ck_{mail.id.hex}"
+    parts = [
+        _header("From", mail_from),
+        _header("To", mail.recipient),
+        _header("Subject", mail.subject),
+        f"Date: {format_datetime(mail.created_at)}{CRLF}",
+        f"Message-ID: {message_id(mail.id, mail_from)}{CRLF}",
+        # RFC 3834: machine-made mail; keeps out-of-office replies away from the no-reply address.
+        f"Auto-Submitted: auto-generated{CRLF}",
+        f"Content-Language: nl{CRLF}",
+        f"MIME-Version: 1.0{CRLF}",
+        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"{CRLF}',
+        CRLF,
+        f"--{boundary}{CRLF}",
+        f'Content-Type: text/plain; charset="utf-8"{CRLF}',
+        f"Content-Transfer-Encoding: quoted-printable{CRLF}",
+        CRLF,
+        _qp(mail.text_body or ""),
+        f"{CRLF}--{boundary}{CRLF}",
+        f'Content-Type: text/html; charset="utf-8"{CRLF}',
+        f"Content-Transfer-Encoding: quoted-printable{CRLF}",
+        CRLF,
+        _qp(mail.html_body or ""),
+        f"{CRLF}--{boundary}--{CRLF}",
+    ]
+    return "".join(parts).encode("ascii")
+
+
+def _compose_slowly(mail: Mail, mail_from: str) -> bytes:
+    """The standard library's way, for an internationalised address (SMTPUTF8)."""
+    message = EmailMessage(policy=SMTPUTF8)
     message["From"] = mail_from
     message["To"] = mail.recipient
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(mail.created_at)
     message["Message-ID"] = message_id(mail.id, mail_from)
-    # RFC 3834: machine-made mail; keeps out-of-office replies away from the no-reply address.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(mail.text_body)
-    message.add_alternative(mail.html_body, subtype="html")
+    message.set_content(mail.text_body or "")
+    message.add_alternative(mail.html_body or "", subtype="html")
     message["Content-Language"] = "nl"  # after the content: set_content drops Content-* headers
-    return message
+    return message.as_bytes()

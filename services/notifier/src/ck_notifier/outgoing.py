@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Insert, bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.message import Mail
@@ -42,6 +44,67 @@ class Doorbell:
             await asyncio.wait_for(self._event.wait(), timeout)
 
 
+def mail_row(
+    *,
+    mail_id: UUID,
+    template: str,
+    recipient: str,
+    rendered: RenderedMail,
+    correlation_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A pending mail, as add_mails inserts it."""
+    return {
+        "id": mail_id,
+        "template": template,
+        "recipient": recipient,
+        "subject": rendered.subject,
+        "text_body": rendered.text,
+        "html_body": rendered.html,
+        "status": MailStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "correlation_id": correlation_id,
+        "created_at": now,
+    }
+
+
+def unsendable_row(
+    *, mail_id: UUID, template: str, error: str, correlation_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """A mail that can never be sent (an invalid address): failed at once, with nothing of the
+    recipient kept, so it shows in `ck-notifier failed` but is never replayed."""
+    return {
+        "id": mail_id,
+        "template": template,
+        "recipient": None,
+        "subject": None,
+        "text_body": None,
+        "html_body": None,
+        "status": MailStatus.FAILED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": error,
+        "correlation_id": correlation_id,
+        "created_at": now,
+    }
+
+
+def _insert_ignoring_known_ids(session: AsyncSession) -> Insert:
+    """INSERT ... ON CONFLICT (id) DO NOTHING, on SQLite and PostgreSQL alike."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(outgoing_mails).on_conflict_do_nothing(index_elements=[T.id])
+
+
+async def add_mails(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany; a mail whose id is already there (a batch delivered or published twice)
+    is left as it is, so no mail is ever queued twice."""
+    if rows:
+        await session.execute(_insert_ignoring_known_ids(session), list(rows))
+
+
 async def add_mail(
     session: AsyncSession,
     *,
@@ -52,52 +115,55 @@ async def add_mail(
     correlation_id: str | None,
     now: datetime,
 ) -> None:
-    await session.execute(
-        insert(outgoing_mails).values(
-            id=mail_id,
-            template=template,
-            recipient=recipient,
-            subject=rendered.subject,
-            text_body=rendered.text,
-            html_body=rendered.html,
-            status=MailStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            correlation_id=correlation_id,
-            created_at=now,
-        )
+    await add_mails(
+        session,
+        [
+            mail_row(
+                mail_id=mail_id,
+                template=template,
+                recipient=recipient,
+                rendered=rendered,
+                correlation_id=correlation_id,
+                now=now,
+            )
+        ],
     )
 
 
-async def next_due(session: AsyncSession, now: datetime, *, lock: bool) -> Mail | None:
-    """The pending mail that has waited longest. lock: take it (PostgreSQL, several senders)."""
+_DUE_COLUMNS = (
+    T.id,
+    T.template,
+    T.recipient,
+    T.subject,
+    T.text_body,
+    T.html_body,
+    T.attempts,
+    T.created_at,
+    T.correlation_id,
+)
+
+
+async def due_mails(session: AsyncSession, now: datetime, limit: int, *, lock: bool) -> list[Mail]:
+    """Up to limit pending mails that are due, longest waiting first. lock: take them
+    (PostgreSQL, several senders: FOR UPDATE SKIP LOCKED, held until the transaction ends)."""
     query = (
-        select(
-            T.id,
-            T.template,
-            T.recipient,
-            T.subject,
-            T.text_body,
-            T.html_body,
-            T.attempts,
-            T.created_at,
-            T.correlation_id,
-        )
+        select(*_DUE_COLUMNS)
         .where(T.status == MailStatus.PENDING, T.next_attempt_at <= now)
-        .order_by(T.next_attempt_at, T.created_at)
-        .limit(1)
+        .order_by(T.next_attempt_at, T.created_at, T.id)
+        .limit(limit)
     )
     if lock:
         query = query.with_for_update(skip_locked=True)
-    row = (await session.execute(query)).first()
-    return Mail(**row._mapping) if row is not None else None
+    return [Mail(*row) for row in await session.execute(query)]
 
 
-async def mark_sent(session: AsyncSession, mail_id: UUID, now: datetime) -> None:
-    """Accepted by the SMTP server: forget the address and the text (R-AVG-2)."""
+async def mark_sent(session: AsyncSession, mail_ids: Sequence[UUID], now: datetime) -> None:
+    """Accepted by the SMTP server: forget the address and the text (R-AVG-2). One statement."""
+    if not mail_ids:
+        return
     await session.execute(
         update(outgoing_mails)
-        .where(T.id == mail_id)
+        .where(T.id.in_(list(mail_ids)))
         .values(
             status=MailStatus.SENT,
             attempts=T.attempts + 1,
@@ -110,18 +176,41 @@ async def mark_sent(session: AsyncSession, mail_id: UUID, now: datetime) -> None
     )
 
 
-async def mark_failed_try(
-    session: AsyncSession, mail_id: UUID, outcome: AfterFailure, error: str
-) -> None:
+@dataclass(frozen=True)
+class FailedTry:
+    mail_id: UUID
+    outcome: AfterFailure
+    error: str
+
+
+_MARK_FAILED_TRY = (
+    update(outgoing_mails)
+    .where(T.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next"),
+        last_error=bindparam("b_error"),
+    )
+)
+
+
+async def mark_failed_tries(session: AsyncSession, tries: Sequence[FailedTry]) -> None:
+    """Count a failed try for each (executemany): wait for the next, or failed for good."""
+    if not tries:
+        return
     await session.execute(
-        update(outgoing_mails)
-        .where(T.id == mail_id)
-        .values(
-            status=outcome.status,
-            attempts=outcome.attempts,
-            next_attempt_at=outcome.next_attempt_at,
-            last_error=error,
-        )
+        _MARK_FAILED_TRY,
+        [
+            {
+                "b_id": t.mail_id,
+                "b_status": str(t.outcome.status),
+                "b_attempts": t.outcome.attempts,
+                "b_next": t.outcome.next_attempt_at,
+                "b_error": t.error,
+            }
+            for t in tries
+        ],
     )
 
 
@@ -144,10 +233,11 @@ async def list_failed(session: AsyncSession) -> list[FailedMail]:
 
 
 async def replay(session: AsyncSession, ids: Sequence[UUID] | None, now: datetime) -> list[UUID]:
-    """Failed mails back to pending with a fresh count of tries. None: every failed mail."""
+    """Failed mails back to pending with a fresh count of tries. None: every failed mail.
+    Mails that can never be sent (no recipient: an invalid address) stay failed."""
     statement = (
         update(outgoing_mails)
-        .where(T.status == MailStatus.FAILED)
+        .where(T.status == MailStatus.FAILED, T.recipient.is_not(None))
         .values(status=MailStatus.PENDING, attempts=0, next_attempt_at=now)
         .returning(T.id)
     )

@@ -24,8 +24,14 @@ class NotifierSettings(ServiceSettings):
     # With the defaults a mail survives an SMTP outage of about an hour.
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
-    # Mails sent per pass before the sender looks again; the pause between passes when idle.
-    batch_size: int = Field(default=50, ge=1, le=1000)
+    # SMTP connections used at once (a pass opens one per 20 of its mails, at most this many;
+    # a server that refuses the extra ones only slows the pass down). On the 2-core machine 4
+    # and 8 send 50,000 mails to the local sink equally fast (25 s and 28 s); 4 is kinder to a
+    # provider's connection limits.
+    smtp_connections: int = Field(default=4, ge=1, le=32)
+    # Mails taken per pass (one read, one write of the outcomes); the pause between passes
+    # when idle.
+    batch_size: int = Field(default=400, ge=1, le=1000)
     poll_seconds: float = Field(default=0.5, gt=0)
 
     @model_validator(mode="after")

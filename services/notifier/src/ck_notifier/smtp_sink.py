@@ -12,6 +12,13 @@ read the mails the notifier actually sent:
 Each message is one file, written to a temporary name and renamed, so a reader never sees half
 a mail. Files sort in the order the messages arrived. The envelope is kept in two headers on
 top (Return-Path, X-Original-To), as a delivering mail server does.
+
+Fast enough to be the benchmark's server (50,000 mails a minute and more): aiosmtpd reads a
+message body one line at a time (about 100 awaits for a 5 kB mail, most of its cost); the sink
+reads it in a few large pieces instead (`_BulkDataSMTP`), parses plain addresses in MAIL and
+RCPT with a regular expression instead of the standard library's header parser, and writes the
+file straight from the event loop without fsync (a test and development server: losing the
+last mails in a power cut is acceptable, a thread hop and a disk flush per mail are not).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import email
 import itertools
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -31,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 SUFFIX = ".eml"
 _counter = itertools.count()
@@ -50,8 +58,6 @@ def store(directory: Path, content: bytes) -> Path:
     temporary = directory / f".{name}.tmp"
     with temporary.open("wb") as handle:
         handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
     target = directory / name
     os.replace(temporary, target)
     return target
@@ -66,8 +72,79 @@ class _StoreHandler:
         content = (envelope.original_content or b"").replace(b"\r\n", b"\n")
         recipients = ", ".join(envelope.rcpt_tos)
         top = f"Return-Path: <{envelope.mail_from or ''}>\nX-Original-To: {recipients}\n"
-        await asyncio.to_thread(store, self.directory, top.encode() + content)
+        store(self.directory, top.encode() + content)
         return "250 Message accepted for delivery"
+
+
+_END = b".\r\n"
+# "<plain@address.example> PARAMS": the shape clients send, parsed without the standard
+# library's header parser (about 70 µs per address, a third of the sink's time per mail).
+_PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)", re.DOTALL)
+
+
+class _BulkDataSMTP(SMTP):
+    """aiosmtpd's SMTP server with a DATA phase that reads the body in large pieces: up to each
+    ".<CRLF>", which ends the data only at the start of a line (RFC 5321 4.1.1.4)."""
+
+    # The stream reader's limit (aiosmtpd: 1001, the longest line RFC 5321 allows): large, so
+    # a piece of body without ".<CRLF>" is read at once instead of in 1 kB overruns.
+    line_length_limit = 1 << 16
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _PLAIN_PATH.fullmatch(arg)
+        if match is None or ".." in match[1] or match[1].startswith("."):
+            return super()._getaddr(arg)
+        address, rest = match[1], match[2]
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = bytearray()
+        limit = self.data_size_limit
+        too_much = False
+        while True:
+            try:
+                data += await self._reader.readuntil(_END)
+            except asyncio.LimitOverrunError as exc:  # no ".<CRLF>" within the reader's limit
+                data += await self._reader.read(exc.consumed)
+                continue
+            except asyncio.IncompleteReadError:  # the client went away in the middle
+                self._writer.close()
+                return
+            if len(data) == len(_END) or data[-5:-3] == b"\r\n":
+                break
+            if limit and len(data) > limit:
+                too_much = True
+                del data[:-5]  # keep only what the end test needs
+        if too_much or (limit and len(data) - len(_END) > limit):
+            self._set_post_data_state()
+            await self.push("552 Error: Too much mail data")
+            return
+        del data[-len(_END) :]
+        # Undo the dot-stuffing (RFC 5321 4.5.2): a line starting with "." got one more.
+        content = bytes(data).replace(b"\r\n.", b"\r\n")
+        if content.startswith(b"."):
+            content = content[1:]
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _BulkDataSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpSink:
@@ -88,7 +165,7 @@ class SmtpSink:
         if self._controller is not None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        controller = Controller(
+        controller = _Controller(
             _StoreHandler(self.directory),
             hostname=self.host,
             port=self.port,
@@ -118,6 +195,15 @@ def mail_files(directory: Path | str) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith("."))
+
+
+def count_mails(directory: Path | str) -> int:
+    """How many mails the folder holds, without reading them (benchmarks poll 50,000)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return 0
+    with os.scandir(folder) as entries:
+        return sum(1 for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith("."))
 
 
 def read_mails(directory: Path | str) -> list[EmailMessage]:
