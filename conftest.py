@@ -13,7 +13,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,6 +116,28 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         asyncio.run(
             _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         )
+
+
+@pytest.fixture
+def fresh_postgres(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases (one per service of a stack); all are dropped
+    after the test."""
+    made: list[str] = []
+    base = postgres_admin_url.rsplit("/", 1)[0]
+
+    def make() -> str:
+        name = f"ck_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return f"{base}/{name}"
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            asyncio.run(
+                _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
 
 
 @pytest.fixture

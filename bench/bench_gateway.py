@@ -53,8 +53,9 @@ def _ms(out: str, label: str) -> float:
 
 def bare_baseline() -> float:
     port = free_port()
-    process = subprocess.Popen([python(), str(Path(__file__).parent / "bare_fastapi.py"),
-                                str(port)])
+    process = subprocess.Popen(
+        [python(), str(Path(__file__).parent / "bare_fastapi.py"), str(port)]
+    )
     try:
         url = f"http://127.0.0.1:{port}/ping"
         for _ in range(100):
@@ -77,16 +78,29 @@ def bare_baseline() -> float:
 def chain(amqp_url: str, label: str, database_urls: dict[str, str], baseline: float) -> None:
     from ck_devstack import Stack
 
-    with tempfile.TemporaryDirectory() as data, Stack(
-        data, amqp_url, database_urls=database_urls, components=("accounts", "gateway"),
-        env={"ACCOUNTS_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING",
-             "ACCOUNTS_PREFETCH": "32"},
-    ) as stack:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        Stack(
+            data,
+            amqp_url,
+            database_urls=database_urls,
+            components=("accounts", "gateway"),
+            env={
+                "ACCOUNTS_LOG_LEVEL": "WARNING",
+                "GATEWAY_LOG_LEVEL": "WARNING",
+                "ACCOUNTS_PREFETCH": "32",
+            },
+        ) as stack,
+    ):
         password = secrets.token_urlsafe(16)
-        stack.run_command("accounts", "create-admin", "--email", "bench@cjp.test",
-                          input_text=password + "\n")
-        reply = httpx.post(stack.portal_url + "/api/v1/auth/login",
-                           json={"email": "bench@cjp.test", "password": password}, timeout=30)
+        stack.run_command(
+            "accounts", "create-admin", "--email", "bench@cjp.test", input_text=password + "\n"
+        )
+        reply = httpx.post(
+            stack.portal_url + "/api/v1/auth/login",
+            json={"email": "bench@cjp.test", "password": password},
+            timeout=30,
+        )
         reply.raise_for_status()
         headers = {"Authorization": f"Bearer {reply.json()['token']}"}
         url = stack.portal_url + "/api/v1/me"
@@ -106,9 +120,12 @@ def main() -> None:
         pg = postgres_database()
         if pg:
             try:
-                chain(amqp_url, "postgresql",
-                      {"accounts": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg}"},
-                      baseline)
+                chain(
+                    amqp_url,
+                    "postgresql",
+                    {"accounts": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg}"},
+                    baseline,
+                )
             finally:
                 drop_postgres(pg)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ck_devstack import Stack
+from ck_testkit.browser import chromium
 from ck_testkit.portal import Portal
 
 
@@ -17,6 +18,22 @@ def portal(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     data_dir: Path = tmp_path_factory.mktemp("portal")
     with Stack(data_dir, amqp_url, database_urls={}) as stack:
         password = secrets.token_urlsafe(18)
-        stack.run_command("accounts", "create-admin", "--email", "admin@cjp.test",
-                          "--name", "CJP beheer", input_text=password + "\n")
+        stack.run_command(
+            "accounts",
+            "create-admin",
+            "--email",
+            "admin@cjp.test",
+            "--name",
+            "CJP beheer",
+            input_text=password + "\n",
+        )
         yield Portal(stack, "admin@cjp.test", password)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright (ck_testkit.browser), one per test module: the
+    sync API keeps an event loop running in this thread while it lives, which later tests'
+    asyncio.run() would trip over."""
+    with chromium() as launched:
+        yield launched

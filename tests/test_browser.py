@@ -3,33 +3,12 @@ from the welcome mail, log in, edit Instellingen, log out."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from ck_testkit.browser import BROWSER_TEST
 from ck_testkit.portal import Portal, link_in
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
-        )
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_TEST
 
 
 def test_log_in_edit_settings_log_out(portal: Portal, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -41,8 +20,7 @@ def test_log_in_edit_settings_log_out(portal: Portal, browser, tmp_path: Path) -
 
     page = browser.new_page()
     console_errors: list[str] = []
-    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error"
-            else None)
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
 
     page.goto(link)
     page.fill("#f-password", password)
@@ -60,8 +38,15 @@ def test_log_in_edit_settings_log_out(portal: Portal, browser, tmp_path: Path) -
     page.fill("#f-password", password)
     page.click("button[type=submit]")
     expect(page.locator("body")).to_contain_text(f"School {school['school_number']}")
-    for item in ("Bestellingen", "Producten", "Beheer studenten", "Beheer docenten",
-                 "Docenten+", "Instellingen", "Support"):
+    for item in (
+        "Bestellingen",
+        "Producten",
+        "Beheer studenten",
+        "Beheer docenten",
+        "Docenten+",
+        "Instellingen",
+        "Support",
+    ):
         expect(page.locator("nav")).to_contain_text(item)
 
     page.click("nav >> text=Instellingen")

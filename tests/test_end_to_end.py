@@ -18,15 +18,22 @@ def set_password(http: httpx.Client, link: str, password: str) -> httpx.Response
     if page.status_code != 200:
         return page  # a used or expired link says so on the page itself
     token = path.split("token=")[1]
-    return http.post("/wachtwoord-instellen", data={
-        "token": token, "password": password, "password_repeat": password,
-        "csrf_token": csrf_from(page.text)})
+    return http.post(
+        "/wachtwoord-instellen",
+        data={
+            "token": token,
+            "password": password,
+            "password_repeat": password,
+            "csrf_token": csrf_from(page.text),
+        },
+    )
 
 
 def log_in(http: httpx.Client, email: str, password: str) -> httpx.Response:
     page = http.get("/inloggen")
-    return http.post("/inloggen", data={"email": email, "password": password,
-                                        "csrf_token": csrf_from(page.text)})
+    return http.post(
+        "/inloggen", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+    )
 
 
 def test_welcome_mail_link_works_once_and_the_budget_holder_logs_in(portal: Portal) -> None:
@@ -85,8 +92,10 @@ def test_every_domain_service_learns_of_a_new_school(portal: Portal) -> None:
         for service in list(pending):
             db = sqlite3.connect(portal.stack.data_dir / f"{service}.sqlite3")
             try:
-                row = db.execute("SELECT school_number FROM known_schools WHERE school_number=?",
-                                 (school["school_number"],)).fetchone()
+                row = db.execute(
+                    "SELECT school_number FROM known_schools WHERE school_number=?",
+                    (school["school_number"],),
+                ).fetchone()
             finally:
                 db.close()
             if row is not None:
@@ -97,25 +106,34 @@ def test_every_domain_service_learns_of_a_new_school(portal: Portal) -> None:
 
 def test_bad_input_gets_clear_answers(portal: Portal) -> None:
     with portal.client() as http:
-        wrong = http.post("/api/v1/auth/login", json={"email": portal.admin_email,
-                                                      "password": "helemaal fout"})
-        unknown = http.post("/api/v1/auth/login", json={"email": "niemand@cjp.test",
-                                                        "password": "helemaal fout"})
+        wrong = http.post(
+            "/api/v1/auth/login", json={"email": portal.admin_email, "password": "helemaal fout"}
+        )
+        unknown = http.post(
+            "/api/v1/auth/login", json={"email": "niemand@cjp.test", "password": "helemaal fout"}
+        )
         assert wrong.status_code == unknown.status_code == 401
         assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
 
-        malformed = http.post("/api/v1/auth/login", content=b'{"email": ',
-                              headers={"Content-Type": "application/json"})
+        malformed = http.post(
+            "/api/v1/auth/login",
+            content=b'{"email": ',
+            headers={"Content-Type": "application/json"},
+        )
         assert malformed.status_code == 400
         assert malformed.json()["error"]["message"]
 
-        huge = http.post("/api/v1/auth/login", content=b"x" * (5 * 1024 * 1024),
-                         headers={"Content-Type": "application/json"})
+        huge = http.post(
+            "/api/v1/auth/login",
+            content=b"x" * (5 * 1024 * 1024),
+            headers={"Content-Type": "application/json"},
+        )
         assert huge.status_code == 413
 
         token = portal.admin_token()
-        missing = http.post("/api/v1/schools", json={"settings": {}},
-                            headers={"Authorization": f"Bearer {token}"})
+        missing = http.post(
+            "/api/v1/schools", json={"settings": {}}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert missing.status_code == 422
         assert json.dumps(missing.json()["error"]["fields"])
 

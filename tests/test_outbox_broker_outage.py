@@ -55,24 +55,35 @@ async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_pa
     smtp_port = free_port()
     sink = SmtpSink(tmp_path / "mail", "127.0.0.1", smtp_port)
     sink.start()
-    accounts = ServiceRuntime(build_accounts(accounts_settings(
-        amqp_url=amqp_url, data_dir=tmp_path, portal_url="http://portal.test")))
-    roster = ServiceRuntime(build_roster(load_settings(
-        ServiceSettings, "roster", amqp_url=amqp_url, data_dir=tmp_path)))
-    notifier = ServiceRuntime(build_notifier(notifier_settings(
-        amqp_url=amqp_url, data_dir=tmp_path, smtp_port=smtp_port)))
+    accounts = ServiceRuntime(
+        build_accounts(
+            accounts_settings(amqp_url=amqp_url, data_dir=tmp_path, portal_url="http://portal.test")
+        )
+    )
+    roster = ServiceRuntime(
+        build_roster(load_settings(ServiceSettings, "roster", amqp_url=amqp_url, data_dir=tmp_path))
+    )
+    notifier = ServiceRuntime(
+        build_notifier(notifier_settings(amqp_url=amqp_url, data_dir=tmp_path, smtp_port=smtp_port))
+    )
     runtimes = [accounts, roster, notifier]
     for runtime in runtimes:
         await runtime.start()
     broker_stopped = False
     try:
+
         async def register(numbers: range, pause: float = 0.02) -> None:
             for i in numbers:
-                await register_school(accounts.db, RegisterSchool(
-                    settings=SchoolSettings(name=f"School {i}", brin_codes=["00AA"],
-                                            duo_student_count=100),
-                    budget_holder=Person(name=f"Budgethouder {i}", email=f"bh{i}@school.test"),
-                ), "http://portal.test")
+                await register_school(
+                    accounts.db,
+                    RegisterSchool(
+                        settings=SchoolSettings(
+                            name=f"School {i}", brin_codes=["00AA"], duo_student_count=100
+                        ),
+                        budget_holder=Person(name=f"Budgethouder {i}", email=f"bh{i}@school.test"),
+                    ),
+                    "http://portal.test",
+                )
                 await asyncio.sleep(pause)
 
         # Schools are being registered (the flow runs) when the broker stops under it.
@@ -90,20 +101,23 @@ async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_pa
         await register(range(30, SCHOOLS))  # and more while the services reconnect
 
         async def all_arrived() -> bool:
-            return (await count(roster, KNOWN_SCHOOLS) == SCHOOLS
-                    and len(read_mails(tmp_path / "mail")) >= SCHOOLS)
+            return (
+                await count(roster, KNOWN_SCHOOLS) == SCHOOLS
+                and len(read_mails(tmp_path / "mail")) >= SCHOOLS
+            )
 
         arrived = await eventually(all_arrived, deadline=120)
-        assert arrived, (f"roster knows {await count(roster, KNOWN_SCHOOLS)} schools, "
-                         f"{len(read_mails(tmp_path / 'mail'))} mails arrived")
+        assert arrived, (
+            f"roster knows {await count(roster, KNOWN_SCHOOLS)} schools, "
+            f"{len(read_mails(tmp_path / 'mail'))} mails arrived"
+        )
         await asyncio.sleep(2)  # give a late duplicate the chance to show up
         mails = read_mails(tmp_path / "mail")
         recipients = sorted(str(m["To"]) for m in mails)
         assert recipients == sorted(f"bh{i}@school.test" for i in range(SCHOOLS))
         assert len({m["Message-ID"] for m in mails}) == SCHOOLS
         assert await count(roster, KNOWN_SCHOOLS) == SCHOOLS
-        assert await count(accounts, accounts_outbox,
-                           accounts_outbox.c.published_at.is_(None)) == 0
+        assert await count(accounts, accounts_outbox, accounts_outbox.c.published_at.is_(None)) == 0
     finally:
         if broker_stopped:  # never leave the machine's broker stopped
             await asyncio.to_thread(rabbitmqctl, "start_app")

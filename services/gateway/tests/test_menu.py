@@ -35,6 +35,7 @@ def test_docent_plus_sees_no_products_nor_docenten_plus_and_settings_read_only()
     assert "Docenten+" not in shown
     assert "Instellingen" in shown
     assert "Beheer studenten" in shown
+    assert "Beheer docenten" not in shown  # R-ROLE-2: "beheer studenten" only
     assert not settings_editable(actor, SCHOOL)
 
 

@@ -354,20 +354,6 @@ async def test_a_budget_holder_cannot_register_a_school(stack: Stack) -> None:
     assert post.status_code == 403
 
 
-async def test_menu_pages_say_plainly_they_are_not_there_yet(stack: Stack) -> None:
-    a = stack.schools["a"]
-    async with stack.client() as client:
-        await stack.page_login(client, a.email, a.password)
-        for path in ("/bestellingen", "/producten", "/docenten-plus"):
-            page = await client.get(path)
-            assert page.status_code == 200, path
-            assert "Dit onderdeel is nog niet beschikbaar in deze versie van het portaal." in (
-                page.text
-            )
-            assert "not implemented" not in page.text.lower()
-            assert 'aria-current="page"' in page.text
-
-
 async def test_support_page_names_help_and_the_school_number(stack: Stack) -> None:
     a = stack.schools["a"]
     async with stack.client() as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from ck_contracts.roles import Actor, Permission
+from ck_contracts.roles import Actor, Permission, Role
 
 
 @dataclass(frozen=True)
@@ -14,13 +14,20 @@ class MenuItem:
     path: str
     permission: Permission | None  # None: everyone who is logged in
     for_school: bool = True  # only for users of one school (not for CJP admins)
+    not_for: frozenset[Role] = frozenset()  # roles that hold the permission but not this part
 
 
 SCHOOL_MENU: tuple[MenuItem, ...] = (
     MenuItem("Bestellingen", "/bestellingen", Permission.VIEW_SCHOOL),
     MenuItem("Producten", "/producten", Permission.ORDER_BUDGET),
     MenuItem("Beheer studenten", "/beheer-studenten", Permission.VIEW_ROSTER),
-    MenuItem("Beheer docenten", "/beheer-docenten", Permission.VIEW_ROSTER),
+    # R-ROLE-2: a Docent+ sees and invites in "beheer studenten" only.
+    MenuItem(
+        "Beheer docenten",
+        "/beheer-docenten",
+        Permission.VIEW_ROSTER,
+        not_for=frozenset({Role.DOCENT_PLUS}),
+    ),
     MenuItem("Docenten+", "/docenten-plus", Permission.MANAGE_DOCENT_PLUS),
     MenuItem("Instellingen", "/instellingen", Permission.VIEW_SCHOOL),
 )
@@ -34,6 +41,8 @@ SUPPORT = MenuItem("Support", "/support", None, for_school=False)
 
 
 def may_open(actor: Actor, item: MenuItem) -> bool:
+    if actor.role in item.not_for:
+        return False
     if item.permission is None:
         return True
     if item.for_school:

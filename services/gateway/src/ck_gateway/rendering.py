@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ck_contracts.accounts import SessionInfo
 from fastapi import Request
@@ -18,6 +20,19 @@ from ck_gateway.menu import active_item, menu_for
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def amsterdam(moment: datetime | None) -> str:
+    """A moment as a Dutch school reads it: 16-11-2022 15:24, Amsterdam time."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:  # stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(AMSTERDAM).strftime("%d-%m-%Y %H:%M")
+
+
+templates.env.filters["amsterdam"] = amsterdam
 
 
 def _secret(request: Request) -> str:

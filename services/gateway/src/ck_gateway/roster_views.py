@@ -14,6 +14,7 @@ from typing import Any, get_args
 from urllib.parse import urlencode
 from uuid import UUID
 
+from ck_contracts.roles import Actor, Permission, Role
 from ck_contracts.roster import (
     ListFilter,
     ListRequest,
@@ -21,6 +22,7 @@ from ck_contracts.roster import (
     PersonFields,
     RosterKind,
     RowError,
+    Selection,
     SortField,
     ValidationReport,
 )
@@ -291,3 +293,76 @@ def report_from_fields(message: str, fields: Mapping[str, str]) -> ValidationRep
             errors.append(RowError(row=0, column="" if key == "confirmed" else key, message=text))
     errors.sort(key=lambda e: e.row)
     return ValidationReport(ok=False, count=0, errors=errors, message=message)
+
+
+# --- "studenten uitnodigen" (R-MEMBER-2) ------------------------------------------------------
+TICKED = "aangevinkt"
+FILTERED = "filter"
+NOBODY_TICKED = "Vink eerst aan wie een uitnodiging krijgt, of kies alle personen van het filter."
+TOO_MANY_TICKED = "U kunt zo veel personen niet één voor één aanvinken. Kies het filter."
+MAX_TICKED = 10_000  # Selection.person_ids
+
+
+def may_invite(actor: Actor, school_id: UUID, kind: RosterKind) -> bool:
+    """R-ROLE-2: the budget holder invites both parts; a Docent+ invites students only."""
+    if not actor.may(Permission.INVITE_MEMBERS, school_id):
+        return False
+    return actor.role != Role.DOCENT_PLUS or kind == RosterKind.STUDENTS
+
+
+def may_export(actor: Actor, school_id: UUID, kind: RosterKind) -> bool:
+    """ "export excel" is the list with its codes: whoever sees the list, except that a Docent+
+    sees "beheer studenten" only (R-ROLE-2)."""
+    if not actor.may(Permission.VIEW_ROSTER, school_id):
+        return False
+    return actor.role != Role.DOCENT_PLUS or kind == RosterKind.STUDENTS
+
+
+@dataclass
+class InviteForm:
+    selection: Selection | None
+    error: str = ""
+
+
+def _uuids(values: list[Any]) -> list[UUID]:
+    ids: list[UUID] = []
+    for value in values:
+        if isinstance(value, str):
+            try:
+                ids.append(UUID(value))
+            except ValueError:
+                continue
+    return ids
+
+
+def parse_invite_form(query: ListQuery, form: Any) -> InviteForm:
+    """The invite form -> a Selection. "alle N personen die aan het filter voldoen" is the list's
+    filter (everyone when nothing is filtered); otherwise the ticked people, and when the header
+    box is ticked every person of the page (the page's ids travel as hidden fields, so this
+    works without scripts too)."""
+    if form.get("keuze") == FILTERED:
+        if query.filtered:
+            return InviteForm(Selection(filter=query.request.filter))
+        return InviteForm(Selection(all=True))
+    ticked = form.getlist("persoon")
+    if form.get("hele_pagina") == "ja":
+        ticked = [*ticked, *form.getlist("pagina_id")]
+    ids = list(dict.fromkeys(_uuids(ticked)))
+    if not ids:
+        return InviteForm(None, NOBODY_TICKED)
+    if len(ids) > MAX_TICKED:
+        return InviteForm(None, TOO_MANY_TICKED)
+    return InviteForm(Selection(person_ids=ids))
+
+
+def invite_notice(requested: int, skipped_active: int) -> str:
+    """ "N uitnodigingen worden verstuurd; M hebben al een actief lidmaatschap"."""
+    if requested == 1:
+        text = "1 uitnodiging wordt verstuurd"
+    else:
+        text = f"{requested} uitnodigingen worden verstuurd"
+    if skipped_active == 1:
+        text += "; 1 persoon heeft al een actief lidmaatschap"
+    elif skipped_active > 1:
+        text += f"; {skipped_active} hebben al een actief lidmaatschap"
+    return text + "."

@@ -354,6 +354,7 @@ class Stack:
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
         if name == "accounts":
             env["ACCOUNTS_PORTAL_URL"] = self.portal_url
+            env["MEMBERSHIP_PORTAL_URL"] = self.portal_url
         if name == "notifier":
             env["NOTIFIER_SMTP_HOST"] = "127.0.0.1"
             env["NOTIFIER_SMTP_PORT"] = str(self.smtp_port)

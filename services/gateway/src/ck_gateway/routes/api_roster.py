@@ -9,6 +9,7 @@ from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
     AddPerson,
+    InviteResult,
     ListFilter,
     ListRequest,
     MembershipStatus,
@@ -18,17 +19,30 @@ from ck_contracts.roster import (
     PersonPage,
     RemovePerson,
     RosterKind,
+    Selection,
     SortField,
     UploadResult,
     ValidationReport,
 )
 from ck_contracts.rpc import ErrorCode
-from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 
 from ck_gateway import backend
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
 from ck_gateway.errors import GatewayError, forbidden
+from ck_gateway.routes.pages_membership import export_file, send_invitations
 from ck_gateway.routes.pages_roster import (
     NO_FILE,
     XLSX,
@@ -176,6 +190,38 @@ async def upload(
     return await upload_file(request, session, await _file_payload(school_id, kind, file))
 
 
+def list_filter(
+    voornaam: str = "",
+    achternaam: str = "",
+    email: str = "",
+    mobiel: str = "",
+    brin: str = "",
+    studiejaar: Annotated[int | None, Query(ge=1, le=99)] = None,
+    klas: str = "",
+    opleiding: str = "",
+    locatienaam: str = "",
+    afdeling: str = "",
+    status: Annotated[list[MembershipStatus] | None, Query()] = None,
+) -> ListFilter:
+    """The list's filter from the query string (the list and the export share it)."""
+    return ListFilter(
+        voornaam=voornaam,
+        achternaam=achternaam,
+        email=email,
+        mobiel=mobiel,
+        brin=brin,
+        studiejaar=studiejaar,
+        klas=klas,
+        opleiding=opleiding,
+        locatienaam=locatienaam,
+        afdeling=afdeling,
+        statuses=status or [],
+    )
+
+
+Filter = Annotated[ListFilter, Depends(list_filter)]
+
+
 @router.get(
     "/people",
     response_model=PersonPage,
@@ -189,17 +235,7 @@ async def list_people(
     school_id: UUID,
     kind: KindPath,
     session: ApiSession,
-    voornaam: str = "",
-    achternaam: str = "",
-    email: str = "",
-    mobiel: str = "",
-    brin: str = "",
-    studiejaar: Annotated[int | None, Query(ge=1, le=99)] = None,
-    klas: str = "",
-    opleiding: str = "",
-    locatienaam: str = "",
-    afdeling: str = "",
-    status: Annotated[list[MembershipStatus] | None, Query()] = None,
+    filt: Filter,
     sort: SortField = "achternaam",
     descending: bool = False,
     page: Annotated[int, Query(ge=1)] = 1,
@@ -209,19 +245,7 @@ async def list_people(
     query = ListRequest(
         school_id=school_id,
         kind=kind,
-        filter=ListFilter(
-            voornaam=voornaam,
-            achternaam=achternaam,
-            email=email,
-            mobiel=mobiel,
-            brin=brin,
-            studiejaar=studiejaar,
-            klas=klas,
-            opleiding=opleiding,
-            locatienaam=locatienaam,
-            afdeling=afdeling,
-            statuses=status or [],
-        ),
+        filter=filt,
         sort=sort,
         descending=descending,
         page=page,
@@ -266,3 +290,73 @@ async def remove_person(
     command = RemovePerson(school_id=school_id, person_id=person_id)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return Response(status_code=204)
+
+
+# --- invitations and export (R-MEMBER-2/3) -----------------------------------------------------
+_SELECTION_EXAMPLES: dict[str, Any] = {
+    "iedereen": {"summary": "Everyone on the roster", "value": {"all": True}},
+    "aangevinkt": {
+        "summary": "The ticked people",
+        "value": {
+            "person_ids": [
+                "0f8c3a52-6a1e-4d4b-9a43-2b1e5c7d9e10",
+                "5b2d9c1e-8f47-4a36-b1c2-d3e4f5a6b7c8",
+            ]
+        },
+    },
+    "filter": {
+        "summary": "Everyone matching a filter, however many pages",
+        "value": {"filter": {"klas": "MV2", "statuses": ["nieuw", "uitnodiging_verzonden"]}},
+    },
+}
+
+
+@router.post(
+    "/invitations",
+    response_model=InviteResult,
+    status_code=202,
+    summary='"verstuur uitnodiging": invite everyone, the ticked people, or a filter\'s people',
+    description="Exactly one of `all`, `person_ids` or `filter`. Each selected person gets an "
+    "activation code; those with an e-mail address get the invitation mail (in the background). "
+    "People with an active membership are skipped and counted (`skipped_active`); sending again "
+    "to the others is allowed. A Docent+ may invite students only (R-ROLE-2).",
+    responses={
+        202: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "request_id": "9a7b6c5d-4e3f-4a2b-8c1d-0e9f8a7b6c5d",
+                        "requested": 312,
+                        "skipped_active": 14,
+                    }
+                }
+            }
+        },
+        **error_responses(422),
+    },
+)
+async def invite(
+    request: Request,
+    school_id: UUID,
+    kind: KindPath,
+    body: Annotated[Selection, Body(openapi_examples=_SELECTION_EXAMPLES)],
+    session: ApiSession,
+) -> InviteResult:
+    _check(session, Permission.INVITE_MEMBERS, school_id)
+    return await send_invitations(request, session, school_id, kind, body)
+
+
+@router.get(
+    "/export",
+    summary='"export excel": the filtered list with status and activatiecode as .xlsx',
+    description="The same filter parameters as `GET /people`. Columns: the list's columns, "
+    "status (Dutch) and activatiecode; text that a spreadsheet could run as a formula starts "
+    "with a quote. File name `studenten_<schoolnummer>_<datum>.xlsx`.",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "The export as an attachment."}},
+)
+async def export(
+    request: Request, school_id: UUID, kind: KindPath, session: ApiSession, filt: Filter
+) -> Response:
+    _check(session, Permission.VIEW_ROSTER, school_id)
+    return await export_file(request, session, school_id, kind, filt)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
@@ -41,6 +42,9 @@ from ck_gateway.roster_views import (
     ListQuery,
     RosterPage,
     count_text,
+    invite_notice,
+    may_export,
+    may_invite,
     page_count,
     parse_list_query,
     parse_person_form,
@@ -55,7 +59,7 @@ NO_FILE = "Kies een .xls- of .xlsx-bestand."
 MAX_FILENAME = 255
 
 
-def _school_of(session: SessionInfo, permission: Permission) -> UUID:
+def own_school(session: SessionInfo, permission: Permission) -> UUID:
     """The user's own school, when the role holds the permission for it (else 403)."""
     school_id: UUID | None = session.actor.school_id
     if school_id is None or not session.actor.may(permission, school_id):
@@ -126,7 +130,22 @@ async def upload_file(
 
 
 # --- the list ---------------------------------------------------------------------------------
-async def _show_list(
+def _list_notice(page: RosterPage, params: Any) -> str:
+    done = params.get("gedaan", "")
+    if done == "uitgenodigd":
+        requested, active = params.get("aantal", ""), params.get("al_actief", "0")
+        if requested.isdigit() and active.isdigit() and len(requested + active) < 16:
+            return (
+                f"{invite_notice(int(requested), int(active))} De status en de activatiecodes "
+                "verschijnen over enkele ogenblikken in de lijst."
+            )
+    return {
+        "toegevoegd": f"De {page.singular} is toegevoegd.",
+        "verwijderd": f"De {page.singular} is verwijderd.",
+    }.get(done, "")
+
+
+async def render_list(
     request: Request,
     session: SessionInfo,
     page: RosterPage,
@@ -134,35 +153,49 @@ async def _show_list(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    inviting: bool = False,
+    params: Any = None,
+    ticked: set[str] | None = None,
 ) -> Response:
-    school_id = _school_of(session, Permission.VIEW_ROSTER)
-    query: ListQuery = parse_list_query(page, school_id, request.query_params)
+    """The list; `inviting`: the "studenten uitnodigen" view of it (checkboxes, the choice of
+    everyone matching the filter, "verstuur uitnodiging"). `params`: the list's query (the
+    request's own query string unless a posted form carries it)."""
+    school_id = own_school(session, Permission.VIEW_ROSTER)
+    invite_allowed = may_invite(session.actor, school_id, page.kind)
+    if inviting and not invite_allowed:
+        raise forbidden()
+    params = request.query_params if params is None else params
+    query: ListQuery = parse_list_query(page, school_id, params)
     result = await backend.call(request, ROSTER, Ops.LIST, query.request, actor=session.actor)
     people = PersonPage.model_validate(result)
     pages = page_count(people.total, people.page_size)
-    notice = {
-        "toegevoegd": f"De {page.singular} is toegevoegd.",
-        "verwijderd": f"De {page.singular} is verwijderd.",
-    }.get(request.query_params.get("gedaan", ""), "")
+    list_path = f"{page.path}/uitnodigen" if inviting else page.path
     return render(
         request,
         "roster_list.html",
         {
-            "title": page.title,
+            "title": f"{page.plural.capitalize()} uitnodigen" if inviting else page.title,
             "page": page,
+            "list_path": list_path,
+            "inviting": inviting,
+            "may_invite": invite_allowed,
             "query": query,
             "people": people,
             "pages": pages,
             "count_text": count_text(page, people.total),
             "status_labels": STATUS_LABELS,
-            "may_edit": session.actor.may(Permission.UPLOAD_ROSTER, school_id),
+            "may_edit": session.actor.may(Permission.UPLOAD_ROSTER, school_id) and not inviting,
+            "export_link": f"{page.path}/export?{urlencode(query.params())}"
+            if may_export(session.actor, school_id, page.kind)
+            else "",
             "values": values or {},
             "errors": errors or {},
-            "notice": notice,
-            "previous_link": query.link(page.path, pagina=query.request.page - 1)
+            "ticked": ticked or set(),
+            "notice": _list_notice(page, request.query_params),
+            "previous_link": query.link(list_path, pagina=query.request.page - 1)
             if query.request.page > 1
             else "",
-            "next_link": query.link(page.path, pagina=query.request.page + 1)
+            "next_link": query.link(list_path, pagina=query.request.page + 1)
             if query.request.page < pages
             else "",
         },
@@ -172,7 +205,7 @@ async def _show_list(
 
 async def _add_person(request: Request, session: SessionInfo, page: RosterPage) -> Response:
     form = await checked_form(request)
-    school_id = _school_of(session, Permission.UPLOAD_ROSTER)
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
     parsed = parse_person_form(page, form)
     if parsed.fields is not None:
         command = AddPerson(school_id=school_id, kind=page.kind, fields=parsed.fields)
@@ -185,7 +218,7 @@ async def _add_person(request: Request, session: SessionInfo, page: RosterPage) 
             parsed.errors = person_errors(exc.error.fields)
             if not parsed.errors:
                 parsed.errors[GENERAL] = exc.error.message
-    return await _show_list(
+    return await render_list(
         request, session, page, values=parsed.values, errors=parsed.errors, status_code=422
     )
 
@@ -194,7 +227,7 @@ async def _remove_person(
     request: Request, session: SessionInfo, page: RosterPage, person_id: UUID
 ) -> Response:
     await checked_form(request)
-    school_id = _school_of(session, Permission.UPLOAD_ROSTER)
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
     command = RemovePerson(school_id=school_id, person_id=person_id)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return RedirectResponse(f"{page.path}?gedaan=verwijderd", status_code=303)
@@ -207,7 +240,7 @@ def _tool_context(page: RosterPage, **more: Any) -> dict[str, Any]:
 
 async def _validate(request: Request, session: SessionInfo, page: RosterPage) -> Response:
     form: FormData = await checked_form(request)
-    school_id = _school_of(session, Permission.UPLOAD_ROSTER)
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
     upload = await read_upload(form.get("bestand"))
     if upload is None:
         context = _tool_context(page, errors={"bestand": NO_FILE})
@@ -225,7 +258,7 @@ async def _validate(request: Request, session: SessionInfo, page: RosterPage) ->
 
 async def _upload(request: Request, session: SessionInfo, page: RosterPage) -> Response:
     form: FormData = await checked_form(request)
-    school_id = _school_of(session, Permission.UPLOAD_ROSTER)
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
     title = f"{page.title}: upload bestand"
     errors: dict[str, str] = {}
     upload = await read_upload(form.get("bestand"))
@@ -256,7 +289,7 @@ def _routes(page: RosterPage) -> None:
     slug = page.path.strip("/").replace("-", "_")
 
     async def show_list(request: Request, session: PageSession) -> Response:
-        return await _show_list(request, session, page)
+        return await render_list(request, session, page)
 
     async def add_person(request: Request, session: PageSession) -> Response:
         return await _add_person(request, session, page)
@@ -265,18 +298,18 @@ def _routes(page: RosterPage) -> None:
         return await _remove_person(request, session, page, person_id)
 
     async def template(request: Request, session: PageSession) -> Response:
-        _school_of(session, Permission.UPLOAD_ROSTER)
+        own_school(session, Permission.UPLOAD_ROSTER)
         return await template_file(request, session, page.kind)
 
     async def validation_tool(request: Request, session: PageSession) -> Response:
-        _school_of(session, Permission.UPLOAD_ROSTER)
+        own_school(session, Permission.UPLOAD_ROSTER)
         return render(request, "roster_validate.html", _tool_context(page))
 
     async def validate(request: Request, session: PageSession) -> Response:
         return await _validate(request, session, page)
 
     async def upload_form(request: Request, session: PageSession) -> Response:
-        _school_of(session, Permission.UPLOAD_ROSTER)
+        own_school(session, Permission.UPLOAD_ROSTER)
         context = {"title": f"{page.title}: upload bestand", "page": page}
         return render(request, "roster_upload.html", context)
 

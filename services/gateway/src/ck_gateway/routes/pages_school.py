@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from uuid import UUID
 
 from ck_contracts.accounts import SERVICE as ACCOUNTS
@@ -26,7 +25,6 @@ router = APIRouter(include_in_schema=False)
 
 HELP_URL = "https://www.cjp.nl/mbo-cultuurkaart"
 SUPPORT_URL = "https://support.cjp.nl"
-NOT_AVAILABLE = "Dit onderdeel is nog niet beschikbaar in deze versie van het portaal."
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -143,56 +141,3 @@ async def school_settings(request: Request, school_id: UUID, session: PageSessio
 @router.post("/scholen/{school_id}/instellingen", response_class=HTMLResponse)
 async def save_school_settings(request: Request, school_id: UUID, session: PageSession) -> Response:
     return await _save_settings(request, session, school_id)
-
-
-# --- menu parts that later versions fill -------------------------------------------------------
-@dataclass(frozen=True)
-class ComingPart:
-    path: str
-    title: str
-    permission: Permission
-    what_it_will_do: str
-
-
-COMING_PARTS: tuple[ComingPart, ...] = (
-    ComingPart(
-        "/bestellingen",
-        "Bestellingen",
-        Permission.VIEW_SCHOOL,
-        "Hier komen het overzicht van alle bij- en afschrijvingen van het Cultuurkaart-tegoed, "
-        "de weborders om goed of af te keuren, de budgetbestellingen met hun facturen, de "
-        "schooltoer en de exports.",
-    ),
-    ComingPart(
-        "/producten",
-        "Producten",
-        Permission.ORDER_BUDGET,
-        "Hier bestelt u het Cultuurkaart-budget voor uw studenten, en na de eerste bestelling "
-        "extra budget (bijbestellen).",
-    ),
-    ComingPart(
-        "/docenten-plus",
-        "Docenten+",
-        Permission.MANAGE_DOCENT_PLUS,
-        "Hier geeft u docenten met een actief CJP-lidmaatschap toegang tot het schoolportaal, "
-        "zodat zij het aanbod kunnen bekijken en aanvragen bij culturele aanbieders kunnen doen.",
-    ),
-)
-
-
-def _coming_part_route(part: ComingPart) -> None:
-    async def page(request: Request, session: PageSession) -> Response:
-        if not session.actor.may(part.permission, session.actor.school_id):
-            raise forbidden()
-        return render(
-            request,
-            "coming_part.html",
-            {"title": part.title, "not_available": NOT_AVAILABLE, "what": part.what_it_will_do},
-        )
-
-    page.__name__ = f"coming_{part.path.strip('/').replace('-', '_')}"
-    router.add_api_route(part.path, page, methods=["GET"], response_class=HTMLResponse)
-
-
-for _part in COMING_PARTS:
-    _coming_part_route(_part)

@@ -1,0 +1,577 @@
+"""Producten (ordering the Cultuurkaart budget, R-BUDGET-2..4) and Bestellingen > Overzicht,
+Budget and Budget toewijzen (R-BUDGET-5..8, R-INVOICE-1..3), plus the CJP admin's view of a
+school's orders and invoices (approve early, cancel, record a payment: R-ROLE-4, R-INVOICE-4).
+
+The budget service owns orders, the balance and allocations; the invoicing service owns
+invoices and payments. Both check every rule and role again; the gateway checks the role first
+and shows their answers in Dutch.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ck_contracts.accounts import SERVICE as ACCOUNTS
+from ck_contracts.accounts import Ops as AccountOps
+from ck_contracts.accounts import School, SessionInfo
+from ck_contracts.budget import SERVICE as BUDGET
+from ck_contracts.budget import (
+    Allocate,
+    AllocationResult,
+    ChangeOrder,
+    Ledger,
+    OrderForm,
+    OrderList,
+    OrderRef,
+    OrderStatus,
+    PlaceOrder,
+    Quote,
+    SchoolRef,
+)
+from ck_contracts.budget import Ops as BudgetOps
+from ck_contracts.invoicing import SERVICE as INVOICING
+from ck_contracts.invoicing import (
+    InvoiceList,
+    InvoicePdf,
+    InvoiceRef,
+    RecordPayment,
+    SchoolInvoices,
+)
+from ck_contracts.invoicing import Ops as InvoiceOps
+from ck_contracts.money import format_euro, parse_euro
+from ck_contracts.roles import Permission
+from ck_contracts.roster import SERVICE as ROSTER
+from ck_contracts.roster import ListFilter, ListRequest, MembershipStatus, PersonPage, RosterKind
+from ck_contracts.roster import Ops as RosterOps
+from ck_contracts.rpc import ErrorCode
+from ck_runtime.rpc_client import RpcFailed
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from ck_gateway import backend
+from ck_gateway.auth import PageSession
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import forbidden
+from ck_gateway.forms import GENERAL
+from ck_gateway.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_LABELS = {
+    OrderStatus.IN_OBJECTION_PERIOD: "In bezwaartermijn",
+    OrderStatus.APPROVED: "Goedgekeurd",
+    OrderStatus.CANCELLED: "Geannuleerd",
+}
+MAX_COUNT = 1_000_000
+NOTICES = {
+    "besteld": "Uw bestelling is geplaatst. De bezwaartermijn van 5 werkdagen is ingegaan.",
+    "gewijzigd": "De bestelling is gewijzigd.",
+    "geannuleerd": "De bestelling is geannuleerd.",
+    "goedgekeurd": "De bestelling is goedgekeurd.",
+    "betaald": "De betaling is vastgelegd.",
+}
+
+
+def own_school(session: SessionInfo, permission: Permission) -> UUID:
+    """The user's own school, when the role holds the permission for it (else 403)."""
+    school_id: UUID | None = session.actor.school_id
+    if school_id is None or not session.actor.may(permission, school_id):
+        raise forbidden()
+    return school_id
+
+
+def parse_counts(form: FormData | dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order form's fields -> (OrderCounts fields, Dutch errors by field)."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in ("collectief", "individueel"):
+        raw = str(form.get(name, "") or "0").strip()
+        if not raw.isdigit() or int(raw) > MAX_COUNT:
+            errors[name] = "Vul een heel aantal in van 0 tot en met 1.000.000."
+        else:
+            values[name] = int(raw)
+    if not errors and values["collectief"] == 0 and values["individueel"] == 0:
+        errors[GENERAL] = "Vul bij minstens één van de twee aantallen meer dan 0 in."
+    reference = str(form.get("referentie", "") or "").strip()
+    if len(reference) > 100:
+        errors["referentie"] = "Een referentie is hoogstens 100 tekens lang."
+    counts = {
+        "collective_students": values.get("collectief", 0),
+        "individual_students": values.get("individueel", 0),
+        "reference": reference,
+    }
+    return counts, errors
+
+
+def _form_values(form: FormData | dict[str, str]) -> dict[str, str]:
+    return {k: str(form.get(k, "") or "") for k in ("collectief", "individueel", "referentie")}
+
+
+def _service_errors(exc: RpcFailed) -> dict[str, str]:
+    if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
+        raise exc
+    names = {"collective_students": "collectief", "individual_students": "individueel"}
+    errors = {names.get(k, k): v for k, v in (exc.error.fields or {}).items()}
+    if not errors or exc.error.code == ErrorCode.CONFLICT:
+        errors[GENERAL] = exc.error.message
+    return errors
+
+
+# --- Producten: the order form ---------------------------------------------------------------
+async def _order_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    school_id = own_school(session, Permission.ORDER_BUDGET)
+    ref = SchoolRef(school_id=school_id)
+    form = OrderForm.model_validate(
+        await backend.call(request, BUDGET, BudgetOps.ORDER_FORM, ref, actor=session.actor)
+    )
+    orders = OrderList.model_validate(
+        await backend.call(request, BUDGET, BudgetOps.ORDER_LIST, ref, actor=session.actor)
+    )
+    if values is None:
+        # The default reference is a school setting (Instellingen), kept by accounts.
+        school = School.model_validate(
+            await backend.call(request, ACCOUNTS, AccountOps.SCHOOL_GET, ref, actor=session.actor)
+        )
+        reference = form.default_reference or school.default_order_reference
+        values = {"collectief": "0", "individueel": "0", "referentie": reference}
+    return render(
+        request,
+        "producten.html",
+        {
+            "title": "Bijbestellen" if not form.first_order else "Cultuurkaart-budget bestellen",
+            "form": form,
+            "orders": orders.items,
+            "values": values,
+            "errors": errors or {},
+            "status_labels": STATUS_LABELS,
+            "euro": format_euro,
+            "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/producten", response_class=HTMLResponse)
+async def order_form(request: Request, session: PageSession) -> Response:
+    return await _order_page(request, session)
+
+
+async def _quote(request: Request, session: SessionInfo, counts: dict[str, Any]) -> Quote:
+    payload = {k: counts[k] for k in ("collective_students", "individual_students")}
+    return Quote.model_validate(
+        await backend.call(request, BUDGET, BudgetOps.QUOTE, payload, actor=session.actor)
+    )
+
+
+@router.post("/producten/controleren", response_class=HTMLResponse)
+async def check_order(request: Request, session: PageSession) -> Response:
+    """Step 4 of the manual: the school checks the counts and the amounts, then confirms."""
+    form = await checked_form(request)
+    own_school(session, Permission.ORDER_BUDGET)
+    counts, errors = parse_counts(form)
+    values = _form_values(form)
+    if errors:
+        return await _order_page(request, session, values=values, errors=errors, status_code=422)
+    quote = await _quote(request, session, counts)
+    return render(
+        request,
+        "producten_controleren.html",
+        {
+            "title": "Controleer uw bestelling",
+            "counts": counts,
+            "values": values,
+            "quote": quote,
+            "euro": format_euro,
+            "order_id": str(form.get("bestelling", "") or ""),
+        },
+    )
+
+
+@router.post("/producten/bestellen", response_class=HTMLResponse)
+async def place_order(request: Request, session: PageSession) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.ORDER_BUDGET)
+    counts, errors = parse_counts(form)
+    values = _form_values(form)
+    if not errors:
+        try:
+            order_id = str(form.get("bestelling", "") or "")
+            if order_id:
+                command: Any = ChangeOrder(school_id=school_id, order_id=UUID(order_id), **counts)
+                op, done = BudgetOps.ORDER_CHANGE, "gewijzigd"
+            else:
+                command = PlaceOrder(school_id=school_id, **counts)
+                op, done = BudgetOps.ORDER_PLACE, "besteld"
+            await backend.call(request, BUDGET, op, command, actor=session.actor)
+            return RedirectResponse(f"/producten?gedaan={done}", status_code=303)
+        except ValueError:
+            errors[GENERAL] = "Deze bestelling bestaat niet."
+        except RpcFailed as exc:
+            errors = _service_errors(exc)
+    return await _order_page(request, session, values=values, errors=errors, status_code=422)
+
+
+@router.get("/producten/bestellingen/{order_id}/wijzigen", response_class=HTMLResponse)
+async def change_order_form(request: Request, order_id: UUID, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.ORDER_BUDGET)
+    orders = OrderList.model_validate(
+        await backend.call(
+            request,
+            BUDGET,
+            BudgetOps.ORDER_LIST,
+            SchoolRef(school_id=school_id),
+            actor=session.actor,
+        )
+    )
+    order = next((o for o in orders.items if o.order_id == order_id), None)
+    if order is None or order.status != OrderStatus.IN_OBJECTION_PERIOD:
+        return RedirectResponse("/producten", status_code=303)
+    form = OrderForm.model_validate(
+        await backend.call(
+            request,
+            BUDGET,
+            BudgetOps.ORDER_FORM,
+            SchoolRef(school_id=school_id),
+            actor=session.actor,
+        )
+    )
+    return render(
+        request,
+        "producten_wijzigen.html",
+        {
+            "title": "Bestelling wijzigen",
+            "form": form,
+            "order": order,
+            "values": {
+                "collectief": str(order.collective_students),
+                "individueel": str(order.individual_students),
+                "referentie": order.reference,
+            },
+            "errors": {},
+            "euro": format_euro,
+        },
+    )
+
+
+@router.post("/producten/bestellingen/{order_id}/annuleren", response_class=HTMLResponse)
+async def cancel_order(request: Request, order_id: UUID, session: PageSession) -> Response:
+    await checked_form(request)
+    school_id = own_school(session, Permission.ORDER_BUDGET)
+    command = OrderRef(school_id=school_id, order_id=order_id)
+    try:
+        await backend.call(request, BUDGET, BudgetOps.ORDER_CANCEL, command, actor=session.actor)
+    except RpcFailed as exc:
+        errors = _service_errors(exc)
+        return await _order_page(request, session, errors=errors, status_code=409)
+    return RedirectResponse("/producten?gedaan=geannuleerd", status_code=303)
+
+
+# --- Bestellingen ------------------------------------------------------------------------------
+def _tabs(session: SessionInfo, school_id: UUID) -> list[tuple[str, str]]:
+    tabs = [("Overzicht", "/bestellingen/overzicht"), ("Budget", "/bestellingen/budget")]
+    if session.actor.may(Permission.ASSIGN_BUDGET, school_id):
+        tabs.append(("Budget toewijzen", "/bestellingen/toewijzen"))
+    return tabs
+
+
+@router.get("/bestellingen", response_class=HTMLResponse)
+async def orders_home(session: PageSession) -> Response:
+    own_school(session, Permission.VIEW_SCHOOL)
+    return RedirectResponse("/bestellingen/overzicht", status_code=303)
+
+
+@router.get("/bestellingen/overzicht", response_class=HTMLResponse)
+async def ledger_page(request: Request, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    ledger = Ledger.model_validate(
+        await backend.call(
+            request, BUDGET, BudgetOps.LEDGER, SchoolRef(school_id=school_id), actor=session.actor
+        )
+    )
+    return render(
+        request,
+        "bestellingen_overzicht.html",
+        {
+            "title": "Bestellingen: overzicht",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/overzicht",
+            "ledger": ledger,
+            "entries": list(reversed(ledger.entries)),  # newest first
+            "euro": format_euro,
+            "expired": date.today() > ledger.spending_ends_on,
+        },
+    )
+
+
+@router.get("/bestellingen/budget", response_class=HTMLResponse)
+async def invoices_page(request: Request, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    invoices = InvoiceList.model_validate(
+        await backend.call(
+            request,
+            INVOICING,
+            InvoiceOps.LIST,
+            SchoolInvoices(school_id=school_id),
+            actor=session.actor,
+        )
+    )
+    return render(
+        request,
+        "bestellingen_budget.html",
+        {
+            "title": "Bestellingen: budget",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/budget",
+            "invoices": invoices.items,
+            "euro": format_euro,
+            "pdf_base": "/bestellingen/budget",
+        },
+    )
+
+
+async def invoice_pdf(
+    request: Request, session: SessionInfo, school_id: UUID, invoice_id: UUID
+) -> Response:
+    result = await backend.call(
+        request,
+        INVOICING,
+        InvoiceOps.PDF,
+        InvoiceRef(school_id=school_id, invoice_id=invoice_id),
+        actor=session.actor,
+        timeout=backend.file_timeout(request),
+    )
+    pdf = InvoicePdf.model_validate(result)
+    return Response(
+        base64.b64decode(pdf.content_b64),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{pdf.filename}"'},
+    )
+
+
+@router.get("/bestellingen/budget/{invoice_id}/factuur")
+async def download_invoice(request: Request, invoice_id: UUID, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    return await invoice_pdf(request, session, school_id, invoice_id)
+
+
+# --- Budget toewijzen (R-BUDGET-6) -------------------------------------------------------------
+async def _allocation_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    status_code: int = 200,
+) -> Response:
+    school_id = own_school(session, Permission.ASSIGN_BUDGET)
+    page_number = request.query_params.get("pagina", "1")
+    listing = ListRequest(
+        school_id=school_id,
+        kind=RosterKind.STUDENTS,
+        filter=ListFilter(
+            statuses=[MembershipStatus.ACTIVE],
+            achternaam=request.query_params.get("achternaam", "")[:100],
+        ),
+        page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**6 else 1,
+        page_size=100,
+    )
+    people = PersonPage.model_validate(
+        await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
+    )
+    ledger = Ledger.model_validate(
+        await backend.call(
+            request, BUDGET, BudgetOps.LEDGER, SchoolRef(school_id=school_id), actor=session.actor
+        )
+    )
+    return render(
+        request,
+        "bestellingen_toewijzen.html",
+        {
+            "title": "Bestellingen: budget toewijzen",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/toewijzen",
+            "people": people,
+            "ledger": ledger,
+            "values": values or {"bedrag": "10,50"},
+            "errors": errors or {},
+            "notice": notice,
+            "euro": format_euro,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/bestellingen/toewijzen", response_class=HTMLResponse)
+async def allocation_form(request: Request, session: PageSession) -> Response:
+    return await _allocation_page(request, session)
+
+
+@router.post("/bestellingen/toewijzen", response_class=HTMLResponse)
+async def allocate(request: Request, session: PageSession) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.ASSIGN_BUDGET)
+    values = {"bedrag": str(form.get("bedrag", "") or "")}
+    errors: dict[str, str] = {}
+    amount = parse_euro(values["bedrag"])
+    if amount is None or amount <= 0 or amount > 100_000:
+        errors["bedrag"] = "Vul een bedrag in van € 0,01 tot en met € 1.000,00, bijvoorbeeld 10,50."
+    ids: list[UUID] = []
+    for raw in form.getlist("persoon"):
+        try:
+            ids.append(UUID(str(raw)))
+        except ValueError:
+            continue
+    if not ids:
+        errors[GENERAL] = "Kies minstens één student."
+    if errors or amount is None:
+        return await _allocation_page(
+            request, session, values=values, errors=errors, status_code=422
+        )
+    command = Allocate(school_id=school_id, person_ids=ids, amount_cents_each=amount)
+    try:
+        result = AllocationResult.model_validate(
+            await backend.call(request, BUDGET, BudgetOps.ALLOCATE, command, actor=session.actor)
+        )
+    except RpcFailed as exc:
+        errors = _service_errors(exc)
+        return await _allocation_page(
+            request, session, values=values, errors=errors, status_code=409
+        )
+    notice = (
+        f"{format_euro(result.allocated_cents)} toegewezen aan {result.allocated_students} "
+        f"student(en). Nog toe te wijzen: {format_euro(result.assignable_individual_cents)}."
+    )
+    return await _allocation_page(request, session, values=values, notice=notice)
+
+
+# --- CJP admin: a school's orders and invoices -----------------------------------------------
+def _require(session: SessionInfo, permission: Permission) -> None:
+    if not session.actor.has(permission):
+        raise forbidden()
+
+
+@router.get("/beheer/scholen/{school_id}/bestellingen", response_class=HTMLResponse)
+async def admin_orders(request: Request, school_id: UUID, session: PageSession) -> Response:
+    _require(session, Permission.DECIDE_BUDGET_ORDER)
+    orders = OrderList.model_validate(
+        await backend.call(
+            request,
+            BUDGET,
+            BudgetOps.ORDER_LIST,
+            SchoolRef(school_id=school_id),
+            actor=session.actor,
+        )
+    )
+    invoices = InvoiceList.model_validate(
+        await backend.call(
+            request,
+            INVOICING,
+            InvoiceOps.LIST,
+            SchoolInvoices(school_id=school_id),
+            actor=session.actor,
+        )
+    )
+    return render(
+        request,
+        "admin_school_orders.html",
+        {
+            "title": "Bestellingen en facturen",
+            "school_id": school_id,
+            "orders": orders.items,
+            "invoices": invoices.items,
+            "status_labels": STATUS_LABELS,
+            "euro": format_euro,
+            "today": date.today().isoformat(),
+            "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+            "error": request.query_params.get("fout", "")[:300],
+        },
+    )
+
+
+def _admin_back(school_id: UUID, *, done: str = "", error: str = "") -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    query = urlencode({"gedaan": done} if done else {"fout": error})
+    return RedirectResponse(f"/beheer/scholen/{school_id}/bestellingen?{query}", status_code=303)
+
+
+@router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/goedkeuren")
+async def admin_approve(
+    request: Request, school_id: UUID, order_id: UUID, session: PageSession
+) -> Response:
+    await checked_form(request)
+    _require(session, Permission.DECIDE_BUDGET_ORDER)
+    command = OrderRef(school_id=school_id, order_id=order_id)
+    try:
+        await backend.call(request, BUDGET, BudgetOps.ORDER_APPROVE, command, actor=session.actor)
+    except RpcFailed as exc:
+        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
+            raise
+        return _admin_back(school_id, error=exc.error.message)
+    return _admin_back(school_id, done="goedgekeurd")
+
+
+@router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/annuleren")
+async def admin_cancel(
+    request: Request, school_id: UUID, order_id: UUID, session: PageSession
+) -> Response:
+    await checked_form(request)
+    _require(session, Permission.DECIDE_BUDGET_ORDER)
+    command = OrderRef(school_id=school_id, order_id=order_id)
+    try:
+        await backend.call(request, BUDGET, BudgetOps.ORDER_CANCEL, command, actor=session.actor)
+    except RpcFailed as exc:
+        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
+            raise
+        return _admin_back(school_id, error=exc.error.message)
+    return _admin_back(school_id, done="geannuleerd")
+
+
+@router.post("/beheer/scholen/{school_id}/facturen/{invoice_id}/betaling")
+async def admin_record_payment(
+    request: Request, school_id: UUID, invoice_id: UUID, session: PageSession
+) -> Response:
+    form = await checked_form(request)
+    _require(session, Permission.RECORD_PAYMENT)
+    amount = parse_euro(str(form.get("bedrag", "") or ""))
+    try:
+        paid_on = date.fromisoformat(str(form.get("datum", "") or ""))
+    except ValueError:
+        return _admin_back(school_id, error="Vul de betaaldatum in als jjjj-mm-dd.")
+    if amount is None or amount <= 0:
+        return _admin_back(school_id, error="Vul het betaalde bedrag in, bijvoorbeeld 130,00.")
+    command = RecordPayment(
+        invoice_id=invoice_id,
+        amount_cents=amount,
+        paid_on=paid_on,
+        payment_reference=str(form.get("kenmerk", "") or "")[:100],
+    )
+    try:
+        await backend.call(
+            request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor
+        )
+    except RpcFailed as exc:
+        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
+            raise
+        return _admin_back(school_id, error=exc.error.message)
+    return _admin_back(school_id, done="betaald")
+
+
+@router.get("/beheer/scholen/{school_id}/facturen/{invoice_id}/factuur")
+async def admin_download_invoice(
+    request: Request, school_id: UUID, invoice_id: UUID, session: PageSession
+) -> Response:
+    _require(session, Permission.RECORD_PAYMENT)
+    return await invoice_pdf(request, session, school_id, invoice_id)

@@ -1,0 +1,386 @@
+"""Inviting and activating (R-MEMBER-2..4, manual 3.3 and 3.4).
+
+"studenten uitnodigen" / "docenten uitnodigen": the list with checkboxes and "verstuur
+uitnodiging" (the roster service resolves the selection and hands it to the membership
+service); "export excel": the filtered list with status and activatiecode; and the public
+activation page /activeren (no log-in) with its JSON twin POST /api/v1/activations.
+
+The activation form is protected like every other form: the signed double-submit CSRF token
+of csrf.py, which binds to "anonymous" when there is no session, so it works without one.
+Guessing codes is throttled by the membership service per client; the gateway sends a keyed
+hash of the client's address (HMAC-SHA256 with GATEWAY_SECRET_KEY), never the address.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from ck_contracts.accounts import SessionInfo
+from ck_contracts.membership import SERVICE as MEMBERSHIP
+from ck_contracts.membership import Activate, Activated
+from ck_contracts.membership import Ops as MembershipOps
+from ck_contracts.roles import Permission
+from ck_contracts.roster import SERVICE as ROSTER
+from ck_contracts.roster import (
+    ExportRequest,
+    InviteRequest,
+    InviteResult,
+    ListFilter,
+    Ops,
+    RosterKind,
+    Selection,
+    TemplateFile,
+)
+from ck_contracts.rpc import ErrorCode
+from ck_runtime.rpc_client import RpcFailed
+from ck_runtime.validation import dutch_errors
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ck_gateway import backend
+from ck_gateway.api_models import error_responses
+from ck_gateway.auth import PageSession
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import forbidden, from_rpc_error
+from ck_gateway.forms import text_field
+from ck_gateway.rendering import render
+from ck_gateway.roster_views import (
+    GENERAL,
+    PAGES,
+    RosterPage,
+    may_export,
+    may_invite,
+    parse_invite_form,
+    parse_list_query,
+)
+from ck_gateway.routes.pages_roster import XLSX, own_school, render_list
+
+router = APIRouter()
+
+
+# --- shared by pages and API ------------------------------------------------------------------
+def school_label(session: SessionInfo) -> str:
+    """The school's name for the invitation mail (R-MEMBER-5)."""
+    if session.school_name:
+        return session.school_name
+    return f"School {session.school_number}" if session.school_number else "Je school"
+
+
+async def send_invitations(
+    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, selection: Selection
+) -> InviteResult:
+    if not may_invite(session.actor, school_id, kind):
+        raise forbidden()
+    command = InviteRequest(
+        school_id=school_id, kind=kind, selection=selection, school_name=school_label(session)
+    )
+    result = await backend.call(
+        request,
+        ROSTER,
+        Ops.INVITE,
+        command,
+        actor=session.actor,
+        timeout=backend.file_timeout(request),  # 50,000 people: a second or two of work
+    )
+    return InviteResult.model_validate(result)
+
+
+async def export_file(
+    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, filt: ListFilter
+) -> Response:
+    """ "export excel": the list with the same filter, as an .xlsx attachment."""
+    if not may_export(session.actor, school_id, kind):
+        raise forbidden()
+    command = ExportRequest(school_id=school_id, kind=kind, filter=filt)
+    result = await backend.call(
+        request,
+        ROSTER,
+        Ops.EXPORT,
+        command,
+        actor=session.actor,
+        timeout=backend.file_timeout(request),
+    )
+    exported = TemplateFile.model_validate(result)
+    return Response(
+        base64.b64decode(exported.content_b64),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )
+
+
+def client_key(request: Request) -> str:
+    """Who is guessing, for the membership service's throttle: a keyed hash of the address."""
+    address = request.client.host if request.client is not None else "unknown"
+    secret: str = request.app.state.secret_key
+    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
+
+
+async def activate(request: Request, payload: dict[str, Any]) -> Activated:
+    command = Activate.model_validate({**payload, "client": client_key(request)})
+    result = await backend.call(request, MEMBERSHIP, MembershipOps.ACTIVATE, command)
+    return Activated.model_validate(result)
+
+
+# --- "studenten uitnodigen" -------------------------------------------------------------------
+async def _invite(request: Request, session: SessionInfo, page: RosterPage) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.INVITE_MEMBERS)
+    if not may_invite(session.actor, school_id, page.kind):
+        raise forbidden()
+    query = parse_list_query(page, school_id, form)
+    parsed = parse_invite_form(query, form)
+    if parsed.selection is None:
+        return await render_list(
+            request,
+            session,
+            page,
+            inviting=True,
+            params=form,
+            values={
+                "keuze": text_field(form, "keuze"),
+                "hele_pagina": text_field(form, "hele_pagina"),
+            },
+            errors={GENERAL: parsed.error},
+            ticked={v for v in form.getlist("persoon") if isinstance(v, str)},
+            status_code=422,
+        )
+    done = await send_invitations(request, session, school_id, page.kind, parsed.selection)
+    target = query.link(
+        f"{page.path}/uitnodigen",
+        gedaan="uitgenodigd",
+        aantal=done.requested,
+        al_actief=done.skipped_active,
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+def _page_routes(page: RosterPage) -> None:
+    slug = page.path.strip("/").replace("-", "_")
+
+    async def invite_list(request: Request, session: PageSession) -> Response:
+        return await render_list(request, session, page, inviting=True)
+
+    async def invite(request: Request, session: PageSession) -> Response:
+        return await _invite(request, session, page)
+
+    async def export(request: Request, session: PageSession) -> Response:
+        school_id = own_school(session, Permission.VIEW_ROSTER)
+        query = parse_list_query(page, school_id, request.query_params)
+        return await export_file(request, session, school_id, page.kind, query.request.filter)
+
+    for path, endpoint, method in (
+        ("/uitnodigen", invite_list, "GET"),
+        ("/uitnodigen", invite, "POST"),
+        ("/export", export, "GET"),
+    ):
+        endpoint.__name__ = f"{slug}_{endpoint.__name__}"
+        router.add_api_route(
+            page.path + path,
+            endpoint,
+            methods=[method],
+            response_class=HTMLResponse,
+            include_in_schema=False,
+        )
+
+
+for _page in PAGES.values():
+    _page_routes(_page)
+
+
+# --- /activeren (public) ----------------------------------------------------------------------
+ACTIVATION_FIELDS = ("code", "voornaam", "achternaam", "email", "geboortedatum")
+REQUIRED = {
+    "code": "Vul de activatiecode in.",
+    "voornaam": "Vul je voornaam in.",
+    "achternaam": "Vul je achternaam in.",
+    "email": "Vul je e-mailadres in.",
+    "geboortedatum": "Vul je geboortedatum in.",
+}
+BAD_EMAIL = "Vul een geldig e-mailadres in, bijvoorbeeld naam@voorbeeld.nl."
+BAD_DATE = "Vul je geboortedatum in als dag-maand-jaar, bijvoorbeeld 31-12-2006."
+FUTURE_DATE = "Deze geboortedatum ligt in de toekomst."
+THROTTLED_TEXT = (
+    "Je hebt te vaak een verkeerde code geprobeerd. Wacht even en probeer het dan opnieuw."
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DUTCH_DATE = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$")
+
+
+def parse_birth_date(text: str) -> date | None:
+    """2006-12-31 (a date field) or 31-12-2006, 31/12/2006, 31.12.2006 (typed by hand)."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    if match := _DUTCH_DATE.match(text):
+        try:
+            return date(int(match[3]), int(match[2]), int(match[1]))
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class ParsedActivation:
+    values: dict[str, str]
+    payload: dict[str, Any] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _activation_field(path: str) -> str:
+    name = path.rsplit(".", 1)[-1] if path else GENERAL
+    return name if name in ACTIVATION_FIELDS else GENERAL
+
+
+def activation_errors(fields: Mapping[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for path, message in fields.items():
+        errors.setdefault(_activation_field(path), message)
+    return errors
+
+
+def parse_activation_form(form: Mapping[str, Any], today: date | None = None) -> ParsedActivation:
+    """The form -> Activate's fields (without the client); what was typed always comes back."""
+    values = {name: text_field(form, name).strip() for name in ACTIVATION_FIELDS}
+    parsed = ParsedActivation(values)
+    for name, message in REQUIRED.items():
+        if not values[name]:
+            parsed.errors[name] = message
+    if values["email"] and not _EMAIL.match(values["email"]):
+        parsed.errors["email"] = BAD_EMAIL
+    born: date | None = None
+    if values["geboortedatum"]:
+        born = parse_birth_date(values["geboortedatum"])
+        if born is None or born.year < 1900:
+            parsed.errors["geboortedatum"] = BAD_DATE
+        elif born > (today or datetime.now().date()):
+            parsed.errors["geboortedatum"] = FUTURE_DATE
+    if parsed.errors:
+        return parsed
+    data = {**values, "geboortedatum": born}
+    try:
+        ActivationBody.model_validate(data)
+    except ValidationError as exc:
+        parsed.errors = activation_errors(dutch_errors(exc))
+        return parsed
+    parsed.payload = {**values, "geboortedatum": born.isoformat() if born else ""}
+    return parsed
+
+
+def _activation_page(
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "activate.html",
+        {"title": "Activeer je CJP", "values": values, "errors": errors or {}},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+@router.get("/activeren", response_class=HTMLResponse, include_in_schema=False)
+async def activation_form(request: Request, code: str = "") -> Response:
+    return _activation_page(request, {"code": code.strip()[:64]})
+
+
+@router.post("/activeren", response_class=HTMLResponse, include_in_schema=False)
+async def activation(request: Request) -> Response:
+    form = await checked_form(request)
+    parsed = parse_activation_form(form)
+    if parsed.payload is None:
+        return _activation_page(request, parsed.values, parsed.errors, status_code=422)
+    try:
+        done = await activate(request, parsed.payload)
+    except RpcFailed as exc:
+        error = from_rpc_error(exc.error)
+        if exc.error.code == ErrorCode.THROTTLED:
+            errors = {GENERAL: exc.error.message or THROTTLED_TEXT}
+            return _activation_page(request, parsed.values, errors, 429, error.headers())
+        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT):
+            raise
+        errors = activation_errors(exc.error.fields)
+        if not errors:
+            # A wrong, used or revoked code: the message belongs next to the code.
+            key = GENERAL if exc.error.code == ErrorCode.INVALID else "code"
+            errors[key] = exc.error.message
+        elif GENERAL not in errors and "code" not in errors:
+            errors[GENERAL] = exc.error.message
+        return _activation_page(request, parsed.values, errors, status_code=error.status)
+    context = {
+        "title": "Je CJP is geactiveerd",
+        "done": done,
+        "voornaam": parsed.values["voornaam"],
+    }
+    return render(request, "activate_done.html", context)
+
+
+# --- JSON: POST /api/v1/activations (public) --------------------------------------------------
+class ActivationBody(BaseModel):
+    """What the member fills in on the activation page (R-MEMBER-4)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=64, description="The activation code")
+    voornaam: str = Field(min_length=1, max_length=100)
+    achternaam: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=254)
+    geboortedatum: date
+
+
+_ACTIVATION_EXAMPLE = {
+    "code": "K7QX-3MPA-9TZD",
+    "voornaam": "Sanne",
+    "achternaam": "de Boer",
+    "email": "sanne@voorbeeld.nl",
+    "geboortedatum": "2006-05-17",
+}
+
+
+@router.post(
+    "/api/v1/activations",
+    response_model=Activated,
+    tags=["membership"],
+    summary="Activate a CJP with an activation code (public, no log-in; R-MEMBER-4)",
+    description="The member's own details and the code from the invitation mail or from the "
+    "school. A code works once; a wrong, used or revoked code gets a Dutch message (404 or 409, "
+    "`fields.code`). Wrong guesses are throttled per client: 429 with `Retry-After`.",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "card_number": "CJP-2024-0001-2345",
+                        "school_name": "Voorbeeldcollege",
+                        "kind": "students",
+                    }
+                }
+            }
+        },
+        **error_responses(404, 409, 422, 429, 503),
+    },
+)
+async def api_activate(
+    request: Request,
+    body: Annotated[
+        ActivationBody,
+        Body(
+            openapi_examples={"student": {"summary": "Een student", "value": _ACTIVATION_EXAMPLE}}
+        ),
+    ],
+) -> Activated:
+    return await activate(request, body.model_dump(mode="json"))

@@ -1,0 +1,317 @@
+"""Ordering budget through to spending it, through every process (R-BUDGET-2..7,
+R-INVOICE-1..4): order on the Producten page, change it within the objection period, automatic
+approval when the period has passed, the invoice and its PDF under Bestellingen > Budget, the
+payment recorded by a CJP admin, the balance credited in Bestellingen > Overzicht, individual
+budget assigned to a student who activated a CJP.
+
+The budget service runs in this test's process, in a thread, with a clock the test moves (the
+period is 5 working days; nobody waits for it); everything else runs as its own process over the
+real broker. Once with SQLite, once with budget and invoicing on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from ck_budget.app import build as build_budget
+from ck_budget.clock import ManualClock
+from ck_budget.settings import get_settings as budget_settings
+from ck_devstack import Stack
+from ck_runtime.service import ServiceRuntime
+from ck_testkit.portal import Portal, csrf_from, mail_text
+from ck_testkit.rosters import student_xlsx
+
+T = TypeVar("T")
+ADMIN = "beheer@cjp.test"
+HOLDER = "bea@nova.test"
+PASSWORD = "een lang wachtwoord voor Nova"
+COMPONENTS = ("smtp", "accounts", "roster", "membership", "invoicing", "notifier", "gateway")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (found := probe()) is not None:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+@contextmanager
+def budget_service(amqp_url: str, database_url: str, clock: ManualClock) -> Iterator[None]:
+    """The budget service as it runs in production (ServiceRuntime), on a loop of its own."""
+    settings = budget_settings(
+        amqp_url=amqp_url, database_url=database_url, approval_poll_seconds=0.1
+    )
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop_and_stop: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop_and_stop.append((asyncio.get_running_loop(), stop))
+        runtime = ServiceRuntime(build_budget(settings, clock=clock))
+        await runtime.start()
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, name="budget-service", daemon=True)
+    thread.start()
+    ready.wait(60)
+    if failure:
+        raise failure[0]
+    try:
+        yield
+    finally:
+        loop, stop = loop_and_stop[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+
+
+def showing(http: httpx.Client, path: str, text: str) -> Callable[[], httpx.Response | None]:
+    """A probe for `eventually`: the page once it shows the text."""
+
+    def probe() -> httpx.Response | None:
+        page = http.get(path)
+        return page if page.status_code == 200 and text in page.text else None
+
+    return probe
+
+
+def path_of(link: str) -> str:
+    parts = urlsplit(link)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def page_login(http: httpx.Client, email: str, password: str) -> None:
+    page = http.get("/inloggen")
+    done = http.post(
+        "/inloggen",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+    )
+    assert done.status_code == 303, done.text
+
+
+def set_password(portal: Portal) -> None:
+    welcome = portal.wait_for_mail(HOLDER)
+    found = re.search(r"https?://\S+/wachtwoord-instellen\?token=([\w-]+)", mail_text(welcome))
+    assert found
+    with portal.client() as http:
+        page = http.get(path_of(found.group(0)))
+        done = http.post(
+            "/wachtwoord-instellen",
+            data={
+                "token": found.group(1),
+                "password": PASSWORD,
+                "password_repeat": PASSWORD,
+                "csrf_token": csrf_from(page.text),
+            },
+        )
+        assert done.status_code == 200, done.text
+
+
+def order(http: httpx.Client, collective: int, individual: int, order_id: str = "") -> str:
+    """Fill the form, check, confirm (the manual's steps 3 and 4). The confirmation's text."""
+    form = http.get(f"/producten/bestellingen/{order_id}/wijzigen" if order_id else "/producten")
+    assert form.status_code == 200, form.text
+    fields = {
+        "collectief": str(collective),
+        "individueel": str(individual),
+        "referentie": "PO-2026-17",
+        "csrf_token": csrf_from(form.text),
+    }
+    if order_id:
+        fields["bestelling"] = order_id
+    check = http.post("/producten/controleren", data=fields)
+    assert check.status_code == 200, check.text
+    done = http.post("/producten/bestellen", data={**fields, "csrf_token": csrf_from(check.text)})
+    assert done.status_code == 303, done.text
+    return check.text
+
+
+def pdf_text(content: bytes, folder: Path) -> str:
+    path = folder / "factuur.pdf"
+    path.write_bytes(content)
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_order_approval_invoice_payment_and_allocation(
+    database: str,
+    private_amqp_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if database == "postgresql":
+        fresh = request.getfixturevalue("fresh_postgres")
+        budget_url, urls = fresh(), {"invoicing": fresh()}
+    else:
+        budget_url, urls = f"sqlite+aiosqlite:///{tmp_path / 'budget.sqlite3'}", {}
+    clock = ManualClock(datetime.now(UTC))
+    admin_password = secrets.token_urlsafe(16)
+    with (
+        Stack(
+            tmp_path / "stack", private_amqp_url, database_urls=urls, components=COMPONENTS
+        ) as stack,
+        budget_service(private_amqp_url, budget_url, clock),
+    ):
+        stack.run_command("accounts", "create-admin", "--email", ADMIN, "--name", "CJP beheer",
+                          input_text=admin_password + "\n")  # fmt: skip
+        portal = Portal(stack, ADMIN, admin_password)
+        school = portal.register_school("Nova College", HOLDER)
+        school_id = str(school["school_id"])
+        set_password(portal)
+        with portal.client() as http, portal.client() as admin:
+            page_login(http, HOLDER, PASSWORD)
+            page_login(admin, ADMIN, admin_password)
+
+            # Producten: the school's data prefilled, the yellow block, the order (R-BUDGET-2).
+            form = eventually(
+                showing(http, "/producten", "gele-blok"),
+                what="the budget service knows the school",
+            )
+            assert "1001" in form.text and 'id="gele-blok"' in form.text
+            checked = order(http, collective=10, individual=5)
+            assert "€ 117,50" in checked  # 10 x 10,50 + 5 x 2,50
+            listed = http.get("/producten?gedaan=besteld").text
+            assert "In bezwaartermijn" in listed and "Uw bestelling is geplaatst" in listed
+            found = re.search(r"/producten/bestellingen/([0-9a-f-]{36})/wijzigen", listed)
+            assert found, "the order can be changed within its period"
+
+            # Changed within the period (R-BUDGET-3): the manual's example, 10 + 10.
+            changed = order(http, collective=10, individual=10, order_id=found.group(1))
+            assert "€ 130,00" in changed and "€ 210,00" in changed
+
+            # Five working days later the scheduler approves it; invoicing makes the invoice.
+            clock.advance(timedelta(days=9))
+            invoices = eventually(
+                showing(http, "/bestellingen/budget", "download factuur"),
+                what="the order approved and invoiced",
+            )
+            number = re.search(r"#(\d{8})", invoices.text)
+            assert number and "€ 130,00" in invoices.text and "Open" in invoices.text
+            assert "Goedgekeurd" in http.get("/producten").text
+
+            # Download factuur: the PDF with the school's name and Dutch amounts (R-INVOICE-2).
+            link = re.search(r'href="(/bestellingen/budget/[0-9a-f-]{36}/factuur)"', invoices.text)
+            assert link
+            pdf = http.get(link.group(1))
+            assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+            text = pdf_text(pdf.content, tmp_path)
+            for expected in (number.group(1), "Nova College", "€ 130,00", "PO-2026-17"):
+                assert expected in text, expected
+
+            # A CJP admin records the payment (R-INVOICE-4); recording it twice changes nothing.
+            orders_page = admin.get(f"/beheer/scholen/{school_id}/bestellingen")
+            pay = re.search(r'action="(/beheer/scholen/[^"]+/betaling)"', orders_page.text)
+            assert pay, orders_page.text
+            payment = {
+                "bedrag": "130,00",
+                "datum": date.today().isoformat(),
+                "csrf_token": csrf_from(orders_page.text),
+            }
+            assert admin.post(pay.group(1), data=payment).status_code == 303
+            assert admin.post(pay.group(1), data=payment).status_code == 303
+
+            # The balance is credited once (R-BUDGET-5, R-BUDGET-7).
+            overview = eventually(
+                showing(http, "/bestellingen/overzicht", "€ 210,00"),
+                what="the collective budget credited",
+            )
+            assert overview.text.count("betaald: collectief budget") == 1
+            assert "€ 105,00" in overview.text  # individual budget, assignable
+
+            # A student activates a CJP; the school assigns individual budget (R-BUDGET-6).
+            token = http.post(
+                "/api/v1/auth/login", json={"email": HOLDER, "password": PASSWORD}
+            ).json()["token"]
+            api = {"Authorization": f"Bearer {token}"}
+            rows = [
+                ("Sanne", "de Boer", "sanne@nova.test", "", "Amsterdam", 1, "Media", "", ""),
+                ("Ali", "Yilmaz", "ali@nova.test", "", "Amsterdam", 2, "Zorg", "", ""),
+            ]
+            uploaded = http.post(
+                f"/api/v1/schools/{school_id}/roster/students/upload",
+                headers=api,
+                files={"file": ("leerlingen.xlsx", student_xlsx(rows))},
+                data={"confirmed": "true"},
+            )
+            assert uploaded.status_code == 200, uploaded.text
+            invited = http.post(
+                f"/api/v1/schools/{school_id}/roster/students/invitations",
+                headers=api,
+                json={"all": True},
+            )
+            assert invited.status_code == 202, invited.text
+            code = re.search(r"activeren\?code=([\w-]+)", mail_text(portal.wait_for_mail(
+                "sanne@nova.test")))  # fmt: skip
+            assert code
+            activated = http.post(
+                "/api/v1/activations",
+                json={
+                    "code": code.group(1),
+                    "voornaam": "Sanne",
+                    "achternaam": "de Boer",
+                    "email": "sanne@nova.test",
+                    "geboortedatum": "2006-05-17",
+                },
+            )
+            assert activated.status_code == 200, activated.text
+
+            def sanne_listed() -> tuple[str, str] | None:
+                page = http.get("/bestellingen/toewijzen")
+                found = re.search(r'name="persoon" value="([0-9a-f-]{36})"', page.text)
+                return (found.group(1), page.text) if found and "Boer" in page.text else None
+
+            person_id, page = eventually(sanne_listed, what="the active student listed")
+            assert "Yilmaz" not in page  # not active: no budget for them
+
+            def allocated() -> httpx.Response | None:
+                page = http.get("/bestellingen/toewijzen")
+                done = http.post(
+                    "/bestellingen/toewijzen",
+                    data={
+                        "bedrag": "10,50",
+                        "persoon": person_id,
+                        "csrf_token": csrf_from(page.text),
+                    },
+                )
+                # The budget service hears of the activation through the broker.
+                return done if done.status_code == 200 else None
+
+            done = eventually(allocated, what="the budget service knows the active student")
+            assert "€ 10,50 toegewezen aan 1 student(en)" in done.text
+            assert "Nog toe te wijzen: € 94,50" in done.text
+            # Never beyond what is assignable: all or nothing, with a clear message.
+            page = http.get("/bestellingen/toewijzen")
+            refused = http.post(
+                "/bestellingen/toewijzen",
+                data={"bedrag": "100,00", "persoon": person_id, "csrf_token": csrf_from(page.text)},
+            )
+            assert refused.status_code == 409, refused.text
+            ledger = http.get("/bestellingen/overzicht").text
+            assert "€ 94,50" in ledger
