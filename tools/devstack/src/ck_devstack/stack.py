@@ -64,6 +64,15 @@ class StackError(RuntimeError):
     """A process of the stack did not start, died, or is misconfigured."""
 
 
+DEMO_CJP_DETAILS = {
+    "INVOICING_CJP_NAME": "Stichting CJP",
+    "INVOICING_CJP_ADDRESS": "Voorbeeldstraat 1|1000 AA Amsterdam",
+    "INVOICING_CJP_KVK": "12345678",
+    "INVOICING_CJP_IBAN": "NL00BANK0123456789",
+    "INVOICING_CJP_EMAIL": "scholen@cjp.example",
+}
+
+
 def _run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion, also when the caller is inside a running event loop."""
     try:
@@ -354,7 +363,12 @@ class Stack:
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
         if name == "accounts":
             env["ACCOUNTS_PORTAL_URL"] = self.portal_url
+        if name == "membership":
             env["MEMBERSHIP_PORTAL_URL"] = self.portal_url
+        if name == "invoicing":
+            # Placeholder details of CJP for local invoices; production sets the real ones.
+            for key, value in DEMO_CJP_DETAILS.items():
+                env.setdefault(key, value)
         if name == "notifier":
             env["NOTIFIER_SMTP_HOST"] = "127.0.0.1"
             env["NOTIFIER_SMTP_PORT"] = str(self.smtp_port)
