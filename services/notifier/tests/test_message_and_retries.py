@@ -91,6 +91,24 @@ def test_an_international_address_takes_the_standard_library() -> None:
     assert text is not None and text.get_content().replace("\r\n", "\n") == "Hallo, één keer.\n"
 
 
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("yılmaz.ali3@gmail.com", True),
+        ("çelik@school.nl", True),
+        ("jan@bücher.de", True),
+        ("a b@x.nl", False),
+        ("a@x", False),
+        ("a@@x.nl", False),
+        ("ab@x..nl", False),
+        ("a..b@x.nl", False),
+        ("x@y.nl\r\nBcc: z@q.nl", False),
+    ],
+)
+def test_valid_addresses_include_international_ones(address: str, valid: bool) -> None:
+    assert valid_address(address) is valid
+
+
 def test_a_mail_without_recipient_cannot_be_composed() -> None:
     with pytest.raises(ValueError):
         compose(replace(_mail(), recipient=None), "noreply@cjp.nl")

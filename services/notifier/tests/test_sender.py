@@ -120,6 +120,22 @@ async def test_many_mails_go_over_one_connection(
         assert row["template"] == "welcome_budget_holder"
 
 
+async def test_an_international_address_goes_out_with_smtputf8(
+    db: Database, database_url: str, sink: SmtpSink, mail_dir: Path, smtp_port: int
+) -> None:
+    """Students' names are not all ASCII (yılmaz@...): RFC 6531 addresses are delivered."""
+    await asyncio.to_thread(sink.start)
+    sender = MailSender(db, _settings(database_url, smtp_port), Doorbell())
+    ids = await _queue(db, "yılmaz.ali@school.example", "plain@school.example")
+    assert await sender.send_due() == 2
+    await sender.client.close()
+    assert sorted(str(m["To"]) for m in read_mails(mail_dir)) == [
+        "plain@school.example",
+        "yılmaz.ali@school.example",
+    ]
+    assert [row["status"] for row in await _rows(db, ids)] == ["sent", "sent"]
+
+
 async def test_reconnects_when_the_server_dropped_the_connection(
     db: Database, database_url: str, sink: SmtpSink, mail_dir: Path, smtp_port: int
 ) -> None:

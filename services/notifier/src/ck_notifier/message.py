@@ -52,9 +52,20 @@ _PLAIN_ADDRESS = re.compile(
 )
 
 
+# RFC 6531 (SMTPUTF8): UTF-8 letters in the local part and the domain, e.g. yılmaz@school.nl
+# (names of the rosters' students are not all ASCII). Sent with the SMTPUTF8 option.
+_ATEXT_UTF8 = r"[^\x00-\x20\x7f\"(),.:;<>@\[\\\]]+"
+_INTERNATIONAL_ADDRESS = re.compile(
+    rf"{_ATEXT_UTF8}(?:\.{_ATEXT_UTF8})*@[^\x00-\x20\x7f@.\"(),:;<>\[\\\]]+"
+    r"(?:\.[^\x00-\x20\x7f@.\"(),:;<>\[\\\]]+)+"
+)
+
+
 def valid_address(address: str) -> bool:
     """One plain addr-spec (no display name, no line breaks) with a local part and a domain."""
     if _PLAIN_ADDRESS.fullmatch(address):
+        return True
+    if not address.isascii() and _INTERNATIONAL_ADDRESS.fullmatch(address):
         return True
     if address != address.strip() or any(ch in address for ch in "\r\n,"):
         return False

@@ -69,6 +69,13 @@ async def _transaction(smtp: aiosmtplib.SMTP, sender: str, recipient: str, messa
                 raise
             await smtp.helo()
     options = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
+    if not (sender.isascii() and recipient.isascii()):
+        # RFC 6531: an internationalised address needs the server's SMTPUTF8.
+        if not smtp.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "the mail server does not accept international addresses (no SMTPUTF8)"
+            )
+        options.append(b"SMTPUTF8")
     try:
         response = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode(), *options)
         if response.code != 250:
@@ -144,10 +151,7 @@ class SmtpClient:
         self, smtp: aiosmtplib.SMTP, sender: str, recipient: str, message: bytes
     ) -> None:
         try:
-            if sender.isascii() and recipient.isascii():
-                await _transaction(smtp, sender, recipient, message)
-            else:  # an internationalised address: aiosmtplib's SMTPUTF8 handling
-                await smtp.sendmail(sender, [recipient], message)
+            await _transaction(smtp, sender, recipient, message)
         except Exception as exc:
             error = classify(exc)
             if error.outage:
