@@ -4,8 +4,8 @@ Timed from the "verstuur uitnodiging" request (the JSON API's invitation endpoin
 selection "all") until the local SMTP server (ck-smtp-sink) has accepted the last of the 50,000
 invitation mails: roster -> InvitationsRequested chunks -> membership (codes) -> EmailsRequested
 -> notifier -> SMTP, and InvitationsSent -> roster's status column. Meanwhile a client asks for
-the people list (a filter and a sort) every 100 ms: its median response time during the fan-out
-is the second figure. Target: all 50,000 mails within 60 s, list median under 200 ms.
+the people list (a filter and a sort) twice a second, as a school watching it would: its median
+response time during the fan-out is the second figure. Target: all 50,000 mails within 60 s, list median under 200 ms.
 
 Processes: accounts, roster, membership, notifier, gateway and the SMTP sink (ck_devstack.Stack),
 SQLite, a RabbitMQ vhost of its own.
@@ -27,7 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_roster_upload import budget_holder_session, wait_for_school
-from benchkit import isolated_vhost, median, metric, percentile
+from benchkit import cpu_seconds, isolated_vhost, median, metric, percentile
 
 PEOPLE = int(os.environ.get("BENCH_INVITATIONS", "50000"))
 DEADLINE_SECONDS = 600
@@ -42,6 +42,14 @@ def roster_file() -> bytes:
         email = row[2] or f"leerling{index}@student.roc.nl"
         rows.append((row[0], row[1], email, *row[3:]))
     return student_xlsx(rows)
+
+
+def broker_pid() -> dict[str, int]:
+    """RabbitMQ's Erlang VM on this machine, when it is local."""
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True)
+    return {"rabbitmq": int(found.stdout.split()[0])} if found.stdout.strip() else {}
 
 
 def mails_in(directory: Path) -> int:
@@ -82,7 +90,7 @@ async def invite_all(
             )
             reply.raise_for_status()
             latencies.append((time.perf_counter() - start) * 1000)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
 
     async with httpx.AsyncClient(base_url=portal_url, timeout=120) as http:
         before = mails_in(mail_dir)
@@ -131,9 +139,14 @@ def main() -> None:
         school_id, token = budget_holder_session(stack)
         asyncio.run(wait_for_school(stack.portal_url, school_id, token))
         asyncio.run(upload(stack.portal_url, school_id, token, content))
+        pids = {name: p.pid for name, p in stack.processes.items() if p.pid is not None}
+        pids.update(broker_pid())
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         seconds, answered, latencies, answer = asyncio.run(
             invite_all(stack.portal_url, school_id, token, stack.mail_dir)
         )
+        # Where the time went: CPU seconds of each process during the fan-out.
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         assert answer["requested"] == PEOPLE, answer
         metric("invitations_people", PEOPLE, "people")
         metric("invitations_api_answer", answered * 1000, "ms")
@@ -143,6 +156,8 @@ def main() -> None:
         metric("invitations_list_during_fanout_median", median(latencies), "ms")
         metric("invitations_list_during_fanout_p95", percentile(latencies, 95), "ms")
         metric("invitations_list_requests", len(latencies), "requests")
+        for name, used in sorted(cpu.items()):
+            metric(f"invitations_cpu_{name.replace('-', '_')}", used, "s")
 
 
 if __name__ == "__main__":

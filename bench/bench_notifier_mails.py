@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_rpc import drop_postgres, postgres_database
-from benchkit import free_port, isolated_vhost, metric, python, service_process
+from benchkit import cpu_seconds, free_port, isolated_vhost, metric, python, service_process
 from ck_notifier.smtp_sink import count_mails
 
 PER_EVENT = 500  # ck_contracts.notifier.MAX_MAILS_PER_EVENT
 SCHOOL = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def count_queued(database_url: str) -> int:
