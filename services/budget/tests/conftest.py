@@ -13,19 +13,22 @@ from typing import Any
 
 import pytest
 from ck_budget.clock import ManualClock
-from ck_budget.consumers import members_consumer, payments_consumer
+from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
 from ck_budget.deps import BudgetDeps
 from ck_budget.handlers import router
 from ck_budget.settings import get_settings
+from ck_budget.tables import outbox
 from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated
+from ck_contracts.messaging import Event
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import RosterKind
 from ck_contracts.rpc import RpcRequest
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
+from sqlalchemy import select
 
 # Monday 30 November 2026, 10:00 in Amsterdam: the period of an order placed now ends on
 # Tuesday 8 December 00:00 Amsterdam (23:00 UTC on the 7th).
@@ -51,6 +54,31 @@ class World:
 
     def admin(self) -> Actor:
         return Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
+
+    def provider(self, provider_id: uuid.UUID | None = None) -> Actor:
+        """A cultural provider charging cards (the gateway sets provider_id from the API key)."""
+        return Actor(user_id=uuid.uuid4(), role=Role.PROVIDER, provider_id=provider_id)
+
+    @staticmethod
+    def card(person_id: uuid.UUID) -> str:
+        """The CJP card number `activate` gives a student."""
+        return f"CJP{person_id.int % 10**13:013d}"
+
+    async def spend(self, event: Event, db: Database | None = None) -> bool:
+        """Feed a weborder / Schooltoer event to budget.events.spending, as the runtime does."""
+        return await spending_consumer(self.deps).handle(event.envelope(), db or self.db)
+
+    async def published(self, routing_key: str) -> list[dict[str, Any]]:
+        """The bodies of the events in the outbox with this routing key, oldest first."""
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.body)
+                    .where(outbox.c.routing_key == routing_key)
+                    .order_by(outbox.c.seq)
+                )
+            ).all()
+        return [dict(row.body) for row in rows]
 
     async def call(self, op: str, payload: dict[str, Any], actor: Actor | None) -> dict[str, Any]:
         request = RpcRequest(op=op, actor=actor, payload=_jsonable(payload))
@@ -87,14 +115,16 @@ class World:
         )
         return await payments_consumer(self.clock).handle(event.envelope(), self.db)
 
-    async def activate(self, *people: uuid.UUID, school: uuid.UUID | None = None) -> None:
+    async def activate(
+        self, *people: uuid.UUID, school: uuid.UUID | None = None, card: str | None = None
+    ) -> None:
         consumer = members_consumer(self.clock)
         for pid in people:
             event = MembershipActivated(
                 school_id=school or self.school,
                 person_id=pid,
                 kind=RosterKind.STUDENTS,
-                card_number="1",
+                card_number=card or self.card(pid),
             )
             await consumer.handle(event.envelope(), self.db)
 

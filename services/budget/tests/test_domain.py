@@ -276,3 +276,38 @@ def test_no_sequence_of_operations_goes_below_zero(ops: list[tuple[str, int, int
         assert balance >= 0 and pool >= 0
         assert balance == sum(ledger)
     assert domain.running_balances(ledger)[-1:] in ([], [balance])
+
+
+# --- the spending saga and card payments (R-WEB-2/4/6) -------------------------------------------
+def test_debit_refusals_are_clear_dutch() -> None:
+    ends = date(2027, 7, 31)
+    assert domain.debit_refusal(5_500, 5_500, "weborder", NOW, ends) is None
+    assert domain.debit_refusal(4_000, 5_500, "weborder", NOW, ends) == (
+        "Onvoldoende saldo: het saldo is € 40,00, de weborder kost € 55,00."
+    )
+    assert domain.debit_refusal(0, 1, "schooltoer", NOW, ends) == (
+        "Onvoldoende saldo: het saldo is € 0,00, de Schooltoer-bestelling kost € 0,01."
+    )
+    after = ams(2027, 8, 1, 0, 0)
+    assert domain.debit_refusal(10**6, 1, "weborder", after, ends) == (
+        "De programmaperiode is voorbij (budget was te besteden tot en met 31-07-2027). "
+        "Er kan niets meer worden afgeschreven of toegewezen."
+    )
+
+
+def test_card_charge_never_beyond_the_students_budget() -> None:
+    assert domain.card_charge(2_000, 1_250, 750) == 2_000
+    with pytest.raises(Conflict) as refused:
+        domain.card_charge(2_000, 1_250, 1_000)
+    assert refused.value.message == (
+        "Onvoldoende budget op deze CJP-kaart: er is nog € 7,50 over, de betaling is € 10,00. "
+        "Er is niets afgeschreven."
+    )
+    with pytest.raises(ValueError):
+        domain.card_charge(2_000, 0, 0)
+
+
+def test_clip_fits_free_text_in_a_column() -> None:
+    assert domain.clip("  Weborder\n Hamlet ") == "Weborder Hamlet"
+    assert domain.clip("x" * 300) == "x" * 199 + "…"
+    assert len(domain.cancelled_description("y" * 300)) == 200

@@ -1,15 +1,22 @@
-"""The budget service. Budget orders, objection period, ledger and allocation."""
+"""The budget service. Budget orders, objection period, ledger, allocation, the budget half of
+the weborder saga (debits and credits of the collective balance) and card payments."""
 
 from __future__ import annotations
 
-from ck_contracts.budget import BudgetOrderApproved
+from ck_contracts.budget import (
+    BudgetCredited,
+    BudgetDebited,
+    BudgetDebitRefused,
+    BudgetOrderApproved,
+    CardPaymentMade,
+)
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_budget.approval import approval_scheduler
 from ck_budget.clock import Clock, SystemClock
-from ck_budget.consumers import members_consumer, payments_consumer
+from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
 from ck_budget.deps import BudgetDeps
 from ck_budget.handlers import router
 from ck_budget.settings import BudgetSettings, get_settings
@@ -31,10 +38,17 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             known_schools_consumer("budget"),
             payments_consumer(deps.clock),
             members_consumer(deps.clock),
+            spending_consumer(deps),
         ),
         background=(approval_scheduler(deps),),
-        publishes=(BudgetOrderApproved,),
-        description="Budget orders, objection period, ledger and allocation.",
+        publishes=(
+            BudgetOrderApproved,
+            BudgetDebited,
+            BudgetDebitRefused,
+            BudgetCredited,
+            CardPaymentMade,
+        ),
+        description="Budget orders, objection period, ledger, allocation, spending, card payments.",
     )
 
 

@@ -6,27 +6,52 @@ invoice id drops a second InvoicePaid for the same invoice (another event id). A
 can never be right (negative amounts, an order of another school) is dead-lettered at once.
 
 budget.events.members: the projection of students with an active membership (who may get
-individual budget, R-BUDGET-6); a person removed from the roster gives back their unspent
-individual budget to the school's assignable pool (R-ROSTER-7). A membership that merely
-ends keeps its allocation (the student may become active again); only removal returns it.
+individual budget, R-BUDGET-6) and their CJP card number (card payments, R-WEB-6); a person
+removed from the roster gives back the unspent part of their individual budget to the
+school's assignable pool (R-ROSTER-7): card payments already made stay spent. A membership
+that merely ends keeps its allocation (the student may become active again); only removal
+returns it.
+
+budget.events.spending: the budget half of the weborder saga (R-WEB-2/4, see
+ck_contracts.weborders). WeborderApproved / SchooltoerOrdered debit the collective balance
+under the balance row's lock and answer BudgetDebited, or BudgetDebitRefused with the Dutch
+reason (balance too low, programme period over): a refusal is a normal outcome, the event is
+acked. Exactly once per weborder / Schooltoer order: the inbox drops a redelivery (same event
+id), the `debits` key on the reference drops a republished request (new event id) for a
+reference that was debited before. The second time nothing is published: the first answer
+was written to the outbox in the debit's own transaction, so it is delivered anyway, and a
+second answer would only give the weborders service a duplicate to ignore. A refusal is not
+kept: a later request for the same reference (the school approves again after a payment) is
+decided afresh. WeborderApprovalCancelled credits a debited amount back once ("Geannuleerd:
+..." in the ledger, BudgetCredited); a cancellation of something never debited, or credited
+before, is logged and ignored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated, MembershipEnded
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
+from ck_contracts.weborders import (
+    DebitKind,
+    SchooltoerOrdered,
+    WeborderApprovalCancelled,
+    WeborderApproved,
+)
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
-from sqlalchemy import delete, select
+from ck_runtime.outbox import add_to_outbox
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_budget import domain, store
 from ck_budget.clock import Clock
-from ck_budget.tables import allocations, orders, releases, student_memberships
+from ck_budget.deps import BudgetDeps
+from ck_budget.tables import allocations, debits, orders, releases, student_memberships
 
 log = get_logger(__name__)
 
@@ -111,20 +136,36 @@ async def _set_membership(
     removed person stays removed."""
     if event.kind != RosterKind.STUDENTS or event.school_id is None:
         return
-    statement = store.insert(session, student_memberships).values(
-        person_id=event.person_id,
-        school_id=event.school_id,
-        active=active,
-        removed=False,
-        updated_at=event.occurred_at,
-    )
+    values: dict[str, Any] = {
+        "person_id": event.person_id,
+        "school_id": event.school_id,
+        "active": active,
+        "removed": False,
+        "updated_at": event.occurred_at,
+    }
+    if isinstance(event, MembershipActivated):
+        values["card_number"] = _card_number(event)
+    statement = store.insert(session, student_memberships).values(**values)
+    changes = {"active": statement.excluded.active, "updated_at": statement.excluded.updated_at}
+    if isinstance(event, MembershipActivated):  # a new activation brings a new card
+        changes["card_number"] = statement.excluded.card_number
     statement = statement.on_conflict_do_update(
         index_elements=["person_id"],
-        set_={"active": statement.excluded.active, "updated_at": statement.excluded.updated_at},
+        set_=changes,
         where=(student_memberships.c.removed.is_(False))
         & (student_memberships.c.updated_at <= statement.excluded.updated_at),
     )
     await session.execute(statement)
+
+
+def _card_number(event: MembershipActivated) -> str | None:
+    """The card to pay with; a number no till can send (CardCharge: 8..32 characters) is
+    kept as none, so the student simply cannot pay by card."""
+    number = event.card_number.strip()
+    if not 8 <= len(number) <= 32:
+        log.warning("membership.card_number_unusable", length=len(number))
+        return None
+    return number
 
 
 async def on_activated(event: MembershipActivated, session: AsyncSession) -> None:
@@ -158,12 +199,16 @@ async def return_allocation(event: PersonRemoved, session: AsyncSession, clock: 
             index_elements=["person_id"], set_={"active": False, "removed": True}
         )
     )
+    # FOR UPDATE: a card payment running now (it locks this row) finishes first, and what it
+    # spent is not given back.
     allocation = (
         await session.execute(
-            select(allocations).where(
+            select(allocations)
+            .where(
                 allocations.c.person_id == event.person_id,
                 allocations.c.school_id == event.school_id,
             )
+            .with_for_update()
         )
     ).first()
     if allocation is None:
@@ -187,5 +232,150 @@ def members_consumer(clock: Clock) -> EventConsumer:
             MembershipActivated.routing_key: on_activated,
             MembershipEnded.routing_key: on_ended,
             PersonRemoved.routing_key: on_removed,
+        },
+    )
+
+
+# --- spending: the budget half of the weborder saga ---------------------------------------------
+def _school(event: WeborderApproved | SchooltoerOrdered | WeborderApprovalCancelled) -> Any:
+    if event.school_id is None:
+        raise PoisonMessage(f"{event.routing_key} {event.id} names no school")
+    return event.school_id
+
+
+async def debit_spending(
+    session: AsyncSession,
+    deps: BudgetDeps,
+    event: WeborderApproved | SchooltoerOrdered,
+) -> str:
+    """Debit a weborder or Schooltoer order once. Returns "debited", "refused" or "duplicate"
+    (debited before: nothing happens, nothing is published)."""
+    school_id = _school(event)
+    if isinstance(event, WeborderApproved):
+        kind, reference_id = DebitKind.WEBORDER.value, event.weborder_id
+    else:
+        kind, reference_id = DebitKind.SCHOOLTOER.value, event.order_id
+    now = deps.clock.now()
+    ends_on = deps.settings.spending_ends_on
+    # The balance row first: every debit, credit and payment of the school queues here, so the
+    # look-up of the reference below sees any debit of it that committed before.
+    balance = await store.lock_balance(session, school_id, now)
+    earlier = (
+        await session.execute(
+            select(debits.c.school_id).where(debits.c.reference_id == reference_id)
+        )
+    ).first()
+    if earlier is not None:
+        log.info("debit.duplicate", kind=kind, reference_id=str(reference_id))
+        return "duplicate"
+    reason = domain.debit_refusal(balance.balance_cents, event.amount_cents, kind, now, ends_on)
+    if reason is not None:
+        await add_to_outbox(
+            session,
+            BudgetDebitRefused(
+                school_id=school_id,
+                correlation_id=event.correlation_id,
+                reference_id=reference_id,
+                kind=kind,
+                reason=reason,
+            ),
+        )
+        log.info("debit.refused", kind=kind, reference_id=str(reference_id))
+        return "refused"
+    description = domain.clip(event.description)
+    after = await store.debit_balance(
+        session, school_id, event.amount_cents, description, now, ends_on
+    )
+    await session.execute(
+        debits.insert().values(
+            reference_id=reference_id,
+            school_id=school_id,
+            kind=kind,
+            amount_cents=event.amount_cents,
+            description=description,
+            debited_at=now,
+        )
+    )
+    await add_to_outbox(
+        session,
+        BudgetDebited(
+            school_id=school_id,
+            correlation_id=event.correlation_id,
+            reference_id=reference_id,
+            kind=kind,
+            amount_cents=event.amount_cents,
+            balance_cents=after,
+        ),
+    )
+    log.info("debit.done", kind=kind, reference_id=str(reference_id), cents=event.amount_cents)
+    return "debited"
+
+
+async def credit_cancelled(
+    session: AsyncSession, deps: BudgetDeps, event: WeborderApprovalCancelled
+) -> bool:
+    """Credit a cancelled approval back, once, and only what was debited. False: nothing
+    was debited for it (or it was credited before): logged and ignored."""
+    school_id = _school(event)
+    now = deps.clock.now()
+    balance = await store.lock_balance(session, school_id, now)
+    debit = (
+        await session.execute(
+            select(debits).where(
+                debits.c.reference_id == event.weborder_id, debits.c.school_id == school_id
+            )
+        )
+    ).first()
+    if debit is None:
+        log.warning("credit.nothing_debited", reference_id=str(event.weborder_id))
+        return False
+    if debit.credited_at is not None:
+        log.info("credit.duplicate", reference_id=str(event.weborder_id))
+        return False
+    if debit.amount_cents != event.amount_cents:
+        # What comes back is what was debited, never more.
+        log.warning(
+            "credit.amount_differs",
+            reference_id=str(event.weborder_id),
+            debited_cents=debit.amount_cents,
+            event_cents=event.amount_cents,
+        )
+    amount = debit.amount_cents
+    after = domain.credit(balance.balance_cents, amount)
+    await session.execute(
+        update(debits).where(debits.c.reference_id == debit.reference_id).values(credited_at=now)
+    )
+    await store.add_ledger_entry(
+        session, school_id, now, domain.cancelled_description(event.description), amount, after
+    )
+    await store.save_balance(session, school_id, now, balance_cents=after)
+    await add_to_outbox(
+        session,
+        BudgetCredited(
+            school_id=school_id,
+            correlation_id=event.correlation_id,
+            reference_id=debit.reference_id,
+            kind=debit.kind,
+            amount_cents=amount,
+            balance_cents=after,
+        ),
+    )
+    log.info("credit.done", reference_id=str(debit.reference_id), cents=amount)
+    return True
+
+
+def spending_consumer(deps: BudgetDeps) -> EventConsumer:
+    async def on_debit(event: WeborderApproved | SchooltoerOrdered, session: AsyncSession) -> None:
+        await debit_spending(session, deps, event)
+
+    async def on_cancelled(event: WeborderApprovalCancelled, session: AsyncSession) -> None:
+        await credit_cancelled(session, deps, event)
+
+    return EventConsumer(
+        _queue("spending"),
+        {
+            WeborderApproved.routing_key: on_debit,
+            SchooltoerOrdered.routing_key: on_debit,
+            WeborderApprovalCancelled.routing_key: on_cancelled,
         },
     )

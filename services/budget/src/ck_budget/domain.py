@@ -154,10 +154,7 @@ def dutch_date(day: date) -> str:
 
 def require_spending_open(now: datetime, ends_on: date) -> None:
     if spending_ended(now, ends_on):
-        raise Conflict(
-            f"De programmaperiode is voorbij (budget was te besteden tot en met "
-            f"{dutch_date(ends_on)}). Er kan niets meer worden afgeschreven of toegewezen."
-        )
+        raise Conflict(period_over_message(ends_on))
 
 
 # --- the balance and the assignable pool (R-BUDGET-5/6/7) ----------------------------------------
@@ -179,6 +176,58 @@ def debit(balance_cents: int, amount_cents: int, now: datetime, ends_on: date) -
             f"tekort {euro(amount_cents - balance_cents)}."
         )
     return balance_cents - amount_cents
+
+
+# --- weborders and Schooltoer: the spending saga (R-WEB-2/4) -------------------------------------
+SPENDING_WHAT = {"weborder": "de weborder", "schooltoer": "de Schooltoer-bestelling"}
+
+
+def period_over_message(ends_on: date) -> str:
+    return (
+        f"De programmaperiode is voorbij (budget was te besteden tot en met "
+        f"{dutch_date(ends_on)}). Er kan niets meer worden afgeschreven of toegewezen."
+    )
+
+
+def debit_refusal(
+    balance_cents: int, amount_cents: int, kind: str, now: datetime, ends_on: date
+) -> str | None:
+    """Why a weborder or Schooltoer order cannot be debited, for the budget holder; None when
+    it can. Refusing is a normal outcome of the saga, not an error."""
+    if spending_ended(now, ends_on):
+        return period_over_message(ends_on)
+    if amount_cents > balance_cents:
+        what = SPENDING_WHAT.get(kind, "de bestelling")
+        return (
+            f"Onvoldoende saldo: het saldo is {euro(balance_cents)}, {what} kost "
+            f"{euro(amount_cents)}."
+        )
+    return None
+
+
+def cancelled_description(description: str) -> str:
+    return clip(f"Geannuleerd: {description}")
+
+
+def clip(text: str, length: int = 200) -> str:
+    """Free text from another service, cut to fit a column."""
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+# --- card payments (R-WEB-6) ---------------------------------------------------------------------
+def card_charge(allocated_cents: int, spent_cents: int, amount_cents: int) -> int:
+    """The student's spent total after a card payment; refused, with what is left, when the
+    payment exceeds the individual budget (never negative)."""
+    if amount_cents <= 0:
+        raise ValueError("a card payment is positive")
+    left = max(allocated_cents - spent_cents, 0)
+    if amount_cents > left:
+        raise Conflict(
+            f"Onvoldoende budget op deze CJP-kaart: er is nog {euro(left)} over, de betaling "
+            f"is {euro(amount_cents)}. Er is niets afgeschreven."
+        )
+    return spent_cents + amount_cents
 
 
 def allocate(

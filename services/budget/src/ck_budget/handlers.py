@@ -13,6 +13,9 @@ from typing import Any
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
+    CardCharge,
+    CardCharged,
+    CardPaymentMade,
     ChangeOrder,
     Ledger,
     LedgerEntry,
@@ -31,6 +34,7 @@ from ck_contracts.roles import Permission
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import KNOWN_SCHOOLS, require_known_school
 from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
 from ck_runtime.rpc_server import FORBIDDEN_MESSAGE, Call, RpcRouter
 from ck_runtime.tables import UtcDateTime
 from sqlalchemy import Row, Uuid, any_, bindparam, select, text, update
@@ -38,7 +42,14 @@ from sqlalchemy.dialects import postgresql
 
 from ck_budget import domain, store
 from ck_budget.deps import BudgetDeps
-from ck_budget.tables import allocations, balances, ledger_entries, orders, student_memberships
+from ck_budget.tables import (
+    allocations,
+    balances,
+    card_payments,
+    ledger_entries,
+    orders,
+    student_memberships,
+)
 
 log = get_logger(__name__)
 router = RpcRouter()
@@ -263,6 +274,10 @@ async def list_orders(call: Call, request: SchoolRef) -> OrderList:
 
 
 # --- the balance (R-BUDGET-7/8) ------------------------------------------------------------------
+# Card payments (R-WEB-6) spend students' individual budget, which left the school's pool when
+# it was assigned: they are not entries of this ledger (the collective balance), and neither
+# the balance nor the assignable pool changes by them. The export and the dossier get them
+# from CardPaymentMade.
 @router.op(Ops.LEDGER, SchoolRef, permission=Permission.VIEW_SCHOOL)
 async def ledger(call: Call, request: SchoolRef) -> Ledger:
     call.require(Permission.VIEW_SCHOOL, request.school_id)
@@ -399,4 +414,140 @@ async def allocate(call: Call, request: Allocate) -> AllocationResult:
         allocated_students=len(ids),
         allocated_cents=total,
         assignable_individual_cents=assignable,
+    )
+
+
+# --- card payments (R-WEB-6) ---------------------------------------------------------------------
+UNKNOWN_CARD = "Deze CJP-kaart is onbekend."
+CARD_NOT_ACTIVE = "Deze CJP-kaart hoort niet bij een actief lidmaatschap. Er is niets afgeschreven."
+REFERENCE_REUSED = (
+    "Deze betalingsreferentie is al gebruikt voor een andere betaling. Er is niets afgeschreven."
+)
+
+
+async def _earlier_charge(
+    session: Any, provider_id: uuid.UUID, request: CardCharge
+) -> CardCharged | None:
+    """The answer to a retried charge: the first one's (the same payment), or a Conflict when
+    the reference was used for another amount."""
+    row = (
+        await session.execute(
+            select(card_payments).where(
+                card_payments.c.provider_id == provider_id,
+                card_payments.c.provider_reference == request.provider_reference,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    holders = set(
+        (
+            await session.execute(
+                select(student_memberships.c.person_id).where(
+                    student_memberships.c.card_number == request.card_number.strip()
+                )
+            )
+        ).scalars()
+    )
+    # Another amount, or a card that is now another student's: not a retry but a mistake. (A
+    # card that is nobody's any more, e.g. replaced since, still gets the first answer.)
+    if row.amount_cents != request.amount_cents or (holders and row.person_id not in holders):
+        raise Conflict(REFERENCE_REUSED)
+    return CardCharged(
+        payment_id=row.payment_id,
+        amount_cents=row.amount_cents,
+        remaining_cents=row.remaining_cents,
+    )
+
+
+@router.op(Ops.CARD_CHARGE, CardCharge, permission=Permission.CHARGE_CARD)
+async def charge_card(call: Call, request: CardCharge) -> CardCharged:
+    """A provider charges a student's CJP card: the payment comes off the individual budget
+    assigned to the student, all or nothing, never beyond it, and once per (provider,
+    provider_reference): a retry gets the first answer, even after the end date.
+
+    The student's allocation row is locked (FOR UPDATE) for the check and the update: two
+    charges at the same moment queue on it and can never overspend; a removal of the student
+    locks the same row before it returns what is unspent."""
+    actor = call.require_actor()
+    if not actor.has(Permission.CHARGE_CARD) or actor.provider_id is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    provider_id = actor.provider_id
+    deps = _deps(call)
+    now = deps.clock.now()
+    card = request.card_number.strip()
+    async with call.db.transaction() as session:
+        earlier = await _earlier_charge(session, provider_id, request)
+        if earlier is not None:
+            return earlier
+        domain.require_spending_open(now, deps.settings.spending_ends_on)
+        members = (
+            await session.execute(
+                select(student_memberships).where(
+                    student_memberships.c.card_number == card,
+                    student_memberships.c.removed.is_(False),
+                )
+            )
+        ).all()
+        active = [m for m in members if m.active]
+        if not members:
+            raise NotFound(UNKNOWN_CARD)
+        if len(active) != 1:  # inactive, or (never expected) one number on two active members
+            if len(active) > 1:
+                log.error("card.ambiguous", students=len(active))
+            raise Conflict(CARD_NOT_ACTIVE)
+        (student,) = active
+        allocation = (
+            await session.execute(
+                select(allocations)
+                .where(
+                    allocations.c.person_id == student.person_id,
+                    allocations.c.school_id == student.school_id,
+                )
+                .with_for_update()
+            )
+        ).first()
+        # After the lock: a retry that ran at the same moment has committed by now.
+        earlier = await _earlier_charge(session, provider_id, request)
+        if earlier is not None:
+            return earlier
+        allocated = allocation.allocated_cents if allocation else 0
+        spent = allocation.spent_cents if allocation else 0
+        spent_after = domain.card_charge(allocated, spent, request.amount_cents)
+        await session.execute(
+            update(allocations)
+            .where(allocations.c.person_id == student.person_id)
+            .values(spent_cents=spent_after, updated_at=now)
+        )
+        payment_id = uuid.uuid4()
+        remaining = allocated - spent_after
+        description = domain.clip(request.description)
+        await session.execute(
+            card_payments.insert().values(
+                payment_id=payment_id,
+                provider_id=provider_id,
+                provider_reference=request.provider_reference,
+                school_id=student.school_id,
+                person_id=student.person_id,
+                amount_cents=request.amount_cents,
+                remaining_cents=remaining,
+                description=description,
+                paid_at=now,
+            )
+        )
+        await add_to_outbox(
+            session,
+            CardPaymentMade(
+                school_id=student.school_id,
+                payment_id=payment_id,
+                person_id=student.person_id,
+                provider_id=provider_id,
+                amount_cents=request.amount_cents,
+                description=description,
+                paid_at=now,
+            ),
+        )
+    log.info("card.charged", payment_id=str(payment_id), cents=request.amount_cents)
+    return CardCharged(
+        payment_id=payment_id, amount_cents=request.amount_cents, remaining_cents=remaining
     )

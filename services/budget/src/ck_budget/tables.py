@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     Uuid,
 )
 
@@ -96,7 +97,7 @@ releases = Table(
     Column("released_at", UtcDateTime(timezone=True), nullable=False),
 )
 
-# Individual budget assigned to students (R-BUDGET-6); spent_cents is for card payments later.
+# Individual budget assigned to students (R-BUDGET-6); spent_cents: what card payments took.
 allocations = Table(
     "allocations",
     metadata,
@@ -118,5 +119,45 @@ student_memberships = Table(
     Column("active", Boolean, nullable=False),
     Column("removed", Boolean, nullable=False, default=False),
     Column("updated_at", UtcDateTime(timezone=True), nullable=False),  # the event's time
+    # The CJP card of the latest activation (R-WEB-6); a new activation brings a new number.
+    Column("card_number", String(32)),
     Index("ix_student_memberships_school", "school_id", "active"),
+    Index("ix_student_memberships_card", "card_number"),
+)
+
+# Weborders and Schooltoer orders debited from the collective balance (R-WEB-2/4): the key
+# makes a debit happen once per weborder / Schooltoer order, whatever arrives twice; a
+# cancelled approval credits it back once (credited_at). Only debits are kept: a refusal
+# debits nothing, so a new approval of the same weborder is decided afresh.
+debits = Table(
+    "debits",
+    metadata,
+    Column("reference_id", Uuid, primary_key=True),
+    Column("school_id", Uuid, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("debited_at", UtcDateTime(timezone=True), nullable=False),
+    Column("credited_at", UtcDateTime(timezone=True)),
+    CheckConstraint("amount_cents > 0", name="ck_debits_amount_positive"),
+    Index("ix_debits_school", "school_id", "debited_at"),
+)
+
+# Card payments from students' individual budget (R-WEB-6), once per provider reference: a
+# till that retries gets the first answer back.
+card_payments = Table(
+    "card_payments",
+    metadata,
+    Column("payment_id", Uuid, primary_key=True),
+    Column("provider_id", Uuid, nullable=False),
+    Column("provider_reference", String(100), nullable=False),
+    Column("school_id", Uuid, nullable=False),
+    Column("person_id", Uuid, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("remaining_cents", BigInteger, nullable=False),  # the student's budget left after it
+    Column("description", String(200), nullable=False),
+    Column("paid_at", UtcDateTime(timezone=True), nullable=False),
+    CheckConstraint("amount_cents > 0", name="ck_card_payments_amount_positive"),
+    UniqueConstraint("provider_id", "provider_reference", name="uq_card_payments_reference"),
+    Index("ix_card_payments_school", "school_id", "paid_at"),
 )
