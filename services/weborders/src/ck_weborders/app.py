@@ -1,18 +1,50 @@
-"""The weborders service. Providers, offer, weborders, schooltoer and exports."""
+"""The weborders service. Providers, API keys, offer, weborders, Schooltoer, exports, dossier."""
 
 from __future__ import annotations
 
+from ck_contracts.weborders import (
+    SchooltoerOrdered,
+    WeborderApprovalCancelled,
+    WeborderApproved,
+    WeborderSettled,
+)
 from ck_runtime.known_schools import known_schools_consumer
-from ck_runtime.service import Service, run_service
+from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
+
+from ck_weborders.consumers import budget_consumer, roster_consumer
+from ck_weborders.deps import WebordersDeps
+from ck_weborders.handlers import router
+from ck_weborders.settings import WebordersSettings, get_settings
 
 
 def build(settings: ServiceSettings | None = None) -> Service:
+    if settings is None:
+        settings = get_settings()
+    elif not isinstance(settings, WebordersSettings):
+        given = settings.model_dump(exclude={"service_name"})
+        settings = load_settings(WebordersSettings, "weborders", **given)
+    deps = WebordersDeps(settings)
+
+    async def read_pepper(_runtime: ServiceRuntime) -> None:
+        assert deps.pepper
+
     return Service(
         name="weborders",
-        settings=settings or load_settings(ServiceSettings, "weborders"),
-        consumers=(known_schools_consumer("weborders"),),
-        description="Providers, offer, weborders, schooltoer and exports.",
+        settings=settings,
+        rpc=router,
+        deps=deps,
+        on_start=(read_pepper,),
+        consumers=(known_schools_consumer("weborders"), budget_consumer(), roster_consumer()),
+        publishes=(
+            WeborderApproved,
+            WeborderApprovalCancelled,
+            SchooltoerOrdered,
+            WeborderSettled,
+        ),
+        description="Cultural providers and their API keys, the offer, weborders and their "
+        "approval saga with the budget, Schooltoer, the spending export and the "
+        "Cultuurkaart-dossier.",
     )
 
 

@@ -1,0 +1,169 @@
+"""The weborders service's event queues.
+
+weborders.events.budget: the budget's answers in the approval saga. Every transition is a
+conditional update from in_behandeling, so a redelivered or late event (another event id, so
+the inbox lets it through) changes nothing: BudgetDebited -> goedgekeurd (+ WeborderSettled for
+a weborder), BudgetDebitRefused -> geweigerd with the budget's reason. BudgetCredited records
+that a cancelled approval's amount is back. CardPaymentMade becomes a card-payment row (export,
+dossier), once per payment id.
+
+weborders.events.roster: PersonRemoved deletes the student's dossier notes, their weborder
+participations and the person link of their card payments, and leaves a tombstone (ids only) so
+a late card payment does not bring the link back (R-AVG-2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
+from ck_contracts.messaging import utcnow
+from ck_contracts.roster import PersonRemoved
+from ck_contracts.topology import queues_of
+from ck_contracts.weborders import DebitKind, WeborderSettled, WeborderStatus
+from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_weborders import store
+from ck_weborders.tables import (
+    card_payments,
+    dossier_notes,
+    removed_people,
+    schooltoer_orders,
+    weborder_participants,
+    weborders,
+)
+
+log = get_logger(__name__)
+S = WeborderStatus
+
+
+def _queue(concern: str) -> Any:
+    (queue,) = [q for q in queues_of("weborders") if q.concern == concern]
+    return queue
+
+
+def _table(kind: str) -> Table:
+    if kind == DebitKind.WEBORDER.value:
+        return weborders
+    if kind == DebitKind.SCHOOLTOER.value:
+        return schooltoer_orders
+    raise PoisonMessage(f"unknown debit kind {kind!r}")
+
+
+async def _settle(
+    session: AsyncSession, event: BudgetDebited | BudgetDebitRefused, values: dict[str, Any]
+) -> bool:
+    """in_behandeling -> values; False when the order had already moved on (or is unknown)."""
+    table = _table(event.kind)
+    where = (table.c.id == event.reference_id) & (table.c.status == S.APPROVING.value)
+    if event.school_id is not None:
+        where = where & (table.c.school_id == event.school_id)
+    done = await session.execute(update(table).where(where).values(**values))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        log.info("saga.stale", kind=event.kind, reference_id=str(event.reference_id))
+        return False
+    return True
+
+
+async def on_debited(event: BudgetDebited, session: AsyncSession) -> None:
+    values = {"status": S.APPROVED.value, "settled_at": utcnow()}
+    if not await _settle(session, event, values):
+        return
+    if event.kind == DebitKind.WEBORDER.value:
+        participants = await store.participants_of(session, [event.reference_id])
+        await add_to_outbox(
+            session,
+            WeborderSettled(
+                school_id=event.school_id,
+                weborder_id=event.reference_id,
+                participant_ids=participants.get(event.reference_id, []),
+            ),
+        )
+    log.info("saga.debited", kind=event.kind, reference_id=str(event.reference_id))
+
+
+async def on_refused(event: BudgetDebitRefused, session: AsyncSession) -> None:
+    values = {"status": S.REFUSED.value, "reason": event.reason[:500]}
+    if await _settle(session, event, values):
+        log.info("saga.refused", kind=event.kind, reference_id=str(event.reference_id))
+
+
+async def on_credited(event: BudgetCredited, session: AsyncSession) -> None:
+    if event.kind != DebitKind.WEBORDER.value:
+        log.info("saga.credit_ignored", kind=event.kind, reference_id=str(event.reference_id))
+        return
+    await session.execute(
+        update(weborders)
+        .where(
+            weborders.c.id == event.reference_id,
+            weborders.c.status == S.CANCELLED.value,
+            weborders.c.credited_at.is_(None),
+        )
+        .values(credited_at=utcnow())
+    )
+    log.info("saga.credited", reference_id=str(event.reference_id))
+
+
+async def on_card_payment(event: CardPaymentMade, session: AsyncSession) -> None:
+    if event.school_id is None:
+        raise PoisonMessage(f"CardPaymentMade {event.payment_id} names no school")
+    removed = await session.execute(
+        select(removed_people.c.person_id).where(removed_people.c.person_id == event.person_id)
+    )
+    await session.execute(
+        store.insert(session, card_payments)
+        .values(
+            id=event.payment_id,
+            school_id=event.school_id,
+            person_id=None if removed.first() is not None else event.person_id,
+            provider_id=event.provider_id,
+            amount_cents=event.amount_cents,
+            description=event.description[:200],
+            paid_at=event.paid_at,
+        )
+        .on_conflict_do_nothing()
+    )
+    log.info("card_payment.recorded", payment_id=str(event.payment_id))
+
+
+def budget_consumer() -> EventConsumer:
+    return EventConsumer(
+        _queue("budget"),
+        {
+            BudgetDebited.routing_key: on_debited,
+            BudgetDebitRefused.routing_key: on_refused,
+            BudgetCredited.routing_key: on_credited,
+            CardPaymentMade.routing_key: on_card_payment,
+        },
+    )
+
+
+async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None:
+    person = event.person_id
+    await session.execute(
+        store.insert(session, removed_people)
+        .values(person_id=person, removed_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    notes = await session.execute(delete(dossier_notes).where(dossier_notes.c.person_id == person))
+    links = await session.execute(
+        delete(weborder_participants).where(weborder_participants.c.person_id == person)
+    )
+    payments = await session.execute(
+        update(card_payments).where(card_payments.c.person_id == person).values(person_id=None)
+    )
+    log.info(
+        "dossier.person_removed",
+        person_id=str(person),
+        notes=notes.rowcount,  # type: ignore[attr-defined]
+        participations=links.rowcount,  # type: ignore[attr-defined]
+        card_payments=payments.rowcount,  # type: ignore[attr-defined]
+    )
+
+
+def roster_consumer() -> EventConsumer:
+    return EventConsumer(_queue("roster"), {PersonRemoved.routing_key: on_person_removed})

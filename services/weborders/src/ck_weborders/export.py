@@ -1,0 +1,189 @@
+"""The spending export (R-WEB-5, menu Bestellingen > Exports): every debit and credit of the
+school's budget through this service as one .xlsx sheet.
+
+Rows: approved weborders (and cancelled approvals: the debit, then the credit as a negative
+amount, so the column sums to what was really spent), Schooltoer orders the budget debited, and
+card payments of students (R-WEB-6). Amounts are numbers in euros with a number format, dates
+are dates; text from providers and schools is neutralised (domain.neutralise) so a spreadsheet
+never runs it as a formula. Written with openpyxl's write-only mode (streams rows).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from ck_contracts.weborders import WeborderStatus
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_weborders import domain
+from ck_weborders.tables import card_payments, providers, schooltoer_orders, weborders
+
+S = WeborderStatus
+HEADER = (
+    "Soort",
+    "Datum",
+    "Omschrijving",
+    "Aanbieder",
+    "Referentie",
+    "Aantal",
+    "Status",
+    "Bedrag (EUR)",
+)
+WIDTHS = (24, 12, 50, 30, 20, 10, 14, 14)
+MONEY = "#,##0.00"
+DAY = "DD-MM-YYYY"
+STATUS_LABEL = {
+    S.APPROVED.value: "Goedgekeurd",
+    S.CANCELLED.value: "Geannuleerd",
+}
+
+
+def filename(school_number: int, now: datetime) -> str:
+    return f"uitgaven_{school_number}_{domain.local_date(now):%Y-%m-%d}.xlsx"
+
+
+def _row(
+    sheet: WriteOnlyWorksheet,
+    kind: str,
+    day: date,
+    description: str,
+    provider: str,
+    reference: str,
+    count: int | None,
+    status: str,
+    cents: int,
+) -> list[Any]:
+    when = WriteOnlyCell(sheet, value=day)
+    when.number_format = DAY
+    amount = WriteOnlyCell(sheet, value=domain.euros(cents))
+    amount.number_format = MONEY
+    return [
+        kind,
+        when,
+        domain.neutralise(description),
+        domain.neutralise(provider),
+        domain.neutralise(reference),
+        count,
+        status,
+        amount,
+    ]
+
+
+async def spending_workbook(session: AsyncSession, school_id: uuid.UUID) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Uitgaven")
+    for index, width in enumerate(WIDTHS):
+        sheet.column_dimensions[chr(ord("A") + index)].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for title in HEADER:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    total = 0
+
+    debited = await session.execute(
+        select(weborders, providers.c.name.label("provider_name"))
+        .select_from(weborders.join(providers, providers.c.id == weborders.c.provider_id))
+        .where(weborders.c.school_id == school_id, weborders.c.settled_at.is_not(None))
+        .order_by(weborders.c.settled_at, weborders.c.id)
+    )
+    for w in debited:
+        status = STATUS_LABEL.get(w.status, w.status)
+        sheet.append(
+            _row(
+                sheet,
+                "Weborder",
+                w.activity_date,
+                w.activity,
+                w.provider_name,
+                w.provider_reference,
+                w.participants,
+                status,
+                w.amount_cents,
+            )
+        )
+        total += w.amount_cents
+        if w.status == S.CANCELLED.value:
+            sheet.append(
+                _row(
+                    sheet,
+                    "Weborder teruggeboekt",
+                    domain.local_date(w.cancelled_at),
+                    w.activity,
+                    w.provider_name,
+                    w.provider_reference,
+                    w.participants,
+                    status,
+                    -w.amount_cents,
+                )
+            )
+            total -= w.amount_cents
+
+    tours = await session.execute(
+        select(schooltoer_orders)
+        .where(
+            schooltoer_orders.c.school_id == school_id,
+            schooltoer_orders.c.status == S.APPROVED.value,
+        )
+        .order_by(schooltoer_orders.c.travel_date, schooltoer_orders.c.id)
+    )
+    for t in tours:
+        sheet.append(
+            _row(
+                sheet,
+                "Schooltoer",
+                t.travel_date,
+                f"{t.from_place} - {t.to_place}",
+                "",
+                "",
+                t.travellers,
+                "Goedgekeurd",
+                t.amount_cents,
+            )
+        )
+        total += t.amount_cents
+
+    payments = await session.execute(
+        select(card_payments, providers.c.name.label("provider_name"))
+        .select_from(
+            card_payments.outerjoin(providers, providers.c.id == card_payments.c.provider_id)
+        )
+        .where(card_payments.c.school_id == school_id)
+        .order_by(card_payments.c.paid_at, card_payments.c.id)
+    )
+    for p in payments:
+        sheet.append(
+            _row(
+                sheet,
+                "Kaartbetaling",
+                domain.local_date(p.paid_at),
+                p.description,
+                p.provider_name or "",
+                "",
+                None,
+                "Betaald",
+                p.amount_cents,
+            )
+        )
+        total += p.amount_cents
+
+    label = WriteOnlyCell(sheet, value="Totaal")
+    label.font = bold
+    amount = WriteOnlyCell(sheet, value=domain.euros(total))
+    amount.number_format = MONEY
+    amount.font = bold
+    sheet.append([label, None, None, None, None, None, None, amount])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

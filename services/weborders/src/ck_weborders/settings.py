@@ -1,0 +1,59 @@
+"""Settings of the weborders service (environment variables WEBORDERS_*).
+
+WEBORDERS_API_KEY_PEPPER keys the HMAC under which provider API keys are stored. Set it in
+production to a long random value from the secret store, the same on every replica, and keep
+it out of the database: with it a leaked database does not even let anyone test a guessed key.
+Left empty, a random pepper is generated once and kept in `<data dir>/weborders-api-key-pepper`
+(with a warning at start-up): fine on one machine, but replicas with separate data dirs would
+each have their own and refuse each other's keys. Changing the pepper invalidates every key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from ck_runtime.logs import get_logger
+from ck_runtime.settings import ServiceSettings, load_settings
+from pydantic import Field
+
+log = get_logger(__name__)
+
+PEPPER_FILE = "weborders-api-key-pepper"
+
+
+class WebordersSettings(ServiceSettings):
+    api_key_pepper: str = ""
+    # Offerings per page of the offer search (R-WEB-3).
+    offer_page_size: int = Field(default=20, ge=1, le=200)
+
+    def effective_pepper(self) -> bytes:
+        """The configured pepper, or one generated once and kept in the data dir."""
+        if self.api_key_pepper:
+            return self.api_key_pepper.encode()
+        path = Path(self.data_dir) / PEPPER_FILE
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):  # another process was first
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as out:
+                        out.write(secrets.token_urlsafe(32))
+            pepper = path.read_text().strip().encode()
+        except OSError as exc:
+            raise RuntimeError(
+                f"WEBORDERS_API_KEY_PEPPER is not set and {path} cannot be written or read "
+                f"({type(exc).__name__}): set WEBORDERS_API_KEY_PEPPER"
+            ) from exc
+        log.warning(
+            "weborders.api_key_pepper_generated",
+            detail="WEBORDERS_API_KEY_PEPPER is empty: the pepper is kept in the data dir; "
+            "replicas with another data dir refuse the keys issued here",
+        )
+        return pepper
+
+
+def get_settings(**overrides: object) -> WebordersSettings:
+    return load_settings(WebordersSettings, "weborders", **overrides)
