@@ -5,7 +5,6 @@ published; a paid invoice fills the ledger; a student gets budget and returns it
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, publish_event
+from ck_testkit import eventually, next_event, publish_event
 from sqlalchemy import select
 
 SCHOOL = uuid.uuid4()
@@ -73,7 +72,7 @@ async def test_order_approval_payment_and_allocation_through_the_broker(
         assert await watch.get(no_ack=True, fail=False) is None
 
         clock.advance(timedelta(days=8))
-        approved = await _next(watch)
+        approved = await next_event(watch)
         assert approved["type"] == "budget.order.approved"
         assert approved["order_id"] == order["order_id"]
         assert approved["total_cents"] == 13000 and approved["school_number"] == 10289
@@ -130,13 +129,3 @@ async def test_order_approval_payment_and_allocation_through_the_broker(
         await connection.close()
         await client.stop()
         await runtime.stop()
-
-
-async def _next(queue: aio_pika.abc.AbstractQueue, deadline: float = 15) -> dict[str, Any]:
-    end = asyncio.get_running_loop().time() + deadline
-    while asyncio.get_running_loop().time() < end:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            return dict(json.loads(message.body))
-        await asyncio.sleep(0.05)
-    raise AssertionError("no event arrived")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import random
 import subprocess
 import uuid
@@ -35,7 +34,7 @@ from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import publish_event
+from ck_testkit import next_event, publish_event
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -564,7 +563,7 @@ async def test_service_through_the_broker(private_amqp_url: str, sqlite_url: str
         order = approved(SCHOOL_A)
         await publish_event(private_amqp_url, order)
         await publish_event(private_amqp_url, order)  # delivered twice
-        created = await _next(watch)
+        created = await next_event(watch)
         assert created["type"] == "invoicing.invoice.created"
         assert created["order_id"] == str(order.order_id) and created["total_cents"] == 13000
 
@@ -581,7 +580,7 @@ async def test_service_through_the_broker(private_amqp_url: str, sqlite_url: str
             actor=admin(),
         )  # fmt: skip
         assert paid.ok and paid.result["status"] == "betaald", paid
-        message = await _next(watch)
+        message = await next_event(watch)
         assert message["type"] == "invoicing.invoice.paid"
         assert message["collective_budget_cents"] == 21000
         pdf_reply = await client.call(
@@ -595,13 +594,3 @@ async def test_service_through_the_broker(private_amqp_url: str, sqlite_url: str
         await connection.close()
         await client.stop()
         await runtime.stop()
-
-
-async def _next(queue: aio_pika.abc.AbstractQueue, deadline: float = 15) -> dict[str, Any]:
-    end = asyncio.get_running_loop().time() + deadline
-    while asyncio.get_running_loop().time() < end:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            return dict(json.loads(message.body))
-        await asyncio.sleep(0.05)
-    raise AssertionError("no event arrived")

@@ -16,10 +16,11 @@ from ck_contracts.rpc import RpcRequest
 from ck_roster import store
 from ck_roster.app import get_settings
 from ck_roster.handlers import router
-from ck_roster.invitations import export_filename, neutralise
+from ck_roster.invitations import export_filename
 from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
+from ck_runtime.spreadsheets import neutralise
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 

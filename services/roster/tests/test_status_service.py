@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, publish_event
+from ck_testkit import eventually, next_event, publish_event
 from ck_testkit.rosters import student_xlsx
 from sqlalchemy import select
 
@@ -158,7 +157,7 @@ async def test_upload_list_and_status_through_the_broker(
             actor=budget_holder,
         )
         assert reply.ok and reply.result["added"] == 3, reply
-        message = await _next(watch)
+        message = await next_event(watch)
         assert message["type"] == "roster.roster.uploaded" and message["added"] == 3
 
         listed = await client.call(
@@ -187,15 +186,3 @@ async def test_upload_list_and_status_through_the_broker(
         await connection.close()
         await client.stop()
         await runtime.stop()
-
-
-async def _next(queue: aio_pika.abc.AbstractQueue, deadline: float = 15) -> dict[str, Any]:
-    import json
-
-    end = asyncio.get_running_loop().time() + deadline
-    while asyncio.get_running_loop().time() < end:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            return dict(json.loads(message.body))
-        await asyncio.sleep(0.05)
-    raise AssertionError("no event arrived")

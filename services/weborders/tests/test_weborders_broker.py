@@ -6,7 +6,6 @@ settles it and WeborderSettled goes out; a card payment and a removed student re
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.weborders import Ops
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, publish_event
+from ck_testkit import eventually, next_event, publish_event
 from ck_weborders.app import build
 from ck_weborders.settings import get_settings
 from ck_weborders.tables import known_schools
@@ -95,7 +94,7 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
             holder,
         )
         assert approving["status"] == "in_behandeling"
-        approved = await _next(watch)
+        approved = await next_event(watch)
         assert approved["type"] == "weborders.weborder.approved"
         assert approved["weborder_id"] == first["weborder_id"]
         assert approved["school_id"] == str(SCHOOL) and approved["amount_cents"] == 1250
@@ -109,7 +108,7 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
         )
         await publish_event(private_amqp_url, debited)
         await publish_event(private_amqp_url, debited)  # delivered twice: settled once
-        settled = await _next(watch)
+        settled = await next_event(watch)
         assert settled["type"] == "weborders.weborder.settled"
         assert settled["participant_ids"] == [str(student)]
         got = await call(
@@ -144,13 +143,3 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
         await connection.close()
         await client.stop()
         await runtime.stop()
-
-
-async def _next(queue: aio_pika.abc.AbstractQueue, deadline: float = 15) -> dict[str, Any]:
-    end = asyncio.get_running_loop().time() + deadline
-    while asyncio.get_running_loop().time() < end:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is not None:
-            return dict(json.loads(message.body))
-        await asyncio.sleep(0.05)
-    raise AssertionError("no event arrived")

@@ -11,7 +11,6 @@ and select plain columns: 50,000 people are a few tuples, never ORM objects or P
 from __future__ import annotations
 
 import io
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -27,6 +26,7 @@ from ck_contracts.roster import (
     Selection,
 )
 from ck_runtime.errors import Invalid
+from ck_runtime.spreadsheets import neutralise
 from openpyxl import Workbook
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,20 +152,6 @@ def new_request_id() -> UUID:
 
 
 # --- export excel -------------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PHONE = re.compile(r"^\+[0-9]{8,15}$")
-
-
-def neutralise(text: str) -> str:
-    """Text a spreadsheet could run as a formula gets a leading quote (R-WEB-5, OWASP's CSV
-    injection advice): anything starting with = + - @ tab or CR. One exception: a plain
-    international phone number (+31612345678, checked at upload, R-ROSTER-2) is data no
-    spreadsheet can run, and a quote in front of every mobile number would spoil the column."""
-    if text.startswith(_FORMULA_START) and not _PHONE.match(text):
-        return "'" + text
-    return text
-
-
 def export_filename(kind: RosterKind, school_number: int, now: datetime) -> str:
     return f"{FILE_PREFIX[kind]}_{school_number}_{now.astimezone(DUTCH_TIME):%Y-%m-%d}.xlsx"
 

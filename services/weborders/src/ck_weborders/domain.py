@@ -23,8 +23,6 @@ KEY_LENGTH = len(KEY_PREFIX) + 43
 DISPLAY_PREFIX_LENGTH = 12  # "ck_live_AbCd": enough to recognise a key, useless to use it
 DESCRIPTION_MAX = 200  # the budget's ledger description column
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
@@ -71,15 +69,6 @@ def cancellation_description(provider_name: str, activity: str, activity_date: d
 
 def schooltoer_description(from_place: str, to_place: str, travel_date: date) -> str:
     return _fit(f"Schooltoer {from_place} - {to_place} ({dutch_date(travel_date)})")
-
-
-def neutralise(text: str) -> str:
-    """Text a spreadsheet could run as a formula gets a leading quote (R-WEB-5, OWASP's CSV
-    injection advice): anything starting with = + - @ tab or CR. The roster service has the
-    same rule (ck_roster.invitations.neutralise); services share no code but contracts."""
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
 
 
 def euros(cents: int) -> float:

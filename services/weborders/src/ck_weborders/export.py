@@ -4,8 +4,8 @@ school's budget through this service as one .xlsx sheet.
 Rows: approved weborders (and cancelled approvals: the debit, then the credit as a negative
 amount, so the column sums to what was really spent), Schooltoer orders the budget debited, and
 card payments of students (R-WEB-6). Amounts are numbers in euros with a number format, dates
-are dates; text from providers and schools is neutralised (domain.neutralise) so a spreadsheet
-never runs it as a formula. Written with openpyxl's write-only mode (streams rows).
+are dates; text from providers and schools is neutralised (ck_runtime.spreadsheets) so a
+spreadsheet never runs it as a formula. Written with openpyxl's write-only mode (streams rows).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ck_contracts.weborders import WeborderStatus
+from ck_runtime.spreadsheets import neutralise
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -68,9 +69,9 @@ def _row(
     return [
         kind,
         when,
-        domain.neutralise(description),
-        domain.neutralise(provider),
-        domain.neutralise(reference),
+        neutralise(description),
+        neutralise(provider),
+        neutralise(reference),
         count,
         status,
         amount,

@@ -65,6 +65,20 @@ async def drain(amqp_url: str, queue: str, expect: int, deadline: float = 15) ->
     return got
 
 
+async def next_event(queue: Any, deadline: float = 15) -> dict[str, Any]:
+    """The next message on an aio-pika queue (e.g. a test's own queue bound to some routing
+    keys), decoded from JSON; AssertionError when none arrives within deadline seconds."""
+    import json
+
+    end = asyncio.get_running_loop().time() + deadline
+    while asyncio.get_running_loop().time() < end:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return dict(json.loads(message.body))
+        await asyncio.sleep(0.05)
+    raise AssertionError("no event arrived")
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = 15) -> bool:
     end = time.monotonic() + deadline
     while time.monotonic() < end:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SERVICE as ACCOUNTS
@@ -279,7 +280,14 @@ async def cancel_order(request: Request, order_id: UUID, session: PageSession) -
 
 # --- Bestellingen ------------------------------------------------------------------------------
 def _tabs(session: SessionInfo, school_id: UUID) -> list[tuple[str, str]]:
-    tabs = [("Overzicht", "/bestellingen/overzicht"), ("Budget", "/bestellingen/budget")]
+    # The manual's submenus (2.1.1): overzicht, weborders, budget, schooltoer, exports.
+    tabs = [
+        ("Overzicht", "/bestellingen/overzicht"),
+        ("Weborders", "/bestellingen/weborders"),
+        ("Budget", "/bestellingen/budget"),
+        ("Schooltoer", "/bestellingen/schooltoer"),
+        ("Exports", "/bestellingen/exports"),
+    ]
     if session.actor.may(Permission.ASSIGN_BUDGET, school_id):
         tabs.append(("Budget toewijzen", "/bestellingen/toewijzen"))
     return tabs
@@ -501,42 +509,42 @@ async def admin_orders(request: Request, school_id: UUID, session: PageSession) 
 
 
 def _admin_back(school_id: UUID, *, done: str = "", error: str = "") -> RedirectResponse:
-    from urllib.parse import urlencode
-
     query = urlencode({"gedaan": done} if done else {"fout": error})
     return RedirectResponse(f"/beheer/scholen/{school_id}/bestellingen?{query}", status_code=303)
+
+
+async def _admin_decide(
+    request: Request, session: SessionInfo, school_id: UUID, order_id: UUID, op: str, done: str
+) -> Response:
+    """Approve early or cancel: the budget service's refusal comes back as the page's message."""
+    await checked_form(request)
+    _require(session, Permission.DECIDE_BUDGET_ORDER)
+    command = OrderRef(school_id=school_id, order_id=order_id)
+    try:
+        await backend.call(request, BUDGET, op, command, actor=session.actor)
+    except RpcFailed as exc:
+        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
+            raise
+        return _admin_back(school_id, error=exc.error.message)
+    return _admin_back(school_id, done=done)
 
 
 @router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/goedkeuren")
 async def admin_approve(
     request: Request, school_id: UUID, order_id: UUID, session: PageSession
 ) -> Response:
-    await checked_form(request)
-    _require(session, Permission.DECIDE_BUDGET_ORDER)
-    command = OrderRef(school_id=school_id, order_id=order_id)
-    try:
-        await backend.call(request, BUDGET, BudgetOps.ORDER_APPROVE, command, actor=session.actor)
-    except RpcFailed as exc:
-        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
-            raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done="goedgekeurd")
+    return await _admin_decide(
+        request, session, school_id, order_id, BudgetOps.ORDER_APPROVE, "goedgekeurd"
+    )
 
 
 @router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/annuleren")
 async def admin_cancel(
     request: Request, school_id: UUID, order_id: UUID, session: PageSession
 ) -> Response:
-    await checked_form(request)
-    _require(session, Permission.DECIDE_BUDGET_ORDER)
-    command = OrderRef(school_id=school_id, order_id=order_id)
-    try:
-        await backend.call(request, BUDGET, BudgetOps.ORDER_CANCEL, command, actor=session.actor)
-    except RpcFailed as exc:
-        if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
-            raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done="geannuleerd")
+    return await _admin_decide(
+        request, session, school_id, order_id, BudgetOps.ORDER_CANCEL, "geannuleerd"
+    )
 
 
 @router.post("/beheer/scholen/{school_id}/facturen/{invoice_id}/betaling")
