@@ -16,7 +16,10 @@ from ck_testkit.portal import Portal
 def portal(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     """Every service, the gateway and an SMTP server, each its own process, on SQLite."""
     data_dir: Path = tmp_path_factory.mktemp("portal")
-    with Stack(data_dir, amqp_url, database_urls={}) as stack:
+    # Mails that failed while a test stopped the SMTP server are tried again after a second,
+    # not after the production pause of half a minute.
+    env = {"NOTIFIER_RETRY_BASE_SECONDS": "1", "NOTIFIER_RETRY_MAX_SECONDS": "2"}
+    with Stack(data_dir, amqp_url, database_urls={}, env=env) as stack:
         password = secrets.token_urlsafe(18)
         stack.run_command(
             "accounts",

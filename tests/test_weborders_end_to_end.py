@@ -1,0 +1,285 @@
+"""Weborders through every process (R-WEB-1/2/5, R-ROLE-3/4/6): a CJP admin registers two
+providers and issues their API keys in menu Aanbieders; provider A creates a weborder with its
+key (a retry with the same Idempotency-Key gives the same weborder); the school gets budget
+(order, early approval by the admin, payment recorded); the budget holder approves the weborder
+in the portal; the balance and Bestellingen > Overzicht show the debit and the export holds it;
+a second weborder larger than the balance is refused with the budget's reason; provider B does
+not see provider A's weborder and school B does not see school A's.
+
+Every service, the gateway and the SMTP server are their own processes (the session's
+`portal` fixture, SQLite), over the real broker.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from ck_testkit.portal import Portal, csrf_from, mail_text
+from openpyxl import load_workbook
+
+T = TypeVar("T")
+PASSWORD = "een lang wachtwoord voor weborders"
+FUTURE = (date.today() + timedelta(days=30)).isoformat()
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (found := probe()) is not None:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def kvk(tag: str, n: int) -> str:
+    return f"{(int(tag, 16) * 10 + n) % 10**8:08d}"
+
+
+def showing(http: httpx.Client, path: str, text: str) -> Callable[[], httpx.Response | None]:
+    """A probe for `eventually`: the page once it shows the text."""
+
+    def probe() -> httpx.Response | None:
+        page = http.get(path)
+        return page if page.status_code == 200 and text in page.text else None
+
+    return probe
+
+
+def page_login(http: httpx.Client, email: str, password: str) -> None:
+    page = http.get("/inloggen")
+    done = http.post(
+        "/inloggen",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+    )
+    assert done.status_code == 303, done.text
+
+
+def school_with_password(portal: Portal, name: str, email: str) -> dict[str, Any]:
+    school = portal.register_school(name, email)
+    found = re.search(
+        r"https?://\S+/wachtwoord-instellen\?token=([\w-]+)", mail_text(portal.wait_for_mail(email))
+    )
+    assert found
+    with portal.client() as http:
+        link = urlsplit(found.group(0))
+        page = http.get(f"{link.path}?{link.query}")
+        done = http.post(
+            "/wachtwoord-instellen",
+            data={
+                "token": found.group(1),
+                "password": PASSWORD,
+                "password_repeat": PASSWORD,
+                "csrf_token": csrf_from(page.text),
+            },
+        )
+        assert done.status_code == 200, done.text
+    return school
+
+
+def register_provider(admin: httpx.Client, name: str, kvk: str) -> tuple[str, str]:
+    """Menu Aanbieders: register, issue a key. (provider id, the key shown once)."""
+    page = admin.get("/beheer/aanbieders")
+    assert page.status_code == 200, page.text
+    done = admin.post(
+        "/beheer/aanbieders",
+        data={
+            "naam": name,
+            "kvk": kvk,
+            "contactpersoon": "Piet Programmeur",
+            "email": f"api@{kvk}.example",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+    assert done.status_code == 303, done.text
+    provider_id = urlsplit(done.headers["location"]).path.rsplit("/", 1)[-1]
+    detail = admin.get(done.headers["location"])
+    issued = admin.post(
+        f"/beheer/aanbieders/{provider_id}/sleutels", data={"csrf_token": csrf_from(detail.text)}
+    )
+    assert issued.status_code == 200, issued.text
+    key = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
+    assert key, issued.text
+    listed = admin.get(f"/beheer/aanbieders/{provider_id}")
+    assert key.group(1) not in listed.text and key.group(1)[:12] in listed.text
+    return provider_id, key.group(1)
+
+
+def order_budget(http: httpx.Client, collective: int) -> None:
+    """Producten: fill the form, check, confirm (as in test_budget_end_to_end)."""
+    form = eventually(showing(http, "/producten", "gele-blok"), what="the order form")
+    fields = {
+        "collectief": str(collective),
+        "individueel": "0",
+        "referentie": "WEB-2026",
+        "csrf_token": csrf_from(form.text),
+    }
+    check = http.post("/producten/controleren", data=fields)
+    assert check.status_code == 200, check.text
+    done = http.post("/producten/bestellen", data={**fields, "csrf_token": csrf_from(check.text)})
+    assert done.status_code == 303, done.text
+
+
+def admin_approves_and_records_payment(admin: httpx.Client, school_id: str, amount: str) -> None:
+    path = f"/beheer/scholen/{school_id}/bestellingen"
+    page = admin.get(path)
+    approve = re.search(r'action="(/beheer/scholen/[^"]+/goedkeuren)"', page.text)
+    assert approve, page.text
+    done = admin.post(approve.group(1), data={"csrf_token": csrf_from(page.text)})
+    assert done.status_code == 303, done.text
+
+    def payment_form() -> httpx.Response | None:
+        current = admin.get(path)
+        return current if "/betaling" in current.text else None
+
+    page = eventually(payment_form, what="the invoice of the approved order")
+    pay = re.search(r'action="(/beheer/scholen/[^"]+/betaling)"', page.text)
+    assert pay
+    paid = admin.post(
+        pay.group(1),
+        data={"bedrag": amount, "datum": date.today().isoformat(),
+              "csrf_token": csrf_from(page.text)},
+    )  # fmt: skip
+    assert paid.status_code == 303, paid.text
+
+
+def cells_of(xlsx: bytes) -> list[str]:
+    book = load_workbook(io.BytesIO(xlsx), read_only=True)
+    return [
+        str(c)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for c in row
+        if c is not None
+    ]
+
+
+def weborder(school_number: int, amount_cents: int, activity: str) -> dict[str, Any]:
+    return {
+        "school_number": school_number,
+        "activity": activity,
+        "activity_date": FUTURE,
+        "participants": 24,
+        "amount_cents": amount_cents,
+        "provider_reference": "THEATER-0042",
+        "docent_plus_email": "docent@weborder-college.test",
+    }
+
+
+def approve_in_portal(http: httpx.Client, weborder_id: str) -> str:
+    page = http.get("/bestellingen/weborders")
+    assert weborder_id in page.text, "the weborder is not listed"
+    done = http.post(
+        f"/bestellingen/weborders/{weborder_id}/goedkeuren",
+        data={"csrf_token": csrf_from(page.text)},
+    )
+    assert done.status_code == 303, done.text
+    location = done.headers["location"]
+
+    def decided() -> str | None:
+        shown = http.get(location).text
+        return shown if "Ververs de pagina" not in shown else None
+
+    return eventually(decided, 20, "the budget's answer")
+
+
+def test_weborder_from_provider_key_to_debit_export_and_isolation(portal: Portal) -> None:
+    tag = uuid.uuid4().hex[:6]
+    holder_a, holder_b = f"bea-{tag}@weborder-a.test", f"bob-{tag}@weborder-b.test"
+    school_a = school_with_password(portal, f"Weborder College {tag}", holder_a)
+    school_b = school_with_password(portal, f"Ander College {tag}", holder_b)
+    number_a = int(school_a["school_number"])  # type: ignore[arg-type]
+    with portal.client() as admin, portal.client() as http, portal.client() as api:
+        page_login(admin, portal.admin_email, portal.admin_password)
+        provider_a, key_a = register_provider(admin, f"Theater Noord {tag}", kvk(tag, 1))
+        _provider_b, key_b = register_provider(admin, f"Museum Zuid {tag}", kvk(tag, 2))
+        auth_a = {"Authorization": f"Bearer {key_a}"}
+        auth_b = {"Authorization": f"Bearer {key_b}"}
+
+        # R-WEB-1: a weborder with the school number. The weborders service learns the school
+        # through the broker; a retry with the same Idempotency-Key is always safe.
+        idem = str(uuid.uuid4())
+        body = weborder(number_a, 15000, "Voorstelling Hamlet met nagesprek")
+
+        def created() -> httpx.Response | None:
+            reply = api.post(
+                "/api/v1/provider/weborders", json=body, headers={**auth_a, "Idempotency-Key": idem}
+            )
+            return reply if reply.status_code == 201 else None
+
+        first = eventually(created, what="the weborders service knows the school")
+        replay = api.post(
+            "/api/v1/provider/weborders", json=body, headers={**auth_a, "Idempotency-Key": idem}
+        )
+        assert replay.status_code == 201, replay.text
+        weborder_id = first.json()["weborder_id"]
+        assert replay.json()["weborder_id"] == weborder_id
+        assert first.json()["provider_id"] == provider_a
+        assert first.json()["status"] == "ingediend"
+        unknown = api.post(
+            "/api/v1/provider/weborders", json={**body, "school_number": 99_999_990}, headers=auth_a
+        )
+        assert unknown.status_code == 422, unknown.text
+
+        # The school gets budget: order, early approval by CJP, payment recorded (R-BUDGET-5).
+        page_login(http, holder_a, PASSWORD)
+        order_budget(http, collective=10)  # 10 x 21,00 collective budget; invoice 105,00
+        admin_approves_and_records_payment(admin, str(school_a["school_id"]), "105,00")
+        eventually(
+            showing(http, "/bestellingen/overzicht", "€ 210,00"),
+            what="the collective budget credited",
+        )
+
+        # R-WEB-2: the budget holder approves; the balance is debited.
+        listed = http.get("/bestellingen/weborders")
+        assert "Voorstelling Hamlet" in listed.text and listed.text.count(weborder_id) >= 1
+        shown = approve_in_portal(http, weborder_id)
+        assert "is goedgekeurd: € 150,00 afgeschreven" in shown, shown
+        overview = http.get("/bestellingen/overzicht").text
+        saldo = re.search(r'id="saldo">([^<]+)<', overview)
+        assert saldo and saldo.group(1) == "€ 60,00"
+        assert "€ -150,00" in overview and "Hamlet" in overview
+        status = api.get(f"/api/v1/provider/weborders/{weborder_id}", headers=auth_a)
+        assert status.json()["status"] == "goedgekeurd"
+
+        # R-WEB-5: the export holds the weborder.
+        export = http.get("/bestellingen/exports/bestedingen.xlsx")
+        assert export.status_code == 200
+        assert any("Hamlet" in c for c in cells_of(export.content))
+
+        # A second weborder larger than the balance: refused, with the reason, nothing debited.
+        big = api.post(
+            "/api/v1/provider/weborders",
+            json=weborder(number_a, 10000, "Dansvoorstelling Bolero"),
+            headers=auth_a,
+        )
+        assert big.status_code == 201, big.text
+        refused = approve_in_portal(http, big.json()["weborder_id"])
+        assert 'id="geweigerd"' in refused and "Er is niets afgeschreven" in refused, refused
+        assert "Geweigerd" in refused
+        saldo = re.search(r'id="saldo">([^<]+)<', http.get("/bestellingen/overzicht").text)
+        assert saldo and saldo.group(1) == "€ 60,00"
+        seen = api.get(f"/api/v1/provider/weborders/{big.json()['weborder_id']}", headers=auth_a)
+        assert seen.json()["status"] == "geweigerd" and seen.json()["reason"]
+
+        # R-ROLE-6: provider B and school B see none of it.
+        assert (
+            api.get(f"/api/v1/provider/weborders/{weborder_id}", headers=auth_b).status_code == 404
+        )
+        assert weborder_id not in api.get("/api/v1/provider/weborders", headers=auth_b).text
+    with portal.client() as other:
+        page_login(other, holder_b, PASSWORD)
+        page = other.get("/bestellingen/weborders")
+        assert page.status_code == 200
+        assert weborder_id not in page.text and "Hamlet" not in page.text
+        export_b = other.get("/bestellingen/exports/bestedingen.xlsx")
+        assert export_b.status_code == 200
+        assert not any("Hamlet" in c for c in cells_of(export_b.content))
+    assert school_b["school_id"] != school_a["school_id"]
