@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ck_gateway.app import create_app
 from ck_gateway.settings import get_settings as gateway_settings
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
+from ck_testkit.broker import can_make_vhosts, virtual_host
 from fastapi import FastAPI
 
 ADMIN_EMAIL = "beheer@cjp.example"
@@ -155,6 +156,19 @@ async def register_school(stack: Stack, key: str, name: str, brin: str) -> Schoo
         )
         assert done.status_code == 200, done.text
     return School(UUID(registered["school_id"]), registered["school_number"], name, email)
+
+
+@pytest.fixture(scope="module")
+def amqp_url(amqp_url: str) -> Iterator[str]:
+    """A virtual host per test module. The accounts service of each module numbers its schools
+    from 10001, like every accounts database: on the session's vhost their SchoolRegistered
+    events would reach the end-to-end stack's services (tests/conftest.py, `portal`) before
+    its own schools, which would then be refused there as duplicate school numbers."""
+    if not amqp_url.rpartition("/")[2].startswith("ck-test-") or not can_make_vhosts():
+        yield amqp_url
+        return
+    with virtual_host("ck-gateway-test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

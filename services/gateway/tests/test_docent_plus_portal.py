@@ -419,6 +419,9 @@ def test_the_docent_plus_role_holds_exactly_the_rights_of_r_role_2() -> None:
         Permission.INVITE_MEMBERS,
         Permission.BROWSE_OFFER,
         Permission.REQUEST_OFFER,
+        # The Cultuurkaart-dossier: teachers follow their students (R-DOSSIER-1).
+        Permission.VIEW_DOSSIER,
+        Permission.WRITE_DOSSIER_NOTE,
     }
     docent = Actor(user_id=uuid.uuid4(), role=Role.DOCENT_PLUS, school_id=uuid.uuid4())
     for permission in (

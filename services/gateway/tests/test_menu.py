@@ -19,6 +19,7 @@ def test_budget_holder_sees_the_whole_menu_of_the_manual() -> None:
     assert labels(actor) == [
         "Bestellingen",
         "Producten",
+        "Aanbod",
         "Beheer studenten",
         "Beheer docenten",
         "Docenten+",
@@ -46,7 +47,7 @@ def test_budget_holder_may_not_edit_another_school() -> None:
 
 def test_cjp_admin_sees_the_admin_menu_and_no_school_menu() -> None:
     actor = Actor(user_id=uuid4(), role=Role.CJP_ADMIN)
-    assert labels(actor) == ["Scholen", "School registreren", "Support"]
+    assert labels(actor) == ["Scholen", "School registreren", "Aanbieders", "Support"]
     assert settings_editable(actor, uuid4())  # any school's Instellingen, from Scholen
 
 

@@ -29,16 +29,21 @@ from ck_gateway.routes import (
     api,
     api_budget,
     api_docent_plus,
+    api_provider,
     api_roster,
     docs,
     health,
     pages_admin,
+    pages_admin_providers,
     pages_auth,
     pages_budget,
     pages_docent_plus,
+    pages_dossier,
     pages_membership,
+    pages_offer,
     pages_roster,
     pages_school,
+    pages_weborders,
 )
 from ck_gateway.settings import GatewaySettings
 
@@ -48,6 +53,9 @@ DESCRIPTION = """JSON API of the MBO Cultuurkaart school portal.
 
 Log in with `POST /api/v1/auth/login`, then send the token as `Authorization: Bearer <token>`.
 Errors are `{"error": {"code", "message", "fields"}}`; messages are Dutch and meant for users.
+
+Cultural providers use `/api/v1/provider/...` with their API key instead
+(`Authorization: Bearer ck_live_...`); see the tag "provider".
 """
 
 
@@ -94,6 +102,7 @@ def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastA
         title="MBO Cultuurkaart portal API",
         version="1",
         description=DESCRIPTION,
+        openapi_tags=[api_provider.PROVIDER_TAG],
         lifespan=lifespan,
         openapi_url=docs.OPENAPI_PATH,
         docs_url=None,  # our own page: Swagger UI from local files, no inline script
@@ -127,12 +136,19 @@ def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastA
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     for router in (
+        # First: routes are matched in order, and the provider API's weborder creation is the
+        # hottest path (bench/bench_weborders.py); its paths overlap no other route.
+        api_provider.router,
         pages_auth.router,
         pages_school.router,
         pages_roster.router,
         pages_membership.router,
         pages_budget.router,
+        pages_weborders.router,
+        pages_offer.router,
+        pages_dossier.router,
         pages_admin.router,
+        pages_admin_providers.router,
         pages_docent_plus.router,
         api.router,
         api_budget.router,

@@ -20,6 +20,7 @@ class MenuItem:
 SCHOOL_MENU: tuple[MenuItem, ...] = (
     MenuItem("Bestellingen", "/bestellingen", Permission.VIEW_SCHOOL),
     MenuItem("Producten", "/producten", Permission.ORDER_BUDGET),
+    MenuItem("Aanbod", "/aanbod", Permission.BROWSE_OFFER),  # R-WEB-3
     MenuItem("Beheer studenten", "/beheer-studenten", Permission.VIEW_ROSTER),
     # R-ROLE-2: a Docent+ sees and invites in "beheer studenten" only.
     MenuItem(
@@ -36,6 +37,7 @@ ADMIN_MENU: tuple[MenuItem, ...] = (
     MenuItem(
         "School registreren", "/beheer/scholen/nieuw", Permission.REGISTER_SCHOOL, for_school=False
     ),
+    MenuItem("Aanbieders", "/beheer/aanbieders", Permission.REGISTER_PROVIDER, for_school=False),
 )
 SUPPORT = MenuItem("Support", "/support", None, for_school=False)
 

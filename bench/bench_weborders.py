@@ -1,0 +1,332 @@
+"""Providers creating weborders through the gateway (R-WEB-1): HTTP POST /api/v1/provider/weborders
+with an API key -> gateway (one RPC, no session lookup) -> RabbitMQ -> weborders service ->
+SQLite (key and school by unique index, one INSERT with its Idempotency-Key) -> reply -> HTTP.
+
+Every service runs (ck_devstack.Stack, SQLite, a RabbitMQ vhost of its own). Three runs:
+  1. saturation: wrk, 50 connections for 20 s, a Lua script posting JSON with the key and a
+     distinct Idempotency-Key per request: weborders/s, p50, p99;
+  2. a fixed 100 weborders/s for 20 s (an open-loop asyncio client: each request leaves at its
+     scheduled moment, latency counted from that moment, so a stall is not hidden): p50, p99;
+  3. where the time goes: the same operation as RPC straight to the weborders service (no HTTP,
+     no gateway), and the CPU seconds each process spent per 1,000 weborders during run 1.
+Next to the bare FastAPI endpoint under the same uvicorn (bench/bare_fastapi.py) as baseline.
+Target: >= 300 weborders/s, p99 < 100 ms at 100/s.
+
+    uv run python bench/bench_weborders.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_gateway import bare_baseline
+from benchkit import cpu_seconds, isolated_vhost, metric, percentile
+
+CLIENTS = 50
+DURATION = os.environ.get("BENCH_WEBORDERS_DURATION", "20s")
+FIXED_RATE = 100  # weborders per second in run 2
+FIXED_SECONDS = 20
+RPC_SECONDS = 10
+ADMIN_EMAIL = "bench@cjp.test"
+HOLDER_EMAIL = "bea@bench-weborders.test"
+
+LUA = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+function init(args)
+  prefix = "{run}-" .. tostring(thread_id) .. "-"
+end
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = prefix .. counter
+  return wrk.format()
+end
+"""
+
+
+def weborder_body(school_number: int) -> str:
+    return json.dumps(
+        {
+            "school_number": school_number,
+            "activity": "Voorstelling met nagesprek",
+            "activity_date": (date.today() + timedelta(days=30)).isoformat(),
+            "participants": 25,
+            "amount_cents": 37500,
+            "provider_reference": "BENCH",
+        }
+    )
+
+
+# --- set-up: a school and a provider with a key ------------------------------------------------
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field"
+    return found.group(1)
+
+
+def school_and_provider_key(stack: Any) -> tuple[int, str]:
+    """Register a school (API) and a provider with a key (menu Aanbieders) as the CJP admin."""
+    password = secrets.token_urlsafe(16)
+    stack.run_command(
+        "accounts", "create-admin", "--email", ADMIN_EMAIL, input_text=password + "\n"
+    )
+    with httpx.Client(base_url=stack.portal_url, timeout=30) as http:
+        token = http.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}
+        ).json()["token"]
+        school = http.post(
+            "/api/v1/schools",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "settings": {
+                    "name": "Bench College",
+                    "brin_codes": ["25LG"],
+                    "locations": ["Haarlem"],
+                    "duo_student_count": 5000,
+                    "contacts": [],
+                },
+                "budget_holder": {"name": "Bea Budget", "email": HOLDER_EMAIL},
+            },
+        )
+        school.raise_for_status()
+        page = http.get("/inloggen")
+        http.post(
+            "/inloggen",
+            data={"email": ADMIN_EMAIL, "password": password, "csrf_token": csrf(page.text)},
+        )
+        page = http.get("/beheer/aanbieders")
+        done = http.post(
+            "/beheer/aanbieders",
+            data={
+                "naam": "Bench Theater",
+                "kvk": "12345678",
+                "contactpersoon": "Bert Bench",
+                "email": "bert@theater.test",
+                "csrf_token": csrf(page.text),
+            },
+        )
+        assert done.status_code == 303, done.text
+        provider_path = done.headers["location"].split("?")[0]
+        page = http.get(provider_path)
+        issued = http.post(f"{provider_path}/sleutels", data={"csrf_token": csrf(page.text)})
+        key = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
+        assert key, issued.text
+    return int(school.json()["school_number"]), key.group(1)
+
+
+def wait_until_known(portal_url: str, key: str, body: str) -> None:
+    """The weborders service learns the school from an event; the same Idempotency-Key makes
+    the retries harmless."""
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": "warm-up",
+    }
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        reply = httpx.post(
+            portal_url + "/api/v1/provider/weborders", content=body, headers=headers, timeout=10
+        )
+        if reply.status_code == 201:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the weborders service does not know the school: {reply.text}")
+
+
+# --- run 1: saturation with wrk -----------------------------------------------------------------
+def rabbit_pid() -> int | None:
+    """RabbitMQ's Erlang VM on this machine, when it is local."""
+    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    return pids[0] if pids else None
+
+
+def saturate(
+    portal_url: str, key: str, body: str, run: str, duration: str = DURATION
+) -> tuple[float, float, float, int]:
+    """(weborders/s, p50 ms, p99 ms, requests) from wrk; any non-2xx answer fails the run."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_weborders needs wrk: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.replace("{run}", run).replace("{body}", body).replace("{key}", key))
+    try:
+        args = ["wrk", "-t2", f"-c{CLIENTS}", f"-d{duration}", "--latency", "--timeout", "10s"]
+        out = subprocess.run(
+            [*args, "-s", script.name, portal_url + "/api/v1/provider/weborders"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"errors under load:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, _ms(out, "50%"), _ms(out, "99%"), total
+
+
+def _ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+# --- run 2: a fixed rate, open loop --------------------------------------------------------------
+async def fixed_rate(portal_url: str, key: str, body: str) -> tuple[list[float], int]:
+    """Latencies (ms, from each request's scheduled start) and the number of failures."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=portal_url, timeout=10, limits=limits) as http:
+
+        async def one(scheduled: float) -> None:
+            nonlocal failures
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            reply = await http.post(
+                "/api/v1/provider/weborders",
+                content=body,
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            if reply.status_code != 201:
+                failures += 1
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+
+        # Warm the connection pool first, then the schedule.
+        await asyncio.gather(*(one(time.perf_counter()) for _ in range(10)))
+        latencies.clear()
+        start = time.perf_counter() + 0.2
+        count = FIXED_RATE * FIXED_SECONDS
+        await asyncio.gather(*(one(start + i / FIXED_RATE) for i in range(count)))
+    return latencies, failures
+
+
+# --- run 3: the RPC alone ------------------------------------------------------------------------
+async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, list[float]]:
+    """WEBORDER_CREATE straight to the weborders service, 50 in flight: (per second, ms)."""
+    from ck_contracts.weborders import Ops
+    from ck_runtime.rpc_client import RpcClient
+
+    rpc = RpcClient(amqp_url, timeout=10, name="bench")
+    await rpc.start()
+    payload: dict[str, Any] = {
+        "api_key": key,
+        "weborder": {
+            "school_number": school_number,
+            "activity": "Voorstelling met nagesprek",
+            "activity_date": (date.today() + timedelta(days=30)).isoformat(),
+            "participants": 25,
+            "amount_cents": 37500,
+        },
+    }
+    latencies: list[float] = []
+    done = 0
+    end = time.perf_counter() + RPC_SECONDS
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            reply = await rpc.call(
+                "weborders",
+                Ops.WEBORDER_CREATE,
+                {**payload, "idempotency_key": uuid.uuid4().hex},
+            )
+            assert reply.ok, reply.error
+            latencies.append((time.perf_counter() - start) * 1000)
+            done += 1
+
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        return done / (time.perf_counter() - began), latencies
+    finally:
+        await rpc.stop()
+
+
+def main() -> None:
+    from ck_devstack import Stack
+
+    baseline = bare_baseline()
+    quiet = {
+        f"{name.upper()}_LOG_LEVEL": "WARNING"
+        for name in (
+            "accounts",
+            "roster",
+            "membership",
+            "budget",
+            "invoicing",
+            "weborders",
+            "notifier",
+            "gateway",
+        )
+    }
+    with (
+        isolated_vhost() as amqp_url,
+        tempfile.TemporaryDirectory() as data,
+        Stack(data, amqp_url, database_urls={}, env={**quiet, "WEBORDERS_PREFETCH": "64"}) as stack,
+    ):
+        school_number, key = school_and_provider_key(stack)
+        body = weborder_body(school_number)
+        wait_until_known(stack.portal_url, key, body)
+        saturate(stack.portal_url, key, body, "warm", "5s")  # connections, caches, SQLite pages
+
+        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+        if (beam := rabbit_pid()) is not None:
+            pids["rabbitmq"] = beam
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        rps, p50, p99, total = saturate(stack.portal_url, key, body, "run")
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        metric("weborders_create_rps", rps, "weborders/s")
+        metric("weborders_create_p50", p50, "ms")
+        metric("weborders_create_p99", p99, "ms")
+        metric("weborders_create_clients", CLIENTS, "clients")
+        metric("weborders_create_vs_target_300", rps / 300, "ratio")
+        metric("weborders_create_vs_bare_fastapi", rps / baseline, "ratio")
+        for name in sorted(pids, key=lambda n: before[n] - after[n]):
+            spent = after[name] - before[name]
+            if spent > 0.05:
+                metric(f"weborders_cpu_{name}_per_1000", spent / total * 1000, "cpu-s")
+
+        latencies, failures = asyncio.run(fixed_rate(stack.portal_url, key, body))
+        metric("weborders_fixed_rate", FIXED_RATE, "weborders/s")
+        metric("weborders_fixed_rate_p50", percentile(latencies, 50), "ms")
+        metric("weborders_fixed_rate_p99", percentile(latencies, 99), "ms")
+        metric("weborders_fixed_rate_max", max(latencies), "ms")
+        metric("weborders_fixed_rate_failures", failures, "requests")
+
+        rpc_rate, rpc_latencies = asyncio.run(rpc_only(amqp_url, key, school_number))
+        metric("weborders_rpc_only_rps", rpc_rate, "weborders/s")
+        metric("weborders_rpc_only_p50", percentile(rpc_latencies, 50), "ms")
+        metric("weborders_rpc_only_p99", percentile(rpc_latencies, 99), "ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""The provider API (R-ROLE-3, R-WEB-1/3/6): cultural providers create weborders against a
+school's CJP school number, publish their offer, read the offer requests schools send them and
+charge CJP cards, with an API key of their own.
+
+Authentication is the header `Authorization: Bearer ck_live_...`. The key travels to the
+weborders service inside the payload of every operation (ck_contracts.weborders.ProviderAuth);
+the service checks it against its keyed hash and answers `unauthenticated` for an unknown or
+revoked key. No session lookup: creating a weborder is one RPC to the weborders service and
+nothing else (the benchmark's hot path, bench/bench_weborders.py). Portal session tokens never
+start with `ck_live_` and are refused here before any service is asked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from ck_contracts.budget import SERVICE as BUDGET
+from ck_contracts.budget import CardCharge, CardCharged
+from ck_contracts.budget import Ops as BudgetOps
+from ck_contracts.roles import Actor, Role
+from ck_contracts.weborders import SERVICE as WEBORDERS
+from ck_contracts.weborders import (
+    CreateWeborder,
+    Offering,
+    OfferingFields,
+    OfferRequest,
+    Ops,
+    Provider,
+    ProviderAuth,
+    ProviderList,
+    ProviderWeborderRef,
+    PublishOffering,
+    Weborder,
+    WeborderFields,
+    WeborderPage,
+    WeborderStatus,
+)
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+from ck_gateway import backend
+from ck_gateway.api_models import ErrorBody, error_responses
+from ck_gateway.errors import unauthenticated
+
+KEY_PREFIX = "ck_live_"
+_KEY_LENGTH = range(16, 201)  # ProviderAuth.api_key
+MISSING_KEY = f"Stuur uw API-sleutel mee: Authorization: Bearer {KEY_PREFIX}..."
+NOT_A_KEY = (
+    f"Dit is geen API-sleutel van een aanbieder (die begint met {KEY_PREFIX}). "
+    "Een inlogtoken van het portaal werkt hier niet."
+)
+
+DESCRIPTION = f"""For cultural providers (R-ROLE-3). **Authentication**: every call sends the
+provider's API key as `Authorization: Bearer {KEY_PREFIX}...`. CJP issues the key (menu
+Aanbieders in the portal) and shows it once; it is stored only as a keyed hash. A missing,
+unknown or revoked key gets 401. Portal log-in tokens do not work here.
+
+**Idempotency**: `POST /weborders` takes an optional `Idempotency-Key` header (at most 200
+characters, e.g. a UUID per order). Sending the same key again with the same order creates
+nothing and answers the original weborder as it is now, with the same status code as the first
+time (201), so a client that lost the first answer can simply retry; the same key with a
+different order is 409. Without the header every call creates a weborder.
+"""
+
+provider_key = HTTPBearer(
+    scheme_name="ProviderApiKey",
+    bearerFormat=f"{KEY_PREFIX}...",
+    description="The provider's API key, issued by CJP: `Authorization: Bearer ck_live_...`.",
+    auto_error=False,
+)
+
+router = APIRouter(
+    prefix="/api/v1/provider",
+    tags=["provider"],
+    responses={
+        **error_responses(400, 401, 503),
+        401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
+    },
+)
+
+
+async def api_key(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(provider_key)],
+) -> str:
+    """The provider's key from the Authorization header (checked by the weborders service).
+    async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop that cost
+    the weborder hot path about 6 % of the gateway's CPU."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthenticated(MISSING_KEY)
+    key = credentials.credentials
+    if not key.startswith(KEY_PREFIX) or len(key) not in _KEY_LENGTH:
+        raise unauthenticated(NOT_A_KEY)
+    return key
+
+
+ApiKey = Annotated[str, Depends(api_key)]
+
+_WEBORDER_EXAMPLE: dict[str, Any] = {
+    "school_number": 10289,
+    "activity": "Voorstelling 'De Storm' met nagesprek",
+    "activity_date": "2024-03-14",
+    "participants": 28,
+    "amount_cents": 42000,
+    "provider_reference": "STADS-2024-0117",
+    "docent_plus_email": "docent@voorbeeldcollege.nl",
+}
+_WEBORDER_OUT: dict[str, Any] = {
+    **_WEBORDER_EXAMPLE,
+    "offering_id": None,
+    "request_id": None,
+    "participant_ids": [],
+    "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
+    "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
+    "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "provider_name": "Stadsschouwburg Voorbeeld",
+    "status": "ingediend",
+    "reason": "",
+    "created_at": "2024-02-20T10:15:00Z",
+    "decided_at": None,
+}
+_OFFERING_EXAMPLE: dict[str, Any] = {
+    "title": "Theaterworkshop improvisatie",
+    "description": "Twee uur improvisatietheater op school, voor groepen tot 30 studenten.",
+    "discipline": "theater",
+    "city": "Utrecht",
+    "price_cents": 750,
+}
+_CHARGE_EXAMPLE: dict[str, Any] = {
+    "card_number": "CJP1234567890",
+    "amount_cents": 1250,
+    "description": "Bioscoopkaartje 'Dune' 14-03",
+    "provider_reference": "KASSA3-000871",
+}
+
+
+class WeborderOut(Weborder):
+    model_config = ConfigDict(json_schema_extra={"examples": [_WEBORDER_OUT]})
+
+
+class OfferingOut(Offering):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_OFFERING_EXAMPLE,
+                    "offering_id": "7c6b5a4f-3e2d-4c1b-9a8f-7e6d5c4b3a2f",
+                    "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "provider_name": "Stadsschouwburg Voorbeeld",
+                    "updated_at": "2024-02-20T10:15:00Z",
+                }
+            ]
+        }
+    )
+
+
+class OfferRequestList(BaseModel):
+    items: list[OfferRequest]
+
+
+class CardPaymentOut(CardCharged):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
+                    "amount_cents": 1250,
+                    "remaining_cents": 800,
+                }
+            ]
+        }
+    )
+
+
+def _items(result: Any) -> list[Any]:
+    """A list reply, whether the service answers a bare list or {"items": [...]}."""
+    if isinstance(result, dict):
+        return list(result.get("items", []))
+    return list(result or [])
+
+
+async def _call(request: Request, op: str, payload: BaseModel) -> Any:
+    # Provider operations are public on the RPC queue: the key in the payload is the actor.
+    return await backend.call(request, WEBORDERS, op, payload)
+
+
+@router.post(
+    "/weborders",
+    response_model=WeborderOut,
+    status_code=201,
+    summary="Create a weborder against a school's CJP school number (R-WEB-1)",
+    description="The school's budget holder approves or rejects it in the portal. An unknown "
+    "school number is refused (422). With an `Idempotency-Key` a retry answers the original "
+    "weborder (201, same body) instead of creating a second one.",
+    responses=error_responses(404, 409, 422),
+)
+async def create_weborder(
+    request: Request,
+    key: ApiKey,
+    weborder: Annotated[WeborderFields, Body(examples=[_WEBORDER_EXAMPLE])],
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Optional; the same key again answers the original weborder.",
+        ),
+    ] = "",
+) -> Any:
+    command = CreateWeborder(api_key=key, idempotency_key=idempotency_key, weborder=weborder)
+    result = await backend.call(request, WEBORDERS, Ops.WEBORDER_CREATE, command)
+    # The service's reply is a Weborder already: passed on as it is (no second validation).
+    return JSONResponse(result, status_code=201)
+
+
+@router.get(
+    "/weborders",
+    response_model=WeborderPage,
+    summary="Your own weborders, newest first, optionally of one status",
+    responses=error_responses(422),
+)
+async def list_weborders(
+    request: Request,
+    key: ApiKey,
+    status: Annotated[WeborderStatus | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
+    return JSONResponse(await _call(request, Ops.WEBORDER_LIST_OWN, query))
+
+
+@router.get(
+    "/weborders/{weborder_id}",
+    response_model=WeborderOut,
+    summary="One of your weborders, with its status (and the reason when rejected or refused)",
+    responses=error_responses(404),
+)
+async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
+    ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
+    return JSONResponse(await _call(request, Ops.WEBORDER_GET_OWN, ref))
+
+
+@router.post(
+    "/weborders/{weborder_id}/cancel",
+    response_model=WeborderOut,
+    summary="Withdraw a weborder the school has not approved yet",
+    responses=error_responses(404, 409),
+)
+async def cancel_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
+    ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
+    return JSONResponse(await _call(request, Ops.WEBORDER_CANCEL_OWN, ref))
+
+
+@router.post(
+    "/offerings",
+    status_code=201,
+    response_model=OfferingOut,
+    summary="Publish a new offering in the offer schools browse (R-WEB-3)",
+    responses=error_responses(422),
+)
+async def publish_offering(
+    request: Request,
+    key: ApiKey,
+    offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
+) -> Any:
+    command = PublishOffering(api_key=key, offering=offering)
+    return JSONResponse(await _call(request, Ops.OFFERING_PUBLISH, command), status_code=201)
+
+
+@router.put(
+    "/offerings/{offering_id}",
+    response_model=OfferingOut,
+    summary="Change one of your offerings",
+    responses=error_responses(404, 422),
+)
+async def change_offering(
+    request: Request,
+    offering_id: UUID,
+    key: ApiKey,
+    offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
+) -> Any:
+    command = PublishOffering(api_key=key, offering_id=offering_id, offering=offering)
+    return JSONResponse(await _call(request, Ops.OFFERING_PUBLISH, command))
+
+
+@router.get(
+    "/requests",
+    response_model=OfferRequestList,
+    summary="Requests schools sent for your offerings; answer one with a weborder that "
+    "carries its request_id (R-WEB-3)",
+)
+async def offer_requests(request: Request, key: ApiKey) -> Any:
+    result = await _call(request, Ops.REQUESTS_OWN, ProviderAuth(api_key=key))
+    return JSONResponse({"items": _items(result)})
+
+
+class CardPaymentBody(CardCharge):
+    model_config = ConfigDict(json_schema_extra={"examples": [_CHARGE_EXAMPLE]})
+
+
+@router.post(
+    "/card-payments",
+    response_model=CardPaymentOut,
+    status_code=201,
+    summary="Charge a student's CJP card from their individual budget (R-WEB-6)",
+    description="Refused (409) when the amount exceeds what the student has left. "
+    "`provider_reference` makes a retried charge harmless: the same reference answers the "
+    "first payment.",
+    responses=error_responses(404, 409, 422),
+)
+async def charge_card(
+    request: Request,
+    key: ApiKey,
+    charge: Annotated[CardPaymentBody, Body(examples=[_CHARGE_EXAMPLE])],
+) -> Any:
+    provider = Provider.model_validate(
+        await _call(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
+    )
+    actor = Actor(
+        user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
+    )
+    result = await backend.call(request, BUDGET, BudgetOps.CARD_CHARGE, charge, actor=actor)
+    return JSONResponse(CardCharged.model_validate(result).model_dump(mode="json"), status_code=201)
+
+
+PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

@@ -1,0 +1,174 @@
+"""CJP admin: Aanbieders (R-ROLE-3/4). Register a cultural provider, issue an API key (shown
+once, on the page that answers the request; the weborders service keeps only a keyed hash),
+list a provider's keys by their prefix, revoke one."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from ck_contracts.accounts import SessionInfo
+from ck_contracts.roles import Permission
+from ck_contracts.weborders import SERVICE as WEBORDERS
+from ck_contracts.weborders import (
+    ApiKeyInfo,
+    IssuedApiKey,
+    Ops,
+    Provider,
+    ProviderRef,
+    RegisterProvider,
+    RevokeKey,
+)
+from ck_runtime.rpc_client import RpcFailed
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ck_gateway import backend
+from ck_gateway.auth import PageSession
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import forbidden, from_http_status
+from ck_gateway.rendering import render
+from ck_gateway.routes.pages_weborders import service_errors
+from ck_gateway.weborder_views import PROVIDER_FIELDS, items_of, parse_provider, text
+
+router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)
+
+NOTICES = {
+    "geregistreerd": "De aanbieder is geregistreerd. Geef de aanbieder nu een API-sleutel.",
+    "ingetrokken": "De API-sleutel is ingetrokken; hij werkt niet meer.",
+}
+
+
+def _require(session: SessionInfo) -> None:
+    if not session.actor.has(Permission.REGISTER_PROVIDER):
+        raise forbidden()
+
+
+async def _providers(request: Request, session: SessionInfo) -> list[Provider]:
+    result = await backend.call(request, WEBORDERS, Ops.PROVIDER_LIST, {}, actor=session.actor)
+    return sorted(
+        (Provider.model_validate(item) for item in items_of(result)),
+        key=lambda p: p.name.lower(),
+    )
+
+
+async def _list_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    _require(session)
+    return render(
+        request,
+        "admin_providers.html",
+        {
+            "title": "Aanbieders",
+            "providers": await _providers(request, session),
+            "values": values or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+async def providers_page(request: Request, session: PageSession) -> Response:
+    return await _list_page(request, session)
+
+
+@router.post("", response_class=HTMLResponse)
+async def register_provider(request: Request, session: PageSession) -> Response:
+    form = await checked_form(request)
+    _require(session)
+    values = {name: text(form, name) for name in PROVIDER_FIELDS.values()}
+    fields, errors = parse_provider(form)
+    if fields is None:
+        return await _list_page(request, session, values=values, errors=errors, status_code=422)
+    try:
+        result = await backend.call(
+            request,
+            WEBORDERS,
+            Ops.PROVIDER_REGISTER,
+            RegisterProvider(provider=fields),
+            actor=session.actor,
+        )
+    except RpcFailed as exc:
+        errors = service_errors(exc, PROVIDER_FIELDS)
+        return await _list_page(request, session, values=values, errors=errors, status_code=409)
+    provider = Provider.model_validate(result)
+    return RedirectResponse(
+        f"/beheer/aanbieders/{provider.provider_id}?gedaan=geregistreerd", status_code=303
+    )
+
+
+async def _provider_page(
+    request: Request,
+    provider_id: UUID,
+    session: SessionInfo,
+    *,
+    issued: IssuedApiKey | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    _require(session)
+    provider = next(
+        (p for p in await _providers(request, session) if p.provider_id == provider_id), None
+    )
+    if provider is None:
+        raise from_http_status(404)
+    result = await backend.call(
+        request,
+        WEBORDERS,
+        Ops.KEY_LIST,
+        ProviderRef(provider_id=provider_id),
+        actor=session.actor,
+    )
+    keys = sorted(
+        (ApiKeyInfo.model_validate(item) for item in items_of(result)),
+        key=lambda k: k.created_at,
+        reverse=True,
+    )
+    context: dict[str, Any] = {
+        "title": provider.name,
+        "provider": provider,
+        "keys": keys,
+        "issued": issued,
+        "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+        "error": error,
+    }
+    return render(request, "admin_provider.html", context, status_code=status_code)
+
+
+@router.get("/{provider_id}", response_class=HTMLResponse)
+async def provider_page(request: Request, provider_id: UUID, session: PageSession) -> Response:
+    return await _provider_page(request, provider_id, session)
+
+
+@router.post("/{provider_id}/sleutels", response_class=HTMLResponse)
+async def issue_key(request: Request, provider_id: UUID, session: PageSession) -> Response:
+    await checked_form(request)
+    _require(session)
+    result = await backend.call(
+        request, WEBORDERS, Ops.KEY_ISSUE, ProviderRef(provider_id=provider_id), actor=session.actor
+    )
+    # Shown on this answer only (pages are Cache-Control: no-store); never again.
+    issued = IssuedApiKey.model_validate(result)
+    return await _provider_page(request, provider_id, session, issued=issued)
+
+
+@router.post("/{provider_id}/sleutels/{key_id}/intrekken", response_class=HTMLResponse)
+async def revoke_key(
+    request: Request, provider_id: UUID, key_id: UUID, session: PageSession
+) -> Response:
+    await checked_form(request)
+    _require(session)
+    command = RevokeKey(provider_id=provider_id, key_id=key_id)
+    try:
+        await backend.call(request, WEBORDERS, Ops.KEY_REVOKE, command, actor=session.actor)
+    except RpcFailed as exc:
+        message = service_errors(exc).get("__all__", exc.error.message)
+        return await _provider_page(request, provider_id, session, error=message, status_code=409)
+    return RedirectResponse(f"/beheer/aanbieders/{provider_id}?gedaan=ingetrokken", status_code=303)

@@ -1,0 +1,99 @@
+"""The Cultuurkaart-dossier of a student (R-DOSSIER-1): the cultural activities they took part
+in (approved weborders, CJP card payments) and teachers' notes, for Docent+ users and the
+budget holder. Reached from beheer studenten (the student's voornaam links here) or as
+/dossier/{person_id}. The roster service owns the student, the weborders service the dossier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from ck_contracts.accounts import SessionInfo
+from ck_contracts.roles import Permission
+from ck_contracts.roster import SERVICE as ROSTER
+from ck_contracts.roster import Ops as RosterOps
+from ck_contracts.roster import Person, PersonRef, RosterKind
+from ck_contracts.weborders import SERVICE as WEBORDERS
+from ck_contracts.weborders import AddNote, Dossier, DossierRef, Ops
+from ck_runtime.rpc_client import RpcFailed
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ck_gateway import backend
+from ck_gateway.auth import PageSession
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.errors import from_http_status
+from ck_gateway.rendering import render
+from ck_gateway.routes.pages_budget import own_school
+from ck_gateway.routes.pages_weborders import service_errors
+from ck_gateway.weborder_views import DOSSIER_KINDS, MAX_NOTE, message_error, text
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _dossier_page(
+    request: Request,
+    person_id: UUID,
+    session: SessionInfo,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    school_id = own_school(session, Permission.VIEW_DOSSIER)
+    ref = {"school_id": school_id, "person_id": person_id}
+    person_reply, dossier_reply = await asyncio.gather(
+        backend.call(request, ROSTER, RosterOps.PERSON_GET, PersonRef(**ref), actor=session.actor),
+        backend.call(request, WEBORDERS, Ops.DOSSIER_GET, DossierRef(**ref), actor=session.actor),
+    )
+    person = Person.model_validate(person_reply)
+    if person.kind != RosterKind.STUDENTS:
+        raise from_http_status(404)  # a dossier is kept per student
+    dossier = Dossier.model_validate(dossier_reply)
+    return render(
+        request,
+        "dossier.html",
+        {
+            "title": f"Cultuurkaart-dossier van {person.voornaam} {person.achternaam}",
+            "person": person,
+            "entries": sorted(dossier.entries, key=lambda e: e.at, reverse=True),
+            "kinds": DOSSIER_KINDS,
+            "may_write": session.actor.may(Permission.WRITE_DOSSIER_NOTE, school_id),
+            "values": values or {},
+            "errors": errors or {},
+            "notice": "De notitie is bewaard." if request.query_params.get("gedaan") else "",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/dossier/{person_id}", response_class=HTMLResponse)
+async def dossier_page(request: Request, person_id: UUID, session: PageSession) -> Response:
+    return await _dossier_page(request, person_id, session)
+
+
+@router.post("/dossier/{person_id}/notities", response_class=HTMLResponse)
+async def add_note(request: Request, person_id: UUID, session: PageSession) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.WRITE_DOSSIER_NOTE)
+    note = text(form, "notitie")
+    values = {"notitie": note}
+    if problem := message_error(note, MAX_NOTE, what="notitie"):
+        return await _dossier_page(
+            request, person_id, session, values=values, errors={"notitie": problem}, status_code=422
+        )
+    command = AddNote(
+        school_id=school_id,
+        person_id=person_id,
+        text=note,
+        author=session.user_name[:200] or session.email[:200],
+    )
+    try:
+        await backend.call(request, WEBORDERS, Ops.DOSSIER_NOTE, command, actor=session.actor)
+    except RpcFailed as exc:
+        errors = service_errors(exc, {"text": "notitie"})
+        return await _dossier_page(
+            request, person_id, session, values=values, errors=errors, status_code=409
+        )
+    return RedirectResponse(f"/dossier/{person_id}?gedaan=notitie", status_code=303)

@@ -1,0 +1,366 @@
+"""Bestellingen > Weborders, Schooltoer and Exports (R-WEB-2, R-WEB-4, R-WEB-5).
+
+The weborders service owns weborders and Schooltoer orders; the budget service debits the
+balance. Approving is a saga: the weborder is "in behandeling" until the budget has debited it
+(goedgekeurd) or refused the debit (geweigerd, with the budget's Dutch reason). The approve and
+order routes wait a moment for that outcome, so the budget holder usually sees it at once; the
+list always shows it. Docent+ users see the lists but may not approve, reject, cancel or order
+(R-ROLE-2): the gateway checks the role first, the services check again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from ck_contracts.accounts import SessionInfo
+from ck_contracts.money import format_euro
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import ErrorCode
+from ck_contracts.weborders import SERVICE as WEBORDERS
+from ck_contracts.weborders import (
+    CancelApproval,
+    DecideWeborder,
+    ExportFile,
+    Ops,
+    SchooltoerOrder,
+    SchoolWeborders,
+    Weborder,
+    WeborderPage,
+    WeborderStatus,
+)
+from ck_contracts.weborders import SchoolRef as WeborderSchool
+from ck_runtime.rpc_client import RpcFailed
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ck_gateway import backend
+from ck_gateway.auth import PageSession
+from ck_gateway.csrf_guard import checked_form
+from ck_gateway.forms import GENERAL
+from ck_gateway.rendering import render
+from ck_gateway.routes.pages_budget import _tabs, own_school
+from ck_gateway.weborder_views import (
+    SCHOOLTOER_FIELDS,
+    STATUS_LABELS,
+    items_of,
+    page_number,
+    parse_schooltoer,
+    reason_error,
+    rename_fields,
+    status_filter,
+    text,
+)
+
+router = APIRouter(include_in_schema=False)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE_SIZE = 50
+SETTLE_SECONDS = 3.0  # how long an approval waits for the budget's answer before redirecting
+NOTICES = {
+    "afgekeurd": "De weborder is afgekeurd. De aanbieder ziet de reden.",
+    "geannuleerd": "De goedkeuring is geannuleerd; het bedrag komt terug op het saldo.",
+    "besteld": "De Schooltoer-bestelling is geplaatst.",
+}
+
+
+def service_errors(exc: RpcFailed, names: dict[str, str] | None = None) -> dict[str, str]:
+    """The service's refusal as form errors; other failures go to the error page."""
+    if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT, ErrorCode.NOT_FOUND):
+        raise exc
+    errors = rename_fields(exc.error.fields or {}, names or {})
+    if not errors or exc.error.code != ErrorCode.INVALID:
+        errors[GENERAL] = exc.error.message
+    return errors
+
+
+async def settled(
+    fetch: Callable[[], Awaitable[Any]], pending: Callable[[Any], bool], seconds: float
+) -> Any:
+    """Ask again until the saga has an outcome, or the time is up: the last answer."""
+    end = time.monotonic() + seconds
+    found = await fetch()
+    delay = 0.05
+    while pending(found) and time.monotonic() < end:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.4)
+        found = await fetch()
+    return found
+
+
+# --- Weborders (R-WEB-2) -----------------------------------------------------------------------
+async def _weborders(
+    request: Request, session: SessionInfo, query: SchoolWeborders
+) -> WeborderPage:
+    return WeborderPage.model_validate(
+        await backend.call(request, WEBORDERS, Ops.WEBORDER_LIST, query, actor=session.actor)
+    )
+
+
+def _outcome(weborder: Weborder | None) -> tuple[str, str]:
+    """(notice, error) for the weborder the budget holder just approved."""
+    if weborder is None:
+        return "", ""
+    amount = format_euro(weborder.amount_cents)
+    if weborder.status == WeborderStatus.APPROVED:
+        return f"Weborder '{weborder.activity}' is goedgekeurd: {amount} afgeschreven.", ""
+    if weborder.status == WeborderStatus.REFUSED:
+        return "", (
+            f"De goedkeuring van weborder '{weborder.activity}' ({amount}) is geweigerd: "
+            f"{weborder.reason} Er is niets afgeschreven."
+        )
+    if weborder.status == WeborderStatus.APPROVING:
+        return (
+            f"Weborder '{weborder.activity}' is goedgekeurd; het budget schrijft {amount} af. "
+            "Ververs de pagina over enkele seconden voor de uitkomst.",
+            "",
+        )
+    return "", ""
+
+
+async def _weborders_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    errors: dict[str, str] | None = None,
+    failed_id: str = "",
+    status_code: int = 200,
+) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    status = status_filter(request.query_params.get("status"))
+    page = page_number(request.query_params.get("pagina"))
+    query = SchoolWeborders(school_id=school_id, status=status, page=page, page_size=PAGE_SIZE)
+    listing = await _weborders(request, session, query)
+    notice, error = "", ""
+    if just := request.query_params.get("weborder"):
+        found = next((w for w in listing.items if str(w.weborder_id) == just), None)
+        notice, error = _outcome(found)
+    notice = notice or NOTICES.get(request.query_params.get("gedaan", ""), "")
+    pages = max(1, -(-listing.total // PAGE_SIZE))
+    return render(
+        request,
+        "bestellingen_weborders.html",
+        {
+            "title": "Bestellingen: weborders",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/weborders",
+            "listing": listing,
+            "status": status.value if status else "",
+            "page": page,
+            "pages": pages,
+            "status_labels": STATUS_LABELS,
+            "may_decide": session.actor.may(Permission.APPROVE_WEBORDERS, school_id),
+            "euro": format_euro,
+            "notice": notice,
+            "error": error,
+            "errors": errors or {},
+            "failed_id": failed_id,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/bestellingen/weborders", response_class=HTMLResponse)
+async def weborders_page(request: Request, session: PageSession) -> Response:
+    return await _weborders_page(request, session)
+
+
+@router.post("/bestellingen/weborders/{weborder_id}/goedkeuren")
+async def approve(request: Request, weborder_id: UUID, session: PageSession) -> Response:
+    await checked_form(request)
+    school_id = own_school(session, Permission.APPROVE_WEBORDERS)
+    command = DecideWeborder(school_id=school_id, weborder_id=weborder_id, approve=True)
+    try:
+        await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
+    except RpcFailed as exc:
+        return await _weborders_page(request, session, errors=service_errors(exc), status_code=409)
+    # The budget debits it (or refuses) through the broker: wait a moment for the outcome.
+    in_progress = SchoolWeborders(
+        school_id=school_id, status=WeborderStatus.APPROVING, page_size=500
+    )
+    await settled(
+        lambda: _weborders(request, session, in_progress),
+        lambda page: any(w.weborder_id == weborder_id for w in page.items),
+        SETTLE_SECONDS,
+    )
+    return RedirectResponse(f"/bestellingen/weborders?weborder={weborder_id}", status_code=303)
+
+
+@router.post("/bestellingen/weborders/{weborder_id}/afkeuren", response_class=HTMLResponse)
+async def reject(request: Request, weborder_id: UUID, session: PageSession) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.APPROVE_WEBORDERS)
+    reason = text(form, "reden")
+    if problem := reason_error(reason, what="afkeuren"):
+        return await _weborders_page(
+            request, session, errors={"reden": problem}, failed_id=str(weborder_id), status_code=422
+        )
+    command = DecideWeborder(
+        school_id=school_id, weborder_id=weborder_id, approve=False, reason=reason
+    )
+    try:
+        await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
+    except RpcFailed as exc:
+        errors = service_errors(exc, {"reason": "reden"})
+        return await _weborders_page(
+            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+        )
+    return RedirectResponse("/bestellingen/weborders?gedaan=afgekeurd", status_code=303)
+
+
+@router.post("/bestellingen/weborders/{weborder_id}/annuleren", response_class=HTMLResponse)
+async def cancel_approval(request: Request, weborder_id: UUID, session: PageSession) -> Response:
+    form = await checked_form(request)
+    school_id = own_school(session, Permission.APPROVE_WEBORDERS)
+    reason = text(form, "reden")
+    if problem := reason_error(reason, what="annuleren"):
+        return await _weborders_page(
+            request, session, errors={"reden": problem}, failed_id=str(weborder_id), status_code=422
+        )
+    command = CancelApproval(school_id=school_id, weborder_id=weborder_id, reason=reason)
+    try:
+        await backend.call(
+            request, WEBORDERS, Ops.WEBORDER_CANCEL_APPROVAL, command, actor=session.actor
+        )
+    except RpcFailed as exc:
+        errors = service_errors(exc, {"reason": "reden"})
+        return await _weborders_page(
+            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+        )
+    return RedirectResponse("/bestellingen/weborders?gedaan=geannuleerd", status_code=303)
+
+
+# --- Schooltoer (R-WEB-4) ----------------------------------------------------------------------
+async def _schooltoer_orders(
+    request: Request, session: SessionInfo, school_id: UUID
+) -> list[SchooltoerOrder]:
+    result = await backend.call(
+        request,
+        WEBORDERS,
+        Ops.SCHOOLTOER_LIST,
+        WeborderSchool(school_id=school_id),
+        actor=session.actor,
+    )
+    return [SchooltoerOrder.model_validate(item) for item in items_of(result)]
+
+
+def _schooltoer_outcome(order: SchooltoerOrder | None) -> tuple[str, str]:
+    if order is None:
+        return "", ""
+    trip = f"{order.from_place} - {order.to_place} ({format_euro(order.amount_cents)})"
+    if order.status == WeborderStatus.APPROVED:
+        return f"Schooltoer {trip} is besteld en afgeschreven.", ""
+    if order.status == WeborderStatus.REFUSED:
+        return "", f"De Schooltoer-bestelling {trip} is geweigerd: {order.reason}"
+    return f"Schooltoer {trip} is besteld; het budget schrijft het bedrag af.", ""
+
+
+async def _schooltoer_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    orders = await _schooltoer_orders(request, session, school_id)
+    orders.sort(key=lambda o: o.created_at, reverse=True)
+    notice, error = "", ""
+    if just := request.query_params.get("bestelling"):
+        notice, error = _schooltoer_outcome(
+            next((o for o in orders if str(o.order_id) == just), None)
+        )
+    return render(
+        request,
+        "bestellingen_schooltoer.html",
+        {
+            "title": "Bestellingen: Schooltoer",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/schooltoer",
+            "orders": orders,
+            "status_labels": STATUS_LABELS,
+            "may_order": session.actor.may(Permission.APPROVE_WEBORDERS, school_id),
+            "values": values or {"reizigers": "1"},
+            "errors": errors or {},
+            "euro": format_euro,
+            "notice": notice,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/bestellingen/schooltoer", response_class=HTMLResponse)
+async def schooltoer_page(request: Request, session: PageSession) -> Response:
+    return await _schooltoer_page(request, session)
+
+
+@router.post("/bestellingen/schooltoer", response_class=HTMLResponse)
+async def order_schooltoer(request: Request, session: PageSession) -> Response:
+    form = await checked_form(request)
+    # Ordering tickets spends the collective balance: the budget holder only (R-ROLE-2).
+    school_id = own_school(session, Permission.APPROVE_WEBORDERS)
+    values = {name: text(form, name) for name in SCHOOLTOER_FIELDS.values()}
+    command, errors = parse_schooltoer(form, school_id)
+    if command is None:
+        return await _schooltoer_page(
+            request, session, values=values, errors=errors, status_code=422
+        )
+    try:
+        result = await backend.call(
+            request, WEBORDERS, Ops.SCHOOLTOER_ORDER, command, actor=session.actor
+        )
+    except RpcFailed as exc:
+        errors = service_errors(exc, SCHOOLTOER_FIELDS)
+        return await _schooltoer_page(
+            request, session, values=values, errors=errors, status_code=409
+        )
+    order = SchooltoerOrder.model_validate(result)
+
+    def pending(orders: list[SchooltoerOrder]) -> bool:
+        return any(o.order_id == order.order_id and o.status == "in_behandeling" for o in orders)
+
+    await settled(lambda: _schooltoer_orders(request, session, school_id), pending, SETTLE_SECONDS)
+    return RedirectResponse(
+        f"/bestellingen/schooltoer?bestelling={order.order_id}", status_code=303
+    )
+
+
+# --- Exports (R-WEB-5) -------------------------------------------------------------------------
+@router.get("/bestellingen/exports", response_class=HTMLResponse)
+async def exports_page(request: Request, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    return render(
+        request,
+        "bestellingen_exports.html",
+        {
+            "title": "Bestellingen: exports",
+            "tabs": _tabs(session, school_id),
+            "tab": "/bestellingen/exports",
+        },
+    )
+
+
+@router.get("/bestellingen/exports/bestedingen.xlsx")
+async def download_export(request: Request, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.VIEW_SCHOOL)
+    result = await backend.call(
+        request,
+        WEBORDERS,
+        Ops.EXPORT,
+        WeborderSchool(school_id=school_id),
+        actor=session.actor,
+        timeout=backend.file_timeout(request),
+    )
+    export = ExportFile.model_validate(result)
+    filename = export.filename.replace('"', "")
+    return Response(
+        base64.b64decode(export.content_b64),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

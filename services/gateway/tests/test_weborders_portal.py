@@ -1,0 +1,719 @@
+"""Weborders through the gateway (R-WEB-1..6, R-ROLE-2/3/4/6, R-DOSSIER-1): the provider API
+with API keys, Aanbieders for CJP admins, Bestellingen > Weborders / Schooltoer / Exports, Aanbod
+and the Cultuurkaart-dossier, against the real weborders, budget, roster and accounts services
+over the real broker (in this process, SQLite).
+
+Budget reaches school A the way the invoicing service delivers it: an InvoicePaid event on the
+broker. The module has a RabbitMQ virtual host of its own, like test_roster_portal.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ck_accounts.passwords import hash_password
+from ck_accounts.tables import users
+from ck_budget.app import build as build_budget
+from ck_budget.settings import get_settings as budget_settings
+from ck_contracts.budget import Ops as BudgetOps
+from ck_contracts.invoicing import InvoicePaid
+from ck_contracts.membership import MembershipActivated
+from ck_contracts.messaging import utcnow
+from ck_contracts.roles import Actor, Role
+from ck_contracts.roster import Ops as RosterOps
+from ck_contracts.roster import RosterKind
+from ck_contracts.weborders import Ops
+from ck_roster.app import build as build_roster
+from ck_roster.app import get_settings as roster_settings
+from ck_runtime.service import ServiceRuntime
+from ck_testkit import eventually, publish_event
+from ck_testkit.broker import can_make_vhosts, virtual_host
+from ck_weborders.app import build as build_weborders
+from ck_weborders.settings import get_settings as weborders_settings
+from openpyxl import load_workbook
+from sqlalchemy import insert
+
+Stack = Any  # the `stack` fixture of conftest.py
+
+DOCENT_EMAIL = "docent-plus@weborders-a.example"
+DOCENT_PASSWORD = "een lang docentwachtwoord"
+FUTURE = (date.today() + timedelta(days=40)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def amqp_url(amqp_url: str) -> Iterator[str]:
+    """A virtual host for this module alone (see the module's docstring)."""
+    if not amqp_url.rpartition("/")[2].startswith("ck-test-") or not can_make_vhosts():
+        yield amqp_url
+        return
+    with virtual_host("ck-test-weborders") as url:
+        yield url
+
+
+@dataclass
+class ProviderKeys:
+    provider_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class World:
+    stack: Stack
+    a: ProviderKeys
+    b: ProviderKeys
+
+
+@asynccontextmanager
+async def logged_in(stack: Stack, email: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with stack.client() as client:
+        response = await stack.page_login(client, email, password)
+        assert response.status_code == 303, response.text
+        yield client
+
+
+def holder(stack: Stack, key: str = "a") -> Any:
+    school = stack.schools[key]
+    return logged_in(stack, school.email, school.password)
+
+
+def admin(stack: Stack) -> Any:
+    return logged_in(stack, stack.admin_email, stack.admin_password)
+
+
+async def _known(stack: Stack, service: str, op: str, payload: dict[str, Any], school: Any) -> None:
+    actor = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school.school_id)
+
+    async def known() -> bool:
+        reply = await stack.rpc.call(service, op, payload, actor=actor)
+        assert reply.ok or (reply.error and reply.error.code == "not_found"), reply.error
+        return bool(reply.ok)
+
+    assert await eventually(known, 30), f"{service} does not know the school"
+
+
+async def register_provider(stack: Stack, name: str, kvk: str) -> ProviderKeys:
+    """Menu Aanbieders: register, then "nieuwe API-sleutel" (the key is shown once)."""
+    async with admin(stack) as client:
+        page = await client.get("/beheer/aanbieders")
+        assert page.status_code == 200, page.text
+        done = await client.post(
+            "/beheer/aanbieders",
+            data={
+                "naam": name,
+                "kvk": kvk,
+                "contactpersoon": "Anna Aanbieder",
+                "email": f"info@{kvk}.example",
+                "csrf_token": stack.csrf_of(page.text),
+            },
+        )
+        assert done.status_code == 303, done.text
+        location = done.headers["location"]
+        provider_id = location.split("/")[-1].split("?")[0]
+        detail = await client.get(location)
+        assert "Geef de aanbieder nu een API-sleutel" in detail.text
+        issued = await client.post(
+            f"/beheer/aanbieders/{provider_id}/sleutels",
+            data={"csrf_token": stack.csrf_of(detail.text)},
+        )
+        assert issued.status_code == 200, issued.text
+        found = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
+        assert found, issued.text
+        return ProviderKeys(provider_id, found.group(1))
+
+
+async def _add_docent_plus(stack: Stack, school_id: uuid.UUID) -> None:
+    """A Docent+ user, written into the accounts service's table as menu Docenten+ does."""
+    async with stack.runtime.db.transaction() as session:
+        await session.execute(
+            insert(users).values(
+                id=uuid.uuid4(),
+                email=DOCENT_EMAIL,
+                name="Dirk Docent",
+                role=Role.DOCENT_PLUS,
+                school_id=school_id,
+                password_hash=await hash_password(DOCENT_PASSWORD),
+                active=True,
+                created_at=utcnow(),
+            )
+        )
+
+
+async def credit(stack: Stack, school_id: uuid.UUID, collective: int, individual: int = 0) -> None:
+    """A paid invoice, as the invoicing service announces it (R-BUDGET-5)."""
+    await publish_event(
+        stack.amqp_url,
+        InvoicePaid(
+            school_id=school_id,
+            invoice_id=uuid.uuid4(),
+            order_id=uuid.uuid4(),
+            number=f"2270{uuid.uuid4().int % 10_000:04d}",
+            collective_budget_cents=collective,
+            individual_budget_cents=individual,
+            paid_on=date.today(),
+        ),
+    )
+
+
+async def balance(stack: Stack, key: str = "a") -> int:
+    school = stack.schools[key]
+    token = await stack.api_token(school.email, school.password)
+    async with stack.client() as client:
+        ledger = await client.get(
+            f"/api/v1/schools/{school.school_id}/budget/ledger",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert ledger.status_code == 200, ledger.text
+    return int(ledger.json()["balance_cents"])
+
+
+@pytest.fixture(scope="module")
+async def world(
+    stack: Stack, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    data: Path = tmp_path_factory.mktemp("weborders")
+    runtimes = [
+        ServiceRuntime(
+            build_weborders(
+                weborders_settings(
+                    amqp_url=amqp_url,
+                    data_dir=str(data),
+                    database_url=f"sqlite+aiosqlite:///{data / 'weborders.sqlite3'}",
+                    api_key_pepper="test-pepper",
+                )
+            )
+        ),
+        ServiceRuntime(
+            build_budget(
+                budget_settings(
+                    amqp_url=amqp_url,
+                    database_url=f"sqlite+aiosqlite:///{data / 'budget.sqlite3'}",
+                )
+            )
+        ),
+        ServiceRuntime(
+            build_roster(
+                roster_settings(
+                    amqp_url=amqp_url,
+                    database_url=f"sqlite+aiosqlite:///{data / 'roster.sqlite3'}",
+                )
+            )
+        ),
+    ]
+    started: list[ServiceRuntime] = []
+    try:
+        for runtime in runtimes:
+            await runtime.start()
+            started.append(runtime)
+        for school in stack.schools.values():
+            ref = {"school_id": str(school.school_id)}
+            await _known(stack, "weborders", Ops.WEBORDER_LIST, ref, school)
+            await _known(stack, "budget", BudgetOps.LEDGER, ref, school)
+            await _known(stack, "roster", RosterOps.LIST, {**ref, "kind": "students"}, school)
+        await _add_docent_plus(stack, stack.schools["a"].school_id)
+        a = await register_provider(stack, "Stadsschouwburg Testdam", "12345678")
+        b = await register_provider(stack, "Filmhuis Testdam", "87654321")
+        yield World(stack, a, b)
+    finally:
+        for runtime in reversed(started):
+            await runtime.stop()
+
+
+def weborder_body(stack: Stack, amount_cents: int, activity: str, key: str = "a") -> dict[str, Any]:
+    return {
+        "school_number": stack.schools[key].school_number,
+        "activity": activity,
+        "activity_date": FUTURE,
+        "participants": 25,
+        "amount_cents": amount_cents,
+        "provider_reference": f"REF-{activity[:10]}",
+    }
+
+
+async def create(world: World, body: dict[str, Any], idem: str = "", provider: str = "a") -> Any:
+    keys = world.a if provider == "a" else world.b
+    headers = dict(keys.headers)
+    if idem:
+        headers["Idempotency-Key"] = idem
+    async with world.stack.client() as client:
+        return await client.post("/api/v1/provider/weborders", json=body, headers=headers)
+
+
+def row_of(html: str, weborder_id: str) -> str:
+    match = re.search(rf'<tr id="weborder-{weborder_id}">(.*?)</tr>', html, re.S)
+    assert match, "the weborder is not in the list"
+    return match.group(1)
+
+
+async def approve(client: httpx.AsyncClient, stack: Stack, weborder_id: str) -> httpx.Response:
+    page = await client.get("/bestellingen/weborders")
+    done = await client.post(
+        f"/bestellingen/weborders/{weborder_id}/goedkeuren",
+        data={"csrf_token": stack.csrf_of(page.text)},
+    )
+    assert done.status_code == 303, done.text
+    return await client.get(done.headers["location"])
+
+
+# --- Aanbieders (CJP admin) -----------------------------------------------------------------
+async def test_the_key_is_shown_once_and_listed_by_prefix_and_revocable(world: World) -> None:
+    stack = world.stack
+    async with admin(stack) as client:
+        listed = await client.get("/beheer/aanbieders")
+        assert "Stadsschouwburg Testdam" in listed.text and "Filmhuis Testdam" in listed.text
+        detail = await client.get(f"/beheer/aanbieders/{world.a.provider_id}")
+        assert world.a.key not in detail.text  # never shown again
+        assert world.a.key[:12] in detail.text  # recognisable by its prefix
+        # A second key, revoked: it stops working at once.
+        issued = await client.post(
+            f"/beheer/aanbieders/{world.a.provider_id}/sleutels",
+            data={"csrf_token": stack.csrf_of(detail.text)},
+        )
+        second = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
+        assert second
+        revoke = re.findall(r'action="(/beheer/aanbieders/[^"]+/intrekken)"', issued.text)
+        assert len(revoke) == 2
+        body = weborder_body(stack, 1000, "Sleuteltest")
+        headers = {"Authorization": f"Bearer {second.group(1)}"}
+        async with stack.client() as api:
+            assert (await api.get("/api/v1/provider/weborders", headers=headers)).status_code == 200
+        prefix = re.escape(second.group(1)[:12])
+        prefix_row = re.search(rf'{prefix}\.\.\..*?action="([^"]+/intrekken)"', issued.text, re.S)
+        assert prefix_row
+        done = await client.post(
+            prefix_row.group(1), data={"csrf_token": stack.csrf_of(issued.text)}
+        )
+        assert done.status_code == 303, done.text
+        assert "ingetrokken op" in (await client.get(done.headers["location"])).text
+        async with stack.client() as api:
+            refused = await api.post("/api/v1/provider/weborders", json=body, headers=headers)
+        assert refused.status_code == 401, refused.text
+        # A wrong KvK number is shown in Dutch, with what was typed.
+        page = await client.get("/beheer/aanbieders")
+        wrong = await client.post(
+            "/beheer/aanbieders",
+            data={
+                "naam": "Museum",
+                "kvk": "123",
+                "contactpersoon": "X",
+                "email": "x@y.nl",
+                "csrf_token": stack.csrf_of(page.text),
+            },
+        )
+        assert wrong.status_code == 422 and "Een KvK-nummer bestaat uit 8 cijfers" in wrong.text
+        assert 'value="Museum"' in wrong.text
+
+
+async def test_only_cjp_admins_manage_providers(world: World) -> None:
+    async with holder(world.stack) as client:
+        assert (await client.get("/beheer/aanbieders")).status_code == 403
+        assert (await client.get(f"/beheer/aanbieders/{world.a.provider_id}")).status_code == 403
+
+
+# --- the provider API -------------------------------------------------------------------------
+async def test_weborders_are_idempotent_and_only_for_known_schools(world: World) -> None:
+    stack = world.stack
+    body = weborder_body(stack, 4500, "Workshop idempotent")
+    idem = str(uuid.uuid4())
+    first = await create(world, body, idem)
+    assert first.status_code == 201, first.text
+    replay = await create(world, body, idem)
+    assert replay.status_code == 201, replay.text
+    assert replay.json()["weborder_id"] == first.json()["weborder_id"]
+    assert first.json()["status"] == "ingediend"
+    other = await create(world, {**body, "amount_cents": 4600}, idem)
+    assert other.status_code == 409, other.text
+    unknown = await create(world, {**body, "school_number": 99_999_998})
+    assert unknown.status_code == 422
+    assert "school_number" in unknown.json()["error"]["fields"]
+    async with stack.client() as client:
+        own = await client.get(
+            "/api/v1/provider/weborders",
+            params={"status": "ingediend", "page_size": 500},
+            headers=world.a.headers,
+        )
+    ids = [w["weborder_id"] for w in own.json()["items"]]
+    assert ids.count(first.json()["weborder_id"]) == 1
+
+
+async def test_providers_and_schools_see_only_their_own(world: World) -> None:
+    stack = world.stack
+    made = await create(world, weborder_body(stack, 2000, "Alleen voor A"))
+    weborder_id = made.json()["weborder_id"]
+    async with stack.client() as client:
+        mine = await client.get(
+            f"/api/v1/provider/weborders/{weborder_id}", headers=world.a.headers
+        )
+        theirs = await client.get(
+            f"/api/v1/provider/weborders/{weborder_id}", headers=world.b.headers
+        )
+        b_list = await client.get("/api/v1/provider/weborders", headers=world.b.headers)
+    assert mine.status_code == 200 and mine.json()["provider_name"] == "Stadsschouwburg Testdam"
+    assert theirs.status_code == 404
+    assert weborder_id not in b_list.text
+    async with holder(stack, "b") as client:
+        page = await client.get("/bestellingen/weborders")
+    assert page.status_code == 200 and weborder_id not in page.text
+    async with holder(stack, "a") as client:
+        page = await client.get("/bestellingen/weborders")
+    assert "Alleen voor A" in row_of(page.text, weborder_id)
+    # The provider withdraws it before the school decides.
+    async with stack.client() as client:
+        cancelled = await client.post(
+            f"/api/v1/provider/weborders/{weborder_id}/cancel", headers=world.a.headers
+        )
+        again = await client.post(
+            f"/api/v1/provider/weborders/{weborder_id}/cancel", headers=world.a.headers
+        )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "geannuleerd"
+    assert again.status_code == 409
+
+
+# --- Bestellingen > Weborders (R-WEB-2) ------------------------------------------------------
+async def test_approval_debits_and_a_too_large_one_is_refused_with_the_reason(
+    world: World,
+) -> None:
+    stack = world.stack
+    school_id = stack.schools["a"].school_id
+    before = await balance(stack)
+    await credit(stack, school_id, 21000)
+
+    async def credited() -> bool:
+        return await balance(stack) == before + 21000
+
+    assert await eventually(credited, 20)
+    fits = (await create(world, weborder_body(stack, 15000, "Voorstelling De Storm"))).json()
+    too_big = (await create(world, weborder_body(stack, before + 21000, "Te groot"))).json()
+    async with holder(stack) as client:
+        shown = await approve(client, stack, fits["weborder_id"])
+        assert "is goedgekeurd: € 150,00 afgeschreven" in shown.text, shown.text
+        assert "Goedgekeurd" in row_of(shown.text, fits["weborder_id"])
+        refused = await approve(client, stack, too_big["weborder_id"])
+        assert 'id="geweigerd"' in refused.text, refused.text
+        assert "Er is niets afgeschreven" in refused.text
+        assert "Geweigerd" in row_of(refused.text, too_big["weborder_id"])
+        assert await balance(stack) == before + 6000
+        overview = await client.get("/bestellingen/overzicht")
+        assert "€ -150,00" in overview.text and "De Storm" in overview.text
+        # Approving twice is not possible.
+        page = await client.get("/bestellingen/weborders")
+        twice = await client.post(
+            f"/bestellingen/weborders/{fits['weborder_id']}/goedkeuren",
+            data={"csrf_token": stack.csrf_of(page.text)},
+        )
+        assert twice.status_code == 409
+
+        # Cancel the approval with a reason: the amount comes back.
+        empty = await client.post(
+            f"/bestellingen/weborders/{fits['weborder_id']}/annuleren",
+            data={"reden": " ", "csrf_token": stack.csrf_of(page.text)},
+        )
+        assert empty.status_code == 422 and "Vul een reden in voor het annuleren" in empty.text
+        done = await client.post(
+            f"/bestellingen/weborders/{fits['weborder_id']}/annuleren",
+            data={"reden": "Voorstelling gaat niet door", "csrf_token": stack.csrf_of(page.text)},
+        )
+        assert done.status_code == 303, done.text
+
+    async def returned() -> bool:
+        return await balance(stack) == before + 21000
+
+    assert await eventually(returned, 20)
+    async with stack.client() as client:
+        seen = await client.get(
+            f"/api/v1/provider/weborders/{too_big['weborder_id']}", headers=world.a.headers
+        )
+    assert seen.json()["status"] == "geweigerd" and seen.json()["reason"]
+
+
+async def test_reject_needs_a_reason_which_the_provider_sees(world: World) -> None:
+    stack = world.stack
+    made = (await create(world, weborder_body(stack, 3000, "Te laat aangevraagd"))).json()
+    async with holder(stack) as client:
+        page = await client.get("/bestellingen/weborders")
+        path = f"/bestellingen/weborders/{made['weborder_id']}/afkeuren"
+        empty = await client.post(path, data={"reden": "", "csrf_token": stack.csrf_of(page.text)})
+        assert empty.status_code == 422
+        assert "Vul een reden in voor het afkeuren." in empty.text
+        done = await client.post(
+            path,
+            data={"reden": "Geen budget voor dit jaar", "csrf_token": stack.csrf_of(page.text)},
+        )
+        assert done.status_code == 303
+    async with stack.client() as client:
+        seen = await client.get(
+            f"/api/v1/provider/weborders/{made['weborder_id']}", headers=world.a.headers
+        )
+    assert seen.json()["status"] == "afgekeurd"
+    assert seen.json()["reason"] == "Geen budget voor dit jaar"
+
+
+# --- Docent+ (R-ROLE-2) and Aanbod (R-WEB-3) ---------------------------------------------------
+async def test_docent_plus_browses_and_requests_but_cannot_approve_or_order(world: World) -> None:
+    stack = world.stack
+    async with stack.client() as client:
+        published = await client.post(
+            "/api/v1/provider/offerings",
+            headers=world.a.headers,
+            json={
+                "title": "Improvisatietheater op school",
+                "description": "Twee uur spelen.",
+                "discipline": "theater",
+                "city": "Testdam",
+                "price_cents": 750,
+            },
+        )
+    assert published.status_code == 201, published.text
+    offering_id = published.json()["offering_id"]
+    made = (await create(world, weborder_body(stack, 1000, "Docent kijkt mee"))).json()
+    async with logged_in(stack, DOCENT_EMAIL, DOCENT_PASSWORD) as client:
+        home = await client.get("/")
+        assert 'href="/aanbod"' in home.text
+        offer = await client.get("/aanbod", params={"tekst": "improvisatie"})
+        assert offer.status_code == 200 and "Improvisatietheater op school" in offer.text
+        assert "aanvraag versturen" in offer.text
+        empty = await client.post(
+            f"/aanbod/{offering_id}/aanvragen",
+            data={"bericht": "", "csrf_token": stack.csrf_of(offer.text)},
+        )
+        assert empty.status_code == 422 and "Schrijf een bericht aan de aanbieder." in empty.text
+        sent = await client.post(
+            f"/aanbod/{offering_id}/aanvragen",
+            data={
+                "bericht": "Graag op 14 maart, 2 klassen.",
+                "csrf_token": stack.csrf_of(offer.text),
+            },
+        )
+        assert sent.status_code == 303, sent.text
+        assert "Uw aanvraag is verstuurd" in (await client.get(sent.headers["location"])).text
+
+        listed = await client.get("/bestellingen/weborders")
+        assert listed.status_code == 200
+        assert "goedkeuren" not in row_of(listed.text, made["weborder_id"])
+        token = stack.csrf_of(listed.text)
+        for path in (
+            f"/bestellingen/weborders/{made['weborder_id']}/goedkeuren",
+            f"/bestellingen/weborders/{made['weborder_id']}/afkeuren",
+        ):
+            answer = await client.post(path, data={"reden": "x", "csrf_token": token})
+            assert answer.status_code == 403, path
+        toer = await client.get("/bestellingen/schooltoer")
+        assert "Alleen de budgethouder kan Schooltoer-tickets bestellen." in toer.text
+        ordered = await client.post(
+            "/bestellingen/schooltoer",
+            data={
+                "datum": FUTURE,
+                "van": "A",
+                "naar": "B",
+                "reizigers": "2",
+                "bedrag": "10",
+                "csrf_token": token,
+            },
+        )
+        assert ordered.status_code == 403
+    async with stack.client() as client:
+        requests = await client.get("/api/v1/provider/requests", headers=world.a.headers)
+        none_for_b = await client.get("/api/v1/provider/requests", headers=world.b.headers)
+    found = [r for r in requests.json()["items"] if r["offering_id"] == offering_id]
+    assert found and found[0]["requested_by"] == "Dirk Docent"
+    assert found[0]["message"] == "Graag op 14 maart, 2 klassen."
+    assert none_for_b.json()["items"] == []
+    # The provider changes its offering (PUT).
+    async with stack.client() as client:
+        changed = await client.put(
+            f"/api/v1/provider/offerings/{offering_id}",
+            headers=world.a.headers,
+            json={"title": "Improvisatietheater", "price_cents": 800},
+        )
+        foreign = await client.put(
+            f"/api/v1/provider/offerings/{offering_id}",
+            headers=world.b.headers,
+            json={"title": "Gekaapt", "price_cents": 1},
+        )
+    assert changed.status_code == 200 and changed.json()["price_cents"] == 800
+    assert foreign.status_code == 404
+
+
+# --- Schooltoer (R-WEB-4) and Exports (R-WEB-5) -----------------------------------------------
+async def test_schooltoer_is_debited_and_everything_is_in_the_export(world: World) -> None:
+    stack = world.stack
+    await credit(stack, stack.schools["a"].school_id, 5000)
+    made = (await create(world, weborder_body(stack, 1234, '=HYPERLINK("x")'))).json()
+    async with holder(stack) as client:
+        page = await client.get("/bestellingen/schooltoer")
+        token = stack.csrf_of(page.text)
+        wrong = await client.post(
+            "/bestellingen/schooltoer",
+            data={
+                "datum": FUTURE,
+                "van": "Utrecht",
+                "naar": "",
+                "reizigers": "0",
+                "bedrag": "veel",
+                "csrf_token": token,
+            },
+        )
+        assert wrong.status_code == 422
+        assert "Vul de bestemming in." in wrong.text and 'value="Utrecht"' in wrong.text
+        done = await client.post(
+            "/bestellingen/schooltoer",
+            data={
+                "datum": FUTURE,
+                "van": "Utrecht",
+                "naar": "Rotterdam",
+                "reizigers": "30",
+                "bedrag": "12,50",
+                "csrf_token": token,
+            },
+        )
+        assert done.status_code == 303, done.text
+        shown = await client.get(done.headers["location"])
+        assert "Rotterdam" in shown.text and "€ 12,50" in shown.text
+        approved = await approve(client, stack, made["weborder_id"])
+        assert "afgeschreven" in approved.text, approved.text
+
+        async def debited() -> bool:
+            toer = await client.get("/bestellingen/schooltoer")
+            return "Goedgekeurd" in toer.text
+
+        assert await eventually(debited, 20)
+        exports = await client.get("/bestellingen/exports")
+        assert 'href="/bestellingen/exports/bestedingen.xlsx"' in exports.text
+        for label in ("Overzicht", "Weborders", "Budget", "Schooltoer", "Exports"):
+            assert f">{label}</a>" in exports.text
+        download = await client.get("/bestellingen/exports/bestedingen.xlsx")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    book = load_workbook(io.BytesIO(download.content), read_only=True)
+    cells = [
+        str(c)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for c in row
+        if c is not None
+    ]
+    assert any("Rotterdam" in c for c in cells)
+    assert any("HYPERLINK" in c for c in cells)
+    assert not any(c.startswith("=") for c in cells)  # neutralised (R-WEB-5)
+
+
+# --- Cultuurkaart-dossier (R-DOSSIER-1) and card payments (R-WEB-6) ----------------------------
+async def _student(stack: Stack) -> str:
+    school = stack.schools["a"]
+    token = await stack.api_token(school.email, school.password)
+    async with stack.client() as client:
+        added = await client.post(
+            f"/api/v1/schools/{school.school_id}/roster/students/people",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "voornaam": "Sanne",
+                "achternaam": "de Boer",
+                "locatienaam": "Hoofdlocatie",
+                "studiejaar": 2,
+                "opleiding": "Media",
+            },
+        )
+    assert added.status_code == 201, added.text
+    return str(added.json()["person_id"])
+
+
+async def test_dossier_with_notes_for_teachers_of_the_school_only(world: World) -> None:
+    stack = world.stack
+    person_id = await _student(stack)
+    async with holder(stack) as client:
+        listed = await client.get("/beheer-studenten")
+        assert f'href="/dossier/{person_id}"' in listed.text
+        page = await client.get(f"/dossier/{person_id}")
+        assert page.status_code == 200 and "Cultuurkaart-dossier van Sanne de Boer" in page.text
+    async with logged_in(stack, DOCENT_EMAIL, DOCENT_PASSWORD) as client:
+        page = await client.get(f"/dossier/{person_id}")
+        empty = await client.post(
+            f"/dossier/{person_id}/notities",
+            data={"notitie": "", "csrf_token": stack.csrf_of(page.text)},
+        )
+        assert empty.status_code == 422
+        done = await client.post(
+            f"/dossier/{person_id}/notities",
+            data={
+                "notitie": "Vond de voorstelling indrukwekkend.",
+                "csrf_token": stack.csrf_of(page.text),
+            },
+        )
+        assert done.status_code == 303, done.text
+        shown = await client.get(done.headers["location"])
+        assert "Vond de voorstelling indrukwekkend." in shown.text and "Dirk Docent" in shown.text
+    async with holder(stack, "b") as client:
+        other = await client.get(f"/dossier/{person_id}")
+        assert other.status_code in (403, 404)
+        assert "indrukwekkend" not in other.text
+
+
+async def test_card_payment_debits_the_students_budget_and_refuses_beyond_it(
+    world: World,
+) -> None:
+    stack = world.stack
+    school = stack.schools["a"]
+    person_id = uuid.uuid4()
+    card = f"CJP{person_id.hex[:10]}"
+    await publish_event(
+        stack.amqp_url,
+        MembershipActivated(
+            school_id=school.school_id,
+            person_id=person_id,
+            kind=RosterKind.STUDENTS,
+            card_number=card,
+        ),
+    )
+    await credit(stack, school.school_id, 0, individual=1050)
+    token = await stack.api_token(school.email, school.password)
+
+    async def allocated() -> bool:
+        async with stack.client() as client:
+            done = await client.post(
+                f"/api/v1/schools/{school.school_id}/budget/allocations",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"person_ids": [str(person_id)], "amount_cents_each": 1000},
+            )
+        return done.status_code == 200
+
+    assert await eventually(allocated, 20)
+    charge = {
+        "card_number": card,
+        "amount_cents": 600,
+        "description": "Bioscoop",
+        "provider_reference": "KASSA-1",
+    }
+    async with stack.client() as client:
+        paid = await client.post(
+            "/api/v1/provider/card-payments", headers=world.b.headers, json=charge
+        )
+        assert paid.status_code == 201, paid.text
+        assert paid.json()["remaining_cents"] == 400
+        too_much = await client.post(
+            "/api/v1/provider/card-payments",
+            headers=world.b.headers,
+            json={**charge, "provider_reference": "KASSA-2"},
+        )
+        assert too_much.status_code == 409, too_much.text
+        assert too_much.json()["error"]["message"]
+        bad_key = await client.post(
+            "/api/v1/provider/card-payments",
+            headers={"Authorization": "Bearer ck_live_" + "x" * 40},
+            json=charge,
+        )
+        assert bad_key.status_code == 401
