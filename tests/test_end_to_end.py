@@ -92,9 +92,11 @@ def test_every_domain_service_learns_of_a_new_school(portal: Portal) -> None:
         for service in list(pending):
             db = sqlite3.connect(portal.stack.data_dir / f"{service}.sqlite3")
             try:
+                # By id and number: another school with the same number would not count.
                 row = db.execute(
-                    "SELECT school_number FROM known_schools WHERE school_number=?",
-                    (school["school_number"],),
+                    "SELECT school_number FROM known_schools"
+                    " WHERE school_number=? AND replace(school_id, '-', '')=?",
+                    (school["school_number"], str(school["school_id"]).replace("-", "")),
                 ).fetchone()
             finally:
                 db.close()

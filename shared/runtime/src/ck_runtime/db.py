@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -78,11 +79,21 @@ class Database:
         self._readers = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Writers of this process queue here, in order,
+        # instead of each holding a connection and sleeping in SQLite's busy handler (which
+        # retries with growing pauses: under load that gave p99s of a second). Other
+        # processes on the same file still meet the busy timeout.
+        self._writer = asyncio.Lock() if self.sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: commits on success, rolls back on any exception."""
-        async with self._sessions() as session, session.begin():
+        """One transaction: commits on success, rolls back on any exception.
+        Never open one inside another (on SQLite the second would wait for the first)."""
+        if self._writer is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer, self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
