@@ -16,13 +16,11 @@ import re
 import secrets
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -31,6 +29,7 @@ from ck_budget.clock import ManualClock
 from ck_budget.settings import get_settings as budget_settings
 from ck_devstack import Stack
 from ck_runtime.service import ServiceRuntime
+from ck_testkit.journeys import page_login, path_of, showing, wait_for
 from ck_testkit.portal import Portal, csrf_from, mail_text
 from ck_testkit.rosters import student_xlsx
 
@@ -39,15 +38,6 @@ ADMIN = "beheer@cjp.test"
 HOLDER = "bea@nova.test"
 PASSWORD = "een lang wachtwoord voor Nova"
 COMPONENTS = ("smtp", "accounts", "roster", "membership", "invoicing", "notifier", "gateway")
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if (found := probe()) is not None:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @contextmanager
@@ -89,30 +79,6 @@ def budget_service(amqp_url: str, database_url: str, clock: ManualClock) -> Iter
         loop, stop = loop_and_stop[0]
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-
-
-def showing(http: httpx.Client, path: str, text: str) -> Callable[[], httpx.Response | None]:
-    """A probe for `eventually`: the page once it shows the text."""
-
-    def probe() -> httpx.Response | None:
-        page = http.get(path)
-        return page if page.status_code == 200 and text in page.text else None
-
-    return probe
-
-
-def path_of(link: str) -> str:
-    parts = urlsplit(link)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def page_login(http: httpx.Client, email: str, password: str) -> None:
-    page = http.get("/inloggen")
-    done = http.post(
-        "/inloggen",
-        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
-    )
-    assert done.status_code == 303, done.text
 
 
 def set_password(portal: Portal) -> None:
@@ -190,7 +156,7 @@ def test_order_approval_invoice_payment_and_allocation(
             page_login(admin, ADMIN, admin_password)
 
             # Producten: the school's data prefilled, the yellow block, the order (R-BUDGET-2).
-            form = eventually(
+            form = wait_for(
                 showing(http, "/producten", "gele-blok"),
                 what="the budget service knows the school",
             )
@@ -208,7 +174,7 @@ def test_order_approval_invoice_payment_and_allocation(
 
             # Five working days later the scheduler approves it; invoicing makes the invoice.
             clock.advance(timedelta(days=9))
-            invoices = eventually(
+            invoices = wait_for(
                 showing(http, "/bestellingen/budget", "download factuur"),
                 what="the order approved and invoiced",
             )
@@ -238,7 +204,7 @@ def test_order_approval_invoice_payment_and_allocation(
             assert admin.post(pay.group(1), data=payment).status_code == 303
 
             # The balance is credited once (R-BUDGET-5, R-BUDGET-7).
-            overview = eventually(
+            overview = wait_for(
                 showing(http, "/bestellingen/overzicht", "€ 210,00"),
                 what="the collective budget credited",
             )
@@ -287,7 +253,7 @@ def test_order_approval_invoice_payment_and_allocation(
                 found = re.search(r'name="persoon" value="([0-9a-f-]{36})"', page.text)
                 return (found.group(1), page.text) if found and "Boer" in page.text else None
 
-            person_id, page = eventually(sanne_listed, what="the active student listed")
+            person_id, page = wait_for(sanne_listed, what="the active student listed")
             assert "Yilmaz" not in page  # not active: no budget for them
 
             def allocated() -> httpx.Response | None:
@@ -303,7 +269,7 @@ def test_order_approval_invoice_payment_and_allocation(
                 # The budget service hears of the activation through the broker.
                 return done if done.status_code == 200 else None
 
-            done = eventually(allocated, what="the budget service knows the active student")
+            done = wait_for(allocated, what="the budget service knows the active student")
             assert "€ 10,50 toegewezen aan 1 student(en)" in done.text
             assert "Nog toe te wijzen: € 94,50" in done.text
             # Never beyond what is assignable: all or nothing, with a clear message.

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import io
 import re
-import time
 import uuid
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
-from ck_testkit.portal import Portal, csrf_from, mail_text
+from ck_testkit.journeys import (
+    admin_approves_and_records_payment,
+    order_budget,
+    page_login,
+    register_provider,
+    school_with_password,
+    showing,
+    wait_for,
+)
+from ck_testkit.portal import Portal, csrf_from
 from openpyxl import load_workbook
 
 T = TypeVar("T")
@@ -30,124 +36,8 @@ PASSWORD = "een lang wachtwoord voor weborders"
 FUTURE = (date.today() + timedelta(days=30)).isoformat()
 
 
-def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if (found := probe()) is not None:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def kvk(tag: str, n: int) -> str:
     return f"{(int(tag, 16) * 10 + n) % 10**8:08d}"
-
-
-def showing(http: httpx.Client, path: str, text: str) -> Callable[[], httpx.Response | None]:
-    """A probe for `eventually`: the page once it shows the text."""
-
-    def probe() -> httpx.Response | None:
-        page = http.get(path)
-        return page if page.status_code == 200 and text in page.text else None
-
-    return probe
-
-
-def page_login(http: httpx.Client, email: str, password: str) -> None:
-    page = http.get("/inloggen")
-    done = http.post(
-        "/inloggen",
-        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
-    )
-    assert done.status_code == 303, done.text
-
-
-def school_with_password(portal: Portal, name: str, email: str) -> dict[str, Any]:
-    school = portal.register_school(name, email)
-    found = re.search(
-        r"https?://\S+/wachtwoord-instellen\?token=([\w-]+)", mail_text(portal.wait_for_mail(email))
-    )
-    assert found
-    with portal.client() as http:
-        link = urlsplit(found.group(0))
-        page = http.get(f"{link.path}?{link.query}")
-        done = http.post(
-            "/wachtwoord-instellen",
-            data={
-                "token": found.group(1),
-                "password": PASSWORD,
-                "password_repeat": PASSWORD,
-                "csrf_token": csrf_from(page.text),
-            },
-        )
-        assert done.status_code == 200, done.text
-    return school
-
-
-def register_provider(admin: httpx.Client, name: str, kvk: str) -> tuple[str, str]:
-    """Menu Aanbieders: register, issue a key. (provider id, the key shown once)."""
-    page = admin.get("/beheer/aanbieders")
-    assert page.status_code == 200, page.text
-    done = admin.post(
-        "/beheer/aanbieders",
-        data={
-            "naam": name,
-            "kvk": kvk,
-            "contactpersoon": "Piet Programmeur",
-            "email": f"api@{kvk}.example",
-            "csrf_token": csrf_from(page.text),
-        },
-    )
-    assert done.status_code == 303, done.text
-    provider_id = urlsplit(done.headers["location"]).path.rsplit("/", 1)[-1]
-    detail = admin.get(done.headers["location"])
-    issued = admin.post(
-        f"/beheer/aanbieders/{provider_id}/sleutels", data={"csrf_token": csrf_from(detail.text)}
-    )
-    assert issued.status_code == 200, issued.text
-    key = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
-    assert key, issued.text
-    listed = admin.get(f"/beheer/aanbieders/{provider_id}")
-    assert key.group(1) not in listed.text and key.group(1)[:12] in listed.text
-    return provider_id, key.group(1)
-
-
-def order_budget(http: httpx.Client, collective: int) -> None:
-    """Producten: fill the form, check, confirm (as in test_budget_end_to_end)."""
-    form = eventually(showing(http, "/producten", "gele-blok"), what="the order form")
-    fields = {
-        "collectief": str(collective),
-        "individueel": "0",
-        "referentie": "WEB-2026",
-        "csrf_token": csrf_from(form.text),
-    }
-    check = http.post("/producten/controleren", data=fields)
-    assert check.status_code == 200, check.text
-    done = http.post("/producten/bestellen", data={**fields, "csrf_token": csrf_from(check.text)})
-    assert done.status_code == 303, done.text
-
-
-def admin_approves_and_records_payment(admin: httpx.Client, school_id: str, amount: str) -> None:
-    path = f"/beheer/scholen/{school_id}/bestellingen"
-    page = admin.get(path)
-    approve = re.search(r'action="(/beheer/scholen/[^"]+/goedkeuren)"', page.text)
-    assert approve, page.text
-    done = admin.post(approve.group(1), data={"csrf_token": csrf_from(page.text)})
-    assert done.status_code == 303, done.text
-
-    def payment_form() -> httpx.Response | None:
-        current = admin.get(path)
-        return current if "/betaling" in current.text else None
-
-    page = eventually(payment_form, what="the invoice of the approved order")
-    pay = re.search(r'action="(/beheer/scholen/[^"]+/betaling)"', page.text)
-    assert pay
-    paid = admin.post(
-        pay.group(1),
-        data={"bedrag": amount, "datum": date.today().isoformat(),
-              "csrf_token": csrf_from(page.text)},
-    )  # fmt: skip
-    assert paid.status_code == 303, paid.text
 
 
 def cells_of(xlsx: bytes) -> list[str]:
@@ -187,14 +77,14 @@ def approve_in_portal(http: httpx.Client, weborder_id: str) -> str:
         shown = http.get(location).text
         return shown if "Ververs de pagina" not in shown else None
 
-    return eventually(decided, 20, "the budget's answer")
+    return wait_for(decided, 20, "the budget's answer")
 
 
 def test_weborder_from_provider_key_to_debit_export_and_isolation(portal: Portal) -> None:
     tag = uuid.uuid4().hex[:6]
     holder_a, holder_b = f"bea-{tag}@weborder-a.test", f"bob-{tag}@weborder-b.test"
-    school_a = school_with_password(portal, f"Weborder College {tag}", holder_a)
-    school_b = school_with_password(portal, f"Ander College {tag}", holder_b)
+    school_a = school_with_password(portal, f"Weborder College {tag}", holder_a, PASSWORD)
+    school_b = school_with_password(portal, f"Ander College {tag}", holder_b, PASSWORD)
     number_a = int(school_a["school_number"])  # type: ignore[arg-type]
     with portal.client() as admin, portal.client() as http, portal.client() as api:
         page_login(admin, portal.admin_email, portal.admin_password)
@@ -214,7 +104,7 @@ def test_weborder_from_provider_key_to_debit_export_and_isolation(portal: Portal
             )
             return reply if reply.status_code == 201 else None
 
-        first = eventually(created, what="the weborders service knows the school")
+        first = wait_for(created, what="the weborders service knows the school")
         replay = api.post(
             "/api/v1/provider/weborders", json=body, headers={**auth_a, "Idempotency-Key": idem}
         )
@@ -232,7 +122,7 @@ def test_weborder_from_provider_key_to_debit_export_and_isolation(portal: Portal
         page_login(http, holder_a, PASSWORD)
         order_budget(http, collective=10)  # 10 x 21,00 collective budget; invoice 105,00
         admin_approves_and_records_payment(admin, str(school_a["school_id"]), "105,00")
-        eventually(
+        wait_for(
             showing(http, "/bestellingen/overzicht", "€ 210,00"),
             what="the collective budget credited",
         )
