@@ -120,7 +120,8 @@ def upload_roster(http: httpx.Client) -> None:
 
 
 def row_of(html: str, achternaam: str) -> str:
-    match = re.search(rf"<tr>\s*<td>[^<]*</td>\s*<td>{achternaam}</td>.*?</tr>", html, re.S)
+    # The row whose achternaam cell is this one (voornaam links to the dossier).
+    match = re.search(rf"<tr>(?:(?!</tr>).)*?<td>{achternaam}</td>.*?</tr>", html, re.S)
     assert match, f"{achternaam} is not in the list"
     return match.group(0)
 
