@@ -5,7 +5,8 @@ selection "all") until the local SMTP server (ck-smtp-sink) has accepted the las
 invitation mails: roster -> InvitationsRequested chunks -> membership (codes) -> EmailsRequested
 -> notifier -> SMTP, and InvitationsSent -> roster's status column. Meanwhile a client asks for
 the people list (a filter and a sort) twice a second, as a school watching it would: its median
-response time during the fan-out is the second figure. Target: all 50,000 mails within 60 s, list median under 200 ms.
+response time during the fan-out is the second figure. Target: all 50,000 mails within 60 s,
+list median under 200 ms.
 
 Processes: accounts, roster, membership, notifier, gateway and the SMTP sink (ck_devstack.Stack),
 SQLite, a RabbitMQ vhost of its own.
