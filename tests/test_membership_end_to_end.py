@@ -330,3 +330,59 @@ def test_the_header_box_ticks_the_page_in_a_browser(  # type: ignore[no-untyped-
     expect(page.locator("main")).to_contain_text("5 uitnodigingen worden verstuurd.")
     page.screenshot(path=str(tmp_path / "studenten-uitnodigen.png"), full_page=True)
     assert not [e for e in console_errors if "Content Security Policy" in e]
+
+
+def test_an_ended_membership_shows_inactief(portal: Portal) -> None:
+    """R-MEMBER-1: a CJP admin ends a membership; the school's list shows Inactief
+    lidmaatschap, and the person may be invited again."""
+    from ck_testkit.journeys import school_with_password, wait_for
+    from ck_testkit.rosters import student_xlsx
+
+    holder = "eva@einde.test"
+    school = school_with_password(portal, "Einde College", holder, PASSWORD)
+    base = f"/api/v1/schools/{school['school_id']}/roster/students"
+    with portal.client() as http:
+        token = http.post("/api/v1/auth/login", json={"email": holder, "password": PASSWORD})
+        api = {"Authorization": f"Bearer {token.json()['token']}"}
+        admin_token = {"Authorization": f"Bearer {portal.admin_token()}"}
+        row = ("Ellen", "Einde", "", "", "Delft", 1, "Media", "", "")
+
+        def uploaded() -> httpx.Response | None:
+            reply = http.post(
+                f"{base}/upload",
+                headers=api,
+                files={"file": ("leerlingen.xlsx", student_xlsx([row]))},
+                data={"confirmed": "true"},
+            )
+            return reply if reply.status_code == 200 else None
+
+        wait_for(uploaded, what="the roster service knows the school")
+        assert http.post(f"{base}/invitations", headers=api, json={"all": True}).status_code == 202
+
+        def person() -> dict[str, Any] | None:
+            items = http.get(f"{base}/people", headers=api).json()["items"]
+            return items[0] if items and items[0]["activation_code"] else None
+
+        ellen = wait_for(person, what="the invitation's code in the list")
+        activated = http.post(
+            "/api/v1/activations",
+            json={
+                "code": ellen["activation_code"],
+                "voornaam": "Ellen",
+                "achternaam": "Einde",
+                "email": "ellen@einde.test",
+                "geboortedatum": "2005-02-03",
+            },
+        )
+        assert activated.status_code == 200, activated.text
+
+        def status_is(wanted: str) -> Callable[[], bool | None]:
+            return lambda: (person() or {}).get("status") == wanted or None
+
+        wait_for(status_is("actief"), what="Actief lidmaatschap")
+        end = f"/api/v1/schools/{school['school_id']}/memberships/{ellen['person_id']}/end"
+        assert http.post(end, headers=api).status_code == 403  # the school may not
+        assert http.post(end, headers=admin_token).status_code == 204
+        wait_for(status_is("inactief"), what="Inactief lidmaatschap")
+        again = http.post(end, headers=admin_token)
+        assert again.status_code == 404, again.text  # nothing active to end any more

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.membership import SERVICE as MEMBERSHIP
-from ck_contracts.membership import Activate, Activated
+from ck_contracts.membership import Activate, Activated, EndMembership
 from ck_contracts.membership import Ops as MembershipOps
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ck_gateway import backend
 from ck_gateway.api_models import error_responses
-from ck_gateway.auth import PageSession
+from ck_gateway.auth import ApiSession, PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_rpc_error
 from ck_gateway.forms import text_field
@@ -384,3 +384,23 @@ async def api_activate(
     ],
 ) -> Activated:
     return await activate(request, body.model_dump(mode="json"))
+
+
+# --- JSON: a CJP admin ends a membership (R-MEMBER-1: Inactief lidmaatschap) ----------------------
+@router.post(
+    "/api/v1/schools/{school_id}/memberships/{person_id}/end",
+    status_code=204,
+    tags=["membership"],
+    summary="CJP admin: end an active membership (the list then shows Inactief lidmaatschap)",
+    description="For a member who stops (R-MEMBER-1). The person stays on the school's roster "
+    "and may be invited again; a new activation gives a new card number.",
+    responses=error_responses(401, 403, 404, 503),
+)
+async def api_end_membership(
+    request: Request, school_id: UUID, person_id: UUID, session: ApiSession
+) -> Response:
+    if not session.actor.may(Permission.END_MEMBERSHIP, school_id):
+        raise forbidden()
+    command = EndMembership(school_id=school_id, person_id=person_id)
+    await backend.call(request, MEMBERSHIP, MembershipOps.END, command, actor=session.actor)
+    return Response(status_code=204)
