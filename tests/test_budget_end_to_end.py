@@ -281,3 +281,32 @@ def test_order_approval_invoice_payment_and_allocation(
             assert refused.status_code == 409, refused.text
             ledger = http.get("/bestellingen/overzicht").text
             assert "€ 94,50" in ledger
+
+            # Everyone matching the filter, however many pages: Ali activates too, then both.
+            code = re.search(r"activeren\?code=([\w-]+)", mail_text(portal.wait_for_mail(
+                "ali@nova.test")))  # fmt: skip
+            assert code
+            ali = http.post(
+                "/api/v1/activations",
+                json={
+                    "code": code.group(1),
+                    "voornaam": "Ali",
+                    "achternaam": "Yilmaz",
+                    "email": "ali@nova.test",
+                    "geboortedatum": "2005-11-02",
+                },
+            )
+            assert ali.status_code == 200, ali.text
+            wait_for(showing(http, "/bestellingen/toewijzen", "Yilmaz"), what="Ali listed")
+
+            def both() -> httpx.Response | None:
+                page = http.get("/bestellingen/toewijzen")
+                done = http.post(
+                    "/bestellingen/toewijzen",
+                    data={"bedrag": "5,00", "iedereen": "ja", "csrf_token": csrf_from(page.text)},
+                )
+                return done if done.status_code == 200 else None
+
+            done = wait_for(both, what="the budget service knows both active students")
+            assert "€ 10,00 toegewezen aan 2 student(en)" in done.text, done.text
+            assert "Nog toe te wijzen: € 84,50" in done.text

@@ -374,6 +374,36 @@ async def download_invoice(request: Request, invoice_id: UUID, session: PageSess
 
 
 # --- Budget toewijzen (R-BUDGET-6) -------------------------------------------------------------
+def _active_students(achternaam: str) -> ListFilter:
+    """Who may get individual budget (R-BUDGET-6): active members, optionally by achternaam."""
+    return ListFilter(statuses=[MembershipStatus.ACTIVE], achternaam=achternaam.strip()[:100])
+
+
+async def _everyone_matching(
+    request: Request, session: SessionInfo, school_id: UUID, achternaam: str
+) -> list[UUID]:
+    """ "Alle studenten die aan het filter voldoen", however many pages: the roster's list,
+    500 at a time (at most 50,000, what one allocation takes)."""
+    ids: list[UUID] = []
+    page = 1
+    while len(ids) < 50_000:
+        listing = ListRequest(
+            school_id=school_id,
+            kind=RosterKind.STUDENTS,
+            filter=_active_students(achternaam),
+            page=page,
+            page_size=500,
+        )
+        found = PersonPage.model_validate(
+            await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
+        )
+        ids.extend(p.person_id for p in found.items)
+        if len(found.items) < 500:
+            break
+        page += 1
+    return ids[:50_000]
+
+
 async def _allocation_page(
     request: Request,
     session: SessionInfo,
@@ -388,10 +418,7 @@ async def _allocation_page(
     listing = ListRequest(
         school_id=school_id,
         kind=RosterKind.STUDENTS,
-        filter=ListFilter(
-            statuses=[MembershipStatus.ACTIVE],
-            achternaam=request.query_params.get("achternaam", "")[:100],
-        ),
+        filter=_active_students(request.query_params.get("achternaam", "")),
         page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**6 else 1,
         page_size=100,
     )
@@ -436,11 +463,15 @@ async def allocate(request: Request, session: PageSession) -> Response:
     if amount is None or amount <= 0 or amount > 100_000:
         errors["bedrag"] = "Vul een bedrag in van € 0,01 tot en met € 1.000,00, bijvoorbeeld 10,50."
     ids: list[UUID] = []
-    for raw in form.getlist("persoon"):
-        try:
-            ids.append(UUID(str(raw)))
-        except ValueError:
-            continue
+    if form.get("iedereen") == "ja":
+        achternaam = str(form.get("achternaam", "") or "")
+        ids = await _everyone_matching(request, session, school_id, achternaam)
+    else:
+        for raw in form.getlist("persoon"):
+            try:
+                ids.append(UUID(str(raw)))
+            except ValueError:
+                continue
     if not ids:
         errors[GENERAL] = "Kies minstens één student."
     if errors or amount is None:
