@@ -122,6 +122,31 @@ def _service_errors(exc: RpcFailed) -> dict[str, str]:
     return errors
 
 
+# --- reads the pages share --------------------------------------------------------------------
+async def _order_form(request: Request, session: SessionInfo, school_id: UUID) -> OrderForm:
+    ref = SchoolRef(school_id=school_id)
+    result = await backend.call(request, BUDGET, BudgetOps.ORDER_FORM, ref, actor=session.actor)
+    return OrderForm.model_validate(result)
+
+
+async def _orders(request: Request, session: SessionInfo, school_id: UUID) -> OrderList:
+    ref = SchoolRef(school_id=school_id)
+    result = await backend.call(request, BUDGET, BudgetOps.ORDER_LIST, ref, actor=session.actor)
+    return OrderList.model_validate(result)
+
+
+async def _ledger(request: Request, session: SessionInfo, school_id: UUID) -> Ledger:
+    ref = SchoolRef(school_id=school_id)
+    result = await backend.call(request, BUDGET, BudgetOps.LEDGER, ref, actor=session.actor)
+    return Ledger.model_validate(result)
+
+
+async def _invoices(request: Request, session: SessionInfo, school_id: UUID) -> InvoiceList:
+    ref = SchoolInvoices(school_id=school_id)
+    result = await backend.call(request, INVOICING, InvoiceOps.LIST, ref, actor=session.actor)
+    return InvoiceList.model_validate(result)
+
+
 # --- Producten: the order form ---------------------------------------------------------------
 async def _order_page(
     request: Request,
@@ -133,12 +158,8 @@ async def _order_page(
 ) -> Response:
     school_id = own_school(session, Permission.ORDER_BUDGET)
     ref = SchoolRef(school_id=school_id)
-    form = OrderForm.model_validate(
-        await backend.call(request, BUDGET, BudgetOps.ORDER_FORM, ref, actor=session.actor)
-    )
-    orders = OrderList.model_validate(
-        await backend.call(request, BUDGET, BudgetOps.ORDER_LIST, ref, actor=session.actor)
-    )
+    form = await _order_form(request, session, school_id)
+    orders = await _orders(request, session, school_id)
     if values is None:
         # The default reference is a school setting (Instellingen), kept by accounts.
         school = School.model_validate(
@@ -226,27 +247,11 @@ async def place_order(request: Request, session: PageSession) -> Response:
 @router.get("/producten/bestellingen/{order_id}/wijzigen", response_class=HTMLResponse)
 async def change_order_form(request: Request, order_id: UUID, session: PageSession) -> Response:
     school_id = own_school(session, Permission.ORDER_BUDGET)
-    orders = OrderList.model_validate(
-        await backend.call(
-            request,
-            BUDGET,
-            BudgetOps.ORDER_LIST,
-            SchoolRef(school_id=school_id),
-            actor=session.actor,
-        )
-    )
+    orders = await _orders(request, session, school_id)
     order = next((o for o in orders.items if o.order_id == order_id), None)
     if order is None or order.status != OrderStatus.IN_OBJECTION_PERIOD:
         return RedirectResponse("/producten", status_code=303)
-    form = OrderForm.model_validate(
-        await backend.call(
-            request,
-            BUDGET,
-            BudgetOps.ORDER_FORM,
-            SchoolRef(school_id=school_id),
-            actor=session.actor,
-        )
-    )
+    form = await _order_form(request, session, school_id)
     return render(
         request,
         "producten_wijzigen.html",
@@ -302,11 +307,7 @@ async def orders_home(session: PageSession) -> Response:
 @router.get("/bestellingen/overzicht", response_class=HTMLResponse)
 async def ledger_page(request: Request, session: PageSession) -> Response:
     school_id = own_school(session, Permission.VIEW_SCHOOL)
-    ledger = Ledger.model_validate(
-        await backend.call(
-            request, BUDGET, BudgetOps.LEDGER, SchoolRef(school_id=school_id), actor=session.actor
-        )
-    )
+    ledger = await _ledger(request, session, school_id)
     return render(
         request,
         "bestellingen_overzicht.html",
@@ -325,15 +326,7 @@ async def ledger_page(request: Request, session: PageSession) -> Response:
 @router.get("/bestellingen/budget", response_class=HTMLResponse)
 async def invoices_page(request: Request, session: PageSession) -> Response:
     school_id = own_school(session, Permission.VIEW_SCHOOL)
-    invoices = InvoiceList.model_validate(
-        await backend.call(
-            request,
-            INVOICING,
-            InvoiceOps.LIST,
-            SchoolInvoices(school_id=school_id),
-            actor=session.actor,
-        )
-    )
+    invoices = await _invoices(request, session, school_id)
     return render(
         request,
         "bestellingen_budget.html",
@@ -425,11 +418,7 @@ async def _allocation_page(
     people = PersonPage.model_validate(
         await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
     )
-    ledger = Ledger.model_validate(
-        await backend.call(
-            request, BUDGET, BudgetOps.LEDGER, SchoolRef(school_id=school_id), actor=session.actor
-        )
-    )
+    ledger = await _ledger(request, session, school_id)
     return render(
         request,
         "bestellingen_toewijzen.html",
@@ -504,24 +493,8 @@ def _require(session: SessionInfo, permission: Permission) -> None:
 @router.get("/beheer/scholen/{school_id}/bestellingen", response_class=HTMLResponse)
 async def admin_orders(request: Request, school_id: UUID, session: PageSession) -> Response:
     _require(session, Permission.DECIDE_BUDGET_ORDER)
-    orders = OrderList.model_validate(
-        await backend.call(
-            request,
-            BUDGET,
-            BudgetOps.ORDER_LIST,
-            SchoolRef(school_id=school_id),
-            actor=session.actor,
-        )
-    )
-    invoices = InvoiceList.model_validate(
-        await backend.call(
-            request,
-            INVOICING,
-            InvoiceOps.LIST,
-            SchoolInvoices(school_id=school_id),
-            actor=session.actor,
-        )
-    )
+    orders = await _orders(request, session, school_id)
+    invoices = await _invoices(request, session, school_id)
     return render(
         request,
         "admin_school_orders.html",
