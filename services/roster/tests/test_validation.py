@@ -106,6 +106,19 @@ def test_every_error_with_row_column_and_dutch_message() -> None:
     assert "7 fout(en)" in result.report.message
 
 
+@pytest.mark.parametrize("bad", [False, True])
+def test_the_validatietool_gets_the_same_report_without_people(bad: bool) -> None:
+    rows = [*rosters.student_rows(50, seed=5)]
+    if bad:
+        rows.append(("", "Jansen", "nope", "0612345678", "Zwolle", 7, "Zorg", "", ""))
+    content = rosters.student_xlsx(rows)
+    full = validate(S, "leerlingen.xlsx", content)
+    report_only = validate(S, "leerlingen.xlsx", content, keep_people=False)
+    assert report_only.report == full.report
+    assert report_only.people == []
+    assert len(full.people) == (0 if bad else 50)
+
+
 def test_duplicate_email_in_other_letter_case_names_both_rows() -> None:
     other = ("Bert", "Bos", " ANNA@SCHOOL.NL ", "", "Zwolle", 1, "Zorg", "", "")
     result = run([GOOD, other], hint_row=False)

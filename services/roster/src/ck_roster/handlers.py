@@ -82,7 +82,9 @@ def _decode(content_b64: str) -> bytes:
         raise Invalid(NOT_BASE64, fields={"content_b64": NOT_BASE64}) from exc
 
 
-async def _validate(call: Call, request: FileRequest) -> validation.Validated:
+async def _validate(
+    call: Call, request: FileRequest, *, keep_people: bool = True
+) -> validation.Validated:
     content = _decode(request.content_b64)
     # Reading 50,000 rows takes a while: off the event loop, so other requests keep moving.
     return await asyncio.to_thread(
@@ -91,6 +93,7 @@ async def _validate(call: Call, request: FileRequest) -> validation.Validated:
         request.filename,
         content,
         max_bytes=_max_bytes(call),
+        keep_people=keep_people,
     )
 
 
@@ -116,7 +119,7 @@ async def template(call: Call, request: TemplateRequest) -> TemplateFile:
 async def validate(call: Call, request: FileRequest) -> ValidationReport:
     call.require(Permission.UPLOAD_ROSTER, request.school_id)
     await _known_school(call, request.school_id)
-    result = await _validate(call, request)
+    result = await _validate(call, request, keep_people=False)  # the report is all it needs
     log.info(
         "roster.validated",
         kind=request.kind.value,

@@ -57,12 +57,18 @@ def ok_message(kind: RosterKind, count: int) -> str:
 
 
 def validate(
-    kind: RosterKind, filename: str, content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+    kind: RosterKind,
+    filename: str,
+    content: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    keep_people: bool = True,
 ) -> Validated:
-    """Check a roster file without storing it. Never raises."""
+    """Check a roster file without storing it. Never raises. keep_people=False: the report
+    only (the validatietool), without building the people an upload stores."""
     try:
         with _gc_paused():
-            return _validate(kind, content, max_bytes)
+            return _validate(kind, content, max_bytes, keep_people)
     except Exception as exc:  # the school always gets an answer, never a stack trace
         log.warning("roster validation failed unexpectedly: %s", type(exc).__name__)
         return _failed(MSG_UNEXPECTED)
@@ -87,7 +93,7 @@ def _failed(message: str, errors: list[RowError] | None = None) -> Validated:
     return Validated(ValidationReport(ok=False, count=0, errors=errors, message=message))
 
 
-def _validate(kind: RosterKind, content: bytes, max_bytes: int) -> Validated:
+def _validate(kind: RosterKind, content: bytes, max_bytes: int, keep_people: bool) -> Validated:
     try:
         sheet = read_rows(content, max_bytes=max_bytes)
     except SpreadsheetError as exc:
@@ -103,7 +109,7 @@ def _validate(kind: RosterKind, content: bytes, max_bytes: int) -> Validated:
     while first < len(rows) and _is_hint_row(rows[first]):
         first += 1
     errors = _formula_errors(sheet, mapping, first)
-    count, people, row_errors = _check_rows(rows, first, mapping)
+    count, people, row_errors = _check_rows(rows, first, mapping, keep_people)
     errors.extend(row_errors)
     if not count and not errors:
         return _failed(_NONE[kind])
@@ -274,7 +280,7 @@ def _has_duplicates(mails: list[Any]) -> bool:
 
 
 def _check_rows(
-    rows: list[list[Any]], first: int, mapping: list[tuple[int, Column]]
+    rows: list[list[Any]], first: int, mapping: list[tuple[int, Column]], keep_people: bool = True
 ) -> tuple[int, list[PersonFields], list[RowError]]:
     """(people in the file, the people when there are no errors, every error)."""
     data = rows[first:]
@@ -325,6 +331,6 @@ def _check_rows(
         for position in sorted(problems)
         for header, message in sorted(problems[position], key=lambda item: order[item[0]])
     ]
-    if errors:
+    if errors or not keep_people:
         return len(numbers), [], errors
     return len(numbers), _people(fields, columns), errors
