@@ -173,3 +173,69 @@ def test_weborder_from_provider_key_to_debit_export_and_isolation(portal: Portal
         assert export_b.status_code == 200
         assert not any("Hamlet" in c for c in cells_of(export_b.content))
     assert school_b["school_id"] != school_a["school_id"]
+
+
+def test_the_school_json_api_for_spending(portal: Portal) -> None:
+    """The Bestellingen operations through /api/v1/schools/{id}/... (R-WEB-2..5, R-DOSSIER-1)."""
+    tag = uuid.uuid4().hex[:6]
+    holder, other = f"api-{tag}@spending-a.test", f"api-{tag}@spending-b.test"
+    school = school_with_password(portal, f"Api College {tag}", holder, PASSWORD)
+    school_with_password(portal, f"Buur College {tag}", other, PASSWORD)
+    base = f"/api/v1/schools/{school['school_id']}"
+    with portal.client() as admin, portal.client() as http:
+        page_login(admin, portal.admin_email, portal.admin_password)
+        _provider, key = register_provider(admin, f"Filmhuis {tag}", kvk(tag, 3))
+
+        def token(email: str) -> dict[str, str]:
+            reply = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+        api, stranger = token(holder), token(other)
+        body = weborder(int(school["school_number"]), 2500, "Filmklas documentaire")  # type: ignore[arg-type]
+
+        def created() -> httpx.Response | None:
+            reply = http.post(
+                "/api/v1/provider/weborders", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            return reply if reply.status_code == 201 else None
+
+        weborder_id = wait_for(created, what="the school is known").json()["weborder_id"]
+        listed = http.get(f"{base}/weborders", headers=api)
+        assert listed.status_code == 200 and listed.json()["total"] == 1, listed.text
+        assert http.get(f"{base}/weborders", headers=stranger).status_code == 403
+
+        decision = f"{base}/weborders/{weborder_id}/decision"
+        no_reason = http.post(decision, headers=api, json={"approve": False})
+        assert no_reason.status_code == 422, no_reason.text
+        rejected = http.post(decision, headers=api, json={"approve": False, "reason": "Te duur"})
+        assert rejected.status_code == 200, rejected.text
+        assert rejected.json()["status"] == "afgekeurd" and rejected.json()["reason"] == "Te duur"
+
+        # Schooltoer without any budget: ordered, then refused by the budget service.
+        trip = {
+            "travel_date": FUTURE,
+            "from_place": "Zwolle",
+            "to_place": "Amsterdam",
+            "travellers": 20,
+            "amount_cents": 30000,
+        }
+        ordered = http.post(f"{base}/schooltoer", headers=api, json=trip)
+        assert ordered.status_code == 201, ordered.text
+
+        def refused() -> dict[str, Any] | None:
+            orders = http.get(f"{base}/schooltoer", headers=api).json()
+            return orders[0] if orders and orders[0]["status"] == "geweigerd" else None
+
+        assert "saldo" in wait_for(refused, what="the budget's refusal")["reason"].lower()
+
+        person = str(uuid.uuid4())
+        note = http.post(
+            f"{base}/dossier/{person}/notes", headers=api, json={"text": "Enthousiast over film"}
+        )
+        assert note.status_code == 201, note.text
+        dossier = http.get(f"{base}/dossier/{person}", headers=api).json()
+        assert [e["text"] for e in dossier["entries"]] == ["Enthousiast over film"]
+        assert http.get(f"{base}/dossier/{person}", headers=stranger).status_code == 403
+        assert http.get(f"{base}/offer", headers=api).status_code == 200
+        export = http.get(f"{base}/spending.xlsx", headers=api)
+        assert export.status_code == 200 and export.content[:2] == b"PK"
