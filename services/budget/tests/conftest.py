@@ -6,6 +6,7 @@ the `world` fixture (`World = Any` there)."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,6 +35,7 @@ from sqlalchemy import select
 # Tuesday 8 December 00:00 Amsterdam (23:00 UTC on the 7th).
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PERIOD_ENDS = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+_SCHOOL_NUMBERS = itertools.count(30_000)
 
 
 @dataclass
@@ -63,6 +65,15 @@ class World:
     def card(person_id: uuid.UUID) -> str:
         """The CJP card number `activate` gives a student."""
         return f"CJP{person_id.int % 10**13:013d}"
+
+    async def fresh_school(self) -> uuid.UUID:
+        """A new school the service knows (property tests use one per example); numbers from
+        a counter, so two never collide on known_schools' unique number."""
+        school = uuid.uuid4()
+        number = next(_SCHOOL_NUMBERS)
+        registered = SchoolRegistered(school_id=school, school_number=number)
+        await known_schools_consumer("budget").handle(registered.envelope(), self.db)
+        return school
 
     async def spend(self, event: Event, db: Database | None = None) -> bool:
         """Feed a weborder / Schooltoer event to budget.events.spending, as the runtime does."""

@@ -9,10 +9,8 @@ from typing import Any
 
 from ck_budget.consumers import members_consumer
 from ck_budget.tables import balances, ledger_entries
-from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import Ops
 from ck_contracts.roster import PersonRemoved, RosterKind
-from ck_runtime.known_schools import known_schools_consumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -36,13 +34,7 @@ step = st.one_of(
 async def test_money_never_goes_negative_and_the_ledger_adds_up(
     world: World, steps: list[tuple[str, int, int]]
 ) -> None:
-    school = uuid.uuid4()  # a fresh school per example
-    await known_schools_consumer("budget").handle(
-        SchoolRegistered(
-            school_id=school, school_number=20000 + abs(hash(school)) % 70000
-        ).envelope(),
-        world.db,
-    )
+    school = await world.fresh_school()  # a fresh school per example
     holder = world.holder(school)
     members = members_consumer(world.clock)
     active: list[uuid.UUID] = []
