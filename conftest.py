@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from ck_runtime.clock import OffsetClock, offset_to
 from ck_testkit.broker import can_make_vhosts, virtual_host
+from ck_testkit.clocks import MONDAY, installed
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -39,6 +41,17 @@ def _docker_available() -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def school_calendar() -> Iterator[OffsetClock]:
+    """The whole test session runs on Monday 2 March 2026 from 09:00 UTC on (time flows from
+    there): every service started in this process, and every process of a test stack
+    (CK_CLOCK_OFFSET_SECONDS), reads this clock, so no test depends on the day it runs.
+    Tests that move time install a ManualClock of their own on top."""
+    clock = OffsetClock(offset_to(MONDAY))
+    with installed(clock):
+        yield clock
 
 
 @pytest.fixture(scope="session")

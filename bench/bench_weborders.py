@@ -28,11 +28,12 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from ck_runtime.clock import SystemClock, amsterdam_today
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -74,7 +75,7 @@ def weborder_body(school_number: int) -> str:
         {
             "school_number": school_number,
             "activity": "Voorstelling met nagesprek",
-            "activity_date": (date.today() + timedelta(days=30)).isoformat(),
+            "activity_date": (amsterdam_today(SystemClock()) + timedelta(days=30)).isoformat(),
             "participants": 25,
             "amount_cents": 37500,
             "provider_reference": "BENCH",
@@ -241,7 +242,7 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
         "weborder": {
             "school_number": school_number,
             "activity": "Voorstelling met nagesprek",
-            "activity_date": (date.today() + timedelta(days=30)).isoformat(),
+            "activity_date": (amsterdam_today(SystemClock()) + timedelta(days=30)).isoformat(),
             "participants": 25,
             "amount_cents": 37500,
         },

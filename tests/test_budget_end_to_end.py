@@ -18,17 +18,18 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import pytest
 from ck_budget.app import build as build_budget
-from ck_budget.clock import ManualClock
 from ck_budget.settings import get_settings as budget_settings
 from ck_devstack import Stack
+from ck_runtime.clock import ManualClock
 from ck_runtime.service import ServiceRuntime
+from ck_testkit import clocks
 from ck_testkit.journeys import page_login, path_of, showing, wait_for
 from ck_testkit.portal import Portal, csrf_from, mail_text
 from ck_testkit.rosters import student_xlsx
@@ -137,7 +138,7 @@ def test_order_approval_invoice_payment_and_allocation(
         budget_url, urls = fresh(), {"invoicing": fresh()}
     else:
         budget_url, urls = f"sqlite+aiosqlite:///{tmp_path / 'budget.sqlite3'}", {}
-    clock = ManualClock(datetime.now(UTC))
+    clock = ManualClock(clocks.now())
     admin_password = secrets.token_urlsafe(16)
     with (
         Stack(
@@ -197,7 +198,7 @@ def test_order_approval_invoice_payment_and_allocation(
             assert pay, orders_page.text
             payment = {
                 "bedrag": "130,00",
-                "datum": date.today().isoformat(),
+                "datum": clocks.today().isoformat(),
                 "csrf_token": csrf_from(orders_page.text),
             }
             assert admin.post(pay.group(1), data=payment).status_code == 303

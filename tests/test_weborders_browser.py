@@ -5,9 +5,10 @@ menu and sees the debit confirmed, then the new balance in Bestellingen > Overzi
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from ck_testkit import clocks
 from ck_testkit.browser import BROWSER_TEST
 from ck_testkit.journeys import (
     admin_approves_and_records_payment,
@@ -43,7 +44,7 @@ def test_the_budget_holder_approves_a_weborder_in_the_browser(  # type: ignore[n
         body = {
             "school_number": school["school_number"],
             "activity": "Workshop beatboxen",
-            "activity_date": (date.today() + timedelta(days=20)).isoformat(),
+            "activity_date": (clocks.today() + timedelta(days=20)).isoformat(),
             "participants": 30,
             "amount_cents": 7550,
         }

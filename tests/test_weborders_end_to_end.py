@@ -15,10 +15,11 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
+from ck_testkit import clocks
 from ck_testkit.journeys import (
     admin_approves_and_records_payment,
     order_budget,
@@ -33,7 +34,7 @@ from openpyxl import load_workbook
 
 T = TypeVar("T")
 PASSWORD = "een lang wachtwoord voor weborders"
-FUTURE = (date.today() + timedelta(days=30)).isoformat()
+FUTURE = (clocks.today() + timedelta(days=30)).isoformat()
 
 
 def kvk(tag: str, n: int) -> str:

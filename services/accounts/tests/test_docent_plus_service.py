@@ -4,7 +4,7 @@ the automatic end of access, on SQLite and PostgreSQL, plus once through the rea
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, publish_event
+from ck_testkit import clocks, eventually, publish_event
 from sqlalchemy import func, select
 
 PORTAL = "https://scholen.example"
@@ -72,7 +72,7 @@ def holder(school_id: uuid.UUID) -> dict[str, Any]:
 
 
 def at(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
+    return clocks.now() + timedelta(seconds=seconds)
 
 
 def activated(

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from ck_budget.clock import ManualClock
 from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
 from ck_budget.deps import BudgetDeps
 from ck_budget.handlers import router
@@ -26,9 +25,11 @@ from ck_contracts.messaging import Event
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import RosterKind
 from ck_contracts.rpc import RpcRequest
+from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
+from ck_testkit.clocks import installed
 from sqlalchemy import select
 
 # Monday 30 November 2026, 10:00 in Amsterdam: the period of an order placed now ends on
@@ -169,5 +170,6 @@ async def world(database_url: str):  # type: ignore[no-untyped-def]
             ).envelope(),
             db,
         )
-    yield World(db, clock, deps, school, other)
+    with installed(clock):
+        yield World(db, clock, deps, school, other)
     await db.dispose()

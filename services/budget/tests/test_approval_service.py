@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from ck_budget.approval import approve_due, run_scheduler
-from ck_budget.clock import ManualClock
 from ck_budget.deps import BudgetDeps
 from ck_budget.handlers import router
 from ck_budget.tables import orders, outbox
 from ck_contracts.budget import Ops
 from ck_contracts.rpc import RpcRequest
+from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
 from sqlalchemy import func, select
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import aio_pika
 from ck_budget.app import build
-from ck_budget.clock import ManualClock
 from ck_budget.settings import get_settings
 from ck_budget.tables import known_schools
 from ck_contracts.accounts import SchoolRegistered
@@ -21,6 +20,7 @@ from ck_contracts.membership import MembershipActivated
 from ck_contracts.messaging import EVENTS_EXCHANGE
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind
+from ck_runtime.clock import ManualClock
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, next_event, publish_event

@@ -18,6 +18,7 @@ from ck_contracts.membership import EndReason, MembershipActivated, MembershipEn
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_runtime.consumers import PoisonMessage
 from ck_runtime.errors import Conflict
+from ck_testkit import clocks
 from sqlalchemy import func, select
 
 World = Any  # the `world` fixture of conftest.py
@@ -162,7 +163,7 @@ async def test_only_students_with_an_active_membership(world: World) -> None:
     await world.activate(active, ended)
     await world.activate(elsewhere, school=world.other_school)
     consumer = members_consumer(world.clock)
-    later = datetime.now(UTC) + timedelta(seconds=5)
+    later = clocks.now() + timedelta(seconds=5)
     await consumer.handle(
         MembershipEnded(
             school_id=world.school,

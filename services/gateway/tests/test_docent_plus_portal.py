@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ck_contracts.roster import Ops, RosterKind
 from ck_roster.app import build as build_roster
 from ck_roster.app import get_settings as roster_settings
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, publish_event
+from ck_testkit import clocks, eventually, publish_event
 from ck_testkit.broker import can_make_vhosts, virtual_host
 from ck_testkit.rosters import STUDENT_HEADER, TEACHER_HEADER
 from openpyxl import Workbook
@@ -336,7 +336,7 @@ async def test_the_end_of_the_membership_ends_the_access(dstack: Any) -> None:
             person_id=teachers["fleur"],
             kind=RosterKind.TEACHERS,
             reason=EndReason.ENDED_BY_CJP,
-            occurred_at=datetime.now(UTC) + timedelta(seconds=1),
+            occurred_at=clocks.now() + timedelta(seconds=1),
         ),
     )
     async with stack.client() as client:

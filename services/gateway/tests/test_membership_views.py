@@ -97,7 +97,8 @@ def test_activation_form() -> None:
             "achternaam": "de Boer",
             "email": "sanne@voorbeeld.nl",
             "geboortedatum": "17-05-2006",
-        }
+        },
+        today=date(2024, 1, 1),
     )
     assert good.errors == {}
     assert good.payload == {
@@ -121,7 +122,8 @@ def test_activation_form() -> None:
             "achternaam": "y",
             "email": "a@b.nl",
             "geboortedatum": "2006-01-01",
-        }
+        },
+        today=date(2024, 1, 1),
     )
     assert set(long_name.errors) == {"voornaam"}
 

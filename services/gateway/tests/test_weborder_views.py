@@ -26,7 +26,8 @@ from ck_gateway.weborder_views import (
 )
 
 SCHOOL = uuid4()
-FUTURE = date.today() + timedelta(days=30)
+TODAY = date(2026, 3, 2)
+FUTURE = TODAY + timedelta(days=30)
 
 
 def test_every_status_has_a_dutch_label() -> None:
@@ -57,6 +58,7 @@ def test_schooltoer_form_parses_dutch_amounts_and_dates() -> None:
             "bedrag": "€ 1.234,50",
         },
         SCHOOL,
+        TODAY,
     )
     assert errors == {}
     assert command is not None
@@ -68,12 +70,15 @@ def test_schooltoer_form_names_every_wrong_field_in_dutch() -> None:
     command, errors = parse_schooltoer(
         {"datum": "gisteren", "van": "", "naar": "x" * 101, "reizigers": "0", "bedrag": "-5"},
         SCHOOL,
+        TODAY,
     )
     assert command is None
     assert set(errors) == {"datum", "van", "naar", "reizigers", "bedrag"}
     assert errors["van"] == "Vul de vertrekplaats in."
     past, errors = parse_schooltoer(
-        {"datum": "2020-01-01", "van": "A", "naar": "B", "reizigers": "1", "bedrag": "1"}, SCHOOL
+        {"datum": "2026-03-01", "van": "A", "naar": "B", "reizigers": "1", "bedrag": "1"},
+        SCHOOL,
+        TODAY,
     )
     assert past is None and errors == {"datum": "De reisdatum ligt in het verleden."}
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from ck_roster.app import get_settings as roster_settings
 from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, publish_event
 from ck_testkit.broker import can_make_vhosts, virtual_host
+from ck_testkit.clocks import MONDAY
 from ck_weborders.app import build as build_weborders
 from ck_weborders.settings import get_settings as weborders_settings
 from openpyxl import load_workbook
@@ -47,7 +48,7 @@ Stack = Any  # the `stack` fixture of conftest.py
 
 DOCENT_EMAIL = "docent-plus@weborders-a.example"
 DOCENT_PASSWORD = "een lang docentwachtwoord"
-FUTURE = (date.today() + timedelta(days=40)).isoformat()
+FUTURE = (MONDAY.date() + timedelta(days=40)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,7 @@ async def credit(stack: Stack, school_id: uuid.UUID, collective: int, individual
             number=f"2270{uuid.uuid4().int % 10_000:04d}",
             collective_budget_cents=collective,
             individual_budget_cents=individual,
-            paid_on=date.today(),
+            paid_on=MONDAY.date(),
         ),
     )
 

@@ -9,7 +9,7 @@ import base64
 import random
 import subprocess
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import next_event, publish_event
+from ck_testkit import clocks, next_event, publish_event
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -86,7 +86,7 @@ def approved(
         total_cents=sum(line.total_cents for line in order_lines),
         collective_budget_cents=collective * 2100,
         individual_budget_cents=individual * 1050,
-        approved_at=datetime.now(UTC),
+        approved_at=clocks.now(),
     )
 
 
@@ -366,7 +366,7 @@ def payment(invoice: dict[str, Any], amount: int | None = None) -> dict[str, Any
     return {
         "invoice_id": str(invoice["id"]),
         "amount_cents": invoice["total_cents"] if amount is None else amount,
-        "paid_on": date.today().isoformat(),
+        "paid_on": clocks.today().isoformat(),
         "payment_reference": "BANK-1",
     }
 
@@ -376,7 +376,7 @@ async def test_payment_is_recorded_once(db: Database) -> None:
     first = await call(db, Ops.RECORD_PAYMENT, payment(invoice), admin())
     assert first["ok"], first
     assert first["result"]["status"] == "betaald"
-    assert first["result"]["paid_on"] == date.today().isoformat()
+    assert first["result"]["paid_on"] == clocks.today().isoformat()
     second = await call(db, Ops.RECORD_PAYMENT, payment(invoice), admin())
     assert second["ok"] and second["result"] == first["result"]
     (paid,) = await outbox_events(db, InvoicePaid.routing_key)
@@ -393,7 +393,7 @@ async def test_payment_refusals(db: Database) -> None:
     assert wrong["error"]["message"] == (
         "Het betaalde bedrag (€ 129,99) is niet gelijk aan het factuurbedrag (€ 130,00)."
     )
-    future = payment(invoice) | {"paid_on": (date.today() + timedelta(days=2)).isoformat()}
+    future = payment(invoice) | {"paid_on": (clocks.today() + timedelta(days=2)).isoformat()}
     reply = await call(db, Ops.RECORD_PAYMENT, future, admin())
     assert reply["error"]["code"] == "invalid" and "toekomst" in reply["error"]["message"]
     holder = await call(db, Ops.RECORD_PAYMENT, payment(invoice), budget_holder(SCHOOL_A))
@@ -457,7 +457,7 @@ async def test_pdf_reads_back(db: Database, tmp_path: Path) -> None:
     await call(db, Ops.RECORD_PAYMENT, payment(invoice), admin())
     paid = await call(db, Ops.PDF, ref, admin())
     text = pdf_text(base64.b64decode(paid["result"]["content_b64"]), tmp_path)
-    assert "Betaald" in text and f"Betaald op {date.today():%d-%m-%Y}" in text
+    assert "Betaald" in text and f"Betaald op {clocks.today():%d-%m-%Y}" in text
 
 
 def test_pdf_escapes_what_it_is_given() -> None:
@@ -576,7 +576,7 @@ async def test_service_through_the_broker(private_amqp_url: str, sqlite_url: str
             "invoicing",
             Ops.RECORD_PAYMENT,
             {"invoice_id": item["invoice_id"], "amount_cents": 13000,
-             "paid_on": date.today().isoformat()},
+             "paid_on": clocks.today().isoformat()},
             actor=admin(),
         )  # fmt: skip
         assert paid.ok and paid.result["status"] == "betaald", paid

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from ck_membership.tables import activation_failures, invitations, memberships, 
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
+from ck_testkit import clocks
 from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
@@ -337,7 +338,7 @@ async def test_guessing_is_throttled_per_client(db: Database) -> None:
 
 
 async def test_an_expired_window_starts_again(db: Database) -> None:
-    long_ago = datetime.now(UTC) - domain.FAILURE_WINDOW - timedelta(seconds=1)
+    long_ago = clocks.now() - domain.FAILURE_WINDOW - timedelta(seconds=1)
     async with db.transaction() as session:
         await session.execute(
             insert(activation_failures).values(client="old", window_start=long_ago, failures=50)
@@ -403,7 +404,7 @@ async def test_an_active_membership_is_never_overwritten(db: Database) -> None:
     (person,) = people(1)
     code = (await invite(db, [person]))[str(person.person_id)]
     assert (await activate(db, code))["ok"]
-    now = datetime.now(UTC)
+    now = clocks.now()
     stray = domain.new_code()
     async with db.transaction() as session:
         await session.execute(

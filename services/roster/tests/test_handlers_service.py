@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from ck_roster.handlers import router
 from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
+from ck_testkit import clocks
 from ck_testkit.rosters import STUDENT_HEADER, student_xlsx
 from sqlalchemy import func, select
 
@@ -57,7 +57,7 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
         for number, school in ((10289, SCHOOL_A), (10290, SCHOOL_B)):
             await session.execute(
                 known_schools.insert().values(
-                    school_id=school, school_number=number, updated_at=datetime.now(UTC)
+                    school_id=school, school_number=number, updated_at=clocks.now()
                 )
             )
     yield database

@@ -21,6 +21,7 @@ from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.spreadsheets import neutralise
+from ck_testkit import clocks
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
@@ -42,7 +43,7 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
         for school, number in NUMBERS.items():
             await session.execute(
                 known_schools.insert().values(
-                    school_id=school, school_number=number, updated_at=datetime.now(UTC)
+                    school_id=school, school_number=number, updated_at=clocks.now()
                 )
             )
     yield database
@@ -83,7 +84,7 @@ async def fill(
 ) -> dict[str, uuid.UUID]:
     """The roster stored directly; person ids by voornaam."""
     async with db.transaction() as session:
-        await store.replace_roster(session, school, kind, rows, datetime.now(UTC))
+        await store.replace_roster(session, school, kind, rows, clocks.now())
     async with db.read() as session:
         query = select(people.c.voornaam, people.c.id).where(
             people.c.school_id == school, people.c.kind == kind.value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from ck_roster.listing import like_pattern, list_people
 from ck_roster.tables import known_schools, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
+from ck_testkit import clocks
 from sqlalchemy import update
 
 SCHOOL = uuid.uuid4()
@@ -39,7 +39,7 @@ def fields(i: int) -> PersonFields:
 async def db(database_url: str):  # type: ignore[no-untyped-def]
     await upgrade_async("roster", database_url)
     database = Database(database_url)
-    now = datetime.now(UTC)
+    now = clocks.now()
     async with database.transaction() as session:
         await session.execute(
             known_schools.insert().values(school_id=SCHOOL, school_number=1, updated_at=now)

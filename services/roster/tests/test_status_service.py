@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -28,7 +28,7 @@ from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import eventually, next_event, publish_event
+from ck_testkit import clocks, eventually, next_event, publish_event
 from ck_testkit.rosters import student_xlsx
 from sqlalchemy import select
 
@@ -45,7 +45,7 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 
 async def one_person(db: Database) -> uuid.UUID:
-    now = datetime.now(UTC)
+    now = clocks.now()
     async with db.transaction() as session:
         await store.replace_roster(
             session,
@@ -174,7 +174,7 @@ async def test_upload_list_and_status_through_the_broker(
                 school_id=SCHOOL,
                 kind=KIND,
                 card_number="1234",
-                occurred_at=datetime.now(UTC) + timedelta(seconds=1),
+                occurred_at=clocks.now() + timedelta(seconds=1),
             ),
         )
 

@@ -10,12 +10,12 @@ from ck_contracts.budget import (
     BudgetOrderApproved,
     CardPaymentMade,
 )
+from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_budget.approval import approval_scheduler
-from ck_budget.clock import Clock, SystemClock
 from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
 from ck_budget.deps import BudgetDeps
 from ck_budget.handlers import router
@@ -28,12 +28,13 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
     elif not isinstance(settings, BudgetSettings):
         given = settings.model_dump(exclude={"service_name"})
         settings = load_settings(BudgetSettings, "budget", **given)
-    deps = BudgetDeps(settings=settings, clock=clock or SystemClock())
+    deps = BudgetDeps(settings=settings, clock=clock or settings.clock())
     return Service(
         name="budget",
         settings=settings,
         rpc=router,
         deps=deps,
+        clock=deps.clock,
         consumers=(
             known_schools_consumer("budget"),
             payments_consumer(deps.clock),

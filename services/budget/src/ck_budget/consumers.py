@@ -42,6 +42,7 @@ from ck_contracts.weborders import (
     WeborderApprovalCancelled,
     WeborderApproved,
 )
+from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -49,7 +50,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_budget import domain, store
-from ck_budget.clock import Clock
 from ck_budget.deps import BudgetDeps
 from ck_budget.tables import allocations, debits, orders, releases, student_memberships
 
@@ -256,7 +256,7 @@ async def debit_spending(
     else:
         kind, reference_id = DebitKind.SCHOOLTOER.value, event.order_id
     now = deps.clock.now()
-    ends_on = deps.settings.spending_ends_on
+    ends_on = deps.settings.ends_on
     # The balance row first: every debit, credit and payment of the school queues here, so the
     # look-up of the reference below sees any debit of it that committed before.
     balance = await store.lock_balance(session, school_id, now)

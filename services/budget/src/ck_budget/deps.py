@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ck_budget.clock import Clock, SystemClock
+from ck_runtime.clock import Clock, current_clock
+
 from ck_budget.settings import BudgetSettings
 
 
 @dataclass(frozen=True)
 class BudgetDeps:
     settings: BudgetSettings
-    clock: Clock = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=current_clock)

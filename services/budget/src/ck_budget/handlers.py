@@ -282,7 +282,7 @@ async def list_orders(call: Call, request: SchoolRef) -> OrderList:
 async def ledger(call: Call, request: SchoolRef) -> Ledger:
     call.require(Permission.VIEW_SCHOOL, request.school_id)
     deps = _deps(call)
-    ends_on = deps.settings.spending_ends_on
+    ends_on = deps.settings.ends_on
     async with call.db.read() as session:
         balance = (
             await session.execute(select(balances).where(balances.c.school_id == request.school_id))
@@ -385,7 +385,7 @@ async def allocate(call: Call, request: Allocate) -> AllocationResult:
     call.require(Permission.ASSIGN_BUDGET, request.school_id)
     deps = _deps(call)
     now = deps.clock.now()
-    ends_on = deps.settings.spending_ends_on
+    ends_on = deps.settings.ends_on
     domain.require_spending_open(now, ends_on)
     ids = list(dict.fromkeys(request.person_ids))  # a student chosen twice gets it once
     async with call.db.transaction() as session:
@@ -480,7 +480,7 @@ async def charge_card(call: Call, request: CardCharge) -> CardCharged:
         earlier = await _earlier_charge(session, provider_id, request)
         if earlier is not None:
             return earlier
-        domain.require_spending_open(now, deps.settings.spending_ends_on)
+        domain.require_spending_open(now, deps.settings.ends_on)
         members = (
             await session.execute(
                 select(student_memberships).where(

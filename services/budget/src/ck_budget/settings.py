@@ -10,18 +10,16 @@ from 1 August to 31 July). A real programme period sets BUDGET_SPENDING_ENDS_ON,
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from ck_contracts.budget import Rates
+from ck_runtime.clock import amsterdam_today
 from ck_runtime.settings import ServiceSettings, load_settings
-from pydantic import Field
-
-from ck_budget.domain import AMSTERDAM
+from pydantic import Field, model_validator
 
 
-def end_of_current_school_year(today: date | None = None) -> date:
+def end_of_current_school_year(today: date) -> date:
     """31 July that ends the school year containing `today` (1 August .. 31 July)."""
-    today = today or datetime.now(AMSTERDAM).date()
     return date(today.year + 1 if today.month >= 8 else today.year, 7, 31)
 
 
@@ -36,7 +34,8 @@ class BudgetSettings(ServiceSettings):
     individual_invoice_per_student_cents: int = Field(default=250, ge=0)
     ocw_per_student_cents: int = Field(default=1050, ge=0)
     # R-BUDGET-8: last day budget can be spent (inclusive, Amsterdam date).
-    spending_ends_on: date = Field(default_factory=end_of_current_school_year)
+    # Not set: the end of the school year the service's clock is in when it starts.
+    spending_ends_on: date | None = None
     # R-BUDGET-3: length of the objection period.
     objection_working_days: int = Field(default=5, ge=1, le=30)
     # The approval scheduler: how often it looks for orders whose period ended, and how many
@@ -51,8 +50,20 @@ class BudgetSettings(ServiceSettings):
             individual_budget_per_student_cents=self.individual_budget_per_student_cents,
             individual_invoice_per_student_cents=self.individual_invoice_per_student_cents,
             ocw_per_student_cents=self.ocw_per_student_cents,
-            spending_ends_on=self.spending_ends_on,
+            spending_ends_on=self.ends_on,
         )
+
+    @model_validator(mode="after")
+    def _default_end(self) -> BudgetSettings:
+        if self.spending_ends_on is None:
+            self.spending_ends_on = end_of_current_school_year(amsterdam_today(self.clock()))
+        return self
+
+    @property
+    def ends_on(self) -> date:
+        """R-BUDGET-8's last spending day (always set once the settings are validated)."""
+        assert self.spending_ends_on is not None
+        return self.spending_ends_on
 
 
 def get_settings(**overrides: object) -> BudgetSettings:

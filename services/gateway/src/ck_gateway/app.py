@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from ck_runtime.clock import Clock, install_clock
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_client import RpcClient
 from fastapi import FastAPI
@@ -98,7 +99,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway.stopped")
 
 
-def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings, rpc: RpcClient | None = None, clock: Clock | None = None
+) -> FastAPI:
     app = FastAPI(
         title="MBO Cultuurkaart portal API",
         version="1",
@@ -116,6 +119,8 @@ def create_app(settings: GatewaySettings, rpc: RpcClient | None = None) -> FastA
         )
     app.state.settings = settings
     app.state.secret_key = settings.effective_secret_key()
+    app.state.clock = clock or settings.clock()
+    install_clock(app.state.clock)
     app.state.rpc = rpc or RpcClient(settings.amqp_url, timeout=settings.rpc_timeout)
 
     error_handlers.install(app)

@@ -6,7 +6,7 @@ a session at once on every replica.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from ck_contracts.accounts import SERVICE as ACCOUNTS
@@ -96,9 +96,9 @@ BearerToken = Annotated[str, Depends(bearer_token)]
 
 
 def set_session_cookie(
-    response: Response, token: str, expires_at: datetime, *, secure: bool
+    response: Response, token: str, expires_at: datetime, *, now: datetime, secure: bool
 ) -> None:
-    max_age = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+    max_age = max(0, int((expires_at - now).total_seconds()))
     response.set_cookie(
         SESSION_COOKIE,
         token,

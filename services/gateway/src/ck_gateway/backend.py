@@ -7,9 +7,11 @@ answers differently, e.g. a form shown again with the service's field messages.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from ck_contracts.roles import Actor
+from ck_runtime.clock import Clock, amsterdam_today
 from ck_runtime.rpc_client import RpcClient
 from fastapi import Request
 from pydantic import BaseModel
@@ -34,6 +36,17 @@ async def call(
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
     return await rpc_of(request).call_json(service, op, payload, actor=actor, timeout=timeout)
+
+
+def clock_of(request: Request) -> Clock:
+    """The gateway's clock (ck_runtime.clock): the system clock, moved only in development."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def today(request: Request) -> date:
+    """Today as a school in the Netherlands sees it (Europe/Amsterdam), not the server's UTC."""
+    return amsterdam_today(clock_of(request))
 
 
 def file_timeout(request: Request) -> float:

@@ -110,14 +110,14 @@ def rename_fields(fields: Mapping[str, str], names: Mapping[str, str]) -> dict[s
 
 
 def parse_schooltoer(
-    form: Mapping[str, Any], school_id: UUID
+    form: Mapping[str, Any], school_id: UUID, today: date
 ) -> tuple[OrderSchooltoer | None, dict[str, str]]:
     """The Schooltoer form (R-WEB-4) -> the command, or the Dutch errors per field."""
     errors: dict[str, str] = {}
     travel_date = parse_date(text(form, "datum"))
     if travel_date is None:
         errors["datum"] = "Vul een datum in, bijvoorbeeld 14-03-2024."
-    elif travel_date < date.today():
+    elif travel_date < today:
         errors["datum"] = "De reisdatum ligt in het verleden."
     raw_travellers = text(form, "reizigers")
     if not raw_travellers.isdigit() or not 1 <= int(raw_travellers) <= 2000:

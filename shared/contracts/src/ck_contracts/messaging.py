@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
@@ -28,8 +29,23 @@ def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dead-letter"
 
 
-def utcnow() -> datetime:
+def _system_now() -> datetime:
     return datetime.now(UTC)
+
+
+_event_clock: Callable[[], datetime] = _system_now
+
+
+def set_event_clock(now: Callable[[], datetime]) -> None:
+    """The runtime installs its process clock here (ck_runtime.clock.install_clock), so events
+    stamp `occurred_at` with the same time as everything else the process records."""
+    global _event_clock
+    _event_clock = now
+
+
+def utcnow() -> datetime:
+    """Now, by the clock the process installed (the wall clock unless a test moved it)."""
+    return _event_clock()
 
 
 class Event(BaseModel):

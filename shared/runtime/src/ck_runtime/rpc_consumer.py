@@ -21,6 +21,7 @@ from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import ValidationError
 
 from ck_runtime.amqp import RPC_QUEUE_ARGUMENTS
+from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
 from ck_runtime.rpc_server import RpcRouter
@@ -30,12 +31,19 @@ log = get_logger(__name__)
 
 class RpcConsumer:
     def __init__(
-        self, service: str, router: RpcRouter, db: Database, deps: Any, prefetch: int
+        self,
+        service: str,
+        router: RpcRouter,
+        db: Database,
+        deps: Any,
+        prefetch: int,
+        clock: Clock | None = None,
     ) -> None:
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
         self._deps = deps
+        self._clock = clock
         self._prefetch = prefetch
         self._channel: AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
@@ -94,4 +102,4 @@ class RpcConsumer:
         except ValidationError:
             error = RpcError(code=ErrorCode.INVALID, message="Onleesbaar verzoek.")
             return RpcReply(ok=False, error=error).model_dump(mode="json")
-        return await self._router.dispatch(request, self._db, self._deps)
+        return await self._router.dispatch(request, self._db, self._deps, self._clock)

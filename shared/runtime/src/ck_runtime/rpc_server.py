@@ -7,7 +7,7 @@ model, a plain JSON value or None. It raises ServiceError subclasses for expecte
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from ck_contracts.roles import Actor, Permission
 from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import BaseModel, ValidationError
 
+from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
@@ -31,6 +32,7 @@ class Call:
     actor: Actor | None
     db: Database
     deps: Any = None  # the service's own dependencies (settings, clients)
+    clock: Clock = field(default_factory=current_clock)
 
     def require_actor(self) -> Actor:
         if self.actor is None:
@@ -78,13 +80,15 @@ class RpcRouter:
 
         return register
 
-    async def dispatch(self, request: RpcRequest, db: Database, deps: Any = None) -> dict[str, Any]:
+    async def dispatch(
+        self, request: RpcRequest, db: Database, deps: Any = None, clock: Clock | None = None
+    ) -> dict[str, Any]:
         operation = self.operations.get(request.op)
         if operation is None:
             return _error(
                 RpcError(code=ErrorCode.NOT_FOUND, message=f"Onbekende opdracht: {request.op}")
             )
-        call = Call(actor=request.actor, db=db, deps=deps)
+        call = Call(actor=request.actor, db=db, deps=deps, clock=clock or current_clock())
         try:
             if not operation.public:
                 actor = call.require_actor()

@@ -36,6 +36,7 @@ from ck_runtime.amqp import (
     declare_topology,
     quorum_arguments,
 )
+from ck_runtime.clock import Clock, current_clock, install_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
 from ck_runtime.db import Database
 from ck_runtime.health import HealthServer
@@ -64,12 +65,15 @@ class Service:
     on_start: Sequence[Background] = field(default_factory=tuple)
     deps: Any = None  # handed to RPC handlers as call.deps
     publishes: Sequence[type[Event]] = ()  # events it writes to its outbox (for AsyncAPI)
+    clock: Clock | None = None  # None: the settings' clock (the system clock in production)
 
 
 class ServiceRuntime:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.settings = service.settings
+        self.clock: Clock = service.clock or self.settings.clock()
+        self._previous_clock: Clock | None = None
         self.db = Database(self.settings.resolved_database_url())
         self.broker = self._build_broker()
         self.rpc: RpcConsumer | None = None
@@ -166,6 +170,10 @@ class ServiceRuntime:
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
+        # The process clock while this service runs (tests that start a service with a moved
+        # clock get it back as it was at stop).
+        self._previous_clock = current_clock()
+        install_clock(self.clock)
         await upgrade_async(self.service.name, self.db.url)
         self._connection = await connect(s.amqp_url, f"{self.service.name}-publisher")
         channel = await self._connection.channel()
@@ -183,7 +191,12 @@ class ServiceRuntime:
         await self.broker.start()
         if self.service.rpc is not None:
             self.rpc = RpcConsumer(
-                self.service.name, self.service.rpc, self.db, self.service.deps, s.prefetch
+                self.service.name,
+                self.service.rpc,
+                self.db,
+                self.service.deps,
+                s.prefetch,
+                self.clock,
             )
             await self.rpc.start(self._connection)
         for job in self.service.background:
@@ -217,6 +230,8 @@ class ServiceRuntime:
         if self._connection is not None:
             await self._connection.close()
         await self.db.dispose()
+        if self._previous_clock is not None:
+            install_clock(self._previous_clock)
         log.info("service.stopped")
 
     async def run_until_signalled(self) -> None:

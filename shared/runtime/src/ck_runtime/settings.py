@@ -7,11 +7,14 @@ can be overridden per service (`ACCOUNTS_AMQP_URL`).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ck_runtime.clock import Clock, OffsetClock, current_clock
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATA_DIR = Path("var")
@@ -37,6 +40,33 @@ class ServiceSettings(BaseSettings):
     graceful_timeout: float = 15.0
     outbox_batch: int = 200
     outbox_poll_seconds: float = 1.0
+    # Development mode (`ck-dev run`, the test stacks): a missing secret is generated instead
+    # of stopping the process, and the clock may be pinned. Shared variable CK_DEV_MODE.
+    dev_mode: bool = False
+    # Development only: every process's clock runs this many seconds ahead (or behind), so a
+    # stack of processes runs on a chosen date. Shared variable CK_CLOCK_OFFSET_SECONDS.
+    clock_offset_seconds: float = 0.0
+
+    def clock(self) -> Clock:
+        """The process clock: the installed one (the system clock unless a test installed
+        another), or in development one moved by CK_CLOCK_OFFSET_SECONDS."""
+        if self.clock_offset_seconds:
+            if not self.dev_mode:
+                raise SettingsError(
+                    "CK_CLOCK_OFFSET_SECONDS is only allowed in development mode "
+                    "(CK_DEV_MODE=true)."
+                )
+            return OffsetClock(timedelta(seconds=self.clock_offset_seconds))
+        return current_clock()
+
+    def require_secret(self, value: str, variable: str) -> str:
+        """Fail closed: outside development mode a missing secret stops the process."""
+        if not value and not self.dev_mode:
+            raise SettingsError(
+                f"{variable} is not set: set it to a long random value from the secret store "
+                "(only development mode, CK_DEV_MODE=true, generates one)."
+            )
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -45,18 +75,29 @@ class ServiceSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{path}"
 
 
+class SettingsError(RuntimeError):
+    """A setting is missing or wrong; the message is one sentence saying which and what to do."""
+
+
 S = TypeVar("S", bound=ServiceSettings)
 
-# Variables that may be set once for all services, without a prefix.
-SHARED_VARIABLES = ("amqp_url", "data_dir", "log_level", "log_json")
+# Variables that may be set once for all services, without a prefix (field -> variable).
+SHARED_VARIABLES = {
+    "amqp_url": "AMQP_URL",
+    "data_dir": "DATA_DIR",
+    "log_level": "LOG_LEVEL",
+    "log_json": "LOG_JSON",
+    "dev_mode": "CK_DEV_MODE",
+    "clock_offset_seconds": "CK_CLOCK_OFFSET_SECONDS",
+}
 
 
 def load_settings(cls: type[S], service_name: str, **overrides: object) -> S:
     """Settings for one service: `<NAME>_X` wins over the shared `X`, overrides win over both."""
     prefix = f"{service_name.upper()}_"
     values: dict[str, object] = {}
-    for name in SHARED_VARIABLES:
-        shared = os.environ.get(name.upper())
+    for name, variable in SHARED_VARIABLES.items():
+        shared = os.environ.get(variable)
         if shared is not None and f"{prefix}{name.upper()}" not in os.environ:
             values[name] = shared
     values.update(overrides)

@@ -29,12 +29,14 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 from ck_contracts.topology import SERVICES
 from ck_runtime.amqp import connect
+from ck_runtime.clock import OffsetClock, current_clock
 
 SMTP = "smtp"
 GATEWAY = "gateway"
@@ -263,6 +265,9 @@ class Stack:
         process's environment pass through (the run command); a mapping (even empty): exactly
         these, every other service uses SQLite under data_dir (tests stay isolated).
     env: extra environment variables for every process; they win over everything else.
+    clock_offset: every process's clock runs this far from the system clock (development
+        mode); None: the offset of this process's installed clock (the test session's
+        calendar), none in a plain run.
     components: which processes to run (names from ALL_COMPONENTS); default all.
     """
 
@@ -277,6 +282,7 @@ class Stack:
         components: Iterable[str] | None = None,
         startup_timeout: float = 60.0,
         stop_grace: float = 20.0,
+        clock_offset: timedelta | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.amqp_url = amqp_url
@@ -288,6 +294,10 @@ class Stack:
         if unknown:
             raise ValueError(f"unknown components: {', '.join(sorted(unknown))}")
         self.components = tuple(name for name in ALL_COMPONENTS if name in wanted)
+        if clock_offset is None:
+            installed = current_clock()
+            clock_offset = installed.offset if isinstance(installed, OffsetClock) else None
+        self.clock_offset = clock_offset
         self.startup_timeout = startup_timeout
         self.stop_grace = stop_grace
         self._ports = self._assign_ports()
@@ -352,12 +362,17 @@ class Stack:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
+                # The supervisor runs development stacks (ck-dev run, tests): production runs
+                # every process under its own orchestrator with every secret set.
+                "CK_DEV_MODE": "true",
                 "AMQP_URL": self.amqp_url,
                 f"{prefix}_AMQP_URL": self.amqp_url,
                 "DATA_DIR": str(self.data_dir),
                 f"{prefix}_DATA_DIR": str(self.data_dir),
             }
         )
+        if self.clock_offset:
+            env["CK_CLOCK_OFFSET_SECONDS"] = repr(self.clock_offset.total_seconds())
         if name in SERVICES:
             env[f"{prefix}_HEALTH_HOST"] = "127.0.0.1"
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])

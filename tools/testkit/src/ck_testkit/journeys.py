@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from ck_testkit import clocks
 from ck_testkit.portal import Portal, csrf_from, mail_text
 
 T = TypeVar("T")
@@ -132,7 +132,7 @@ def admin_approves_and_records_payment(admin: httpx.Client, school_id: str, amou
         pay.group(1),
         data={
             "bedrag": amount,
-            "datum": date.today().isoformat(),
+            "datum": clocks.today().isoformat(),
             "csrf_token": csrf_from(page.text),
         },
     )

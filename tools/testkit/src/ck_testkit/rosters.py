@@ -184,7 +184,7 @@ _STYLES = (
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
-_EPOCH = dt.datetime(1899, 12, 30)
+_EPOCH = dt.datetime(1899, 12, 30)  # noqa: DTZ001 (Excel serial dates have no zone)
 
 
 def xlsx(

@@ -87,7 +87,8 @@ async def login(request: Request) -> Response:
         )
     secure = request.app.state.settings.secure_cookies
     response = RedirectResponse(values["next"], status_code=303)
-    set_session_cookie(response, result.token, result.expires_at, secure=secure)
+    now = backend.clock_of(request).now()
+    set_session_cookie(response, result.token, result.expires_at, now=now, secure=secure)
     # A new form token bound to the new session: one from before the log-in stops working.
     csrf_token(request, session_token=result.token)
     set_csrf_cookie(request, response)

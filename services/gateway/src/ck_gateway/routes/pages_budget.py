@@ -318,7 +318,7 @@ async def ledger_page(request: Request, session: PageSession) -> Response:
             "ledger": ledger,
             "entries": list(reversed(ledger.entries)),  # newest first
             "euro": format_euro,
-            "expired": date.today() > ledger.spending_ends_on,
+            "expired": backend.today(request) > ledger.spending_ends_on,
         },
     )
 
@@ -505,7 +505,7 @@ async def admin_orders(request: Request, school_id: UUID, session: PageSession) 
             "invoices": invoices.items,
             "status_labels": STATUS_LABELS,
             "euro": format_euro,
-            "today": date.today().isoformat(),
+            "today": backend.today(request).isoformat(),
             "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
             "error": request.query_params.get("fout", "")[:300],
         },

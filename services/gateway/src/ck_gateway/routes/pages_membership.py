@@ -19,7 +19,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -249,7 +249,7 @@ def activation_errors(fields: Mapping[str, str]) -> dict[str, str]:
     return errors
 
 
-def parse_activation_form(form: Mapping[str, Any], today: date | None = None) -> ParsedActivation:
+def parse_activation_form(form: Mapping[str, Any], today: date) -> ParsedActivation:
     """The form -> Activate's fields (without the client); what was typed always comes back."""
     values = {name: text_field(form, name).strip() for name in ACTIVATION_FIELDS}
     parsed = ParsedActivation(values)
@@ -263,7 +263,7 @@ def parse_activation_form(form: Mapping[str, Any], today: date | None = None) ->
         born = parse_birth_date(values["geboortedatum"])
         if born is None or born.year < 1900:
             parsed.errors["geboortedatum"] = BAD_DATE
-        elif born > (today or datetime.now().date()):
+        elif born > today:
             parsed.errors["geboortedatum"] = FUTURE_DATE
     if parsed.errors:
         return parsed
@@ -301,7 +301,7 @@ async def activation_form(request: Request, code: str = "") -> Response:
 @router.post("/activeren", response_class=HTMLResponse, include_in_schema=False)
 async def activation(request: Request) -> Response:
     form = await checked_form(request)
-    parsed = parse_activation_form(form)
+    parsed = parse_activation_form(form, backend.today(request))
     if parsed.payload is None:
         return _activation_page(request, parsed.values, parsed.errors, status_code=422)
     try:

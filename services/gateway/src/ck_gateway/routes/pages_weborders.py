@@ -306,7 +306,7 @@ async def order_schooltoer(request: Request, session: PageSession) -> Response:
     # Ordering tickets spends the collective balance: the budget holder only (R-ROLE-2).
     school_id = own_school(session, Permission.APPROVE_WEBORDERS)
     values = {name: text(form, name) for name in SCHOOLTOER_FIELDS.values()}
-    command, errors = parse_schooltoer(form, school_id)
+    command, errors = parse_schooltoer(form, school_id, backend.today(request))
     if command is None:
         return await _schooltoer_page(
             request, session, values=values, errors=errors, status_code=422
