@@ -18,10 +18,16 @@ from pathlib import Path
 
 import pytest
 from ck_runtime.clock import OffsetClock, offset_to
+from ck_runtime.signing import new_key_pair
 from ck_testkit.broker import can_make_vhosts, virtual_host
 from ck_testkit.clocks import MONDAY, installed
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+# The test session's signing key pair (ck_runtime.signing): the RPC clients of the tests sign
+# as the gateway does, the services verify; every process a test starts inherits both.
+if not os.environ.get("GATEWAY_RPC_SIGNING_KEY"):
+    os.environ["GATEWAY_RPC_SIGNING_KEY"], os.environ["RPC_VERIFY_KEYS"] = new_key_pair("test")
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 

@@ -3,8 +3,7 @@ teachers' memberships it depends on (R-SCHOOL-1, R-ROLE-1..6)."""
 
 from __future__ import annotations
 
-from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
-from ck_contracts.notifier import EmailRequested
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.logs import get_logger
 from ck_runtime.service import Service, ServiceRuntime, run_service
 
@@ -38,7 +37,7 @@ def build(settings: AccountsSettings | None = None) -> Service:
         consumers=(teachers_consumer(),),
         deps=settings,
         on_start=(_bootstrap_admin,),
-        publishes=(SchoolRegistered, SchoolSettingsChanged, EmailRequested),
+        publishes=PUBLISHERS["accounts"],
         description="Schools, users, roles, sessions, password links and Docent+ access.",
     )
 

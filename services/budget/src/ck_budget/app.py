@@ -3,13 +3,7 @@ the weborder saga (debits and credits of the collective balance) and card paymen
 
 from __future__ import annotations
 
-from ck_contracts.budget import (
-    BudgetCredited,
-    BudgetDebited,
-    BudgetDebitRefused,
-    BudgetOrderApproved,
-    CardPaymentMade,
-)
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
@@ -42,13 +36,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             spending_consumer(deps),
         ),
         background=(approval_scheduler(deps),),
-        publishes=(
-            BudgetOrderApproved,
-            BudgetDebited,
-            BudgetDebitRefused,
-            BudgetCredited,
-            CardPaymentMade,
-        ),
+        publishes=PUBLISHERS["budget"],
         description="Budget orders, objection period, ledger, allocation, spending, card payments.",
     )
 

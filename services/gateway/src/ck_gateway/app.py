@@ -121,7 +121,9 @@ def create_app(
     app.state.secret_key = settings.effective_secret_key()
     app.state.clock = clock or settings.clock()
     install_clock(app.state.clock)
-    app.state.rpc = rpc or RpcClient(settings.amqp_url, timeout=settings.rpc_timeout)
+    app.state.rpc = rpc or RpcClient(
+        settings.amqp_url, timeout=settings.rpc_timeout, signer=settings.request_signer()
+    )
 
     error_handlers.install(app)
     # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.

@@ -14,6 +14,7 @@ from types import FrameType
 import uvicorn
 from ck_runtime.amqp import BrokerUnreachable
 from ck_runtime.logs import configure_logging
+from ck_runtime.settings import SettingsError
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -61,7 +62,11 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level, settings.log_json)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         asyncio.run(serve(app, settings))
     except BrokerUnreachable as exc:

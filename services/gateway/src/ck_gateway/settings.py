@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 from ck_runtime.logs import get_logger
-from ck_runtime.settings import ServiceSettings, load_settings
+from ck_runtime.settings import ServiceSettings, SettingsError, load_settings
+from ck_runtime.signing import KeySettingError, RequestSigner
 from pydantic import Field
 
 log = get_logger(__name__)
@@ -30,6 +31,20 @@ class GatewaySettings(ServiceSettings):
     secret_key: str = ""
     # Where the portal is reached from outside; used for absolute links.
     public_url: str = "http://127.0.0.1:8000"
+    # Signs every request to the services (ck_runtime.signing): `<key id>:<base64 Ed25519
+    # private key>`; the services hold the public half in RPC_VERIFY_KEYS.
+    rpc_signing_key: str = ""
+
+    def request_signer(self) -> RequestSigner:
+        if not self.rpc_signing_key:
+            raise SettingsError(
+                "GATEWAY_RPC_SIGNING_KEY is not set: the gateway signs every request to the "
+                "services ('ck-ops keys new' makes a key pair)."
+            )
+        try:
+            return RequestSigner.from_setting(self.rpc_signing_key, "GATEWAY_RPC_SIGNING_KEY")
+        except KeySettingError as exc:
+            raise SettingsError(str(exc)) from exc
 
     def effective_secret_key(self) -> str:
         """The configured key, or a random one with a warning about what that costs."""

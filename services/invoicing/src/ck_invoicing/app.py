@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ck_contracts.invoicing import InvoiceCreated, InvoicePaid
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -24,7 +24,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(known_schools_consumer("invoicing"), budget_consumer()),
-        publishes=(InvoiceCreated, InvoicePaid),
+        publishes=PUBLISHERS["invoicing"],
         description="Invoices for approved budget orders: gapless numbers per year, the "
         "deviation of ordered versus uploaded, PDFs, and payments recorded by CJP.",
     )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ck_contracts.membership import InvitationsSent, MembershipActivated, MembershipEnded
-from ck_contracts.notifier import EmailRequested, EmailsRequested
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -25,13 +24,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(known_schools_consumer("membership"), roster_consumer(settings.portal_url)),
-        publishes=(
-            InvitationsSent,
-            MembershipActivated,
-            MembershipEnded,
-            EmailsRequested,
-            EmailRequested,
-        ),
+        publishes=PUBLISHERS["membership"],
         description="Memberships, invitations, activation codes and CJP cards.",
     )
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from ck_contracts.weborders import (
-    SchooltoerOrdered,
-    WeborderApprovalCancelled,
-    WeborderApproved,
-    WeborderSettled,
-)
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -36,12 +31,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         deps=deps,
         on_start=(read_pepper,),
         consumers=(known_schools_consumer("weborders"), budget_consumer(), roster_consumer()),
-        publishes=(
-            WeborderApproved,
-            WeborderApprovalCancelled,
-            SchooltoerOrdered,
-            WeborderSettled,
-        ),
+        publishes=PUBLISHERS["weborders"],
         description="Cultural providers and their API keys, the offer, weborders and their "
         "approval saga with the budget, Schooltoer, the spending export and the "
         "Cultuurkaart-dossier.",

@@ -11,8 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 EVENTS_EXCHANGE = "cultuurkaart.events"  # durable topic exchange: all facts
 DEAD_LETTER_EXCHANGE = "cultuurkaart.dead-letter"  # direct exchange: poison messages
+# Requests travel through their own exchange, which only the gateway may write to; replies
+# through another, which services may write to. Neither is the default exchange, so a service
+# with broker credentials cannot put a request on another service's queue.
+RPC_EXCHANGE = "cultuurkaart.rpc"  # direct: routing key = the service's rpc queue
+REPLIES_EXCHANGE = "cultuurkaart.replies"  # direct: routing key = the caller's reply queue
 CORRELATION_HEADER = "x-correlation-id"
 EVENT_TYPE_HEADER = "x-event-type"
+# The gateway's signature over each request (ck_runtime.signing).
+SIGNATURE_HEADER = "x-ck-signature"
+SIGNING_KEY_HEADER = "x-ck-key-id"
+SIGNED_AT_HEADER = "x-ck-signed-at"
 
 
 def rpc_queue(service: str) -> str:

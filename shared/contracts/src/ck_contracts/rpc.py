@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"  # 403: role or tenant check failed
     THROTTLED = "throttled"  # 429
     UNAVAILABLE = "unavailable"  # 503: a service did not answer in time
+    REFUSED = "refused"  # 401 at the gateway: the request's signature is missing or wrong
     INTERNAL = "internal"  # 500
 
 
@@ -33,12 +35,29 @@ class RpcError(BaseModel):
     retry_after_seconds: int | None = None
 
 
+# How long a service keeps a command's answer for repeats of the same request id: long enough
+# for the gateway's own retry after a timeout (and a broker redelivery, which cannot come after
+# the request's expiration); a day for requests whose id comes from a client's Idempotency-Key.
+REPLY_KEPT_SECONDS = 15 * 60
+IDEMPOTENCY_KEY_KEPT_SECONDS = 24 * 60 * 60
+
+
+def new_request_id() -> str:
+    return uuid4().hex
+
+
 class RpcRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    op: str
+    op: str = Field(max_length=100)
     actor: Actor | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+    # The same id for a retry of the same command: the service answers a repeat with the first
+    # answer instead of doing the work again (exactly-once commands).
+    request_id: str = Field(default_factory=new_request_id, pattern=r"^[0-9a-f]{32,64}$")
+    keep_reply_seconds: int = Field(
+        default=REPLY_KEPT_SECONDS, ge=60, le=IDEMPOTENCY_KEY_KEPT_SECONDS
+    )
 
 
 class RpcReply(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ck_contracts import accounts, budget, invoicing, membership, notifier, roster, weborders
-from ck_contracts.messaging import event_queue
+from ck_contracts.messaging import Event, event_queue
 
 SERVICES = (
     "accounts",
@@ -131,3 +131,43 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
 
 def queues_of(service: str) -> tuple[EventQueue, ...]:
     return tuple(q for q in EVENT_QUEUES if q.service == service)
+
+
+# What each service publishes (its outbox's routing keys). The broker lets each service's user
+# publish exactly these to the events exchange (topic permissions, ck_devstack.broker_access),
+# and each service's AsyncAPI document lists them.
+PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
+    "accounts": (
+        accounts.SchoolRegistered,
+        accounts.SchoolSettingsChanged,
+        notifier.EmailRequested,
+    ),
+    "roster": (
+        roster.RosterUploaded,
+        roster.PersonAdded,
+        roster.PersonRemoved,
+        membership.InvitationsRequested,
+    ),
+    "membership": (
+        membership.InvitationsSent,
+        membership.MembershipActivated,
+        membership.MembershipEnded,
+        notifier.EmailsRequested,
+        notifier.EmailRequested,
+    ),
+    "budget": (
+        budget.BudgetOrderApproved,
+        budget.BudgetDebited,
+        budget.BudgetDebitRefused,
+        budget.BudgetCredited,
+        budget.CardPaymentMade,
+    ),
+    "invoicing": (invoicing.InvoiceCreated, invoicing.InvoicePaid),
+    "weborders": (
+        weborders.WeborderApproved,
+        weborders.WeborderApprovalCancelled,
+        weborders.SchooltoerOrdered,
+        weborders.WeborderSettled,
+    ),
+    "notifier": (),
+}

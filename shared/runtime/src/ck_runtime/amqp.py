@@ -6,14 +6,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from ck_contracts.messaging import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
+    REPLIES_EXCHANGE,
+    RPC_EXCHANGE,
     dead_letter_queue,
     rpc_queue,
 )
-from ck_contracts.topology import EVENT_QUEUES, SERVICES
+from ck_contracts.topology import EVENT_QUEUES, SERVICES, queues_of
 
 
 class BrokerUnreachable(RuntimeError):
@@ -57,13 +60,20 @@ RPC_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
 
 
 async def declare_topology(channel: AbstractChannel, delivery_limit: int) -> None:
-    """Declare every exchange and queue of the platform (idempotent)."""
+    """Declare every exchange, queue and binding of the platform (idempotent). Needs a broker
+    user that may configure everything: the operator's (ck-ops broker provision), a test's,
+    or a development broker's guest. Services with least-privilege users find it declared
+    (deploy/rabbitmq/definitions.json) and only check it (verify_topology)."""
     events = await channel.declare_exchange(
         EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
     dlx = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
     )
+    requests = await channel.declare_exchange(
+        RPC_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    await channel.declare_exchange(REPLIES_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     for spec in EVENT_QUEUES:
         queue = await channel.declare_queue(
             spec.name, durable=True, arguments=quorum_arguments(spec.name, delivery_limit)
@@ -75,4 +85,69 @@ async def declare_topology(channel: AbstractChannel, delivery_limit: int) -> Non
         )
         await dead.bind(dlx, routing_key=spec.name)
     for service in SERVICES:
-        await channel.declare_queue(rpc_queue(service), durable=True, arguments=RPC_QUEUE_ARGUMENTS)
+        queue = await channel.declare_queue(
+            rpc_queue(service), durable=True, arguments=RPC_QUEUE_ARGUMENTS
+        )
+        await queue.bind(requests, routing_key=queue.name)
+
+
+class TopologyMissing(RuntimeError):
+    """The broker lacks an exchange or queue this service needs; the message says which."""
+
+
+async def verify_topology(connection: AbstractRobustConnection, service: str) -> None:
+    """Check, without declaring anything (passive), that what this service uses exists."""
+    names: list[tuple[str, bool]] = [
+        (EVENTS_EXCHANGE, True),
+        (REPLIES_EXCHANGE, True),
+        (rpc_queue(service), False),
+        *((spec.name, False) for spec in queues_of(service)),
+    ]
+    for name, is_exchange in names:
+        channel = await connection.channel()
+        try:
+            if is_exchange:
+                await channel.get_exchange(name, ensure=True)
+            else:
+                await channel.get_queue(name, ensure=True)
+        except aiormq.exceptions.ChannelNotFoundEntity as exc:
+            kind = "exchange" if is_exchange else "queue"
+            raise TopologyMissing(
+                f"The broker has no {kind} {name}: load deploy/rabbitmq/definitions.json "
+                "(or run 'ck-ops broker provision') before starting the services."
+            ) from exc
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+
+async def ensure_topology(
+    connection: AbstractRobustConnection, service: str, delivery_limit: int
+) -> bool:
+    """Declare the whole topology when this broker user may (development, tests); otherwise
+    check what this service needs. Returns True when it declared."""
+    channel = await connection.channel()
+    try:
+        await declare_topology(channel, delivery_limit)
+        return True
+    except aiormq.exceptions.ChannelAccessRefused:
+        await verify_topology(connection, service)
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
+async def declare_rpc_exchanges(connection: AbstractRobustConnection) -> None:
+    """The two exchanges a caller of request/reply needs, declared when this broker user may
+    (development, tests: the gateway may start before any service); otherwise they are
+    provisioned and a failed declaration is no news."""
+    channel = await connection.channel()
+    try:
+        for name in (RPC_EXCHANGE, REPLIES_EXCHANGE):
+            await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, durable=True)
+    except aiormq.exceptions.ChannelAccessRefused:
+        return
+    finally:
+        if not channel.is_closed:
+            await channel.close()

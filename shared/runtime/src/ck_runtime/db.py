@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,20 @@ def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+class _Unit:
+    """One command's unit of work (Database.command): a transaction that begins at the
+    command's first write and commits only when the command is answered, so the answer can be
+    recorded with the effects (ck_runtime.commands)."""
+
+    def __init__(self, on_begin: Callable[[AsyncSession], Awaitable[None]] | None) -> None:
+        self.session: AsyncSession | None = None
+        self.lock: asyncio.Lock | None = None  # the SQLite writer lock, while held
+        self.on_begin = on_begin
+
+
+_unit: ContextVar[_Unit | None] = ContextVar("ck_unit_of_work", default=None)
+
+
 class Database:
     """The engine and a session factory. `transaction()` is the unit of work."""
 
@@ -88,7 +103,17 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits on success, rolls back on any exception.
-        Never open one inside another (on SQLite the second would wait for the first)."""
+        Never open one inside another (on SQLite the second would wait for the first).
+
+        Inside a command (`command()`), the block is a savepoint of the command's one
+        transaction instead: a block that fails is undone as before, and what the blocks did
+        is committed together when the command is answered."""
+        unit = _unit.get()
+        if unit is not None:
+            session = await self._begin_unit(unit)
+            async with session.begin_nested():
+                yield session
+            return
         if self._writer is None:
             async with self._sessions() as session, session.begin():
                 yield session
@@ -98,9 +123,50 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries only (on SQLite it does not take the write lock)."""
+        """A session for queries only (on SQLite it does not take the write lock). Inside a
+        command that has written already, the command's own session: it sees its writes."""
+        unit = _unit.get()
+        if unit is not None and unit.session is not None:
+            yield unit.session
+            return
         async with self._readers() as session:
             yield session
+
+    async def _begin_unit(self, unit: _Unit) -> AsyncSession:
+        if unit.session is None:
+            if self._writer is not None:
+                await self._writer.acquire()
+                unit.lock = self._writer
+            session = self._sessions()
+            await session.begin()
+            unit.session = session
+            if unit.on_begin is not None:
+                await unit.on_begin(session)
+        return unit.session
+
+    @asynccontextmanager
+    async def command(
+        self, on_begin: Callable[[AsyncSession], Awaitable[None]] | None = None
+    ) -> AsyncIterator[CommandUnit]:
+        """The scope of one command: every `transaction()` inside it joins one transaction,
+        begun lazily at the first write (then `on_begin` runs in it first: the check for a
+        repeat). The caller ends it with `unit.commit()` (after adding the command's record)
+        or lets it roll back (any exception, or no commit)."""
+        unit = _Unit(on_begin)
+        token = _unit.set(unit)
+        handle = CommandUnit(unit)
+        try:
+            yield handle
+        finally:
+            _unit.reset(token)
+            try:
+                if unit.session is not None:
+                    if not handle.committed:
+                        await unit.session.rollback()
+                    await unit.session.close()
+            finally:
+                if unit.lock is not None:
+                    unit.lock.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -108,3 +174,26 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class CommandUnit:
+    """What Database.command() yields: did the command write, and the commit."""
+
+    def __init__(self, unit: _Unit) -> None:
+        self._unit = unit
+        self.committed = False
+
+    @property
+    def wrote(self) -> bool:
+        """True when the command opened a write transaction."""
+        return self._unit.session is not None
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._unit.session is not None, "the command has not written"
+        return self._unit.session
+
+    async def commit(self) -> None:
+        assert self._unit.session is not None
+        await self._unit.session.commit()
+        self.committed = True

@@ -5,11 +5,19 @@ Reply-To (measured: 110 requests/s with 50 callers against a 5 ms handler). Here
 has one exclusive reply queue, each call a correlation id and a future, so any number of calls
 are in flight at once. Every request carries an expiration equal to its timeout: a service
 that comes back after an outage does not work through requests nobody waits for any more.
+
+Requests go to the RPC exchange (only the gateway's broker user may write to it), signed with
+the gateway's key (ck_runtime.signing); replies come back through the replies exchange, to
+which this process binds its reply queue. A request that times out is sent once more with
+the same request id before the caller is told the service is unavailable: the service
+answers a repeat with its first answer (ck_runtime.commands), so a lost reply never makes a
+command run twice, and a late first reply still completes the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any
 
@@ -20,12 +28,31 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
+from ck_contracts.messaging import (
+    CORRELATION_HEADER,
+    REPLIES_EXCHANGE,
+    RPC_EXCHANGE,
+    rpc_queue,
+)
 from ck_contracts.roles import Actor
-from ck_contracts.rpc import RpcReply, RpcRequest
+from ck_contracts.rpc import REPLY_KEPT_SECONDS, RpcReply, RpcRequest, new_request_id
 
-from ck_runtime.amqp import connect
+from ck_runtime.amqp import connect, declare_rpc_exchanges
 from ck_runtime.logs import current_correlation_id, get_logger
+from ck_runtime.signing import RequestSigner
+
+SIGNING_KEY_VARIABLE = "GATEWAY_RPC_SIGNING_KEY"
+
+
+def signer_from_environment() -> RequestSigner:
+    """The signing key of this process (GATEWAY_RPC_SIGNING_KEY): the gateway's, or a test's."""
+    text = os.environ.get(SIGNING_KEY_VARIABLE, "")
+    if not text:
+        raise RuntimeError(
+            f"{SIGNING_KEY_VARIABLE} is not set: requests to the services must be signed "
+            "('ck-ops keys new' makes a key pair)."
+        )
+    return RequestSigner.from_setting(text, SIGNING_KEY_VARIABLE)
 
 log = get_logger(__name__)
 
@@ -40,10 +67,21 @@ class ServiceUnavailable(Exception):
 
 
 class RpcClient:
-    def __init__(self, amqp_url: str, *, timeout: float = 5.0, name: str = "gateway") -> None:
+    def __init__(
+        self,
+        amqp_url: str,
+        *,
+        timeout: float = 5.0,
+        name: str = "gateway",
+        signer: RequestSigner | None = None,
+        retries: int = 1,
+    ) -> None:
         self._url = amqp_url
         self.timeout = timeout
+        self.retries = retries
         self._name = name
+        self._signer = signer or signer_from_environment()
+        self._requests: aio_pika.abc.AbstractExchange | None = None
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._reply_queue: AbstractQueue | None = None
@@ -55,6 +93,7 @@ class RpcClient:
 
     async def start(self) -> None:
         self._connection = await connect(self._url, f"{self._name}-rpc")
+        await declare_rpc_exchanges(self._connection)
         await self._open_channel()
 
     async def _open_channel(self) -> None:
@@ -67,6 +106,8 @@ class RpcClient:
         self._reply_queue = await self._channel.declare_queue(
             self._reply_to, exclusive=True, auto_delete=True
         )
+        await self._reply_queue.bind(REPLIES_EXCHANGE, routing_key=self._reply_to)
+        self._requests = await self._channel.get_exchange(RPC_EXCHANGE, ensure=False)
         await self._reply_queue.consume(self._on_reply, no_ack=True)
 
     async def stop(self) -> None:
@@ -97,8 +138,11 @@ class RpcClient:
         *,
         actor: Actor | None = None,
         timeout: float | None = None,
+        request_id: str | None = None,
+        keep_reply_seconds: int = REPLY_KEPT_SECONDS,
     ) -> RpcReply:
-        """Send one request and wait for its reply, at most `timeout` seconds."""
+        """Send one request and wait for its reply, at most `timeout` seconds per attempt;
+        a timed-out request is sent again (same request id) `retries` times."""
         wait = timeout or self.timeout
         if self._channel is None or self._channel.is_closed:
             async with self._lock:
@@ -107,37 +151,54 @@ class RpcClient:
                         await asyncio.wait_for(self._open_channel(), wait)
                     except Exception as exc:
                         raise ServiceUnavailable(service, "broker unreachable") from exc
-        assert self._channel is not None
-        request = RpcRequest(op=op, actor=actor, payload=payload or {})
+        assert self._requests is not None
+        request = RpcRequest(
+            op=op,
+            actor=actor,
+            payload=payload or {},
+            request_id=request_id or new_request_id(),
+            keep_reply_seconds=keep_reply_seconds,
+        )
+        body = request.model_dump_json().encode()
+        queue = rpc_queue(service)
+        # One correlation id for every attempt: a late reply to the first still completes it.
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
-        message = aio_pika.Message(
-            body=request.model_dump_json().encode(),
-            content_type="application/json",
-            correlation_id=correlation_id,
-            message_id=correlation_id,
-            reply_to=self._reply_to,
-            expiration=wait,
-            headers={CORRELATION_HEADER: current_correlation_id() or ""},
-        )
         try:
-            await asyncio.wait_for(
-                self._channel.default_exchange.publish(
-                    message, routing_key=rpc_queue(service), mandatory=True
-                ),
-                wait,
-            )
-            return await asyncio.wait_for(future, wait)
-        except TimeoutError as exc:
-            log.warning("rpc.timeout", service=service, op=op, timeout=wait)
-            raise ServiceUnavailable(service, "timeout") from exc
+            for attempt in range(self.retries + 1):
+                message_id = uuid.uuid4().hex
+                headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
+                headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
+                message = aio_pika.Message(
+                    body=body,
+                    content_type="application/json",
+                    correlation_id=correlation_id,
+                    message_id=message_id,
+                    reply_to=self._reply_to,
+                    expiration=wait,
+                    headers=headers,
+                )
+                try:
+                    await asyncio.wait_for(
+                        self._requests.publish(message, routing_key=queue, mandatory=True), wait
+                    )
+                    return await asyncio.wait_for(asyncio.shield(future), wait)
+                except TimeoutError as exc:
+                    log.warning(
+                        "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
+                    )
+                    if attempt == self.retries:
+                        raise ServiceUnavailable(service, "timeout") from exc
+            raise AssertionError("unreachable")
         except aio_pika.exceptions.PublishError as exc:
             raise ServiceUnavailable(service, "no queue") from exc
         except aio_pika.exceptions.AMQPError as exc:
             raise ServiceUnavailable(service, "broker unreachable") from exc
         finally:
             self._pending.pop(correlation_id, None)
+            if not future.done():
+                future.cancel()
 
     async def call_json(
         self, service: str, op: str, payload: dict[str, Any] | None = None, **kwargs: Any

@@ -16,15 +16,15 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from ck_contracts.messaging import CORRELATION_HEADER, rpc_queue
+from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
 from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import ValidationError
 
-from ck_runtime.amqp import RPC_QUEUE_ARGUMENTS
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
 from ck_runtime.rpc_server import RpcRouter
+from ck_runtime.signing import RequestVerifier, SignatureRefused
 
 log = get_logger(__name__)
 
@@ -38,12 +38,16 @@ class RpcConsumer:
         deps: Any,
         prefetch: int,
         clock: Clock | None = None,
+        *,
+        verifier: RequestVerifier,
     ) -> None:
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
         self._deps = deps
         self._clock = clock
+        self._verifier = verifier
+        self._replies: aio_pika.abc.AbstractExchange | None = None
         self._prefetch = prefetch
         self._channel: AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
@@ -55,9 +59,10 @@ class RpcConsumer:
     async def start(self, connection: AbstractRobustConnection) -> None:
         self._channel = await connection.channel(publisher_confirms=False)
         await self._channel.set_qos(prefetch_count=self._prefetch)
-        self._queue = await self._channel.declare_queue(
-            self._queue_name, durable=True, arguments=RPC_QUEUE_ARGUMENTS
-        )
+        # Declared by the topology (ServiceRuntime.start): here only looked up (passive), which
+        # a least-privilege broker user may do.
+        self._queue = await self._channel.get_queue(self._queue_name, ensure=True)
+        self._replies = await self._channel.get_exchange(REPLIES_EXCHANGE, ensure=False)
         self._tag = await self._queue.consume(self._on_message)
 
     async def stop(self, graceful_timeout: float) -> None:
@@ -77,10 +82,11 @@ class RpcConsumer:
         self._in_flight += 1
         self._idle.clear()
         try:
-            bind_correlation_id(str((message.headers or {}).get(CORRELATION_HEADER) or "") or None)
-            reply = await self._answer(message.body)
-            if message.reply_to and self._channel is not None:
-                await self._channel.default_exchange.publish(
+            headers = message.headers or {}
+            bind_correlation_id(str(headers.get(CORRELATION_HEADER) or "") or None)
+            reply = await self._answer(message)
+            if message.reply_to and self._replies is not None:
+                await self._replies.publish(
                     aio_pika.Message(
                         json.dumps(reply, separators=(",", ":")).encode(),
                         content_type="application/json",
@@ -96,9 +102,22 @@ class RpcConsumer:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _answer(self, body: bytes) -> dict[str, Any]:
+    async def _answer(self, message: AbstractIncomingMessage) -> dict[str, Any]:
         try:
-            request = RpcRequest.model_validate_json(body)
+            self._verifier.verify(
+                message.headers or {},
+                self._queue_name,
+                message.reply_to or "",
+                message.message_id or "",
+                message.body,
+            )
+        except SignatureRefused as exc:
+            # Not from the gateway's key: nothing in it is believed, not even the actor.
+            log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
+            error = RpcError(code=ErrorCode.REFUSED, message="Verzoek geweigerd.")
+            return RpcReply(ok=False, error=error).model_dump(mode="json")
+        try:
+            request = RpcRequest.model_validate_json(message.body)
         except ValidationError:
             error = RpcError(code=ErrorCode.INVALID, message="Onleesbaar verzoek.")
             return RpcReply(ok=False, error=error).model_dump(mode="json")

@@ -32,8 +32,9 @@ from faststream.specification import AsyncAPI
 from ck_runtime.amqp import (
     RPC_QUEUE_ARGUMENTS,
     BrokerUnreachable,
+    TopologyMissing,
     connect,
-    declare_topology,
+    ensure_topology,
     quorum_arguments,
 )
 from ck_runtime.clock import Clock, current_clock, install_clock
@@ -45,7 +46,7 @@ from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
 from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
-from ck_runtime.settings import ServiceSettings
+from ck_runtime.settings import ServiceSettings, SettingsError
 
 log = get_logger(__name__)
 
@@ -136,6 +137,9 @@ class ServiceRuntime:
             queue_type=QueueType.QUORUM,
             durable=True,
             arguments=quorum_arguments(consumer.name, self.settings.delivery_limit),  # type: ignore[arg-type]
+            # Declared with the topology at start (or by the operator): looked up passively, as
+            # a least-privilege broker user may.
+            declare=False,
         )
 
         @broker.subscriber(
@@ -175,10 +179,11 @@ class ServiceRuntime:
         self._previous_clock = current_clock()
         install_clock(self.clock)
         await upgrade_async(self.service.name, self.db.url)
+        verifier = s.request_verifier() if self.service.rpc is not None else None
         self._connection = await connect(s.amqp_url, f"{self.service.name}-publisher")
-        channel = await self._connection.channel()
-        await declare_topology(channel, s.delivery_limit)
-        await channel.close()
+        declared = await ensure_topology(self._connection, self.service.name, s.delivery_limit)
+        if not declared:
+            log.info("topology.provisioned", detail="declared by the operator; checked")
         self.relay = OutboxRelay(
             self.db,
             ConfirmingPublisher(self._connection),
@@ -190,6 +195,7 @@ class ServiceRuntime:
             await hook(self)
         await self.broker.start()
         if self.service.rpc is not None:
+            assert verifier is not None
             self.rpc = RpcConsumer(
                 self.service.name,
                 self.service.rpc,
@@ -197,6 +203,7 @@ class ServiceRuntime:
                 self.service.deps,
                 s.prefetch,
                 self.clock,
+                verifier=verifier,
             )
             await self.rpc.start(self._connection)
         for job in self.service.background:
@@ -251,6 +258,6 @@ def run_service(build: Callable[[], Service]) -> None:
     runtime = ServiceRuntime(service)
     try:
         asyncio.run(runtime.run_until_signalled())
-    except BrokerUnreachable as exc:
+    except (BrokerUnreachable, SettingsError, TopologyMissing) as exc:
         print(f"{service.name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

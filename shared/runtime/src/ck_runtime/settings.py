@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ck_runtime.clock import Clock, OffsetClock, current_clock
+from ck_runtime.signing import KeySettingError, RequestVerifier
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATA_DIR = Path("var")
@@ -46,6 +47,25 @@ class ServiceSettings(BaseSettings):
     # Development only: every process's clock runs this many seconds ahead (or behind), so a
     # stack of processes runs on a chosen date. Shared variable CK_CLOCK_OFFSET_SECONDS.
     clock_offset_seconds: float = 0.0
+    # Public keys that sign requests (the gateway's, ck_runtime.signing): `<id>:<base64>`,
+    # comma-separated during a rotation. Shared variable RPC_VERIFY_KEYS; required by every
+    # service that answers requests.
+    rpc_verify_keys: str = ""
+    # A signed request older or newer than this (wall clock) is refused as stale.
+    rpc_max_age_seconds: int = Field(default=120, ge=5, le=3600)
+
+    def request_verifier(self) -> RequestVerifier:
+        if not self.rpc_verify_keys:
+            raise SettingsError(
+                "RPC_VERIFY_KEYS is not set: give every service the gateway's public key(s) "
+                "('ck-ops keys new' makes a pair; the gateway gets GATEWAY_RPC_SIGNING_KEY)."
+            )
+        try:
+            return RequestVerifier.from_setting(
+                self.rpc_verify_keys, "RPC_VERIFY_KEYS", self.rpc_max_age_seconds
+            )
+        except KeySettingError as exc:
+            raise SettingsError(str(exc)) from exc
 
     def clock(self) -> Clock:
         """The process clock: the installed one (the system clock unless a test installed
@@ -89,6 +109,7 @@ SHARED_VARIABLES = {
     "log_json": "LOG_JSON",
     "dev_mode": "CK_DEV_MODE",
     "clock_offset_seconds": "CK_CLOCK_OFFSET_SECONDS",
+    "rpc_verify_keys": "RPC_VERIFY_KEYS",
 }
 
 

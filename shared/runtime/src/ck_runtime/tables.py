@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -66,5 +67,18 @@ def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("message_id", String(64), primary_key=True),
         Column("consumer", String(200), primary_key=True),
         Column("processed_at", UtcDateTime(timezone=True), nullable=False),
+    )
+    # Commands answered, for repeats of the same request id (ck_runtime.commands). The key is
+    # a hash of the request id and the answer is encrypted with a key derived from it, so the
+    # table holds nothing readable without the request id, which only its sender knows.
+    Table(
+        "rpc_requests",
+        metadata,
+        Column("request_key", String(64), primary_key=True),
+        Column("op", String(100), nullable=False),
+        Column("payload_hash", String(64), nullable=False),
+        Column("reply", LargeBinary, nullable=False),
+        Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        Column("expires_at", UtcDateTime(timezone=True), nullable=False, index=True),
     )
     return outbox, inbox

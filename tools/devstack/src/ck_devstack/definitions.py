@@ -16,6 +16,8 @@ from typing import Any
 from ck_contracts.messaging import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
+    REPLIES_EXCHANGE,
+    RPC_EXCHANGE,
     dead_letter_queue,
     rpc_queue,
 )
@@ -76,11 +78,14 @@ def build_definitions(
         bindings.append(_binding(DEAD_LETTER_EXCHANGE, dead, spec.name, vhost))
     for service in SERVICES:
         queues.append(_queue(rpc_queue(service), RPC_QUEUE_ARGUMENTS, vhost))
+        bindings.append(_binding(RPC_EXCHANGE, rpc_queue(service), rpc_queue(service), vhost))
     return {
         "vhosts": [{"name": vhost}],
         "exchanges": [
             _exchange(EVENTS_EXCHANGE, "topic", vhost),
             _exchange(DEAD_LETTER_EXCHANGE, "direct", vhost),
+            _exchange(RPC_EXCHANGE, "direct", vhost),
+            _exchange(REPLIES_EXCHANGE, "direct", vhost),
         ],
         "queues": queues,
         "bindings": bindings,

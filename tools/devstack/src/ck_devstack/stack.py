@@ -35,8 +35,12 @@ from typing import IO, Any, TypeVar
 
 import httpx
 from ck_contracts.topology import SERVICES
-from ck_runtime.amqp import connect
+from ck_runtime.amqp import connect, declare_topology
 from ck_runtime.clock import OffsetClock, current_clock
+from ck_runtime.settings import ServiceSettings
+from ck_runtime.signing import new_key_pair
+
+from ck_devstack import broker_access
 
 SMTP = "smtp"
 GATEWAY = "gateway"
@@ -85,13 +89,21 @@ def _run_blocking(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def check_broker(amqp_url: str) -> None:
-    """Open and close a real AMQP connection. Raises ck_runtime.amqp.BrokerUnreachable (its
-    message is exactly ck_runtime.amqp.unreachable_message(amqp_url)) when that fails."""
+def check_broker(amqp_url: str, *, declare: bool = False) -> None:
+    """Open and close a real AMQP connection (declare: and declare the platform's topology
+    with it, as the operator would). Raises ck_runtime.amqp.BrokerUnreachable (its message is
+    exactly ck_runtime.amqp.unreachable_message(amqp_url)) when that fails."""
 
     async def probe() -> None:
         connection = await connect(amqp_url, "ck-devstack-check")
-        await connection.close()
+        try:
+            if declare:
+                channel = await connection.channel()
+                limit = int(ServiceSettings.model_fields["delivery_limit"].default)
+                await declare_topology(channel, limit)
+                await channel.close()
+        finally:
+            await connection.close()
 
     # aiormq logs the failed attempt itself; the caller reports it in one sentence instead.
     quiet = [logging.getLogger(name) for name in ("aiormq", "aio_pika")]
@@ -268,6 +280,9 @@ class Stack:
     clock_offset: every process's clock runs this far from the system clock (development
         mode); None: the offset of this process's installed clock (the test session's
         calendar), none in a plain run.
+    broker_users: give every process its own least-privilege broker user on the local
+        RabbitMQ (ck_devstack.broker_access; needs rabbitmqctl), as production does; when the
+        broker is not local, every process uses amqp_url.
     components: which processes to run (names from ALL_COMPONENTS); default all.
     """
 
@@ -283,6 +298,7 @@ class Stack:
         startup_timeout: float = 60.0,
         stop_grace: float = 20.0,
         clock_offset: timedelta | None = None,
+        broker_users: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.amqp_url = amqp_url
@@ -302,6 +318,15 @@ class Stack:
         self.stop_grace = stop_grace
         self._ports = self._assign_ports()
         self._secret_key = secrets.token_urlsafe(32)
+        self.broker_users = broker_users
+        self._broker_urls: dict[str, str] = {}  # component -> its own user's URL, once made
+        # The gateway signs requests, the services verify (ck_runtime.signing): one key pair
+        # per stack unless the environment brings one (the test session's).
+        if os.environ.get("GATEWAY_RPC_SIGNING_KEY") and os.environ.get("RPC_VERIFY_KEYS"):
+            self._signing_key = os.environ["GATEWAY_RPC_SIGNING_KEY"]
+            self._verify_keys = os.environ["RPC_VERIFY_KEYS"]
+        else:
+            self._signing_key, self._verify_keys = new_key_pair("dev")
         self._processes: dict[str, ManagedProcess] = {
             name: self._describe(name) for name in self.components
         }
@@ -359,14 +384,16 @@ class Stack:
                 env.pop(f"{service.upper()}_DATABASE_URL", None)
             for service, url in self.database_urls.items():
                 env[f"{service.upper()}_DATABASE_URL"] = url
+        amqp_url = self._broker_urls.get(name, self.amqp_url)
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
                 # The supervisor runs development stacks (ck-dev run, tests): production runs
                 # every process under its own orchestrator with every secret set.
                 "CK_DEV_MODE": "true",
-                "AMQP_URL": self.amqp_url,
-                f"{prefix}_AMQP_URL": self.amqp_url,
+                "AMQP_URL": amqp_url,
+                f"{prefix}_AMQP_URL": amqp_url,
+                "RPC_VERIFY_KEYS": self._verify_keys,
                 "DATA_DIR": str(self.data_dir),
                 f"{prefix}_DATA_DIR": str(self.data_dir),
             }
@@ -393,6 +420,9 @@ class Stack:
             env["GATEWAY_PUBLIC_URL"] = self.portal_url
             # One key per stack, so forms stay valid when a test restarts the gateway.
             env.setdefault("GATEWAY_SECRET_KEY", self._secret_key)
+            env["GATEWAY_RPC_SIGNING_KEY"] = self._signing_key
+        else:
+            env.pop("GATEWAY_RPC_SIGNING_KEY", None)  # only the gateway holds the private key
         env.update(self.extra_env)
         return env
 
@@ -419,7 +449,8 @@ class Stack:
         healthy. On failure everything started so far is stopped again."""
         if self._started:
             raise StackError("the stack is already running")
-        check_broker(self.amqp_url)
+        check_broker(self.amqp_url, declare=True)
+        self._provision_broker_users()
         if self.base_port is not None:
             busy = [
                 f"{port} ({name})"
@@ -457,6 +488,24 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _provision_broker_users(self) -> None:
+        if not self.broker_users or not broker_access.can_provision_locally(self.amqp_url):
+            return
+        vhost = broker_access.vhost_of(self.amqp_url)
+        slug = "default" if vhost == "/" else vhost
+        prefix = f"{slug}.{secrets.token_hex(3)}"
+        self._broker_urls = broker_access.provision_locally(self.amqp_url, prefix)
+        self._broker_user_names = [f"{prefix}.{c}" for c in broker_access.COMPONENTS]
+        for name, process in self._processes.items():
+            process.env = self.service_env(name)
+
+    def _remove_broker_users(self) -> None:
+        names = getattr(self, "_broker_user_names", [])
+        if names:
+            broker_access.remove_users_locally(names)
+            self._broker_user_names = []
+            self._broker_urls = {}
 
     def _wait_ready(self, names: Iterable[str]) -> None:
         pending = {name: self._processes[name] for name in names}
@@ -496,6 +545,7 @@ class Stack:
         for group in (gateway, services, smtp):
             self._terminate([self._processes[n] for n in group])
         self._started = False
+        self._remove_broker_users()
 
     def _terminate(self, processes: list[ManagedProcess]) -> None:
         for process in processes:

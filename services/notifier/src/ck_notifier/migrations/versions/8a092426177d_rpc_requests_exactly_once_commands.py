@@ -1,0 +1,22 @@
+"""rpc_requests: answers of commands, for repeats of the same request id (exactly once)
+
+Revision ID: 8a092426177d
+Revises: 94614bb7ade8
+Create Date: 2026-12-05 10:00:00
+"""
+from collections.abc import Sequence
+
+from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
+
+revision: str = '8a092426177d'
+down_revision: str | None = '94614bb7ade8'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_rpc_requests()
+
+
+def downgrade() -> None:
+    drop_rpc_requests()

@@ -1,0 +1,125 @@
+"""Exactly-once commands: a service records each command's answer with its effects, in the
+same transaction, and answers a repeat of the request id with that first answer.
+
+Repeats happen when a reply is lost: the gateway retries a timed-out request with the same
+id, a client retries with the same Idempotency-Key (the gateway derives the id from it), or
+the broker redelivers a request whose consumer died. Without this, approving a weborder whose
+reply was lost would be approved again (and then answer "al goedgekeurd").
+
+What is stored (table `rpc_requests`, one per service database): SHA-256 of the request id as
+key, the operation, a hash of operation and payload (the same Idempotency-Key with another
+body is refused), and the answer encrypted with AES-GCM under a key derived from the request
+id. The request id travels only in the signed request, so the table holds no readable answer
+(answers can carry names or card numbers). Rows expire after the request's
+`keep_reply_seconds` (15 minutes; a day for Idempotency-Keys) and the retention job deletes
+them.
+
+Queries write nothing and are not recorded: a repeat simply reads again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from ck_contracts.rpc import RpcRequest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import MetaData, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_runtime.tables import add_runtime_tables
+
+_metadata = MetaData()
+add_runtime_tables(_metadata)
+RPC_REQUESTS: Table = _metadata.tables["rpc_requests"]
+
+_NONCE_BYTES = 12
+
+
+def request_key(request_id: str) -> str:
+    return hashlib.sha256(b"ck-rpc-request|" + request_id.encode()).hexdigest()
+
+
+def _cipher(request_id: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(b"ck-rpc-reply|" + request_id.encode()).digest())
+
+
+def payload_hash(request: RpcRequest) -> str:
+    canonical = json.dumps(
+        [request.op, request.payload], sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal(request_id: str, reply: dict[str, Any]) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    data = json.dumps(reply, separators=(",", ":")).encode()
+    return nonce + _cipher(request_id).encrypt(nonce, data, request_key(request_id).encode())
+
+
+def unseal(request_id: str, sealed: bytes) -> dict[str, Any] | None:
+    nonce, data = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+    try:
+        plain = _cipher(request_id).decrypt(nonce, data, request_key(request_id).encode())
+    except InvalidTag:
+        return None
+    reply: dict[str, Any] = json.loads(plain)
+    return reply
+
+
+class Recorded:
+    """A command seen before: its first answer, or a refusal of another body under its id."""
+
+    def __init__(self, reply: dict[str, Any] | None, same_payload: bool) -> None:
+        self.reply = reply
+        self.same_payload = same_payload
+
+
+async def find(session: AsyncSession, request: RpcRequest, now: datetime) -> Recorded | None:
+    row = (
+        await session.execute(
+            select(RPC_REQUESTS.c.payload_hash, RPC_REQUESTS.c.reply).where(
+                RPC_REQUESTS.c.request_key == request_key(request.request_id),
+                RPC_REQUESTS.c.expires_at > now,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.payload_hash != payload_hash(request):
+        return Recorded(None, same_payload=False)
+    return Recorded(unseal(request.request_id, bytes(row.reply)), same_payload=True)
+
+
+async def record(
+    session: AsyncSession, request: RpcRequest, reply: dict[str, Any], now: datetime
+) -> bool:
+    """Record the answer in the command's transaction. False when another delivery of the
+    same request recorded one first (the caller rolls back and answers with that one)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(RPC_REQUESTS)
+        .values(
+            request_key=request_key(request.request_id),
+            op=request.op,
+            payload_hash=payload_hash(request),
+            reply=seal(request.request_id, reply),
+            created_at=now,
+            expires_at=now + timedelta(seconds=request.keep_reply_seconds),
+        )
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+async def prune(session: AsyncSession, now: datetime) -> int:
+    """Delete answers nobody can ask for again (the retention job calls this)."""
+    result = await session.execute(delete(RPC_REQUESTS).where(RPC_REQUESTS.c.expires_at <= now))
+    return int(result.rowcount or 0)
