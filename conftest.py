@@ -56,6 +56,9 @@ def school_calendar() -> Iterator[OffsetClock]:
     (CK_CLOCK_OFFSET_SECONDS), reads this clock, so no test depends on the day it runs.
     Tests that move time install a ManualClock of their own on top."""
     clock = OffsetClock(offset_to(MONDAY))
+    # Processes a test starts (command-line tools, stacks) read the same calendar.
+    os.environ["CK_DEV_MODE"] = "true"
+    os.environ["CK_CLOCK_OFFSET_SECONDS"] = repr(clock.offset.total_seconds())
     with installed(clock):
         yield clock
 

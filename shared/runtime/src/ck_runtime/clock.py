@@ -13,6 +13,7 @@ no test depends on the day it runs.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -87,7 +88,20 @@ def parse_instant(text: str) -> datetime:
     return _aware(moment)
 
 
-_installed: Clock = SystemClock()
+def clock_from_environment() -> Clock:
+    """The clock a process starts with: the system clock, or in development mode
+    (CK_DEV_MODE=true) one moved by CK_CLOCK_OFFSET_SECONDS, so that command-line tools
+    started beside a moved stack (or by a test) agree with it. ServiceSettings.clock()
+    refuses the offset outside development mode."""
+    offset = os.environ.get("CK_CLOCK_OFFSET_SECONDS", "").strip()
+    dev = os.environ.get("CK_DEV_MODE", "").strip().lower() in ("1", "true", "yes", "on")
+    if offset and dev:
+        return OffsetClock(timedelta(seconds=float(offset)))
+    return SystemClock()
+
+
+_installed: Clock = clock_from_environment()
+messaging.set_event_clock(_installed.now)
 
 
 def install_clock(clock: Clock) -> None:

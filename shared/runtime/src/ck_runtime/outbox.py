@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -35,18 +36,15 @@ log = get_logger(__name__)
 OUTBOX, _ = add_runtime_tables(MetaData())
 
 
-class _Wake:
-    """Set after a commit that added events, so the relay publishes at once, not on its poll."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-
-_wake = _Wake()
+# Every running relay of this process, so a commit that added events wakes them at once
+# instead of on their next poll. Each relay's event belongs to its own loop (a test may run
+# services on several loops in several threads), so it is set through that loop.
+_relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
 
 
 def _after_commit(_session: object) -> None:
-    _wake.event.set()
+    for relay in list(_relays):
+        relay.wake()
 
 
 async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
@@ -133,7 +131,23 @@ class OutboxRelay:
         self._batch = batch
         self._poll = poll_seconds
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
+
+    def wake(self) -> None:
+        """Publish now (thread-safe: a commit on another loop may call it)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     def _pending_query(self):  # type: ignore[no-untyped-def]
         return (
@@ -181,9 +195,17 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        _relays.add(self)
+        try:
+            await self._run()
+        finally:
+            _relays.discard(self)
+
+    async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            _wake.event.clear()  # before reading: a commit from now on wakes the next pass
+            self._wake.clear()  # before reading: a commit from now on wakes the next pass
             try:
                 count = await self.publish_pending()
                 backoff = 0.5
@@ -201,7 +223,7 @@ class OutboxRelay:
     async def _sleep(self, seconds: float, wake: bool = False) -> None:
         waiters = [asyncio.ensure_future(self._stopping.wait())]
         if wake:
-            waiters.append(asyncio.ensure_future(_wake.event.wait()))
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
         _done, pending = await asyncio.wait(
             waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
         )
