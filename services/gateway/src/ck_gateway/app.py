@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from ck_runtime.clock import Clock, install_clock
 from ck_runtime.logs import get_logger
@@ -20,7 +21,8 @@ from starlette.responses import Response
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-from ck_gateway import error_handlers, errors
+from ck_gateway import error_handlers, errors, idempotency
+from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
@@ -99,6 +101,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway.stopped")
 
 
+def _document_idempotency(app: FastAPI) -> None:
+    """The OpenAPI document names the optional Idempotency-Key on every state-changing call."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = idempotency.document(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: GatewaySettings, rpc: RpcClient | None = None, clock: Clock | None = None
 ) -> FastAPI:
@@ -138,11 +152,13 @@ def create_app(
         reject=lambda scope: _error_response(scope, errors.too_large(limit_for(scope))),
         limit_for=limit_for,
     )
+    app.add_middleware(IdempotencyKeyMiddleware, secret=app.state.secret_key)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    _document_idempotency(app)
     for router in (
         # First: routes are matched in order, and the provider API's weborder creation is the
         # hottest path (bench/bench_weborders.py); its paths overlap no other route.

@@ -16,6 +16,8 @@ from ck_runtime.rpc_client import RpcClient
 from fastapi import Request
 from pydantic import BaseModel
 
+from ck_gateway.idempotency import current_request_ids
+
 
 def rpc_of(request: Request) -> RpcClient:
     rpc: RpcClient = request.app.state.rpc
@@ -35,7 +37,18 @@ async def call(
     seconds, default GATEWAY_RPC_TIMEOUT)."""
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
-    return await rpc_of(request).call_json(service, op, payload, actor=actor, timeout=timeout)
+    ids = current_request_ids()
+    if ids is None:
+        return await rpc_of(request).call_json(service, op, payload, actor=actor, timeout=timeout)
+    return await rpc_of(request).call_json(
+        service,
+        op,
+        payload,
+        actor=actor,
+        timeout=timeout,
+        request_id=ids.next(),
+        keep_reply_seconds=ids.keep_seconds,
+    )
 
 
 def clock_of(request: Request) -> Clock:

@@ -1,0 +1,181 @@
+"""Exactly-once commands (ck_runtime.commands): a repeat of a request id gets the first answer,
+on SQLite and PostgreSQL, with the real runtime tables (the roster service's schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from ck_contracts.rpc import ErrorCode, RpcRequest
+from ck_runtime import commands
+from ck_runtime.commands import RPC_REQUESTS
+from ck_runtime.db import Database
+from ck_runtime.errors import Invalid, Throttled
+from ck_runtime.rpc_server import Call, RpcRouter
+from ck_runtime.tables import add_runtime_tables
+from ck_testkit import migrated_database
+from ck_testkit.clocks import manual
+from pydantic import BaseModel
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+
+# A table of effects, in the roster service's database (its tables are all migrated).
+_metadata = MetaData()
+add_runtime_tables(_metadata)
+EFFECTS = Table(
+    "test_effects",
+    _metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("what", String(50)),
+)
+
+
+class Bump(BaseModel):
+    what: str = "x"
+
+
+router = RpcRouter()
+runs: list[str] = []
+
+
+@router.op("bump", Bump, public=True)
+async def bump(call: Call, payload: Bump) -> dict[str, Any]:
+    runs.append(payload.what)
+    async with call.db.transaction() as session:
+        await session.execute(EFFECTS.insert().values(what=payload.what))
+    async with call.db.read() as session:  # sees its own write inside the command
+        count = (await session.execute(select(func.count()).select_from(EFFECTS))).scalar_one()
+    await asyncio.sleep(0.05)  # a second delivery gets in between
+    return {"count": count, "secret": f"kaart {payload.what}"}
+
+
+@router.op("count_then_refuse", Bump, public=True)
+async def count_then_refuse(call: Call, payload: Bump) -> None:
+    """Like the log-in throttle: a failure is counted, then the command is refused."""
+    async with call.db.transaction() as session:
+        await session.execute(EFFECTS.insert().values(what="counted"))
+    try:
+        async with call.db.transaction() as session:
+            await session.execute(EFFECTS.insert().values(what="undone"))
+            raise Invalid("Controleer de invoer.")
+    except Invalid:
+        pass
+    raise Throttled("Te veel pogingen.")
+
+
+@router.op("crash_after_write", Bump, public=True)
+async def crash_after_write(call: Call, payload: Bump) -> None:
+    async with call.db.transaction() as session:
+        await session.execute(EFFECTS.insert().values(what="lost"))
+    raise ZeroDivisionError
+
+
+@router.op("query", Bump, public=True)
+async def query(call: Call, payload: Bump) -> int:
+    async with call.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(EFFECTS))).scalar_one())
+
+
+async def _database(url: str) -> Database:
+    db = await migrated_database(url)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(EFFECTS.create)
+    return db
+
+
+async def _effects(db: Database) -> list[str]:
+    async with db.read() as session:
+        return list((await session.execute(select(EFFECTS.c.what).order_by(EFFECTS.c.n))).scalars())
+
+
+def _request(op: str, what: str = "x", request_id: str | None = None) -> RpcRequest:
+    return RpcRequest(op=op, payload={"what": what}, request_id=request_id or uuid.uuid4().hex)
+
+
+async def test_a_repeat_gets_the_first_answer_and_changes_nothing(database_url: str) -> None:
+    db = await _database(database_url)
+    clock = manual()
+    first = _request("bump", "a")
+    answer = await router.dispatch(first, db, clock=clock)
+    assert answer["ok"] and answer["result"]["count"] == 1
+    again = await router.dispatch(first, db, clock=clock)
+    assert again == answer
+    assert await _effects(db) == ["a"]
+    # Another request is another command.
+    assert (await router.dispatch(_request("bump", "b"), db, clock=clock))["result"]["count"] == 2
+    await db.dispose()
+
+
+async def test_the_same_id_with_another_body_is_refused(database_url: str) -> None:
+    db = await _database(database_url)
+    request_id = uuid.uuid4().hex
+    await router.dispatch(_request("bump", "a", request_id), db, clock=manual())
+    other = await router.dispatch(_request("bump", "b", request_id), db, clock=manual())
+    assert other["error"]["code"] == ErrorCode.CONFLICT
+    assert "Idempotency-Key" in other["error"]["message"]
+    assert await _effects(db) == ["a"]
+    await db.dispose()
+
+
+async def test_simultaneous_deliveries_of_one_request_run_it_once(database_url: str) -> None:
+    db = await _database(database_url)
+    request = _request("bump", "once")
+    answers = await asyncio.gather(
+        *(router.dispatch(request, db, clock=manual()) for _ in range(5))
+    )
+    assert all(a == answers[0] for a in answers), answers
+    assert await _effects(db) == ["once"]
+    await db.dispose()
+
+
+async def test_a_refusal_keeps_what_was_counted_and_is_answered_again(database_url: str) -> None:
+    db = await _database(database_url)
+    request = _request("count_then_refuse")
+    first = await router.dispatch(request, db, clock=manual())
+    assert first["error"]["code"] == ErrorCode.THROTTLED
+    assert await _effects(db) == ["counted"]  # the failed block was undone, the count kept
+    assert await router.dispatch(request, db, clock=manual()) == first
+    assert await _effects(db) == ["counted"]
+    await db.dispose()
+
+
+async def test_a_crash_commits_nothing_and_a_retry_runs_again(database_url: str) -> None:
+    db = await _database(database_url)
+    request = _request("crash_after_write")
+    for _ in range(2):
+        reply = await router.dispatch(request, db, clock=manual())
+        assert reply["error"]["code"] == ErrorCode.INTERNAL
+    assert await _effects(db) == []
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(RPC_REQUESTS))).scalar() == 0
+    await db.dispose()
+
+
+async def test_queries_are_not_recorded(sqlite_url: str) -> None:
+    db = await _database(sqlite_url)
+    assert (await router.dispatch(_request("query"), db, clock=manual()))["result"] == 0
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(RPC_REQUESTS))).scalar() == 0
+    await db.dispose()
+
+
+async def test_answers_are_stored_unreadable_and_expire(database_url: str) -> None:
+    db = await _database(database_url)
+    clock = manual()
+    request = _request("bump", "geheim")
+    await router.dispatch(request, db, clock=clock)
+    async with db.read() as session:
+        stored = (await session.execute(select(RPC_REQUESTS))).one()
+    assert b"geheim" not in bytes(stored.reply) and request.request_id not in stored.request_key
+    # After its time the answer is pruned; a repeat then finds nothing to repeat.
+    clock.advance(timedelta(seconds=request.keep_reply_seconds + 1))
+    async with db.transaction() as session:
+        assert await commands.prune(session, clock.now()) == 1
+    await db.dispose()
+
+
+def test_a_sealed_answer_opens_only_with_its_request_id() -> None:
+    sealed = commands.seal("a" * 32, {"ok": True, "result": "kaart 1234"})
+    assert commands.unseal("a" * 32, sealed) == {"ok": True, "result": "kaart 1234"}
+    assert commands.unseal("b" * 32, sealed) is None
