@@ -718,3 +718,87 @@ async def test_card_payment_debits_the_students_budget_and_refuses_beyond_it(
             json=charge,
         )
         assert bad_key.status_code == 401
+
+
+# --- Exactly-once commands (issue 10, capability 5) -----------------------------------------
+@asynccontextmanager
+async def replies_lost(stack: Stack, marker: str, count: int) -> AsyncIterator[list[str]]:
+    """The gateway loses the first `count` replies that mention `marker` (a dropped
+    connection, a broker hiccup): its RPC client times out after a second and retries."""
+    rpc = stack.rpc
+    original, timeout = rpc._on_reply, rpc.timeout
+    dropped: list[str] = []
+
+    async def on_reply(message: Any) -> None:
+        if len(dropped) < count and marker.encode() in message.body:
+            dropped.append(message.correlation_id)
+            return
+        await original(message)
+
+    rpc._on_reply, rpc.timeout = on_reply, 1.0
+    try:
+        yield dropped
+    finally:
+        rpc._on_reply, rpc.timeout = original, timeout
+
+
+async def test_a_lost_reply_is_answered_again_and_nothing_runs_twice(world: World) -> None:
+    stack = world.stack
+    school = stack.schools["a"]
+    await credit(stack, school.school_id, 5000)
+    before = await balance(stack)
+    made = (await create(world, weborder_body(stack, 1200, "Verloren antwoord"))).json()
+    other = (await create(world, weborder_body(stack, 1300, "Tweemaal verloren"))).json()
+    token = await stack.api_token(school.email, school.password)
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/api/v1/schools/{school.school_id}/weborders/{{}}/decision"
+    async with stack.client() as client:
+        # The approval's reply is lost once: the gateway's retry gets the first answer.
+        async with replies_lost(stack, made["weborder_id"], 1) as dropped:
+            answer = await client.post(
+                path.format(made["weborder_id"]), json={"approve": True}, headers=headers
+            )
+        assert dropped, "the reply was dropped"
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] in ("in_behandeling", "goedgekeurd")
+
+        # Lost twice: the gateway answers 503; the client's retry with the same
+        # Idempotency-Key gets the first answer, not "al goedgekeurd".
+        idem = {**headers, "Idempotency-Key": f"goedkeuren-{other['weborder_id']}"}
+        async with replies_lost(stack, other["weborder_id"], 2):
+            lost = await client.post(
+                path.format(other["weborder_id"]), json={"approve": True}, headers=idem
+            )
+        assert lost.status_code == 503, lost.text
+        retried = await client.post(
+            path.format(other["weborder_id"]), json={"approve": True}, headers=idem
+        )
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["weborder_id"] == other["weborder_id"]
+        # The same key with another body is not a retry.
+        misused = await client.post(
+            path.format(other["weborder_id"]),
+            json={"approve": False, "reason": "toch niet"},
+            headers=idem,
+        )
+        assert misused.status_code == 409, misused.text
+
+    async def settled() -> bool:
+        return await balance(stack) == before - 2500
+
+    assert await eventually(settled, 20), "each approval debited exactly once"
+    async with stack.client() as client:
+        ledger = await client.get(
+            f"/api/v1/schools/{school.school_id}/budget/ledger", headers=headers
+        )
+        for weborder in (made, other):
+            seen = await client.get(
+                f"/api/v1/provider/weborders/{weborder['weborder_id']}", headers=world.a.headers
+            )
+            assert seen.json()["status"] == "goedgekeurd"
+    debits = [
+        e
+        for e in ledger.json()["entries"]
+        if "antwoord" in e["description"] or "verloren" in e["description"]
+    ]
+    assert len(debits) == 2, debits

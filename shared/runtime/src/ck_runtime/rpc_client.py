@@ -108,7 +108,8 @@ class RpcClient:
         )
         await self._reply_queue.bind(REPLIES_EXCHANGE, routing_key=self._reply_to)
         self._requests = await self._channel.get_exchange(RPC_EXCHANGE, ensure=False)
-        await self._reply_queue.consume(self._on_reply, no_ack=True)
+        # Looked up per message, so a test can put a lossy link in between.
+        await self._reply_queue.consume(lambda message: self._on_reply(message), no_ack=True)
 
     async def stop(self) -> None:
         for future in self._pending.values():
