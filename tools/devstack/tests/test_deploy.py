@@ -75,7 +75,20 @@ def test_kubernetes_has_a_probed_deployment_per_service() -> None:
         secrets = {
             e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
         }
-        assert "AMQP_URL" in secrets
+        assert f"{name.upper()}_AMQP_URL" in secrets  # a broker user per process
         if name != "gateway":
             assert f"{name.upper()}_DATABASE_URL" in secrets
         assert all("value" not in e or "PASSWORD" not in e["name"] for e in container["env"])
+
+
+def test_compose_gives_every_process_its_own_broker_user_and_only_the_gateway_the_key() -> None:
+    services = _compose()["services"]
+    for name in (*SERVICES, "gateway"):
+        environment = services[name]["environment"]
+        assert environment["AMQP_URL"].startswith(f"amqp://ck-{name}:${{{name.upper()}_AMQP")
+        assert "RPC_VERIFY_KEYS" in environment
+        assert ("GATEWAY_RPC_SIGNING_KEY" in environment) == (name == "gateway")
+    provision = services["rabbitmq-definitions"]
+    assert provision["command"][:3] == ["ck-ops", "broker", "provision"]
+    for name in (*SERVICES, "gateway"):
+        assert f"{name.upper()}_AMQP_PASSWORD" in provision["environment"]
