@@ -1,0 +1,99 @@
+"""A benchmark against a baseline commit, in the same run: the two trees take turns
+(baseline, current, baseline, current, ...) so that a machine whose speed drifts affects both
+alike, and every figure is printed for both with their ratio.
+
+    uv run python bench/paired.py BASELINE_REF bench/bench_weborders.py [--rounds 2] [--env K=V]
+
+The baseline is checked out into a temporary git worktree with its own locked virtual
+environment (`uv sync --frozen`); each round runs the benchmark script of each tree with
+that tree's interpreter. Printed: `metric <name>_baseline ...`, `metric <name> ...` (the median
+over the rounds) and `metric <name>_vs_baseline <ratio> ratio` for every figure both printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC = re.compile(r"^metric (\S+) (\S+) (.+)$")
+
+
+def run(tree: Path, script: str, env: dict[str, str]) -> dict[str, tuple[float, str]]:
+    python = tree / ".venv" / "bin" / "python"
+    completed = subprocess.run(
+        [str(python), str(tree / script)],
+        cwd=tree,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    figures: dict[str, tuple[float, str]] = {}
+    for line in completed.stdout.splitlines():
+        if match := METRIC.match(line.strip()):
+            figures[match.group(1)] = (float(match.group(2)), match.group(3))
+    if completed.returncode != 0 or not figures:
+        tail = (completed.stderr or completed.stdout)[-2000:]
+        raise SystemExit(f"{script} failed in {tree} (exit {completed.returncode}):\n{tail}")
+    return figures
+
+
+def baseline_tree(ref: str, where: Path) -> Path:
+    tree = where / "baseline"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+        check=True,
+        capture_output=True,
+    )
+    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=tree, check=True)
+    return tree
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("baseline", help="a git ref: the commit before the change")
+    parser.add_argument("script", help="the benchmark, e.g. bench/bench_weborders.py")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--env", action="append", default=[], help="K=V for both runs")
+    args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    with tempfile.TemporaryDirectory(prefix="ck-paired-") as temp:
+        base = baseline_tree(args.baseline, Path(temp))
+        try:
+            seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+            units: dict[str, str] = {}
+            for round_ in range(args.rounds):
+                for label, tree in (("baseline", base), ("current", ROOT)):
+                    print(f"# round {round_ + 1}: {label}", file=sys.stderr, flush=True)
+                    for name, (value, unit) in run(tree, args.script, env).items():
+                        seen[name][label].append(value)
+                        units[name] = unit
+            for name in sorted(seen):
+                both = seen[name]
+                if not both["baseline"] or not both["current"]:
+                    continue
+                old, new = statistics.median(both["baseline"]), statistics.median(both["current"])
+                print(f"metric {name}_baseline {old:.4g} {units[name]}")
+                print(f"metric {name} {new:.4g} {units[name]}")
+                if old:
+                    print(f"metric {name}_vs_baseline {new / old:.4g} ratio")
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                check=False,
+                capture_output=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
