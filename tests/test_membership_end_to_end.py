@@ -135,6 +135,8 @@ def code_in_list(html: str, achternaam: str) -> str:
 def activate(http: httpx.Client, code: str, email: str, path: str = "/activeren") -> httpx.Response:
     page = http.get(path)
     assert page.status_code == 200
+    # The personal link's sleutel, kept in a hidden field, goes along as a browser sends it.
+    sleutel = re.search(r'name="sleutel" value="([^"]+)"', page.text)
     return http.post(
         "/activeren",
         data={
@@ -144,6 +146,7 @@ def activate(http: httpx.Client, code: str, email: str, path: str = "/activeren"
             "email": email,
             "geboortedatum": "17-05-2006",
             "csrf_token": csrf_from(page.text),
+            **({"sleutel": sleutel.group(1)} if sleutel else {}),
         },
     )
 
@@ -185,8 +188,8 @@ def test_invite_mail_link_activation_export_and_revocation(portal: Portal) -> No
         text = mail_text(mail)
         assert "Lumen College" in str(mail["Subject"]) + text
         assert "Beste Student1" in text
-        link = re.search(r"https?://\S+/activeren\?code=[\w%-]+", text)
-        assert link, "the invitation has no activation link"
+        link = re.search(r"https?://\S+/activeren\?code=[\w%-]+&sleutel=[\w-]{22}", text)
+        assert link, "the invitation has no personal activation link"
 
         # Everyone is now "Uitnodiging verzonden", with a code in the list.
         def all_invited() -> str | None:
@@ -202,6 +205,7 @@ def test_invite_mail_link_activation_export_and_revocation(portal: Portal) -> No
         assert form.status_code == 200
         code = re.search(r'name="code" type="text" value="([^"]+)"', form.text)
         assert code and code.group(1)
+        assert 'name="sleutel" value="' in form.text
         done = activate(student, code.group(1), "sanne.prive@lumen.test", path_of(link.group(0)))
         assert done.status_code == 200, done.text
         assert "Je CJP is geactiveerd" in done.text

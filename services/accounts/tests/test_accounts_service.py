@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from ck_accounts import domain
 from ck_accounts.admins import ensure_admin
 from ck_accounts.handlers import router
+from ck_accounts.passwords import HASHER
 from ck_accounts.settings import get_settings
 from ck_accounts.tables import login_throttle, outbox, password_links, users
 from ck_contracts.accounts import Ops
 from ck_contracts.rpc import RpcRequest
+from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
-from sqlalchemy import select
+from ck_testkit import clocks
+from sqlalchemy import select, update
 
 ADMIN_PASSWORD = "beheerder wachtwoord 1"
 NEW_PASSWORD = "mijn nieuwe wachtwoord"
@@ -40,11 +46,15 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 
 async def call(
-    db: Database, op: str, payload: dict[str, Any], actor: dict[str, Any] | None = None
+    db: Database,
+    op: str,
+    payload: dict[str, Any],
+    actor: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Any]:
     settings = get_settings(portal_url="https://scholen.example")
     request = RpcRequest(op=op, actor=actor, payload=payload)
-    return await router.dispatch(request, db, settings)
+    return await router.dispatch(request, db, settings, clock)
 
 
 async def admin_actor(db: Database) -> dict[str, Any]:
@@ -150,12 +160,18 @@ async def test_locked_account_is_refused_even_with_the_right_password(db: Databa
     assert ghost["error"]["code"] == "throttled"
 
 
-async def test_successful_login_clears_the_failure_count(db: Database) -> None:
+async def test_successful_login_clears_the_account_count_not_the_address_count(
+    db: Database,
+) -> None:
     await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
-    await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": "verkeerd wachtwoord"})
-    assert (await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": ADMIN_PASSWORD}))["ok"]
-    async with db.read() as session:
-        assert (await session.execute(select(login_throttle))).first() is None
+    await login(db, "admin@cjp.nl", "verkeerd wachtwoord", client="office")
+    assert await throttle_counts(db) == {"account:admin@cjp.nl": 1, "address:office": 1}
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD, client="office"))["ok"]
+    # Logging in to one's own account does not wipe what the address tried elsewhere.
+    assert await throttle_counts(db) == {"address:office": 1}
+    await login(db, "admin@cjp.nl", "verkeerd wachtwoord")  # no client: the account only
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD))["ok"]
+    assert await throttle_counts(db) == {"address:office": 1}
 
 
 async def test_tenant_isolation_in_the_service(db: Database) -> None:
@@ -223,3 +239,108 @@ async def test_expired_link_is_refused(db: Database) -> None:
         await session.execute(update(password_links).values(expires_at=utcnow()))
     reply = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": NEW_PASSWORD})
     assert reply["error"]["code"] == "conflict"
+
+
+# --- the log-in throttle: race-free, per account and per client address -------------------------
+async def login(
+    db: Database, email: str, password: str, client: str | None = None, clock: Clock | None = None
+) -> dict[str, Any]:
+    payload = {"email": email, "password": password, "client": client}
+    return await call(db, Ops.LOGIN, payload, clock=clock)
+
+
+async def throttle_counts(db: Database) -> dict[str, int]:
+    async with db.read() as session:
+        rows = (await session.execute(select(login_throttle))).all()
+    return {r.bucket: r.failures for r in rows}
+
+
+async def test_simultaneous_first_failures_are_all_counted_and_never_a_500(db: Database) -> None:
+    """The old read-then-insert let simultaneous first failures collide on the primary key
+    (a 500); one upsert per failure counts every one of them."""
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    replies = await asyncio.gather(
+        *(login(db, "admin@cjp.nl", f"verkeerd wachtwoord {i}", client="office") for i in range(20))
+    )
+    assert {r["error"]["code"] for r in replies} == {"unauthenticated"}
+    assert await throttle_counts(db) == {"account:admin@cjp.nl": 20, "address:office": 20}
+    # The account is locked now (20 > 5 free failures), for the right password too.
+    locked = await login(db, "admin@cjp.nl", ADMIN_PASSWORD, client="elsewhere")
+    assert locked["error"]["code"] == "throttled"
+    # Simultaneous first failures of an unknown account: the same.
+    replies = await asyncio.gather(
+        *(login(db, "Ghost@cjp.nl", "verkeerd wachtwoord", client=f"c{i}") for i in range(20))
+    )
+    assert {r["error"]["code"] for r in replies} == {"unauthenticated"}
+    assert (await throttle_counts(db))["account:ghost@cjp.nl"] == 20
+
+
+async def test_one_address_trying_many_accounts_is_locked(db: Database) -> None:
+    """Password spraying: one failure per account stays under every account's free failures,
+    the address's count stops it; other addresses are not held up, and the lock ends."""
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    clock = clocks.manual(clocks.now())
+    for i in range(domain.ADDRESS_FREE_ATTEMPTS):
+        reply = await login(db, f"user{i}@school.nl", "zomer2026!", client="sprayer", clock=clock)
+        assert reply["error"]["code"] == "unauthenticated", i
+        clock.advance(timedelta(seconds=1))
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD, "sprayer", clock))["ok"]
+    # One more failure: the address is locked for FIRST_LOCK, whichever account it tries.
+    await login(db, "user99@school.nl", "zomer2026!", client="sprayer", clock=clock)
+    locked = await login(db, "admin@cjp.nl", ADMIN_PASSWORD, "sprayer", clock)
+    assert locked["error"]["code"] == "throttled"
+    assert locked["error"]["retry_after_seconds"] == domain.FIRST_LOCK.seconds + 1
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD, "colleague", clock))["ok"]
+    counts = await throttle_counts(db)
+    assert counts["address:sprayer"] == domain.ADDRESS_FREE_ATTEMPTS + 1
+    assert max(v for k, v in counts.items() if k.startswith("account:")) == 1
+    clock.advance(domain.FIRST_LOCK)
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD, "sprayer", clock))["ok"]
+
+
+async def test_locks_grow_and_the_window_starts_again(db: Database) -> None:
+    """The single upsert does what domain.after_failure says: free failures, then locks of
+    30 s, 60 s, ... counted from the last failure; after the window a new count."""
+    clock = clocks.manual(clocks.now())
+    start = clock.now()
+    for _ in range(domain.FREE_ATTEMPTS + 1):
+        await login(db, "ghost@cjp.nl", "fout fout fout", client="home", clock=clock)
+    first = await login(db, "ghost@cjp.nl", "fout", clock=clock)
+    assert first["error"]["retry_after_seconds"] == 31
+    clock.advance(domain.FIRST_LOCK)
+    assert (await login(db, "ghost@cjp.nl", "fout", clock=clock))["error"]["code"] == (
+        "unauthenticated"
+    )
+    second = await login(db, "ghost@cjp.nl", "fout", clock=clock)
+    assert second["error"]["retry_after_seconds"] == 61
+    clock.set(start + domain.FAILURE_WINDOW + timedelta(minutes=1))
+    assert (await login(db, "ghost@cjp.nl", "fout", clock=clock))["error"]["code"] == (
+        "unauthenticated"
+    )
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(login_throttle).where(login_throttle.c.bucket == "account:ghost@cjp.nl")
+            )
+        ).one()
+    assert row.failures == 1 and row.first_failure_at == clock.now()
+
+
+async def test_an_older_hash_is_replaced_at_log_in(db: Database) -> None:
+    """argon2's check_needs_rehash: a hash made with weaker parameters (an older default) is
+    replaced by one with today's at the next successful log-in; the password still works."""
+    await ensure_admin(db, "admin@cjp.nl", "Admin", ADMIN_PASSWORD)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(ADMIN_PASSWORD)
+    async with db.transaction() as session:
+        await session.execute(update(users).values(password_hash=weak))
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD))["ok"]
+    async with db.read() as session:
+        stored = (await session.execute(select(users.c.password_hash))).scalar_one()
+    assert stored != weak and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert not HASHER.check_needs_rehash(stored)
+    assert (await login(db, "admin@cjp.nl", ADMIN_PASSWORD))["ok"]
+    async with db.read() as session:
+        assert (await session.execute(select(users.c.password_hash))).scalar_one() == stored
+    assert (await login(db, "admin@cjp.nl", "verkeerd wachtwoord"))["error"]["code"] == (
+        "unauthenticated"
+    )

@@ -81,3 +81,27 @@ def test_throttle_window_starts_again_after_quiet_period() -> None:
     later = NOW + domain.FAILURE_WINDOW + timedelta(minutes=1)
     state = domain.after_failure(state, later)
     assert state.failures == 1 and state.locked(later) is None
+
+
+def test_an_address_has_more_free_failures_and_locks_count_from_the_last_failure() -> None:
+    assert domain.free_attempts(domain.address_bucket("abc")) == domain.ADDRESS_FREE_ATTEMPTS
+    assert domain.free_attempts(domain.account_bucket(" Jan@Nova.nl")) == domain.FREE_ATTEMPTS
+    assert domain.account_bucket(" Jan@Nova.nl") == "account:jan@nova.nl"
+    state = None
+    for i in range(domain.ADDRESS_FREE_ATTEMPTS):
+        state = domain.after_failure(state, NOW + timedelta(seconds=i), free=30)
+        assert state.locked(NOW + timedelta(seconds=i)) is None
+    last = NOW + timedelta(minutes=2)
+    state = domain.after_failure(state, last, free=30)
+    assert state.first_failure_at == NOW and state.locked_until == last + domain.FIRST_LOCK
+    # However many failures pile up (simultaneous requests), the lock stays at most MAX_LOCK.
+    many = domain.Throttle(failures=10**6, first_failure_at=NOW, last_failure_at=NOW)
+    assert many.locked(NOW) == domain.MAX_LOCK
+
+
+def test_the_longest_lock_of_account_and_address_wins() -> None:
+    account = domain.Throttle(failures=6, first_failure_at=NOW, last_failure_at=NOW)
+    address = domain.Throttle(failures=32, first_failure_at=NOW, last_failure_at=NOW, free=30)
+    assert domain.longest_lock([account, address], NOW) == 2 * domain.FIRST_LOCK
+    assert domain.longest_lock([account], NOW) == domain.FIRST_LOCK
+    assert domain.longest_lock([], NOW) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,21 +18,35 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aio_pika
 import httpx
 import pytest
+from ck_contracts.messaging import event_queue
+from ck_contracts.notifier import EmailsRequested
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import Ops
+from ck_gateway.app import create_app
+from ck_membership import domain
 from ck_membership.app import build as build_membership
 from ck_membership.settings import get_settings as membership_settings
 from ck_roster.app import build as build_roster
 from ck_roster.app import get_settings as roster_settings
+from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
 from ck_testkit.broker import can_make_vhosts, virtual_host
 from ck_testkit.rosters import STUDENT_HEADER
+from fastapi import FastAPI
 from openpyxl import Workbook, load_workbook
 
 Stack = Any  # the `stack` fixture of conftest.py
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ADDRESS_LIMIT = domain.DEFAULT_LIMITS.address
+STUDENT_DETAILS = {
+    "voornaam": "Sanne",
+    "achternaam": "de Boer",
+    "email": "sanne@voorbeeld.example",
+    "geboortedatum": "2006-05-17",
+}
 
 
 @pytest.fixture(scope="module")
@@ -355,20 +370,26 @@ async def test_activate_with_a_code_from_the_list_once(mstack: Stack) -> None:
 
 
 async def test_guessing_is_throttled_with_a_clear_message(mstack: Stack) -> None:
+    """One address guessing codes with many prefixes reaches the address's limit; a new
+    X-Forwarded-For with every guess changes nothing, as no proxy is trusted here."""
     async with public_client(mstack, "10.1.0.3") as client:
-        statuses = [
-            (await activate_page(client, mstack, f"ZZZZ-ZZZZ-ZZ{i:02d}")).status_code
-            for i in range(10)
-        ]
-        blocked = await activate_page(client, mstack, "ZZZZ-ZZZZ-ZZZZ")
-    assert statuses == [422] * 10
+        for i in range(ADDRESS_LIMIT):
+            guess = await client.post(
+                "/api/v1/activations",
+                json={**STUDENT_DETAILS, "code": domain.display_code(domain.new_code())},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            )
+            assert guess.status_code == 422, guess.text
+        blocked = await activate_page(client, mstack, domain.display_code(domain.new_code()))
     assert blocked.status_code == 429
     assert "Te veel pogingen" in blocked.text
+    assert "persoonlijke link uit je uitnodigingsmail" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
     assert 'value="sanne@voorbeeld.example"' in blocked.text
     # Another address is not held up.
     async with public_client(mstack, "10.1.0.4") as client:
-        assert (await activate_page(client, mstack, "ZZZZ-ZZZZ-ZZZZ")).status_code == 422
+        other = await activate_page(client, mstack, domain.display_code(domain.new_code()))
+        assert other.status_code == 422
 
 
 # --- JSON API ---------------------------------------------------------------------------------
@@ -451,3 +472,143 @@ async def test_the_api_documents_invitations_export_and_activations(mstack: Stac
     assert "examples" in activations["requestBody"]["content"]["application/json"]
     assert "429" in activations["responses"]
     assert not any(p.startswith("/activeren") or "uitnodigen" in p for p in paths)
+
+
+# --- throttles through a trusted proxy; the personal link ----------------------------------------
+INGRESS = "10.9.0.5"  # the ingress in front of the portal
+SCHOOL_NAT = "198.51.100.77"  # the school's one public address
+
+
+@asynccontextmanager
+async def gateway_behind_ingress(stack: Stack) -> AsyncIterator[FastAPI]:
+    """A gateway that trusts the ingress (GATEWAY_TRUSTED_PROXIES), with an RPC client of its
+    own that waits long enough for a whole class at once on this shared 2-core machine."""
+    settings = stack.app.state.settings.model_copy(
+        update={"trusted_proxies": "10.9.0.0/16", "rpc_timeout": 60.0}
+    )
+    app = create_app(settings, RpcClient(stack.amqp_url, timeout=60))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def behind(app: FastAPI, forwarded_for: str) -> httpx.AsyncClient:
+    """A visitor whose requests reach the portal through the ingress."""
+    transport = httpx.ASGITransport(app=app, client=(INGRESS, 40000))
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+async def invitation_links(stack: Stack, emails: set[str], timeout: float = 30) -> dict[str, str]:
+    """e-mail -> the personal link of the invitation mail (from the notifier's queue: the
+    notifier does not run here)."""
+    found: dict[str, str] = {}
+    connection = await aio_pika.connect(stack.amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(event_queue("notifier", "email"), passive=True)
+        async with asyncio.timeout(timeout):
+            while not emails <= set(found):
+                message = await queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.2)
+                    continue
+                body = json.loads(message.body)
+                if body.get("type") == EmailsRequested.routing_key:
+                    for mail in body["mails"]:
+                        found[mail["to"]] = mail["context"]["link"]
+    finally:
+        await connection.close()
+    return found
+
+
+def mistyped(code: str) -> str:
+    """The code with one character after the first group changed."""
+    chars = list(code)
+    chars[-1] = "0" if chars[-1] != "0" else "1"
+    return "".join(chars)
+
+
+async def test_a_class_behind_one_address_activates_and_a_personal_link_beats_the_throttle(
+    mstack: Stack,
+) -> None:
+    """200 students of one school activate at once, all from the school's one address behind
+    the ingress; one in ten first types the code wrong. Then someone at that address guesses
+    until it is held up: a typed code waits, the personal links of the mail still work, and
+    another address behind the same ingress is not held up."""
+    school = mstack.schools["b"]
+    token = await mstack.api_token(school.email, school.password)
+    own = f"/api/v1/schools/{school.school_id}/roster/students"
+    count = 203
+    async with budget_holder(mstack, "b") as client:
+        await upload(client, mstack, [student(i) for i in range(101, 101 + count)])
+        invited = await client.post(f"{own}/invitations", headers=bearer(token), json={"all": True})
+        assert invited.status_code == 202, invited.text
+        async with asyncio.timeout(30):
+            while True:
+                export = await client.get(f"{own}/export", headers=bearer(token))
+                sheet = load_workbook(io.BytesIO(export.content), read_only=True).active
+                assert sheet is not None
+                header, *rows = [tuple(r) for r in sheet.iter_rows(values_only=True)]
+                if len(rows) == count and all(r[-1] for r in rows):
+                    break
+                await asyncio.sleep(0.3)
+    email_at = header.index("E-mail")
+    code_of = {str(r[email_at]): str(r[-1]) for r in rows}
+    links = await invitation_links(mstack, set(code_of))
+    emails = sorted(code_of)
+    class_emails, late = emails[:200], emails[200:]
+
+    async with gateway_behind_ingress(mstack) as app, behind(app, SCHOOL_NAT) as school_nat:
+
+        async def activate(email: str, code: str, sleutel: str = "") -> httpx.Response:
+            body = {**STUDENT_DETAILS, "email": email, "code": code}
+            if sleutel:
+                body["sleutel"] = sleutel
+            return await school_nat.post("/api/v1/activations", json=body)
+
+        async def pupil(n: int, email: str) -> httpx.Response:
+            if n % 10 == 0:
+                wrong = await activate(email, mistyped(code_of[email]))
+                assert wrong.status_code == 422, wrong.text
+            return await activate(email, code_of[email])
+
+        replies = await asyncio.gather(*(pupil(n, e) for n, e in enumerate(class_emails)))
+        assert [r.status_code for r in replies] == [200] * 200, [
+            r.text for r in replies if r.status_code != 200
+        ]
+        assert len({r.json()["card_number"] for r in replies}) == 200
+
+        # Someone at the school guesses until the address is held up (20 typos counted).
+        for _ in range(ADDRESS_LIMIT - 20):
+            guess = await activate("gok@voorbeeld.example", domain.display_code(domain.new_code()))
+            assert guess.status_code == 422
+        typed = await activate(late[0], code_of[late[0]])
+        assert typed.status_code == 429
+        # The personal link of the mail: the page keeps its sleutel and activates.
+        query = parse_qs(urlsplit(links[late[1]]).query)
+        assert query["code"] == [code_of[late[1]]]
+        form = await school_nat.get(f"/activeren?{urlsplit(links[late[1]]).query}")
+        assert f'name="sleutel" value="{query["sleutel"][0]}"' in form.text
+        done = await activate_page(
+            school_nat,
+            mstack,
+            code_of[late[1]],
+            email=late[1],
+            csrf_token=mstack.csrf_of(form.text),
+            sleutel=query["sleutel"][0],
+        )
+        assert done.status_code == 200, done.text
+        assert "Je CJP is geactiveerd" in done.text
+        # The API with the sleutel, too; a sleutel of another invitation does not help.
+        other_key = parse_qs(urlsplit(links[late[1]]).query)["sleutel"][0]
+        assert (await activate(late[2], code_of[late[2]], other_key)).status_code == 429
+        own_key = parse_qs(urlsplit(links[late[2]]).query)["sleutel"][0]
+        assert (await activate(late[2], code_of[late[2]], own_key)).status_code == 200
+
+    # Another client behind the same ingress is not held up.
+    async with gateway_behind_ingress(mstack) as app, behind(app, "198.51.100.78") as home:
+        body = {**STUDENT_DETAILS, "email": late[0], "code": code_of[late[0]]}
+        assert (await home.post("/api/v1/activations", json=body)).status_code == 200

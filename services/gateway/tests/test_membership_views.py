@@ -107,7 +107,22 @@ def test_activation_form() -> None:
         "achternaam": "de Boer",
         "email": "sanne@voorbeeld.nl",
         "geboortedatum": "2006-05-17",
+        "sleutel": "",
     }
+    # Came by the personal link: its sleutel travels along (a hidden field).
+    linked = parse_activation_form(
+        {
+            "code": "ABCD-EFGH-JKMN",
+            "voornaam": "Sanne",
+            "achternaam": "de Boer",
+            "email": "sanne@voorbeeld.nl",
+            "geboortedatum": "17-05-2006",
+            "sleutel": " q1w2E3r4T5y6U7i8O9p0-_ ",
+        },
+        today=date(2024, 1, 1),
+    )
+    assert linked.payload is not None
+    assert linked.payload["sleutel"] == "q1w2E3r4T5y6U7i8O9p0-_"
     bad = parse_activation_form(
         {"code": "", "voornaam": "x" * 101, "email": "sanne", "geboortedatum": "2099-01-01"},
         today=date(2024, 1, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -94,25 +95,68 @@ def test_luhn_known_values_and_typing_errors() -> None:
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def test_throttle_after_ten_failures_in_fifteen_minutes() -> None:
+def test_a_bucket_refuses_at_its_limit_until_its_window_ends() -> None:
+    limit = domain.DEFAULT_LIMITS.prefix
     state = None
-    for i in range(domain.MAX_FAILURES):
-        assert domain.throttled_for(state, NOW) is None
+    for i in range(limit):
+        assert domain.throttled_for(state, limit, NOW) is None
         state = domain.after_failure(state, NOW + timedelta(seconds=i))
-    assert state is not None and state.count == 10
-    wait = domain.throttled_for(state, NOW + timedelta(minutes=5))
+    assert state is not None and state.count == limit
+    wait = domain.throttled_for(state, limit, NOW + timedelta(minutes=5))
     assert wait == timedelta(minutes=10)
-    assert domain.throttled_for(state, NOW + timedelta(minutes=15)) is None
+    assert domain.throttled_for(state, limit + 1, NOW + timedelta(minutes=5)) is None
+    assert domain.throttled_for(state, limit, NOW + timedelta(minutes=15)) is None
     # A failure after the window starts a new one.
     fresh = domain.after_failure(state, NOW + timedelta(minutes=15))
     assert fresh == domain.Failures(count=1, window_start=NOW + timedelta(minutes=15))
 
 
-def test_throttled_message_is_dutch_and_rounds_up() -> None:
+def test_an_attempt_counts_for_its_address_its_prefix_and_everyone() -> None:
+    limits = domain.Limits(address=100, prefix=10, everyone=1000)
+    found = domain.buckets("abc", "K7QX3MPA9TZD", limits)
+    assert found == [
+        domain.Bucket("address:abc", 100),
+        domain.Bucket("global", 1000),
+        domain.Bucket("prefix:K7QX", 10),
+    ]
+    # A malformed code has no prefix; no ceiling when it is switched off.
+    assert domain.buckets("abc", None, domain.Limits(everyone=0)) == [
+        domain.Bucket("address:abc", domain.DEFAULT_LIMITS.address)
+    ]
+
+
+def test_the_longest_wait_of_the_full_buckets_wins() -> None:
+    limits = domain.Limits(address=3, prefix=2, everyone=100)
+    checked = domain.buckets("abc", "K7QX3MPA9TZD", limits)
+    states = {
+        "address:abc": domain.Failures(2, NOW),  # below its limit
+        "prefix:K7QX": domain.Failures(2, NOW - timedelta(minutes=10)),  # full, 5 minutes left
+        "global": domain.Failures(100, NOW - timedelta(minutes=1)),  # full, 14 minutes left
+    }
+    assert domain.wait_for(states, checked, NOW) == timedelta(minutes=14)
+    del states["global"]
+    assert domain.wait_for(states, checked, NOW) == timedelta(minutes=5)
+    assert domain.wait_for({}, checked, NOW) is None
+
+
+def test_personal_link_keys_are_the_invitation_id_and_compared_whole() -> None:
+    invitation = uuid.uuid4()
+    key = domain.link_key(invitation)
+    assert len(key) == 22 and re.fullmatch(r"[A-Za-z0-9_-]+", key)
+    assert domain.link_matches(invitation, key)
+    assert domain.link_matches(invitation, f" {key} ")
+    assert not domain.link_matches(uuid.uuid4(), key)
+    assert not domain.link_matches(None, key)
+    for wrong in ("", key[:-1], key + "A", key.replace(key[0], "!"), invitation.hex):
+        assert not domain.link_matches(invitation, wrong)
+
+
+def test_throttled_message_is_dutch_rounds_up_and_points_to_the_link() -> None:
     assert domain.throttled_message(timedelta(seconds=61)) == (
-        "Te veel pogingen. Probeer het over 2 minuten opnieuw."
+        "Te veel pogingen. Probeer het over 2 minuten opnieuw, of gebruik de persoonlijke link "
+        "uit je uitnodigingsmail."
     )
-    assert domain.throttled_message(timedelta(seconds=5)).endswith("1 minuut opnieuw.")
+    assert "over 1 minuut opnieuw" in domain.throttled_message(timedelta(seconds=5))
 
 
 TODAY = date(2026, 11, 29)

@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from ck_contracts.membership import InvitationsRequested, Invitee, Ops
@@ -17,10 +18,11 @@ from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.rpc import RpcRequest
 from ck_membership import domain
-from ck_membership.handlers import router
+from ck_membership.handlers import CODE_UNKNOWN, router
 from ck_membership.invitations import roster_consumer
 from ck_membership.settings import get_settings
 from ck_membership.tables import activation_failures, invitations, memberships, outbox
+from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -84,9 +86,16 @@ async def outbox_bodies(db: Database, event_type: str | None = None) -> list[dic
     return [r.body for r in rows if event_type is None or r.body["type"] == event_type]
 
 
-async def call(db: Database, op: str, payload: dict[str, Any], actor: Any = None) -> dict[str, Any]:
+async def call(
+    db: Database,
+    op: str,
+    payload: dict[str, Any],
+    actor: Any = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     request = RpcRequest(op=op, actor=actor, payload=payload)
-    return await router.dispatch(request, db, get_settings(portal_url=PORTAL))
+    return await router.dispatch(request, db, get_settings(portal_url=PORTAL, **settings), clock)
 
 
 def activation(code: str, client: str = "client-1", **details: Any) -> dict[str, Any]:
@@ -156,11 +165,13 @@ async def test_a_chunk_gets_unique_codes_and_mails_for_those_with_an_email(db: D
     assert mails["template"] == "invitation" and len(mails["mails"]) == 300
     first = mails["mails"][0]
     code = codes[str(invitees[0].person_id)]
+    (invitation_id,) = [r.id for r in stored.values() if r.person_id == invitees[0].person_id]
+    key = domain.link_key(invitation_id)
     assert first["to"] == "leerling0@example.nl"
     assert first["context"] == {
         "voornaam": "Leerling 0",
         "school_name": SCHOOL_NAME,
-        "link": f"{PORTAL}/activeren?code={code}",
+        "link": f"{PORTAL}/activeren?code={code}&sleutel={key}",
         "code": code,
     }
     assert len({m["id"] for m in mails["mails"]}) == 300
@@ -312,46 +323,229 @@ async def test_unknown_and_malformed_codes_and_wrong_details(db: Database) -> No
     assert (await activate(db, code))["ok"]
 
 
-async def test_guessing_is_throttled_per_client(db: Database) -> None:
+# --- throttling: per address, per code prefix, for everyone; the personal link -----------------
+LIMITS = domain.DEFAULT_LIMITS
+
+
+def guess(prefix: str | None = None) -> str:
+    """A random code that no invitation has (60 random bits), with this prefix when given."""
+    code = domain.new_code()
+    return code if prefix is None else prefix + code[len(prefix) :]
+
+
+def other_prefix(*codes: str) -> str:
+    """A prefix none of these codes has."""
+    taken = {domain.normalise_code(c)[: domain.PREFIX_LENGTH] for c in codes}  # type: ignore[index]
+    while (prefix := domain.new_code()[: domain.PREFIX_LENGTH]) in taken:
+        pass
+    return prefix
+
+
+async def bucket_counts(db: Database) -> dict[str, int]:
+    async with db.read() as session:
+        rows = (await session.execute(select(activation_failures))).all()
+    return {r.bucket: r.failures for r in rows}
+
+
+async def personal_link(db: Database, person: Invitee) -> tuple[str, str]:
+    """(code, sleutel) from the person's newest invitation mail, as the student clicks it."""
+    links = [
+        m["context"]["link"]
+        for batch in await outbox_bodies(db, "notifier.emails.requested")
+        for m in batch["mails"]
+        if m["to"] == person.email.lower()
+    ]
+    query = parse_qs(urlsplit(links[-1]).query)
+    return query["code"][0], query["sleutel"][0]
+
+
+async def test_brute_force_from_one_address_is_throttled(db: Database) -> None:
+    """Guesses spread over many prefixes: the address's generous limit stops them."""
     (person,) = people(1)
     code = (await invite(db, [person]))[str(person.person_id)]
-    for _ in range(domain.MAX_FAILURES):
-        reply = await activate(db, domain.new_code(), client="guesser")
-        assert reply["error"]["code"] == "invalid"
-    # Malformed codes and wrong details do not count, so they do not matter here; the next
-    # attempt of the guesser is refused before the code is even looked at, the right one too.
+    replies = [await activate(db, guess(), client="guesser") for _ in range(LIMITS.address)]
+    assert {r["error"]["code"] for r in replies} == {"invalid"}
+    # The next attempt of the guesser is refused before the code is even looked at, the
+    # right code too.
     throttled = await activate(db, code, client="guesser")
     assert throttled["error"]["code"] == "throttled"
     assert throttled["error"]["message"].startswith("Te veel pogingen.")
     assert 0 < throttled["error"]["retry_after_seconds"] <= 15 * 60
-    # Another client is not affected.
+    counts = await bucket_counts(db)
+    assert counts["address:guesser"] == LIMITS.address
+    assert counts["global"] == LIMITS.address
+    assert max(v for k, v in counts.items() if k.startswith("prefix:")) < LIMITS.prefix
+    # Malformed codes and wrong details are no guesses: not counted, and no row for them.
+    await activate(db, "ABC", client="typist")
+    await activate(db, guess(), client="typist", email="geen adres")
+    assert "address:typist" not in await bucket_counts(db)
+    # Another address is not affected.
     assert (await activate(db, code, client="someone-else"))["ok"]
-    async with db.read() as session:
-        (count,) = (
-            await session.execute(
-                select(activation_failures.c.failures).where(
-                    activation_failures.c.client == "guesser"
-                )
-            )
-        ).one()
-    assert count == domain.MAX_FAILURES
 
 
-async def test_an_expired_window_starts_again(db: Database) -> None:
+async def test_one_typing_student_holds_up_only_their_own_prefix(db: Database) -> None:
+    """A school behind one NAT address: one student types their code wrong again and again;
+    that code's prefix is held up (from any address), classmates behind the same address and
+    the student's other attempts are not."""
+    typist, *classmates = people(6)
+    codes = await invite(db, [typist, *classmates])
+    own = domain.normalise_code(codes[str(typist.person_id)])
+    assert own is not None
+    prefix = own[: domain.PREFIX_LENGTH]
+    for i in range(LIMITS.prefix):
+        wrong = await activate(db, guess(prefix), client="school-nat", email=f"t{i}@example.nl")
+        assert wrong["error"]["code"] == "invalid", wrong
+    held = await activate(db, own, client="school-nat")
+    assert held["error"]["code"] == "throttled"
+    assert (await activate(db, own, client="home"))["error"]["code"] == "throttled"
+    for i, classmate in enumerate(classmates):
+        theirs = codes[str(classmate.person_id)]
+        if domain.normalise_code(theirs)[: domain.PREFIX_LENGTH] == prefix:  # type: ignore[index]
+            continue  # 1 in 2**20: shares the held-up prefix
+        reply = await activate(db, theirs, client="school-nat", email=f"c{i}@example.nl")
+        assert reply["ok"], reply
+    assert (await bucket_counts(db))["address:school-nat"] == LIMITS.prefix
+
+
+async def test_200_students_behind_one_address_with_typos_all_activate(db: Database) -> None:
+    """A whole year group activates at once from the school's one address; one in ten types a
+    code wrong first (a changed character), two type theirs wrong three times. Everyone ends
+    up with a card."""
+    students = people(200)
+    codes = await invite(db, students)
+    typo = {"0": "1", "1": "2"}
+
+    def mistyped(code: str, n: int) -> str:
+        plain = domain.normalise_code(code)
+        assert plain is not None
+        i = 4 + n % 8  # not in the prefix: the typist's own prefix counts
+        wrong = plain[:i] + typo.get(plain[i], "0") + plain[i + 1 :]
+        return domain.display_code(wrong)
+
+    async def student(n: int, person: Invitee) -> dict[str, Any]:
+        code = codes[str(person.person_id)]
+        tries = 3 if n < 2 else 1 if n % 10 == 0 else 0
+        for t in range(tries):
+            wrong = await activate(db, mistyped(code, n + t), client="school-nat")
+            assert wrong["error"]["code"] == "invalid", wrong
+        return await activate(db, code, client="school-nat", email=f"s{n}@example.nl")
+
+    replies = await asyncio.gather(*(student(n, p) for n, p in enumerate(students)))
+    refused = [r for r in replies if not r["ok"]]
+    assert refused == []
+    assert len(await outbox_bodies(db, "membership.membership.activated")) == 200
+    failures = 2 * 3 + 19  # students 0 and 1 three times each; 10, 20, ..., 190 once
+    assert (await bucket_counts(db))["address:school-nat"] == failures
+
+
+async def test_concurrent_failures_are_all_counted(db: Database) -> None:
+    replies = await asyncio.gather(*(activate(db, guess(), client="many") for _ in range(30)))
+    assert {r["error"]["code"] for r in replies} == {"invalid"}
+    counts = await bucket_counts(db)
+    assert counts["address:many"] == 30 and counts["global"] == 30
+
+
+async def test_a_valid_personal_link_works_from_a_throttled_address(db: Database) -> None:
+    """The pair of code and sleutel from the invitation mail skips every bucket; a wrong pair
+    is an ordinary attempt: throttled on a full bucket, and counted when the code fails."""
+    member, other = people(2)
+    codes = await invite(db, [member, other])
+    for _ in range(LIMITS.address):
+        await activate(db, guess(), client="school-nat")
+    code, key = await personal_link(db, member)
+    other_code, other_key = await personal_link(db, other)
+    assert (await activate(db, code, client="school-nat"))["error"]["code"] == "throttled"
+    # A wrong pair: another invitation's key, a made-up key, a guessed code with a real key.
+    for wrong_code, wrong_key in (
+        (code, other_key),
+        (code, domain.link_key(uuid.uuid4())),
+        (guess(), key),
+        (code, "not a key"),
+    ):
+        reply = await activate(db, wrong_code, client="school-nat", link_key=wrong_key)
+        assert reply["error"]["code"] == "throttled", (wrong_code, wrong_key)
+    # The right pair: activated, with the lowered case and spaces a member may paste.
+    done = await activate(db, code.lower().replace("-", " "), client="school-nat", link_key=key)
+    assert done["ok"], done
+    assert codes[str(member.person_id)] == code
+    # The same link again: the code's own message, not the throttle's, and nothing counted.
+    before = await bucket_counts(db)
+    again = await activate(db, code, client="school-nat", link_key=key)
+    assert again["error"]["fields"] == {"code": "Deze activatiecode is al gebruikt."}
+    assert await bucket_counts(db) == before
+    # From an address that is not throttled a wrong key with a wrong code counts as a failure
+    # (the code's message, as without a key); with the right code a wrong key does no harm.
+    wrong = await activate(db, guess(), client="home", link_key=other_key)
+    assert wrong["error"]["fields"] == {"code": CODE_UNKNOWN}
+    assert (await bucket_counts(db))["address:home"] == 1
+    assert (await activate(db, other_code, client="home", link_key=key))["ok"]
+
+
+async def test_the_global_ceiling_holds_everyone_but_personal_links(db: Database) -> None:
+    """Failures from many addresses together reach the ceiling (here set low): then every
+    typed code waits, and the personal links still work."""
+    member, typed = people(2)
+    codes = await invite(db, [member, typed])
+    ceiling = {"activation_global_limit": 20}
+    for i in range(20):
+        reply = await call(db, Ops.ACTIVATE, activation(guess(), f"bot-{i}"), **ceiling)
+        assert reply["error"]["code"] == "invalid"
+    fresh = await call(
+        db, Ops.ACTIVATE, activation(codes[str(typed.person_id)], "a-new-address"), **ceiling
+    )
+    assert fresh["error"]["code"] == "throttled"
+    code, key = await personal_link(db, member)
+    linked = await call(
+        db, Ops.ACTIVATE, activation(code, "a-new-address", link_key=key), **ceiling
+    )
+    assert linked["ok"], linked
+    # Switched off (0), the ceiling holds no one.
+    off = {"activation_global_limit": 0}
+    reply = await call(
+        db, Ops.ACTIVATE, activation(codes[str(typed.person_id)], "a-new-address"), **off
+    )
+    assert reply["ok"], reply
+
+
+async def test_a_full_bucket_opens_when_its_window_ends(db: Database) -> None:
+    (person,) = people(1)
+    code = (await invite(db, [person]))[str(person.person_id)]
+    clock = clocks.manual(clocks.now())
+    prefix = other_prefix(code)
+    for _ in range(LIMITS.prefix):
+        payload = activation(guess(prefix), "guesser")
+        assert (await call(db, Ops.ACTIVATE, payload, clock=clock))["error"]["code"] == "invalid"
+        clock.advance(timedelta(seconds=30))
+    payload = activation(guess(prefix), "elsewhere")
+    throttled = await call(db, Ops.ACTIVATE, payload, clock=clock)
+    assert throttled["error"]["code"] == "throttled"
+    # The prefix's window started at its first failure, 5 minutes ago: 10 minutes to go.
+    assert throttled["error"]["retry_after_seconds"] == 10 * 60
+    clock.advance(timedelta(minutes=10))
+    reopened = await call(db, Ops.ACTIVATE, payload, clock=clock)
+    assert reopened["error"]["code"] == "invalid"
+    counts = await bucket_counts(db)
+    assert counts[f"prefix:{prefix}"] == 1  # a new window
+    assert "address:guesser" not in counts  # its window ended with the prefix's: pruned
+    assert (await call(db, Ops.ACTIVATE, activation(code, "guesser"), clock=clock))["ok"]
+
+
+async def test_an_expired_window_starts_again_and_expired_rows_go(db: Database) -> None:
     long_ago = clocks.now() - domain.FAILURE_WINDOW - timedelta(seconds=1)
     async with db.transaction() as session:
         await session.execute(
-            insert(activation_failures).values(client="old", window_start=long_ago, failures=50)
+            insert(activation_failures),
+            [
+                {"bucket": "address:old", "window_start": long_ago, "failures": 500},
+                {"bucket": "address:gone", "window_start": long_ago, "failures": 500},
+            ],
         )
-    reply = await activate(db, domain.new_code(), client="old")
+    reply = await activate(db, guess(), client="old")
     assert reply["error"]["code"] == "invalid"
     async with db.read() as session:
-        row = (
-            await session.execute(
-                select(activation_failures).where(activation_failures.c.client == "old")
-            )
-        ).one()
-    assert row.failures == 1 and row.window_start > long_ago
+        rows = {r.bucket: r for r in (await session.execute(select(activation_failures))).all()}
+    assert rows["address:old"].failures == 1 and rows["address:old"].window_start > long_ago
+    assert "address:gone" not in rows
 
 
 async def test_two_simultaneous_activations_of_one_code_have_one_winner(db: Database) -> None:

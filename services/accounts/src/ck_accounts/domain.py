@@ -17,12 +17,18 @@ FIRST_SCHOOL_NUMBER = 10001
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
 
-# Log-in throttling per account: after FREE_ATTEMPTS failures within the window, each further
-# failure locks the account for twice as long as the last (30 s, 60 s, ... at most 15 min).
+# Log-in throttling, per account (the lower-case e-mail, known or not) and per client address
+# (the gateway's keyed hash of it): after the bucket's free failures within the window, each
+# further failure locks it for twice as long as the last (30 s, 60 s, ... at most 15 min),
+# counted from that failure. The window starts at the bucket's first failure; a failure after
+# it starts a new one. An address is shared (a school's staff behind one NAT), so it gets more
+# free failures: enough for a busy office, few for one address trying many accounts.
 FREE_ATTEMPTS = 5
+ADDRESS_FREE_ATTEMPTS = 30
 FAILURE_WINDOW = timedelta(minutes=15)
 FIRST_LOCK = timedelta(seconds=30)
 MAX_LOCK = timedelta(minutes=15)
+_MAX_DOUBLINGS = 10  # 30 s * 2**10 is far beyond MAX_LOCK; keeps the arithmetic small
 
 _BRIN = re.compile(r"^\d{2}[A-Z]{2}(\d{2})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -86,27 +92,64 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def account_bucket(email: str) -> str:
+    return f"account:{normalise_email(email)}"
+
+
+def address_bucket(client: str) -> str:
+    return f"address:{client}"
+
+
+def free_attempts(bucket: str) -> int:
+    return ADDRESS_FREE_ATTEMPTS if bucket.startswith("address:") else FREE_ATTEMPTS
+
+
+def lock_after(failures: int, free: int) -> timedelta | None:
+    """How long the failure that brought the count to `failures` locks the bucket."""
+    if failures <= free:
+        return None
+    doublings = min(failures - free - 1, _MAX_DOUBLINGS)
+    return min(FIRST_LOCK * 2**doublings, MAX_LOCK)
+
+
 @dataclass(frozen=True)
 class Throttle:
+    """One bucket's failures in its window (a row of login_throttle)."""
+
     failures: int
     first_failure_at: datetime
-    locked_until: datetime | None
+    last_failure_at: datetime
+    free: int = FREE_ATTEMPTS
+
+    @property
+    def locked_until(self) -> datetime | None:
+        lock = lock_after(self.failures, self.free)
+        return None if lock is None else self.last_failure_at + lock
 
     def locked(self, now: datetime) -> timedelta | None:
-        """How long the account stays locked, or None."""
-        if self.locked_until is not None and self.locked_until > now:
-            return self.locked_until - now
+        """How long the bucket stays locked, or None."""
+        until = self.locked_until
+        if until is not None and until > now:
+            return until - now
         return None
 
 
-def after_failure(previous: Throttle | None, now: datetime) -> Throttle:
-    if previous is None or now - previous.first_failure_at > FAILURE_WINDOW:
-        return Throttle(failures=1, first_failure_at=now, locked_until=None)
-    failures = previous.failures + 1
-    locked_until = None
-    if failures > FREE_ATTEMPTS:
-        lock = min(FIRST_LOCK * (2 ** (failures - FREE_ATTEMPTS - 1)), MAX_LOCK)
-        locked_until = now + lock
+def window_expired(first_failure_at: datetime, now: datetime) -> bool:
+    return now - first_failure_at > FAILURE_WINDOW
+
+
+def after_failure(previous: Throttle | None, now: datetime, free: int = FREE_ATTEMPTS) -> Throttle:
+    """The bucket after one more failure (the handler's single upsert does the same in SQL)."""
+    if previous is None or window_expired(previous.first_failure_at, now):
+        return Throttle(failures=1, first_failure_at=now, last_failure_at=now, free=free)
     return Throttle(
-        failures=failures, first_failure_at=previous.first_failure_at, locked_until=locked_until
+        failures=previous.failures + 1,
+        first_failure_at=previous.first_failure_at,
+        last_failure_at=max(previous.last_failure_at, now),
+        free=free,
     )
+
+
+def longest_lock(throttles: list[Throttle], now: datetime) -> timedelta | None:
+    locks = [lock for t in throttles if (lock := t.locked(now)) is not None]
+    return max(locks, default=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ck_contracts.accounts import (
@@ -37,12 +37,13 @@ from ck_runtime.errors import Conflict, Invalid, NotFound, Throttled, Unauthenti
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from ck_runtime.rpc_server import Call, RpcRouter
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_accounts import domain
-from ck_accounts.passwords import hash_password, verify_password
+from ck_accounts.passwords import hash_password, rehash_if_needed, verify_password
 from ck_accounts.tables import (
     login_throttle,
     password_links,
@@ -61,56 +62,120 @@ LINK_UNUSABLE = "Deze link is al gebruikt of verlopen. Vraag CJP om een nieuwe l
 
 
 # --- log-in and sessions -------------------------------------------------------------------------
-async def _throttle_of(session: AsyncSession, email: str) -> domain.Throttle | None:
-    row = (
-        await session.execute(select(login_throttle).where(login_throttle.c.email == email))
-    ).first()
-    if row is None:
-        return None
-    return domain.Throttle(row.failures, row.first_failure_at, row.locked_until)
+def _insert(session: AsyncSession) -> Any:
+    """INSERT with ON CONFLICT for the session's database."""
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    return postgresql.insert if postgres else sqlite.insert
 
 
-async def _record_failure(db: Database, email: str) -> None:
+def _buckets(email: str, client: str | None) -> list[str]:
+    """The throttle buckets of a log-in, sorted (concurrent upserts lock rows in one order)."""
+    found = [domain.account_bucket(email)]
+    if client:
+        found.append(domain.address_bucket(client))
+    return sorted(found)
+
+
+async def _throttles_of(session: AsyncSession, buckets: list[str]) -> list[domain.Throttle]:
+    rows = await session.execute(select(login_throttle).where(login_throttle.c.bucket.in_(buckets)))
+    return [
+        domain.Throttle(
+            row.failures,
+            row.first_failure_at,
+            row.last_failure_at,
+            free=domain.free_attempts(row.bucket),
+        )
+        for row in rows
+    ]
+
+
+async def _record_failure(db: Database, buckets: list[str], now: datetime) -> list[domain.Throttle]:
+    """One more failure in each bucket (domain.after_failure) in one statement, race-free on
+    both databases: a missing row is inserted, a conflicting one is counted up, or started
+    again when its window has passed. Simultaneous first failures never meet a unique
+    violation (the old read-then-insert gave them a 500) and none is lost."""
+    table = login_throttle
     async with db.transaction() as session:
-        previous = await _throttle_of(session, email)
-        state = domain.after_failure(previous, utcnow())
-        values = {
-            "failures": state.failures,
-            "first_failure_at": state.first_failure_at,
-            "locked_until": state.locked_until,
-        }
-        if previous is None:
-            await session.execute(insert(login_throttle).values(email=email, **values))
-        else:
-            await session.execute(
-                update(login_throttle).where(login_throttle.c.email == email).values(**values)
-            )
+        statement = _insert(session)(table).values(
+            [
+                {"bucket": b, "failures": 1, "first_failure_at": now, "last_failure_at": now}
+                for b in buckets
+            ]
+        )
+        new = statement.excluded
+        expired = table.c.first_failure_at < now - domain.FAILURE_WINDOW
+        upsert = statement.on_conflict_do_update(
+            index_elements=["bucket"],
+            set_={
+                "failures": case((expired, 1), else_=table.c.failures + 1),
+                "first_failure_at": case(
+                    (expired, new.first_failure_at), else_=table.c.first_failure_at
+                ),
+                "last_failure_at": case(
+                    (table.c.last_failure_at < new.last_failure_at, new.last_failure_at),
+                    else_=table.c.last_failure_at,
+                ),
+            },
+        ).returning(
+            table.c.bucket, table.c.failures, table.c.first_failure_at, table.c.last_failure_at
+        )
+        rows = (await session.execute(upsert)).all()
+    return [
+        domain.Throttle(
+            r.failures, r.first_failure_at, r.last_failure_at, free=domain.free_attempts(r.bucket)
+        )
+        for r in rows
+    ]
+
+
+def _throttled(lock: timedelta) -> Throttled:
+    seconds = int(lock.total_seconds()) + 1
+    return Throttled(
+        f"Te veel mislukte pogingen. Probeer het over {seconds} seconden opnieuw.",
+        retry_after_seconds=seconds,
+    )
 
 
 @router.op(Ops.LOGIN, Login, public=True)
 async def login(call: Call, cmd: Login) -> LoginResult:
     email = domain.normalise_email(cmd.email)
-    # The throttle is checked before any hashing: a locked account costs no CPU.
+    buckets = _buckets(email, cmd.client)
+    # The throttle is checked before any hashing: a locked account or address costs no CPU.
+    # Unknown accounts are counted and locked alike, so a lock says nothing about existence.
     async with call.db.read() as session:
-        throttle = await _throttle_of(session, email)
-        locked = throttle.locked(utcnow()) if throttle else None
-        if locked is not None:
-            seconds = int(locked.total_seconds()) + 1
-            raise Throttled(
-                f"Te veel mislukte pogingen. Probeer het over {seconds} seconden opnieuw.",
-                retry_after_seconds=seconds,
-            )
+        throttles = await _throttles_of(session, buckets)
+        if (locked := domain.longest_lock(throttles, call.clock.now())) is not None:
+            log.info("login.throttled")
+            raise _throttled(locked)
         user = (await session.execute(select(users).where(users.c.email == email))).first()
     stored = user.password_hash if user is not None and user.active else None
     if not await verify_password(stored, cmd.password):
-        await _record_failure(call.db, email)
-        log.info("login.failed", known_user=user is not None)
+        counted = await _record_failure(call.db, buckets, call.clock.now())
+        log.info(
+            "login.failed",
+            known_user=user is not None,
+            failures=max(t.failures for t in counted),
+        )
         raise Unauthenticated(WRONG_LOGIN)
-    assert user is not None
+    assert user is not None and stored is not None
+    # Stored with weaker parameters than today's (an older hash): store a new hash now that
+    # the password is at hand. Hashed before the transaction, so no lock is held meanwhile.
+    rehashed = await rehash_if_needed(stored, cmd.password)
     token = domain.new_token()
-    now = utcnow()
+    now = call.clock.now()
     async with call.db.transaction() as session:
-        await session.execute(delete(login_throttle).where(login_throttle.c.email == email))
+        # The account's failures are forgiven; the address's stay (logging in to one's own
+        # account must not reset the count of an address that tries many).
+        await session.execute(
+            delete(login_throttle).where(login_throttle.c.bucket == domain.account_bucket(email))
+        )
+        if rehashed is not None:
+            # Only if the hash is still the one verified: a password set meanwhile wins.
+            await session.execute(
+                update(users)
+                .where(users.c.id == user.id, users.c.password_hash == stored)
+                .values(password_hash=rehashed)
+            )
         await session.execute(
             insert(sessions).values(
                 token_hash=domain.token_hash(token),
@@ -120,7 +185,7 @@ async def login(call: Call, cmd: Login) -> LoginResult:
             )
         )
         info = await _session_info(session, user.id, now + domain.SESSION_LIFETIME)
-    log.info("login.succeeded", user_id=str(user.id))
+    log.info("login.succeeded", user_id=str(user.id), rehashed=rehashed is not None)
     return LoginResult(token=token, **info.model_dump())
 
 

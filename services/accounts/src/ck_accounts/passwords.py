@@ -1,7 +1,8 @@
 """argon2id password hashing (argon2-cffi), with OWASP's minimum: m=19 MiB, t=2, p=1.
 
 Hashing takes tens of milliseconds of CPU: it runs in a worker thread so the event loop keeps
-serving other requests.
+serving other requests. A hash made with other parameters is replaced at the next successful
+log-in (argon2's check_needs_rehash), so raising the parameters reaches every active user.
 """
 
 from __future__ import annotations
@@ -31,3 +32,18 @@ def _verify(stored: str | None, password: str) -> bool:
 
 async def verify_password(stored: str | None, password: str) -> bool:
     return await asyncio.to_thread(_verify, stored, password)
+
+
+def _needs_rehash(stored: str) -> bool:
+    try:
+        return HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return False  # verified, so argon2; a hash this library cannot read is left alone
+
+
+async def rehash_if_needed(stored: str, password: str) -> str | None:
+    """A new hash with today's parameters when the stored one (just verified against the
+    password) was made with others, e.g. before OWASP's minimum was raised; else None."""
+    if not _needs_rehash(stored):
+        return None
+    return await hash_password(password)

@@ -67,14 +67,16 @@ password_links = Table(
     Column("used_at", UtcDateTime(timezone=True)),
 )
 
-# Failed log-ins per account (keyed by the lower-case e-mail, known user or not).
+# Failed log-ins per bucket in its window (domain.after_failure): "account:<lower-case e-mail>"
+# (known user or not) and "address:<the gateway's keyed hash of the client address>". The lock
+# follows from the count and the last failure (domain.Throttle.locked_until).
 login_throttle = Table(
     "login_throttle",
     metadata,
-    Column("email", String(254), primary_key=True),
+    Column("bucket", String(300), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("first_failure_at", UtcDateTime(timezone=True), nullable=False),
-    Column("locked_until", UtcDateTime(timezone=True)),
+    Column("last_failure_at", UtcDateTime(timezone=True), nullable=False),
 )
 
 # The school's teachers' memberships, a projection of the membership and roster events on

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ck_contracts.accounts import (
-    Login,
+    Credentials,
     LoginResult,
     RegisteredSchool,
     RegisterSchool,
@@ -46,7 +46,7 @@ _SESSION_EXAMPLE: dict[str, Any] = {
 }
 
 
-class LoginRequest(Login):
+class LoginRequest(Credentials):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

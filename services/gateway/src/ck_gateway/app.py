@@ -133,6 +133,7 @@ def create_app(
         )
     app.state.settings = settings
     app.state.secret_key = settings.effective_secret_key()
+    app.state.trusted_proxies = settings.trusted_proxy_networks()
     app.state.clock = clock or settings.clock()
     install_clock(app.state.clock)
     app.state.rpc = rpc or RpcClient(

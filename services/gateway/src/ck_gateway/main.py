@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from ck_runtime.amqp import BrokerUnreachable
@@ -22,17 +23,24 @@ from ck_gateway.app import create_app
 from ck_gateway.settings import GatewaySettings, get_settings
 
 
-async def serve(app: FastAPI, settings: GatewaySettings) -> None:
-    config = uvicorn.Config(
+def uvicorn_config(app: Any, settings: GatewaySettings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        lifespan="off",  # entered below
+        lifespan="off",  # entered in serve()
         log_config=None,  # keep configure_logging's JSON lines
         access_log=False,  # the gateway writes its own access line (no query strings)
         server_header=False,
+        # uvicorn would rewrite the client address from X-Forwarded-For for the peers in
+        # FORWARDED_ALLOW_IPS (by default 127.0.0.1): the gateway decides that itself, from
+        # GATEWAY_TRUSTED_PROXIES only (client_address.py).
+        proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+
+
+async def serve(app: FastAPI, settings: GatewaySettings) -> None:
+    server = uvicorn.Server(uvicorn_config(app, settings))
     _stop_on_signals(server)
     async with app.router.lifespan_context(app):
         await server.serve()

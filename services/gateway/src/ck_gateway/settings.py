@@ -7,7 +7,9 @@ import secrets
 from ck_runtime.logs import get_logger
 from ck_runtime.settings import ServiceSettings, SettingsError, load_settings
 from ck_runtime.signing import KeySettingError, RequestSigner
-from pydantic import Field
+from pydantic import Field, field_validator
+
+from ck_gateway.client_address import Networks, parse_trusted_proxies
 
 log = get_logger(__name__)
 
@@ -45,6 +47,20 @@ class GatewaySettings(ServiceSettings):
             return RequestSigner.from_setting(self.rpc_signing_key, "GATEWAY_RPC_SIGNING_KEY")
         except KeySettingError as exc:
             raise SettingsError(str(exc)) from exc
+
+    # Proxies whose X-Forwarded-For is believed (client_address.py): comma-separated addresses
+    # or networks (CIDR), e.g. the ingress controller's pod network. Empty: no proxy is
+    # trusted and the connection's peer is the client.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)  # ValueError names the bad entry
+        return value
+
+    def trusted_proxy_networks(self) -> Networks:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     def effective_secret_key(self) -> str:
         """The configured key, or a random one with a warning about what that costs."""

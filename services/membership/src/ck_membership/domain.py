@@ -6,7 +6,7 @@ Activation codes
     in groups of four, ``ABCD-EFGH-JKMN``. Input is forgiving: case, spaces and dashes do not
     matter, and the look-alikes O, I and L are read as 0, 1 and 1. Even with a million open
     codes a single guess hits one with a chance of about 1 in 10**12, and guessing is throttled
-    (at most MAX_FAILURES failed attempts per client per FAILURE_WINDOW).
+    per client address, per code prefix and overall (Limits, per FAILURE_WINDOW).
 
 CJP card numbers
     13 digits: 12 random digits (the first never 0) and a Luhn check digit, so a typing error
@@ -15,10 +15,13 @@ CJP card numbers
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 # --- activation codes -----------------------------------------------------------------------
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
@@ -97,10 +100,55 @@ def new_card_number() -> str:
 
 
 # --- throttling of activation attempts -------------------------------------------------------
-# A client (the gateway's keyed hash of the caller's address) may fail at most MAX_FAILURES
-# times in a window that starts at its first failure; then it waits until the window ends.
-MAX_FAILURES = 10
+# A failed attempt (a well-formed code that is unknown, used or revoked) counts in three
+# buckets, each a fixed window of FAILURE_WINDOW that starts at the bucket's first failure:
+#
+#   the client address  generous: a school's students share one NAT address, and a class
+#                       activating together with a few typos must never reach it;
+#   the code prefix     strict: the first PREFIX_LENGTH characters (20 of the 60 bits), from
+#                       any address; one student typing their own code wrong holds up only
+#                       that prefix (on average half a code nationwide), and someone who knows
+#                       the first group of a code cannot search the other 40 bits;
+#   everyone            a ceiling on all failures together, whatever the number of addresses.
+#
+# A bucket at its limit refuses every attempt it covers until its window ends, checked before
+# the code is looked at (no oracle). The invitation mail's personal link carries a second
+# value (link_key): the right pair of code and key skips every bucket, so a valid link always
+# works. The arithmetic is in docs/architecture.md.
 FAILURE_WINDOW = timedelta(minutes=15)
+PREFIX_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Failures per FAILURE_WINDOW (settings MEMBERSHIP_ACTIVATION_*_LIMIT)."""
+
+    address: int = 100
+    prefix: int = 10
+    everyone: int = 100_000  # 0: no ceiling
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    limit: int
+
+
+GLOBAL_BUCKET = "global"
+
+
+def buckets(client: str, code: str | None, limits: Limits) -> list[Bucket]:
+    """The buckets an attempt counts in: its client, its code's prefix (a well-formed code
+    only) and everyone's, sorted by key (concurrent upserts then lock rows in one order)."""
+    found = [Bucket(f"address:{client}", limits.address)]
+    if code is not None:
+        found.append(Bucket(f"prefix:{code[:PREFIX_LENGTH]}", limits.prefix))
+    if limits.everyone > 0:
+        found.append(Bucket(GLOBAL_BUCKET, limits.everyone))
+    return sorted(found, key=lambda b: b.key)
 
 
 @dataclass(frozen=True)
@@ -110,24 +158,68 @@ class Failures:
 
 
 def after_failure(previous: Failures | None, now: datetime) -> Failures:
-    """The client's state after one more failed attempt (the handler's SQL does the same)."""
+    """A bucket's state after one more failed attempt (store.record_failure's SQL does the
+    same in one statement)."""
     if previous is None or now - previous.window_start >= FAILURE_WINDOW:
         return Failures(count=1, window_start=now)
     return Failures(count=previous.count + 1, window_start=previous.window_start)
 
 
-def throttled_for(state: Failures | None, now: datetime) -> timedelta | None:
-    """How long the client must wait before trying again, or None when it may try now."""
-    if state is None or state.count < MAX_FAILURES:
+def throttled_for(state: Failures | None, limit: int, now: datetime) -> timedelta | None:
+    """How long a bucket refuses attempts, or None when it lets them through."""
+    if state is None or state.count < limit:
         return None
     remaining = state.window_start + FAILURE_WINDOW - now
     return remaining if remaining > timedelta(0) else None
 
 
+def wait_for(states: dict[str, Failures], checked: list[Bucket], now: datetime) -> timedelta | None:
+    """The longest wait of the buckets at their limit, or None when none is."""
+    waits = [
+        wait
+        for bucket in checked
+        if (wait := throttled_for(states.get(bucket.key), bucket.limit, now)) is not None
+    ]
+    return max(waits, default=None)
+
+
 def throttled_message(wait: timedelta) -> str:
     minutes = max(1, -(-int(wait.total_seconds()) // 60))  # rounded up
     unit = "minuut" if minutes == 1 else "minuten"
-    return f"Te veel pogingen. Probeer het over {minutes} {unit} opnieuw."
+    return (
+        f"Te veel pogingen. Probeer het over {minutes} {unit} opnieuw, of gebruik de "
+        "persoonlijke link uit je uitnodigingsmail."
+    )
+
+
+# --- the personal link -------------------------------------------------------------------------
+# The link in the invitation mail is /activeren?code=<code>&sleutel=<key>: the key is the
+# invitation's own id (a uuid4: 122 random bits that nothing else publishes), written as 22
+# characters of URL-safe base64. A resend keeps the invitation and so the link.
+
+
+def link_key(invitation_id: UUID) -> str:
+    return base64.urlsafe_b64encode(invitation_id.bytes).decode().rstrip("=")
+
+
+def link_key_bytes(text: str) -> bytes | None:
+    """The 16 bytes of a key as the link carries it, or None when it cannot be one."""
+    text = text.strip()
+    if len(text) != 22 or not _LINK_KEY.match(text):
+        return None
+    return base64.urlsafe_b64decode(text + "==")
+
+
+def link_matches(invitation_id: UUID | None, text: str) -> bool:
+    """Whether the key belongs to the invitation, in constant time."""
+    given = link_key_bytes(text)
+    if given is None:
+        return False
+    expected = invitation_id.bytes if invitation_id is not None else bytes(16)
+    return hmac.compare_digest(expected, given) and invitation_id is not None
+
+
+_LINK_KEY = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 
 # --- the member's own details (R-MEMBER-4) ---------------------------------------------------

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_membership import domain, store
+from ck_membership.settings import MembershipSettings
 from ck_membership.tables import InvitationStatus, MembershipState, invitations, memberships
 
 log = get_logger(__name__)
@@ -45,24 +46,36 @@ NO_ACTIVE_MEMBERSHIP = "Deze persoon heeft geen actief lidmaatschap."
 # --- activation (R-MEMBER-4) ---------------------------------------------------------------------
 @router.op(Ops.ACTIVATE, Activate, public=True)
 async def activate(call: Call, cmd: Activate) -> Activated:
-    """Throttle, then the member's input, then the code. Every wrong, used or revoked code
-    counts against the client (domain.MAX_FAILURES per domain.FAILURE_WINDOW); a malformed code
-    or wrong details do not, as they cannot be a guess.
+    """Throttle, then the member's input, then the code.
+
+    Every well-formed code that is unknown, used or revoked counts as a failure for the client
+    address, for the code's prefix and for everyone (domain.buckets); a malformed code or wrong
+    details do not, as they cannot be a guess. A bucket at its limit refuses the attempt before
+    the code is looked at. The personal link of the invitation mail (code + link_key, the
+    invitation's id) skips the buckets: its pair is checked first, and a wrong pair is an
+    ordinary attempt (throttled when a bucket is full; counted when the code fails), so the key
+    tells an attacker nothing.
 
     Two activations of one code at once: the conditional update on status 'open' lets exactly
     one win; the other gets CODE_USED. The throttle check reads before the attempt, so requests
-    of one client that are in flight together may each make one more guess: at most the
-    service's prefetch per replica, which 60-bit codes can afford.
+    covered by one bucket that are in flight together may each make one more guess: at most
+    the service's prefetch per replica, which 60-bit codes can afford.
     """
-    now = utcnow()
+    now = call.clock.now()
+    code = domain.normalise_code(cmd.code)
+    checked = domain.buckets(cmd.client, code, _limits(call))
     async with call.db.read() as session:
-        state = await store.failures_of(session, cmd.client)
-    if (wait := domain.throttled_for(state, now)) is not None:
+        personal = (
+            code is not None
+            and bool(cmd.link_key)
+            and await store.personal_link_matches(session, code, cmd.link_key)
+        )
+        states = {} if personal else await store.failures_in(session, [b.key for b in checked])
+    if (wait := domain.wait_for(states, checked, now)) is not None:
         log.info("activation.throttled")
         raise Throttled(
             domain.throttled_message(wait), retry_after_seconds=math.ceil(wait.total_seconds())
         )
-    code = domain.normalise_code(cmd.code)
     today = now.astimezone(UTC).date()
     errors = domain.details_errors(
         cmd.voornaam, cmd.achternaam, cmd.email, cmd.geboortedatum, today
@@ -74,12 +87,19 @@ async def activate(call: Call, cmd: Activate) -> Activated:
     assert code is not None
     async with call.db.transaction() as session:
         outcome = await _claim(session, code, cmd, now)
-        if isinstance(outcome, str):
-            await store.record_failure(session, cmd.client, now)
+        if isinstance(outcome, str) and not personal:
+            await store.record_failure(session, [b.key for b in checked], now)
     if isinstance(outcome, str):
-        log.info("activation.refused", reason=_REASONS[outcome])
+        log.info("activation.refused", reason=_REASONS[outcome], personal_link=personal)
         raise Invalid(outcome, fields={"code": outcome})
     return outcome
+
+
+def _limits(call: Call) -> domain.Limits:
+    settings = call.deps
+    if isinstance(settings, MembershipSettings):
+        return settings.activation_limits()
+    return domain.DEFAULT_LIMITS
 
 
 _REASONS = {CODE_UNKNOWN: "unknown", CODE_USED: "used", CODE_REVOKED: "revoked"}

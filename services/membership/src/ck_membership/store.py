@@ -10,7 +10,7 @@ from uuid import UUID
 from ck_contracts.membership import EndReason, MembershipEnded
 from ck_contracts.roster import RosterKind
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import Table, any_, bindparam, delete, select, update
+from sqlalchemy import Table, any_, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,33 +82,55 @@ async def new_card_number(session: AsyncSession, tries: int = 10) -> str:
 
 
 # --- throttling ------------------------------------------------------------------------------
-async def failures_of(session: AsyncSession, client: str) -> domain.Failures | None:
-    row = (
-        await session.execute(
-            select(activation_failures.c.failures, activation_failures.c.window_start).where(
-                activation_failures.c.client == client
-            )
-        )
-    ).first()
-    return None if row is None else domain.Failures(row.failures, row.window_start)
+async def failures_in(session: AsyncSession, keys: list[str]) -> dict[str, domain.Failures]:
+    """The buckets' current states (a bucket without failures has no row)."""
+    rows = await session.execute(
+        select(
+            activation_failures.c.bucket,
+            activation_failures.c.failures,
+            activation_failures.c.window_start,
+        ).where(activation_failures.c.bucket.in_(keys))
+    )
+    return {row.bucket: domain.Failures(row.failures, row.window_start) for row in rows}
 
 
-async def record_failure(session: AsyncSession, client: str, now: datetime) -> None:
-    """One more failed attempt for the client (domain.after_failure), atomically: expired
-    windows (everyone's) are deleted first, then an upsert starts or counts up the window."""
+async def record_failure(session: AsyncSession, keys: list[str], now: datetime) -> None:
+    """One more failed attempt in each bucket (domain.after_failure), in one statement: a
+    bucket without a row starts at 1, one whose window has passed starts again, any other
+    counts up. Concurrent failures never read-then-write, so none is lost. The keys come
+    sorted (domain.buckets), so concurrent statements lock the rows in the same order.
+    Then expired rows are deleted (on PostgreSQL only those no one else holds: this never
+    waits)."""
     cutoff = now - domain.FAILURE_WINDOW
-    await session.execute(
-        delete(activation_failures).where(activation_failures.c.window_start <= cutoff)
+    table = activation_failures
+    statement = dialect_insert(session)(table).values(
+        [{"bucket": key, "window_start": now, "failures": 1} for key in keys]
     )
-    statement = dialect_insert(session)(activation_failures).values(
-        client=client, window_start=now, failures=1
-    )
+    expired = table.c.window_start <= cutoff
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=["client"],
-            set_={"failures": activation_failures.c.failures + 1},
+            index_elements=["bucket"],
+            set_={
+                "failures": case((expired, 1), else_=table.c.failures + 1),
+                "window_start": case(
+                    (expired, statement.excluded.window_start), else_=table.c.window_start
+                ),
+            },
         )
     )
+    stale = select(table.c.bucket).where(table.c.window_start <= cutoff)
+    if _postgres(session):
+        stale = stale.with_for_update(skip_locked=True)
+    await session.execute(delete(table).where(table.c.bucket.in_(stale)))
+
+
+async def personal_link_matches(session: AsyncSession, code: str, key: str) -> bool:
+    """Whether `key` is the personal link's key of the invitation with this code (any status:
+    the handler says whether it is still open). The same work whether the code exists or not."""
+    found = (
+        await session.execute(select(invitations.c.id).where(invitations.c.code == code))
+    ).scalar_one_or_none()
+    return domain.link_matches(found, key)
 
 
 def _of_school(table: Table, school_id: UUID | None) -> list[Any]:

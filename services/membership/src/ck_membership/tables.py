@@ -4,7 +4,9 @@
 (a partial unique index), whose code is sent again on a resend. Invitations hold no personal
 data. `memberships` has one row per person who ever activated; the member's own details are
 nullable because they are erased when the person leaves the roster (R-AVG-2).
-`activation_failures` counts failed activation attempts per client for throttling.
+`activation_failures` counts failed activation attempts per bucket (client address, code
+prefix, everyone) for throttling. An invitation's id doubles as the key of the personal link in
+its mail (domain.link_key): it is never logged or published.
 """
 
 from __future__ import annotations
@@ -94,11 +96,12 @@ memberships = Table(
     Index("uq_memberships_card_number", "card_number", unique=True),
 )
 
-# Failed activation attempts per client in the current window (domain.after_failure).
+# Failed activation attempts per bucket in its current window (domain.buckets,
+# domain.after_failure): "address:<the gateway's keyed hash>", "prefix:<4 characters>", "global".
 activation_failures = Table(
     "activation_failures",
     metadata,
-    Column("client", String(128), primary_key=True),
+    Column("bucket", String(128), primary_key=True),
     Column("window_start", UtcDateTime(timezone=True), nullable=False, index=True),
     Column("failures", Integer, nullable=False),
 )

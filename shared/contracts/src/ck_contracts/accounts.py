@@ -89,9 +89,17 @@ class RegisteredSchool(BaseModel):
     school_number: int
 
 
-class Login(BaseModel):
+class Credentials(BaseModel):
+    """What a user types to log in (the JSON API's body)."""
+
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
+
+
+class Login(Credentials):
+    # Who is trying, for the per-address throttle: the gateway sends a keyed hash of the
+    # client's address, never the address itself. None: only the account is throttled.
+    client: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class SessionToken(BaseModel):

@@ -117,6 +117,9 @@ class Activate(BaseModel):
     # Who is trying, for throttling guesses: the gateway sends a keyed hash of the client's
     # address, never the address itself.
     client: str = Field(min_length=1, max_length=128)
+    # The second value of the invitation mail's personal link (`sleutel`), when the member came
+    # by it: the right pair of code and key is never throttled. Empty: a typed code.
+    link_key: str = Field(default="", max_length=64)
 
 
 class Activated(BaseModel):

@@ -21,6 +21,7 @@ from ck_gateway.api_models import (
     error_responses,
 )
 from ck_gateway.auth import ApiSession, BearerToken
+from ck_gateway.client_address import client_key
 from ck_gateway.errors import forbidden
 
 router = APIRouter(prefix="/api/v1", responses=error_responses(400, 413, 503))
@@ -34,7 +35,9 @@ router = APIRouter(prefix="/api/v1", responses=error_responses(400, 413, 503))
     responses=error_responses(401, 422, 429),
 )
 async def login(request: Request, body: LoginRequest) -> LoginResponse:
-    result = await backend.call(request, ACCOUNTS, Ops.LOGIN, body.model_dump())
+    # Throttled per account and per client address (a keyed hash of it, never the address).
+    command = {**body.model_dump(), "client": client_key(request)}
+    result = await backend.call(request, ACCOUNTS, Ops.LOGIN, command)
     return LoginResponse.model_validate(result)
 
 

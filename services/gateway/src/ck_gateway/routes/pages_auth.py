@@ -17,6 +17,7 @@ from ck_gateway.auth import (
     session_cookie,
     set_session_cookie,
 )
+from ck_gateway.client_address import client_key
 from ck_gateway.csrf import COOKIE_NAME as CSRF_COOKIE
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_rpc_error
@@ -71,7 +72,10 @@ async def login(request: Request) -> Response:
     try:
         result = LoginResult.model_validate(
             await backend.call(
-                request, ACCOUNTS, Ops.LOGIN, {"email": values["email"], "password": password}
+                request,
+                ACCOUNTS,
+                Ops.LOGIN,
+                {"email": values["email"], "password": password, "client": client_key(request)},
             )
         )
     except RpcFailed as exc:

@@ -7,15 +7,16 @@ activation page /activeren (no log-in) with its JSON twin POST /api/v1/activatio
 
 The activation form is protected like every other form: the signed double-submit CSRF token
 of csrf.py, which binds to "anonymous" when there is no session, so it works without one.
-Guessing codes is throttled by the membership service per client; the gateway sends a keyed
-hash of the client's address (HMAC-SHA256 with GATEWAY_SECRET_KEY), never the address.
+Guessing codes is throttled by the membership service per client address and per code
+prefix; the gateway sends a keyed hash of the client's address (client_address.client_key),
+never the address. The personal link of the invitation mail carries a second value,
+`sleutel`, which the form keeps in a hidden field: with it a throttled address still
+activates (the membership service checks the pair).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ck_gateway import backend
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession, PageSession
+from ck_gateway.client_address import client_key
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_rpc_error
 from ck_gateway.forms import text_field
@@ -117,15 +119,13 @@ async def export_file(
     )
 
 
-def client_key(request: Request) -> str:
-    """Who is guessing, for the membership service's throttle: a keyed hash of the address."""
-    address = request.client.host if request.client is not None else "unknown"
-    secret: str = request.app.state.secret_key
-    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
-
-
 async def activate(request: Request, payload: dict[str, Any]) -> Activated:
-    command = Activate.model_validate({**payload, "client": client_key(request)})
+    """payload: the member's fields, and `sleutel` when they came by the personal link."""
+    fields = dict(payload)
+    link_key = fields.pop(LINK_KEY, "") or ""
+    command = Activate.model_validate(
+        {**fields, "link_key": link_key, "client": client_key(request)}
+    )
     result = await backend.call(request, MEMBERSHIP, MembershipOps.ACTIVATE, command)
     return Activated.model_validate(result)
 
@@ -198,6 +198,9 @@ for _page in PAGES.values():
 
 # --- /activeren (public) ----------------------------------------------------------------------
 ACTIVATION_FIELDS = ("code", "voornaam", "achternaam", "email", "geboortedatum")
+# The personal link's second value (/activeren?code=...&sleutel=...): a hidden form field.
+LINK_KEY = "sleutel"
+MAX_LINK_KEY = 64
 REQUIRED = {
     "code": "Vul de activatiecode in.",
     "voornaam": "Vul je voornaam in.",
@@ -252,6 +255,7 @@ def activation_errors(fields: Mapping[str, str]) -> dict[str, str]:
 def parse_activation_form(form: Mapping[str, Any], today: date) -> ParsedActivation:
     """The form -> Activate's fields (without the client); what was typed always comes back."""
     values = {name: text_field(form, name).strip() for name in ACTIVATION_FIELDS}
+    values[LINK_KEY] = text_field(form, LINK_KEY).strip()[:MAX_LINK_KEY]
     parsed = ParsedActivation(values)
     for name, message in REQUIRED.items():
         if not values[name]:
@@ -294,8 +298,9 @@ def _activation_page(
 
 
 @router.get("/activeren", response_class=HTMLResponse, include_in_schema=False)
-async def activation_form(request: Request, code: str = "") -> Response:
-    return _activation_page(request, {"code": code.strip()[:64]})
+async def activation_form(request: Request, code: str = "", sleutel: str = "") -> Response:
+    values = {"code": code.strip()[:64], LINK_KEY: sleutel.strip()[:MAX_LINK_KEY]}
+    return _activation_page(request, values)
 
 
 @router.post("/activeren", response_class=HTMLResponse, include_in_schema=False)
@@ -340,6 +345,12 @@ class ActivationBody(BaseModel):
     achternaam: str = Field(min_length=1, max_length=100)
     email: str = Field(min_length=3, max_length=254)
     geboortedatum: date
+    sleutel: str = Field(
+        default="",
+        max_length=MAX_LINK_KEY,
+        description="The `sleutel` of the personal link in the invitation mail, if the member "
+        "came by it: with the right pair of code and sleutel the activation is never throttled.",
+    )
 
 
 _ACTIVATION_EXAMPLE = {
@@ -358,7 +369,8 @@ _ACTIVATION_EXAMPLE = {
     summary="Activate a CJP with an activation code (public, no log-in; R-MEMBER-4)",
     description="The member's own details and the code from the invitation mail or from the "
     "school. A code works once; a wrong, used or revoked code gets a Dutch message (404 or 409, "
-    "`fields.code`). Wrong guesses are throttled per client: 429 with `Retry-After`.",
+    "`fields.code`). Wrong guesses are throttled per client address and per code prefix: 429 "
+    "with `Retry-After`; the code with the `sleutel` of the mail's personal link is not.",
     responses={
         200: {
             "content": {
