@@ -27,7 +27,7 @@ import pytest
 from ck_budget.app import build as build_budget
 from ck_budget.settings import get_settings as budget_settings
 from ck_devstack import Stack
-from ck_runtime.clock import ManualClock
+from ck_runtime.clock import ManualClock, OffsetClock, amsterdam_today
 from ck_runtime.service import ServiceRuntime
 from ck_testkit import clocks
 from ck_testkit.journeys import page_login, path_of, showing, wait_for
@@ -196,11 +196,30 @@ def test_order_approval_invoice_payment_and_allocation(
             orders_page = admin.get(f"/beheer/scholen/{school_id}/bestellingen")
             pay = re.search(r'action="(/beheer/scholen/[^"]+/betaling)"', orders_page.text)
             assert pay, orders_page.text
+            # Paid "today" as the invoicing process sees it: the stack's clock, not this
+            # process's (the budget service's ManualClock, moved 9 days on, is installed here).
+            stack_clock = OffsetClock(stack.clock_offset or timedelta(0))
             payment = {
                 "bedrag": "130,00",
-                "datum": clocks.today().isoformat(),
+                "datum": amsterdam_today(stack_clock).isoformat(),
                 "csrf_token": csrf_from(orders_page.text),
             }
+            # A refusal is shown on the answer itself (422), never carried in the address: a
+            # link with ?fout= (or an unknown ?gedaan=) puts no text of its own on the page.
+            wrong = admin.post(pay.group(1), data={**payment, "bedrag": "1,00"})
+            assert wrong.status_code == 422, wrong.text
+            assert "Het betaalde bedrag (€ 1,00) is niet gelijk aan het factuurbedrag" in wrong.text
+            assert "fout=" not in wrong.headers.get("location", "")
+            no_date = admin.post(pay.group(1), data={**payment, "datum": "morgen"})
+            assert no_date.status_code == 422
+            assert "Vul de betaaldatum in als jjjj-mm-dd." in no_date.text
+            planted = admin.get(
+                f"/beheer/scholen/{school_id}/bestellingen",
+                params={"fout": "Uw account is geblokkeerd: bel 0900-1234", "gedaan": "Bel 0900"},
+            )
+            assert planted.status_code == 200
+            assert "0900" not in planted.text
+            assert "alert-error" not in planted.text and "alert-ok" not in planted.text
             assert admin.post(pay.group(1), data=payment).status_code == 303
             assert admin.post(pay.group(1), data=payment).status_code == 303
 
