@@ -462,6 +462,59 @@ async def test_reject_needs_a_reason_which_the_provider_sees(world: World) -> No
     assert seen.json()["reason"] == "Geen budget voor dit jaar"
 
 
+async def test_another_schools_weborder_and_budget_order_answer_404_and_change_nothing(
+    world: World,
+) -> None:
+    """Issue 10: school B's budget holder names school A's weborder or budget order in an HTML
+    action: 404, no success message, and A's weborder and order are as they were."""
+    stack = world.stack
+    a = stack.schools["a"]
+    made = (await create(world, weborder_body(stack, 2500, "Niet van B"))).json()
+    weborder_id = made["weborder_id"]
+    token = await stack.api_token(a.email, a.password)
+    async with stack.client() as client:
+        placed = await client.post(
+            f"/api/v1/schools/{a.school_id}/budget/orders",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"collective_students": 1, "individual_students": 0, "reference": "niet van B"},
+        )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+
+    async with holder(stack, "b") as client:
+        page = await client.get("/bestellingen/weborders")
+        csrf = stack.csrf_of(page.text)
+        base = f"/bestellingen/weborders/{weborder_id}"
+        answers = {
+            "goedkeuren": await client.post(f"{base}/goedkeuren", data={"csrf_token": csrf}),
+            "afkeuren": await client.post(
+                f"{base}/afkeuren", data={"reden": "gekaapt", "csrf_token": csrf}
+            ),
+            "annuleren": await client.post(
+                f"{base}/annuleren", data={"reden": "gekaapt", "csrf_token": csrf}
+            ),
+            "bestelling annuleren": await client.post(
+                f"/producten/bestellingen/{order_id}/annuleren", data={"csrf_token": csrf}
+            ),
+        }
+    for what, answer in answers.items():
+        assert answer.status_code == 404, (what, answer.text)
+        for success in ("is goedgekeurd", "is afgekeurd", "is geannuleerd", "alert-ok"):
+            assert success not in answer.text, (what, success)
+
+    async with stack.client() as client:
+        seen = await client.get(
+            f"/api/v1/provider/weborders/{weborder_id}", headers=world.a.headers
+        )
+        orders = await client.get(
+            f"/api/v1/schools/{a.school_id}/budget/orders",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert seen.json()["status"] == "ingediend"
+    (order,) = [o for o in orders.json()["items"] if o["order_id"] == order_id]
+    assert order["status"] == "in_bezwaartermijn"
+
+
 # --- Docent+ (R-ROLE-2) and Aanbod (R-WEB-3) ---------------------------------------------------
 async def test_docent_plus_browses_and_requests_but_cannot_approve_or_order(world: World) -> None:
     stack = world.stack

@@ -225,7 +225,11 @@ async def test_add_and_remove_by_hand(db: Database) -> None:
     assert "Anna" not in str(added)
 
     remove = {"school_id": str(SCHOOL_A), "person_id": person_id}
-    assert (await call(db, Ops.REMOVE_PERSON, remove))["ok"]
+    # From the teachers' list a student matches nothing, and nothing is removed.
+    wrong_list = await call(db, Ops.REMOVE_PERSON, {**remove, "kind": "teachers"})
+    assert wrong_list["error"]["code"] == "not_found"
+    assert await people_count(db) == 1
+    assert (await call(db, Ops.REMOVE_PERSON, {**remove, "kind": "students"}))["ok"]
     assert (await call(db, Ops.REMOVE_PERSON, remove))["error"]["code"] == "not_found"
     assert [e["person_id"] for e in await events(db, "roster.person.removed")] == [person_id]
     assert await people_count(db) == 0

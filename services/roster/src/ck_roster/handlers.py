@@ -208,7 +208,9 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
     call.require(Permission.UPLOAD_ROSTER, command.school_id)
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
-        kind = await store.delete_person(session, command.school_id, command.person_id)
+        kind = await store.delete_person(
+            session, command.school_id, command.person_id, command.kind
+        )
         if kind is None:
             raise NotFound(UNKNOWN_PERSON)
         await add_to_outbox(

@@ -463,13 +463,13 @@ async def email_taken(
 
 
 async def delete_person(
-    session: AsyncSession, school_id: UUID, person_id: UUID
+    session: AsyncSession, school_id: UUID, person_id: UUID, kind: RosterKind | None = None
 ) -> RosterKind | None:
-    """Delete one person of this school; their kind, or None when there is no such person."""
-    result = await session.execute(
-        delete(people)
-        .where(people.c.id == person_id, people.c.school_id == school_id)
-        .returning(people.c.kind)
-    )
+    """Delete one person of this school (of this kind, when given); their kind, or None when
+    nothing matched."""
+    query = delete(people).where(people.c.id == person_id, people.c.school_id == school_id)
+    if kind is not None:
+        query = query.where(people.c.kind == kind.value)
+    result = await session.execute(query.returning(people.c.kind))
     kind = result.scalar()
     return RosterKind(kind) if kind is not None else None

@@ -142,6 +142,9 @@ class AddPerson(BaseModel):
 class RemovePerson(BaseModel):
     school_id: UUID
     person_id: UUID
+    # The list the person is removed from: a student's id on the teachers' list (or the other
+    # way round) matches nothing. None: either list (older callers).
+    kind: RosterKind | None = None
 
 
 SortField = Literal[

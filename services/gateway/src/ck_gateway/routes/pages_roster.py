@@ -228,7 +228,7 @@ async def _remove_person(
 ) -> Response:
     await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
-    command = RemovePerson(school_id=school_id, person_id=person_id)
+    command = RemovePerson(school_id=school_id, person_id=person_id, kind=page.kind)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return RedirectResponse(f"{page.path}?gedaan=verwijderd", status_code=303)
 
