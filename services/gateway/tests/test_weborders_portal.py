@@ -39,6 +39,7 @@ from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, publish_event
 from ck_testkit.broker import can_make_vhosts, virtual_host
 from ck_testkit.clocks import MONDAY
+from ck_testkit.rosters import student_xlsx
 from ck_weborders.app import build as build_weborders
 from ck_weborders.settings import get_settings as weborders_settings
 from openpyxl import load_workbook
@@ -683,7 +684,20 @@ async def _student(stack: Stack) -> str:
             },
         )
     assert added.status_code == 201, added.text
-    return str(added.json()["person_id"])
+    person_id = str(added.json()["person_id"])
+    await _on_weborders_roster(stack, school, person_id)
+    return person_id
+
+
+async def _on_weborders_roster(stack: Stack, school: Any, person_id: str) -> None:
+    """Wait until the weborders service knows the student from the roster's events."""
+    actor = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school.school_id)
+    ref = {"school_id": str(school.school_id), "person_id": person_id}
+
+    async def known() -> bool:
+        return bool((await stack.rpc.call("weborders", Ops.DOSSIER_GET, ref, actor=actor)).ok)
+
+    assert await eventually(known, 30), "the weborders service does not know the student"
 
 
 async def test_dossier_with_notes_for_teachers_of_the_school_only(world: World) -> None:
@@ -715,6 +729,67 @@ async def test_dossier_with_notes_for_teachers_of_the_school_only(world: World) 
         other = await client.get(f"/dossier/{person_id}")
         assert other.status_code in (403, 404)
         assert "indrukwekkend" not in other.text
+
+
+async def test_an_uploaded_roster_is_the_dossiers_list_of_students(world: World) -> None:
+    """R-DOSSIER-1 (issue 10): the students of an upload reach the weborders service (the
+    roster's RosterPeopleAdded events); the dossier takes notes for them and refuses another
+    school's student or an id nobody has, on the API and on the page."""
+    stack = world.stack
+    a, b = stack.schools["a"], stack.schools["b"]
+    rows = [
+        ("Noor", "Visser", "", "", "Hoofdlocatie", 1, "Zorg", "", ""),
+        ("Daan", "Smit", "", "", "Hoofdlocatie", 2, "ICT", "", ""),
+    ]
+    token_b = {"Authorization": f"Bearer {await stack.api_token(b.email, b.password)}"}
+    token_a = {"Authorization": f"Bearer {await stack.api_token(a.email, a.password)}"}
+    roster_b = f"/api/v1/schools/{b.school_id}/roster/students"
+    async with stack.client() as client:
+        uploaded = await client.post(
+            f"{roster_b}/upload",
+            headers=token_b,
+            data={"confirmed": "true"},
+            files={"file": ("leerlingen.xlsx", student_xlsx(rows))},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        people = (await client.get(f"{roster_b}/people", headers=token_b)).json()["items"]
+    ids = {p["voornaam"]: p["person_id"] for p in people}
+    for person_id in ids.values():
+        await _on_weborders_roster(stack, b, person_id)
+    sanne = await _student(stack)  # school A's student
+    note = {"text": "Goed gesprek over de voorstelling."}
+    dossier_b = f"/api/v1/schools/{b.school_id}/dossier"
+    async with stack.client() as client:
+        own = await client.post(f"{dossier_b}/{ids['Noor']}/notes", headers=token_b, json=note)
+        assert own.status_code == 201, own.text
+        refused = {
+            "A's student": await client.post(
+                f"{dossier_b}/{sanne}/notes", headers=token_b, json=note
+            ),
+            "nobody": await client.post(
+                f"{dossier_b}/{uuid.uuid4()}/notes", headers=token_b, json=note
+            ),
+            "read A's student": await client.get(f"{dossier_b}/{sanne}", headers=token_b),
+            "A names B's student": await client.post(
+                f"/api/v1/schools/{a.school_id}/dossier/{ids['Daan']}/notes",
+                headers=token_a,
+                json=note,
+            ),
+        }
+        shown = await client.get(f"{dossier_b}/{ids['Noor']}", headers=token_b)
+    for what, response in refused.items():
+        assert response.status_code == 404, (what, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    assert [e["text"] for e in shown.json()["entries"]] == [note["text"]]
+    async with holder(stack, "b") as client:
+        page = await client.get(f"/dossier/{ids['Daan']}")
+        assert page.status_code == 200, page.text
+        posted = await client.post(
+            f"/dossier/{sanne}/notities",
+            data={"notitie": "Gekaapt", "csrf_token": stack.csrf_of(page.text)},
+        )
+    assert posted.status_code == 404
+    assert "De notitie is bewaard" not in posted.text
 
 
 async def test_card_payment_debits_the_students_budget_and_refuses_beyond_it(
