@@ -237,7 +237,12 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
             raise SpreadsheetError(MSG_CORRUPT) from exc
         if sheet_path is None:
             raise SpreadsheetError(MSG_NO_SHEET)
-        xml = _inflate_all(content, infos, keep=sheet_path)
+        try:
+            xml = _inflate_all(content, infos, keep=sheet_path)
+        except SpreadsheetError:
+            raise
+        except Exception as exc:
+            raise SpreadsheetError(MSG_CORRUPT) from exc
     return find_formulas(xml)
 
 
@@ -307,7 +312,7 @@ def _data_offset(content: bytes, info: zipfile.ZipInfo) -> int:
     """Where the member's data begins: after its local header, whose name must be the one the
     central directory gives (as zipfile and the reader check)."""
     offset = info.header_offset
-    header = content[offset : offset + _LOCAL_HEADER.size]
+    header = content[offset : offset + _LOCAL_HEADER.size] if offset >= 0 else b""
     if len(header) != _LOCAL_HEADER.size:
         raise SpreadsheetError(MSG_CORRUPT)
     fields = _LOCAL_HEADER.unpack(header)
