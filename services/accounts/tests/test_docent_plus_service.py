@@ -335,6 +335,18 @@ async def test_only_the_schools_budget_holder_manages_docent_plus(db: Database) 
     ] == "unauthenticated"
 
 
+async def test_revoking_another_schools_teacher_matches_nothing(db: Database) -> None:
+    """School B's budget holder, for its own school, names school A's teacher: not_found (the
+    gateway shows no success), and A's Docent+ account is untouched."""
+    school_a, school_b = await school(db, "a"), await school(db, "b")
+    pid = await active_teacher(db, school_a)
+    assert (await call(db, Ops.DOCENT_PLUS_GRANT, grant(school_a, pid), holder(school_a)))["ok"]
+    reply = await call(db, Ops.DOCENT_PLUS_REVOKE, ref(school_b, pid), holder(school_b))
+    assert reply["error"]["code"] == "not_found"
+    listed = await call(db, Ops.DOCENT_PLUS_LIST, {"school_id": str(school_a)}, holder(school_a))
+    assert [i["person_id"] for i in listed["result"]["items"]] == [str(pid)]
+
+
 async def test_a_docent_plus_user_may_not_change_settings_in_the_service(db: Database) -> None:
     school_id = await school(db)
     pid = await active_teacher(db, school_id)

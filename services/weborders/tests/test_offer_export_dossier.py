@@ -10,7 +10,9 @@ from datetime import date
 from typing import Any
 
 from ck_contracts.weborders import Ops
+from ck_weborders.tables import dossier_notes, weborder_participants
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 World = Any
 
@@ -201,7 +203,7 @@ async def test_the_export_lists_all_spending_as_numbers_with_neutralised_text(
 
 
 async def test_the_dossier_shows_activities_card_payments_and_notes(world: World) -> None:
-    student, classmate = uuid.uuid4(), uuid.uuid4()
+    student, classmate = await world.student(), await world.student()
     went = await world.create(
         participant_ids=[str(student), str(classmate)],
         activity="Hamlet",
@@ -242,16 +244,16 @@ async def test_the_dossier_shows_activities_card_payments_and_notes(world: World
     assert ("notitie", "Enthousiast!") in entries
     assert len(entries) == 3
     assert [e["at"] for e in dossier["entries"]] == sorted(e["at"] for e in dossier["entries"])
-    # Another school's teacher: forbidden; through their own school id: nothing.
+    # Another school's teacher: forbidden; through their own school id: not their student.
     ref = {"school_id": world.other_school, "person_id": student}
     assert (await world.error(Ops.DOSSIER_GET, ref, world.docent()))["code"] == "forbidden"
-    empty = await world.ok(Ops.DOSSIER_GET, ref, world.docent(world.other_school))
-    assert empty["entries"] == []
+    other = await world.error(Ops.DOSSIER_GET, ref, world.docent(world.other_school))
+    assert other["code"] == "not_found"
     assert (await world.error(Ops.DOSSIER_GET, ref, world.admin()))["code"] == "forbidden"
 
 
 async def test_a_removed_student_loses_their_dossier(world: World) -> None:
-    student, classmate = uuid.uuid4(), uuid.uuid4()
+    student, classmate = await world.student(), await world.student()
     went = await world.create(participant_ids=[str(student), str(classmate)])
     await world.approve(went["weborder_id"])
     await world.debited(went["weborder_id"])
@@ -264,7 +266,12 @@ async def test_a_removed_student_loses_their_dossier(world: World) -> None:
     await world.remove(student)
     await world.card_payment(student, description="Te laat")  # a late payment: no link
     ref = {"school_id": world.school, "person_id": student}
-    assert (await world.ok(Ops.DOSSIER_GET, ref, world.docent()))["entries"] == []
+    gone = await world.error(Ops.DOSSIER_GET, ref, world.docent())  # no longer on the roster
+    assert gone["code"] == "not_found"
+    async with world.db.read() as session:  # and nothing of their dossier is kept
+        for table in (dossier_notes, weborder_participants):
+            rows = await session.execute(select(table).where(table.c.person_id == student))
+            assert rows.first() is None
     error = await world.error(
         Ops.DOSSIER_NOTE, {**ref, "text": "Nog een", "author": "X"}, world.docent()
     )

@@ -79,3 +79,30 @@ def test_kubernetes_has_a_probed_deployment_per_service() -> None:
         if name != "gateway":
             assert f"{name.upper()}_DATABASE_URL" in secrets
         assert all("value" not in e or "PASSWORD" not in e["name"] for e in container["env"])
+
+
+# Outside development mode these processes refuse to start without their secret (fail closed).
+REQUIRED_SECRETS = {"gateway": "GATEWAY_SECRET_KEY", "weborders": "WEBORDERS_API_KEY_PEPPER"}
+
+
+def test_compose_and_kubernetes_supply_the_required_secrets_and_never_development_mode() -> None:
+    services = _compose()["services"]
+    for name, variable in REQUIRED_SECRETS.items():
+        # ${VAR:?message}: compose refuses to start without the value.
+        assert services[name]["environment"][variable] == f"${{{variable}:?set {variable}}}"
+    for name, spec in services.items():
+        assert "CK_DEV_MODE" not in (spec.get("environment") or {}), name
+    k8s = ROOT / "deploy" / "k8s"
+    config = yaml.safe_load((k8s / "configmap.yaml").read_text())
+    assert not any(key.endswith("DEV_MODE") for key in config["data"])
+    for name, variable in REQUIRED_SECRETS.items():
+        documents = list(yaml.safe_load_all((k8s / f"{name}.yaml").read_text()))
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        reference = env[variable]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == "cultuurkaart-secrets"
+        assert reference["key"] == variable
+        assert not reference.get("optional", False)
+        assert not any(e["name"].endswith("DEV_MODE") for e in container["env"])
+    assert all(v in (k8s / "kustomization.yaml").read_text() for v in REQUIRED_SECRETS.values())

@@ -137,7 +137,7 @@ def create_app(
         reject=lambda scope: _error_response(scope, errors.too_large(limit_for(scope))),
         limit_for=limit_for,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(CorrelationIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

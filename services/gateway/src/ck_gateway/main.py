@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from ck_runtime.amqp import BrokerUnreachable
 from ck_runtime.logs import configure_logging
+from ck_runtime.settings import SettingsError
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -69,10 +70,10 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level, settings.log_json)
-    app = create_app(settings)
     try:
+        app = create_app(settings)  # a missing GATEWAY_SECRET_KEY stops here (fail closed)
         asyncio.run(serve(app, settings))
-    except BrokerUnreachable as exc:
+    except (BrokerUnreachable, SettingsError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -7,6 +7,8 @@ This module turns those parameters into a ListRequest and back into links, and r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -353,6 +355,15 @@ def parse_invite_form(query: ListQuery, form: Any) -> InviteForm:
     if len(ids) > MAX_TICKED:
         return InviteForm(None, TOO_MANY_TICKED)
     return InviteForm(Selection(person_ids=ids))
+
+
+def invite_notice_seal(secret: str, school_id: UUID, requested: int, skipped_active: int) -> str:
+    """The `teken` of an invite's notice link (?gedaan=uitgenodigd&aantal=N&al_actief=M): an
+    HMAC of the counts and the school under the gateway's secret key, so only the gateway's own
+    redirect after "verstuur uitnodiging" shows them; counts in a link made by anyone else (a
+    false "5000 uitnodigingen worden verstuurd") are not shown."""
+    message = f"uitgenodigd:{school_id}:{requested}:{skipped_active}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def invite_notice(requested: int, skipped_active: int) -> str:

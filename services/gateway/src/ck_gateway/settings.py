@@ -28,7 +28,8 @@ class GatewaySettings(ServiceSettings):
     # session cookie is never sent over plain http.
     secure_cookies: bool = False
     # Signs the CSRF tokens. Set the same long random value on every replica in production;
-    # empty: a random key per process (see effective_secret_key).
+    # empty: the process does not start, except in development mode (CK_DEV_MODE=true), which
+    # uses a random key per process (see effective_secret_key).
     secret_key: str = ""
     # Where the portal is reached from outside; used for absolute links.
     public_url: str = "http://127.0.0.1:8000"
@@ -47,9 +48,11 @@ class GatewaySettings(ServiceSettings):
         return parse_trusted_proxies(self.trusted_proxies)
 
     def effective_secret_key(self) -> str:
-        """The configured key, or a random one with a warning about what that costs."""
+        """The configured key. Missing: SettingsError outside development mode (fail closed);
+        in development mode a random one, with a warning about what that costs."""
         if self.secret_key:
             return self.secret_key
+        self.require_secret(self.secret_key, "GATEWAY_SECRET_KEY")
         log.warning(
             "gateway.secret_key_generated",
             detail="GATEWAY_SECRET_KEY is empty: forms opened before a restart, or served by "

@@ -15,6 +15,7 @@ from typing import Any
 from ck_contracts.messaging import utcnow
 from ck_contracts.roles import Actor, Permission, Role
 from ck_contracts.roster import (
+    PEOPLE_PER_EVENT,
     AddPerson,
     ExportRequest,
     FileRequest,
@@ -29,6 +30,7 @@ from ck_contracts.roster import (
     PersonRemoved,
     RemovePerson,
     RosterKind,
+    RosterPeopleAdded,
     RosterUploaded,
     TemplateFile,
     TemplateRequest,
@@ -159,11 +161,21 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
             PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
             for pid in plan.removed
         ]
+        # The new people's ids, in chunks, for the services that check person ids (R-DOSSIER-1).
+        added = [
+            RosterPeopleAdded(
+                school_id=request.school_id,
+                upload_id=upload_id,
+                kind=request.kind,
+                person_ids=plan.added_ids[start : start + PEOPLE_PER_EVENT],
+            )
+            for start in range(0, len(plan.added_ids), PEOPLE_PER_EVENT)
+        ]
         uploaded = RosterUploaded(
             school_id=request.school_id, kind=request.kind, **outcome.model_dump()
         )
-        # RosterUploaded last: once it is out, so is every removal before it.
-        await add_to_outbox(session, *removed, uploaded)
+        # RosterUploaded last: once it is out, so is every removal and addition before it.
+        await add_to_outbox(session, *removed, *added, uploaded)
     log.info(
         "roster.uploaded",
         kind=request.kind.value,
@@ -208,7 +220,9 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
     call.require(Permission.UPLOAD_ROSTER, command.school_id)
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
-        kind = await store.delete_person(session, command.school_id, command.person_id)
+        kind = await store.delete_person(
+            session, command.school_id, command.person_id, command.kind
+        )
         if kind is None:
             raise NotFound(UNKNOWN_PERSON)
         await add_to_outbox(

@@ -163,6 +163,9 @@ class ReplacePlan:
     changed: list[tuple[UUID, PersonFields]] = field(default_factory=list)
     added: list[PersonFields] = field(default_factory=list)
     removed: list[UUID] = field(default_factory=list)
+    # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
+    # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
+    added_ids: list[Any] = field(default_factory=list)
 
 
 def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> ReplacePlan:
@@ -322,7 +325,7 @@ async def _replace_roster(
                 for pid, row in batch
             ]
             await session.execute(statement, params)
-    await insert_people(session, school_id, kind, plan.added, now)
+    plan.added_ids = await insert_people(session, school_id, kind, plan.added, now)
     return plan
 
 
@@ -344,12 +347,13 @@ async def insert_people(
     kind: RosterKind,
     rows: Sequence[PersonFields],
     now: datetime,
-) -> None:
-    """Insert new people in bulk. The values are converted for the database once per column
-    (the ids once per row) and handed to the driver's executemany: at 50,000 rows SQLAlchemy's
-    per-row, per-column bind processing would cost more than the database itself."""
+) -> list[Any]:
+    """Insert new people in bulk; their ids, as the driver took them (see ReplacePlan). The
+    values are converted for the database once per column (the ids once per row) and handed
+    to the driver's executemany: at 50,000 rows SQLAlchemy's per-row, per-column bind
+    processing would cost more than the database itself."""
     if not rows:
-        return
+        return []
     connection = await session.connection()
     dialect = connection.dialect
 
@@ -404,6 +408,7 @@ async def insert_people(
             running.cancel()
             with contextlib.suppress(BaseException):
                 await running
+    return ids
 
 
 _VERSION_4 = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
@@ -463,13 +468,13 @@ async def email_taken(
 
 
 async def delete_person(
-    session: AsyncSession, school_id: UUID, person_id: UUID
+    session: AsyncSession, school_id: UUID, person_id: UUID, kind: RosterKind | None = None
 ) -> RosterKind | None:
-    """Delete one person of this school; their kind, or None when there is no such person."""
-    result = await session.execute(
-        delete(people)
-        .where(people.c.id == person_id, people.c.school_id == school_id)
-        .returning(people.c.kind)
-    )
+    """Delete one person of this school (of this kind, when given); their kind, or None when
+    nothing matched."""
+    query = delete(people).where(people.c.id == person_id, people.c.school_id == school_id)
+    if kind is not None:
+        query = query.where(people.c.kind == kind.value)
+    result = await session.execute(query.returning(people.c.kind))
     kind = result.scalar()
     return RosterKind(kind) if kind is not None else None

@@ -7,18 +7,23 @@ a weborder), BudgetDebitRefused -> geweigerd with the budget's reason. BudgetCre
 that a cancelled approval's amount is back. CardPaymentMade becomes a card-payment row (export,
 dossier), once per payment id.
 
-weborders.events.roster: PersonRemoved deletes the student's dossier notes, their weborder
+weborders.events.roster: who is on each school's roster (`roster_people`, ids only): the ids of
+an upload's new people (RosterPeopleAdded, up to 1,000 per event) and of a person added by hand
+(PersonAdded); the dossier and a weborder's participants accept no one else (R-DOSSIER-1).
+PersonRemoved takes the person off, deletes the student's dossier notes, their weborder
 participations and the person link of their card payments, and leaves a tombstone (ids only) so
-a late card payment does not bring the link back (R-AVG-2).
+a late card payment, or an addition delivered after the removal, does not bring them back
+(R-AVG-2; the roster never reuses an id).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
-from ck_contracts.messaging import utcnow
-from ck_contracts.roster import PersonRemoved
+from ck_contracts.messaging import Event, utcnow
+from ck_contracts.roster import PersonAdded, PersonRemoved, RosterKind, RosterPeopleAdded
 from ck_contracts.topology import queues_of
 from ck_contracts.weborders import DebitKind, WeborderSettled, WeborderStatus
 from ck_runtime.consumers import EventConsumer, PoisonMessage
@@ -32,6 +37,7 @@ from ck_weborders.tables import (
     card_payments,
     dossier_notes,
     removed_people,
+    roster_people,
     schooltoer_orders,
     weborder_participants,
     weborders,
@@ -142,6 +148,40 @@ def budget_consumer() -> EventConsumer:
     )
 
 
+async def _on_roster(
+    session: AsyncSession, event: Event, kind: RosterKind, person_ids: list[uuid.UUID]
+) -> int:
+    """Put people on the school's roster (ids only), except those already removed: the
+    roster never reuses an id, so a tombstone means an addition arrived after its removal."""
+    if event.school_id is None:
+        raise PoisonMessage(f"{event.routing_key} {event.id} names no school")
+    removed = set(
+        (
+            await session.execute(
+                select(removed_people.c.person_id).where(removed_people.c.person_id.in_(person_ids))
+            )
+        ).scalars()
+    )
+    rows = [
+        {"person_id": pid, "school_id": event.school_id, "kind": kind.value}
+        for pid in dict.fromkeys(person_ids)
+        if pid not in removed
+    ]
+    if rows:
+        await session.execute(store.insert(session, roster_people).on_conflict_do_nothing(), rows)
+    return len(rows)
+
+
+async def on_people_added(event: RosterPeopleAdded, session: AsyncSession) -> None:
+    count = await _on_roster(session, event, event.kind, event.person_ids)
+    log.info("roster.people_added", upload_id=str(event.upload_id), people=count)
+
+
+async def on_person_added(event: PersonAdded, session: AsyncSession) -> None:
+    await _on_roster(session, event, event.kind, [event.person_id])
+    log.info("roster.person_added", person_id=str(event.person_id))
+
+
 async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None:
     person = event.person_id
     await session.execute(
@@ -149,6 +189,7 @@ async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None
         .values(person_id=person, removed_at=utcnow())
         .on_conflict_do_nothing()
     )
+    await session.execute(delete(roster_people).where(roster_people.c.person_id == person))
     notes = await session.execute(delete(dossier_notes).where(dossier_notes.c.person_id == person))
     links = await session.execute(
         delete(weborder_participants).where(weborder_participants.c.person_id == person)
@@ -166,4 +207,11 @@ async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None
 
 
 def roster_consumer() -> EventConsumer:
-    return EventConsumer(_queue("roster"), {PersonRemoved.routing_key: on_person_removed})
+    return EventConsumer(
+        _queue("roster"),
+        {
+            RosterPeopleAdded.routing_key: on_people_added,
+            PersonAdded.routing_key: on_person_added,
+            PersonRemoved.routing_key: on_person_removed,
+        },
+    )

@@ -55,6 +55,24 @@ class PersonAdded(Event):
     has_email: bool
 
 
+# An upload's new people travel in chunks: 1,000 ids are about 40 kB of JSON.
+PEOPLE_PER_EVENT = 1000
+
+
+@register_event
+class RosterPeopleAdded(Event):
+    """People an upload added to a roster (R-ROSTER-4), at most PEOPLE_PER_EVENT ids per event
+    (50,000 new people: 50 events, in the upload's transaction), so a service that accepts
+    person ids knows who is on the school's roster (the weborders service's dossier,
+    R-DOSSIER-1). Ids only (R-AVG-2). People added by hand come as PersonAdded, people who left
+    as PersonRemoved."""
+
+    routing_key = "roster.people.added"
+    upload_id: UUID
+    kind: RosterKind
+    person_ids: list[UUID] = Field(min_length=1, max_length=PEOPLE_PER_EVENT)
+
+
 @register_event
 class PersonRemoved(Event):
     """A person left the roster (by upload or by hand). Consumers revoke invitations, end
@@ -142,6 +160,9 @@ class AddPerson(BaseModel):
 class RemovePerson(BaseModel):
     school_id: UUID
     person_id: UUID
+    # The list the person is removed from: a student's id on the teachers' list (or the other
+    # way round) matches nothing. None: either list (older callers).
+    kind: RosterKind | None = None
 
 
 SortField = Literal[

@@ -115,8 +115,18 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             budget.CardPaymentMade.routing_key,
         ),
     ),
-    # A removed student's dossier is deleted (R-AVG-2).
-    EventQueue("weborders", "roster", (roster.PersonRemoved.routing_key,)),
+    # Who is on each school's roster (ids only), so the dossier and a weborder's participants
+    # take only the school's own people (R-DOSSIER-1, R-ROLE-6); a removed student's dossier
+    # is deleted (R-AVG-2).
+    EventQueue(
+        "weborders",
+        "roster",
+        (
+            roster.RosterPeopleAdded.routing_key,
+            roster.PersonAdded.routing_key,
+            roster.PersonRemoved.routing_key,
+        ),
+    ),
     EventQueue(
         "budget",
         "members",

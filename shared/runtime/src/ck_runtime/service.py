@@ -45,7 +45,7 @@ from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
 from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
-from ck_runtime.settings import ServiceSettings
+from ck_runtime.settings import ServiceSettings, SettingsError
 
 log = get_logger(__name__)
 
@@ -245,12 +245,17 @@ class ServiceRuntime:
 
 
 def run_service(build: Callable[[], Service]) -> None:
-    """Entry point of every service process."""
-    service = build()
-    configure_logging(service.name, service.settings.log_level, service.settings.log_json)
-    runtime = ServiceRuntime(service)
+    """Entry point of every service process. An unreachable broker or a missing or wrong
+    setting (a secret outside development mode: fail closed) ends the process with one
+    sentence on stderr and exit code 2."""
+    # ck_weborders.app -> weborders: the name for a sentence printed before build() returns.
+    name = build.__module__.split(".")[0].removeprefix("ck_")
     try:
+        service = build()
+        name = service.name
+        configure_logging(service.name, service.settings.log_level, service.settings.log_json)
+        runtime = ServiceRuntime(service)
         asyncio.run(runtime.run_until_signalled())
-    except BrokerUnreachable as exc:
-        print(f"{service.name}: {exc}", file=sys.stderr)
+    except (BrokerUnreachable, SettingsError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -287,7 +287,7 @@ async def remove_person(
     request: Request, school_id: UUID, kind: KindPath, person_id: UUID, session: ApiSession
 ) -> Response:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    command = RemovePerson(school_id=school_id, person_id=person_id)
+    command = RemovePerson(school_id=school_id, person_id=person_id, kind=kind)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return Response(status_code=204)
 

@@ -248,6 +248,8 @@ async def request_offering(
     response_model=Dossier,
     tags=["dossier"],
     summary="A student's Cultuurkaart-dossier: activities, card payments, notes (R-DOSSIER-1)",
+    description="404 unless the person is a student on the school's roster.",
+    responses=error_responses(404),
 )
 async def dossier(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession
@@ -263,7 +265,8 @@ async def dossier(
     status_code=201,
     tags=["dossier"],
     summary="Add a teacher's note to a student's dossier",
-    responses=error_responses(422),
+    description="404 unless the person is a student on the school's roster.",
+    responses=error_responses(404, 422),
 )
 async def add_note(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession, body: NoteBody

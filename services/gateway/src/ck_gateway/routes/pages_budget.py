@@ -493,6 +493,20 @@ def _require(session: SessionInfo, permission: Permission) -> None:
 @router.get("/beheer/scholen/{school_id}/bestellingen", response_class=HTMLResponse)
 async def admin_orders(request: Request, school_id: UUID, session: PageSession) -> Response:
     _require(session, Permission.DECIDE_BUDGET_ORDER)
+    return await _admin_orders_page(request, session, school_id)
+
+
+async def _admin_orders_page(
+    request: Request,
+    session: SessionInfo,
+    school_id: UUID,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The admin's page of a school's orders and invoices. A success notice comes from a fixed
+    code (?gedaan=); an error is shown only on the answer to the action that failed, never read
+    from the address, so a link cannot put text of its own on the page."""
     orders = await _orders(request, session, school_id)
     invoices = await _invoices(request, session, school_id)
     return render(
@@ -506,15 +520,28 @@ async def admin_orders(request: Request, school_id: UUID, session: PageSession) 
             "status_labels": STATUS_LABELS,
             "euro": format_euro,
             "today": backend.today(request).isoformat(),
-            "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
-            "error": request.query_params.get("fout", "")[:300],
+            "notice": "" if error else NOTICES.get(request.query_params.get("gedaan", ""), ""),
+            "error": error,
         },
+        status_code=status_code,
     )
 
 
-def _admin_back(school_id: UUID, *, done: str = "", error: str = "") -> RedirectResponse:
-    query = urlencode({"gedaan": done} if done else {"fout": error})
+def _admin_back(school_id: UUID, done: str) -> RedirectResponse:
+    query = urlencode({"gedaan": done})
     return RedirectResponse(f"/beheer/scholen/{school_id}/bestellingen?{query}", status_code=303)
+
+
+async def _admin_refused(
+    request: Request, session: SessionInfo, school_id: UUID, message: str, status_code: int
+) -> Response:
+    return await _admin_orders_page(
+        request, session, school_id, error=message, status_code=status_code
+    )
+
+
+def _refusal_status(exc: RpcFailed) -> int:
+    return 409 if exc.error.code == ErrorCode.CONFLICT else 422
 
 
 async def _admin_decide(
@@ -529,8 +556,10 @@ async def _admin_decide(
     except RpcFailed as exc:
         if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
             raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done=done)
+        return await _admin_refused(
+            request, session, school_id, exc.error.message, _refusal_status(exc)
+        )
+    return _admin_back(school_id, done)
 
 
 @router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/goedkeuren")
@@ -561,9 +590,13 @@ async def admin_record_payment(
     try:
         paid_on = date.fromisoformat(str(form.get("datum", "") or ""))
     except ValueError:
-        return _admin_back(school_id, error="Vul de betaaldatum in als jjjj-mm-dd.")
+        return await _admin_refused(
+            request, session, school_id, "Vul de betaaldatum in als jjjj-mm-dd.", 422
+        )
     if amount is None or amount <= 0:
-        return _admin_back(school_id, error="Vul het betaalde bedrag in, bijvoorbeeld 130,00.")
+        return await _admin_refused(
+            request, session, school_id, "Vul het betaalde bedrag in, bijvoorbeeld 130,00.", 422
+        )
     command = RecordPayment(
         invoice_id=invoice_id,
         amount_cents=amount,
@@ -577,8 +610,10 @@ async def admin_record_payment(
     except RpcFailed as exc:
         if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
             raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done="betaald")
+        return await _admin_refused(
+            request, session, school_id, exc.error.message, _refusal_status(exc)
+        )
+    return _admin_back(school_id, "betaald")
 
 
 @router.get("/beheer/scholen/{school_id}/facturen/{invoice_id}/factuur")

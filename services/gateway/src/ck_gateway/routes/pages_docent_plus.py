@@ -204,7 +204,10 @@ async def revoke_page(request: Request, person_id: UUID, session: PageSession) -
     try:
         await revoke_access(request, session, school_id, person_id)
     except RpcFailed as exc:
-        # Already revoked (a second click, or the membership ended meanwhile): the same result.
+        # Nothing matched: no Docent+ account of this teacher at this school (another school's
+        # person id, or already revoked by a second click or the membership's end). The page
+        # says so with 404 and never that access was revoked.
         if exc.error.code != ErrorCode.NOT_FOUND:
             raise
+        return await _show(request, session, error=exc.error.message, status_code=404)
     return RedirectResponse(f"{PATH}?gedaan=ingetrokken", status_code=303)

@@ -26,7 +26,7 @@ from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_http_status
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
-from ck_gateway.routes.pages_weborders import service_errors
+from ck_gateway.routes.pages_weborders import refusal_status, service_errors
 from ck_gateway.weborder_views import DOSSIER_KINDS, MAX_NOTE, message_error, text
 
 router = APIRouter(include_in_schema=False)
@@ -92,8 +92,15 @@ async def add_note(request: Request, person_id: UUID, session: PageSession) -> R
     try:
         await backend.call(request, WEBORDERS, Ops.DOSSIER_NOTE, command, actor=session.actor)
     except RpcFailed as exc:
+        # Not the school's student (another school's person id, or one nobody has): 404, and
+        # the page below is refused too (the roster does not know the person either).
         errors = service_errors(exc, {"text": "notitie"})
         return await _dossier_page(
-            request, person_id, session, values=values, errors=errors, status_code=409
+            request,
+            person_id,
+            session,
+            values=values,
+            errors=errors,
+            status_code=refusal_status(exc),
         )
     return RedirectResponse(f"/dossier/{person_id}?gedaan=notitie", status_code=303)

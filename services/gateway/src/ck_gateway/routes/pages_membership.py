@@ -59,6 +59,7 @@ from ck_gateway.roster_views import (
     GENERAL,
     PAGES,
     RosterPage,
+    invite_notice_seal,
     may_export,
     may_invite,
     parse_invite_form,
@@ -154,11 +155,13 @@ async def _invite(request: Request, session: SessionInfo, page: RosterPage) -> R
             status_code=422,
         )
     done = await send_invitations(request, session, school_id, page.kind, parsed.selection)
+    secret: str = request.app.state.secret_key
     target = query.link(
         f"{page.path}/uitnodigen",
         gedaan="uitgenodigd",
         aantal=done.requested,
         al_actief=done.skipped_active,
+        teken=invite_notice_seal(secret, school_id, done.requested, done.skipped_active),
     )
     return RedirectResponse(target, status_code=303)
 

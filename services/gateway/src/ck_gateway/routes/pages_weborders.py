@@ -78,6 +78,12 @@ def service_errors(exc: RpcFailed, names: dict[str, str] | None = None) -> dict[
     return errors
 
 
+def refusal_status(exc: RpcFailed) -> int:
+    """404 when nothing matched (another school's weborder or order: never a success message),
+    else 409 (the service refused what it found)."""
+    return 404 if exc.error.code == ErrorCode.NOT_FOUND else 409
+
+
 async def settled(
     fetch: Callable[[], Awaitable[Any]], pending: Callable[[Any], bool], seconds: float
 ) -> Any:
@@ -177,7 +183,10 @@ async def approve(request: Request, weborder_id: UUID, session: PageSession) -> 
     try:
         await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
     except RpcFailed as exc:
-        return await _weborders_page(request, session, errors=service_errors(exc), status_code=409)
+        errors = service_errors(exc)
+        return await _weborders_page(
+            request, session, errors=errors, status_code=refusal_status(exc)
+        )
     # The budget debits it (or refuses) through the broker: wait a moment for the outcome.
     in_progress = SchoolWeborders(
         school_id=school_id, status=WeborderStatus.APPROVING, page_size=500
@@ -207,7 +216,11 @@ async def reject(request: Request, weborder_id: UUID, session: PageSession) -> R
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
-            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+            request,
+            session,
+            errors=errors,
+            failed_id=str(weborder_id),
+            status_code=refusal_status(exc),
         )
     return RedirectResponse("/bestellingen/weborders?gedaan=afgekeurd", status_code=303)
 
@@ -229,7 +242,11 @@ async def cancel_approval(request: Request, weborder_id: UUID, session: PageSess
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
-            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+            request,
+            session,
+            errors=errors,
+            failed_id=str(weborder_id),
+            status_code=refusal_status(exc),
         )
     return RedirectResponse("/bestellingen/weborders?gedaan=geannuleerd", status_code=303)
 
