@@ -36,6 +36,7 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
+from ck_runtime.db import erases_personal_data
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
 from ck_runtime.logs import get_logger
@@ -164,6 +165,8 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
         )
         # RosterUploaded last: once it is out, so is every removal before it.
         await add_to_outbox(session, *removed, uploaded)
+        if plan.removed or plan.changed:
+            erases_personal_data(session)  # no old copy of them stays in the files (R-AVG-2)
     log.info(
         "roster.uploaded",
         kind=request.kind.value,
@@ -211,6 +214,7 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
         kind = await store.delete_person(session, command.school_id, command.person_id)
         if kind is None:
             raise NotFound(UNKNOWN_PERSON)
+        erases_personal_data(session)
         await add_to_outbox(
             session,
             PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind),

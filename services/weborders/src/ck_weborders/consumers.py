@@ -22,6 +22,7 @@ from ck_contracts.roster import PersonRemoved
 from ck_contracts.topology import queues_of
 from ck_contracts.weborders import DebitKind, WeborderSettled, WeborderStatus
 from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from sqlalchemy import Table, delete, select, update
@@ -144,6 +145,7 @@ def budget_consumer() -> EventConsumer:
 
 async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None:
     person = event.person_id
+    erases_personal_data(session)
     await session.execute(
         store.insert(session, removed_people)
         .values(person_id=person, removed_at=utcnow())
