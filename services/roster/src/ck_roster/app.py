@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ck_contracts.membership import InvitationsRequested
-from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
+from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded, TeacherRemoved
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -36,7 +36,13 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(known_schools_consumer("roster"), status_consumer()),
-        publishes=(RosterUploaded, PersonAdded, PersonRemoved, InvitationsRequested),
+        publishes=(
+            RosterUploaded,
+            PersonAdded,
+            PersonRemoved,
+            TeacherRemoved,
+            InvitationsRequested,
+        ),
         description="People of a school: templates, validation, roster uploads, the list, "
         "invitations (handed to the membership service) and the Excel export.",
     )

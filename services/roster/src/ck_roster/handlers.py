@@ -30,6 +30,7 @@ from ck_contracts.roster import (
     RemovePerson,
     RosterKind,
     RosterUploaded,
+    TeacherRemoved,
     TemplateFile,
     TemplateRequest,
     UploadRequest,
@@ -156,10 +157,11 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
             removed=len(plan.removed),
             total=len(plan.added) + len(plan.kept),
         )
-        removed = [
+        removed: list[Any] = [
             PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
             for pid in plan.removed
         ]
+        removed += [teacher_removed(request.school_id, t) for t in plan.removed_teachers]
         uploaded = RosterUploaded(
             school_id=request.school_id, kind=request.kind, **outcome.model_dump()
         )
@@ -176,6 +178,17 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
         changed=len(plan.changed),
     )
     return outcome
+
+
+def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> TeacherRemoved:
+    """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
+    return TeacherRemoved(
+        school_id=school_id,
+        person_id=teacher.id,
+        voornaam=teacher.voornaam,
+        achternaam=teacher.achternaam,
+        email=teacher.email,
+    )
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
@@ -211,14 +224,17 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
     call.require(Permission.UPLOAD_ROSTER, command.school_id)
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
-        kind = await store.delete_person(session, command.school_id, command.person_id)
-        if kind is None:
+        deleted = await store.delete_person(session, command.school_id, command.person_id)
+        if deleted is None:
             raise NotFound(UNKNOWN_PERSON)
+        kind, teacher = deleted
         erases_personal_data(session)
-        await add_to_outbox(
-            session,
-            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind),
-        )
+        events: list[Any] = [
+            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind)
+        ]
+        if teacher is not None:
+            events.append(teacher_removed(command.school_id, teacher))
+        await add_to_outbox(session, *events)
     log.info("roster.person_removed", kind=kind.value, person_id=str(command.person_id))
     return {"person_id": str(command.person_id)}
 

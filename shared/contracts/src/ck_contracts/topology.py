@@ -115,8 +115,13 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             budget.CardPaymentMade.routing_key,
         ),
     ),
-    # A removed student's dossier is deleted (R-AVG-2).
-    EventQueue("weborders", "roster", (roster.PersonRemoved.routing_key,)),
+    # A removed student's dossier is deleted; a removed teacher's name and address are erased
+    # where they arranged something (R-AVG-2).
+    EventQueue(
+        "weborders",
+        "roster",
+        (roster.PersonRemoved.routing_key, roster.TeacherRemoved.routing_key),
+    ),
     EventQueue(
         "budget",
         "members",
