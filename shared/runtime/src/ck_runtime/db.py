@@ -24,7 +24,7 @@ from ck_runtime.logs import get_logger
 log = get_logger(__name__)
 
 READ_ONLY_OPTION = "ck_read_only"
-# session.info key: the transaction erased personal data (see Database.erases_personal_data).
+# session.info key: the transaction erased personal data (see erases_personal_data).
 _SCRUB_KEY = "ck_scrub_after_commit"
 
 
@@ -185,14 +185,20 @@ class Database:
             return await self._checkpoint()
 
     async def _checkpoint(self) -> bool:
-        async with self.engine.connect() as conn:
-            # On the driver's connection: SQLAlchemy would open a transaction first (see
-            # _sqlite_begin), and a checkpoint cannot run inside one.
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            row = await cursor.fetchone()
-            await cursor.close()
+        """Never raises: the transaction before it has committed, and its caller must hear
+        so. A scrub that could not finish is logged; the next one catches up."""
+        try:
+            async with self.engine.connect() as conn:
+                # On the driver's connection: SQLAlchemy would open a transaction first (see
+                # _sqlite_begin), and a checkpoint cannot run inside one.
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                row = await cursor.fetchone()
+                await cursor.close()
+        except Exception as exc:
+            log.warning("storage.scrub_failed", error=type(exc).__name__)
+            return False
         completed = row is not None and row[0] == 0
         if not completed:
             log.warning("storage.scrub_incomplete")

@@ -66,7 +66,7 @@ def _window(window: timedelta | Callable[[], timedelta]) -> Callable[[], timedel
 def _where(
     moment: Any, cutoff: datetime, conditions: Sequence[Condition], now: datetime
 ) -> list[ColumnElement[bool]]:
-    return [moment <= cutoff, *(c(now) if callable(c) else c for c in conditions)]
+    return [moment <= cutoff, *(c if isinstance(c, ColumnElement) else c(now) for c in conditions)]
 
 
 def batch_of(table: Table, conditions: Sequence[ColumnElement[bool]], limit: int) -> Any:
