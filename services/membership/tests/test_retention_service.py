@@ -111,3 +111,48 @@ async def test_a_removed_member_leaves_nothing_in_the_files(
     finally:
         await connection.close()
         await db.dispose()
+
+
+async def test_the_migration_erases_card_numbers_of_people_removed_before_it(
+    database_url: str,
+) -> None:
+    """5f216364f315: memberships removed from the roster before this change lose their card
+    number; active members keep theirs."""
+    import asyncio
+
+    from alembic import command
+    from ck_runtime.migrations import alembic_config
+
+    config = alembic_config("membership", database_url)
+    await asyncio.to_thread(command.upgrade, config, "b3441e298a8c")  # the revision before
+    db = Database(database_url)
+    rows = [
+        # erased at removal, the number kept (as the code before this change did)
+        {"end_reason": "removed_from_roster", "voornaam": None, "card_number": "1000000000009"},
+        {"end_reason": None, "voornaam": "Anna", "card_number": "1000000000017"},
+    ]
+    async with db.transaction() as session:
+        for row in rows:
+            await session.execute(
+                insert(memberships).values(
+                    person_id=uuid.uuid4(),
+                    school_id=SCHOOL,
+                    kind="students",
+                    status="ended" if row["end_reason"] else "active",
+                    invitation_id=uuid.uuid4(),
+                    activated_at=MONDAY,
+                    **row,
+                )
+            )
+    await db.dispose()
+    await upgrade_async("membership", database_url)
+    db = Database(database_url)
+    async with db.read() as session:
+        numbers = {
+            r.voornaam: r.card_number
+            for r in await session.execute(
+                select(memberships.c.voornaam, memberships.c.card_number)
+            )
+        }
+    assert numbers == {None: None, "Anna": "1000000000017"}
+    await db.dispose()

@@ -351,3 +351,35 @@ async def test_a_failed_transaction_is_not_followed_by_a_scrub(tmp_path: Path) -
             raise RuntimeError("rolled back")
     assert traces(sqlite_files(tmp_path), VALUES)  # nothing was erased, nothing scrubbed
     await db.dispose()
+
+
+async def test_the_migration_blanks_bodies_published_before_it(database_url: str) -> None:
+    """Each service's retention migration (here the roster's, e88571c5b566): rows published
+    before the relay blanked bodies lose theirs; rows still waiting keep them."""
+    import asyncio
+
+    from alembic import command
+    from ck_runtime.migrations import alembic_config, upgrade_async
+
+    config = alembic_config("roster", database_url)
+    await asyncio.to_thread(command.upgrade, config, "25d530a53fa3")  # the revision before
+    db = Database(database_url)
+    published, waiting = mail(), mail()
+    async with db.transaction() as session:
+        for event, at in ((published, MONDAY), (waiting, None)):
+            await session.execute(
+                insert(OUTBOX).values(
+                    id=event.id,
+                    routing_key=event.routing_key,
+                    body=event.envelope(),
+                    created_at=MONDAY,
+                    published_at=at,
+                    attempts=0,
+                )
+            )
+    await db.dispose()
+    await upgrade_async("roster", database_url)
+    db = Database(database_url)
+    bodies = {r.id: r.body for r in await outbox_rows(db)}
+    assert bodies[published.id] == {} and bodies[waiting.id]["to"] == EMAIL
+    await db.dispose()
