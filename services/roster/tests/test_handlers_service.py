@@ -15,7 +15,7 @@ from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_testkit import clocks
-from ck_testkit.rosters import STUDENT_HEADER, student_xlsx
+from ck_testkit.rosters import STUDENT_HEADER, student_xlsx, teacher_xlsx
 from sqlalchemy import func, select
 
 HEADERS = list(STUDENT_HEADER)
@@ -258,6 +258,42 @@ async def test_add_and_remove_by_hand(db: Database) -> None:
     assert (await call(db, Ops.REMOVE_PERSON, remove))["error"]["code"] == "not_found"
     assert [e["person_id"] for e in await events(db, "roster.person.removed")] == [person_id]
     assert await people_count(db) == 0
+    assert await events(db, "roster.teacher.removed") == []  # a student's name never travels
+
+
+async def test_a_removed_teacher_is_announced_with_name_and_address(db: Database) -> None:
+    """TeacherRemoved: the weborders service erases the teacher's copies (R-AVG-2)."""
+    teachers = [
+        ("Dirk", "Docent", "dirk@school.nl", "", "Haarlem", "Media"),
+        ("Tineke", "Trouw", "tineke@school.nl", "", "Haarlem", "Zorg"),
+    ]
+    payload = {
+        "school_id": str(SCHOOL_A),
+        "kind": "teachers",
+        "filename": "docenten.xlsx",
+        "content_b64": base64.b64encode(teacher_xlsx(teachers)).decode(),
+        "confirmed": True,
+    }
+    assert (await call(db, Ops.UPLOAD, payload))["ok"]
+    again = {**payload, "content_b64": base64.b64encode(teacher_xlsx(teachers[1:])).decode()}
+    assert (await call(db, Ops.UPLOAD, again))["ok"]  # Dirk leaves with the upload
+    (dirk,) = await events(db, "roster.teacher.removed")
+    assert (dirk["voornaam"], dirk["achternaam"], dirk["email"]) == (
+        "Dirk",
+        "Docent",
+        "dirk@school.nl",
+    )
+    (removed,) = await events(db, "roster.person.removed")
+    assert removed["person_id"] == dirk["person_id"] and dirk["school_id"] == str(SCHOOL_A)
+
+    listed = await call(
+        db, Ops.LIST, {"school_id": str(SCHOOL_A), "kind": "teachers"}, actor(SCHOOL_A)
+    )
+    (tineke,) = listed["result"]["items"]
+    remove = {"school_id": str(SCHOOL_A), "person_id": tineke["person_id"]}
+    assert (await call(db, Ops.REMOVE_PERSON, remove))["ok"]  # Tineke is removed by hand
+    by_hand = (await events(db, "roster.teacher.removed"))[-1]
+    assert (by_hand["person_id"], by_hand["email"]) == (tineke["person_id"], "tineke@school.nl")
 
 
 # --- tenant isolation (R-ROLE-6) ------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ck_contracts.roster import (
     PersonRemoved,
     RosterKind,
     RosterPeopleAdded,
+    TeacherRemoved,
 )
 from ck_contracts.rpc import RpcRequest
 from ck_contracts.weborders import Ops
@@ -101,7 +102,7 @@ class World:
         )
 
     async def feed(self, event: Event) -> bool:
-        roster_events = (PersonRemoved, PersonAdded, RosterPeopleAdded)
+        roster_events = (PersonRemoved, PersonAdded, RosterPeopleAdded, TeacherRemoved)
         consumer = roster_consumer() if isinstance(event, roster_events) else budget_consumer()
         return await consumer.handle(event.envelope(), self.db)
 

@@ -9,7 +9,9 @@ import uuid
 from datetime import date
 from typing import Any
 
+from ck_contracts.roster import TeacherRemoved
 from ck_contracts.weborders import Ops
+from ck_weborders.consumers import roster_consumer
 from ck_weborders.tables import dossier_notes, weborder_participants
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -289,3 +291,69 @@ async def test_a_removed_student_loses_their_dossier(world: World) -> None:
         Ops.WEBORDER_GET_OWN, {"api_key": world.keys["A"], "weborder_id": went["weborder_id"]}
     )
     assert got["participant_ids"] == [str(classmate)]
+
+
+async def test_a_removed_teacher_is_erased_where_they_arranged_something(world: World) -> None:
+    """TeacherRemoved (R-AVG-2): the Docent+ address of weborders, the requester of offer
+    requests and the author of dossier notes go for that teacher, within the school only."""
+    offering = await _publish(world)
+
+    async def request(by: str) -> str:
+        made = await world.ok(
+            Ops.OFFER_REQUEST,
+            {
+                "school_id": world.school,
+                "offering_id": offering["offering_id"],
+                "message": "Kan dit in maart?",
+                "requested_by": by,
+            },
+            world.docent(),
+        )
+        return str(made["request_id"])
+
+    async def note(by: str) -> None:
+        await world.ok(
+            Ops.DOSSIER_NOTE,
+            {"school_id": world.school, "person_id": student, "text": "Goed", "author": by},
+            world.docent(),
+        )
+
+    student = await world.student()
+    dirks, jansens = await request("Dirk Docent"), await request("Mw. Jansen")
+    await note("Dirk Docent")
+    await note("Mw. Jansen")
+    arranged = await world.create(docent_plus_email="dirk.docent@school.nl")
+    other = await world.create(docent_plus_email="jansen@school.nl", provider_reference="2")
+    elsewhere = await world.create(
+        docent_plus_email="dirk.docent@school.nl",
+        school_number=world.other_number,
+        provider_reference="3",
+    )
+
+    left = TeacherRemoved(
+        school_id=world.school,
+        person_id=uuid.uuid4(),
+        voornaam="Dirk",
+        achternaam="Docent",
+        email="Dirk.Docent@School.nl",
+    )
+    assert await roster_consumer().handle(left.envelope(), world.db)
+
+    async def docent_plus_email(weborder: dict[str, Any]) -> str:
+        ref = {"api_key": world.keys["A"], "weborder_id": weborder["weborder_id"]}
+        return str((await world.ok(Ops.WEBORDER_GET_OWN, ref))["docent_plus_email"])
+
+    assert await docent_plus_email(arranged) == ""
+    assert await docent_plus_email(other) == "jansen@school.nl"
+    assert await docent_plus_email(elsewhere) == "dirk.docent@school.nl"  # another school's
+    requests = {
+        r["request_id"]: r for r in await world.ok(Ops.REQUESTS_OWN, {"api_key": world.keys["A"]})
+    }
+    assert (requests[dirks]["requested_by"], requests[jansens]["requested_by"]) == (
+        "",
+        "Mw. Jansen",
+    )
+    dossier = await world.ok(
+        Ops.DOSSIER_GET, {"school_id": world.school, "person_id": student}, world.docent()
+    )
+    assert sorted(e["author"] for e in dossier["entries"]) == ["", "Mw. Jansen"]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ck_contracts.membership import InvitationsRequested
-from ck_contracts.roster import PersonAdded, PersonRemoved, RosterPeopleAdded, RosterUploaded
+from ck_contracts.roster import (
+    PersonAdded,
+    PersonRemoved,
+    RosterPeopleAdded,
+    RosterUploaded,
+    TeacherRemoved,
+)
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -41,6 +47,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
             RosterPeopleAdded,
             PersonAdded,
             PersonRemoved,
+            TeacherRemoved,
             InvitationsRequested,
         ),
         description="People of a school: templates, validation, roster uploads, the list, "

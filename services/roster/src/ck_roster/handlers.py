@@ -32,12 +32,14 @@ from ck_contracts.roster import (
     RosterKind,
     RosterPeopleAdded,
     RosterUploaded,
+    TeacherRemoved,
     TemplateFile,
     TemplateRequest,
     UploadRequest,
     UploadResult,
     ValidationReport,
 )
+from ck_runtime.db import erases_personal_data
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
 from ck_runtime.logs import get_logger
@@ -157,7 +159,7 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
             removed=len(plan.removed),
             total=len(plan.added) + len(plan.kept),
         )
-        removed = [
+        removed: list[Any] = [
             PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
             for pid in plan.removed
         ]
@@ -171,11 +173,14 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
             )
             for start in range(0, len(plan.added_ids), PEOPLE_PER_EVENT)
         ]
+        removed += [teacher_removed(request.school_id, t) for t in plan.removed_teachers]
         uploaded = RosterUploaded(
             school_id=request.school_id, kind=request.kind, **outcome.model_dump()
         )
         # RosterUploaded last: once it is out, so is every removal and addition before it.
         await add_to_outbox(session, *removed, *added, uploaded)
+        if plan.removed or plan.changed:
+            erases_personal_data(session)  # no old copy of them stays in the files (R-AVG-2)
     log.info(
         "roster.uploaded",
         kind=request.kind.value,
@@ -185,6 +190,17 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
         changed=len(plan.changed),
     )
     return outcome
+
+
+def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> TeacherRemoved:
+    """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
+    return TeacherRemoved(
+        school_id=school_id,
+        person_id=teacher.id,
+        voornaam=teacher.voornaam,
+        achternaam=teacher.achternaam,
+        email=teacher.email,
+    )
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
@@ -220,15 +236,19 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
     call.require(Permission.UPLOAD_ROSTER, command.school_id)
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
-        kind = await store.delete_person(
+        deleted = await store.delete_person(
             session, command.school_id, command.person_id, command.kind
         )
-        if kind is None:
+        if deleted is None:
             raise NotFound(UNKNOWN_PERSON)
-        await add_to_outbox(
-            session,
-            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind),
-        )
+        kind, teacher = deleted
+        erases_personal_data(session)
+        events: list[Any] = [
+            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind)
+        ]
+        if teacher is not None:
+            events.append(teacher_removed(command.school_id, teacher))
+        await add_to_outbox(session, *events)
     log.info("roster.person_removed", kind=kind.value, person_id=str(command.person_id))
     return {"person_id": str(command.person_id)}
 

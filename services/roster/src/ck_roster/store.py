@@ -155,6 +155,13 @@ class Existing(NamedTuple):
     digest: str
 
 
+class RemovedTeacher(NamedTuple):
+    id: UUID
+    voornaam: str
+    achternaam: str
+    email: str
+
+
 @dataclass
 class ReplacePlan:
     """The effect of an upload: who is kept (and of those, who changed), added, removed."""
@@ -166,6 +173,8 @@ class ReplacePlan:
     # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
     # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
     added_ids: list[Any] = field(default_factory=list)
+    # Teachers only: what TeacherRemoved carries of each removed teacher.
+    removed_teachers: list[RemovedTeacher] = field(default_factory=list)
 
 
 def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> ReplacePlan:
@@ -310,7 +319,12 @@ async def _replace_roster(
     # Deletes first: the rows' data is gone (R-AVG-2), and an address a removed person had
     # can never collide with an added one.
     for ids in chunks(plan.removed):
-        await session.execute(delete(people).where(people.c.id.in_(ids)))
+        statement = delete(people).where(people.c.id.in_(ids))
+        if kind == RosterKind.TEACHERS:  # the weborders service erases their name (R-AVG-2)
+            deleted = await session.execute(statement.returning(*_TEACHER_COLUMNS))
+            plan.removed_teachers += [_removed_teacher(row) for row in deleted]
+        else:
+            await session.execute(statement)
     if plan.changed:
         columns = field_values(plan.changed[0][1]).keys()
         statement = (
@@ -467,14 +481,24 @@ async def email_taken(
     return (await session.execute(query.limit(1))).first() is not None
 
 
+_TEACHER_COLUMNS = (people.c.id, people.c.voornaam, people.c.achternaam, people.c.email)
+
+
+def _removed_teacher(row: Any) -> RemovedTeacher:
+    return RemovedTeacher(as_uuid(row.id), row.voornaam, row.achternaam, row.email)
+
+
 async def delete_person(
     session: AsyncSession, school_id: UUID, person_id: UUID, kind: RosterKind | None = None
-) -> RosterKind | None:
-    """Delete one person of this school (of this kind, when given); their kind, or None when
-    nothing matched."""
+) -> tuple[RosterKind, RemovedTeacher | None] | None:
+    """Delete one person of this school (of this kind, when given): their kind, and for a
+    teacher what TeacherRemoved carries; None when nothing matched."""
     query = delete(people).where(people.c.id == person_id, people.c.school_id == school_id)
     if kind is not None:
         query = query.where(people.c.kind == kind.value)
-    result = await session.execute(query.returning(people.c.kind))
-    kind = result.scalar()
-    return RosterKind(kind) if kind is not None else None
+    result = await session.execute(query.returning(people.c.kind, *_TEACHER_COLUMNS))
+    row = result.first()
+    if row is None:
+        return None
+    found = RosterKind(row.kind)
+    return found, (_removed_teacher(row) if found == RosterKind.TEACHERS else None)

@@ -1,7 +1,8 @@
 """Messages of the roster service: people of a school (R-ROSTER-1..7, R-ROLE-1/2, R-AVG-1/2).
 
-Events carry ids and counts, never names or addresses (R-AVG-2). Files travel to the roster
-service base64-encoded inside the RPC payload; the gateway limits their size first.
+Events carry ids and counts, never names or addresses (R-AVG-2), except TeacherRemoved, whose
+consumer needs them to erase its copies. Files travel to the roster service base64-encoded
+inside the RPC payload; the gateway limits their size first.
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ class PersonRemoved(Event):
     routing_key = "roster.person.removed"
     person_id: UUID
     kind: RosterKind
+
+
+@register_event
+class TeacherRemoved(Event):
+    """A teacher left the roster (published with their PersonRemoved).
+
+    The one roster event with a name and an address, because its consumer needs them: the
+    weborders service keeps copies where a teacher arranged something (the Docent+ address of
+    a weborder, the requester of an offer request, the author of a dossier note) and finds and
+    erases them with these (R-AVG-2). Nothing keeps the event: the roster's outbox blanks it
+    when it is published, the consumer's inbox keeps its id.
+    """
+
+    routing_key = "roster.teacher.removed"
+    person_id: UUID
+    voornaam: str = ""
+    achternaam: str = ""
+    email: str = ""
 
 
 # --- shapes -----------------------------------------------------------------------------------

@@ -117,7 +117,8 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     ),
     # Who is on each school's roster (ids only), so the dossier and a weborder's participants
     # take only the school's own people (R-DOSSIER-1, R-ROLE-6); a removed student's dossier
-    # is deleted (R-AVG-2).
+    # is deleted, a removed teacher's name and address are erased where they arranged
+    # something (R-AVG-2).
     EventQueue(
         "weborders",
         "roster",
@@ -125,6 +126,7 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             roster.RosterPeopleAdded.routing_key,
             roster.PersonAdded.routing_key,
             roster.PersonRemoved.routing_key,
+            roster.TeacherRemoved.routing_key,
         ),
     ),
     EventQueue(
