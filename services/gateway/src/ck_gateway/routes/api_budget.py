@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import ShortText
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
     Allocate,
@@ -23,13 +24,14 @@ from ck_contracts.budget import (
     SchoolRef,
 )
 from ck_contracts.budget import Ops as BudgetOps
-from ck_contracts.invoicing import SERVICE as INVOICING
 from ck_contracts.invoicing import (
+    MAX_PAYMENT_CENTS,
     Invoice,
     InvoiceList,
     RecordPayment,
     SchoolInvoices,
 )
+from ck_contracts.invoicing import SERVICE as INVOICING
 from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.roles import Permission
 from fastapi import APIRouter, Body, Request, Response
@@ -64,9 +66,9 @@ async def _budget(request: Request, session: ApiSession, op: str, payload: BaseM
 
 
 class PaymentBody(BaseModel):
-    amount_cents: int = Field(gt=0)
+    amount_cents: int = Field(gt=0, le=MAX_PAYMENT_CENTS)
     paid_on: date
-    payment_reference: str = Field(default="", max_length=100)
+    payment_reference: ShortText = ""
 
 
 class AllocationBody(BaseModel):

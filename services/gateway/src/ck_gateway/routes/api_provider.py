@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import Key, Page, PageSize
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
@@ -201,10 +202,9 @@ async def create_weborder(
     key: ApiKey,
     weborder: Annotated[WeborderFields, Body(examples=[_WEBORDER_EXAMPLE])],
     idempotency_key: Annotated[
-        str,
+        Key,
         Header(
             alias="Idempotency-Key",
-            max_length=200,
             description="Optional; the same key again answers the original weborder.",
         ),
     ] = "",
@@ -225,8 +225,8 @@ async def list_weborders(
     request: Request,
     key: ApiKey,
     status: Annotated[WeborderStatus | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
     query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
     return JSONResponse(await _call(request, Ops.WEBORDER_LIST_OWN, query))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import Page, PageSize, SearchText
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -191,19 +192,20 @@ async def upload(
 
 
 def list_filter(
-    voornaam: str = "",
-    achternaam: str = "",
-    email: str = "",
-    mobiel: str = "",
-    brin: str = "",
+    voornaam: Annotated[SearchText, Query()] = "",
+    achternaam: Annotated[SearchText, Query()] = "",
+    email: Annotated[SearchText, Query()] = "",
+    mobiel: Annotated[SearchText, Query()] = "",
+    brin: Annotated[SearchText, Query()] = "",
     studiejaar: Annotated[int | None, Query(ge=1, le=99)] = None,
-    klas: str = "",
-    opleiding: str = "",
-    locatienaam: str = "",
-    afdeling: str = "",
+    klas: Annotated[SearchText, Query()] = "",
+    opleiding: Annotated[SearchText, Query()] = "",
+    locatienaam: Annotated[SearchText, Query()] = "",
+    afdeling: Annotated[SearchText, Query()] = "",
     status: Annotated[list[MembershipStatus] | None, Query()] = None,
 ) -> ListFilter:
-    """The list's filter from the query string (the list and the export share it)."""
+    """The list's filter from the query string (the list and the export share it); the
+    parameters carry the contract's own bounds, so FastAPI answers 422 before this runs."""
     return ListFilter(
         voornaam=voornaam,
         achternaam=achternaam,
@@ -215,7 +217,7 @@ def list_filter(
         opleiding=opleiding,
         locatienaam=locatienaam,
         afdeling=afdeling,
-        statuses=status or [],
+        statuses=list(dict.fromkeys(status or [])),  # each status once, however often sent
     )
 
 
@@ -238,8 +240,8 @@ async def list_people(
     filt: Filter,
     sort: SortField = "achternaam",
     descending: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> PersonPage:
     _check(session, Permission.VIEW_ROSTER, school_id)
     query = ListRequest(

@@ -8,6 +8,15 @@ import base64
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import (
+    Page,
+    PageSize,
+    Reason,
+    RequiredLongText,
+    RequiredMessage,
+    RequiredReason,
+    SearchText,
+)
 from ck_contracts.roles import Permission
 from ck_contracts.weborders import SERVICE as WEBORDERS
 from ck_contracts.weborders import (
@@ -60,20 +69,20 @@ async def _call(request: Request, session: ApiSession, op: str, payload: BaseMod
 
 class Decision(BaseModel):
     approve: bool
-    reason: str = Field(default="", max_length=500, description="Required when rejecting.")
+    reason: Reason = Field(default="", description="Required when rejecting.")
 
 
 class Cancellation(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: RequiredReason
 
 
 class OfferRequestBody(BaseModel):
     offering_id: UUID
-    message: str = Field(min_length=1, max_length=2000)
+    message: RequiredMessage
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: RequiredLongText
 
 
 @router.get(
@@ -86,8 +95,8 @@ async def list_weborders(
     school_id: UUID,
     session: ApiSession,
     status: WeborderStatus | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> WeborderPage:
     _check(session, Permission.VIEW_SCHOOL, school_id)
     query = SchoolWeborders(school_id=school_id, status=status, page=page, page_size=page_size)
@@ -210,13 +219,13 @@ async def search_offer(
     request: Request,
     school_id: UUID,
     session: ApiSession,
-    text: str = "",
-    discipline: str = "",
-    city: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    text: Annotated[SearchText, Query()] = "",
+    discipline: Annotated[SearchText, Query()] = "",
+    city: Annotated[SearchText, Query()] = "",
+    page: Annotated[Page, Query()] = 1,
 ) -> list[Offering]:
     _check(session, Permission.BROWSE_OFFER, school_id)
-    query = SearchOffer(text=text[:100], discipline=discipline[:100], city=city[:100], page=page)
+    query = SearchOffer(text=text, discipline=discipline, city=city, page=page)
     result = await _call(request, session, Ops.OFFER_SEARCH, query)
     items = result["items"] if isinstance(result, dict) else result
     return [Offering.model_validate(item) for item in items]

@@ -24,8 +24,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text
 from ck_contracts.membership import SERVICE as MEMBERSHIP
-from ck_contracts.membership import Activate, Activated, EndMembership
+from ck_contracts.membership import Activate, Activated, EndMembership, MemberName
 from ck_contracts.membership import Ops as MembershipOps
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
@@ -335,10 +336,12 @@ class ActivationBody(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    code: str = Field(min_length=1, max_length=64, description="The activation code")
-    voornaam: str = Field(min_length=1, max_length=100)
-    achternaam: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=254)
+    code: Annotated[str, Text(CODE_MAX, min_length=1)] = Field(
+        description="The activation code"
+    )
+    voornaam: MemberName
+    achternaam: MemberName
+    email: RequiredEmail
     geboortedatum: date
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -134,9 +135,11 @@ def _list_notice(page: RosterPage, params: Any) -> str:
     done = params.get("gedaan", "")
     if done == "uitgenodigd":
         requested, active = params.get("aantal", ""), params.get("al_actief", "0")
-        if requested.isdigit() and active.isdigit() and len(requested + active) < 16:
+        invited = whole_number(requested, low=0, high=10**7)
+        skipped = whole_number(active, low=0, high=10**7)
+        if invited is not None and skipped is not None:
             return (
-                f"{invite_notice(int(requested), int(active))} De status en de activatiecodes "
+                f"{invite_notice(invited, skipped)} De status en de activatiecodes "
                 "verschijnen over enkele ogenblikken in de lijst."
             )
     return {
