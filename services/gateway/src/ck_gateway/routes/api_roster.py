@@ -57,7 +57,7 @@ from ck_gateway.routes.pages_roster import (
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}/roster/{kind}",
     tags=["roster"],
-    responses=error_responses(400, 401, 403, 404, 413, 503),
+    responses=error_responses(404),
 )
 
 _PERSON_EXAMPLE: dict[str, Any] = {
@@ -136,7 +136,6 @@ async def template(
     "every problem with its row (1 = header), column and a Dutch message.",
     responses={
         200: {"content": {"application/json": {"examples": _REPORT_EXAMPLES}}},
-        **error_responses(422),
     },
 )
 async def validate(
@@ -168,7 +167,6 @@ async def validate(
                 }
             }
         },
-        **error_responses(422),
     },
 )
 async def upload(
@@ -230,7 +228,6 @@ Filter = Annotated[ListFilter, Depends(list_filter)]
     summary="The roster, filtered, sorted and paged (R-ROSTER-6)",
     description="Text filters match case-insensitively on a part of the value; `status` may be "
     "given several times (any of them matches).",
-    responses=error_responses(422),
 )
 async def list_people(
     request: Request,
@@ -262,7 +259,7 @@ async def list_people(
     response_model=Person,
     status_code=201,
     summary="Add one person by hand, with the template's field rules (R-ROSTER-5)",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def add_person(
     request: Request,
@@ -334,7 +331,6 @@ _SELECTION_EXAMPLES: dict[str, Any] = {
                 }
             }
         },
-        **error_responses(422),
     },
 )
 async def invite(

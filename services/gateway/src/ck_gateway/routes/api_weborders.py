@@ -52,7 +52,7 @@ from ck_gateway.errors import forbidden
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}",
     tags=["spending"],
-    responses=error_responses(400, 401, 403, 404, 503),
+    responses=error_responses(404),
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -110,7 +110,7 @@ async def list_weborders(
     description="Approving starts the debit: the answer's status is `in_behandeling`; the "
     "budget service's answer makes it `goedgekeurd`, or `geweigerd` with the Dutch reason in "
     "`reason` (balance too low: nothing is debited). Rejecting needs a reason.",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def decide(
     request: Request,
@@ -128,7 +128,7 @@ async def decide(
     "/weborders/{weborder_id}/cancel-approval",
     response_model=Weborder,
     summary="Cancel an approved weborder: the amount is credited back with a ledger entry",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def cancel_approval(
     request: Request, school_id: UUID, weborder_id: UUID, session: ApiSession, body: Cancellation
@@ -158,7 +158,6 @@ async def list_schooltoer(
     response_model=SchooltoerOrder,
     status_code=201,
     summary="Order transport tickets; debited like a weborder (R-WEB-4)",
-    responses=error_responses(422),
 )
 async def order_schooltoer(
     request: Request,
@@ -237,7 +236,6 @@ async def search_offer(
     status_code=201,
     tags=["offer"],
     summary="Ask a provider for an offering; it answers with a weborder (R-WEB-3)",
-    responses=error_responses(422),
 )
 async def request_offering(
     request: Request, school_id: UUID, session: ApiSession, body: OfferRequestBody
@@ -272,7 +270,6 @@ async def dossier(
     status_code=201,
     tags=["dossier"],
     summary="Add a teacher's note to a student's dossier",
-    responses=error_responses(422),
 )
 async def add_note(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession, body: NoteBody

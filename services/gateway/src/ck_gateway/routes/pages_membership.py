@@ -336,9 +336,7 @@ class ActivationBody(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    code: Annotated[str, Text(CODE_MAX, min_length=1)] = Field(
-        description="The activation code"
-    )
+    code: Annotated[str, Text(CODE_MAX, min_length=1)] = Field(description="The activation code")
     voornaam: MemberName
     achternaam: MemberName
     email: RequiredEmail
@@ -374,7 +372,7 @@ _ACTIVATION_EXAMPLE = {
                 }
             }
         },
-        **error_responses(404, 409, 422, 429, 503),
+        **error_responses(404, 409, 429),
     },
 )
 async def api_activate(
@@ -397,7 +395,7 @@ async def api_activate(
     summary="CJP admin: end an active membership (the list then shows Inactief lidmaatschap)",
     description="For a member who stops (R-MEMBER-1). The person stays on the school's roster "
     "and may be invited again; a new activation gives a new card number.",
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(404),
 )
 async def api_end_membership(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession
