@@ -49,7 +49,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode, checks
 
 PASSWORD = "een lang wachtwoord voor de fuzzer"
-MAX_EXAMPLES = 6  # per operation and per role: about 50 operations x 3 runs
+MAX_EXAMPLES = 8  # per operation, mode and role: about 50 operations x 2 modes x 3 roles
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -182,9 +182,16 @@ def _fuzz(operation: Any, mode: GenerationMode, world: World, token: str) -> str
 
     try:
         examples()
-    except Exception as exc:  # every failing operation is reported, not only the first
-        return f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}"
+    except (Exception, BaseExceptionGroup) as exc:  # schemathesis' FailureGroup is a Base one
+        # Every failing operation is reported, not only the first.
+        return f"{operation.method.upper()} {operation.path} ({mode.value}):\n{_describe(exc)}"
     return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "\n".join(_describe(inner) for inner in exc.exceptions)
+    return f"  {type(exc).__name__}: {exc}"
 
 
 @pytest.mark.parametrize("role", ["budget holder", "CJP admin", "provider"])
