@@ -31,8 +31,10 @@ SERVICE = "roster"
 # A studiejaar is 1 to 6 (R-ROSTER-2, the roster's own rule and message); the contract only
 # keeps numbers in a range no column can overflow on.
 StudyYear = Annotated[int, Field(ge=1, le=99)]
-# Roster files travel base64-encoded: about 4/3 of the gateway's largest upload (12 MiB).
-MAX_FILE_B64 = 24 * 1024 * 1024
+# Roster files travel base64-encoded (4/3 of their size); the gateway's upload limit
+# (GATEWAY_MAX_UPLOAD_BYTES, default 12 MiB) may be set to at most MAX_FILE_BYTES.
+MAX_FILE_BYTES = 48 * 1024 * 1024
+MAX_FILE_B64 = MAX_FILE_BYTES // 3 * 4 + 4
 
 
 class RosterKind(StrEnum):

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text
+from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text, clean_text
 from ck_contracts.membership import SERVICE as MEMBERSHIP
 from ck_contracts.membership import Activate, Activated, EndMembership, MemberName
 from ck_contracts.membership import Ops as MembershipOps
@@ -296,7 +296,7 @@ def _activation_page(
 
 @router.get("/activeren", response_class=HTMLResponse, include_in_schema=False)
 async def activation_form(request: Request, code: str = "") -> Response:
-    return _activation_page(request, {"code": code.strip()[:64]})
+    return _activation_page(request, {"code": clean_text(code, max_length=CODE_MAX)})
 
 
 @router.post("/activeren", response_class=HTMLResponse, include_in_schema=False)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.bounds import whole_number
+from ck_contracts.bounds import FILENAME_MAX, clean_text, whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -57,7 +57,7 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_FILE = "Kies een .xls- of .xlsx-bestand."
-MAX_FILENAME = 255
+MAX_FILENAME = FILENAME_MAX
 
 
 def own_school(session: SessionInfo, permission: Permission) -> UUID:
@@ -87,7 +87,8 @@ async def read_upload(upload: Any) -> tuple[str, bytes] | None:
     content = await upload.read()
     if not content:
         return None
-    return upload.filename[-MAX_FILENAME:], content
+    # The name is only shown back: cleaned like stored text, its end (the extension) kept.
+    return clean_text(upload.filename)[-MAX_FILENAME:].strip(), content
 
 
 def file_request(school_id: UUID, kind: RosterKind, name: str, content: bytes) -> dict[str, Any]:
