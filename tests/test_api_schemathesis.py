@@ -24,6 +24,7 @@ Operations left out, and why:
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,7 +50,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode, checks
 
 PASSWORD = "een lang wachtwoord voor de fuzzer"
-MAX_EXAMPLES = 8  # per operation, mode and role: about 50 operations x 2 modes x 3 roles
+# Per operation, mode and role (about 50 operations x 2 modes x 3 roles): about 90 s here.
+# CK_FUZZ_EXAMPLES=100 for a deeper run by hand.
+MAX_EXAMPLES = int(os.environ.get("CK_FUZZ_EXAMPLES", "8"))
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
