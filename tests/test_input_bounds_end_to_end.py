@@ -271,3 +271,41 @@ def test_the_openapi_documents_every_status_an_operation_answers(setting: Settin
     assert seen > 40
     login = document["paths"]["/api/v1/auth/login"]["post"]["responses"]
     assert {"401", "429"} <= set(login)
+
+
+def test_an_admin_is_held_to_the_same_rules(setting: Setting) -> None:
+    portal = setting.portal
+    admin = {"Authorization": f"Bearer {portal.admin_token()}"}
+    school = {
+        "settings": {
+            "name": "Grens\x00College",
+            "brin_codes": ["25LG"],
+            "locations": ["x" * 201],
+            "duo_student_count": 10,
+        },
+        "budget_holder": {"name": "Bea", "email": "bea@grens.test"},
+    }
+    with portal.client() as http:
+        reply = http.post("/api/v1/schools", json=school, headers=admin)
+        assert reply.status_code == 422, reply.text
+        fields = reply.json()["error"]["fields"]
+        assert "onzichtbaar stuurteken" in fields["settings.name"]
+        assert fields["settings.locations.0"] == "Maximaal 200 tekens."
+        payment = {"amount_cents": 10**15, "paid_on": "2026-03-02", "payment_reference": "a\vb"}
+        reply = http.post(f"/api/v1/invoices/{uuid.uuid4()}/payments", json=payment, headers=admin)
+        assert reply.status_code == 422
+        assert set(reply.json()["error"]["fields"]) == {"amount_cents", "payment_reference"}
+        # The page form (menu Aanbieders): the form again, with the message by the field.
+        page_login(http, portal.admin_email, portal.admin_password)
+        form = http.get("/beheer/aanbieders")
+        posted = http.post(
+            "/beheer/aanbieders",
+            data={
+                "naam": "Theater\vNoord",
+                "kvk": "12345670",
+                "contactpersoon": "Piet",
+                "email": "piet@theater.test",
+                "csrf_token": csrf_from(form.text),
+            },
+        )
+        assert posted.status_code == 422 and "onzichtbaar stuurteken (teken 8)" in posted.text
