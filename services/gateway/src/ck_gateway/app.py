@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-from ck_gateway import error_handlers, errors
+from ck_gateway import error_handlers, errors, openapi_errors
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
@@ -166,4 +166,5 @@ def create_app(
         docs.router,
     ):
         app.include_router(router)
+    openapi_errors.install(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from ck_contracts.roster import MAX_FILE_BYTES
 from ck_runtime.logs import get_logger
 from ck_runtime.settings import ServiceSettings, load_settings
 from pydantic import Field, field_validator
@@ -23,7 +24,7 @@ class GatewaySettings(ServiceSettings):
     # Largest request body accepted; larger ones get 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Largest roster file (validatietool and upload, pages and API); only those routes get it.
-    max_upload_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=12 * 1024 * 1024, ge=1024, le=MAX_FILE_BYTES)
     # False only for local http. Production (https) must set GATEWAY_SECURE_COOKIES=true so the
     # session cookie is never sent over plain http.
     secure_cookies: bool = False

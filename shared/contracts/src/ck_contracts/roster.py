@@ -8,14 +8,34 @@ inside the RPC payload; the gateway limits their size first.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.bounds import (
+    Code,
+    Email,
+    FileName,
+    Name,
+    Page,
+    PageSize,
+    Phone,
+    RequiredName,
+    SearchText,
+    ShortText,
+)
 from ck_contracts.messaging import Event, register_event
 
 SERVICE = "roster"
+
+# A studiejaar is 1 to 6 (R-ROSTER-2, the roster's own rule and message); the contract only
+# keeps numbers in a range no column can overflow on.
+StudyYear = Annotated[int, Field(ge=1, le=99)]
+# Roster files travel base64-encoded (4/3 of their size); the gateway's upload limit
+# (GATEWAY_MAX_UPLOAD_BYTES, default 12 MiB) may be set to at most MAX_FILE_BYTES.
+MAX_FILE_BYTES = 48 * 1024 * 1024
+MAX_FILE_B64 = MAX_FILE_BYTES // 3 * 4 + 4
 
 
 class RosterKind(StrEnum):
@@ -109,16 +129,16 @@ class PersonFields(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    voornaam: str = ""
-    achternaam: str = ""
-    email: str = ""
-    mobiel: str = ""
-    locatienaam: str = ""
-    studiejaar: int | None = None
-    opleiding: str = ""
-    klas: str = ""
-    brin: str = ""
-    afdeling: str = ""
+    voornaam: Name = ""
+    achternaam: Name = ""
+    email: Email = ""
+    mobiel: Phone = ""
+    locatienaam: Name = ""
+    studiejaar: StudyYear | None = None
+    opleiding: Name = ""
+    klas: ShortText = ""
+    brin: Code = ""
+    afdeling: ShortText = ""
 
 
 class Person(PersonFields):
@@ -162,8 +182,8 @@ class TemplateFile(BaseModel):
 class FileRequest(BaseModel):
     school_id: UUID
     kind: RosterKind
-    filename: str = Field(max_length=255)
-    content_b64: str
+    filename: FileName
+    content_b64: str = Field(max_length=MAX_FILE_B64)
 
 
 class UploadRequest(FileRequest):
@@ -202,17 +222,17 @@ SortField = Literal[
 class ListFilter(BaseModel):
     """Each text filter matches case-insensitively on a part of the value; statuses: any of."""
 
-    voornaam: str = ""
-    achternaam: str = ""
-    email: str = ""
-    mobiel: str = ""
-    brin: str = ""
-    studiejaar: int | None = None
-    klas: str = ""
-    opleiding: str = ""
-    locatienaam: str = ""
-    afdeling: str = ""
-    statuses: list[MembershipStatus] = Field(default_factory=list)
+    voornaam: SearchText = ""
+    achternaam: SearchText = ""
+    email: SearchText = ""
+    mobiel: SearchText = ""
+    brin: SearchText = ""
+    studiejaar: StudyYear | None = None
+    klas: SearchText = ""
+    opleiding: SearchText = ""
+    locatienaam: SearchText = ""
+    afdeling: SearchText = ""
+    statuses: list[MembershipStatus] = Field(default_factory=list, max_length=8)
 
 
 class ListRequest(BaseModel):
@@ -221,8 +241,8 @@ class ListRequest(BaseModel):
     filter: ListFilter = Field(default_factory=ListFilter)
     sort: SortField = "achternaam"
     descending: bool = False
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 class PersonPage(BaseModel):
@@ -245,7 +265,7 @@ class InviteRequest(BaseModel):
     school_id: UUID
     kind: RosterKind
     selection: Selection
-    school_name: str = Field(min_length=1, max_length=200)  # for the mail (R-MEMBER-5)
+    school_name: RequiredName  # for the mail (R-MEMBER-5)
 
 
 class InviteResult(BaseModel):

@@ -18,12 +18,14 @@ from uuid import UUID
 from ck_contracts.accounts import SERVICE as ACCOUNTS
 from ck_contracts.accounts import Ops as AccountOps
 from ck_contracts.accounts import School, SessionInfo
+from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
     ChangeOrder,
     Ledger,
+    OrderCounts,
     OrderForm,
     OrderList,
     OrderRef,
@@ -57,7 +59,7 @@ from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
-from ck_gateway.forms import GENERAL
+from ck_gateway.forms import GENERAL, search_term, validated
 from ck_gateway.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,21 +92,25 @@ def parse_counts(form: FormData | dict[str, str]) -> tuple[dict[str, Any], dict[
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ("collectief", "individueel"):
-        raw = str(form.get(name, "") or "0").strip()
-        if not raw.isdigit() or int(raw) > MAX_COUNT:
+        number = whole_number(str(form.get(name, "") or "0"), low=0, high=MAX_COUNT)
+        if number is None:
             errors[name] = "Vul een heel aantal in van 0 tot en met 1.000.000."
         else:
-            values[name] = int(raw)
+            values[name] = number
     if not errors and values["collectief"] == 0 and values["individueel"] == 0:
         errors[GENERAL] = "Vul bij minstens één van de twee aantallen meer dan 0 in."
     reference = str(form.get("referentie", "") or "").strip()
-    if len(reference) > 100:
-        errors["referentie"] = "Een referentie is hoogstens 100 tekens lang."
     counts = {
         "collective_students": values.get("collectief", 0),
         "individual_students": values.get("individueel", 0),
         "reference": reference,
     }
+    # The contract's own rules for the reference (length, control characters).
+    checked, problems = validated(OrderCounts, counts, {"reference": "referentie"})
+    if "referentie" in problems:
+        errors["referentie"] = problems["referentie"]
+    elif checked is not None:
+        counts["reference"] = checked.reference
     return counts, errors
 
 
@@ -369,7 +375,7 @@ async def download_invoice(request: Request, invoice_id: UUID, session: PageSess
 # --- Budget toewijzen (R-BUDGET-6) -------------------------------------------------------------
 def _active_students(achternaam: str) -> ListFilter:
     """Who may get individual budget (R-BUDGET-6): active members, optionally by achternaam."""
-    return ListFilter(statuses=[MembershipStatus.ACTIVE], achternaam=achternaam.strip()[:100])
+    return ListFilter(statuses=[MembershipStatus.ACTIVE], achternaam=search_term(achternaam))
 
 
 async def _everyone_matching(
@@ -412,7 +418,7 @@ async def _allocation_page(
         school_id=school_id,
         kind=RosterKind.STUDENTS,
         filter=_active_students(request.query_params.get("achternaam", "")),
-        page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**6 else 1,
+        page=whole_number(page_number, low=1, high=MAX_PAGE) or 1,
         page_size=100,
     )
     people = PersonPage.model_validate(
@@ -597,12 +603,20 @@ async def admin_record_payment(
         return await _admin_refused(
             request, session, school_id, "Vul het betaalde bedrag in, bijvoorbeeld 130,00.", 422
         )
-    command = RecordPayment(
-        invoice_id=invoice_id,
-        amount_cents=amount,
-        paid_on=paid_on,
-        payment_reference=str(form.get("kenmerk", "") or "")[:100],
+    command, errors = validated(
+        RecordPayment,
+        {
+            "invoice_id": invoice_id,
+            "amount_cents": amount,
+            "paid_on": paid_on,
+            "payment_reference": str(form.get("kenmerk", "") or ""),
+        },
+        {"payment_reference": "Kenmerk", "amount_cents": "Bedrag"},
     )
+    if command is None:
+        label, message = next(iter(errors.items()))
+        refusal = message if label == GENERAL else f"{label}: {message}"
+        return await _admin_refused(request, session, school_id, refusal, 422)
     try:
         await backend.call(
             request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor

@@ -20,6 +20,7 @@ from ck_contracts.accounts import (
     SessionInfo,
 )
 from ck_contracts.accounts import Ops as AccountsOps
+from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -126,7 +127,7 @@ async def revoke_access(
 # --- the page ---------------------------------------------------------------------------------
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("pagina", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    return whole_number(raw, low=1, high=MAX_PAGE) or 1
 
 
 async def _show(

@@ -24,6 +24,7 @@ from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_http_status
+from ck_gateway.forms import validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
@@ -79,16 +80,22 @@ async def add_note(request: Request, person_id: UUID, session: PageSession) -> R
     school_id = own_school(session, Permission.WRITE_DOSSIER_NOTE)
     note = text(form, "notitie")
     values = {"notitie": note}
-    if problem := message_error(note, MAX_NOTE, what="notitie"):
-        return await _dossier_page(
-            request, person_id, session, values=values, errors={"notitie": problem}, status_code=422
-        )
-    command = AddNote(
-        school_id=school_id,
-        person_id=person_id,
-        text=note,
-        author=session.user_name[:200] or session.email[:200],
+    command, errors = validated(
+        AddNote,
+        {
+            "school_id": school_id,
+            "person_id": person_id,
+            "text": note,
+            "author": session.user_name[:200] or session.email[:200],
+        },
+        {"text": "notitie"},
     )
+    if problem := message_error(note, MAX_NOTE, what="notitie"):
+        errors = {"notitie": problem}
+    if command is None or errors:
+        return await _dossier_page(
+            request, person_id, session, values=values, errors=errors, status_code=422
+        )
     try:
         await backend.call(request, WEBORDERS, Ops.DOSSIER_NOTE, command, actor=session.actor)
     except RpcFailed as exc:

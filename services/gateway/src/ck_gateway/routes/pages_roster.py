@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import FILENAME_MAX, clean_text, whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -58,7 +59,7 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_FILE = "Kies een .xls- of .xlsx-bestand."
-MAX_FILENAME = 255
+MAX_FILENAME = FILENAME_MAX
 
 
 def own_school(session: SessionInfo, permission: Permission) -> UUID:
@@ -88,7 +89,8 @@ async def read_upload(upload: Any) -> tuple[str, bytes] | None:
     content = await upload.read()
     if not content:
         return None
-    return upload.filename[-MAX_FILENAME:], content
+    # The name is only shown back: cleaned like stored text, its end (the extension) kept.
+    return clean_text(upload.filename)[-MAX_FILENAME:].strip(), content
 
 
 def file_request(school_id: UUID, kind: RosterKind, name: str, content: bytes) -> dict[str, Any]:
@@ -139,13 +141,15 @@ def _list_notice(request: Request, page: RosterPage, school_id: UUID) -> str:
     done = params.get("gedaan", "")
     if done == "uitgenodigd":
         requested, active = params.get("aantal", ""), params.get("al_actief", "0")
-        if requested.isdigit() and active.isdigit() and len(requested + active) < 16:
+        invited = whole_number(requested, low=0, high=10**7)
+        skipped = whole_number(active, low=0, high=10**7)
+        if invited is not None and skipped is not None:
             secret: str = request.app.state.secret_key
-            seal = invite_notice_seal(secret, school_id, int(requested), int(active))
+            seal = invite_notice_seal(secret, school_id, invited, skipped)
             if hmac.compare_digest(seal, params.get("teken", "")):
                 return (
-                    f"{invite_notice(int(requested), int(active))} De status en de "
-                    "activatiecodes verschijnen over enkele ogenblikken in de lijst."
+                    f"{invite_notice(invited, skipped)} De status en de activatiecodes "
+                    "verschijnen over enkele ogenblikken in de lijst."
                 )
         return ""
     return {
