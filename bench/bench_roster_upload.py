@@ -17,7 +17,6 @@ import asyncio
 import io
 import json
 import secrets
-import sqlite3
 import sys
 import tempfile
 import time
@@ -57,10 +56,13 @@ def files() -> tuple[bytes, bytes]:
     return student_xlsx(first), student_xlsx(second)
 
 
-def password_link_token(data_dir: Path) -> str:
-    """The budget holder's welcome link, read from the accounts outbox (no mail server here)."""
-    with sqlite3.connect(data_dir / "accounts.sqlite3") as db:
-        bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM outbox ORDER BY seq")]
+def password_link_token(amqp_url: str) -> str:
+    """The budget holder's welcome link, taken off the notifier's queue: no notifier runs here,
+    and the accounts outbox keeps no copy of a mail once it is published (R-AVG-2)."""
+    from ck_testkit import drain
+
+    messages = asyncio.run(drain(amqp_url, "notifier.events.email", expect=1, deadline=30))
+    bodies = [json.loads(m.body) for m in messages]
     links = [b["context"]["link"] for b in bodies if b["type"] == "notifier.email.requested"]
     return str(links[-1].split("token=")[1])
 
@@ -94,7 +96,7 @@ def budget_holder_session(stack: Any) -> tuple[str, str]:
         )
         school.raise_for_status()
         school_id = str(school.json()["school_id"])
-        token = password_link_token(stack.data_dir)
+        token = password_link_token(stack.amqp_url)
         password = secrets.token_urlsafe(16)
         page = http.get(f"/wachtwoord-instellen?token={token}")
         http.post(

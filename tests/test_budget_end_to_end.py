@@ -198,11 +198,29 @@ def test_order_approval_invoice_payment_and_allocation(
             orders_page = admin.get(f"/beheer/scholen/{school_id}/bestellingen")
             pay = re.search(r'action="(/beheer/scholen/[^"]+/betaling)"', orders_page.text)
             assert pay, orders_page.text
+            # Paid "today" as the invoicing process sees it: the stack's clock (the session's
+            # calendar), not the budget service's ManualClock, moved 9 days on.
             payment = {
                 "bedrag": "130,00",
                 "datum": amsterdam_today(school_calendar).isoformat(),
                 "csrf_token": csrf_from(orders_page.text),
             }
+            # A refusal is shown on the answer itself (422), never carried in the address: a
+            # link with ?fout= (or an unknown ?gedaan=) puts no text of its own on the page.
+            wrong = admin.post(pay.group(1), data={**payment, "bedrag": "1,00"})
+            assert wrong.status_code == 422, wrong.text
+            assert "Het betaalde bedrag (€ 1,00) is niet gelijk aan het factuurbedrag" in wrong.text
+            assert "fout=" not in wrong.headers.get("location", "")
+            no_date = admin.post(pay.group(1), data={**payment, "datum": "morgen"})
+            assert no_date.status_code == 422
+            assert "Vul de betaaldatum in als jjjj-mm-dd." in no_date.text
+            planted = admin.get(
+                f"/beheer/scholen/{school_id}/bestellingen",
+                params={"fout": "Uw account is geblokkeerd: bel 0900-1234", "gedaan": "Bel 0900"},
+            )
+            assert planted.status_code == 200
+            assert "0900" not in planted.text
+            assert "alert-error" not in planted.text and "alert-ok" not in planted.text
             assert admin.post(pay.group(1), data=payment).status_code == 303
             assert admin.post(pay.group(1), data=payment).status_code == 303
 

@@ -30,6 +30,7 @@ from ck_testkit.journeys import (
     wait_for,
 )
 from ck_testkit.portal import Portal, csrf_from
+from ck_testkit.rosters import student_rows, student_xlsx
 from openpyxl import load_workbook
 
 T = TypeVar("T")
@@ -229,11 +230,31 @@ def test_the_school_json_api_for_spending(portal: Portal) -> None:
 
         assert "saldo" in wait_for(refused, what="the budget's refusal")["reason"].lower()
 
-        person = str(uuid.uuid4())
-        note = http.post(
-            f"{base}/dossier/{person}/notes", headers=api, json={"text": "Enthousiast over film"}
+        # The dossier (R-DOSSIER-1) is for the school's own students: an uploaded roster's
+        # people reach the weborders service through the roster's events; an id that is not on
+        # the roster is refused.
+        uploaded = http.post(
+            f"{base}/roster/students/upload",
+            headers=api,
+            data={"confirmed": "true"},
+            files={"file": ("leerlingen.xlsx", student_xlsx(student_rows(3, seed=5)))},
         )
-        assert note.status_code == 201, note.text
+        assert uploaded.status_code == 200, uploaded.text
+        people = http.get(f"{base}/roster/students/people", headers=api).json()["items"]
+        person = people[0]["person_id"]
+        stranger_id = str(uuid.uuid4())
+        refused = http.post(
+            f"{base}/dossier/{stranger_id}/notes", headers=api, json={"text": "Niet van ons"}
+        )
+        assert refused.status_code == 404, refused.text
+        assert http.get(f"{base}/dossier/{stranger_id}", headers=api).status_code == 404
+
+        def noted() -> httpx.Response | None:
+            text = {"text": "Enthousiast over film"}
+            reply = http.post(f"{base}/dossier/{person}/notes", headers=api, json=text)
+            return reply if reply.status_code == 201 else None
+
+        wait_for(noted, what="the uploaded students known to the dossier")
         dossier = http.get(f"{base}/dossier/{person}", headers=api).json()
         assert [e["text"] for e in dossier["entries"]] == ["Enthousiast over film"]
         assert http.get(f"{base}/dossier/{person}", headers=stranger).status_code == 403

@@ -3,6 +3,7 @@ the automatic end of access, on SQLite and PostgreSQL, plus once through the rea
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
-from ck_testkit import clocks, eventually, publish_event
+from ck_testkit import clocks, drain, eventually, publish_event
 from sqlalchemy import func, select
 
 PORTAL = "https://scholen.example"
@@ -335,6 +336,18 @@ async def test_only_the_schools_budget_holder_manages_docent_plus(db: Database) 
     ] == "unauthenticated"
 
 
+async def test_revoking_another_schools_teacher_matches_nothing(db: Database) -> None:
+    """School B's budget holder, for its own school, names school A's teacher: not_found (the
+    gateway shows no success), and A's Docent+ account is untouched."""
+    school_a, school_b = await school(db, "a"), await school(db, "b")
+    pid = await active_teacher(db, school_a)
+    assert (await call(db, Ops.DOCENT_PLUS_GRANT, grant(school_a, pid), holder(school_a)))["ok"]
+    reply = await call(db, Ops.DOCENT_PLUS_REVOKE, ref(school_b, pid), holder(school_b))
+    assert reply["error"]["code"] == "not_found"
+    listed = await call(db, Ops.DOCENT_PLUS_LIST, {"school_id": str(school_a)}, holder(school_a))
+    assert [i["person_id"] for i in listed["result"]["items"]] == [str(pid)]
+
+
 async def test_a_docent_plus_user_may_not_change_settings_in_the_service(db: Database) -> None:
     school_id = await school(db)
     pid = await active_teacher(db, school_id)
@@ -376,8 +389,20 @@ async def test_docent_plus_through_the_broker(private_amqp_url: str, sqlite_url:
             return reply.ok
 
         assert await eventually(granted)
-        mail = (await mails(runtime.db))[0]
+        # The mail goes out through the broker; the outbox keeps no copy of it once published.
+        sent = [
+            json.loads(m.body)
+            for m in await drain(private_amqp_url, "notifier.events.email", expect=2)
+        ]  # the budget holder's welcome, then the teacher's
+        (mail,) = [m for m in sent if m["template"] == "docent_plus_access"]
         token = mail["context"]["link"].split("token=")[1]
+
+        async def no_copy_kept() -> bool:
+            async with runtime.db.read() as session:
+                bodies = (await session.execute(select(outbox.c.body))).scalars().all()
+            return bool(bodies) and all(body == {} for body in bodies)
+
+        assert await eventually(no_copy_kept)
         used = await client.call(
             "accounts", Ops.PASSWORD_LINK_USE, {"token": token, "password": PASSWORD}
         )

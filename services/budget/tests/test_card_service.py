@@ -250,6 +250,30 @@ async def test_activating_again_brings_a_new_card_number(world: World) -> None:
     assert card == "CJP9999999999999"
 
 
+async def test_a_removed_students_tombstone_keeps_no_card_number(world: World) -> None:
+    """R-AVG-2: the projection forgets the card with the person; a late activation event (sent
+    before the removal) does not bring it back."""
+    student = await student_with_budget(world, 1_000)
+    members = members_consumer(world.clock)
+    removed = PersonRemoved(school_id=world.school, person_id=student, kind=RosterKind.STUDENTS)
+    await members.handle(removed.envelope(), world.db)
+    late = MembershipActivated(
+        school_id=world.school,
+        person_id=student,
+        kind=RosterKind.STUDENTS,
+        card_number=world.card(student),
+        occurred_at=world.clock.now() + timedelta(seconds=1),
+    )
+    await members.handle(late.envelope(), world.db)
+    async with world.db.read() as session:
+        row = (
+            await session.execute(
+                select(student_memberships).where(student_memberships.c.person_id == student)
+            )
+        ).one()
+    assert (row.removed, row.active, row.card_number) == (True, False, None)
+
+
 async def test_removal_returns_only_what_was_not_paid_with_the_card(world: World) -> None:
     student = await student_with_budget(world, 2_000)
     await world.ok(

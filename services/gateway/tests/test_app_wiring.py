@@ -8,6 +8,7 @@ import httpx
 import pytest
 from ck_gateway.app import create_app
 from ck_gateway.settings import get_settings
+from ck_runtime.settings import SettingsError
 from fastapi import FastAPI
 
 
@@ -75,8 +76,32 @@ async def test_health_says_503_without_a_broker_connection(client: httpx.AsyncCl
     assert response.json() == {"status": "unhealthy", "broker": "disconnected"}
 
 
-def test_an_empty_secret_key_is_replaced_by_a_random_one() -> None:
-    one = create_app(get_settings(secret_key=""))
-    two = create_app(get_settings(secret_key=""))
+def test_in_development_mode_an_empty_secret_key_is_replaced_by_a_random_one() -> None:
+    one = create_app(get_settings(secret_key="", dev_mode=True))
+    two = create_app(get_settings(secret_key="", dev_mode=True))
     assert len(one.state.secret_key) >= 32
     assert one.state.secret_key != two.state.secret_key
+
+
+def test_outside_development_mode_an_empty_secret_key_stops_the_app() -> None:
+    with pytest.raises(SettingsError, match=r"^GATEWAY_SECRET_KEY is not set: "):
+        create_app(get_settings(secret_key="", dev_mode=False))
+
+
+@pytest.mark.parametrize("secure", [True, False])
+async def test_hsts_only_when_secure_cookies_are_on(secure: bool) -> None:
+    app = create_app(get_settings(secret_key="s", secure_cookies=secure))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        answers = [
+            await client.get("/inloggen"),  # a page
+            await client.get("/api/v1/bestaat-niet"),  # an API error
+            await client.get("/static/bestaat-niet.css"),  # a static file
+        ]
+    for answer in answers:
+        if secure:
+            assert answer.headers["strict-transport-security"] == (
+                "max-age=31536000; includeSubDomains"
+            )
+        else:
+            assert "strict-transport-security" not in answer.headers

@@ -264,7 +264,9 @@ async def test_grant_then_revoke_on_the_page(dstack: Any) -> None:
             assert "Docent+-toegang is ingetrokken." in shown.text
             assert "toegang geven" in row_of(shown.text, anna)
             again = await press(client, stack, anna, "intrekken")
-            assert again.status_code == 303  # already revoked: the same result
+            assert again.status_code == 404  # already revoked: nothing matched, no success
+            assert "Deze docent heeft geen Docent+-toegang." in again.text
+            assert "is ingetrokken" not in again.text
 
         # Every session ends at once: the page session and the API token.
         after = await docent.get("/")
@@ -544,3 +546,56 @@ async def test_a_docent_plus_may_see_students_and_nothing_that_is_the_budget_hol
     ):
         reply = await stack.rpc.call(service, op, payload, actor=docent_actor)
         assert reply.error is not None and reply.error.code == "forbidden", op
+
+
+# --- another school's person ids (issue 10: no success message when nothing changed) ---------
+async def test_another_schools_person_ids_change_nothing_and_say_so(dstack: Any) -> None:
+    """School B's budget holder names school A's teacher: revoking Docent+ and removing the
+    person answer 404 on the pages and the API, with no success message, and A's teacher keeps
+    the access and the roster entry. A's own student list does not remove a teacher either."""
+    stack, teachers = dstack
+    a, b = stack.schools["a"], stack.schools["b"]
+    gijs = teachers["gijs"]
+    holder_a = bearer(await stack.api_token(a.email, a.password))
+    async with stack.client() as client:
+        listed = await client.get("/api/v1/docent-plus", headers=holder_a)
+    if str(gijs) not in [i["person_id"] for i in listed.json()["items"]]:
+        await grant_and_activate(stack, gijs, "gijs@docent-a.example")
+    docent = bearer(await stack.api_token("gijs@docent-a.example", DOCENT_PASSWORD))
+
+    async with budget_holder(stack, "b") as client:
+        revoke = await press(client, stack, gijs, "intrekken")
+        teachers_page = await client.get("/beheer-docenten")
+        remove = await client.post(
+            f"/beheer-docenten/{gijs}/verwijderen",
+            data={"csrf_token": stack.csrf_of(teachers_page.text)},
+        )
+    assert revoke.status_code == 404, revoke.text
+    assert "Deze docent heeft geen Docent+-toegang." in revoke.text
+    assert "ingetrokken" not in revoke.text
+    assert remove.status_code == 404, remove.text
+    assert "verwijderd" not in remove.text
+    async with budget_holder(stack, "a") as client:
+        students_page = await client.get("/beheer-studenten")
+        wrong_list = await client.post(
+            f"/beheer-studenten/{gijs}/verwijderen",
+            data={"csrf_token": stack.csrf_of(students_page.text)},
+        )
+    assert wrong_list.status_code == 404, wrong_list.text
+    assert "verwijderd" not in wrong_list.text
+
+    holder_b = bearer(await stack.api_token(b.email, b.password))
+    async with stack.client() as client:
+        api_revoke = await client.delete(f"/api/v1/docent-plus/{gijs}", headers=holder_b)
+        api_remove = await client.delete(
+            f"/api/v1/schools/{b.school_id}/roster/teachers/people/{gijs}", headers=holder_b
+        )
+        assert api_revoke.status_code == 404 and api_remove.status_code == 404
+        # Nothing changed at school A.
+        assert (await client.get("/api/v1/me", headers=docent)).status_code == 200
+        access = await client.get("/api/v1/docent-plus", headers=holder_a)
+        assert str(gijs) in [i["person_id"] for i in access.json()["items"]]
+        roster = await client.get(
+            f"/api/v1/schools/{a.school_id}/roster/teachers/people", headers=holder_a
+        )
+        assert str(gijs) in [p["person_id"] for p in roster.json()["items"]]

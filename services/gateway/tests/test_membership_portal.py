@@ -283,6 +283,13 @@ async def test_the_header_box_means_the_whole_page_without_scripts(mstack: Stack
         )
         assert sent.status_code == 303
         assert "aantal=4" in sent.headers["location"]
+        shown = await client.get(sent.headers["location"])
+        assert "4 uitnodigingen worden verstuurd." in shown.text
+        # Counts in a link made by anyone else are not shown (no reflected text or numbers).
+        forged = sent.headers["location"].replace("aantal=4", "aantal=5000")
+        assert "uitnodigingen worden verstuurd" not in (await client.get(forged)).text
+        unsealed = "/beheer-studenten/uitnodigen?gedaan=uitgenodigd&aantal=5000&al_actief=0"
+        assert "uitnodigingen worden verstuurd" not in (await client.get(unsealed)).text
         # Without its CSRF token the form does nothing.
         refused = await client.post("/beheer-studenten/uitnodigen", data={"keuze": "filter"})
         assert refused.status_code == 403

@@ -39,6 +39,7 @@ from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, publish_event
 from ck_testkit.broker import can_make_vhosts, virtual_host
 from ck_testkit.clocks import MONDAY
+from ck_testkit.rosters import student_xlsx
 from ck_weborders.app import build as build_weborders
 from ck_weborders.settings import get_settings as weborders_settings
 from openpyxl import load_workbook
@@ -462,6 +463,59 @@ async def test_reject_needs_a_reason_which_the_provider_sees(world: World) -> No
     assert seen.json()["reason"] == "Geen budget voor dit jaar"
 
 
+async def test_another_schools_weborder_and_budget_order_answer_404_and_change_nothing(
+    world: World,
+) -> None:
+    """Issue 10: school B's budget holder names school A's weborder or budget order in an HTML
+    action: 404, no success message, and A's weborder and order are as they were."""
+    stack = world.stack
+    a = stack.schools["a"]
+    made = (await create(world, weborder_body(stack, 2500, "Niet van B"))).json()
+    weborder_id = made["weborder_id"]
+    token = await stack.api_token(a.email, a.password)
+    async with stack.client() as client:
+        placed = await client.post(
+            f"/api/v1/schools/{a.school_id}/budget/orders",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"collective_students": 1, "individual_students": 0, "reference": "niet van B"},
+        )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+
+    async with holder(stack, "b") as client:
+        page = await client.get("/bestellingen/weborders")
+        csrf = stack.csrf_of(page.text)
+        base = f"/bestellingen/weborders/{weborder_id}"
+        answers = {
+            "goedkeuren": await client.post(f"{base}/goedkeuren", data={"csrf_token": csrf}),
+            "afkeuren": await client.post(
+                f"{base}/afkeuren", data={"reden": "gekaapt", "csrf_token": csrf}
+            ),
+            "annuleren": await client.post(
+                f"{base}/annuleren", data={"reden": "gekaapt", "csrf_token": csrf}
+            ),
+            "bestelling annuleren": await client.post(
+                f"/producten/bestellingen/{order_id}/annuleren", data={"csrf_token": csrf}
+            ),
+        }
+    for what, answer in answers.items():
+        assert answer.status_code == 404, (what, answer.text)
+        for success in ("is goedgekeurd", "is afgekeurd", "is geannuleerd", "alert-ok"):
+            assert success not in answer.text, (what, success)
+
+    async with stack.client() as client:
+        seen = await client.get(
+            f"/api/v1/provider/weborders/{weborder_id}", headers=world.a.headers
+        )
+        orders = await client.get(
+            f"/api/v1/schools/{a.school_id}/budget/orders",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert seen.json()["status"] == "ingediend"
+    (order,) = [o for o in orders.json()["items"] if o["order_id"] == order_id]
+    assert order["status"] == "in_bezwaartermijn"
+
+
 # --- Docent+ (R-ROLE-2) and Aanbod (R-WEB-3) ---------------------------------------------------
 async def test_docent_plus_browses_and_requests_but_cannot_approve_or_order(world: World) -> None:
     stack = world.stack
@@ -630,7 +684,20 @@ async def _student(stack: Stack) -> str:
             },
         )
     assert added.status_code == 201, added.text
-    return str(added.json()["person_id"])
+    person_id = str(added.json()["person_id"])
+    await _on_weborders_roster(stack, school, person_id)
+    return person_id
+
+
+async def _on_weborders_roster(stack: Stack, school: Any, person_id: str) -> None:
+    """Wait until the weborders service knows the student from the roster's events."""
+    actor = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school.school_id)
+    ref = {"school_id": str(school.school_id), "person_id": person_id}
+
+    async def known() -> bool:
+        return bool((await stack.rpc.call("weborders", Ops.DOSSIER_GET, ref, actor=actor)).ok)
+
+    assert await eventually(known, 30), "the weborders service does not know the student"
 
 
 async def test_dossier_with_notes_for_teachers_of_the_school_only(world: World) -> None:
@@ -662,6 +729,67 @@ async def test_dossier_with_notes_for_teachers_of_the_school_only(world: World) 
         other = await client.get(f"/dossier/{person_id}")
         assert other.status_code in (403, 404)
         assert "indrukwekkend" not in other.text
+
+
+async def test_an_uploaded_roster_is_the_dossiers_list_of_students(world: World) -> None:
+    """R-DOSSIER-1 (issue 10): the students of an upload reach the weborders service (the
+    roster's RosterPeopleAdded events); the dossier takes notes for them and refuses another
+    school's student or an id nobody has, on the API and on the page."""
+    stack = world.stack
+    a, b = stack.schools["a"], stack.schools["b"]
+    rows = [
+        ("Noor", "Visser", "", "", "Hoofdlocatie", 1, "Zorg", "", ""),
+        ("Daan", "Smit", "", "", "Hoofdlocatie", 2, "ICT", "", ""),
+    ]
+    token_b = {"Authorization": f"Bearer {await stack.api_token(b.email, b.password)}"}
+    token_a = {"Authorization": f"Bearer {await stack.api_token(a.email, a.password)}"}
+    roster_b = f"/api/v1/schools/{b.school_id}/roster/students"
+    async with stack.client() as client:
+        uploaded = await client.post(
+            f"{roster_b}/upload",
+            headers=token_b,
+            data={"confirmed": "true"},
+            files={"file": ("leerlingen.xlsx", student_xlsx(rows))},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        people = (await client.get(f"{roster_b}/people", headers=token_b)).json()["items"]
+    ids = {p["voornaam"]: p["person_id"] for p in people}
+    for person_id in ids.values():
+        await _on_weborders_roster(stack, b, person_id)
+    sanne = await _student(stack)  # school A's student
+    note = {"text": "Goed gesprek over de voorstelling."}
+    dossier_b = f"/api/v1/schools/{b.school_id}/dossier"
+    async with stack.client() as client:
+        own = await client.post(f"{dossier_b}/{ids['Noor']}/notes", headers=token_b, json=note)
+        assert own.status_code == 201, own.text
+        refused = {
+            "A's student": await client.post(
+                f"{dossier_b}/{sanne}/notes", headers=token_b, json=note
+            ),
+            "nobody": await client.post(
+                f"{dossier_b}/{uuid.uuid4()}/notes", headers=token_b, json=note
+            ),
+            "read A's student": await client.get(f"{dossier_b}/{sanne}", headers=token_b),
+            "A names B's student": await client.post(
+                f"/api/v1/schools/{a.school_id}/dossier/{ids['Daan']}/notes",
+                headers=token_a,
+                json=note,
+            ),
+        }
+        shown = await client.get(f"{dossier_b}/{ids['Noor']}", headers=token_b)
+    for what, response in refused.items():
+        assert response.status_code == 404, (what, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    assert [e["text"] for e in shown.json()["entries"]] == [note["text"]]
+    async with holder(stack, "b") as client:
+        page = await client.get(f"/dossier/{ids['Daan']}")
+        assert page.status_code == 200, page.text
+        posted = await client.post(
+            f"/dossier/{sanne}/notities",
+            data={"notitie": "Gekaapt", "csrf_token": stack.csrf_of(page.text)},
+        )
+    assert posted.status_code == 404
+    assert "De notitie is bewaard" not in posted.text
 
 
 async def test_card_payment_debits_the_students_budget_and_refuses_beyond_it(

@@ -476,6 +476,25 @@ def test_pdf_escapes_what_it_is_given() -> None:
     assert "&lt;b&gt;x&lt;/b&gt; &amp; $total" in html and "<b>x" not in html
 
 
+def test_pdf_never_fails_on_text_stored_before_the_input_rules(tmp_path: Path) -> None:
+    """Defence in depth (issue 10): control characters, a bidi override and a lone surrogate
+    (which stopped the render) are left out; the migration cleans stored rows as well."""
+    invoice = Invoice(
+        invoice_id=uuid.uuid4(),
+        school_id=SCHOOL_A,
+        order_id=uuid.uuid4(),
+        number="26000001",
+        invoice_date=datetime(2026, 3, 2, tzinfo=UTC),
+        reference="PO\x0b-77\u202e\ud800",
+        lines=lines(1, 1),
+        total_cents=1300,
+        status=InvoiceStatus.OPEN,
+    )
+    content = pdf.render_pdf(invoice, 10289, settings(), school_name="Nova\x01 College")
+    text = pdf_text(content, tmp_path)
+    assert "PO-77" in text and "Nova College" in text
+
+
 # --- property: numbers allocated concurrently are gapless ----------------------------------------
 _MIGRATED: set[str] = set()
 

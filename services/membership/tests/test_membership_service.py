@@ -254,8 +254,9 @@ async def test_removal_revokes_the_invitation_and_ends_and_erases_the_membership
 
     row = await membership_of(db, member.person_id)
     assert row.status == "ended" and row.end_reason == "removed_from_roster"
+    # R-AVG-2: nothing of the person stays, not even the card number: ids, status and times.
     assert (row.voornaam, row.achternaam, row.email, row.geboortedatum) == (None,) * 4
-    assert row.ended_at is not None and len(row.card_number) == 13
+    assert row.card_number is None and row.ended_at is not None
     (ended,) = await outbox_bodies(db, "membership.membership.ended")
     assert ended["person_id"] == str(member.person_id)
     assert ended["reason"] == "removed_from_roster" and ended["school_id"] == str(SCHOOL)

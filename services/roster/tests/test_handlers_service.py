@@ -15,7 +15,7 @@ from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_testkit import clocks
-from ck_testkit.rosters import STUDENT_HEADER, student_xlsx
+from ck_testkit.rosters import STUDENT_HEADER, student_xlsx, teacher_xlsx
 from sqlalchemy import func, select
 
 HEADERS = list(STUDENT_HEADER)
@@ -128,6 +128,29 @@ async def test_upload_into_empty_roster_then_same_file_keeps_everyone(db: Databa
     assert [e["added"] for e in uploaded] == [40, 0]
     assert "Leerling" not in str(uploaded)  # counts only (R-AVG-2)
     assert await events(db, "roster.person.removed") == []
+    # The new people's ids (only the first upload had any), for the dossier's checks.
+    (added,) = await events(db, "roster.people.added")
+    assert set(added["person_ids"]) == before
+    assert added["upload_id"] == first["result"]["upload_id"] == uploaded[0]["upload_id"]
+    assert added["school_id"] == str(SCHOOL_A) and added["kind"] == "students"
+    assert set(added) == {*BASE_EVENT_FIELDS, "upload_id", "kind", "person_ids"}  # ids only
+
+
+BASE_EVENT_FIELDS = {"id", "occurred_at", "correlation_id", "school_id", "type", "version"}
+
+
+async def test_an_upload_announces_its_new_people_in_chunks_of_1000(db: Database) -> None:
+    rows = [student(i, email=False) for i in range(2500)]
+    reply = await upload(db, rows)
+    assert reply["ok"], reply
+    chunks = await events(db, "roster.people.added")
+    assert [len(e["person_ids"]) for e in chunks] == [1000, 1000, 500]
+    announced = [pid for e in chunks for pid in e["person_ids"]]
+    stored = {p["person_id"] for p in (await listing(db, page_size=500))["items"]}
+    assert len(set(announced)) == 2500 and stored <= set(announced)
+    async with db.read() as session:  # RosterUploaded after its chunks, in one transaction
+        keys = (await session.execute(select(outbox.c.routing_key).order_by(outbox.c.seq))).all()
+    assert [k for (k,) in keys][-4:] == [*["roster.people.added"] * 3, "roster.roster.uploaded"]
 
 
 async def test_reupload_with_changes_keeps_matched_and_removes_the_rest(db: Database) -> None:
@@ -158,6 +181,8 @@ async def test_reupload_with_changes_keeps_matched_and_removes_the_rest(db: Data
         by_email["leerling19@school.nl"],
     }
     assert all(set(e) >= {"person_id", "kind"} and "email" not in e for e in removed)
+    added = await events(db, "roster.people.added")
+    assert added[-1]["person_ids"] == [now["leerling100@school.nl"]["person_id"]]
     async with db.read() as session:  # personal data deleted, not hidden (R-AVG-2)
         gone = select(func.count()).where(people.c.email_lower == "leerling19@school.nl")
         assert (await session.execute(gone)).scalar_one() == 0
@@ -225,10 +250,50 @@ async def test_add_and_remove_by_hand(db: Database) -> None:
     assert "Anna" not in str(added)
 
     remove = {"school_id": str(SCHOOL_A), "person_id": person_id}
-    assert (await call(db, Ops.REMOVE_PERSON, remove))["ok"]
+    # From the teachers' list a student matches nothing, and nothing is removed.
+    wrong_list = await call(db, Ops.REMOVE_PERSON, {**remove, "kind": "teachers"})
+    assert wrong_list["error"]["code"] == "not_found"
+    assert await people_count(db) == 1
+    assert (await call(db, Ops.REMOVE_PERSON, {**remove, "kind": "students"}))["ok"]
     assert (await call(db, Ops.REMOVE_PERSON, remove))["error"]["code"] == "not_found"
     assert [e["person_id"] for e in await events(db, "roster.person.removed")] == [person_id]
     assert await people_count(db) == 0
+    assert await events(db, "roster.teacher.removed") == []  # a student's name never travels
+
+
+async def test_a_removed_teacher_is_announced_with_name_and_address(db: Database) -> None:
+    """TeacherRemoved: the weborders service erases the teacher's copies (R-AVG-2)."""
+    teachers = [
+        ("Dirk", "Docent", "dirk@school.nl", "", "Haarlem", "Media"),
+        ("Tineke", "Trouw", "tineke@school.nl", "", "Haarlem", "Zorg"),
+    ]
+    payload = {
+        "school_id": str(SCHOOL_A),
+        "kind": "teachers",
+        "filename": "docenten.xlsx",
+        "content_b64": base64.b64encode(teacher_xlsx(teachers)).decode(),
+        "confirmed": True,
+    }
+    assert (await call(db, Ops.UPLOAD, payload))["ok"]
+    again = {**payload, "content_b64": base64.b64encode(teacher_xlsx(teachers[1:])).decode()}
+    assert (await call(db, Ops.UPLOAD, again))["ok"]  # Dirk leaves with the upload
+    (dirk,) = await events(db, "roster.teacher.removed")
+    assert (dirk["voornaam"], dirk["achternaam"], dirk["email"]) == (
+        "Dirk",
+        "Docent",
+        "dirk@school.nl",
+    )
+    (removed,) = await events(db, "roster.person.removed")
+    assert removed["person_id"] == dirk["person_id"] and dirk["school_id"] == str(SCHOOL_A)
+
+    listed = await call(
+        db, Ops.LIST, {"school_id": str(SCHOOL_A), "kind": "teachers"}, actor(SCHOOL_A)
+    )
+    (tineke,) = listed["result"]["items"]
+    remove = {"school_id": str(SCHOOL_A), "person_id": tineke["person_id"]}
+    assert (await call(db, Ops.REMOVE_PERSON, remove))["ok"]  # Tineke is removed by hand
+    by_hand = (await events(db, "roster.teacher.removed"))[-1]
+    assert (by_hand["person_id"], by_hand["email"]) == (tineke["person_id"], "tineke@school.nl")
 
 
 # --- tenant isolation (R-ROLE-6) ------------------------------------------------------------------

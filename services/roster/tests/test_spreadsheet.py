@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 import struct
+import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 from ck_roster import spreadsheet
@@ -163,7 +166,7 @@ def test_zip_bomb_too_many_members() -> None:
 
 
 def test_zip_bomb_total_declared_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spreadsheet, "MAX_UNCOMPRESSED_BYTES", 1000)
+    monkeypatch.setattr(spreadsheet, "MAX_UNPACKED_BYTES", 1000)
     content = rosters.student_xlsx(rosters.student_rows(50, seed=2))
     assert error_of(content) == spreadsheet.MSG_BOMB
 
@@ -197,3 +200,131 @@ def test_formula_without_cell_reference() -> None:
 def test_column_letters_round_trip() -> None:
     for index in (0, 25, 26, 27, 701, 702):
         assert spreadsheet.column_index(spreadsheet.column_letters(index)) == index
+
+
+# --- unpacked size: counted while inflating, not taken from the zip's declarations --------------
+def _deflated_zeros(size: int) -> bytes:
+    """`size` zero bytes, raw-deflated a megabyte at a time (1,000:1)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    chunk = b"\0" * (1024 * 1024)
+    out = [packer.compress(chunk) for _ in range(size // len(chunk))]
+    return b"".join([*out, packer.flush()])
+
+
+def lying_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
+    """A zip written by hand: (name, raw deflate data, declared size, declared CRC) per member,
+    with the declared sizes in both the local headers and the central directory."""
+    local, central = b"", b""
+    for name, data, declared, crc in members:
+        encoded = name.encode()
+        offset = len(local)
+        fields = (20, 0, zipfile.ZIP_DEFLATED, 0, 0x21, crc, len(data), declared, len(encoded))
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0) + encoded + data
+        central += (
+            struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + encoded
+        )
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0
+    )
+    return local + central + end
+
+
+def _packed(data: bytes) -> tuple[bytes, int, int]:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush(), len(data), zlib.crc32(data)
+
+
+WORKBOOK = (
+    b'<workbook xmlns:r="r"><sheets><sheet name="a" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+RELS = b'<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>'
+SHEET = b'<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c></row>'
+
+
+def _workbook_with(name: str, data: bytes, declared: int, crc: int) -> bytes:
+    members = [
+        ("xl/workbook.xml", *_packed(WORKBOOK)),
+        ("xl/_rels/workbook.xml.rels", *_packed(RELS)),
+        ("xl/worksheets/sheet1.xml", *_packed(SHEET + b"</sheetData></worksheet>")),
+    ]
+    members = [m for m in members if m[0] != name]
+    return lying_zip([*members, (name, data, declared, crc)])
+
+
+@pytest.mark.parametrize("member", ["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"])
+def test_a_bomb_that_declares_small_sizes_is_stopped_by_the_real_count(
+    member: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """150 MB of zeros in 150 kB, declared as 1,000 bytes: the declarations pass every check
+    on them, the inflated count stops it at MAX_UNPACKED_BYTES, and calamine never sees it."""
+    real = 150 * 1024 * 1024
+    data = _deflated_zeros(real)
+    content = _workbook_with(member, data, 1000, 0)
+    assert len(content) < 200_000 and real > spreadsheet.MAX_UNPACKED_BYTES
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    assert sum(i.file_size for i in archive.infolist()) < 2000  # what the zip claims
+
+    def never(_content: bytes) -> list[list[object]]:
+        raise AssertionError("calamine must not read a bomb")
+
+    monkeypatch.setattr(spreadsheet, "_calamine_rows", never)
+    tracemalloc.start()
+    try:
+        assert error_of(content) == spreadsheet.MSG_BOMB
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Streaming: only the first worksheet is kept, and never more than the limit.
+    limit = 4 * 1024 * 1024 if member == "xl/sharedStrings.xml" else 110 * 1024 * 1024
+    assert peak < limit, peak
+
+
+def test_the_limit_is_for_all_members_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spreadsheet, "MAX_UNPACKED_BYTES", 3 * 1024 * 1024)
+    two_mb = random.Random(1).randbytes(1024 * 1024).hex().encode()  # 2 MB, hardly packable
+    members = [
+        ("xl/workbook.xml", *_packed(WORKBOOK)),
+        ("xl/_rels/workbook.xml.rels", *_packed(RELS)),
+        ("xl/worksheets/sheet1.xml", *_packed(SHEET + b"</sheetData></worksheet>")),
+        ("xl/a.xml", *_packed(two_mb)),
+        ("xl/b.xml", *_packed(two_mb)),
+    ]
+    assert error_of(lying_zip(members)) == spreadsheet.MSG_BOMB
+    # The inflated count itself (the declared total is checked before it with the same limit).
+    for content, refused in ((lying_zip(members), True), (lying_zip(members[:4]), False)):
+        infos = zipfile.ZipFile(io.BytesIO(content)).infolist()
+        if refused:
+            with pytest.raises(SpreadsheetError) as caught:
+                spreadsheet._inflate_all(content, infos, keep="xl/worksheets/sheet1.xml")
+            assert caught.value.message == spreadsheet.MSG_BOMB
+        else:
+            kept = spreadsheet._inflate_all(content, infos, keep="xl/worksheets/sheet1.xml")
+            assert kept.startswith(SHEET)
+
+
+def test_a_member_larger_or_other_than_declared_is_refused() -> None:
+    data, size, crc = _packed(b"<sst>" + b"<si><t>x</t></si>" * 50_000 + b"</sst>")
+    name = "xl/sharedStrings.xml"
+    assert error_of(_workbook_with(name, data, 10, crc)) == spreadsheet.MSG_CORRUPT  # size lies
+    assert error_of(_workbook_with(name, data, size, crc ^ 1)) == spreadsheet.MSG_CORRUPT  # CRC
+    cut = _workbook_with(name, data[: len(data) // 2], size, crc)  # stream ends too early
+    assert error_of(cut) == spreadsheet.MSG_CORRUPT
+
+
+def test_an_honest_hand_written_zip_passes_the_checks() -> None:
+    members = [
+        ("xl/workbook.xml", *_packed(WORKBOOK)),
+        ("xl/_rels/workbook.xml.rels", *_packed(RELS)),
+        ("xl/worksheets/sheet1.xml", *_packed(SHEET + b"</sheetData></worksheet>")),
+    ]
+    formulas, unlocated = spreadsheet._check_xlsx(lying_zip(members))
+    assert formulas == [] and not unlocated
+
+
+def test_a_50000_row_roster_passes_the_unpacked_limit() -> None:
+    content = rosters.student_xlsx(rosters.student_rows(50_000, seed=2026))
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    unpacked = sum(i.file_size for i in archive.infolist())
+    assert unpacked < spreadsheet.MAX_UNPACKED_BYTES / 4  # about 19 MB of 100
+    sheet = read_rows(content)
+    assert len(sheet.rows) == 50_002 and sheet.formulas == []  # header, hints, 50,000 people

@@ -157,6 +157,8 @@ async def test_upload_list_and_status_through_the_broker(
             actor=budget_holder,
         )
         assert reply.ok and reply.result["added"] == 3, reply
+        announced = await next_event(watch)  # the new people's ids first, then the counts
+        assert announced["type"] == "roster.people.added" and len(announced["person_ids"]) == 3
         message = await next_event(watch)
         assert message["type"] == "roster.roster.uploaded" and message["added"] == 3
 

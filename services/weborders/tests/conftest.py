@@ -17,7 +17,13 @@ from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
 from ck_contracts.messaging import Event
 from ck_contracts.roles import Actor, Role
-from ck_contracts.roster import PersonRemoved, RosterKind
+from ck_contracts.roster import (
+    PersonAdded,
+    PersonRemoved,
+    RosterKind,
+    RosterPeopleAdded,
+    TeacherRemoved,
+)
 from ck_contracts.rpc import RpcRequest
 from ck_contracts.weborders import Ops
 from ck_runtime.db import Database
@@ -96,8 +102,31 @@ class World:
         )
 
     async def feed(self, event: Event) -> bool:
-        consumer = roster_consumer() if isinstance(event, PersonRemoved) else budget_consumer()
+        roster_events = (PersonRemoved, PersonAdded, RosterPeopleAdded, TeacherRemoved)
+        consumer = roster_consumer() if isinstance(event, roster_events) else budget_consumer()
         return await consumer.handle(event.envelope(), self.db)
+
+    async def enrol(
+        self,
+        *people: uuid.UUID,
+        school: uuid.UUID | None = None,
+        kind: RosterKind = RosterKind.STUDENTS,
+    ) -> None:
+        """The roster's upload announces its new people (RosterPeopleAdded)."""
+        await self.feed(
+            RosterPeopleAdded(
+                school_id=school or self.school,
+                upload_id=uuid.uuid4(),
+                kind=kind,
+                person_ids=list(people),
+            )
+        )
+
+    async def student(self, school: uuid.UUID | None = None) -> uuid.UUID:
+        """A new student on the school's roster."""
+        person = uuid.uuid4()
+        await self.enrol(person, school=school)
+        return person
 
     async def debited(self, reference: str, kind: str = "weborder", amount: int = 1) -> Event:
         event = BudgetDebited(

@@ -9,8 +9,12 @@ import uuid
 from datetime import date
 from typing import Any
 
+from ck_contracts.roster import TeacherRemoved
 from ck_contracts.weborders import Ops
+from ck_weborders.consumers import roster_consumer
+from ck_weborders.tables import dossier_notes, weborder_participants
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 World = Any
 
@@ -201,7 +205,7 @@ async def test_the_export_lists_all_spending_as_numbers_with_neutralised_text(
 
 
 async def test_the_dossier_shows_activities_card_payments_and_notes(world: World) -> None:
-    student, classmate = uuid.uuid4(), uuid.uuid4()
+    student, classmate = await world.student(), await world.student()
     went = await world.create(
         participant_ids=[str(student), str(classmate)],
         activity="Hamlet",
@@ -242,16 +246,16 @@ async def test_the_dossier_shows_activities_card_payments_and_notes(world: World
     assert ("notitie", "Enthousiast!") in entries
     assert len(entries) == 3
     assert [e["at"] for e in dossier["entries"]] == sorted(e["at"] for e in dossier["entries"])
-    # Another school's teacher: forbidden; through their own school id: nothing.
+    # Another school's teacher: forbidden; through their own school id: not their student.
     ref = {"school_id": world.other_school, "person_id": student}
     assert (await world.error(Ops.DOSSIER_GET, ref, world.docent()))["code"] == "forbidden"
-    empty = await world.ok(Ops.DOSSIER_GET, ref, world.docent(world.other_school))
-    assert empty["entries"] == []
+    other = await world.error(Ops.DOSSIER_GET, ref, world.docent(world.other_school))
+    assert other["code"] == "not_found"
     assert (await world.error(Ops.DOSSIER_GET, ref, world.admin()))["code"] == "forbidden"
 
 
 async def test_a_removed_student_loses_their_dossier(world: World) -> None:
-    student, classmate = uuid.uuid4(), uuid.uuid4()
+    student, classmate = await world.student(), await world.student()
     went = await world.create(participant_ids=[str(student), str(classmate)])
     await world.approve(went["weborder_id"])
     await world.debited(went["weborder_id"])
@@ -264,7 +268,12 @@ async def test_a_removed_student_loses_their_dossier(world: World) -> None:
     await world.remove(student)
     await world.card_payment(student, description="Te laat")  # a late payment: no link
     ref = {"school_id": world.school, "person_id": student}
-    assert (await world.ok(Ops.DOSSIER_GET, ref, world.docent()))["entries"] == []
+    gone = await world.error(Ops.DOSSIER_GET, ref, world.docent())  # no longer on the roster
+    assert gone["code"] == "not_found"
+    async with world.db.read() as session:  # and nothing of their dossier is kept
+        for table in (dossier_notes, weborder_participants):
+            rows = await session.execute(select(table).where(table.c.person_id == student))
+            assert rows.first() is None
     error = await world.error(
         Ops.DOSSIER_NOTE, {**ref, "text": "Nog een", "author": "X"}, world.docent()
     )
@@ -282,3 +291,69 @@ async def test_a_removed_student_loses_their_dossier(world: World) -> None:
         Ops.WEBORDER_GET_OWN, {"api_key": world.keys["A"], "weborder_id": went["weborder_id"]}
     )
     assert got["participant_ids"] == [str(classmate)]
+
+
+async def test_a_removed_teacher_is_erased_where_they_arranged_something(world: World) -> None:
+    """TeacherRemoved (R-AVG-2): the Docent+ address of weborders, the requester of offer
+    requests and the author of dossier notes go for that teacher, within the school only."""
+    offering = await _publish(world)
+
+    async def request(by: str) -> str:
+        made = await world.ok(
+            Ops.OFFER_REQUEST,
+            {
+                "school_id": world.school,
+                "offering_id": offering["offering_id"],
+                "message": "Kan dit in maart?",
+                "requested_by": by,
+            },
+            world.docent(),
+        )
+        return str(made["request_id"])
+
+    async def note(by: str) -> None:
+        await world.ok(
+            Ops.DOSSIER_NOTE,
+            {"school_id": world.school, "person_id": student, "text": "Goed", "author": by},
+            world.docent(),
+        )
+
+    student = await world.student()
+    dirks, jansens = await request("Dirk Docent"), await request("Mw. Jansen")
+    await note("Dirk Docent")
+    await note("Mw. Jansen")
+    arranged = await world.create(docent_plus_email="dirk.docent@school.nl")
+    other = await world.create(docent_plus_email="jansen@school.nl", provider_reference="2")
+    elsewhere = await world.create(
+        docent_plus_email="dirk.docent@school.nl",
+        school_number=world.other_number,
+        provider_reference="3",
+    )
+
+    left = TeacherRemoved(
+        school_id=world.school,
+        person_id=uuid.uuid4(),
+        voornaam="Dirk",
+        achternaam="Docent",
+        email="Dirk.Docent@School.nl",
+    )
+    assert await roster_consumer().handle(left.envelope(), world.db)
+
+    async def docent_plus_email(weborder: dict[str, Any]) -> str:
+        ref = {"api_key": world.keys["A"], "weborder_id": weborder["weborder_id"]}
+        return str((await world.ok(Ops.WEBORDER_GET_OWN, ref))["docent_plus_email"])
+
+    assert await docent_plus_email(arranged) == ""
+    assert await docent_plus_email(other) == "jansen@school.nl"
+    assert await docent_plus_email(elsewhere) == "dirk.docent@school.nl"  # another school's
+    requests = {
+        r["request_id"]: r for r in await world.ok(Ops.REQUESTS_OWN, {"api_key": world.keys["A"]})
+    }
+    assert (requests[dirks]["requested_by"], requests[jansens]["requested_by"]) == (
+        "",
+        "Mw. Jansen",
+    )
+    dossier = await world.ok(
+        Ops.DOSSIER_GET, {"school_id": world.school, "person_id": student}, world.docent()
+    )
+    assert sorted(e["author"] for e in dossier["entries"]) == ["", "Mw. Jansen"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from ck_contracts.weborders import Ops
 from ck_weborders import domain
 from ck_weborders.tables import api_keys
@@ -99,11 +100,25 @@ async def test_a_kvk_number_registers_once_and_must_be_eight_digits(world: World
     assert error["code"] == "invalid"
 
 
-def test_without_a_configured_pepper_one_is_generated_once_and_kept(tmp_path: Any) -> None:
+def test_in_development_mode_a_missing_pepper_is_generated_once_and_kept(tmp_path: Any) -> None:
     from ck_weborders.settings import get_settings
 
-    first = get_settings(api_key_pepper="", data_dir=tmp_path).effective_pepper()
-    again = get_settings(api_key_pepper="", data_dir=tmp_path).effective_pepper()
+    dev = {"api_key_pepper": "", "data_dir": tmp_path, "dev_mode": True}
+    first = get_settings(**dev).effective_pepper()
+    again = get_settings(**dev).effective_pepper()
     assert first == again and len(first) >= 40
     assert (tmp_path / "weborders-api-key-pepper").stat().st_mode & 0o077 == 0
     assert get_settings(api_key_pepper="set").effective_pepper() == b"set"
+
+
+def test_outside_development_mode_a_missing_pepper_stops_the_service(tmp_path: Any) -> None:
+    from ck_runtime.settings import SettingsError
+    from ck_weborders.app import build
+    from ck_weborders.settings import get_settings
+
+    settings = get_settings(api_key_pepper="", data_dir=tmp_path, dev_mode=False)
+    with pytest.raises(SettingsError, match=r"^WEBORDERS_API_KEY_PEPPER is not set: "):
+        build(settings)
+    with pytest.raises(SettingsError, match=r"^WEBORDERS_API_KEY_PEPPER is not set: "):
+        settings.effective_pepper()
+    assert not (tmp_path / "weborders-api-key-pepper").exists()  # nothing generated

@@ -5,7 +5,6 @@ the transitions and their redeliveries."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -183,7 +182,7 @@ async def test_rejection_needs_a_reason(world: World) -> None:
 
 
 async def test_approval_saga_debited_then_settled_once(world: World) -> None:
-    person = uuid.uuid4()
+    person = await world.student()
     made = await world.create(participant_ids=[str(person)])
     approving = await world.approve(made["weborder_id"])
     assert approving["status"] == "in_behandeling" and approving["decided_at"]

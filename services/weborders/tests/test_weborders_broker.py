@@ -1,7 +1,8 @@
 """The weborders service as it runs (ServiceRuntime) through the real broker: a provider's key
 is issued over RPC, a weborder created twice with one Idempotency-Key, approved by the budget
 holder; the approval event is published for the budget, the budget's answer (delivered twice)
-settles it and WeborderSettled goes out; a card payment and a removed student reach the dossier."""
+settles it and WeborderSettled goes out; a card payment and a removed student reach the dossier.
+The student is the school's because the roster's upload announced them (RosterPeopleAdded)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetDebited, CardPaymentMade
 from ck_contracts.messaging import EVENTS_EXCHANGE
 from ck_contracts.roles import Actor, Role
-from ck_contracts.roster import PersonRemoved, RosterKind
+from ck_contracts.roster import PersonRemoved, RosterKind, RosterPeopleAdded
 from ck_contracts.weborders import Ops
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
@@ -72,6 +73,27 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
         )
         key = (await call(Ops.KEY_ISSUE, {"provider_id": provider["provider_id"]}, admin))["secret"]
         student = uuid.uuid4()
+        ref = {"school_id": str(SCHOOL), "person_id": str(student)}
+
+        async def dossier_answer() -> str:
+            reply = await client.call("weborders", Ops.DOSSIER_GET, ref, actor=holder)
+            return "ok" if reply.ok else str(reply.error.code if reply.error else "")
+
+        assert await dossier_answer() == "not_found"  # not (yet) on the school's roster
+        await publish_event(
+            private_amqp_url,
+            RosterPeopleAdded(
+                school_id=SCHOOL,
+                upload_id=uuid.uuid4(),
+                kind=RosterKind.STUDENTS,
+                person_ids=[uuid.uuid4(), student],
+            ),
+        )
+
+        async def on_roster() -> bool:
+            return await dossier_answer() == "ok"
+
+        assert await eventually(on_roster)
         body = {
             "api_key": key,
             "idempotency_key": "run-1",
@@ -127,7 +149,6 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
                 paid_at=datetime(2026, 12, 20, tzinfo=UTC),
             ),
         )
-        ref = {"school_id": str(SCHOOL), "person_id": str(student)}
 
         async def entries(count: int) -> bool:
             return len((await call(Ops.DOSSIER_GET, ref, holder))["entries"]) == count
@@ -137,7 +158,11 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
             private_amqp_url,
             PersonRemoved(school_id=SCHOOL, person_id=student, kind=RosterKind.STUDENTS),
         )
-        assert await eventually(lambda: entries(0))
+
+        async def gone() -> bool:
+            return await dossier_answer() == "not_found"
+
+        assert await eventually(gone)  # off the roster, and the dossier with them
         assert await watch.get(no_ack=True, fail=False) is None  # nothing more was published
     finally:
         await connection.close()

@@ -92,3 +92,33 @@ def test_compose_gives_every_process_its_own_broker_user_and_only_the_gateway_th
     assert provision["command"][:3] == ["ck-ops", "broker", "provision"]
     for name in (*SERVICES, "gateway"):
         assert f"{name.upper()}_AMQP_PASSWORD" in provision["environment"]
+
+
+# Outside development mode these processes refuse to start without their secret (fail closed).
+REQUIRED_SECRETS = {
+    "gateway": "GATEWAY_SECRET_KEY",
+    "weborders": "WEBORDERS_API_KEY_PEPPER",
+}
+
+
+def test_compose_and_kubernetes_supply_the_required_secrets_and_never_development_mode() -> None:
+    services = _compose()["services"]
+    for name, variable in REQUIRED_SECRETS.items():
+        # ${VAR:?message}: compose refuses to start without the value.
+        assert services[name]["environment"][variable] == f"${{{variable}:?set {variable}}}"
+    for name, spec in services.items():
+        assert "CK_DEV_MODE" not in (spec.get("environment") or {}), name
+    k8s = ROOT / "deploy" / "k8s"
+    config = yaml.safe_load((k8s / "configmap.yaml").read_text())
+    assert not any(key.endswith("DEV_MODE") for key in config["data"])
+    for name, variable in REQUIRED_SECRETS.items():
+        documents = list(yaml.safe_load_all((k8s / f"{name}.yaml").read_text()))
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        reference = env[variable]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == "cultuurkaart-secrets"
+        assert reference["key"] == variable
+        assert not reference.get("optional", False)
+        assert not any(e["name"].endswith("DEV_MODE") for e in container["env"])
+    assert all(v in (k8s / "kustomization.yaml").read_text() for v in REQUIRED_SECRETS.values())

@@ -9,6 +9,7 @@ from ck_runtime.service import Service, ServiceRuntime, run_service
 
 from ck_accounts.admins import ensure_admin
 from ck_accounts.handlers import router
+from ck_accounts.retention import retention_rules
 from ck_accounts.settings import AccountsSettings, get_settings
 from ck_accounts.teachers import teachers_consumer
 
@@ -37,6 +38,7 @@ def build(settings: AccountsSettings | None = None) -> Service:
         consumers=(teachers_consumer(),),
         deps=settings,
         on_start=(_bootstrap_admin,),
+        retention=retention_rules(),
         publishes=PUBLISHERS["accounts"],
         description="Schools, users, roles, sessions, password links and Docent+ access.",
     )

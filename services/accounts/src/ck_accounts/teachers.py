@@ -21,6 +21,7 @@ from ck_contracts.roles import Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
 from ck_runtime.consumers import EventConsumer
+from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +50,7 @@ async def end_docent_plus(
     user_id = (await session.execute(query)).scalar()
     if user_id is None:
         return None
+    erases_personal_data(session)  # no copy of the account stays in the files either
     # The foreign keys cascade too; explicit deletes do not depend on the backend's settings.
     await session.execute(delete(sessions).where(sessions.c.user_id == user_id))
     await session.execute(delete(password_links).where(password_links.c.user_id == user_id))

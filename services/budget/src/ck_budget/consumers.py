@@ -8,7 +8,8 @@ can never be right (negative amounts, an order of another school) is dead-letter
 budget.events.members: the projection of students with an active membership (who may get
 individual budget, R-BUDGET-6) and their CJP card number (card payments, R-WEB-6); a person
 removed from the roster gives back the unspent part of their individual budget to the
-school's assignable pool (R-ROSTER-7): card payments already made stay spent. A membership
+school's assignable pool (R-ROSTER-7): card payments already made stay spent; their card
+number is forgotten (the tombstone keeps ids only, R-AVG-2). A membership
 that merely ends keeps its allocation (the student may become active again); only removal
 returns it.
 
@@ -44,6 +45,7 @@ from ck_contracts.weborders import (
 )
 from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from sqlalchemy import delete, select, update
@@ -194,9 +196,12 @@ async def return_allocation(event: PersonRemoved, session: AsyncSession, clock: 
         removed=True,
         updated_at=event.occurred_at,
     )
+    # The tombstone keeps ids only: the card number goes (R-AVG-2).
+    erases_personal_data(session)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=["person_id"], set_={"active": False, "removed": True}
+            index_elements=["person_id"],
+            set_={"active": False, "removed": True, "card_number": None},
         )
     )
     # FOR UPDATE: a card payment running now (it locks this row) finishes first, and what it

@@ -140,17 +140,20 @@ class Health(BaseModel):
     broker: Literal["connected", "disconnected"]
 
 
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed JSON, or a body that is not a JSON object",
+    401: "Not logged in, the token expired, or the API key is missing, unknown or revoked",
+    403: "The role or school does not allow this",
+    404: "Not found",
+    409: "Conflict, e.g. the e-mail address is in use",
+    413: "Body too large",
+    422: "Invalid input; `fields` names each field with a Dutch message",
+    429: "Too many attempts; see Retry-After",
+    503: "The owning service did not answer in time",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI entries for the error answers a route can give."""
-    descriptions = {
-        400: "Malformed JSON",
-        401: "Not logged in, or the token expired",
-        403: "The role or school does not allow this",
-        404: "Not found",
-        409: "Conflict, e.g. the e-mail address is in use",
-        413: "Body too large",
-        422: "Invalid input; `fields` says which",
-        429: "Too many failed log-ins; see Retry-After",
-        503: "The owning service did not answer in time",
-    }
-    return {s: {"model": ErrorBody, "description": descriptions[s]} for s in statuses}
+    """OpenAPI entries for the error answers only this route gives (409, 429, ...); the general
+    ones every /api operation gets from its shape (ck_gateway.openapi_errors)."""
+    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in statuses}

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-from ck_gateway import error_handlers, errors, idempotency
+from ck_gateway import error_handlers, errors, idempotency, openapi_errors
 from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
@@ -154,12 +154,11 @@ def create_app(
         limit_for=limit_for,
     )
     app.add_middleware(IdempotencyKeyMiddleware, secret=app.state.secret_key)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(CorrelationIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-    _document_idempotency(app)
     for router in (
         # First: routes are matched in order, and the provider API's weborder creation is the
         # hottest path (bench/bench_weborders.py); its paths overlap no other route.
@@ -184,4 +183,6 @@ def create_app(
         docs.router,
     ):
         app.include_router(router)
+    openapi_errors.install(app)
+    _document_idempotency(app)  # after: it completes what install() builds
     return app

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from ck_gateway import errors
 from ck_gateway.auth import LoginRequired
@@ -80,8 +81,30 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return respond(request, error)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path. Starlette's own Allow names only the first
+    route whose path matched, while GET and POST of one path are often two routes here (and
+    included routers nest), so each method is tried against the routes. Mounts (static files)
+    answer 405 with their own Allow."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        if not allowed and exc.headers and "Allow" in exc.headers:
+            allowed = [m.strip() for m in exc.headers["Allow"].split(",")]
+        return respond(request, errors.method_not_allowed(allowed))
     return respond(request, errors.from_http_status(exc.status_code))
 
 

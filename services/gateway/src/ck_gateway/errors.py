@@ -66,6 +66,7 @@ class GatewayError(Exception):
     message: str
     fields: dict[str, str] = field(default_factory=dict)
     retry_after: int | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. Allow on a 405
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -78,7 +79,7 @@ class GatewayError(Exception):
         return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
 
     def headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
+        headers = dict(self.extra_headers)
         if self.retry_after is not None:
             headers["Retry-After"] = str(max(1, self.retry_after))
         return headers
@@ -112,14 +113,22 @@ def from_validation(errors: list[dict[str, Any]]) -> GatewayError:
     return GatewayError(422, ErrorCode.INVALID, INVALID_MESSAGE, dutch_errors(errors))
 
 
+def method_not_allowed(allowed: list[str]) -> GatewayError:
+    """405 with the methods the path does take in Allow (RFC 9110, 15.5.6)."""
+    return GatewayError(
+        405,
+        METHOD_NOT_ALLOWED,
+        "Deze handeling is hier niet mogelijk (verkeerde methode).",
+        extra_headers={"Allow": ", ".join(allowed)},
+    )
+
+
 def from_http_status(status: int) -> GatewayError:
     """Starlette's own HTTP errors (unknown path, wrong method, ...) in our words."""
     if status == 404:
         return GatewayError(404, ErrorCode.NOT_FOUND, NOT_FOUND_MESSAGE)
     if status == 405:
-        return GatewayError(
-            405, METHOD_NOT_ALLOWED, "Deze handeling is hier niet mogelijk (verkeerde methode)."
-        )
+        return method_not_allowed([])
     if status == 401:
         return GatewayError(401, ErrorCode.UNAUTHENTICATED, LOGIN_MESSAGE)
     if status == 403:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ck_contracts.accounts import RegisterSchool, SchoolSettings
+from ck_contracts.bounds import SEARCH_MAX, clean_text
 from ck_runtime.validation import dutch_errors
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 MAX_CONTACTS = 3
 CONTACT_PARTS = ("name", "role", "email", "phone")
@@ -38,6 +39,31 @@ REGISTER_FIELDS = (
 GENERAL = "__all__"  # errors that belong to no single field
 
 _LIST_SEPARATORS = re.compile(r"[\n,;]")
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(
+    model: type[M], data: Mapping[str, Any], names: Mapping[str, str] | None = None
+) -> tuple[M | None, dict[str, str]]:
+    """A form's values -> the contract's command, or its Dutch messages by form field: the
+    same rules (lengths, control characters, ranges) as the API and the services, so a page
+    never turns a refused value into a 500. names: contract field -> form field; a problem
+    in any other field is GENERAL."""
+    try:
+        return model.model_validate(data), {}
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for path, message in dutch_errors(exc).items():
+            name = (names or {}).get(path.rsplit(".", 1)[-1], GENERAL)
+            errors.setdefault(name, message)
+        return None, errors
+
+
+def search_term(raw: Any) -> str:
+    """A search or filter term from a query string or a form, cleaned the way stored text is
+    (ck_contracts.bounds.clean_text: control characters out, one line) and cut at SEARCH_MAX:
+    a search box narrows a list, it never answers with an error."""
+    return clean_text(raw, max_length=SEARCH_MAX) if isinstance(raw, str) else ""
 
 
 def split_codes(text: str) -> list[str]:

@@ -71,13 +71,9 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level, settings.log_json)
     try:
-        app = create_app(settings)
-    except SettingsError as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
+        app = create_app(settings)  # a missing GATEWAY_SECRET_KEY stops here (fail closed)
         asyncio.run(serve(app, settings))
-    except BrokerUnreachable as exc:
+    except (BrokerUnreachable, SettingsError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -104,7 +104,12 @@ def render_error(request: Request, error: GatewayError) -> HTMLResponse:
     return render(
         request,
         "error.html",
-        {"title": error.title, "message": error.message, "status": error.status},
+        {
+            "title": error.title,
+            "message": error.message,
+            "status": error.status,
+            "fields": error.fields,
+        },
         status_code=error.status,
         headers=error.headers(),
     )

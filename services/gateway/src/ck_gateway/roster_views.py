@@ -7,6 +7,8 @@ This module turns those parameters into a ListRequest and back into links, and r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from typing import Any, get_args
 from urllib.parse import urlencode
 from uuid import UUID
 
+from ck_contracts.bounds import MAX_PAGE, clean_text, whole_number
 from ck_contracts.roles import Actor, Permission, Role
 from ck_contracts.roster import (
     ListFilter,
@@ -186,8 +189,10 @@ class ListQuery:
 
 
 def _first(params: Mapping[str, Any], name: str) -> str:
+    """A query parameter as a filter term: cleaned of control characters, one line (the
+    list narrows, it never fails on what a link carries)."""
     value = params.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
+    return clean_text(value) if isinstance(value, str) else ""
 
 
 def parse_list_query(
@@ -201,9 +206,8 @@ def parse_list_query(
     errors: dict[str, str] = {}
     studiejaar: int | None = None
     if raw := values.get("studiejaar", ""):
-        if raw.isdigit() and len(raw) < 4:
-            studiejaar = int(raw)
-        else:
+        studiejaar = whole_number(raw, low=1, high=99)
+        if studiejaar is None:
             errors["studiejaar"] = "Vul bij leerjaar een heel getal in."
     text_filters = {k: v for k, v in values.items() if k != "studiejaar"}
     list_filter = ListFilter(
@@ -214,8 +218,7 @@ def parse_list_query(
     sort = _first(params, "sort")
     if sort not in SORT_FIELDS or sort not in {c.name for c in page.columns}:
         sort = "achternaam"
-    raw_page = _first(params, "pagina")
-    number = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 1
+    number = whole_number(_first(params, "pagina"), low=1, high=MAX_PAGE) or 1
     request = ListRequest(
         school_id=school_id,
         kind=page.kind,
@@ -266,8 +269,9 @@ def parse_person_form(page: RosterPage, form: Mapping[str, Any]) -> ParsedPerson
     }
     data: dict[str, Any] = {k: v for k, v in values.items() if k != "studiejaar"}
     if "studiejaar" in values and values["studiejaar"] and "studiejaar" not in errors:
-        if values["studiejaar"].isdigit() and len(values["studiejaar"]) < 4:
-            data["studiejaar"] = int(values["studiejaar"])
+        year = whole_number(values["studiejaar"], low=1, high=99)
+        if year is not None:
+            data["studiejaar"] = year
         else:
             errors["studiejaar"] = "Vul een heel getal van 1 tot en met 6 in."
     if errors:
@@ -353,6 +357,15 @@ def parse_invite_form(query: ListQuery, form: Any) -> InviteForm:
     if len(ids) > MAX_TICKED:
         return InviteForm(None, TOO_MANY_TICKED)
     return InviteForm(Selection(person_ids=ids))
+
+
+def invite_notice_seal(secret: str, school_id: UUID, requested: int, skipped_active: int) -> str:
+    """The `teken` of an invite's notice link (?gedaan=uitgenodigd&aantal=N&al_actief=M): an
+    HMAC of the counts and the school under the gateway's secret key, so only the gateway's own
+    redirect after "verstuur uitnodiging" shows them; counts in a link made by anyone else (a
+    false "5000 uitnodigingen worden verstuurd") are not shown."""
+    message = f"uitgenodigd:{school_id}:{requested}:{skipped_active}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def invite_notice(requested: int, skipped_active: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from ck_contracts.roster import MAX_FILE_BYTES
 from ck_runtime.logs import get_logger
 from ck_runtime.settings import ServiceSettings, SettingsError, load_settings
 from ck_runtime.signing import KeySettingError, RequestSigner
@@ -24,12 +25,13 @@ class GatewaySettings(ServiceSettings):
     # Largest request body accepted; larger ones get 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Largest roster file (validatietool and upload, pages and API); only those routes get it.
-    max_upload_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=12 * 1024 * 1024, ge=1024, le=MAX_FILE_BYTES)
     # False only for local http. Production (https) must set GATEWAY_SECURE_COOKIES=true so the
     # session cookie is never sent over plain http.
     secure_cookies: bool = False
     # Signs the CSRF tokens. Set the same long random value on every replica in production;
-    # empty: a random key per process (see effective_secret_key).
+    # empty: the process does not start, except in development mode (CK_DEV_MODE=true), which
+    # uses a random key per process (see effective_secret_key).
     secret_key: str = ""
     # Where the portal is reached from outside; used for absolute links.
     public_url: str = "http://127.0.0.1:8000"
@@ -63,9 +65,11 @@ class GatewaySettings(ServiceSettings):
         return parse_trusted_proxies(self.trusted_proxies)
 
     def effective_secret_key(self) -> str:
-        """The configured key, or a random one with a warning about what that costs."""
+        """The configured key. Missing: SettingsError outside development mode (fail closed);
+        in development mode a random one, with a warning about what that costs."""
         if self.secret_key:
             return self.secret_key
+        self.require_secret(self.secret_key, "GATEWAY_SECRET_KEY")
         log.warning(
             "gateway.secret_key_generated",
             detail="GATEWAY_SECRET_KEY is empty: forms opened before a restart, or served by "

@@ -11,6 +11,16 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from ck_contracts.bounds import (
+    LONG_TEXT_MAX,
+    MAX_PAGE,
+    MESSAGE_MAX,
+    REASON_MAX,
+    SHORT_MAX,
+    fold_single_line,
+    normalise_lines,
+    whole_number,
+)
 from ck_contracts.money import format_euro, parse_euro
 from ck_contracts.weborders import (
     MAX_AMOUNT_CENTS,
@@ -36,9 +46,9 @@ DOSSIER_KINDS = {
     "kaartbetaling": "Kaartbetaling",
     "notitie": "Notitie",
 }
-MAX_REASON = 500
-MAX_MESSAGE = 2000
-MAX_NOTE = 4000
+MAX_REASON = REASON_MAX
+MAX_MESSAGE = MESSAGE_MAX
+MAX_NOTE = LONG_TEXT_MAX
 
 # form field <- contract field
 SCHOOLTOER_FIELDS = {
@@ -87,7 +97,8 @@ def parse_date(raw: str) -> date | None:
 
 
 def page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    """?pagina=N; anything that is not a page number (x, ², 10^30) is the first page."""
+    return whole_number(raw or "", low=1, high=MAX_PAGE) or 1
 
 
 def status_filter(raw: str | None) -> WeborderStatus | None:
@@ -119,8 +130,8 @@ def parse_schooltoer(
         errors["datum"] = "Vul een datum in, bijvoorbeeld 14-03-2024."
     elif travel_date < today:
         errors["datum"] = "De reisdatum ligt in het verleden."
-    raw_travellers = text(form, "reizigers")
-    if not raw_travellers.isdigit() or not 1 <= int(raw_travellers) <= 2000:
+    travellers = whole_number(text(form, "reizigers"), low=1, high=2000)
+    if travellers is None:
         errors["reizigers"] = "Vul een heel aantal reizigers in van 1 tot en met 2.000."
     amount = parse_euro(text(form, "bedrag"))
     if amount is None or amount <= 0 or amount > MAX_AMOUNT_CENTS:
@@ -132,9 +143,9 @@ def parse_schooltoer(
         value = text(form, name)
         if not value:
             errors[name] = f"Vul de {label} in."
-        elif len(value) > 100:
-            errors[name] = f"De {label} is hoogstens 100 tekens lang."
-    if errors:
+        elif len(fold_single_line(value)) > SHORT_MAX:
+            errors[name] = f"De {label} is hoogstens {SHORT_MAX} tekens lang."
+    if errors or travellers is None:
         return None, errors
     try:
         command = OrderSchooltoer(
@@ -142,7 +153,7 @@ def parse_schooltoer(
             travel_date=travel_date,
             from_place=text(form, "van"),
             to_place=text(form, "naar"),
-            travellers=int(raw_travellers),
+            travellers=travellers,
             amount_cents=amount,
         )
     except ValidationError as exc:  # the contract's own limits, should the form's differ
@@ -171,7 +182,7 @@ def parse_provider(form: Mapping[str, Any]) -> tuple[ProviderFields | None, dict
 def reason_error(reason: str, *, what: str) -> str | None:
     if not reason:
         return f"Vul een reden in voor het {what}."
-    if len(reason) > MAX_REASON:
+    if len(normalise_lines(reason)) > MAX_REASON:
         return f"Een reden is hoogstens {MAX_REASON} tekens lang."
     return None
 
@@ -179,6 +190,6 @@ def reason_error(reason: str, *, what: str) -> str | None:
 def message_error(message: str, limit: int, *, what: str) -> str | None:
     if not message:
         return f"Schrijf een {what}."
-    if len(message) > limit:
+    if len(normalise_lines(message)) > limit:
         return f"Een {what} is hoogstens {limit:,} tekens lang.".replace(",", ".")
     return None

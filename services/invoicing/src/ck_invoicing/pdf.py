@@ -1,7 +1,8 @@
 """The invoice as an A4 PDF in Dutch (R-INVOICE-2), rendered with WeasyPrint.
 
-The template is plain HTML with `string.Template` placeholders (every value HTML-escaped here)
-and one small stylesheet, parsed once per process. CJP's details come from the settings.
+The template is plain HTML with `string.Template` placeholders (every value HTML-escaped and
+cleaned of control characters here) and one small stylesheet, parsed once per process. CJP's
+details come from the settings.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import functools
 import threading
 from datetime import timedelta
-from html import escape
+from html import escape as html_escape
 from importlib import resources
 from string import Template
 
+from ck_contracts.bounds import remove_forbidden
 from ck_contracts.invoicing import Invoice, InvoiceStatus
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -39,6 +41,13 @@ def _fonts() -> FontConfiguration:
 def _stylesheet() -> CSS:
     text = resources.files("ck_invoicing").joinpath("templates/invoice.css").read_text("utf-8")
     return CSS(string=text, font_config=_fonts())
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, without the invisible control characters the boundary refuses (defence
+    in depth for rows stored before the rules: a bidi override would make the invoice read
+    differently from what it says, a lone surrogate would stop the render)."""
+    return html_escape(remove_forbidden(text))
 
 
 def filename(number: str) -> str:

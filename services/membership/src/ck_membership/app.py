@@ -9,6 +9,7 @@ from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_membership.handlers import router
 from ck_membership.invitations import roster_consumer
+from ck_membership.retention import retention_rules
 from ck_membership.settings import MembershipSettings, get_settings
 
 
@@ -24,6 +25,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(known_schools_consumer("membership"), roster_consumer(settings.portal_url)),
+        retention=retention_rules(),
         publishes=PUBLISHERS["membership"],
         description="Memberships, invitations, activation codes and CJP cards.",
     )

@@ -88,7 +88,7 @@ def luhn_check_digit(digits: str) -> str:
 
 
 def luhn_valid(number: str) -> bool:
-    if not number.isdigit() or len(number) < 2:
+    if not (number.isascii() and number.isdigit()) or len(number) < 2:
         return False
     return luhn_check_digit(number[:-1]) == number[-1]
 

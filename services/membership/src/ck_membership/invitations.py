@@ -171,7 +171,7 @@ async def on_invitations_requested(
 
 async def on_person_removed(event: PersonRemoved, session: AsyncSession, now: datetime) -> None:
     """R-ROSTER-7: the open invitation is revoked, an active membership ends, and the member's
-    own details are erased (R-AVG-2). The card number stays, without a name to it."""
+    own details and card number are erased (R-AVG-2): an id-only row stays."""
     school = event.school_id
     revoked = await store.revoke_open_invitation(session, event.person_id, now, school)
     ended = await store.end_active_membership(

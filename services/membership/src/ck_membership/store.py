@@ -9,6 +9,7 @@ from uuid import UUID
 
 from ck_contracts.membership import EndReason, MembershipEnded
 from ck_contracts.roster import RosterKind
+from ck_runtime.db import erases_personal_data
 from ck_runtime.outbox import add_to_outbox
 from sqlalchemy import Table, any_, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,8 +25,9 @@ from ck_membership.tables import (
     memberships,
 )
 
-# The member's own details, erased when the person leaves the roster (R-AVG-2).
-PERSONAL_COLUMNS = ("voornaam", "achternaam", "email", "geboortedatum")
+# The member's own details and their card number, erased when the person leaves the roster
+# (R-AVG-2): an id-only row stays (status ended, removed_from_roster).
+PERSONAL_COLUMNS = ("voornaam", "achternaam", "email", "geboortedatum", "card_number")
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -183,6 +185,11 @@ async def end_active_membership(
 async def erase_personal_details(
     session: AsyncSession, person_id: UUID, school_id: UUID | None = None
 ) -> None:
+    """Blank what the member told us and their card number. A number freed this way may be
+    given out again one day (a chance of 1 in 9 x 10^11 per activation for each freed number,
+    as for the number a re-activation replaces); no service links it to the removed person by
+    then (the budget service forgets it on the same PersonRemoved)."""
+    erases_personal_data(session)
     await session.execute(
         update(memberships)
         .where(memberships.c.person_id == person_id, *_of_school(memberships, school_id))

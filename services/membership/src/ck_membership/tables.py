@@ -2,8 +2,9 @@
 
 `invitations` holds every invitation ever made; a person has at most one *open* invitation
 (a partial unique index), whose code is sent again on a resend. Invitations hold no personal
-data. `memberships` has one row per person who ever activated; the member's own details are
-nullable because they are erased when the person leaves the roster (R-AVG-2).
+data. `memberships` has one row per person who ever activated; the member's own details and
+the card number are nullable because they are erased when the person leaves the roster
+(R-AVG-2): what stays is an id-only row (status ended, removed_from_roster).
 `activation_failures` counts failed activation attempts per bucket (client address, code
 prefix, everyone) for throttling. An invitation's id doubles as the key of the personal link in
 its mail (domain.link_key): it is never logged or published.
@@ -82,7 +83,8 @@ memberships = Table(
     Column("person_id", Uuid, primary_key=True),
     Column("school_id", Uuid, nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("card_number", String(13), nullable=False),
+    # The CJP card number; NULL once the person left the roster (R-ROSTER-7, R-AVG-2).
+    Column("card_number", String(13)),
     Column("status", String(16), nullable=False),
     Column("invitation_id", Uuid, nullable=False),
     # The member's own details from the activation page; NULL once erased (R-AVG-2).

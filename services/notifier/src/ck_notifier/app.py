@@ -6,6 +6,7 @@ from ck_runtime.service import Service, run_service
 
 from ck_notifier.handlers import email_consumer
 from ck_notifier.outgoing import Doorbell
+from ck_notifier.retention import retention_rules
 from ck_notifier.sender import mail_sender
 from ck_notifier.settings import NotifierSettings, get_settings
 
@@ -18,6 +19,7 @@ def build(settings: NotifierSettings | None = None) -> Service:
         settings=settings,
         consumers=(email_consumer(doorbell),),
         background=(mail_sender(doorbell),),
+        retention=retention_rules(settings),
         description="E-mail over SMTP: Dutch templates, retries, a dead letter for operators.",
     )
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ck_runtime.db import erases_personal_data
 from sqlalchemy import Insert, bindparam, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,9 +159,11 @@ async def due_mails(session: AsyncSession, now: datetime, limit: int, *, lock: b
 
 
 async def mark_sent(session: AsyncSession, mail_ids: Sequence[UUID], now: datetime) -> None:
-    """Accepted by the SMTP server: forget the address and the text (R-AVG-2). One statement."""
+    """Accepted by the SMTP server: forget the address and the text (R-AVG-2). One statement;
+    on SQLite the WAL is scrubbed after the commit, so no copy stays in the files."""
     if not mail_ids:
         return
+    erases_personal_data(session)
     await session.execute(
         update(outgoing_mails)
         .where(T.id.in_(list(mail_ids)))

@@ -33,6 +33,14 @@ class NotifierSettings(ServiceSettings):
     # when idle.
     batch_size: int = Field(default=400, ge=1, le=1000)
     poll_seconds: float = Field(default=0.5, gt=0)
+    # Retention (R-AVG-2, ck_notifier.retention). A failed mail keeps its address, subject and
+    # text this long, so an operator can still replay it (`ck-notifier replay`); then they are
+    # erased and the mail stays listed as failed, without anything to send.
+    failed_mail_retention_days: float = Field(default=7.0, ge=0)
+    # What is left of a sent mail (id, template, times, a masked error) and of an erased failed
+    # one is deleted after this long. At least the inbox's window: the mail id is what keeps
+    # a batch that arrives again from becoming a second mail.
+    mail_record_retention_days: float = Field(default=30.0, ge=1)
 
     @model_validator(mode="after")
     def _one_kind_of_tls(self) -> NotifierSettings:

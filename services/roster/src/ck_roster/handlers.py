@@ -15,6 +15,7 @@ from typing import Any
 from ck_contracts.messaging import utcnow
 from ck_contracts.roles import Actor, Permission, Role
 from ck_contracts.roster import (
+    PEOPLE_PER_EVENT,
     AddPerson,
     ExportRequest,
     FileRequest,
@@ -29,13 +30,16 @@ from ck_contracts.roster import (
     PersonRemoved,
     RemovePerson,
     RosterKind,
+    RosterPeopleAdded,
     RosterUploaded,
+    TeacherRemoved,
     TemplateFile,
     TemplateRequest,
     UploadRequest,
     UploadResult,
     ValidationReport,
 )
+from ck_runtime.db import erases_personal_data
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
 from ck_runtime.logs import get_logger
@@ -155,15 +159,28 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
             removed=len(plan.removed),
             total=len(plan.added) + len(plan.kept),
         )
-        removed = [
+        removed: list[Any] = [
             PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
             for pid in plan.removed
         ]
+        # The new people's ids, in chunks, for the services that check person ids (R-DOSSIER-1).
+        added = [
+            RosterPeopleAdded(
+                school_id=request.school_id,
+                upload_id=upload_id,
+                kind=request.kind,
+                person_ids=plan.added_ids[start : start + PEOPLE_PER_EVENT],
+            )
+            for start in range(0, len(plan.added_ids), PEOPLE_PER_EVENT)
+        ]
+        removed += [teacher_removed(request.school_id, t) for t in plan.removed_teachers]
         uploaded = RosterUploaded(
             school_id=request.school_id, kind=request.kind, **outcome.model_dump()
         )
-        # RosterUploaded last: once it is out, so is every removal before it.
-        await add_to_outbox(session, *removed, uploaded)
+        # RosterUploaded last: once it is out, so is every removal and addition before it.
+        await add_to_outbox(session, *removed, *added, uploaded)
+        if plan.removed or plan.changed:
+            erases_personal_data(session)  # no old copy of them stays in the files (R-AVG-2)
     log.info(
         "roster.uploaded",
         kind=request.kind.value,
@@ -173,6 +190,17 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
         changed=len(plan.changed),
     )
     return outcome
+
+
+def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> TeacherRemoved:
+    """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
+    return TeacherRemoved(
+        school_id=school_id,
+        person_id=teacher.id,
+        voornaam=teacher.voornaam,
+        achternaam=teacher.achternaam,
+        email=teacher.email,
+    )
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
@@ -208,13 +236,19 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
     call.require(Permission.UPLOAD_ROSTER, command.school_id)
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
-        kind = await store.delete_person(session, command.school_id, command.person_id)
-        if kind is None:
-            raise NotFound(UNKNOWN_PERSON)
-        await add_to_outbox(
-            session,
-            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind),
+        deleted = await store.delete_person(
+            session, command.school_id, command.person_id, command.kind
         )
+        if deleted is None:
+            raise NotFound(UNKNOWN_PERSON)
+        kind, teacher = deleted
+        erases_personal_data(session)
+        events: list[Any] = [
+            PersonRemoved(school_id=command.school_id, person_id=command.person_id, kind=kind)
+        ]
+        if teacher is not None:
+            events.append(teacher_removed(command.school_id, teacher))
+        await add_to_outbox(session, *events)
     log.info("roster.person_removed", kind=kind.value, person_id=str(command.person_id))
     return {"person_id": str(command.person_id)}
 

@@ -26,7 +26,7 @@ from ck_contracts.roster import (
     Selection,
 )
 from ck_runtime.errors import Invalid
-from ck_runtime.spreadsheets import neutralise
+from ck_runtime.spreadsheets import cell_text
 from openpyxl import Workbook
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,7 +179,7 @@ def export_xlsx(kind: RosterKind, rows: Iterable[Sequence[Any]]) -> bytes:
     for row in rows:
         values = list(row)
         values[status_at] = labels.get(values[status_at], values[status_at])
-        sheet.append([neutralise(v) if isinstance(v, str) else v for v in values])
+        sheet.append([cell_text(v) if isinstance(v, str) else v for v in values])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

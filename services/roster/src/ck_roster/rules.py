@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import phonenumbers
+from ck_contracts.bounds import FORBIDDEN, Text, fold_single_line
 from ck_contracts.roster import PersonFields, RosterKind
 
 from ck_roster.columns import COLUMNS
@@ -36,6 +37,25 @@ MSG_STUDIEJAAR_DATE = (
     "en maak de cel op als getal of tekst."
 )
 MSG_DATE_IN_TEXT = "Deze cel is als datum opgemaakt; maak de cel op als tekst."
+MSG_CONTROL = (
+    "Deze cel bevat een onzichtbaar stuurteken (teken {position}) dat niet is toegestaan; vaak "
+    "is het meegekopieerd uit een ander programma. Haal het weg en sla het bestand opnieuw op."
+)
+MSG_TOO_LONG = "Maximaal {limit} tekens (deze cel heeft er {length})."
+
+
+def _text_limit(field: str) -> int | None:
+    for item in PersonFields.model_fields[field].metadata:
+        if isinstance(item, Text):
+            return item.max_length
+    return None
+
+
+# The contract's length of each text field (ck_contracts.bounds): a file is held to the same
+# limits as the API and the page form.
+TEXT_LIMITS: dict[str, int] = {
+    name: limit for name in PersonFields.model_fields if (limit := _text_limit(name)) is not None
+}
 
 
 def email_duplicate_message(first_row: int) -> str:
@@ -154,12 +174,50 @@ _FIELD_RULES: dict[str, Rule] = {
 }
 
 
-def rule_for(field: str, required: bool) -> Rule:
-    """The rule of one template column."""
+def text_problem(value: Any, limit: int) -> str | None:
+    """The contract's bounds for a cell's text (control characters, length after folding and
+    trimming), as a Dutch message for the cell, or None."""
+    if value.__class__ is not str:
+        return None
+    found = FORBIDDEN.search(value)
+    if found is not None:
+        return MSG_CONTROL.format(position=found.start() + 1)
+    length = len(fold_single_line(value).strip())
+    if length > limit:
+        return MSG_TOO_LONG.format(limit=limit, length=length)
+    return None
+
+
+def _bounded(rule: Rule, limit: int) -> Rule:
+    def bounded(value: Any) -> tuple[Any, str | None]:
+        problem = text_problem(value, limit)
+        if problem is not None:
+            return to_text(value), problem
+        if value.__class__ is str:
+            value = fold_single_line(value)  # a tab or a line break inside: one space
+        return rule(value)
+
+    return bounded
+
+
+def _base_rule(field: str, required: bool) -> Rule:
     special = _FIELD_RULES.get(field)
     if special is not None:
         return special
     return required_text if required else optional_text
+
+
+_RULES: dict[tuple[str, bool], Rule] = {}
+
+
+def rule_for(field: str, required: bool) -> Rule:
+    """The rule of one template column: the text bounds first, then the field's own rule."""
+    key = (field, required)
+    if key not in _RULES:
+        rule = _base_rule(field, required)
+        limit = TEXT_LIMITS.get(field)
+        _RULES[key] = rule if limit is None else _bounded(rule, limit)
+    return _RULES[key]
 
 
 # --- matching (R-ROSTER-4) ---------------------------------------------------------------------

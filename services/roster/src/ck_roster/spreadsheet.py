@@ -2,10 +2,21 @@
 
 The bytes are untrusted. Before the reader (python-calamine) sees them: the size is limited,
 the format is sniffed by its magic bytes, a zip's members are counted and their declared
-uncompressed sizes and compression ratios checked (zip bomb), a password-protected file
-(an OLE2 container with an EncryptionInfo/EncryptedPackage stream) is recognised, and the first
-worksheet of an .xlsx is scanned for formulas. Whatever goes wrong becomes a
-:class:`SpreadsheetError` with a Dutch message; nothing else escapes.
+uncompressed sizes and compression ratios checked (a quick first look), then every member is
+really inflated, in chunks, counting the bytes that come out (a zip bomb declares small sizes:
+the count, not the declaration, is bounded, and a member whose real size or checksum differs
+from its declaration is refused), a password-protected file (an OLE2 container with an
+EncryptionInfo/EncryptedPackage stream) is recognised, and the first worksheet of an .xlsx is
+scanned for formulas. Whatever goes wrong becomes a :class:`SpreadsheetError` with a Dutch
+message; nothing else escapes.
+
+The unpacked limit, MAX_UNPACKED_BYTES = 100 MB for all members together, is what python-calamine
+may then have to parse. A 50,000-row roster unpacks to about 19 MB (its .xlsx is 2.5 MB); the
+largest upload (10 MB) of real data to about 80 MB. The roster pod's memory limit is 512 MiB
+(deploy/k8s/roster.yaml) and an upload of 50,000 rows peaks at about 310 MB resident, so the
+limit stays far below what the pod can hold while no real roster comes near it. Only the first
+worksheet's XML is kept in memory (for the formula scan); the other members' output is counted
+and dropped a chunk at a time.
 
 Rows come from the first worksheet. ``rows[i]`` is spreadsheet row ``i + 1``; trailing empty
 rows are dropped (blank rows in the middle are kept here and skipped by the validator).
@@ -16,7 +27,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +40,17 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 DEFAULT_MAX_BYTES = 10 * MB
 MAX_ZIP_MEMBERS = 1000
-MAX_UNCOMPRESSED_BYTES = 250 * MB
+# Really inflated bytes of all members together (see the module's docstring).
+MAX_UNPACKED_BYTES = 100 * MB
 MAX_COMPRESSION_RATIO = 200  # per member larger than 1 MB uncompressed
 _RATIO_FLOOR = MB
+# workbook.xml and its relationships are small (kB); more is not a workbook we read.
+_MAX_META_BYTES = 8 * MB
+# Inflating: compressed bytes fed per step, and at most this much output per step.
+_IN_CHUNK = 256 * 1024
+_OUT_CHUNK = MB
+_STORED, _DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader (30 bytes)
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -188,6 +209,7 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
             raise SpreadsheetError(MSG_CORRUPT) from exc
         if len(infos) > MAX_ZIP_MEMBERS:
             raise SpreadsheetError(MSG_BOMB)
+        # A first look at what the zip declares: refuses the obvious bomb without inflating.
         total = 0
         for info in infos:
             total += info.file_size
@@ -195,7 +217,7 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
                 info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
             ):
                 raise SpreadsheetError(MSG_BOMB)
-        if total > MAX_UNCOMPRESSED_BYTES:
+        if total > MAX_UNPACKED_BYTES:
             raise SpreadsheetError(MSG_BOMB)
         names = {info.filename for info in infos}
         if "xl/workbook.xml" not in names:
@@ -207,11 +229,16 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
                     "Sla het bestand op als .xlsx."
                 )
             raise SpreadsheetError(MSG_NOT_EXCEL)
-        sheet_path = _first_sheet_path(archive, names)
+        try:
+            sheet_path = _first_sheet_path(content, archive, names)
+        except SpreadsheetError:
+            raise
+        except Exception as exc:
+            raise SpreadsheetError(MSG_CORRUPT) from exc
         if sheet_path is None:
             raise SpreadsheetError(MSG_NO_SHEET)
         try:
-            xml = _read_member(archive, sheet_path)
+            xml = _inflate_all(content, infos, keep=sheet_path)
         except SpreadsheetError:
             raise
         except Exception as exc:
@@ -219,13 +246,95 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
     return find_formulas(xml)
 
 
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    info = archive.getinfo(name)
-    with archive.open(info) as member:
-        data = member.read(info.file_size + 1)
-    if len(data) > info.file_size:
+def _inflate_all(content: bytes, infos: list[zipfile.ZipInfo], keep: str) -> bytes:
+    """Inflate every member for real, counting the bytes that come out against
+    MAX_UNPACKED_BYTES for all of them together, whatever the zip declares; the bytes of
+    member `keep`. A member whose real size or CRC differs from its declaration is refused."""
+    budget = MAX_UNPACKED_BYTES
+    kept = b""
+    for info in infos:
+        parts: list[bytes] | None = [] if info.filename == keep else None
+        size = _inflate(content, info, budget, parts)
+        budget -= size
+        if parts is not None:
+            kept = b"".join(parts)
+    return kept
+
+
+def _inflate(content: bytes, info: zipfile.ZipInfo, budget: int, parts: list[bytes] | None) -> int:
+    """The real inflated size of one member (at most `budget` bytes, else MSG_BOMB), reading
+    its data from its local header on, to the end of its deflate stream: the sizes the zip
+    declares are not trusted for the count. Output is appended to `parts` when given."""
+    if info.flag_bits & 0x1:  # encrypted zip member: not something Excel writes
         raise SpreadsheetError(MSG_CORRUPT)
-    return data
+    start = _data_offset(content, info)
+    view = memoryview(content)[start:]
+    size = crc = 0
+    if info.compress_type == _STORED:
+        if info.compress_size > len(view):
+            raise SpreadsheetError(MSG_CORRUPT)
+        size = info.compress_size
+        if size > budget:
+            raise SpreadsheetError(MSG_BOMB)
+        data = view[:size]
+        crc = zlib.crc32(data)
+        if parts is not None:
+            parts.append(bytes(data))
+    elif info.compress_type == _DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        position = 0
+        try:
+            while not inflater.eof:
+                pending = inflater.unconsumed_tail
+                if not pending:
+                    if position >= len(view):  # the stream ends before its end marker
+                        raise SpreadsheetError(MSG_CORRUPT)
+                    pending = view[position : position + _IN_CHUNK]
+                    position += _IN_CHUNK
+                out = inflater.decompress(pending, _OUT_CHUNK)
+                size += len(out)
+                if size > budget:
+                    raise SpreadsheetError(MSG_BOMB)
+                crc = zlib.crc32(out, crc)
+                if parts is not None:
+                    parts.append(out)
+        except zlib.error as exc:
+            raise SpreadsheetError(MSG_CORRUPT) from exc
+    else:  # Deflate64, bzip2, LZMA, ...: Excel and LibreOffice write deflate (or stored)
+        raise SpreadsheetError(MSG_CORRUPT)
+    if size != info.file_size or crc != info.CRC:
+        log.info("a zip member's declared size or checksum is wrong")
+        raise SpreadsheetError(MSG_CORRUPT)
+    return size
+
+
+def _data_offset(content: bytes, info: zipfile.ZipInfo) -> int:
+    """Where the member's data begins: after its local header, whose name must be the one the
+    central directory gives (as zipfile and the reader check)."""
+    offset = info.header_offset
+    header = content[offset : offset + _LOCAL_HEADER.size] if offset >= 0 else b""
+    if len(header) != _LOCAL_HEADER.size:
+        raise SpreadsheetError(MSG_CORRUPT)
+    fields = _LOCAL_HEADER.unpack(header)
+    if fields[0] != zipfile.stringFileHeader:
+        raise SpreadsheetError(MSG_CORRUPT)
+    flags, name_length, extra_length = fields[3], fields[10], fields[11]
+    start = offset + _LOCAL_HEADER.size
+    try:
+        name = content[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
+    except UnicodeDecodeError as exc:
+        raise SpreadsheetError(MSG_CORRUPT) from exc
+    if name != info.orig_filename:
+        raise SpreadsheetError(MSG_CORRUPT)
+    return start + name_length + extra_length
+
+
+def _read_small(content: bytes, archive: zipfile.ZipFile, name: str) -> bytes:
+    """A small member (workbook.xml, its relationships), inflated for real up to
+    _MAX_META_BYTES."""
+    parts: list[bytes] = []
+    _inflate(content, archive.getinfo(name), _MAX_META_BYTES, parts)
+    return b"".join(parts)
 
 
 _SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
@@ -235,17 +344,17 @@ _ATTR_ID = re.compile(rb"\bId=\"([^\"]+)\"")
 _ATTR_TARGET = re.compile(rb"\bTarget=\"([^\"]+)\"")
 
 
-def _first_sheet_path(archive: zipfile.ZipFile, names: set[str]) -> str | None:
+def _first_sheet_path(content: bytes, archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """The zip path of the workbook's first sheet (the one calamine reads), from the small
     workbook.xml and its relationships, read with regular expressions (no XML parser on
     untrusted input)."""
-    workbook = _read_member(archive, "xl/workbook.xml")
+    workbook = _read_small(content, archive, "xl/workbook.xml")
     rels_name = "xl/_rels/workbook.xml.rels"
     sheet = _SHEET_TAG.search(workbook)
     if sheet is not None and rels_name in names:
         rid = _RID.search(sheet.group(0))
         if rid is not None:
-            for rel in _REL_TAG.finditer(_read_member(archive, rels_name)):
+            for rel in _REL_TAG.finditer(_read_small(content, archive, rels_name)):
                 rel_id = _ATTR_ID.search(rel.group(0))
                 target = _ATTR_TARGET.search(rel.group(0))
                 if rel_id and target and rel_id.group(1) == rid.group(1):

@@ -155,6 +155,13 @@ class Existing(NamedTuple):
     digest: str
 
 
+class RemovedTeacher(NamedTuple):
+    id: UUID
+    voornaam: str
+    achternaam: str
+    email: str
+
+
 @dataclass
 class ReplacePlan:
     """The effect of an upload: who is kept (and of those, who changed), added, removed."""
@@ -163,6 +170,11 @@ class ReplacePlan:
     changed: list[tuple[UUID, PersonFields]] = field(default_factory=list)
     added: list[PersonFields] = field(default_factory=list)
     removed: list[UUID] = field(default_factory=list)
+    # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
+    # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
+    added_ids: list[Any] = field(default_factory=list)
+    # Teachers only: what TeacherRemoved carries of each removed teacher.
+    removed_teachers: list[RemovedTeacher] = field(default_factory=list)
 
 
 def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> ReplacePlan:
@@ -307,7 +319,12 @@ async def _replace_roster(
     # Deletes first: the rows' data is gone (R-AVG-2), and an address a removed person had
     # can never collide with an added one.
     for ids in chunks(plan.removed):
-        await session.execute(delete(people).where(people.c.id.in_(ids)))
+        statement = delete(people).where(people.c.id.in_(ids))
+        if kind == RosterKind.TEACHERS:  # the weborders service erases their name (R-AVG-2)
+            deleted = await session.execute(statement.returning(*_TEACHER_COLUMNS))
+            plan.removed_teachers += [_removed_teacher(row) for row in deleted]
+        else:
+            await session.execute(statement)
     if plan.changed:
         columns = field_values(plan.changed[0][1]).keys()
         statement = (
@@ -322,7 +339,7 @@ async def _replace_roster(
                 for pid, row in batch
             ]
             await session.execute(statement, params)
-    await insert_people(session, school_id, kind, plan.added, now)
+    plan.added_ids = await insert_people(session, school_id, kind, plan.added, now)
     return plan
 
 
@@ -344,12 +361,13 @@ async def insert_people(
     kind: RosterKind,
     rows: Sequence[PersonFields],
     now: datetime,
-) -> None:
-    """Insert new people in bulk. The values are converted for the database once per column
-    (the ids once per row) and handed to the driver's executemany: at 50,000 rows SQLAlchemy's
-    per-row, per-column bind processing would cost more than the database itself."""
+) -> list[Any]:
+    """Insert new people in bulk; their ids, as the driver took them (see ReplacePlan). The
+    values are converted for the database once per column (the ids once per row) and handed
+    to the driver's executemany: at 50,000 rows SQLAlchemy's per-row, per-column bind
+    processing would cost more than the database itself."""
     if not rows:
-        return
+        return []
     connection = await session.connection()
     dialect = connection.dialect
 
@@ -404,6 +422,7 @@ async def insert_people(
             running.cancel()
             with contextlib.suppress(BaseException):
                 await running
+    return ids
 
 
 _VERSION_4 = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
@@ -462,14 +481,24 @@ async def email_taken(
     return (await session.execute(query.limit(1))).first() is not None
 
 
+_TEACHER_COLUMNS = (people.c.id, people.c.voornaam, people.c.achternaam, people.c.email)
+
+
+def _removed_teacher(row: Any) -> RemovedTeacher:
+    return RemovedTeacher(as_uuid(row.id), row.voornaam, row.achternaam, row.email)
+
+
 async def delete_person(
-    session: AsyncSession, school_id: UUID, person_id: UUID
-) -> RosterKind | None:
-    """Delete one person of this school; their kind, or None when there is no such person."""
-    result = await session.execute(
-        delete(people)
-        .where(people.c.id == person_id, people.c.school_id == school_id)
-        .returning(people.c.kind)
-    )
-    kind = result.scalar()
-    return RosterKind(kind) if kind is not None else None
+    session: AsyncSession, school_id: UUID, person_id: UUID, kind: RosterKind | None = None
+) -> tuple[RosterKind, RemovedTeacher | None] | None:
+    """Delete one person of this school (of this kind, when given): their kind, and for a
+    teacher what TeacherRemoved carries; None when nothing matched."""
+    query = delete(people).where(people.c.id == person_id, people.c.school_id == school_id)
+    if kind is not None:
+        query = query.where(people.c.kind == kind.value)
+    result = await session.execute(query.returning(people.c.kind, *_TEACHER_COLUMNS))
+    row = result.first()
+    if row is None:
+        return None
+    found = RosterKind(row.kind)
+    return found, (_removed_teacher(row) if found == RosterKind.TEACHERS else None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
+from ck_contracts.bounds import NEEDS_CLEANING
 from ck_contracts.roster import PersonFields, RosterKind, RowError, ValidationReport
 
 from ck_roster import rules
@@ -260,6 +261,7 @@ def _clean_column(
             slow += _misses(list(map(rules.DUTCH_MOBILE.fullmatch, _strings(clean))), clean)
         elif required and "" in clean:
             slow += [i for i, v in enumerate(clean) if v == ""]
+        slow += _out_of_bounds(raw, rules.TEXT_LIMITS.get(field))
     errors: dict[int, str] = {}
     for i in slow:
         value, message = rule(raw[i])
@@ -267,6 +269,24 @@ def _clean_column(
         if message is not None:
             errors[i] = message
     return clean, errors
+
+
+def _out_of_bounds(raw: Sequence[Any], limit: int | None) -> list[int]:
+    """Positions of text cells the contract's bounds would refuse or change (a control
+    character, a tab or line break inside, longer than the limit): one search over the whole
+    column first, so a clean column costs a join and a regex."""
+    if limit is None:
+        return []
+    texts = [v for v in raw if v.__class__ is str]
+    if not texts:
+        return []
+    if max(map(len, texts)) <= limit and NEEDS_CLEANING.search("".join(texts)) is None:
+        return []
+    return [
+        i
+        for i, v in enumerate(raw)
+        if v.__class__ is str and (len(v) > limit or NEEDS_CLEANING.search(v) is not None)
+    ]
 
 
 def _strings(values: list[Any]) -> list[str]:

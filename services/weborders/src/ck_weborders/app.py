@@ -19,6 +19,8 @@ def build(settings: ServiceSettings | None = None) -> Service:
     elif not isinstance(settings, WebordersSettings):
         given = settings.model_dump(exclude={"service_name"})
         settings = load_settings(WebordersSettings, "weborders", **given)
+    # Fail closed before anything starts: no pepper, no service (outside development mode).
+    settings.require_pepper()
     deps = WebordersDeps(settings)
 
     async def read_pepper(_runtime: ServiceRuntime) -> None:

@@ -5,7 +5,9 @@ Rows: approved weborders (and cancelled approvals: the debit, then the credit as
 amount, so the column sums to what was really spent), Schooltoer orders the budget debited, and
 card payments of students (R-WEB-6). Amounts are numbers in euros with a number format, dates
 are dates; text from providers and schools is neutralised (ck_runtime.spreadsheets) so a
-spreadsheet never runs it as a formula. Written with openpyxl's write-only mode (streams rows).
+spreadsheet never runs it as a formula, and cleaned of characters no worksheet may hold (rows
+stored before the input rules could hold them; one made every export fail). Written with
+openpyxl's write-only mode (streams rows).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ck_contracts.weborders import WeborderStatus
-from ck_runtime.spreadsheets import neutralise
+from ck_runtime.spreadsheets import cell_text
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -69,9 +71,9 @@ def _row(
     return [
         kind,
         when,
-        neutralise(description),
-        neutralise(provider),
-        neutralise(reference),
+        cell_text(description),
+        cell_text(provider),
+        cell_text(reference),
         count,
         status,
         amount,

@@ -126,6 +126,9 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
         elif not (await session.execute(_insert_once(session), values)).rowcount:
             return await _original(session, provider_id, key, fingerprint)
         if fields.participant_ids:
+            # After the insert: an idempotent replay answers with its original above, even
+            # when a participant has left the roster since. A refusal rolls the insert back.
+            await _check_participants(session, school_id, fields.participant_ids)
             await session.execute(
                 weborder_participants.insert(),
                 [
@@ -155,6 +158,19 @@ async def _original(
         raise Conflict(REUSED_KEY, fields={"idempotency_key": REUSED_KEY})
     log.info("weborder.idempotent_replay", weborder_id=str(row.id), provider_id=str(provider_id))
     return (await store.weborders_from_rows(session, [row]))[0]
+
+
+async def _check_participants(
+    session: Any, school_id: uuid.UUID, person_ids: list[uuid.UUID]
+) -> None:
+    """Participants must be on the school's roster (R-DOSSIER-1, R-ROLE-6): no dossier entry
+    for another school's person or an id nobody has."""
+    known = await store.on_roster(session, school_id, person_ids)
+    unknown = [str(pid) for pid in dict.fromkeys(person_ids) if pid not in known]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        message = f"{len(unknown)} deelnemer(s) staan niet in de lijst van deze school: {shown}."
+        raise Invalid(message, fields={"participant_ids": message})
 
 
 async def _check_links(

@@ -15,6 +15,7 @@ from typing import Any
 
 from ck_contracts.messaging import utcnow
 from ck_contracts.roles import Permission
+from ck_contracts.roster import RosterKind
 from ck_contracts.weborders import (
     AddNote,
     CancelApproval,
@@ -54,7 +55,6 @@ from ck_weborders.tables import (
     offer_requests,
     offerings,
     providers,
-    removed_people,
     schooltoer_orders,
     weborder_participants,
     weborders,
@@ -323,11 +323,14 @@ async def export_spending(call: Call, request: SchoolRef) -> ExportFile:
 
 
 # --- dossier (R-DOSSIER-1) -----------------------------------------------------------------------
-async def _removed(session: Any, person_id: uuid.UUID) -> bool:
-    found = await session.execute(
-        select(removed_people.c.person_id).where(removed_people.c.person_id == person_id)
-    )
-    return found.first() is not None
+NOT_A_STUDENT = "Deze student staat niet (meer) in de lijst van de school."
+
+
+async def _require_student(session: Any, school_id: uuid.UUID, person_id: uuid.UUID) -> None:
+    """A dossier is kept per student of the school's roster (the roster events' projection):
+    another school's person, a teacher, a removed student or an id nobody has is not found."""
+    if not await store.on_roster(session, school_id, [person_id], RosterKind.STUDENTS.value):
+        raise NotFound(NOT_A_STUDENT)
 
 
 @router.op(Ops.DOSSIER_GET, DossierRef, permission=Permission.VIEW_DOSSIER)
@@ -338,6 +341,7 @@ async def get_dossier(call: Call, request: DossierRef) -> Dossier:
     school, person = request.school_id, request.person_id
     entries: list[DossierEntry] = []
     async with call.db.read() as session:
+        await _require_student(session, school, person)
         activities = await session.execute(
             select(weborders.c.activity_date, weborders.c.activity, providers.c.name)
             .select_from(
@@ -386,8 +390,7 @@ async def add_note(call: Call, request: AddNote) -> DossierEntry:
     now = utcnow()
     async with call.db.transaction() as session:
         await require_known_school(session, request.school_id)
-        if await _removed(session, request.person_id):
-            raise NotFound("Deze student staat niet (meer) in de lijst van de school.")
+        await _require_student(session, request.school_id, request.person_id)
         await session.execute(
             dossier_notes.insert().values(
                 id=uuid.uuid4(),

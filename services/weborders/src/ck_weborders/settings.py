@@ -3,9 +3,10 @@
 WEBORDERS_API_KEY_PEPPER keys the HMAC under which provider API keys are stored. Set it in
 production to a long random value from the secret store, the same on every replica, and keep
 it out of the database: with it a leaked database does not even let anyone test a guessed key.
-Left empty, a random pepper is generated once and kept in `<data dir>/weborders-api-key-pepper`
-(with a warning at start-up): fine on one machine, but replicas with separate data dirs would
-each have their own and refuse each other's keys. Changing the pepper invalidates every key.
+Left empty, the service does not start (fail closed), except in development mode
+(CK_DEV_MODE=true, `ck-dev run` and the test stacks): there a random pepper is generated once
+and kept in `<data dir>/weborders-api-key-pepper` (with a warning at start-up), fine on one
+machine. Changing the pepper invalidates every key.
 """
 
 from __future__ import annotations
@@ -29,10 +30,17 @@ class WebordersSettings(ServiceSettings):
     # Offerings per page of the offer search (R-WEB-3).
     offer_page_size: int = Field(default=20, ge=1, le=200)
 
+    def require_pepper(self) -> None:
+        """Fail closed: SettingsError (one sentence) when the pepper is missing outside
+        development mode."""
+        self.require_secret(self.api_key_pepper, "WEBORDERS_API_KEY_PEPPER")
+
     def effective_pepper(self) -> bytes:
-        """The configured pepper, or one generated once and kept in the data dir."""
+        """The configured pepper; missing, SettingsError outside development mode, and in
+        development mode one generated once and kept in the data dir."""
         if self.api_key_pepper:
             return self.api_key_pepper.encode()
+        self.require_pepper()
         path = Path(self.data_dir) / PEPPER_FILE
         try:
             if not path.exists():

@@ -27,6 +27,7 @@ from ck_weborders.tables import (
     api_keys,
     offerings,
     providers,
+    roster_people,
     weborder_participants,
     weborders,
 )
@@ -39,6 +40,25 @@ def insert(session: AsyncSession, table: Table) -> Any:
     """The dialect's INSERT (it has ON CONFLICT on both SQLite and PostgreSQL)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# --- the school's roster (ids only) --------------------------------------------------------------
+async def on_roster(
+    session: AsyncSession,
+    school_id: uuid.UUID,
+    person_ids: Iterable[uuid.UUID],
+    kind: str | None = None,
+) -> set[uuid.UUID]:
+    """Those of `person_ids` who are on this school's roster (of this kind, when given)."""
+    ids = list(dict.fromkeys(person_ids))
+    if not ids:
+        return set()
+    query = select(roster_people.c.person_id).where(
+        roster_people.c.person_id.in_(ids), roster_people.c.school_id == school_id
+    )
+    if kind is not None:
+        query = query.where(roster_people.c.kind == kind)
+    return set((await session.execute(query)).scalars())
 
 
 # --- API keys ------------------------------------------------------------------------------------

@@ -172,6 +172,17 @@ dossier_notes = Table(
     Index("ix_dossier_notes_person", "school_id", "person_id", "at"),
 )
 
+# Who is on each school's roster, ids only (R-AVG-2): a projection of the roster's
+# RosterPeopleAdded (uploads), PersonAdded (by hand) and PersonRemoved. The dossier and a
+# weborder's participants accept only the school's own people (R-DOSSIER-1, R-ROLE-6).
+roster_people = Table(
+    "roster_people",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("school_id", Uuid, nullable=False),
+    Column("kind", String(10), nullable=False),  # RosterKind: students, teachers
+)
+
 # People removed from a roster (ids only): a late card payment or a note cannot bring their
 # dossier back (R-AVG-2).
 removed_people = Table(

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.bounds import (
+    Code,
+    Email,
+    Name,
+    Password,
+    Phone,
+    RequiredEmail,
+    RequiredName,
+    Secret,
+    ShortText,
+)
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.roles import Actor
 
 SERVICE = "accounts"
+
+MAX_BRIN_CODES = 20
+MAX_LOCATIONS = 100
+MAX_CONTACTS = 10
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -38,10 +54,10 @@ class SchoolSettingsChanged(Event):
 class Contact(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    role: str = Field(default="", max_length=100)
-    email: str = Field(default="", max_length=254)
-    phone: str = Field(default="", max_length=40)
+    name: RequiredName
+    role: ShortText = ""
+    email: Email = ""
+    phone: Phone = ""
 
 
 class SchoolSettings(BaseModel):
@@ -49,12 +65,12 @@ class SchoolSettings(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    brin_codes: list[str] = Field(min_length=1)
-    locations: list[str] = Field(default_factory=list)
+    name: RequiredName
+    brin_codes: list[Code] = Field(min_length=1, max_length=MAX_BRIN_CODES)
+    locations: list[Name] = Field(default_factory=list, max_length=MAX_LOCATIONS)
     duo_student_count: int = Field(ge=0, le=1_000_000)
-    contacts: list[Contact] = Field(default_factory=list)
-    default_order_reference: str = Field(default="", max_length=100)
+    contacts: list[Contact] = Field(default_factory=list, max_length=MAX_CONTACTS)
+    default_order_reference: ShortText = ""
 
 
 class School(SchoolSettings):
@@ -65,8 +81,8 @@ class School(SchoolSettings):
 class Person(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
+    name: RequiredName
+    email: RequiredEmail
 
 
 # --- operations (RPC payloads and results) -----------------------------------------------------
@@ -92,8 +108,11 @@ class RegisteredSchool(BaseModel):
 class Credentials(BaseModel):
     """What a user types to log in (the JSON API's body)."""
 
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1024)
+    email: Email
+    password: Password
+
+
+Token = Annotated[str, Secret(128, min_length=16)]
 
 
 class Login(Credentials):
@@ -103,7 +122,7 @@ class Login(Credentials):
 
 
 class SessionToken(BaseModel):
-    token: str = Field(min_length=16, max_length=128)
+    token: Token
 
 
 class SessionInfo(BaseModel):
@@ -122,7 +141,7 @@ class LoginResult(SessionInfo):
 
 
 class PasswordLink(BaseModel):
-    token: str = Field(min_length=16, max_length=128)
+    token: Token
 
 
 class PasswordLinkInfo(BaseModel):
@@ -131,8 +150,8 @@ class PasswordLinkInfo(BaseModel):
 
 
 class SetPassword(BaseModel):
-    token: str = Field(min_length=16, max_length=128)
-    password: str = Field(max_length=1024)
+    token: Token
+    password: Password
 
 
 class DocentPlusGrant(BaseModel):
@@ -143,8 +162,8 @@ class DocentPlusGrant(BaseModel):
 
     school_id: UUID
     person_id: UUID
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
+    name: RequiredName
+    email: RequiredEmail
 
 
 class DocentPlusRef(BaseModel):

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
 
 SERVICE = "budget"
@@ -110,10 +112,10 @@ class CardCharge(BaseModel):
     """A provider charges a CJP card (the gateway has authenticated the provider's API key and
     sends the provider as the actor). provider_reference makes a retried charge harmless."""
 
-    card_number: str = Field(min_length=8, max_length=32)
+    card_number: Annotated[str, Text(32, min_length=8)]
     amount_cents: int = Field(gt=0, le=100_000)
-    description: str = Field(min_length=1, max_length=200)
-    provider_reference: str = Field(min_length=1, max_length=100)
+    description: RequiredName
+    provider_reference: RequiredShortText
 
 
 class CardCharged(BaseModel):
@@ -150,7 +152,7 @@ class OrderForm(BaseModel):
 class OrderCounts(BaseModel):
     collective_students: int = Field(ge=0, le=1_000_000)  # "met bijdrage school"
     individual_students: int = Field(ge=0, le=1_000_000)  # "zonder bijdrage school"
-    reference: str = Field(default="", max_length=100)
+    reference: ShortText = ""
 
 
 class PlaceOrder(OrderCounts):

@@ -9,10 +9,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.bounds import ShortText
 from ck_contracts.budget import OrderLine
 from ck_contracts.messaging import Event, register_event
 
 SERVICE = "invoicing"
+
+# Far above any invoice's total (1,000,000 students x the rates): a typing error, not a payment.
+MAX_PAYMENT_CENTS = 10_000_000_000
 
 
 class InvoiceStatus(StrEnum):
@@ -91,9 +95,9 @@ class RecordPayment(BaseModel):
     nothing and answers with the invoice as it is."""
 
     invoice_id: UUID
-    amount_cents: int = Field(gt=0)
+    amount_cents: int = Field(gt=0, le=MAX_PAYMENT_CENTS)
     paid_on: date
-    payment_reference: str = Field(default="", max_length=100)
+    payment_reference: ShortText = ""
 
 
 class Ops:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.roster import RosterKind
 
@@ -30,6 +32,9 @@ SERVICE = "membership"
 # A chunk of InvitationsRequested / InvitationsSent never holds more people than this, so one
 # message stays small (about 100 kB) and one transaction short.
 MAX_PEOPLE_PER_EVENT = 500
+
+# A member's own name as the membership keeps it (100 characters, its column's size).
+MemberName = Annotated[str, Text(100, min_length=1)]
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -109,17 +114,17 @@ class Activate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    code: str = Field(min_length=1, max_length=64)
-    voornaam: str = Field(min_length=1, max_length=100)
-    achternaam: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=254)
+    code: Annotated[str, Text(CODE_MAX, min_length=1)]
+    voornaam: MemberName
+    achternaam: MemberName
+    email: RequiredEmail
     geboortedatum: date
     # Who is trying, for throttling guesses: the gateway sends a keyed hash of the client's
     # address, never the address itself.
-    client: str = Field(min_length=1, max_length=128)
+    client: Annotated[str, Text(128, min_length=1)]
     # The second value of the invitation mail's personal link (`sleutel`), when the member came
     # by it: the right pair of code and key is never throttled. Empty: a typed code.
-    link_key: str = Field(default="", max_length=64)
+    link_key: Annotated[str, Text(64)] = ""
 
 
 class Activated(BaseModel):

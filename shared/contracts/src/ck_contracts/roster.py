@@ -1,20 +1,41 @@
 """Messages of the roster service: people of a school (R-ROSTER-1..7, R-ROLE-1/2, R-AVG-1/2).
 
-Events carry ids and counts, never names or addresses (R-AVG-2). Files travel to the roster
-service base64-encoded inside the RPC payload; the gateway limits their size first.
+Events carry ids and counts, never names or addresses (R-AVG-2), except TeacherRemoved, whose
+consumer needs them to erase its copies. Files travel to the roster service base64-encoded
+inside the RPC payload; the gateway limits their size first.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.bounds import (
+    Code,
+    Email,
+    FileName,
+    Name,
+    Page,
+    PageSize,
+    Phone,
+    RequiredName,
+    SearchText,
+    ShortText,
+)
 from ck_contracts.messaging import Event, register_event
 
 SERVICE = "roster"
+
+# A studiejaar is 1 to 6 (R-ROSTER-2, the roster's own rule and message); the contract only
+# keeps numbers in a range no column can overflow on.
+StudyYear = Annotated[int, Field(ge=1, le=99)]
+# Roster files travel base64-encoded (4/3 of their size); the gateway's upload limit
+# (GATEWAY_MAX_UPLOAD_BYTES, default 12 MiB) may be set to at most MAX_FILE_BYTES.
+MAX_FILE_BYTES = 48 * 1024 * 1024
+MAX_FILE_B64 = MAX_FILE_BYTES // 3 * 4 + 4
 
 
 class RosterKind(StrEnum):
@@ -55,6 +76,24 @@ class PersonAdded(Event):
     has_email: bool
 
 
+# An upload's new people travel in chunks: 1,000 ids are about 40 kB of JSON.
+PEOPLE_PER_EVENT = 1000
+
+
+@register_event
+class RosterPeopleAdded(Event):
+    """People an upload added to a roster (R-ROSTER-4), at most PEOPLE_PER_EVENT ids per event
+    (50,000 new people: 50 events, in the upload's transaction), so a service that accepts
+    person ids knows who is on the school's roster (the weborders service's dossier,
+    R-DOSSIER-1). Ids only (R-AVG-2). People added by hand come as PersonAdded, people who left
+    as PersonRemoved."""
+
+    routing_key = "roster.people.added"
+    upload_id: UUID
+    kind: RosterKind
+    person_ids: list[UUID] = Field(min_length=1, max_length=PEOPLE_PER_EVENT)
+
+
 @register_event
 class PersonRemoved(Event):
     """A person left the roster (by upload or by hand). Consumers revoke invitations, end
@@ -65,6 +104,24 @@ class PersonRemoved(Event):
     kind: RosterKind
 
 
+@register_event
+class TeacherRemoved(Event):
+    """A teacher left the roster (published with their PersonRemoved).
+
+    The one roster event with a name and an address, because its consumer needs them: the
+    weborders service keeps copies where a teacher arranged something (the Docent+ address of
+    a weborder, the requester of an offer request, the author of a dossier note) and finds and
+    erases them with these (R-AVG-2). Nothing keeps the event: the roster's outbox blanks it
+    when it is published, the consumer's inbox keeps its id.
+    """
+
+    routing_key = "roster.teacher.removed"
+    person_id: UUID
+    voornaam: str = ""
+    achternaam: str = ""
+    email: str = ""
+
+
 # --- shapes -----------------------------------------------------------------------------------
 class PersonFields(BaseModel):
     """One row of a template (R-ROSTER-1). Students use studiejaar/opleiding/klas/brin,
@@ -72,16 +129,16 @@ class PersonFields(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    voornaam: str = ""
-    achternaam: str = ""
-    email: str = ""
-    mobiel: str = ""
-    locatienaam: str = ""
-    studiejaar: int | None = None
-    opleiding: str = ""
-    klas: str = ""
-    brin: str = ""
-    afdeling: str = ""
+    voornaam: Name = ""
+    achternaam: Name = ""
+    email: Email = ""
+    mobiel: Phone = ""
+    locatienaam: Name = ""
+    studiejaar: StudyYear | None = None
+    opleiding: Name = ""
+    klas: ShortText = ""
+    brin: Code = ""
+    afdeling: ShortText = ""
 
 
 class Person(PersonFields):
@@ -125,8 +182,8 @@ class TemplateFile(BaseModel):
 class FileRequest(BaseModel):
     school_id: UUID
     kind: RosterKind
-    filename: str = Field(max_length=255)
-    content_b64: str
+    filename: FileName
+    content_b64: str = Field(max_length=MAX_FILE_B64)
 
 
 class UploadRequest(FileRequest):
@@ -142,6 +199,9 @@ class AddPerson(BaseModel):
 class RemovePerson(BaseModel):
     school_id: UUID
     person_id: UUID
+    # The list the person is removed from: a student's id on the teachers' list (or the other
+    # way round) matches nothing. None: either list (older callers).
+    kind: RosterKind | None = None
 
 
 SortField = Literal[
@@ -162,17 +222,17 @@ SortField = Literal[
 class ListFilter(BaseModel):
     """Each text filter matches case-insensitively on a part of the value; statuses: any of."""
 
-    voornaam: str = ""
-    achternaam: str = ""
-    email: str = ""
-    mobiel: str = ""
-    brin: str = ""
-    studiejaar: int | None = None
-    klas: str = ""
-    opleiding: str = ""
-    locatienaam: str = ""
-    afdeling: str = ""
-    statuses: list[MembershipStatus] = Field(default_factory=list)
+    voornaam: SearchText = ""
+    achternaam: SearchText = ""
+    email: SearchText = ""
+    mobiel: SearchText = ""
+    brin: SearchText = ""
+    studiejaar: StudyYear | None = None
+    klas: SearchText = ""
+    opleiding: SearchText = ""
+    locatienaam: SearchText = ""
+    afdeling: SearchText = ""
+    statuses: list[MembershipStatus] = Field(default_factory=list, max_length=8)
 
 
 class ListRequest(BaseModel):
@@ -181,8 +241,8 @@ class ListRequest(BaseModel):
     filter: ListFilter = Field(default_factory=ListFilter)
     sort: SortField = "achternaam"
     descending: bool = False
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 class PersonPage(BaseModel):
@@ -205,7 +265,7 @@ class InviteRequest(BaseModel):
     school_id: UUID
     kind: RosterKind
     selection: Selection
-    school_name: str = Field(min_length=1, max_length=200)  # for the mail (R-MEMBER-5)
+    school_name: RequiredName  # for the mail (R-MEMBER-5)
 
 
 class InviteResult(BaseModel):

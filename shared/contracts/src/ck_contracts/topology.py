@@ -115,8 +115,20 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             budget.CardPaymentMade.routing_key,
         ),
     ),
-    # A removed student's dossier is deleted (R-AVG-2).
-    EventQueue("weborders", "roster", (roster.PersonRemoved.routing_key,)),
+    # Who is on each school's roster (ids only), so the dossier and a weborder's participants
+    # take only the school's own people (R-DOSSIER-1, R-ROLE-6); a removed student's dossier
+    # is deleted, a removed teacher's name and address are erased where they arranged
+    # something (R-AVG-2).
+    EventQueue(
+        "weborders",
+        "roster",
+        (
+            roster.RosterPeopleAdded.routing_key,
+            roster.PersonAdded.routing_key,
+            roster.PersonRemoved.routing_key,
+            roster.TeacherRemoved.routing_key,
+        ),
+    ),
     EventQueue(
         "budget",
         "members",
@@ -144,8 +156,10 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
     ),
     "roster": (
         roster.RosterUploaded,
+        roster.RosterPeopleAdded,
         roster.PersonAdded,
         roster.PersonRemoved,
+        roster.TeacherRemoved,
         membership.InvitationsRequested,
     ),
     "membership": (

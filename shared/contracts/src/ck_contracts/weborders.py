@@ -17,10 +17,29 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.bounds import (
+    KEY_MAX,
+    Email,
+    Key,
+    LongText,
+    Page,
+    PageSize,
+    Reason,
+    RequiredEmail,
+    RequiredLongText,
+    RequiredMessage,
+    RequiredName,
+    RequiredReason,
+    RequiredShortText,
+    SearchText,
+    Secret,
+    ShortText,
+)
 from ck_contracts.messaging import Event, register_event
 
 SERVICE = "weborders"
@@ -88,10 +107,10 @@ class WeborderSettled(Event):
 class ProviderFields(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    kvk_number: str = Field(pattern=r"^\d{8}$")  # Dutch Chamber of Commerce: 8 digits
-    contact_name: str = Field(min_length=1, max_length=200)
-    contact_email: str = Field(min_length=3, max_length=254)
+    name: RequiredName
+    kvk_number: str = Field(pattern=r"^[0-9]{8}$")  # Dutch Chamber of Commerce: 8 digits
+    contact_name: RequiredName
+    contact_email: RequiredEmail
 
 
 class Provider(ProviderFields):
@@ -113,10 +132,10 @@ class IssuedApiKey(ApiKeyInfo):
 class OfferingFields(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
-    discipline: str = Field(default="", max_length=100)  # theater, museum, muziek, ...
-    city: str = Field(default="", max_length=100)
+    title: RequiredName
+    description: LongText = ""
+    discipline: ShortText = ""  # theater, museum, muziek, ...
+    city: ShortText = ""
     price_cents: int = Field(ge=0, le=MAX_AMOUNT_CENTS)  # per participant
 
 
@@ -133,12 +152,12 @@ class WeborderFields(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     school_number: int = Field(ge=1, le=99_999_999)
-    activity: str = Field(min_length=1, max_length=200)
+    activity: RequiredName
     activity_date: date
     participants: int = Field(ge=1, le=10_000)
     amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
-    provider_reference: str = Field(default="", max_length=100)
-    docent_plus_email: str = Field(default="", max_length=254)  # who arranged it, optional
+    provider_reference: ShortText = ""
+    docent_plus_email: Email = ""  # who arranged it, optional
     offering_id: UUID | None = None
     request_id: UUID | None = None  # the school's offer request it answers (R-WEB-3)
     participant_ids: list[UUID] = Field(default_factory=list, max_length=5_000)
@@ -164,8 +183,8 @@ class SchooltoerFields(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     travel_date: date
-    from_place: str = Field(min_length=1, max_length=100)
-    to_place: str = Field(min_length=1, max_length=100)
+    from_place: RequiredShortText
+    to_place: RequiredShortText
     travellers: int = Field(ge=1, le=2_000)
     amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
 
@@ -205,11 +224,11 @@ class Dossier(BaseModel):
 class ProviderAuth(BaseModel):
     """Every provider API call carries the key as sent; the service checks it (keyed hash)."""
 
-    api_key: str = Field(min_length=16, max_length=200)
+    api_key: Annotated[str, Secret(KEY_MAX, min_length=16)]
 
 
 class CreateWeborder(ProviderAuth):
-    idempotency_key: str = Field(default="", max_length=200)
+    idempotency_key: Key = ""
     weborder: WeborderFields
 
 
@@ -219,8 +238,8 @@ class ProviderWeborderRef(ProviderAuth):
 
 class ProviderList(ProviderAuth):
     status: WeborderStatus | None = None
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 class PublishOffering(ProviderAuth):
@@ -244,21 +263,21 @@ class RevokeKey(BaseModel):
 class SchoolWeborders(BaseModel):
     school_id: UUID
     status: WeborderStatus | None = None
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 class DecideWeborder(BaseModel):
     school_id: UUID
     weborder_id: UUID
     approve: bool
-    reason: str = Field(default="", max_length=500)  # required when rejecting
+    reason: Reason = ""  # required when rejecting
 
 
 class CancelApproval(BaseModel):
     school_id: UUID
     weborder_id: UUID
-    reason: str = Field(min_length=1, max_length=500)
+    reason: RequiredReason
 
 
 class OrderSchooltoer(SchooltoerFields):
@@ -266,17 +285,17 @@ class OrderSchooltoer(SchooltoerFields):
 
 
 class SearchOffer(BaseModel):
-    text: str = Field(default="", max_length=100)
-    discipline: str = Field(default="", max_length=100)
-    city: str = Field(default="", max_length=100)
-    page: int = Field(default=1, ge=1)
+    text: SearchText = ""
+    discipline: SearchText = ""
+    city: SearchText = ""
+    page: Page = 1
 
 
 class RequestOffering(BaseModel):
     school_id: UUID
     offering_id: UUID
-    message: str = Field(min_length=1, max_length=2000)
-    requested_by: str = Field(min_length=1, max_length=200)
+    message: RequiredMessage
+    requested_by: RequiredName
 
 
 class SchoolRef(BaseModel):
@@ -289,8 +308,8 @@ class DossierRef(BaseModel):
 
 
 class AddNote(DossierRef):
-    text: str = Field(min_length=1, max_length=4000)
-    author: str = Field(min_length=1, max_length=200)
+    text: RequiredLongText
+    author: RequiredName
 
 
 class ExportFile(BaseModel):

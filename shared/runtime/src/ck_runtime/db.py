@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -19,7 +20,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from ck_runtime.logs import get_logger
+
+log = get_logger(__name__)
+
 READ_ONLY_OPTION = "ck_read_only"
+# session.info key: the transaction erased personal data (see erases_personal_data).
+_SCRUB_KEY = "ck_scrub_after_commit"
 
 
 def is_sqlite(url: str) -> bool:
@@ -41,6 +48,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # filtered, sorted list scans RAM instead of re-reading pages through the OS.
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA mmap_size=268435456")
+    # Deleted personal data must not survive in the file (R-AVG-2): SQLite overwrites deleted
+    # cells and freed pages with zeros instead of leaving them for a file reader to find.
+    cursor.execute("PRAGMA secure_delete=ON")
+    # The WAL file is reused from its start after a checkpoint, so frames with deleted data
+    # would linger behind the new ones: with a limit of 0 the file is cut back to what the
+    # first commit after each restart wrote. Database.scrub() empties it at once.
+    cursor.execute("PRAGMA journal_size_limit=0")
     cursor.close()
 
 
@@ -51,22 +65,75 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+# What PostgreSQL and asyncpg put into error texts beyond the bound parameters (which
+# hide_parameters hides): row values in DETAIL ("Key (email)=(...) already exists", "Failing
+# row contains (...)"), the value that failed to convert ("invalid input for query argument
+# $1: '...'", 'invalid input syntax for type uuid: "..."').
+_ERROR_VALUES = (
+    (re.compile(r"\nDETAIL:.*?(?=\nHINT:|\Z)", re.S), "\nDETAIL:  (hidden)"),
+    (re.compile(r"(invalid input for query argument \$\d+:).*"), r"\1 (hidden)"),
+    (re.compile(r'(invalid input syntax for type [\w ]+:) ".*"'), r"\1 (hidden)"),
+)
+
+
+def _without_values(message: str) -> str:
+    for pattern, replacement in _ERROR_VALUES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def _hide_error_values(context: Any) -> None:
+    """Strip personal data from a failed statement's exception and its causes before anything
+    can log them (our logger, or a library's): the driver's DETAIL goes (asyncpg builds it into
+    the text from `.detail`), and row values are cut out of the messages."""
+    seen: set[int] = set()
+    # SQLAlchemy's exception is not chained to the driver's yet: start from both.
+    for start in (context.sqlalchemy_exception, context.original_exception):
+        error: BaseException | None = start
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            if isinstance(getattr(error, "detail", None), str):  # asyncpg's PostgresError
+                error.detail = None  # type: ignore[attr-defined]
+            if error.args and isinstance(error.args[0], str):
+                error.args = (_without_values(error.args[0]), *error.args[1:])
+            error = error.__cause__ or error.__context__
+
+
 def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
-    """null_pool: for short-lived engines (migrations) that must not keep connections."""
-    extra: dict[str, Any] = {"poolclass": NullPool} if null_pool else {}
+    """null_pool: for short-lived engines (migrations) that must not keep connections.
+
+    Every engine hides bound parameters in its errors (`hide_parameters`), and the values the
+    database itself quotes in them (`_hide_error_values`): a failed statement that is logged,
+    with its traceback, never carries a name, an address or a card number."""
+    extra: dict[str, Any] = {"hide_parameters": True}
+    if null_pool:
+        extra["poolclass"] = NullPool
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 10}, **extra)
+        event.listen(engine.sync_engine, "handle_error", _hide_error_values)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # SQLite has one writer: BEGIN IMMEDIATE takes the write lock at the start of a
         # transaction, so two writers queue up instead of deadlocking on lock upgrade.
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     if null_pool:
-        return create_async_engine(url, **extra)
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(url, **extra)
+    else:
+        engine = create_async_engine(
+            url, pool_size=10, max_overflow=10, pool_pre_ping=True, **extra
+        )
+    event.listen(engine.sync_engine, "handle_error", _hide_error_values)
+    return engine
+
+
+def erases_personal_data(session: AsyncSession) -> None:
+    """Mark the session's transaction as one that deletes or blanks personal data (a person
+    leaving the roster, a mail's address after sending): on SQLite the WAL is scrubbed right
+    after the commit (Database.transaction)."""
+    session.info[_SCRUB_KEY] = True
 
 
 class _Unit:
@@ -105,9 +172,13 @@ class Database:
         """One transaction: commits on success, rolls back on any exception.
         Never open one inside another (on SQLite the second would wait for the first).
 
+        A transaction marked with `erases_personal_data(session)` is followed, once committed
+        and before this block returns, by `scrub()` on SQLite: the WAL file is checkpointed and
+        emptied, so no copy of what was erased stays on disk.
+
         Inside a command (`command()`), the block is a savepoint of the command's one
         transaction instead: a block that fails is undone as before, and what the blocks did
-        is committed together when the command is answered."""
+        is committed together when the command is answered (and scrubbed then)."""
         unit = _unit.get()
         if unit is not None:
             session = await self._begin_unit(unit)
@@ -118,8 +189,45 @@ class Database:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        async with self._writer, self._sessions() as session, session.begin():
-            yield session
+        async with self._writer:
+            async with self._sessions() as session:
+                async with session.begin():
+                    yield session
+                scrub = session.info.pop(_SCRUB_KEY, False)
+            if scrub:
+                await self._checkpoint()
+
+    async def scrub(self) -> bool:
+        """SQLite: copy the WAL into the database file and truncate the WAL to zero bytes
+        (`PRAGMA wal_checkpoint(TRUNCATE)`). With secure_delete on, the database file holds no
+        deleted content, so afterwards neither file does. False when a reader kept an older
+        snapshot past the busy timeout: the next scrub (every retention pass makes one) tries
+        again. PostgreSQL: nothing to do (dead tuples are VACUUM's business, see
+        docs/architecture.md, Retention)."""
+        if self._writer is None:
+            return True
+        async with self._writer:  # this process's writers wait instead of meeting the lock
+            return await self._checkpoint()
+
+    async def _checkpoint(self) -> bool:
+        """Never raises: the transaction before it has committed, and its caller must hear
+        so. A scrub that could not finish is logged; the next one catches up."""
+        try:
+            async with self.engine.connect() as conn:
+                # On the driver's connection: SQLAlchemy would open a transaction first (see
+                # _sqlite_begin), and a checkpoint cannot run inside one.
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                row = await cursor.fetchone()
+                await cursor.close()
+        except Exception as exc:
+            log.warning("storage.scrub_failed", error=type(exc).__name__)
+            return False
+        completed = row is not None and row[0] == 0
+        if not completed:
+            log.warning("storage.scrub_incomplete")
+        return completed
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -163,7 +271,10 @@ class Database:
                 if unit.session is not None:
                     if not handle.committed:
                         await unit.session.rollback()
+                    scrub = handle.committed and unit.session.info.pop(_SCRUB_KEY, False)
                     await unit.session.close()
+                    if scrub and self._writer is not None:
+                        await self._checkpoint()
             finally:
                 if unit.lock is not None:
                     unit.lock.release()

@@ -3,7 +3,8 @@ then a relay publishes them with publisher confirms and marks them published.
 
 No event is lost while the broker is down (the rows wait), and none is published for a change
 that rolled back (the rows never existed). A crash between the broker's confirm and the mark
-can publish a row twice: consumers de-duplicate by event id (see inbox.py).
+can publish a row twice: consumers de-duplicate by event id (see inbox.py). Once published a
+row keeps no body (R-AVG-2), and the retention job (retention.py) deletes it after a while.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ck_runtime.tables import add_runtime_tables
 
 log = get_logger(__name__)
 OUTBOX, _ = add_runtime_tables(MetaData())
+# What a published row keeps of its event: nothing (see OutboxRelay._mark).
+PUBLISHED_BODY: dict[str, object] = {}
 
 
 # Every running relay of this process, so a commit that added events wakes them at once
@@ -164,10 +167,14 @@ class OutboxRelay:
         )
 
     async def _mark(self, session: AsyncSession, rows: list[dict[str, object]]) -> None:
+        """Published: the row keeps id, routing key, correlation id and times, never its body
+        (R-AVG-2: addresses, first names, card numbers and password links are in there). The
+        body becomes `{}` rather than NULL so the column keeps its NOT NULL in every service's
+        schema; the retention job deletes the row later (outbox_retention_days)."""
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.seq.in_([r["seq"] for r in rows]))
-            .values(published_at=utcnow())
+            .values(published_at=utcnow(), body=PUBLISHED_BODY)
         )
 
     async def publish_pending(self) -> int:

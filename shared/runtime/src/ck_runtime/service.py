@@ -1,7 +1,8 @@
 """Start-up, running and graceful shutdown of one service process.
 
 Order at start: migrations, database, broker connection, topology, outbox relay, subscribers
-(RPC queue and event queues), health endpoint. At stop the reverse; FastStream waits up to
+(RPC queue and event queues), background jobs (the service's and the retention job every
+service runs, see retention.py), health endpoint. At stop the reverse; FastStream waits up to
 `graceful_timeout` for handlers in flight, and unacknowledged messages are redelivered.
 """
 
@@ -44,6 +45,7 @@ from ck_runtime.health import HealthServer
 from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
+from ck_runtime.retention import Retention, RetentionRule, runtime_rules
 from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
 from ck_runtime.settings import ServiceSettings, SettingsError
@@ -67,6 +69,8 @@ class Service:
     deps: Any = None  # handed to RPC handlers as call.deps
     publishes: Sequence[type[Event]] = ()  # events it writes to its outbox (for AsyncAPI)
     clock: Clock | None = None  # None: the settings' clock (the system clock in production)
+    # The service's own retention rules (ck_runtime.retention), beside the runtime's.
+    retention: Sequence[RetentionRule] = ()
 
 
 class ServiceRuntime:
@@ -80,6 +84,13 @@ class ServiceRuntime:
         self.rpc: RpcConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.health: HealthServer | None = None
+        # Every process runs the retention job: the runtime's rules, then the service's.
+        self.retention = Retention(
+            self.db,
+            self.clock,
+            [*runtime_rules(self.settings), *service.retention],
+            interval_seconds=self.settings.retention_interval_seconds,
+        )
         self._connection: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
@@ -208,6 +219,7 @@ class ServiceRuntime:
             await self.rpc.start(self._connection)
         for job in self.service.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
+        self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
         if s.health_port:
             self.health = HealthServer(s.health_host, s.health_port, self.check_health)
             await self.health.start()
@@ -252,12 +264,17 @@ class ServiceRuntime:
 
 
 def run_service(build: Callable[[], Service]) -> None:
-    """Entry point of every service process."""
-    service = build()
-    configure_logging(service.name, service.settings.log_level, service.settings.log_json)
-    runtime = ServiceRuntime(service)
+    """Entry point of every service process. An unreachable broker or a missing or wrong
+    setting (a secret outside development mode: fail closed) ends the process with one
+    sentence on stderr and exit code 2."""
+    # ck_weborders.app -> weborders: the name for a sentence printed before build() returns.
+    name = build.__module__.split(".")[0].removeprefix("ck_")
     try:
+        service = build()
+        name = service.name
+        configure_logging(service.name, service.settings.log_level, service.settings.log_json)
+        runtime = ServiceRuntime(service)
         asyncio.run(runtime.run_until_signalled())
     except (BrokerUnreachable, SettingsError, TopologyMissing) as exc:
-        print(f"{service.name}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -41,6 +41,13 @@ class ServiceSettings(BaseSettings):
     graceful_timeout: float = 15.0
     outbox_batch: int = 200
     outbox_poll_seconds: float = 1.0
+    # Retention (R-AVG-2, ck_runtime.retention): the job's pause between passes, and how long
+    # the runtime's own rows stay. Published outbox rows have no body from the moment they are
+    # published; the row (ids and times, for tracing) goes after this many days.
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    outbox_retention_days: float = Field(default=7.0, ge=0)
+    # An inbox row must outlive every redelivery of its message (see retention.runtime_rules).
+    inbox_retention_days: float = Field(default=30.0, ge=1)
     # Development mode (`ck-dev run`, the test stacks): a missing secret is generated instead
     # of stopping the process, and the clock may be pinned. Shared variable CK_DEV_MODE.
     dev_mode: bool = False

@@ -42,7 +42,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
-    """Define outbox and inbox on a service's metadata, so its migrations create them."""
+    """Define outbox and inbox on a service's metadata, so its migrations create them.
+
+    A published outbox row keeps no body (`{}`); the retention job (retention.py) deletes
+    published rows and old inbox rows."""
     outbox = Table(
         "outbox",
         metadata,
@@ -66,7 +69,8 @@ def add_runtime_tables(metadata: MetaData) -> tuple[Table, Table]:
         metadata,
         Column("message_id", String(64), primary_key=True),
         Column("consumer", String(200), primary_key=True),
-        Column("processed_at", UtcDateTime(timezone=True), nullable=False),
+        # Indexed for the retention job, which deletes rows older than inbox_retention_days.
+        Column("processed_at", UtcDateTime(timezone=True), nullable=False, index=True),
     )
     # Commands answered, for repeats of the same request id (ck_runtime.commands). The key is
     # a hash of the request id and the answer is encrypted with a key derived from it, so the

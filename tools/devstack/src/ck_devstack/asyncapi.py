@@ -18,8 +18,9 @@ from ck_runtime.settings import DEFAULT_AMQP_URL
 @contextmanager
 def _neutral_environment(data_dir: Path) -> Iterator[None]:
     """The documents must not depend on (or reveal) the local set-up: build every service with
-    the default broker address and a throw-away data folder."""
-    names = ["AMQP_URL", "DATA_DIR"]
+    the default broker address and a throw-away data folder, in development mode (no secret is
+    needed, none is read, to describe the messages)."""
+    names = ["AMQP_URL", "DATA_DIR", "CK_DEV_MODE"]
     for service in SERVICES:
         prefix = service.upper()
         names += [f"{prefix}_AMQP_URL", f"{prefix}_DATA_DIR", f"{prefix}_DATABASE_URL"]
@@ -29,6 +30,7 @@ def _neutral_environment(data_dir: Path) -> Iterator[None]:
             os.environ.pop(name, None)
         os.environ["AMQP_URL"] = DEFAULT_AMQP_URL
         os.environ["DATA_DIR"] = str(data_dir)
+        os.environ["CK_DEV_MODE"] = "true"
         yield
     finally:
         for name, value in saved.items():

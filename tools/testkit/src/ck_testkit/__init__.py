@@ -95,3 +95,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def run_migration(url: str, service: str, revision: str) -> None:
+    """Run one migration script's upgrade() again on a database at head (e.g. a cleaning
+    migration over rows a test wrote past the rules), whatever follows it in the chain."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from alembic.script import ScriptDirectory
+    from ck_runtime.db import create_engine
+    from ck_runtime.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(service, url)).get_revision(revision)
+    assert script is not None and script.module is not None, revision
+
+    def upgrade(connection: Any) -> None:
+        with Operations.context(MigrationContext.configure(connection)):
+            script.module.upgrade()
+
+    engine = create_engine(url, null_pool=True)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+    finally:
+        await engine.dispose()

@@ -21,7 +21,8 @@ LimitFor = Callable[[Scope], int]
 def declared_length(headers: Headers) -> int | None:
     """The Content-Length, or None when absent or unreadable (then bytes are counted)."""
     value = headers.get("content-length")
-    if value is None or not value.strip().isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" (latin-1 in a header), which int() refuses.
+    if value is None or not (digits := value.strip()).isascii() or not digits.isdigit():
         return None
     return int(value)
 

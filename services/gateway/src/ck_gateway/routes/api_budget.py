@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import ShortText
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
     Allocate,
@@ -23,13 +24,14 @@ from ck_contracts.budget import (
     SchoolRef,
 )
 from ck_contracts.budget import Ops as BudgetOps
-from ck_contracts.invoicing import SERVICE as INVOICING
 from ck_contracts.invoicing import (
+    MAX_PAYMENT_CENTS,
     Invoice,
     InvoiceList,
     RecordPayment,
     SchoolInvoices,
 )
+from ck_contracts.invoicing import SERVICE as INVOICING
 from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.roles import Permission
 from fastapi import APIRouter, Body, Request, Response
@@ -44,7 +46,7 @@ from ck_gateway.routes.pages_budget import invoice_pdf
 router = APIRouter(
     prefix="/api/v1",
     tags=["budget"],
-    responses=error_responses(400, 401, 403, 404, 503),
+    responses=error_responses(404),
 )
 
 _COUNTS_EXAMPLE: dict[str, Any] = {
@@ -64,9 +66,9 @@ async def _budget(request: Request, session: ApiSession, op: str, payload: BaseM
 
 
 class PaymentBody(BaseModel):
-    amount_cents: int = Field(gt=0)
+    amount_cents: int = Field(gt=0, le=MAX_PAYMENT_CENTS)
     paid_on: date
-    payment_reference: str = Field(default="", max_length=100)
+    payment_reference: ShortText = ""
 
 
 class AllocationBody(BaseModel):
@@ -89,7 +91,6 @@ async def order_form(request: Request, school_id: UUID, session: ApiSession) -> 
     "/schools/{school_id}/budget/quote",
     response_model=Quote,
     summary="The yellow block for these counts: budgets and invoice total (R-BUDGET-2)",
-    responses=error_responses(422),
 )
 async def quote(
     request: Request,
@@ -117,7 +118,7 @@ async def list_orders(request: Request, school_id: UUID, session: ApiSession) ->
     response_model=Order,
     status_code=201,
     summary="Place a budget order (or Bijbestellen): 5 working days of objection period follow",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def place_order(
     request: Request,
@@ -134,7 +135,7 @@ async def place_order(
     "/schools/{school_id}/budget/orders/{order_id}",
     response_model=Order,
     summary="Change an order within its objection period",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def change_order(
     request: Request,
@@ -198,7 +199,7 @@ async def ledger(request: Request, school_id: UUID, session: ApiSession) -> Ledg
     response_model=AllocationResult,
     summary="Budget toewijzen: the same amount of individual budget to each of these students "
     "with an active membership; all or nothing, never beyond what is assignable",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def allocate(
     request: Request, school_id: UUID, session: ApiSession, body: AllocationBody
@@ -247,7 +248,7 @@ async def invoice_pdf_file(
     response_model=Invoice,
     tags=["invoices"],
     summary="CJP admin: record the payment of an invoice (idempotent; R-INVOICE-4)",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def record_payment(
     request: Request,

@@ -22,7 +22,6 @@ from ck_gateway.routes.pages_docent_plus import (
 router = APIRouter(
     prefix="/api/v1/docent-plus",
     tags=["docent-plus"],
-    responses=error_responses(400, 401, 403, 503),
 )
 
 _ACCESS_EXAMPLE = {
@@ -60,7 +59,6 @@ class GrantBody(BaseModel):
     "",
     response_model=DocentPlusListOut,
     summary="The school's teachers with Docent+ access",
-    responses=error_responses(422),
 )
 async def list_access(
     request: Request, session: ApiSession, school_id: SchoolQuery = None
@@ -77,7 +75,7 @@ async def list_access(
     "link to set a password. 409 when the teacher's membership is not active or the address "
     "belongs to another account; 422 when the teacher has no e-mail address. Granting a teacher "
     "who already has access returns that access and sends no second mail.",
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(404, 409),
 )
 async def grant(
     request: Request, body: Annotated[GrantBody, Body()], session: ApiSession
@@ -90,7 +88,7 @@ async def grant(
     "/{person_id}",
     status_code=204,
     summary="Revoke a teacher's Docent+ access: every session of theirs ends at once",
-    responses=error_responses(404, 422),
+    responses=error_responses(404),
 )
 async def revoke(
     request: Request, person_id: UUID, session: ApiSession, school_id: SchoolQuery = None

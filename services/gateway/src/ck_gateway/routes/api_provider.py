@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import Key, Page, PageSize
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
@@ -76,7 +77,6 @@ router = APIRouter(
     prefix="/api/v1/provider",
     tags=["provider"],
     responses={
-        **error_responses(400, 401, 503),
         401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
     },
 )
@@ -194,17 +194,16 @@ async def _call(request: Request, op: str, payload: BaseModel) -> Any:
     description="The school's budget holder approves or rejects it in the portal. An unknown "
     "school number is refused (422). With an `Idempotency-Key` a retry answers the original "
     "weborder (201, same body) instead of creating a second one.",
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(404, 409),
 )
 async def create_weborder(
     request: Request,
     key: ApiKey,
     weborder: Annotated[WeborderFields, Body(examples=[_WEBORDER_EXAMPLE])],
     idempotency_key: Annotated[
-        str,
+        Key,
         Header(
             alias="Idempotency-Key",
-            max_length=200,
             description="Optional; the same key again answers the original weborder.",
         ),
     ] = "",
@@ -219,14 +218,13 @@ async def create_weborder(
     "/weborders",
     response_model=WeborderPage,
     summary="Your own weborders, newest first, optionally of one status",
-    responses=error_responses(422),
 )
 async def list_weborders(
     request: Request,
     key: ApiKey,
     status: Annotated[WeborderStatus | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
     query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
     return JSONResponse(await _call(request, Ops.WEBORDER_LIST_OWN, query))
@@ -259,7 +257,6 @@ async def cancel_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> A
     status_code=201,
     response_model=OfferingOut,
     summary="Publish a new offering in the offer schools browse (R-WEB-3)",
-    responses=error_responses(422),
 )
 async def publish_offering(
     request: Request,
@@ -274,7 +271,7 @@ async def publish_offering(
     "/offerings/{offering_id}",
     response_model=OfferingOut,
     summary="Change one of your offerings",
-    responses=error_responses(404, 422),
+    responses=error_responses(404),
 )
 async def change_offering(
     request: Request,
@@ -309,7 +306,7 @@ class CardPaymentBody(CardCharge):
     description="Refused (409) when the amount exceeds what the student has left. "
     "`provider_reference` makes a retried charge harmless: the same reference answers the "
     "first payment.",
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(404, 409),
 )
 async def charge_card(
     request: Request,

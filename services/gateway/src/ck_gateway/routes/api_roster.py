@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import Page, PageSize, SearchText
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -56,7 +57,7 @@ from ck_gateway.routes.pages_roster import (
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}/roster/{kind}",
     tags=["roster"],
-    responses=error_responses(400, 401, 403, 404, 413, 503),
+    responses=error_responses(404),
 )
 
 _PERSON_EXAMPLE: dict[str, Any] = {
@@ -135,7 +136,6 @@ async def template(
     "every problem with its row (1 = header), column and a Dutch message.",
     responses={
         200: {"content": {"application/json": {"examples": _REPORT_EXAMPLES}}},
-        **error_responses(422),
     },
 )
 async def validate(
@@ -167,7 +167,6 @@ async def validate(
                 }
             }
         },
-        **error_responses(422),
     },
 )
 async def upload(
@@ -191,19 +190,20 @@ async def upload(
 
 
 def list_filter(
-    voornaam: str = "",
-    achternaam: str = "",
-    email: str = "",
-    mobiel: str = "",
-    brin: str = "",
+    voornaam: Annotated[SearchText, Query()] = "",
+    achternaam: Annotated[SearchText, Query()] = "",
+    email: Annotated[SearchText, Query()] = "",
+    mobiel: Annotated[SearchText, Query()] = "",
+    brin: Annotated[SearchText, Query()] = "",
     studiejaar: Annotated[int | None, Query(ge=1, le=99)] = None,
-    klas: str = "",
-    opleiding: str = "",
-    locatienaam: str = "",
-    afdeling: str = "",
+    klas: Annotated[SearchText, Query()] = "",
+    opleiding: Annotated[SearchText, Query()] = "",
+    locatienaam: Annotated[SearchText, Query()] = "",
+    afdeling: Annotated[SearchText, Query()] = "",
     status: Annotated[list[MembershipStatus] | None, Query()] = None,
 ) -> ListFilter:
-    """The list's filter from the query string (the list and the export share it)."""
+    """The list's filter from the query string (the list and the export share it); the
+    parameters carry the contract's own bounds, so FastAPI answers 422 before this runs."""
     return ListFilter(
         voornaam=voornaam,
         achternaam=achternaam,
@@ -215,7 +215,7 @@ def list_filter(
         opleiding=opleiding,
         locatienaam=locatienaam,
         afdeling=afdeling,
-        statuses=status or [],
+        statuses=list(dict.fromkeys(status or [])),  # each status once, however often sent
     )
 
 
@@ -228,7 +228,6 @@ Filter = Annotated[ListFilter, Depends(list_filter)]
     summary="The roster, filtered, sorted and paged (R-ROSTER-6)",
     description="Text filters match case-insensitively on a part of the value; `status` may be "
     "given several times (any of them matches).",
-    responses=error_responses(422),
 )
 async def list_people(
     request: Request,
@@ -238,8 +237,8 @@ async def list_people(
     filt: Filter,
     sort: SortField = "achternaam",
     descending: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> PersonPage:
     _check(session, Permission.VIEW_ROSTER, school_id)
     query = ListRequest(
@@ -260,7 +259,7 @@ async def list_people(
     response_model=Person,
     status_code=201,
     summary="Add one person by hand, with the template's field rules (R-ROSTER-5)",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def add_person(
     request: Request,
@@ -287,7 +286,7 @@ async def remove_person(
     request: Request, school_id: UUID, kind: KindPath, person_id: UUID, session: ApiSession
 ) -> Response:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    command = RemovePerson(school_id=school_id, person_id=person_id)
+    command = RemovePerson(school_id=school_id, person_id=person_id, kind=kind)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return Response(status_code=204)
 
@@ -332,7 +331,6 @@ _SELECTION_EXAMPLES: dict[str, Any] = {
                 }
             }
         },
-        **error_responses(422),
     },
 )
 async def invite(

@@ -8,6 +8,15 @@ import base64
 from typing import Annotated, Any
 from uuid import UUID
 
+from ck_contracts.bounds import (
+    Page,
+    PageSize,
+    Reason,
+    RequiredLongText,
+    RequiredMessage,
+    RequiredReason,
+    SearchText,
+)
 from ck_contracts.roles import Permission
 from ck_contracts.weborders import SERVICE as WEBORDERS
 from ck_contracts.weborders import (
@@ -43,7 +52,7 @@ from ck_gateway.errors import forbidden
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}",
     tags=["spending"],
-    responses=error_responses(400, 401, 403, 404, 503),
+    responses=error_responses(404),
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -60,20 +69,20 @@ async def _call(request: Request, session: ApiSession, op: str, payload: BaseMod
 
 class Decision(BaseModel):
     approve: bool
-    reason: str = Field(default="", max_length=500, description="Required when rejecting.")
+    reason: Reason = Field(default="", description="Required when rejecting.")
 
 
 class Cancellation(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: RequiredReason
 
 
 class OfferRequestBody(BaseModel):
     offering_id: UUID
-    message: str = Field(min_length=1, max_length=2000)
+    message: RequiredMessage
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: RequiredLongText
 
 
 @router.get(
@@ -86,8 +95,8 @@ async def list_weborders(
     school_id: UUID,
     session: ApiSession,
     status: WeborderStatus | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
 ) -> WeborderPage:
     _check(session, Permission.VIEW_SCHOOL, school_id)
     query = SchoolWeborders(school_id=school_id, status=status, page=page, page_size=page_size)
@@ -101,7 +110,7 @@ async def list_weborders(
     description="Approving starts the debit: the answer's status is `in_behandeling`; the "
     "budget service's answer makes it `goedgekeurd`, or `geweigerd` with the Dutch reason in "
     "`reason` (balance too low: nothing is debited). Rejecting needs a reason.",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def decide(
     request: Request,
@@ -119,7 +128,7 @@ async def decide(
     "/weborders/{weborder_id}/cancel-approval",
     response_model=Weborder,
     summary="Cancel an approved weborder: the amount is credited back with a ledger entry",
-    responses=error_responses(409, 422),
+    responses=error_responses(409),
 )
 async def cancel_approval(
     request: Request, school_id: UUID, weborder_id: UUID, session: ApiSession, body: Cancellation
@@ -149,7 +158,6 @@ async def list_schooltoer(
     response_model=SchooltoerOrder,
     status_code=201,
     summary="Order transport tickets; debited like a weborder (R-WEB-4)",
-    responses=error_responses(422),
 )
 async def order_schooltoer(
     request: Request,
@@ -210,13 +218,13 @@ async def search_offer(
     request: Request,
     school_id: UUID,
     session: ApiSession,
-    text: str = "",
-    discipline: str = "",
-    city: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    text: Annotated[SearchText, Query()] = "",
+    discipline: Annotated[SearchText, Query()] = "",
+    city: Annotated[SearchText, Query()] = "",
+    page: Annotated[Page, Query()] = 1,
 ) -> list[Offering]:
     _check(session, Permission.BROWSE_OFFER, school_id)
-    query = SearchOffer(text=text[:100], discipline=discipline[:100], city=city[:100], page=page)
+    query = SearchOffer(text=text, discipline=discipline, city=city, page=page)
     result = await _call(request, session, Ops.OFFER_SEARCH, query)
     items = result["items"] if isinstance(result, dict) else result
     return [Offering.model_validate(item) for item in items]
@@ -228,7 +236,6 @@ async def search_offer(
     status_code=201,
     tags=["offer"],
     summary="Ask a provider for an offering; it answers with a weborder (R-WEB-3)",
-    responses=error_responses(422),
 )
 async def request_offering(
     request: Request, school_id: UUID, session: ApiSession, body: OfferRequestBody
@@ -248,6 +255,8 @@ async def request_offering(
     response_model=Dossier,
     tags=["dossier"],
     summary="A student's Cultuurkaart-dossier: activities, card payments, notes (R-DOSSIER-1)",
+    description="404 unless the person is a student on the school's roster.",
+    responses=error_responses(404),
 )
 async def dossier(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession
@@ -263,7 +272,7 @@ async def dossier(
     status_code=201,
     tags=["dossier"],
     summary="Add a teacher's note to a student's dossier",
-    responses=error_responses(422),
+    description="404 unless the person is a student on the school's roster.",
 )
 async def add_note(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession, body: NoteBody

@@ -28,7 +28,7 @@ from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
-from ck_gateway.routes.pages_weborders import service_errors
+from ck_gateway.routes.pages_weborders import refusal_status, service_errors
 from ck_gateway.weborder_views import PROVIDER_FIELDS, items_of, parse_provider, text
 
 router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)
@@ -170,5 +170,7 @@ async def revoke_key(
         await backend.call(request, WEBORDERS, Ops.KEY_REVOKE, command, actor=session.actor)
     except RpcFailed as exc:
         message = service_errors(exc).get("__all__", exc.error.message)
-        return await _provider_page(request, provider_id, session, error=message, status_code=409)
+        return await _provider_page(
+            request, provider_id, session, error=message, status_code=refusal_status(exc)
+        )
     return RedirectResponse(f"/beheer/aanbieders/{provider_id}?gedaan=ingetrokken", status_code=303)

@@ -18,12 +18,14 @@ from uuid import UUID
 from ck_contracts.accounts import SERVICE as ACCOUNTS
 from ck_contracts.accounts import Ops as AccountOps
 from ck_contracts.accounts import School, SessionInfo
+from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
     ChangeOrder,
     Ledger,
+    OrderCounts,
     OrderForm,
     OrderList,
     OrderRef,
@@ -57,7 +59,7 @@ from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
-from ck_gateway.forms import GENERAL
+from ck_gateway.forms import GENERAL, search_term, validated
 from ck_gateway.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,21 +92,25 @@ def parse_counts(form: FormData | dict[str, str]) -> tuple[dict[str, Any], dict[
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ("collectief", "individueel"):
-        raw = str(form.get(name, "") or "0").strip()
-        if not raw.isdigit() or int(raw) > MAX_COUNT:
+        number = whole_number(str(form.get(name, "") or "0"), low=0, high=MAX_COUNT)
+        if number is None:
             errors[name] = "Vul een heel aantal in van 0 tot en met 1.000.000."
         else:
-            values[name] = int(raw)
+            values[name] = number
     if not errors and values["collectief"] == 0 and values["individueel"] == 0:
         errors[GENERAL] = "Vul bij minstens één van de twee aantallen meer dan 0 in."
     reference = str(form.get("referentie", "") or "").strip()
-    if len(reference) > 100:
-        errors["referentie"] = "Een referentie is hoogstens 100 tekens lang."
     counts = {
         "collective_students": values.get("collectief", 0),
         "individual_students": values.get("individueel", 0),
         "reference": reference,
     }
+    # The contract's own rules for the reference (length, control characters).
+    checked, problems = validated(OrderCounts, counts, {"reference": "referentie"})
+    if "referentie" in problems:
+        errors["referentie"] = problems["referentie"]
+    elif checked is not None:
+        counts["reference"] = checked.reference
     return counts, errors
 
 
@@ -369,7 +375,7 @@ async def download_invoice(request: Request, invoice_id: UUID, session: PageSess
 # --- Budget toewijzen (R-BUDGET-6) -------------------------------------------------------------
 def _active_students(achternaam: str) -> ListFilter:
     """Who may get individual budget (R-BUDGET-6): active members, optionally by achternaam."""
-    return ListFilter(statuses=[MembershipStatus.ACTIVE], achternaam=achternaam.strip()[:100])
+    return ListFilter(statuses=[MembershipStatus.ACTIVE], achternaam=search_term(achternaam))
 
 
 async def _everyone_matching(
@@ -412,7 +418,7 @@ async def _allocation_page(
         school_id=school_id,
         kind=RosterKind.STUDENTS,
         filter=_active_students(request.query_params.get("achternaam", "")),
-        page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**6 else 1,
+        page=whole_number(page_number, low=1, high=MAX_PAGE) or 1,
         page_size=100,
     )
     people = PersonPage.model_validate(
@@ -493,6 +499,20 @@ def _require(session: SessionInfo, permission: Permission) -> None:
 @router.get("/beheer/scholen/{school_id}/bestellingen", response_class=HTMLResponse)
 async def admin_orders(request: Request, school_id: UUID, session: PageSession) -> Response:
     _require(session, Permission.DECIDE_BUDGET_ORDER)
+    return await _admin_orders_page(request, session, school_id)
+
+
+async def _admin_orders_page(
+    request: Request,
+    session: SessionInfo,
+    school_id: UUID,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The admin's page of a school's orders and invoices. A success notice comes from a fixed
+    code (?gedaan=); an error is shown only on the answer to the action that failed, never read
+    from the address, so a link cannot put text of its own on the page."""
     orders = await _orders(request, session, school_id)
     invoices = await _invoices(request, session, school_id)
     return render(
@@ -506,15 +526,28 @@ async def admin_orders(request: Request, school_id: UUID, session: PageSession) 
             "status_labels": STATUS_LABELS,
             "euro": format_euro,
             "today": backend.today(request).isoformat(),
-            "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
-            "error": request.query_params.get("fout", "")[:300],
+            "notice": "" if error else NOTICES.get(request.query_params.get("gedaan", ""), ""),
+            "error": error,
         },
+        status_code=status_code,
     )
 
 
-def _admin_back(school_id: UUID, *, done: str = "", error: str = "") -> RedirectResponse:
-    query = urlencode({"gedaan": done} if done else {"fout": error})
+def _admin_back(school_id: UUID, done: str) -> RedirectResponse:
+    query = urlencode({"gedaan": done})
     return RedirectResponse(f"/beheer/scholen/{school_id}/bestellingen?{query}", status_code=303)
+
+
+async def _admin_refused(
+    request: Request, session: SessionInfo, school_id: UUID, message: str, status_code: int
+) -> Response:
+    return await _admin_orders_page(
+        request, session, school_id, error=message, status_code=status_code
+    )
+
+
+def _refusal_status(exc: RpcFailed) -> int:
+    return 409 if exc.error.code == ErrorCode.CONFLICT else 422
 
 
 async def _admin_decide(
@@ -529,8 +562,10 @@ async def _admin_decide(
     except RpcFailed as exc:
         if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
             raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done=done)
+        return await _admin_refused(
+            request, session, school_id, exc.error.message, _refusal_status(exc)
+        )
+    return _admin_back(school_id, done)
 
 
 @router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/goedkeuren")
@@ -561,15 +596,27 @@ async def admin_record_payment(
     try:
         paid_on = date.fromisoformat(str(form.get("datum", "") or ""))
     except ValueError:
-        return _admin_back(school_id, error="Vul de betaaldatum in als jjjj-mm-dd.")
+        return await _admin_refused(
+            request, session, school_id, "Vul de betaaldatum in als jjjj-mm-dd.", 422
+        )
     if amount is None or amount <= 0:
-        return _admin_back(school_id, error="Vul het betaalde bedrag in, bijvoorbeeld 130,00.")
-    command = RecordPayment(
-        invoice_id=invoice_id,
-        amount_cents=amount,
-        paid_on=paid_on,
-        payment_reference=str(form.get("kenmerk", "") or "")[:100],
+        return await _admin_refused(
+            request, session, school_id, "Vul het betaalde bedrag in, bijvoorbeeld 130,00.", 422
+        )
+    command, errors = validated(
+        RecordPayment,
+        {
+            "invoice_id": invoice_id,
+            "amount_cents": amount,
+            "paid_on": paid_on,
+            "payment_reference": str(form.get("kenmerk", "") or ""),
+        },
+        {"payment_reference": "Kenmerk", "amount_cents": "Bedrag"},
     )
+    if command is None:
+        label, message = next(iter(errors.items()))
+        refusal = message if label == GENERAL else f"{label}: {message}"
+        return await _admin_refused(request, session, school_id, refusal, 422)
     try:
         await backend.call(
             request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor
@@ -577,8 +624,10 @@ async def admin_record_payment(
     except RpcFailed as exc:
         if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
             raise
-        return _admin_back(school_id, error=exc.error.message)
-    return _admin_back(school_id, done="betaald")
+        return await _admin_refused(
+            request, session, school_id, exc.error.message, _refusal_status(exc)
+        )
+    return _admin_back(school_id, "betaald")
 
 
 @router.get("/beheer/scholen/{school_id}/facturen/{invoice_id}/factuur")

@@ -20,6 +20,7 @@ from ck_contracts.accounts import (
     SessionInfo,
 )
 from ck_contracts.accounts import Ops as AccountsOps
+from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -126,7 +127,7 @@ async def revoke_access(
 # --- the page ---------------------------------------------------------------------------------
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("pagina", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    return whole_number(raw, low=1, high=MAX_PAGE) or 1
 
 
 async def _show(
@@ -204,7 +205,10 @@ async def revoke_page(request: Request, person_id: UUID, session: PageSession) -
     try:
         await revoke_access(request, session, school_id, person_id)
     except RpcFailed as exc:
-        # Already revoked (a second click, or the membership ended meanwhile): the same result.
+        # Nothing matched: no Docent+ account of this teacher at this school (another school's
+        # person id, or already revoked by a second click or the membership's end). The page
+        # says so with 404 and never that access was revoked.
         if exc.error.code != ErrorCode.NOT_FOUND:
             raise
+        return await _show(request, session, error=exc.error.message, status_code=404)
     return RedirectResponse(f"{PATH}?gedaan=ingetrokken", status_code=303)

@@ -24,9 +24,10 @@ from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_http_status
+from ck_gateway.forms import validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
-from ck_gateway.routes.pages_weborders import service_errors
+from ck_gateway.routes.pages_weborders import refusal_status, service_errors
 from ck_gateway.weborder_views import DOSSIER_KINDS, MAX_NOTE, message_error, text
 
 router = APIRouter(include_in_schema=False)
@@ -79,21 +80,34 @@ async def add_note(request: Request, person_id: UUID, session: PageSession) -> R
     school_id = own_school(session, Permission.WRITE_DOSSIER_NOTE)
     note = text(form, "notitie")
     values = {"notitie": note}
-    if problem := message_error(note, MAX_NOTE, what="notitie"):
-        return await _dossier_page(
-            request, person_id, session, values=values, errors={"notitie": problem}, status_code=422
-        )
-    command = AddNote(
-        school_id=school_id,
-        person_id=person_id,
-        text=note,
-        author=session.user_name[:200] or session.email[:200],
+    command, errors = validated(
+        AddNote,
+        {
+            "school_id": school_id,
+            "person_id": person_id,
+            "text": note,
+            "author": session.user_name[:200] or session.email[:200],
+        },
+        {"text": "notitie"},
     )
+    if problem := message_error(note, MAX_NOTE, what="notitie"):
+        errors = {"notitie": problem}
+    if command is None or errors:
+        return await _dossier_page(
+            request, person_id, session, values=values, errors=errors, status_code=422
+        )
     try:
         await backend.call(request, WEBORDERS, Ops.DOSSIER_NOTE, command, actor=session.actor)
     except RpcFailed as exc:
+        # Not the school's student (another school's person id, or one nobody has): 404, and
+        # the page below is refused too (the roster does not know the person either).
         errors = service_errors(exc, {"text": "notitie"})
         return await _dossier_page(
-            request, person_id, session, values=values, errors=errors, status_code=409
+            request,
+            person_id,
+            session,
+            values=values,
+            errors=errors,
+            status_code=refusal_status(exc),
         )
     return RedirectResponse(f"/dossier/{person_id}?gedaan=notitie", status_code=303)

@@ -25,8 +25,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text, clean_text
 from ck_contracts.membership import SERVICE as MEMBERSHIP
-from ck_contracts.membership import Activate, Activated, EndMembership
+from ck_contracts.membership import Activate, Activated, EndMembership, MemberName
 from ck_contracts.membership import Ops as MembershipOps
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
@@ -59,6 +60,7 @@ from ck_gateway.roster_views import (
     GENERAL,
     PAGES,
     RosterPage,
+    invite_notice_seal,
     may_export,
     may_invite,
     parse_invite_form,
@@ -154,11 +156,13 @@ async def _invite(request: Request, session: SessionInfo, page: RosterPage) -> R
             status_code=422,
         )
     done = await send_invitations(request, session, school_id, page.kind, parsed.selection)
+    secret: str = request.app.state.secret_key
     target = query.link(
         f"{page.path}/uitnodigen",
         gedaan="uitgenodigd",
         aantal=done.requested,
         al_actief=done.skipped_active,
+        teken=invite_notice_seal(secret, school_id, done.requested, done.skipped_active),
     )
     return RedirectResponse(target, status_code=303)
 
@@ -299,7 +303,10 @@ def _activation_page(
 
 @router.get("/activeren", response_class=HTMLResponse, include_in_schema=False)
 async def activation_form(request: Request, code: str = "", sleutel: str = "") -> Response:
-    values = {"code": code.strip()[:64], LINK_KEY: sleutel.strip()[:MAX_LINK_KEY]}
+    values = {
+        "code": clean_text(code, max_length=CODE_MAX),
+        LINK_KEY: clean_text(sleutel, max_length=MAX_LINK_KEY),
+    }
     return _activation_page(request, values)
 
 
@@ -340,10 +347,10 @@ class ActivationBody(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    code: str = Field(min_length=1, max_length=64, description="The activation code")
-    voornaam: str = Field(min_length=1, max_length=100)
-    achternaam: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=254)
+    code: Annotated[str, Text(CODE_MAX, min_length=1)] = Field(description="The activation code")
+    voornaam: MemberName
+    achternaam: MemberName
+    email: RequiredEmail
     geboortedatum: date
     sleutel: str = Field(
         default="",
@@ -383,7 +390,7 @@ _ACTIVATION_EXAMPLE = {
                 }
             }
         },
-        **error_responses(404, 409, 422, 429, 503),
+        **error_responses(404, 409, 429),
     },
 )
 async def api_activate(
@@ -406,7 +413,7 @@ async def api_activate(
     summary="CJP admin: end an active membership (the list then shows Inactief lidmaatschap)",
     description="For a member who stops (R-MEMBER-1). The person stays on the school's roster "
     "and may be invited again; a new activation gives a new card number.",
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(404),
 )
 async def api_end_membership(
     request: Request, school_id: UUID, person_id: UUID, session: ApiSession

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
+from ck_gateway.forms import search_term, validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
 from ck_gateway.routes.pages_weborders import service_errors
@@ -46,7 +47,7 @@ def _more(total: int, page: int, count: int) -> bool:
 
 
 def _search(request: Request) -> tuple[SearchOffer, dict[str, str]]:
-    values = {name: request.query_params.get(name, "").strip()[:100] for name in SEARCH_FIELDS}
+    values = {name: search_term(request.query_params.get(name, "")) for name in SEARCH_FIELDS}
     query = SearchOffer(
         **{field: values[name] for name, field in SEARCH_FIELDS.items()},
         page=page_number(request.query_params.get("pagina")),
@@ -116,16 +117,20 @@ async def request_offering(request: Request, offering_id: UUID, session: PageSes
     school_id = own_school(session, Permission.REQUEST_OFFER)
     message = text(form, "bericht")
     options: dict[str, Any] = {"failed_id": str(offering_id), "message": message}
-    if problem := message_error(message, MAX_MESSAGE, what="bericht aan de aanbieder"):
-        return await _offer_page(
-            request, session, errors={"bericht": problem}, status_code=422, **options
-        )
-    command = RequestOffering(
-        school_id=school_id,
-        offering_id=offering_id,
-        message=message,
-        requested_by=session.user_name[:200] or session.email[:200],
+    command, errors = validated(
+        RequestOffering,
+        {
+            "school_id": school_id,
+            "offering_id": offering_id,
+            "message": message,
+            "requested_by": session.user_name[:200] or session.email[:200],
+        },
+        {"message": "bericht"},
     )
+    if problem := message_error(message, MAX_MESSAGE, what="bericht aan de aanbieder"):
+        errors = {"bericht": problem}
+    if command is None or errors:
+        return await _offer_page(request, session, errors=errors, status_code=422, **options)
     try:
         await backend.call(request, WEBORDERS, Ops.OFFER_REQUEST, command, actor=session.actor)
     except RpcFailed as exc:

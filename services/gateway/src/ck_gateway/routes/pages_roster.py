@@ -5,11 +5,13 @@ and role again; the gateway checks the role first and shows the answers in Dutch
 from __future__ import annotations
 
 import base64
+import hmac
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import FILENAME_MAX, clean_text, whole_number
 from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
@@ -43,6 +45,7 @@ from ck_gateway.roster_views import (
     RosterPage,
     count_text,
     invite_notice,
+    invite_notice_seal,
     may_export,
     may_invite,
     page_count,
@@ -56,7 +59,7 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_FILE = "Kies een .xls- of .xlsx-bestand."
-MAX_FILENAME = 255
+MAX_FILENAME = FILENAME_MAX
 
 
 def own_school(session: SessionInfo, permission: Permission) -> UUID:
@@ -86,7 +89,8 @@ async def read_upload(upload: Any) -> tuple[str, bytes] | None:
     content = await upload.read()
     if not content:
         return None
-    return upload.filename[-MAX_FILENAME:], content
+    # The name is only shown back: cleaned like stored text, its end (the extension) kept.
+    return clean_text(upload.filename)[-MAX_FILENAME:].strip(), content
 
 
 def file_request(school_id: UUID, kind: RosterKind, name: str, content: bytes) -> dict[str, Any]:
@@ -130,15 +134,24 @@ async def upload_file(
 
 
 # --- the list ---------------------------------------------------------------------------------
-def _list_notice(page: RosterPage, params: Any) -> str:
+def _list_notice(request: Request, page: RosterPage, school_id: UUID) -> str:
+    """A fixed notice by its code (?gedaan=); the invite's counts only with the gateway's seal
+    (no text or number of a link made elsewhere is shown)."""
+    params = request.query_params
     done = params.get("gedaan", "")
     if done == "uitgenodigd":
         requested, active = params.get("aantal", ""), params.get("al_actief", "0")
-        if requested.isdigit() and active.isdigit() and len(requested + active) < 16:
-            return (
-                f"{invite_notice(int(requested), int(active))} De status en de activatiecodes "
-                "verschijnen over enkele ogenblikken in de lijst."
-            )
+        invited = whole_number(requested, low=0, high=10**7)
+        skipped = whole_number(active, low=0, high=10**7)
+        if invited is not None and skipped is not None:
+            secret: str = request.app.state.secret_key
+            seal = invite_notice_seal(secret, school_id, invited, skipped)
+            if hmac.compare_digest(seal, params.get("teken", "")):
+                return (
+                    f"{invite_notice(invited, skipped)} De status en de activatiecodes "
+                    "verschijnen over enkele ogenblikken in de lijst."
+                )
+        return ""
     return {
         "toegevoegd": f"De {page.singular} is toegevoegd.",
         "verwijderd": f"De {page.singular} is verwijderd.",
@@ -191,7 +204,7 @@ async def render_list(
             "values": values or {},
             "errors": errors or {},
             "ticked": ticked or set(),
-            "notice": _list_notice(page, request.query_params),
+            "notice": _list_notice(request, page, school_id),
             "previous_link": query.link(list_path, pagina=query.request.page - 1)
             if query.request.page > 1
             else "",
@@ -228,7 +241,7 @@ async def _remove_person(
 ) -> Response:
     await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
-    command = RemovePerson(school_id=school_id, person_id=person_id)
+    command = RemovePerson(school_id=school_id, person_id=person_id, kind=page.kind)
     await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
     return RedirectResponse(f"{page.path}?gedaan=verwijderd", status_code=303)
 

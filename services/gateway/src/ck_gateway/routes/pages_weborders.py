@@ -41,7 +41,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.forms import GENERAL
+from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import _tabs, own_school
 from ck_gateway.weborder_views import (
@@ -76,6 +76,12 @@ def service_errors(exc: RpcFailed, names: dict[str, str] | None = None) -> dict[
     if not errors or exc.error.code != ErrorCode.INVALID:
         errors[GENERAL] = exc.error.message
     return errors
+
+
+def refusal_status(exc: RpcFailed) -> int:
+    """404 when nothing matched (another school's weborder or order: never a success message),
+    else 409 (the service refused what it found)."""
+    return 404 if exc.error.code == ErrorCode.NOT_FOUND else 409
 
 
 async def settled(
@@ -177,7 +183,10 @@ async def approve(request: Request, weborder_id: UUID, session: PageSession) -> 
     try:
         await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
     except RpcFailed as exc:
-        return await _weborders_page(request, session, errors=service_errors(exc), status_code=409)
+        errors = service_errors(exc)
+        return await _weborders_page(
+            request, session, errors=errors, status_code=refusal_status(exc)
+        )
     # The budget debits it (or refuses) through the broker: wait a moment for the outcome.
     in_progress = SchoolWeborders(
         school_id=school_id, status=WeborderStatus.APPROVING, page_size=500
@@ -195,19 +204,27 @@ async def reject(request: Request, weborder_id: UUID, session: PageSession) -> R
     form = await checked_form(request)
     school_id = own_school(session, Permission.APPROVE_WEBORDERS)
     reason = text(form, "reden")
-    if problem := reason_error(reason, what="afkeuren"):
-        return await _weborders_page(
-            request, session, errors={"reden": problem}, failed_id=str(weborder_id), status_code=422
-        )
-    command = DecideWeborder(
-        school_id=school_id, weborder_id=weborder_id, approve=False, reason=reason
+    command, errors = validated(
+        DecideWeborder,
+        {"school_id": school_id, "weborder_id": weborder_id, "approve": False, "reason": reason},
+        {"reason": "reden"},
     )
+    if problem := reason_error(reason, what="afkeuren"):
+        errors = {"reden": problem}
+    if command is None or errors:
+        return await _weborders_page(
+            request, session, errors=errors, failed_id=str(weborder_id), status_code=422
+        )
     try:
         await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
-            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+            request,
+            session,
+            errors=errors,
+            failed_id=str(weborder_id),
+            status_code=refusal_status(exc),
         )
     return RedirectResponse("/bestellingen/weborders?gedaan=afgekeurd", status_code=303)
 
@@ -217,11 +234,17 @@ async def cancel_approval(request: Request, weborder_id: UUID, session: PageSess
     form = await checked_form(request)
     school_id = own_school(session, Permission.APPROVE_WEBORDERS)
     reason = text(form, "reden")
+    command, errors = validated(
+        CancelApproval,
+        {"school_id": school_id, "weborder_id": weborder_id, "reason": reason},
+        {"reason": "reden"},
+    )
     if problem := reason_error(reason, what="annuleren"):
+        errors = {"reden": problem}
+    if command is None or errors:
         return await _weborders_page(
-            request, session, errors={"reden": problem}, failed_id=str(weborder_id), status_code=422
+            request, session, errors=errors, failed_id=str(weborder_id), status_code=422
         )
-    command = CancelApproval(school_id=school_id, weborder_id=weborder_id, reason=reason)
     try:
         await backend.call(
             request, WEBORDERS, Ops.WEBORDER_CANCEL_APPROVAL, command, actor=session.actor
@@ -229,7 +252,11 @@ async def cancel_approval(request: Request, weborder_id: UUID, session: PageSess
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
-            request, session, errors=errors, failed_id=str(weborder_id), status_code=409
+            request,
+            session,
+            errors=errors,
+            failed_id=str(weborder_id),
+            status_code=refusal_status(exc),
         )
     return RedirectResponse("/bestellingen/weborders?gedaan=geannuleerd", status_code=303)
 

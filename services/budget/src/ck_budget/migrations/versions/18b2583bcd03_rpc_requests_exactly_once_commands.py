@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: 18b2583bcd03
-Revises: 68e33b9262c2
+Revises: f09c1b1ef3b0
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = '18b2583bcd03'
-down_revision: str | None = '68e33b9262c2'
+down_revision: str | None = 'f09c1b1ef3b0'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

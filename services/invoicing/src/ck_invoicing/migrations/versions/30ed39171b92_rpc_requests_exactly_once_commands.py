@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: 30ed39171b92
-Revises: cc44949bf3df
+Revises: 0902b2d601a6
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = '30ed39171b92'
-down_revision: str | None = 'cc44949bf3df'
+down_revision: str | None = '0902b2d601a6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: d89a3b6f4629
-Revises: 72d04481b0c3
+Revises: 2e0d34380b36
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = 'd89a3b6f4629'
-down_revision: str | None = '72d04481b0c3'
+down_revision: str | None = '2e0d34380b36'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

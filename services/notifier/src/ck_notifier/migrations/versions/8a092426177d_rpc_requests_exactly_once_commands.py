@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: 8a092426177d
-Revises: 94614bb7ade8
+Revises: 7e422b4d2061
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = '8a092426177d'
-down_revision: str | None = '94614bb7ade8'
+down_revision: str | None = '7e422b4d2061'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

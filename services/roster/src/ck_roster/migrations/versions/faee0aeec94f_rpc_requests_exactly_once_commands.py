@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: faee0aeec94f
-Revises: 25d530a53fa3
+Revises: 37829c0fbc8b
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = 'faee0aeec94f'
-down_revision: str | None = '25d530a53fa3'
+down_revision: str | None = '37829c0fbc8b'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

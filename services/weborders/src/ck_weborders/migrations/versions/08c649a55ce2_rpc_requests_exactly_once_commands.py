@@ -1,7 +1,7 @@
 """rpc_requests: answers of commands, for repeats of the same request id (exactly once)
 
 Revision ID: 08c649a55ce2
-Revises: 98f123629695
+Revises: 16436576bcc8
 Create Date: 2026-12-05 10:00:00
 """
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ck_runtime.migration_ops import create_rpc_requests, drop_rpc_requests
 
 revision: str = '08c649a55ce2'
-down_revision: str | None = '98f123629695'
+down_revision: str | None = '16436576bcc8'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
