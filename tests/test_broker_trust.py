@@ -72,7 +72,7 @@ def _school_names(portal: Portal) -> list[str]:
             "/api/v1/schools", headers={"Authorization": f"Bearer {portal.admin_token()}"}
         )
     assert listed.status_code == 200, listed.text
-    return [school["settings"]["name"] for school in listed.json()]
+    return [school["name"] for school in listed.json()]
 
 
 def test_a_service_cannot_send_requests_nor_foreign_events(portal: Portal) -> None:

@@ -121,15 +121,27 @@ async def test_the_job_prunes_old_inbox_rows_and_published_outbox_rows_by_the_cl
         job = Retention(db, clock, runtime_rules(settings()), batch=3)
 
         clock.set(MONDAY + timedelta(days=7) - timedelta(seconds=1))
-        assert await job.run_once() == {"outbox.published": 0, "inbox": 0}
+        assert await job.run_once() == {
+            "outbox.published": 0,
+            "inbox": 0,
+            "rpc_requests.expired": 0,
+        }
 
         clock.set(MONDAY + timedelta(days=7))  # seven days after the first publication
-        assert await job.run_once() == {"outbox.published": 2, "inbox": 0}
+        assert await job.run_once() == {
+            "outbox.published": 2,
+            "inbox": 0,
+            "rpc_requests.expired": 0,
+        }
         left = await outbox_rows(db)
         assert [r.published_at is None for r in left] == [True, False]  # waiting rows stay
 
         clock.set(MONDAY + timedelta(days=30))  # and 24 days after the second one
-        assert await job.run_once() == {"outbox.published": 1, "inbox": 8}
+        assert await job.run_once() == {
+            "outbox.published": 1,
+            "inbox": 8,
+            "rpc_requests.expired": 0,
+        }
         async with db.read() as session:
             kept = (await session.execute(select(INBOX.c.message_id))).scalars().all()
         assert kept == ["recent"]
@@ -163,13 +175,17 @@ async def test_a_failing_rule_is_logged_and_the_others_still_run(sqlite_url: str
 
         job = Retention(db, clock, [RetentionRule("broken", broken), *runtime_rules(settings())])
         clock.advance(timedelta(days=31))
-        assert await job.run_once() == {"outbox.published": 0, "inbox": 1}
+        assert await job.run_once() == {
+            "outbox.published": 0,
+            "inbox": 1,
+            "rpc_requests.expired": 0,
+        }
     await db.dispose()
 
 
 def test_every_service_runs_the_runtime_rules_and_its_own() -> None:
     """One job per process with the runtime's rules first; services add theirs, and a later
-    feature registers its table's rule on the same list (the hook for rpc_requests)."""
+    feature can register its table's rule on the same list."""
     import importlib
 
     own = {
@@ -181,14 +197,14 @@ def test_every_service_runs_the_runtime_rules_and_its_own() -> None:
         app = importlib.import_module(f"ck_{name}.app")
         runtime = ServiceRuntime(app.build())
         names = [rule.name for rule in runtime.retention.rules]
-        assert names[:2] == ["outbox.published", "inbox"], name
+        assert names[:3] == ["outbox.published", "inbox", "rpc_requests.expired"], name
         assert own.get(name, set()) <= set(names), name
 
     async def expire(session: Any, now: Any, limit: int) -> int:
         return 0
 
-    runtime.retention.add(RetentionRule("rpc_requests.expired", expire))
-    assert runtime.retention.rules[-1].name == "rpc_requests.expired"
+    runtime.retention.add(RetentionRule("later.expired", expire))
+    assert runtime.retention.rules[-1].name == "later.expired"
     with pytest.raises(ValueError, match="twice"):
         runtime.retention.add(RetentionRule("inbox", expire))
 

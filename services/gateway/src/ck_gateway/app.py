@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from ck_runtime.clock import Clock, install_clock
 from ck_runtime.logs import get_logger
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-from ck_gateway import error_handlers, errors, idempotency, openapi_errors
+from ck_gateway import error_handlers, errors, openapi_errors
 from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
@@ -101,18 +100,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway.stopped")
 
 
-def _document_idempotency(app: FastAPI) -> None:
-    """The OpenAPI document names the optional Idempotency-Key on every state-changing call."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = idempotency.document(build())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def create_app(
     settings: GatewaySettings, rpc: RpcClient | None = None, clock: Clock | None = None
 ) -> FastAPI:
@@ -184,5 +171,4 @@ def create_app(
     ):
         app.include_router(router)
     openapi_errors.install(app)
-    _document_idempotency(app)  # after: it completes what install() builds
     return app

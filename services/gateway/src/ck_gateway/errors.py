@@ -23,6 +23,8 @@ STATUS_BY_CODE: dict[str, int] = {
     ErrorCode.THROTTLED: 429,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
+    # A service refused the gateway's signature: a key misconfigured, not the user's doing.
+    ErrorCode.REFUSED: 500,
 }
 
 # Codes the gateway adds for failures that never reach a service.

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ck_gateway import idempotency
 from ck_gateway.api_models import ERROR_DESCRIPTIONS, ErrorBody
 
 API_PREFIX = "/api/"
@@ -40,6 +41,8 @@ def error_statuses(operation: dict[str, Any]) -> set[int]:
         statuses.add(422)
     if any(parameter.get("in") == "path" for parameter in parameters):
         statuses.add(404)
+    if any(parameter.get("name") == idempotency.HEADER for parameter in parameters):
+        statuses.add(400)  # a malformed Idempotency-Key
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if schemes:
         statuses.add(401)
@@ -80,15 +83,18 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            # The optional Idempotency-Key first: a malformed key is one more 400.
             app.openapi_schema = complete(
-                get_openapi(
+                idempotency.document(
+                    get_openapi(
                     title=app.title,
                     version=app.version,
                     openapi_version=app.openapi_version,
                     description=app.description,
                     routes=app.routes,
-                    tags=app.openapi_tags,
-                    servers=app.servers,
+                        tags=app.openapi_tags,
+                        servers=app.servers,
+                    )
                 )
             )
         return app.openapi_schema
