@@ -20,6 +20,16 @@ from pathlib import Path
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
+# One request-signing key pair for the benchmark run (ck_runtime.signing): the RPC clients a
+# benchmark makes sign with it, and the stacks and service processes it starts verify it.
+if not os.environ.get("GATEWAY_RPC_SIGNING_KEY"):
+    try:
+        from ck_runtime.signing import new_key_pair
+    except ImportError:  # a tree from before signed requests (bench/paired.py's baseline)
+        pass
+    else:
+        os.environ["GATEWAY_RPC_SIGNING_KEY"], os.environ["RPC_VERIFY_KEYS"] = new_key_pair("bench")
+
 
 def metric(name: str, value: float, unit: str) -> None:
     print(f"metric {name} {value:.4g} {unit}", flush=True)
