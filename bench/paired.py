@@ -28,6 +28,19 @@ METRIC = re.compile(r"^metric (\S+) (\S+) (.+)$")
 
 
 def run(tree: Path, script: str, env: dict[str, str]) -> dict[str, tuple[float, str]]:
+    """One run of the script in that tree; a run that fails is tried once more (a loaded
+    machine can time a client out), then the whole comparison stops."""
+    try:
+        return _run_once(tree, script, env)
+    except RuntimeError as first:
+        print(f"# retrying after: {first}", file=sys.stderr, flush=True)
+        try:
+            return _run_once(tree, script, env)
+        except RuntimeError as second:
+            raise SystemExit(str(second)) from None
+
+
+def _run_once(tree: Path, script: str, env: dict[str, str]) -> dict[str, tuple[float, str]]:
     python = tree / ".venv" / "bin" / "python"
     completed = subprocess.run(
         [str(python), str(tree / script)],
@@ -43,7 +56,9 @@ def run(tree: Path, script: str, env: dict[str, str]) -> dict[str, tuple[float, 
             figures[match.group(1)] = (float(match.group(2)), match.group(3))
     if completed.returncode != 0 or not figures:
         tail = (completed.stderr or completed.stdout)[-2000:]
-        raise SystemExit(f"{script} failed in {tree} (exit {completed.returncode}):\n{tail}")
+        raise RuntimeError(f"{script} failed in {tree} (exit {completed.returncode}):\n{tail}")
+    for name, (value, unit) in figures.items():  # as they come, in case a later run fails
+        print(f"#   {name} {value:.4g} {unit}", file=sys.stderr, flush=True)
     return figures
 
 
