@@ -170,18 +170,18 @@ def rabbitmqctl_import(definitions: Mapping[str, Any]) -> None:
 
 
 def remove_users_locally(names: list[str]) -> None:
-    """Delete users (all at once, in parallel: each rabbitmqctl call starts an Erlang VM)."""
-    running = [
-        subprocess.Popen(  # noqa: S603
+    """Delete users, one rabbitmqctl call after the other: every call is an Erlang node of its
+    own on one of only 11 distribution ports (35672-35682), so calls in parallel (several test
+    stacks stopping at once) run out of ports and fail."""
+    for name in names:
+        subprocess.run(  # noqa: S603
             ["rabbitmqctl", "-q", "delete_user", name],  # noqa: S607
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
         )
-        for name in names
-    ]
-    for process in running:
-        process.wait(timeout=60)
 
 
 def local_users(amqp_url: str, prefix: str) -> dict[str, tuple[str, str]]:
