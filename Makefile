@@ -3,7 +3,7 @@
 #
 #   make run        install, then run the whole portal locally (ck-dev run) until Ctrl-C
 #   make test       install (Python packages + Debian packages for the browser/PDF tests), test
-#   make lint       ruff
+#   make lint       ruff, then mypy (strict on shared/ and the services' rules, ops, consumers, SQL)
 #   make bench      every bench/bench_*.py in turn
 #   make asyncapi   docs/asyncapi/<service>.json
 #   make definitions  deploy/rabbitmq/definitions.json from the contracts' topology
@@ -63,8 +63,12 @@ run: install
 test: install debian-packages
 	uv run pytest $(PYTEST_ARGS)
 
+# The packages mypy checks: the product code (tests are checked by running them).
+MYPY_PACKAGES := shared/contracts/src shared/runtime/src $(wildcard services/*/src) tools/devstack/src tools/testkit/src
+
 lint: install
 	uv run ruff check .
+	uv run mypy $(MYPY_PACKAGES)
 
 bench: install bench-packages
 	@shopt -s nullglob; \

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ck_contracts.rpc import ErrorCode, RpcError
+from ck_contracts.rpc import ErrorCode, FieldError, RpcError
 from ck_gateway import errors
 from ck_gateway.error_handlers import is_api_path
 from ck_runtime.rpc_client import ServiceUnavailable
@@ -23,9 +23,39 @@ from ck_runtime.rpc_client import ServiceUnavailable
     ],
 )
 def test_every_error_code_has_its_status(code: ErrorCode, status: int) -> None:
-    error = errors.from_rpc_error(RpcError(code=code, message="Bericht."))
+    error = errors.from_rpc_error(RpcError(code=code, reason="not_found"))
     assert error.status == status
-    assert error.body() == {"error": {"code": code.value, "message": "Bericht.", "fields": {}}}
+    assert error.body() == {
+        "error": {
+            "code": "not_found",
+            "message": "Niet gevonden.",
+            "params": {},
+            "fields": {},
+            "field_codes": {},
+        }
+    }
+
+
+def test_a_reason_is_rendered_in_dutch_with_its_params() -> None:
+    error = errors.from_rpc_error(
+        RpcError(code=ErrorCode.NOT_FOUND, reason="unknown_operation", params={"op": "x.y"})
+    )
+    assert error.body()["error"]["message"] == "Onbekende opdracht: x.y"
+    assert error.body()["error"]["params"] == {"op": "x.y"}
+
+
+def test_field_reasons_become_dutch_messages_and_stay_as_codes() -> None:
+    error = errors.from_rpc_error(
+        RpcError(
+            code=ErrorCode.INVALID,
+            reason="invalid",
+            field_errors={"name": FieldError(reason="field.too_long", params={"max_length": 5})},
+        )
+    )
+    body = error.body()["error"]
+    assert body["code"] == "invalid"
+    assert body["fields"] == {"name": "Maximaal 5 tekens."}
+    assert body["field_codes"] == {"name": {"code": "field.too_long", "params": {"max_length": 5}}}
 
 
 def test_every_error_code_is_mapped() -> None:
@@ -48,12 +78,13 @@ def test_throttled_says_when_to_retry() -> None:
     assert "Retry-After" in without.headers()
 
 
-def test_service_unavailable_names_the_service() -> None:
+def test_service_unavailable_does_not_name_the_service() -> None:
+    """Users need not know how the portal is cut into services."""
     error = errors.from_unavailable(ServiceUnavailable("accounts", "timeout"))
     assert error.status == 503
-    assert error.message == (
-        "De dienst accounts is tijdelijk niet bereikbaar. Probeer het over een minuut opnieuw."
-    )
+    assert error.code == "unavailable"
+    assert "accounts" not in error.message
+    assert error.message.startswith("Het portaal is even niet bereikbaar")
 
 
 def test_broken_json_is_a_bad_request_and_wrong_fields_are_invalid() -> None:

@@ -18,6 +18,9 @@ from ck_testkit.echo import echo_router
 router = echo_router
 
 
+SCHOOL_1 = str(uuid.UUID(int=1))
+
+
 def actor(role: Role, school: int) -> Actor:
     return Actor(user_id=uuid.uuid4(), role=role, school_id=uuid.UUID(int=school))
 
@@ -31,28 +34,31 @@ async def test_unknown_operation_is_not_found() -> None:
     assert reply["error"]["code"] == ErrorCode.NOT_FOUND
 
 
-async def test_invalid_payload_gives_dutch_field_messages() -> None:
+async def test_invalid_payload_gives_field_reasons() -> None:
     reply = await dispatch("echo", {"text": ""})
     assert reply["error"]["code"] == ErrorCode.INVALID
-    assert reply["error"]["fields"] == {"text": "Dit veld mag niet leeg zijn."}
+    assert reply["error"]["reason"] == "invalid"
+    assert reply["error"]["field_errors"] == {
+        "text": {"reason": "field.empty", "params": {"min_length": 1}}
+    }
     reply = await dispatch("echo", {})
-    assert reply["error"]["fields"] == {"text": "Dit veld is verplicht."}
+    assert reply["error"]["field_errors"]["text"]["reason"] == "field.required"
 
 
 async def test_operations_need_an_actor_with_the_permission_and_the_school() -> None:
-    assert (await dispatch("school.secret", {"text": "x"}))["error"]["code"] == (
-        ErrorCode.UNAUTHENTICATED
-    )
+    assert (await dispatch("school.secret", {"text": "x", "school_id": SCHOOL_1}))["error"][
+        "code"
+    ] == (ErrorCode.UNAUTHENTICATED)
     docent = actor(Role.DOCENT_PLUS, 1)
-    assert (await dispatch("school.secret", {"text": "x"}, docent))["error"]["code"] == (
-        ErrorCode.FORBIDDEN
-    )
+    assert (await dispatch("school.secret", {"text": "x", "school_id": SCHOOL_1}, docent))["error"][
+        "code"
+    ] == (ErrorCode.FORBIDDEN)
     other_school = actor(Role.BUDGET_HOLDER, 2)
-    assert (await dispatch("school.secret", {"text": "x"}, other_school))["error"]["code"] == (
-        ErrorCode.FORBIDDEN
-    )
+    assert (await dispatch("school.secret", {"text": "x", "school_id": SCHOOL_1}, other_school))[
+        "error"
+    ]["code"] == (ErrorCode.FORBIDDEN)
     own = actor(Role.BUDGET_HOLDER, 1)
-    assert (await dispatch("school.secret", {"text": "x"}, own)) == {
+    assert (await dispatch("school.secret", {"text": "x", "school_id": SCHOOL_1}, own)) == {
         "ok": True,
         "result": "ok",
         "error": None,
@@ -63,13 +69,29 @@ async def test_expected_and_unexpected_failures_become_error_replies() -> None:
     reply = await dispatch("conflict", {"text": "x"})
     assert reply["error"] == {
         "code": "conflict",
-        "message": "Deze link is al gebruikt.",
-        "fields": {},
+        "reason": "link_used",
+        "params": {"link": "x"},
+        "field_errors": {},
         "retry_after_seconds": None,
+        "message": "",
+        "fields": {},
     }
     reply = await dispatch("crash", {"text": "x"})
     assert reply["error"]["code"] == ErrorCode.INTERNAL
-    assert "ZeroDivision" not in reply["error"]["message"]  # no internals leak to users
+    assert reply["error"]["reason"] == "internal"
+    assert "ZeroDivision" not in str(reply)  # no internals leak to users
+
+
+async def test_a_school_scoped_operation_refuses_another_schools_actor_before_the_handler() -> None:
+    other = actor(Role.BUDGET_HOLDER, 2)
+    reply = await dispatch("school.secret", {"text": "x", "school_id": SCHOOL_1}, other)
+    assert reply["error"]["code"] == ErrorCode.FORBIDDEN
+    assert reply["error"]["reason"] == "forbidden"
+
+
+async def test_the_answer_is_checked_against_the_declared_response() -> None:
+    reply = await dispatch("echo", {"text": "hallo"})
+    assert reply["result"] == {"text": "hallo"}
 
 
 @pytest.fixture

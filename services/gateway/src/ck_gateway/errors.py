@@ -1,8 +1,10 @@
 """Every failure the gateway answers with, mapped to HTTP in this one place.
 
-Services reply with an error code (ck_contracts.rpc.ErrorCode) and a Dutch message; the
-gateway keeps the message and picks the status. Pages and the API show the same words: pages
-in the layout, the API as {"error": {"code", "message", "fields"}}.
+Services reply with a kind (ck_contracts.rpc.ErrorCode), which picks the status, and a stable
+reason with params, which the catalogue (ck_gateway.i18n) turns into Dutch. Pages and the API
+show the same words: pages in the layout, the API as
+{"error": {"code", "message", "params", "fields", "field_codes"}}, where `code` is the reason
+programs branch on and `field_codes` the per-field reasons.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ck_contracts.rpc import ErrorCode, RpcError
+from ck_contracts.rpc import CommonReason, ErrorCode, FieldError, RpcError
 from ck_runtime.rpc_client import ServiceUnavailable
-from ck_runtime.validation import dutch_errors
+from ck_runtime.validation import field_errors
+
+from ck_gateway import i18n
 
 STATUS_BY_CODE: dict[str, int] = {
     ErrorCode.INVALID: 422,
@@ -32,31 +36,13 @@ BAD_REQUEST = "bad_request"
 TOO_LARGE = "too_large"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 
-FORBIDDEN_MESSAGE = "U heeft geen toegang tot deze gegevens."
-NOT_FOUND_MESSAGE = "Deze pagina bestaat niet."
-INTERNAL_MESSAGE = "Er ging iets mis. Probeer het later opnieuw."
-INVALID_MESSAGE = "Controleer de invoer."
-LOGIN_MESSAGE = "Log eerst in."
-BAD_JSON_MESSAGE = (
-    "De aanvraag bevat geen geldige JSON. Controleer de haakjes, komma's en aanhalingstekens."
-)
-NOT_A_JSON_OBJECT_MESSAGE = (
-    "Stuur de gegevens als JSON-object, met de header Content-Type: application/json."
-)
-
-_TITLES: dict[int, str] = {
-    400: "Ongeldige aanvraag",
-    401: "Niet ingelogd",
-    403: "Geen toegang",
-    404: "Niet gevonden",
-    405: "Niet toegestaan",
-    409: "Niet mogelijk",
-    413: "Bestand of formulier te groot",
-    422: "Controleer de invoer",
-    429: "Even geduld",
-    500: "Er ging iets mis",
-    503: "Tijdelijk niet bereikbaar",
-}
+FORBIDDEN_MESSAGE = i18n.render(CommonReason.FORBIDDEN)
+NOT_FOUND_MESSAGE = i18n.render("page_not_found")
+INTERNAL_MESSAGE = i18n.render(CommonReason.INTERNAL)
+INVALID_MESSAGE = i18n.render(CommonReason.INVALID_INPUT)
+LOGIN_MESSAGE = i18n.render(CommonReason.LOGIN_REQUIRED)
+BAD_JSON_MESSAGE = i18n.render("bad_json")
+NOT_A_JSON_OBJECT_MESSAGE = i18n.render("not_a_json_object")
 
 
 @dataclass
@@ -69,16 +55,30 @@ class GatewayError(Exception):
     fields: dict[str, str] = field(default_factory=dict)
     retry_after: int | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. Allow on a 405
+    params: dict[str, Any] = field(default_factory=dict)
+    field_codes: dict[str, FieldError] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
     @property
     def title(self) -> str:
-        return _TITLES.get(self.status, "Er ging iets mis")
+        key = f"title.{self.status}"
+        return i18n.gettext(key) if i18n.has(key) else i18n.gettext("title.500")
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "params": self.params,
+                "fields": self.fields,
+                "field_codes": {
+                    path: {"code": error.reason, "params": error.params}
+                    for path, error in self.field_codes.items()
+                },
+            }
+        }
 
     def headers(self) -> dict[str, str]:
         headers = dict(self.extra_headers)
@@ -87,21 +87,45 @@ class GatewayError(Exception):
         return headers
 
 
+def render_fields(errors: dict[str, FieldError]) -> dict[str, str]:
+    return {path: i18n.render(error.reason, error.params) for path, error in errors.items()}
+
+
+def localized(error: RpcError) -> RpcError:
+    """The service's error with its Dutch filled in from the catalogue: `message` for the
+    reason, `fields` for the per-field reasons (what pages show)."""
+    if error.message and not error.field_errors:
+        return error  # TRANSITION (issue 12): prose from a handler not yet moved to reasons
+    message = error.message or i18n.render(error.reason or CommonReason.INTERNAL, error.params)
+    fields = {**render_fields(error.field_errors), **error.fields}
+    return error.model_copy(update={"message": message, "fields": fields})
+
+
 def from_rpc_error(error: RpcError) -> GatewayError:
+    error = localized(error)
     status = STATUS_BY_CODE.get(error.code, 500)
     retry = error.retry_after_seconds
     if status == 429 and retry is None:
         retry = 60  # a throttled answer always says when to come back
-    return GatewayError(status, str(error.code), error.message, dict(error.fields), retry)
+    return GatewayError(
+        status,
+        error.reason or str(error.code),
+        error.message,
+        dict(error.fields),
+        retry,
+        params=dict(error.params),
+        field_codes=dict(error.field_errors),
+    )
 
 
 def unavailable_message(service: str) -> str:
-    return f"De dienst {service} is tijdelijk niet bereikbaar. Probeer het over een minuut opnieuw."
+    """The same words whichever service is down: users need not know the services' names."""
+    return i18n.render(CommonReason.UNAVAILABLE)
 
 
 def from_unavailable(exc: ServiceUnavailable) -> GatewayError:
     return GatewayError(
-        503, ErrorCode.UNAVAILABLE, unavailable_message(exc.service), retry_after=60
+        503, CommonReason.UNAVAILABLE, unavailable_message(exc.service), retry_after=60
     )
 
 
@@ -112,7 +136,10 @@ def from_validation(errors: list[dict[str, Any]]) -> GatewayError:
     if any(tuple(item.get("loc", ())) == ("body",) for item in errors):
         # No body, a body that is not JSON, or JSON that is not an object.
         return GatewayError(400, BAD_REQUEST, NOT_A_JSON_OBJECT_MESSAGE)
-    return GatewayError(422, ErrorCode.INVALID, INVALID_MESSAGE, dutch_errors(errors))
+    codes = field_errors(errors)
+    return GatewayError(
+        422, CommonReason.INVALID_INPUT, INVALID_MESSAGE, render_fields(codes), field_codes=codes
+    )
 
 
 def method_not_allowed(allowed: list[str]) -> GatewayError:
@@ -120,7 +147,7 @@ def method_not_allowed(allowed: list[str]) -> GatewayError:
     return GatewayError(
         405,
         METHOD_NOT_ALLOWED,
-        "Deze handeling is hier niet mogelijk (verkeerde methode).",
+        i18n.render("method_not_allowed"),
         extra_headers={"Allow": ", ".join(allowed)},
     )
 
@@ -128,18 +155,18 @@ def method_not_allowed(allowed: list[str]) -> GatewayError:
 def from_http_status(status: int) -> GatewayError:
     """Starlette's own HTTP errors (unknown path, wrong method, ...) in our words."""
     if status == 404:
-        return GatewayError(404, ErrorCode.NOT_FOUND, NOT_FOUND_MESSAGE)
+        return GatewayError(404, CommonReason.NOT_FOUND, NOT_FOUND_MESSAGE)
     if status == 405:
         return method_not_allowed([])
     if status == 401:
-        return GatewayError(401, ErrorCode.UNAUTHENTICATED, LOGIN_MESSAGE)
+        return GatewayError(401, CommonReason.LOGIN_REQUIRED, LOGIN_MESSAGE)
     if status == 403:
-        return GatewayError(403, ErrorCode.FORBIDDEN, FORBIDDEN_MESSAGE)
+        return GatewayError(403, CommonReason.FORBIDDEN, FORBIDDEN_MESSAGE)
     if status == 413:
         return too_large()
     if status < 500:
-        return GatewayError(status, BAD_REQUEST, "De aanvraag kon niet worden verwerkt.")
-    return GatewayError(status, ErrorCode.INTERNAL, INTERNAL_MESSAGE)
+        return GatewayError(status, BAD_REQUEST, i18n.render(BAD_REQUEST))
+    return GatewayError(status, CommonReason.INTERNAL, INTERNAL_MESSAGE)
 
 
 def dutch_size(n_bytes: int) -> str:
@@ -152,22 +179,18 @@ def dutch_size(n_bytes: int) -> str:
 
 
 def too_large(limit_bytes: int | None = None) -> GatewayError:
-    limit = "de toegestane grootte" if limit_bytes is None else dutch_size(limit_bytes)
-    return GatewayError(
-        413,
-        TOO_LARGE,
-        f"Het verzonden bestand of formulier is te groot (maximaal {limit}). "
-        "Maak het kleiner en probeer het opnieuw.",
-    )
+    if limit_bytes is None:
+        return GatewayError(413, TOO_LARGE, i18n.render("too_large.unknown_limit"))
+    return GatewayError(413, TOO_LARGE, i18n.render(TOO_LARGE, {"limit": dutch_size(limit_bytes)}))
 
 
 def forbidden() -> GatewayError:
-    return GatewayError(403, ErrorCode.FORBIDDEN, FORBIDDEN_MESSAGE)
+    return GatewayError(403, CommonReason.FORBIDDEN, FORBIDDEN_MESSAGE)
 
 
 def unauthenticated(message: str = LOGIN_MESSAGE) -> GatewayError:
-    return GatewayError(401, ErrorCode.UNAUTHENTICATED, message)
+    return GatewayError(401, CommonReason.LOGIN_REQUIRED, message)
 
 
 def internal() -> GatewayError:
-    return GatewayError(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE)
+    return GatewayError(500, CommonReason.INTERNAL, INTERNAL_MESSAGE)

@@ -87,11 +87,11 @@ def install(app: FastAPI) -> None:
             app.openapi_schema = complete(
                 idempotency.document(
                     get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    description=app.description,
-                    routes=app.routes,
+                        title=app.title,
+                        version=app.version,
+                        openapi_version=app.openapi_version,
+                        description=app.description,
+                        routes=app.routes,
                         tags=app.openapi_tags,
                         servers=app.servers,
                     )

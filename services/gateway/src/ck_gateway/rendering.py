@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from ck_gateway import csrf
+from ck_gateway import csrf, i18n
 from ck_gateway.auth import SESSION_COOKIE
 from ck_gateway.errors import GatewayError
 from ck_gateway.menu import active_item, menu_for
@@ -20,6 +20,11 @@ from ck_gateway.menu import active_item, menu_for
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
+templates.env.add_extension("jinja2.ext.i18n")
+# The templates' text lives in the catalogue too ({% trans %} / _()), see ck_gateway.i18n.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 

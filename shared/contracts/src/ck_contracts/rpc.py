@@ -1,8 +1,10 @@
 """Request/reply envelope between the gateway and the services.
 
 A request names an operation ("school.register"), the actor, and a payload. A reply is either
-{"ok": true, "result": ...} or {"ok": false, "error": {...}}. Error messages are Dutch: the
-portal shows them as they are.
+{"ok": true, "result": ...} or {"ok": false, "error": {...}}. An error carries a kind (`code`,
+which the gateway maps to an HTTP status), a stable `reason` with its `params`
+("insufficient_balance", {"balance_cents": 0, "amount_cents": 2100}) and per-field reasons.
+Services write no prose: the gateway renders reasons in Dutch from its one catalogue.
 """
 
 from __future__ import annotations
@@ -28,11 +30,47 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"  # 500
 
 
+class Reasons(StrEnum):
+    """Base of every enum of error reasons (CommonReason, InvoicingReason, ...): the catalogue
+    test finds them by this base and fails when one has no Dutch."""
+
+
+class CommonReason(Reasons):
+    """Reasons every service may answer with; each service adds its own in its contracts.
+    Their values are the codes the API answered with before reasons existed, so programs that
+    branch on "invalid" or "unauthenticated" keep working."""
+
+    INVALID_INPUT = "invalid"  # see the per-field reasons
+    NOT_FOUND = "not_found"
+    LOGIN_REQUIRED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    THROTTLED = "throttled"
+    INTERNAL = "internal"
+    UNKNOWN_OPERATION = "unknown_operation"
+    REUSED_REQUEST = "reused_request"  # an Idempotency-Key used before for another request
+    SIGNATURE_REFUSED = "signature_refused"
+    UNAVAILABLE = "unavailable"
+
+
+Param = str | int | float | bool | None
+
+
+class FieldError(BaseModel):
+    """What is wrong with one field: a reason ("field.too_long") and its params."""
+
+    reason: str
+    params: dict[str, Param] = Field(default_factory=dict)
+
+
 class RpcError(BaseModel):
     code: ErrorCode
-    message: str
-    fields: dict[str, str] = Field(default_factory=dict)
+    reason: str = ""
+    params: dict[str, Param] = Field(default_factory=dict)
+    field_errors: dict[str, FieldError] = Field(default_factory=dict)
     retry_after_seconds: int | None = None
+    # TRANSITION (issue 12): Dutch prose from handlers not yet moved to reasons.
+    message: str = ""
+    fields: dict[str, str] = Field(default_factory=dict)
 
 
 # How long a service keeps a command's answer for repeats of the same request id: long enough

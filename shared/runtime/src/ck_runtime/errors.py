@@ -1,30 +1,59 @@
 """Errors a service handler raises; the RPC layer turns them into error replies.
 
-Messages are Dutch: the portal shows them to the user as they are.
+A service answers with a stable reason and its params, never with prose:
+
+    raise Conflict(BudgetReason.INSUFFICIENT_BALANCE, balance_cents=0, amount_cents=2100)
+
+The gateway renders the reason in Dutch from its catalogue (ck_gateway.i18n); programs using the
+API branch on it. Per-field problems go in `fields` as FieldError (ck_runtime.validation makes
+them from pydantic errors).
 """
 
 from __future__ import annotations
 
-from ck_contracts.rpc import ErrorCode, RpcError
+import re
+from collections.abc import Mapping
+
+from ck_contracts.rpc import CommonReason, ErrorCode, FieldError, Param, RpcError
+
+# TRANSITION (issue 12): a first argument that is not a reason code is Dutch prose from a
+# handler not yet moved to reasons.
+_REASON = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 
 class ServiceError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
+    default_reason: str = CommonReason.INTERNAL
 
     def __init__(
         self,
-        message: str,
-        fields: dict[str, str] | None = None,
+        reason: str | None = None,
+        *,
+        fields: Mapping[str, FieldError | str] | None = None,
         retry_after_seconds: int | None = None,
+        **params: Param,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
+        reason = str(reason) if reason is not None else self.default_reason
+        super().__init__(reason)
+        self.message = ""
+        if not _REASON.match(reason):
+            self.message, reason = reason, ""
+        self.reason = reason
+        self.params: dict[str, Param] = dict(params)
+        self.field_errors = {
+            path: error for path, error in (fields or {}).items() if isinstance(error, FieldError)
+        }
+        self.fields = {
+            path: error for path, error in (fields or {}).items() if isinstance(error, str)
+        }
         self.retry_after_seconds = retry_after_seconds
 
     def to_rpc(self) -> RpcError:
         return RpcError(
             code=self.code,
+            reason=self.reason,
+            params=self.params,
+            field_errors=self.field_errors,
             message=self.message,
             fields=self.fields,
             retry_after_seconds=self.retry_after_seconds,
@@ -33,23 +62,29 @@ class ServiceError(Exception):
 
 class Invalid(ServiceError):
     code = ErrorCode.INVALID
+    default_reason = CommonReason.INVALID_INPUT
 
 
 class NotFound(ServiceError):
     code = ErrorCode.NOT_FOUND
+    default_reason = CommonReason.NOT_FOUND
 
 
 class Conflict(ServiceError):
     code = ErrorCode.CONFLICT
+    default_reason = CommonReason.INTERNAL  # a conflict always names its own reason
 
 
 class Unauthenticated(ServiceError):
     code = ErrorCode.UNAUTHENTICATED
+    default_reason = CommonReason.LOGIN_REQUIRED
 
 
 class Forbidden(ServiceError):
     code = ErrorCode.FORBIDDEN
+    default_reason = CommonReason.FORBIDDEN
 
 
 class Throttled(ServiceError):
     code = ErrorCode.THROTTLED
+    default_reason = CommonReason.THROTTLED

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import (
@@ -34,12 +34,23 @@ from ck_contracts.messaging import (
     RPC_EXCHANGE,
     rpc_queue,
 )
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor
-from ck_contracts.rpc import REPLY_KEPT_SECONDS, RpcReply, RpcRequest, new_request_id
+from ck_contracts.rpc import (
+    REPLY_KEPT_SECONDS,
+    RpcError,
+    RpcReply,
+    RpcRequest,
+    new_request_id,
+)
+from pydantic import BaseModel
 
 from ck_runtime.amqp import connect, declare_rpc_exchanges
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
+
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res")
 
 SIGNING_KEY_VARIABLE = "GATEWAY_RPC_SIGNING_KEY"
 
@@ -53,6 +64,7 @@ def signer_from_environment() -> RequestSigner:
             "('ck-ops keys new' makes a key pair)."
         )
     return RequestSigner.from_setting(text, SIGNING_KEY_VARIABLE)
+
 
 log = get_logger(__name__)
 
@@ -201,6 +213,14 @@ class RpcClient:
             if not future.done():
                 future.cancel()
 
+    async def send(self, op: Operation[Req, Res], payload: Req, **kwargs: Any) -> Res:
+        """The declared operation's answer, typed as it declares; raises RpcFailed on an error
+        reply and ServiceUnavailable when nobody answers in time."""
+        result = await self.call_json(
+            op.service, op.name, payload.model_dump(mode="json"), **kwargs
+        )
+        return op.load_result(result)
+
     async def call_json(
         self, service: str, op: str, payload: dict[str, Any] | None = None, **kwargs: Any
     ) -> Any:
@@ -213,6 +233,6 @@ class RpcClient:
 
 
 class RpcFailed(Exception):
-    def __init__(self, error: Any) -> None:
-        super().__init__(error.message)
+    def __init__(self, error: RpcError) -> None:
+        super().__init__(error.reason or error.message)
         self.error = error

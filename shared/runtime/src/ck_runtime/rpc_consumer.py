@@ -17,7 +17,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
-from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
+from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import ValidationError
 
 from ck_runtime.clock import Clock
@@ -114,11 +114,11 @@ class RpcConsumer:
         except SignatureRefused as exc:
             # Not from the gateway's key: nothing in it is believed, not even the actor.
             log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
-            error = RpcError(code=ErrorCode.REFUSED, message="Verzoek geweigerd.")
+            error = RpcError(code=ErrorCode.REFUSED, reason=CommonReason.SIGNATURE_REFUSED)
             return RpcReply(ok=False, error=error).model_dump(mode="json")
         try:
             request = RpcRequest.model_validate_json(message.body)
         except ValidationError:
-            error = RpcError(code=ErrorCode.INVALID, message="Onleesbaar verzoek.")
+            error = RpcError(code=ErrorCode.INVALID, reason=CommonReason.INVALID_INPUT)
             return RpcReply(ok=False, error=error).model_dump(mode="json")
         return await self._router.dispatch(request, self._db, self._deps, self._clock)

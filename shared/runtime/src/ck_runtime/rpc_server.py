@@ -1,7 +1,17 @@
-"""The service side of request/reply: named operations, role checks, error replies.
+"""The service side of request/reply: typed operations, role and tenant checks, error replies.
 
-A handler gets a `Call` (actor, database) and its validated payload, and returns a pydantic
-model, a plain JSON value or None. It raises ServiceError subclasses for expected failures.
+A service registers one handler per operation declared in the contracts:
+
+    router = RpcRouter("invoicing")
+
+    @router.handles(Ops.GET)
+    async def get_invoice(call: Call, ref: InvoiceRef) -> Invoice: ...
+
+The handler gets a `Call` (actor, database, clock) and its validated request, and returns the
+operation's response type. Before it runs, the router checks that an actor is there (unless
+the operation is public), that it holds the operation's permission and, for a school-scoped
+operation, that it may act for the request's school (R-ROLE-6). Expected failures are
+ServiceError subclasses with a reason code (ck_runtime.errors).
 """
 
 from __future__ import annotations
@@ -12,8 +22,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from ck_contracts.operations import Audience
+from ck_contracts.operations import Operation as Declared
 from ck_contracts.roles import Actor, Permission
-from ck_contracts.rpc import ErrorCode, RpcError, RpcReply, RpcRequest
+from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,16 +34,14 @@ from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
-from ck_runtime.validation import dutch_errors
+from ck_runtime.validation import dutch_errors, field_errors
 
 log = get_logger(__name__)
 P = TypeVar("P", bound=BaseModel)
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res")
 
-FORBIDDEN_MESSAGE = "U heeft geen toegang tot deze gegevens."
-REUSED_REQUEST_MESSAGE = (
-    "Deze Idempotency-Key is al gebruikt voor een ander verzoek. Gebruik voor een nieuw "
-    "verzoek een nieuwe sleutel."
-)
+FORBIDDEN_MESSAGE = CommonReason.FORBIDDEN  # TRANSITION (issue 12): raise Forbidden() instead
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ class Call:
 
     def require_actor(self) -> Actor:
         if self.actor is None:
-            raise Unauthenticated("Log eerst in.")
+            raise Unauthenticated()
         return self.actor
 
     def require(self, permission: Permission, school_id: UUID | None) -> Actor:
@@ -51,7 +61,7 @@ class Call:
         actor = self.require_actor()
         if not actor.may(permission, school_id):
             log.warning("rpc.forbidden", permission=permission.value, role=actor.role.value)
-            raise Forbidden(FORBIDDEN_MESSAGE)
+            raise Forbidden()
         return actor
 
 
@@ -65,11 +75,47 @@ class Operation(Generic[P]):
     handler: Handler
     permission: Permission | None  # checked before the handler; None: the handler decides
     public: bool  # True: no actor needed (log-in, password links)
+    declared: Declared[Any, Any] | None = None
 
 
 class RpcRouter:
-    def __init__(self) -> None:
+    def __init__(self, service: str | None = None) -> None:
+        self.service = service
         self.operations: dict[str, Operation[Any]] = {}
+
+    def handles(
+        self, op: Declared[Req, Res]
+    ) -> Callable[[Callable[[Call, Req], Awaitable[Res]]], Callable[[Call, Req], Awaitable[Res]]]:
+        """Register the handler of a declared operation; its types must match the declaration."""
+        if self.service is not None and op.service != self.service:
+            raise ValueError(f"{op.name} belongs to {op.service}, not {self.service}")
+
+        def register(
+            handler: Callable[[Call, Req], Awaitable[Res]],
+        ) -> Callable[[Call, Req], Awaitable[Res]]:
+            self._add(
+                Operation(
+                    op.name,
+                    op.request,
+                    handler,
+                    op.permission,
+                    op.audience is Audience.PUBLIC,
+                    op,
+                )
+            )
+            return handler
+
+        return register
+
+    def include(self, other: RpcRouter) -> None:
+        """Take over another router's operations (a service's ops/ modules, one per audience)."""
+        for operation in other.operations.values():
+            self._add(operation)
+
+    def _add(self, operation: Operation[Any]) -> None:
+        if operation.name in self.operations:
+            raise ValueError(f"operation {operation.name} registered twice")
+        self.operations[operation.name] = operation
 
     def op(
         self,
@@ -79,10 +125,10 @@ class RpcRouter:
         permission: Permission | None = None,
         public: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """TRANSITION (issue 12): registration by name; use handles() with a declared op."""
+
         def register(handler: Handler) -> Handler:
-            if name in self.operations:
-                raise ValueError(f"operation {name} registered twice")
-            self.operations[name] = Operation(name, payload, handler, permission, public)
+            self._add(Operation(name, payload, handler, permission, public))
             return handler
 
         return register
@@ -95,7 +141,11 @@ class RpcRouter:
         operation = self.operations.get(request.op)
         if operation is None:
             return _error(
-                RpcError(code=ErrorCode.NOT_FOUND, message=f"Onbekende opdracht: {request.op}")
+                RpcError(
+                    code=ErrorCode.NOT_FOUND,
+                    reason=CommonReason.UNKNOWN_OPERATION,
+                    params={"op": request.op},
+                )
             )
         call = Call(actor=request.actor, db=db, deps=deps, clock=clock or current_clock())
         if db is None:  # unit tests of the rules, without a database
@@ -129,10 +179,10 @@ class RpcRouter:
         if seen is None:
             async with db.read() as session:
                 seen = await commands.find(session, request, now)
-        if seen is not None and not seen.same_payload:
-            return _error(RpcError(code=ErrorCode.CONFLICT, message=REUSED_REQUEST_MESSAGE))
-        if seen is None or seen.reply is None:  # expired meanwhile: nothing to repeat
-            return _error(RpcError(code=ErrorCode.CONFLICT, message=REUSED_REQUEST_MESSAGE))
+        if seen is None or seen.reply is None or not seen.same_payload:
+            # Another request under the same id, or expired meanwhile: nothing to repeat.
+            reused = RpcError(code=ErrorCode.CONFLICT, reason=CommonReason.REUSED_REQUEST)
+            return _error(reused)
         log.info("rpc.repeat_answered", op=request.op)
         return seen.reply
 
@@ -145,21 +195,32 @@ class RpcRouter:
             if not operation.public:
                 actor = call.require_actor()
                 if operation.permission is not None and not actor.has(operation.permission):
-                    raise Forbidden(FORBIDDEN_MESSAGE)
+                    log.warning("rpc.forbidden", op=operation.name, role=actor.role.value)
+                    raise Forbidden()
             try:
                 payload = operation.payload.model_validate(request.payload)
             except ValidationError as exc:
-                raise Invalid("Controleer de invoer.", fields=dutch_errors(exc)) from exc
+                invalid = Invalid(fields=field_errors(exc))
+                invalid.fields = dutch_errors(
+                    exc
+                )  # TRANSITION (issue 12): until all tests read codes
+                raise invalid from exc
+            declared = operation.declared
+            if declared is not None and declared.school_scoped:
+                assert declared.permission is not None  # Operation checks this
+                call.require(declared.permission, payload.school_id)  # type: ignore[attr-defined]
             result = await operation.handler(call, payload)
+            if declared is not None:
+                return RpcReply(ok=True, result=declared.dump_result(result)).model_dump(
+                    mode="json"
+                ), False
         except ServiceError as exc:
             return _error(exc.to_rpc()), False
         except _AlreadyAnswered:
             raise
         except Exception:
             log.exception("rpc.failed", op=request.op)
-            error = RpcError(
-                code=ErrorCode.INTERNAL, message="Er ging iets mis. Probeer het later opnieuw."
-            )
+            error = RpcError(code=ErrorCode.INTERNAL, reason=CommonReason.INTERNAL)
             return _error(error), True
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")

@@ -1,10 +1,12 @@
-"""Pydantic validation errors as Dutch messages per field, for the portal and the API."""
+"""Pydantic validation errors per field: as stable reasons (`field_errors`, what services
+answer) and, TRANSITION (issue 12), as Dutch messages (`dutch_errors`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ck_contracts.bounds import CONTROL_CHARACTERS, CONTROL_MESSAGE
+from ck_contracts.rpc import FieldError, Param
 from pydantic import ValidationError
 
 _MESSAGES: dict[str, str] = {
@@ -56,3 +58,58 @@ def dutch_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, str
             message = "Ongeldige waarde."
         out.setdefault(path, message)
     return out
+
+
+# pydantic's error types as stable field reasons (the gateway's catalogue has their Dutch).
+_FIELD_REASONS: dict[str, str] = {
+    "missing": "field.required",
+    "string_too_short": "field.empty",
+    "string_too_long": "field.too_long",
+    CONTROL_CHARACTERS: "field.control_characters",
+    "too_short": "field.too_few",
+    "too_long": "field.too_many",
+    "int_parsing": "field.not_an_integer",
+    "int_type": "field.not_an_integer",
+    "int_from_float": "field.not_an_integer",
+    "int_parsing_size": "field.number_too_large",
+    "greater_than_equal": "field.at_least",
+    "less_than_equal": "field.at_most",
+    "greater_than": "field.greater_than",
+    "string_type": "field.text",
+    "uuid_parsing": "field.reference",
+    "uuid_type": "field.reference",
+    "extra_forbidden": "field.unknown",
+    "json_invalid": "field.json",
+    "model_type": "field.object",
+    "list_type": "field.list",
+    "date_parsing": "field.date",
+    "date_from_datetime_parsing": "field.date",
+    "date_type": "field.date",
+    "bool_parsing": "field.boolean",
+    "enum": "field.choice",
+    "literal_error": "field.choice",
+}
+_PARAM_KEYS = ("max_length", "min_length", "ge", "le", "gt", "position")
+
+
+def field_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, FieldError]:
+    """{field path: FieldError}; the first problem per field. A validator's own code
+    (PydanticCustomError with a "field." type) is kept as it is."""
+    items = error.errors() if isinstance(error, ValidationError) else error
+    out: dict[str, FieldError] = {}
+    for item in items:
+        path = field_path(tuple(item.get("loc", ())))
+        kind = str(item.get("type", ""))
+        ctx = dict(item.get("ctx") or {})
+        if kind in _TEXT_LENGTH and ctx.get("field_type") != "List":
+            kind = _TEXT_LENGTH[kind]
+        reason = kind if kind.startswith("field.") else _FIELD_REASONS.get(kind, "field.invalid")
+        params: dict[str, Param] = {key: _param(ctx[key]) for key in _PARAM_KEYS if key in ctx}
+        if kind.startswith("field."):
+            params.update({key: _param(value) for key, value in ctx.items()})
+        out.setdefault(path, FieldError(reason=reason, params=params))
+    return out
+
+
+def _param(value: Any) -> Param:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)

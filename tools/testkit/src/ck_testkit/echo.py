@@ -1,15 +1,18 @@
-"""A small RPC router for tests of the runtime: echo, a permission check, failures."""
+"""A small RPC router for tests of the runtime: echo, a school-scoped check, failures. Its
+operations are declared as the contracts declare theirs (ck_contracts.operations)."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from typing import Any
+from uuid import UUID
 
+from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
 from ck_runtime.errors import Conflict
 from ck_runtime.rpc_server import Call, RpcRouter
 from pydantic import BaseModel, Field
+
+SERVICE = "roster"  # the echo router stands in for a real service's queue in these tests
 
 
 class Echo(BaseModel):
@@ -17,27 +20,51 @@ class Echo(BaseModel):
     delay: float = 0
 
 
-echo_router = RpcRouter()
+class Echoed(BaseModel):
+    text: str
 
 
-@echo_router.op("echo", Echo, public=True)
-async def echo(call: Call, payload: Echo) -> dict[str, Any]:
+class SchoolEcho(BaseModel):
+    school_id: UUID
+    text: str = Field(min_length=1, max_length=20)
+
+
+class Ops:
+    ECHO = Operation[Echo, Echoed](SERVICE, "echo", Echo, Echoed, Audience.PUBLIC)
+    SECRET = Operation[SchoolEcho, str](
+        SERVICE,
+        "school.secret",
+        SchoolEcho,
+        str,
+        Audience.SCHOOL,
+        permission=Permission.EDIT_SETTINGS,
+        school_scoped=True,
+    )
+    CONFLICT = Operation[Echo, None](
+        SERVICE, "conflict", Echo, None, Audience.PUBLIC, reasons=("link_used",)
+    )
+    CRASH = Operation[Echo, None](SERVICE, "crash", Echo, None, Audience.PUBLIC)
+
+
+echo_router = RpcRouter(SERVICE)
+
+
+@echo_router.handles(Ops.ECHO)
+async def echo(call: Call, payload: Echo) -> Echoed:
     await asyncio.sleep(payload.delay)
-    return {"text": payload.text}
+    return Echoed(text=payload.text)
 
 
-@echo_router.op("school.secret", Echo, permission=Permission.EDIT_SETTINGS)
-async def secret(call: Call, payload: Echo) -> str:
-    school = uuid.UUID(int=1)
-    call.require(Permission.EDIT_SETTINGS, school)
-    return "ok"
+@echo_router.handles(Ops.SECRET)
+async def secret(call: Call, payload: SchoolEcho) -> str:
+    return "ok"  # the router checked the actor against payload.school_id
 
 
-@echo_router.op("conflict", Echo, public=True)
+@echo_router.handles(Ops.CONFLICT)
 async def conflict(call: Call, payload: Echo) -> None:
-    raise Conflict("Deze link is al gebruikt.")
+    raise Conflict("link_used", link="x")
 
 
-@echo_router.op("crash", Echo, public=True)
+@echo_router.handles(Ops.CRASH)
 async def crash(call: Call, payload: Echo) -> None:
     raise ZeroDivisionError
