@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{i18n.CATALOGUE.name}: the templates' section rewritten")
     elif new_text == po_text:
         print(f"{i18n.CATALOGUE.name}: the templates' section is up to date")
-    elif new_text != po_text:
+    else:
         old = set(msgids_in(split_sections(po_text)[1]))
         new = set(msgids_in(split_sections(new_text)[1]))
         print("The templates' section is behind the templates (`make catalogue` writes it):")
