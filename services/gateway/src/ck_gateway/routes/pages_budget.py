@@ -15,9 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops as AccountOps
-from ck_contracts.accounts import School, SessionInfo
+from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
@@ -61,6 +59,7 @@ from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
 from ck_gateway.forms import GENERAL, search_term, validated
 from ck_gateway.rendering import render
+from ck_gateway.usecases.schools import get_school
 
 router = APIRouter(include_in_schema=False)
 
@@ -163,14 +162,11 @@ async def _order_page(
     status_code: int = 200,
 ) -> Response:
     school_id = own_school(session, Permission.ORDER_BUDGET)
-    ref = SchoolRef(school_id=school_id)
     form = await _order_form(request, session, school_id)
     orders = await _orders(request, session, school_id)
     if values is None:
         # The default reference is a school setting (Instellingen), kept by accounts.
-        school = School.model_validate(
-            await backend.call(request, ACCOUNTS, AccountOps.SCHOOL_GET, ref, actor=session.actor)
-        )
+        school = await get_school(request, session, school_id)
         reference = form.default_reference or school.default_order_reference
         values = {"collectief": "0", "individueel": "0", "referentie": reference}
     return render(
