@@ -14,7 +14,7 @@ from ck_contracts.roles import Actor, Role
 from ck_contracts.rpc import RpcRequest
 from ck_runtime.rpc_server import RpcRouter
 
-SERVICES = ["invoicing"]
+SERVICES = ["accounts", "invoicing"]
 SCHOOL_A = uuid.UUID(int=0xA)
 SCHOOL_B = uuid.UUID(int=0xB)
 SCHOOL_ROLES = [Role.BUDGET_HOLDER, Role.DOCENT_PLUS]
@@ -70,7 +70,13 @@ async def test_the_own_schools_actor_passes_the_check(
 ) -> None:
     """The same request for the actor's own school gets past the tenant check (to the payload's
     validation or further), so the refusal above is the tenant check's doing."""
-    actor = Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
+    actor = next(
+        candidate
+        for role in [*SCHOOL_ROLES, Role.CJP_ADMIN]
+        if (candidate := Actor(user_id=uuid.uuid4(), role=role, school_id=SCHOOL_A)).may(
+            op.permission, SCHOOL_A
+        )
+    )
     request = RpcRequest(op=op.name, actor=actor, payload={"school_id": str(SCHOOL_A)})
     try:
         reply = await router_of(service).dispatch(request, db=None)  # type: ignore[arg-type]
