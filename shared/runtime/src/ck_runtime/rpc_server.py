@@ -208,7 +208,7 @@ class RpcRouter:
             declared = operation.declared
             if declared is not None and declared.school_scoped:
                 assert declared.permission is not None  # Operation checks this
-                call.require(declared.permission, payload.school_id)  # type: ignore[attr-defined]
+                call.require(declared.permission, payload.school_id)
             result = await operation.handler(call, payload)
             if declared is not None:
                 return RpcReply(ok=True, result=declared.dump_result(result)).model_dump(
