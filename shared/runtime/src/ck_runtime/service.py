@@ -9,6 +9,7 @@ service runs, see retention.py), health endpoint. At stop the reverse; FastStrea
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -121,7 +122,7 @@ class ServiceRuntime:
                 routing_key=event.routing_key,
                 title=f"{event.routing_key}:publish",
                 schema=event,
-                description=(event.__doc__ or "").strip(),
+                description=inspect.cleandoc(event.__doc__ or ""),
             )
         return broker
 
