@@ -3,7 +3,7 @@
 #
 #   make run        install, then run the whole portal locally (ck-dev run) until Ctrl-C
 #   make test       install (Python packages + Debian packages for the browser/PDF tests), test
-#   make lint       ruff, then mypy (strict on shared/ and the services' rules, ops, consumers, SQL)
+#   make lint       ruff, then mypy --strict over shared/, the services and tools/ (pyproject [tool.mypy])
 #   make bench      every bench/bench_*.py in turn
 #   make asyncapi   docs/asyncapi/<service>.json
 #   make definitions  deploy/rabbitmq/definitions.json from the contracts' topology
