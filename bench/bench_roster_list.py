@@ -96,7 +96,7 @@ async def measure(url: str, label: str) -> None:
     from ck_contracts.roster import Ops
     from ck_contracts.rpc import RpcRequest
     from ck_roster.app import get_settings
-    from ck_roster.handlers import router
+    from ck_roster.ops import router
     from ck_runtime.db import Database
 
     school_id, other = uuid.uuid4(), uuid.uuid4()
