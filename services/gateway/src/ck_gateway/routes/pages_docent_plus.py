@@ -22,7 +22,6 @@ from ck_contracts.accounts import (
 from ck_contracts.accounts import Ops as AccountsOps
 from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
     ListFilter,
     ListRequest,
@@ -90,9 +89,8 @@ async def grant_access(
 ) -> DocentPlusAccess:
     """Read the teacher from the roster, then ask accounts to grant. Raises GatewayError 422
     for a teacher without an e-mail address, RpcFailed for what the services refuse."""
-    result = await backend.call(
+    result = await backend.send(
         request,
-        ROSTER,
         RosterOps.PERSON_GET,
         PersonRef(school_id=school_id, person_id=person_id),
         actor=session.actor,
@@ -148,7 +146,7 @@ async def _show(
         page_size=PAGE_SIZE,
     )
     listed, accesses = await asyncio.gather(
-        backend.call(request, ROSTER, RosterOps.LIST, teachers_query, actor=session.actor),
+        backend.send(request, RosterOps.LIST, teachers_query, actor=session.actor),
         docent_plus_list(request, session, school_id),
     )
     teachers = PersonPage.model_validate(listed)
