@@ -115,7 +115,7 @@ async def measure(url: str, label: str) -> None:
             "page": page,
             "page_size": 50,
         }
-        request = RpcRequest(op=Ops.LIST, actor=actor, payload=payload)
+        request = RpcRequest(op=Ops.LIST.name, actor=actor, payload=payload)
         start = time.perf_counter()
         reply = await router.dispatch(request, db, settings)
         elapsed = time.perf_counter() - start

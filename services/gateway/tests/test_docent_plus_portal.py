@@ -82,7 +82,7 @@ async def _wait_until_roster_knows(stack: Stack, school: Any) -> None:
     payload = {"school_id": str(school.school_id), "kind": "teachers"}
 
     async def known() -> bool:
-        return bool((await stack.rpc.call("roster", Ops.LIST, payload, actor=actor)).ok)
+        return bool((await stack.rpc.call("roster", Ops.LIST.name, payload, actor=actor)).ok)
 
     assert await eventually(known, 30)
 
