@@ -534,7 +534,7 @@ async def test_a_docent_plus_may_see_students_and_nothing_that_is_the_budget_hol
         ("accounts", "school.update", {"school_id": str(a.school_id), "settings": settings}),
         (
             "roster",
-            Ops.UPLOAD,
+            Ops.UPLOAD.name,
             {
                 "school_id": str(a.school_id),
                 "kind": "students",
