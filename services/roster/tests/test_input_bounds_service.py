@@ -16,7 +16,7 @@ from ck_contracts.roster import Ops, PersonFields, RosterKind, RosterReason
 from ck_contracts.rpc import RpcRequest
 from ck_roster import store
 from ck_roster.app import get_settings
-from ck_roster.domain import Problem, rules
+from ck_roster.domain import Problem, matching, rules
 from ck_roster.domain.validation import validate
 from ck_roster.ops import router
 from ck_roster.tables import known_schools, people
@@ -125,8 +125,8 @@ async def test_the_cleaning_migration_repairs_people_and_their_keys(db: Database
         {name: getattr(row, name) for name in PersonFields.model_fields}
     )
     assert row.voornaam_lower == "sanne"
-    assert row.match_key == store.name_key(fields)
-    assert row.digest == store.digest(fields)
+    assert row.match_key == matching.name_key(fields)
+    assert row.digest == matching.digest(fields)
     # The list reads the repaired person as the contract has it.
     listed = await call(db, Ops.LIST, {"school_id": str(SCHOOL), "kind": "students"})
     assert listed["result"]["items"][0]["voornaam"] == "Sanne"

@@ -53,7 +53,7 @@ from ck_runtime.rpc_server import Call, RpcRouter
 
 from ck_roster import export as export_file
 from ck_roster import store, templates
-from ck_roster.domain import invitations, rules, validation
+from ck_roster.domain import invitations, matching, rules, validation
 from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = get_logger(__name__)
@@ -205,7 +205,7 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
     return outcome
 
 
-def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> TeacherRemoved:
+def teacher_removed(school_id: uuid.UUID, teacher: matching.RemovedTeacher) -> TeacherRemoved:
     """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
     return TeacherRemoved(
         school_id=school_id,
@@ -223,7 +223,7 @@ async def add_person(call: Call, command: AddPerson) -> Person:
     if errors:
         raise Invalid(fields={f"fields.{name}": error for name, error in errors.items()})
     fields = rules.clean_person(command.kind, command.fields)
-    email = store.email_key(fields)
+    email = matching.email_key(fields)
     values = store.new_person_values(command.school_id, command.kind, fields, call.clock.now())
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)  # no two adds of one address
