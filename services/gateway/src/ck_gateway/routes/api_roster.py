@@ -40,9 +40,8 @@ from ck_gateway import i18n
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
 from ck_gateway.errors import GatewayError, forbidden
-from ck_gateway.routes.pages_roster import NO_FILE
 from ck_gateway.usecases import roster
-from ck_gateway.usecases.roster import XLSX
+from ck_gateway.usecases.roster import NO_FILE, XLSX
 
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}/roster/{kind}",

@@ -43,7 +43,7 @@ from ck_gateway.usecases import roster
 
 router = APIRouter(include_in_schema=False)
 
-NO_FILE = "roster.form.no_file"  # "Kies een .xls- of .xlsx-bestand."
+NO_FILE = roster.NO_FILE
 
 
 def own_school(session: SessionInfo, permission: Permission) -> UUID:

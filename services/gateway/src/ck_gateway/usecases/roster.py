@@ -45,6 +45,7 @@ from ck_gateway.errors import forbidden
 from ck_gateway.roster_views import may_export, may_invite
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+NO_FILE = "roster.form.no_file"  # the catalogue's "Kies een .xls- of .xlsx-bestand."
 
 
 def _attachment(content_b64: str, filename: str) -> Response:
