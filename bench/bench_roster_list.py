@@ -96,7 +96,7 @@ async def measure(url: str, label: str) -> None:
     from ck_contracts.roster import Ops
     from ck_contracts.rpc import RpcRequest
     from ck_roster.app import get_settings
-    from ck_roster.handlers import router
+    from ck_roster.ops import router
     from ck_runtime.db import Database
 
     school_id, other = uuid.uuid4(), uuid.uuid4()
@@ -115,7 +115,7 @@ async def measure(url: str, label: str) -> None:
             "page": page,
             "page_size": 50,
         }
-        request = RpcRequest(op=Ops.LIST, actor=actor, payload=payload)
+        request = RpcRequest(op=Ops.LIST.name, actor=actor, payload=payload)
         start = time.perf_counter()
         reply = await router.dispatch(request, db, settings)
         elapsed = time.perf_counter() - start

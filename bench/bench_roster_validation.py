@@ -20,7 +20,7 @@ import openpyxl
 import python_calamine
 from benchkit import metric
 from ck_contracts.roster import RosterKind
-from ck_roster.validation import validate
+from ck_roster.domain.validation import validate
 from ck_testkit.rosters import student_rows, student_xlsx
 
 ROWS = 50_000

@@ -82,7 +82,7 @@ async def _wait_until_roster_knows(stack: Stack, school: Any) -> None:
     payload = {"school_id": str(school.school_id), "kind": "teachers"}
 
     async def known() -> bool:
-        return bool((await stack.rpc.call("roster", Ops.LIST, payload, actor=actor)).ok)
+        return bool((await stack.rpc.call("roster", Ops.LIST.name, payload, actor=actor)).ok)
 
     assert await eventually(known, 30)
 
@@ -534,7 +534,7 @@ async def test_a_docent_plus_may_see_students_and_nothing_that_is_the_budget_hol
         ("accounts", "school.update", {"school_id": str(a.school_id), "settings": settings}),
         (
             "roster",
-            Ops.UPLOAD,
+            Ops.UPLOAD.name,
             {
                 "school_id": str(a.school_id),
                 "kind": "students",

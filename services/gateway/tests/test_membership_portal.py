@@ -63,7 +63,7 @@ async def _wait_until_known(stack: Stack, school: Any, timeout: float = 30) -> N
     payload = {"school_id": str(school.school_id), "kind": "students"}
     async with asyncio.timeout(timeout):
         while True:
-            reply = await stack.rpc.call("roster", Ops.LIST, payload, actor=actor)
+            reply = await stack.rpc.call("roster", Ops.LIST.name, payload, actor=actor)
             if reply.ok:
                 return
             await asyncio.sleep(0.2)

@@ -54,7 +54,7 @@ async def _wait_until_roster_knows(stack: Stack, school: Any, timeout: float = 3
     payload = {"school_id": str(school.school_id), "kind": "students"}
     async with asyncio.timeout(timeout):
         while True:
-            reply = await stack.rpc.call("roster", Ops.LIST, payload, actor=actor)
+            reply = await stack.rpc.call("roster", Ops.LIST.name, payload, actor=actor)
             if reply.ok:
                 return
             assert reply.error is not None and reply.error.code == "not_found", reply.error
@@ -431,12 +431,15 @@ async def test_api_template_validate_upload_list_add_remove(rstack: Stack) -> No
         )
         assert green.status_code == 200
         assert green.json()["ok"] is True and green.json()["count"] == 3
+        assert green.json()["reason"] == "roster.file.valid_teachers"
+        assert green.json()["message"] == "3 docent(en) gevalideerd!"
         red = await client.post(
             f"{base}/validate", headers=headers, files={"file": ("d.xlsx", bad, XLSX)}
         )
         assert red.status_code == 200
         report = red.json()
         assert report["ok"] is False
+        assert all(e["reason"].startswith("roster.") and e["message"] for e in report["errors"])
         assert {(e["row"], e["column"]) for e in report["errors"]} >= {
             (5, "voornaam"),
             (5, "mobiel nummer"),
@@ -454,8 +457,14 @@ async def test_api_template_validate_upload_list_add_remove(rstack: Stack) -> No
             files={"file": ("d.xlsx", bad, XLSX)},
         )
         assert refused.status_code == 422
-        assert refused.json()["error"]["code"] == "invalid"
+        assert refused.json()["error"]["code"] == "roster.file.has_errors"
+        assert refused.json()["error"]["message"].startswith("Het bestand bevat ")
         assert any(key.startswith("rij 5") for key in refused.json()["error"]["fields"])
+        codes = refused.json()["error"]["field_codes"]
+        assert {c["code"] for key, c in codes.items() if key.startswith("rij 5")} >= {
+            "roster.cell.required",
+            "roster.cell.mobiel_06",
+        }
         done = await client.post(
             f"{base}/upload",
             headers=headers,
@@ -541,7 +550,7 @@ async def test_the_roster_service_also_refuses_another_school(rstack: Stack) -> 
     a, b = rstack.schools["a"], rstack.schools["b"]
     actor_a = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=a.school_id)
     reply = await rstack.rpc.call(
-        "roster", Ops.LIST, {"school_id": str(b.school_id), "kind": "students"}, actor=actor_a
+        "roster", Ops.LIST.name, {"school_id": str(b.school_id), "kind": "students"}, actor=actor_a
     )
     assert not reply.ok
     assert reply.error is not None and reply.error.code == "forbidden"

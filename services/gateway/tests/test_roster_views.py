@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 from ck_contracts.roster import MembershipStatus, RosterKind
+from ck_contracts.rpc import ErrorCode, FieldError, RpcError
 from ck_gateway.app import body_limit_for
 from ck_gateway.roster_views import (
     STUDENTS,
@@ -15,9 +16,9 @@ from ck_gateway.roster_views import (
     parse_list_query,
     parse_person_form,
     person_errors,
-    report_from_fields,
 )
 from ck_gateway.settings import get_settings
+from ck_gateway.usecases.roster import refused_report
 from starlette.datastructures import QueryParams
 
 SCHOOL = uuid4()
@@ -85,16 +86,28 @@ def test_person_form_keeps_input_and_says_what_is_missing() -> None:
 
 
 def test_a_refused_upload_becomes_the_red_report() -> None:
-    report = report_from_fields(
-        "Het bestand bevat 2 fouten.",
-        {"rij 7 mobiel nummer": "Begint met 06.", "rij 3 studiejaar": "1 tot 6.", "rij 9": "Leeg."},
+    error = RpcError(
+        code=ErrorCode.INVALID,
+        reason="roster.file.has_errors",
+        params={"errors": 4},
+        message="Het bestand bevat 4 fouten.",
+        field_errors={"rij 7 email (2)": FieldError(reason="roster.cell.duplicate_email")},
+        fields={
+            "rij 7 mobiel nummer": "Begint met 06.",
+            "rij 3 studiejaar": "1 tot 6.",
+            "rij 9": "Leeg.",
+            "rij 7 email (2)": "Dubbel.",
+        },
     )
-    assert not report.ok
-    assert [(e.row, e.column) for e in report.errors] == [
-        (3, "studiejaar"),
-        (7, "mobiel nummer"),
-        (9, ""),
+    report = refused_report(error)
+    assert not report.ok and report.message == "Het bestand bevat 4 fouten."
+    assert [(e.row, e.column, e.message) for e in report.errors] == [
+        (3, "studiejaar", "1 tot 6."),
+        (7, "mobiel nummer", "Begint met 06."),
+        (7, "email", "Dubbel."),
+        (9, "", "Leeg."),
     ]
+    assert report.errors[2].reason == "roster.cell.duplicate_email"
 
 
 def test_counts_and_pages_in_dutch() -> None:

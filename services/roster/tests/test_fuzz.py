@@ -8,7 +8,7 @@ import zipfile
 from typing import Any
 
 from ck_contracts.roster import RosterKind
-from ck_roster.validation import validate
+from ck_roster.domain.validation import validate
 from ck_testkit import rosters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +31,7 @@ row = st.lists(cell, min_size=9, max_size=9).map(tuple)
 
 def _check(result: Any, data_rows: int | None = None) -> None:
     report = result.report
-    assert report.message
+    assert report.reason
     if report.ok:
         assert report.count == len(result.people) > 0
         assert not report.errors
@@ -39,7 +39,7 @@ def _check(result: Any, data_rows: int | None = None) -> None:
             assert report.count <= data_rows
     else:
         assert report.errors and result.people == []
-        assert all(e.row >= 0 and e.message for e in report.errors)
+        assert all(e.row >= 0 and e.reason for e in report.errors)
 
 
 @SETTINGS
@@ -50,7 +50,7 @@ def test_random_rows_never_raise(rows: list[tuple[Any, ...]], hints: bool) -> No
     first = 3 if hints else 2
     blank = sum(all(str(v).strip() == "" for v in r) for r in rows)
     if blank == len(rows):
-        assert result.report.message == "Het bestand bevat geen leerlingen."
+        assert result.report.reason == "roster.file.no_students"
     else:
         assert all(e.row >= first for e in result.report.errors)
         assert result.report.count == len(rows) - blank

@@ -7,10 +7,11 @@ import uuid
 from typing import Any
 
 import pytest
+from ck_contracts.operations import Operation
 from ck_contracts.roster import Ops
 from ck_contracts.rpc import RpcRequest
 from ck_roster.app import get_settings
-from ck_roster.handlers import router
+from ck_roster.ops import router
 from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -65,9 +66,12 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 
 async def call(
-    db: Database, op: str, payload: dict[str, Any], who: dict[str, Any] | None = None
+    db: Database,
+    op: Operation[Any, Any],
+    payload: dict[str, Any],
+    who: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    request = RpcRequest(op=op, actor=who or actor(), payload=payload)
+    request = RpcRequest(op=op.name, actor=who or actor(), payload=payload)
     return await router.dispatch(request, db, get_settings(max_upload_bytes=1_000_000))
 
 
@@ -193,7 +197,8 @@ async def test_invalid_file_is_never_applied(db: Database) -> None:
     bad = [student(i) for i in range(5, 10)] + [student(11, studiejaar=9, email="geen-adres")]
     reply = await upload(db, bad)
     assert reply["error"]["code"] == "invalid"
-    assert any(k.startswith("rij 8") for k in reply["error"]["fields"]), reply  # 2 = hints
+    assert reply["error"]["reason"] == "roster.file.has_errors", reply
+    assert any(k.startswith("rij 8") for k in reply["error"]["field_errors"]), reply  # 2 = hints
     emails = {p["email"] for p in (await listing(db))["items"]}
     assert emails == {f"leerling{i}@school.nl" for i in range(5)}
     assert len(await events(db, "roster.roster.uploaded")) == 1
@@ -202,7 +207,7 @@ async def test_invalid_file_is_never_applied(db: Database) -> None:
 async def test_upload_needs_confirmation_and_a_readable_file(db: Database) -> None:
     reply = await upload(db, [student(1)], confirmed=False)
     assert reply["error"]["code"] == "invalid"
-    assert "Bevestig" in reply["error"]["message"]
+    assert reply["error"]["reason"] == "roster.upload.confirm_students"
     not_b64 = await upload(db, [student(1)], content_b64="***")
     assert not_b64["error"]["code"] == "invalid"
     assert await people_count(db) == 0
@@ -244,7 +249,7 @@ async def test_add_and_remove_by_hand(db: Database) -> None:
     again = await call(db, Ops.ADD_PERSON, {**add, "fields": {**fields, "email": "anna@SCHOOL.nl"}})
     assert again["error"]["code"] == "conflict"
     bad = await call(db, Ops.ADD_PERSON, {**add, "fields": {**fields, "studiejaar": 7}})
-    assert bad["error"]["code"] == "invalid" and "fields.studiejaar" in bad["error"]["fields"]
+    assert bad["error"]["code"] == "invalid" and "fields.studiejaar" in bad["error"]["field_errors"]
     added = await events(db, "roster.person.added")
     assert [e["person_id"] for e in added] == [person_id] and added[0]["has_email"] is True
     assert "Anna" not in str(added)

@@ -11,13 +11,15 @@ import uuid
 from typing import Any
 
 import pytest
-from ck_contracts.roster import Ops, PersonFields, RosterKind
+from ck_contracts.operations import Operation
+from ck_contracts.roster import Ops, PersonFields, RosterKind, RosterReason
 from ck_contracts.rpc import RpcRequest
-from ck_roster import rules, store
+from ck_roster import store
 from ck_roster.app import get_settings
-from ck_roster.handlers import router
+from ck_roster.domain import Problem, matching, rules
+from ck_roster.domain.validation import validate
+from ck_roster.ops import router
 from ck_roster.tables import known_schools, people
-from ck_roster.validation import validate
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_testkit import clocks, rosters, run_migration
@@ -46,9 +48,9 @@ def actor() -> dict[str, Any]:
     return {"user_id": str(uuid.uuid4()), "role": "budgethouder", "school_id": str(SCHOOL)}
 
 
-async def call(db: Database, op: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def call(db: Database, op: Operation[Any, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return await router.dispatch(
-        RpcRequest(op=op, actor=actor(), payload=payload), db, get_settings()
+        RpcRequest(op=op.name, actor=actor(), payload=payload), db, get_settings()
     )
 
 
@@ -66,9 +68,11 @@ def student(**changes: Any) -> dict[str, Any]:
 async def test_a_person_by_hand_is_held_to_the_contract(db: Database) -> None:
     add = {"school_id": str(SCHOOL), "kind": "students"}
     reply = await call(db, Ops.ADD_PERSON, {**add, "fields": student(voornaam="x" * 300_000)})
-    assert reply["error"]["fields"] == {"fields.voornaam": "Maximaal 200 tekens."}
+    assert reply["error"]["field_errors"] == {
+        "fields.voornaam": {"reason": "field.too_long", "params": {"max_length": 200}}
+    }
     reply = await call(db, Ops.ADD_PERSON, {**add, "fields": student(klas="2\x0bA")})
-    assert "stuurteken" in reply["error"]["fields"]["fields.klas"]
+    assert reply["error"]["field_errors"]["fields.klas"]["reason"] == "field.control_characters"
     reply = await call(db, Ops.ADD_PERSON, {**add, "fields": student(studiejaar=10**30)})
     assert "fields.studiejaar" in reply["error"]["fields"]
     reply = await call(
@@ -121,8 +125,8 @@ async def test_the_cleaning_migration_repairs_people_and_their_keys(db: Database
         {name: getattr(row, name) for name in PersonFields.model_fields}
     )
     assert row.voornaam_lower == "sanne"
-    assert row.match_key == store.name_key(fields)
-    assert row.digest == store.digest(fields)
+    assert row.match_key == matching.name_key(fields)
+    assert row.digest == matching.digest(fields)
     # The list reads the repaired person as the contract has it.
     listed = await call(db, Ops.LIST, {"school_id": str(SCHOOL), "kind": "students"})
     assert listed["result"]["items"][0]["voornaam"] == "Sanne"
@@ -138,11 +142,13 @@ def test_a_roster_file_is_held_to_the_same_bounds_cell_by_cell() -> None:
         ("Jan\tPiet", "de\r\nVries", *good[2:]),
     ]
     result = validate(RosterKind.STUDENTS, "leerlingen.xlsx", rosters.student_xlsx(rows))
-    found = {(e.row, e.column): e.message for e in result.report.errors}
+    found = {
+        (e.row, e.column): Problem(RosterReason(e.reason), e.params) for e in result.report.errors
+    }
     assert found == {
-        (4, "voornaam"): "Maximaal 200 tekens (deze cel heeft er 300000).",
-        (5, "voornaam"): rules.MSG_CONTROL.format(position=5),
-        (6, "klas"): rules.MSG_CONTROL.format(position=2),
+        (4, "voornaam"): rules.too_long(200, 300_000),
+        (5, "voornaam"): rules.control_character(5),
+        (6, "klas"): rules.control_character(2),
     }
     # Without the bad rows the file is green, and pasted tabs and line breaks became spaces.
     result = validate(RosterKind.STUDENTS, "x.xlsx", rosters.student_xlsx([rows[0], rows[4]]))

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from ck_contracts.membership import MAX_PEOPLE_PER_EVENT
+from ck_contracts.operations import Operation
 from ck_contracts.roster import MembershipStatus, Ops, PersonFields, RosterKind
 from ck_contracts.rpc import RpcRequest
 from ck_roster import store
 from ck_roster.app import get_settings
-from ck_roster.handlers import router
-from ck_roster.invitations import export_filename
+from ck_roster.export import export_filename
+from ck_roster.ops import router
 from ck_roster.tables import known_schools, outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -100,9 +101,12 @@ async def set_status(db: Database, ids: list[uuid.UUID], status: MembershipStatu
 
 
 async def call(
-    db: Database, op: str, payload: dict[str, Any], who: dict[str, Any] | None = None
+    db: Database,
+    op: Operation[Any, Any],
+    payload: dict[str, Any],
+    who: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    request = RpcRequest(op=op, actor=who or actor(), payload=payload)
+    request = RpcRequest(op=op.name, actor=who or actor(), payload=payload)
     return await router.dispatch(request, db, get_settings())
 
 
@@ -192,7 +196,7 @@ async def test_invite_needs_exactly_one_way_of_selecting(db: Database) -> None:
     ):
         reply = await call(db, Ops.INVITE, invite_payload(selection))
         assert reply["error"]["code"] == "invalid", selection
-        assert "selection" in reply["error"]["fields"]
+        assert "selection" in reply["error"]["field_errors"]
     assert await requested_events(db) == []
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ck_contracts.roster import ListFilter, ListRequest, PersonFields, RosterKind
 from ck_roster import store
-from ck_roster.listing import like_pattern, list_people
+from ck_roster.store import like_pattern, list_people
 from ck_roster.tables import known_schools, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async

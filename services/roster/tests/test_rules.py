@@ -8,8 +8,8 @@ import random
 import phonenumbers
 import pytest
 from ck_contracts.roster import PersonFields, RosterKind
-from ck_roster import rules
-from ck_roster.columns import COLUMNS, find_column
+from ck_roster.domain import Problem, rules
+from ck_roster.domain.columns import COLUMNS, find_column
 
 
 @pytest.mark.parametrize(
@@ -48,10 +48,10 @@ def test_columns_in_template_order() -> None:
 
 def test_required_text_is_trimmed_and_not_blank() -> None:
     assert rules.required_text("  Anna  ") == ("Anna", None)
-    assert rules.required_text("   ") == ("", rules.MSG_REQUIRED)
-    assert rules.required_text(None) == ("", rules.MSG_REQUIRED)
+    assert rules.required_text("   ") == ("", rules.REQUIRED)
+    assert rules.required_text(None) == ("", rules.REQUIRED)
     assert rules.required_text(42.0) == ("42", None)
-    assert rules.required_text(dt.date(2024, 1, 1))[1] == rules.MSG_DATE_IN_TEXT
+    assert rules.required_text(dt.date(2024, 1, 1))[1] == rules.DATE_IN_TEXT
     assert rules.optional_text("") == ("", None)
 
 
@@ -64,7 +64,7 @@ def test_valid_emails(value: str) -> None:
     "value", ["jan", "jan@school", "jan@@school.nl", "jan@school.", "@school.nl", "a b@c.nl"]
 )
 def test_invalid_emails(value: str) -> None:
-    assert rules.email(value)[1] == rules.MSG_EMAIL
+    assert rules.email(value)[1] == rules.INVALID_EMAIL
 
 
 def test_email_is_optional() -> None:
@@ -89,22 +89,22 @@ def test_valid_mobile_numbers(value: str, clean: str) -> None:
 
 def test_06_number_gets_the_manuals_message() -> None:
     _, message = rules.mobiel("0612345678")
-    assert message == rules.MSG_MOBIEL_06
-    assert "Beginnend met 06 is dus fout" in message
-    assert rules.mobiel("06-12345678")[1] == rules.MSG_MOBIEL_06
+    assert message == rules.MOBIEL_06
+    assert message is not None and message.reason == "roster.cell.mobiel_06"
+    assert rules.mobiel("06-12345678")[1] == rules.MOBIEL_06
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("31612345678", rules.MSG_MOBIEL_INTERNATIONAL),
-        (31612345678.0, rules.MSG_MOBIEL_INTERNATIONAL),  # typed as a number: the + is lost
-        ("+3161234", rules.MSG_MOBIEL_INVALID),
-        ("+31abc", rules.MSG_MOBIEL_INVALID),
-        ("+999123456789", rules.MSG_MOBIEL_INVALID),
+        ("31612345678", rules.MOBIEL_INTERNATIONAL),
+        (31612345678.0, rules.MOBIEL_INTERNATIONAL),  # typed as a number: the + is lost
+        ("+3161234", rules.MOBIEL_INVALID),
+        ("+31abc", rules.MOBIEL_INVALID),
+        ("+999123456789", rules.MOBIEL_INVALID),
     ],
 )
-def test_invalid_mobile_numbers(value: object, message: str) -> None:
+def test_invalid_mobile_numbers(value: object, message: Problem) -> None:
     assert rules.mobiel(value)[1] == message
 
 
@@ -132,16 +132,16 @@ def test_valid_studiejaar(value: object, year: int) -> None:
 
 @pytest.mark.parametrize("value", [3.5, "drie", 0, 7, "7", -1, "3.5", True, "1e0"])
 def test_invalid_studiejaar(value: object) -> None:
-    assert rules.studiejaar(value) == (None, rules.MSG_STUDIEJAAR)
+    assert rules.studiejaar(value) == (None, rules.STUDIEJAAR)
 
 
 def test_studiejaar_date_and_blank() -> None:
-    assert rules.studiejaar(dt.date(2024, 3, 1)) == (None, rules.MSG_STUDIEJAAR_DATE)
+    assert rules.studiejaar(dt.date(2024, 3, 1)) == (None, rules.STUDIEJAAR_DATE)
     # A date cell reads as a naive datetime (Excel has no zones).
     excel_cell = dt.datetime(2024, 3, 1, 0, 0)  # noqa: DTZ001
-    assert rules.studiejaar(excel_cell) == (None, rules.MSG_STUDIEJAAR_DATE)
-    assert rules.studiejaar("") == (None, rules.MSG_REQUIRED)
-    assert rules.studiejaar(None) == (None, rules.MSG_REQUIRED)
+    assert rules.studiejaar(excel_cell) == (None, rules.STUDIEJAAR_DATE)
+    assert rules.studiejaar("") == (None, rules.REQUIRED)
+    assert rules.studiejaar(None) == (None, rules.REQUIRED)
 
 
 def test_anonymised_person_is_valid() -> None:
@@ -160,13 +160,13 @@ def test_validate_person_names_every_wrong_field() -> None:
         RosterKind.STUDENTS,
         {"voornaam": " ", "achternaam": "X", "email": "nope", "mobiel": "0612345678"},
     )
-    assert errors == {
-        "voornaam": rules.MSG_REQUIRED,
-        "email": rules.MSG_EMAIL,
-        "mobiel": rules.MSG_MOBIEL_06,
-        "locatienaam": rules.MSG_REQUIRED,
-        "studiejaar": rules.MSG_REQUIRED,
-        "opleiding": rules.MSG_REQUIRED,
+    assert {name: error.reason for name, error in errors.items()} == {
+        "voornaam": "roster.cell.required",
+        "email": "roster.cell.invalid_email",
+        "mobiel": "roster.cell.mobiel_06",
+        "locatienaam": "roster.cell.required",
+        "studiejaar": "roster.cell.required",
+        "opleiding": "roster.cell.required",
     }
 
 

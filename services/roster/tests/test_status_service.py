@@ -19,10 +19,10 @@ from ck_contracts.membership import (
 )
 from ck_contracts.messaging import EVENTS_EXCHANGE
 from ck_contracts.roles import Actor, Role
-from ck_contracts.roster import Ops, PersonFields, RosterKind
+from ck_contracts.roster import ListRequest, Ops, PersonFields, RosterKind, UploadRequest
 from ck_roster import store
 from ck_roster.app import build, get_settings
-from ck_roster.status import status_consumer
+from ck_roster.consumers import status_consumer
 from ck_roster.tables import known_schools, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -144,31 +144,29 @@ async def test_upload_list_and_status_through_the_broker(
 
         assert await eventually(known)
         budget_holder = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=SCHOOL)
-        reply = await client.call(
-            "roster",
+        uploaded = await client.send(
             Ops.UPLOAD,
-            {
-                "school_id": str(SCHOOL),
-                "kind": "students",
-                "filename": "l.xlsx",
-                "content_b64": student_file(3),
-                "confirmed": True,
-            },
+            UploadRequest(
+                school_id=SCHOOL,
+                kind=RosterKind.STUDENTS,
+                filename="l.xlsx",
+                content_b64=student_file(3),
+                confirmed=True,
+            ),
             actor=budget_holder,
         )
-        assert reply.ok and reply.result["added"] == 3, reply
+        assert uploaded.added == 3, uploaded
         announced = await next_event(watch)  # the new people's ids first, then the counts
         assert announced["type"] == "roster.people.added" and len(announced["person_ids"]) == 3
         message = await next_event(watch)
         assert message["type"] == "roster.roster.uploaded" and message["added"] == 3
 
-        listed = await client.call(
-            "roster",
+        listed = await client.send(
             Ops.LIST,
-            {"school_id": str(SCHOOL), "kind": "students"},
+            ListRequest(school_id=SCHOOL, kind=RosterKind.STUDENTS),
             actor=budget_holder,
         )
-        pid = uuid.UUID(listed.result["items"][0]["person_id"])
+        pid = listed.items[0].person_id
         await publish_event(
             private_amqp_url,
             MembershipActivated(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from ck_contracts.roster import PersonFields
-from ck_roster.store import Existing, digest, email_key, field_values, name_key, plan_replace
+from ck_roster.domain.matching import Existing, digest, email_key, name_key, plan_replace
+from ck_roster.store import field_values
 
 
 def person(voornaam: str = "Sam", email: str = "", **other: object) -> PersonFields:

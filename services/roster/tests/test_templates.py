@@ -7,9 +7,9 @@ import io
 import openpyxl
 import pytest
 from ck_contracts.roster import RosterKind
-from ck_roster.columns import COLUMNS
+from ck_roster.domain.columns import COLUMNS
+from ck_roster.domain.validation import validate
 from ck_roster.templates import template_filename, template_xlsx
-from ck_roster.validation import validate
 from ck_testkit import rosters
 
 
@@ -47,7 +47,7 @@ def test_manual_hints_are_in_the_template() -> None:
 
 def test_empty_template_has_no_people() -> None:
     result = validate(RosterKind.STUDENTS, "t.xlsx", template_xlsx(RosterKind.STUDENTS))
-    assert result.report.message == "Het bestand bevat geen leerlingen."
+    assert result.report.reason == "roster.file.no_students"
 
 
 @pytest.mark.parametrize("kind", list(RosterKind))

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from ck_contracts.roster import PersonFields, RosterKind
-from ck_roster import rules, spreadsheet
-from ck_roster.validation import Validated, validate
+from ck_contracts.roster import PersonFields, RosterKind, RosterReason
+from ck_roster import spreadsheet
+from ck_roster.domain import Problem, rules
+from ck_roster.domain.validation import Validated, validate
 from ck_testkit import rosters
 
 S, T = RosterKind.STUDENTS, RosterKind.TEACHERS
@@ -20,15 +21,22 @@ def run(rows: list[tuple[Any, ...]], kind: RosterKind = S, **kwargs: Any) -> Val
     return validate(kind, "leerlingen.xlsx", content)
 
 
-def messages(result: Validated) -> list[tuple[int, str, str]]:
-    return [(e.row, e.column, e.message) for e in result.report.errors]
+def messages(result: Validated) -> list[tuple[int, str, Problem]]:
+    """Each error's row, column and problem (reason and params; the gateway writes the Dutch)."""
+    return [
+        (e.row, e.column, Problem(RosterReason(e.reason), e.params)) for e in result.report.errors
+    ]
+
+
+def summary(result: Validated) -> tuple[str, dict[str, Any]]:
+    return result.report.reason, result.report.params
 
 
 def test_realistic_file_is_green() -> None:
     rows = rosters.student_rows(500, seed=3)
     result = run(rows)
     assert result.report.ok, result.report.errors[:3]
-    assert result.report.message == "500 leerling(en) gevalideerd!"
+    assert summary(result) == ("roster.file.valid_students", {"count": 500})
     assert result.report.count == 500 and len(result.people) == 500
     first = rows[0]
     assert result.people[0] == PersonFields(
@@ -47,7 +55,7 @@ def test_people_behave_like_validated_models() -> None:
 
 def test_teachers_green() -> None:
     result = run(rosters.teacher_rows(20, seed=4), kind=T)
-    assert result.report.ok and result.report.message == "20 docent(en) gevalideerd!"
+    assert result.report.ok and summary(result) == ("roster.file.valid_teachers", {"count": 20})
     assert all(p.studiejaar is None for p in result.people)
 
 
@@ -95,15 +103,15 @@ def test_every_error_with_row_column_and_dutch_message() -> None:
     assert not result.report.ok and result.people == []
     assert result.report.count == 3
     assert messages(result) == [
-        (4, "voornaam", rules.MSG_REQUIRED),
-        (4, "email", rules.MSG_EMAIL),
-        (4, "mobiel nummer", rules.MSG_MOBIEL_06),
-        (4, "studiejaar", rules.MSG_STUDIEJAAR),
-        (5, "email", rules.email_duplicate_message(3)),
-        (5, "studiejaar", rules.MSG_STUDIEJAAR),
-        (5, "opleiding", rules.MSG_REQUIRED),
+        (4, "voornaam", rules.REQUIRED),
+        (4, "email", rules.INVALID_EMAIL),
+        (4, "mobiel nummer", rules.MOBIEL_06),
+        (4, "studiejaar", rules.STUDIEJAAR),
+        (5, "email", rules.duplicate_email(3)),
+        (5, "studiejaar", rules.STUDIEJAAR),
+        (5, "opleiding", rules.REQUIRED),
     ]
-    assert "7 fout(en)" in result.report.message
+    assert summary(result) == ("roster.file.has_errors", {"errors": 7})
 
 
 @pytest.mark.parametrize("bad", [False, True])
@@ -122,8 +130,8 @@ def test_the_validatietool_gets_the_same_report_without_people(bad: bool) -> Non
 def test_duplicate_email_in_other_letter_case_names_both_rows() -> None:
     other = ("Bert", "Bos", " ANNA@SCHOOL.NL ", "", "Zwolle", 1, "Zorg", "", "")
     result = run([GOOD, other], hint_row=False)
-    assert messages(result) == [(3, "email", rules.email_duplicate_message(2))]
-    assert "rij 2" in result.report.errors[0].message
+    assert messages(result) == [(3, "email", rules.duplicate_email(2))]
+    assert result.report.errors[0].params == {"first_row": 2}
 
 
 def test_numbers_as_text_and_as_numbers() -> None:
@@ -140,13 +148,13 @@ def test_numbers_as_text_and_as_numbers() -> None:
 def test_date_where_a_number_belongs() -> None:
     row = (*GOOD[:5], dt.date(2024, 3, 1), *GOOD[6:])
     result = run([row], hint_row=False)
-    assert messages(result) == [(2, "studiejaar", rules.MSG_STUDIEJAAR_DATE)]
+    assert messages(result) == [(2, "studiejaar", rules.STUDIEJAAR_DATE)]
 
 
 def test_mobile_typed_as_number_loses_the_plus() -> None:
     row = (*GOOD[:3], 31612345678, *GOOD[4:])
     result = run([row], hint_row=False)
-    assert messages(result) == [(2, "mobiel nummer", rules.MSG_MOBIEL_INTERNATIONAL)]
+    assert messages(result) == [(2, "mobiel nummer", rules.MOBIEL_INTERNATIONAL)]
 
 
 def test_blank_rows_in_the_middle_are_skipped_and_trailing_dropped() -> None:
@@ -154,7 +162,7 @@ def test_blank_rows_in_the_middle_are_skipped_and_trailing_dropped() -> None:
     spaces = ("  ",) * 9
     bad = ("Piet", "", "", "", "Zwolle", 1, "Zorg", "", "")
     result = run([GOOD, blank, spaces, bad, blank, spaces], hint_row=True)
-    assert messages(result) == [(6, "achternaam", rules.MSG_REQUIRED)]
+    assert messages(result) == [(6, "achternaam", rules.REQUIRED)]
     assert result.report.count == 2
     result = run([GOOD, blank, (*GOOD[:2], "b@c.nl", *GOOD[3:]), spaces])
     assert result.report.ok and result.report.count == 2
@@ -164,11 +172,11 @@ def test_no_rows() -> None:
     for content in (rosters.student_xlsx([]), rosters.student_xlsx([], hint_row=False)):
         result = validate(S, "x.xlsx", content)
         assert not result.report.ok
-        assert result.report.message == "Het bestand bevat geen leerlingen."
+        assert result.report.reason == "roster.file.no_students"
     result = validate(T, "x.xlsx", rosters.teacher_xlsx([]))
-    assert result.report.message == "Het bestand bevat geen docenten."
+    assert result.report.reason == "roster.file.no_teachers"
     result = validate(S, "x.xlsx", rosters.xlsx([], []))
-    assert result.report.message == "Het bestand bevat geen leerlingen."
+    assert result.report.reason == "roster.file.no_students"
 
 
 def test_missing_and_unknown_columns() -> None:
@@ -176,21 +184,25 @@ def test_missing_and_unknown_columns() -> None:
         ["voornaam", "achternaam", "geboortedatum", "locatienaam"], [["a", "b", "c", "d"]]
     )
     result = validate(S, "x.xlsx", content)
-    message = result.report.message
-    assert not result.report.ok and len(result.report.errors) == 1
-    assert "studiejaar, opleiding" in message and "geboortedatum" in message
-    assert result.report.errors[0].row == 1
+    assert not result.report.ok and result.report.reason == "roster.file.columns"
+    assert messages(result) == [
+        (1, "", Problem(RosterReason.COLUMNS_MISSING, {"columns": "studiejaar, opleiding"})),
+        (1, "", Problem(RosterReason.COLUMNS_UNKNOWN, {"columns": "geboortedatum"})),
+    ]
 
 
 def test_teacher_file_as_students_names_the_missing_columns() -> None:
     result = validate(S, "x.xlsx", rosters.teacher_xlsx(rosters.teacher_rows(3, seed=1)))
-    assert "ontbrekende verplichte kolom(men): studiejaar, opleiding" in result.report.message
-    assert "afdeling" in result.report.message
+    missing = Problem(RosterReason.COLUMNS_MISSING, {"columns": "studiejaar, opleiding"})
+    assert (1, "", missing) in messages(result)
+    unknown = Problem(RosterReason.COLUMNS_UNKNOWN, {"columns": "afdeling"})
+    assert (1, "", unknown) in messages(result)
 
 
 def test_duplicate_column() -> None:
     content = rosters.xlsx([*rosters.STUDENT_HEADER, "Voornaam"], [GOOD])
-    assert "dubbele kolom(men): voornaam" in validate(S, "x.xlsx", content).report.message
+    double = Problem(RosterReason.COLUMNS_DOUBLE, {"columns": "voornaam"})
+    assert (1, "", double) in messages(validate(S, "x.xlsx", content))
 
 
 def test_optional_columns_may_be_left_out_and_reordered() -> None:
@@ -210,7 +222,7 @@ def test_formulas_are_errors_at_their_cells() -> None:
     result = validate(S, "x.xlsx", content)
     assert not result.report.ok
     assert (3, "studiejaar") in [(e.row, e.column) for e in result.report.errors]
-    assert any("formule" in e.message for e in result.report.errors)
+    assert (3, "studiejaar", Problem(RosterReason.CELL_FORMULA, {"cell": "F3"})) in messages(result)
 
 
 def test_legacy_xls_is_validated() -> None:
@@ -226,29 +238,29 @@ def test_libreoffice_like_inline_strings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "reason"),
     [
-        (b"%PDF-1.4 not a spreadsheet", spreadsheet.MSG_NOT_EXCEL),
-        (b"PK\x03\x04broken", spreadsheet.MSG_CORRUPT),
-        (b"", spreadsheet.MSG_EMPTY_FILE),
+        (b"%PDF-1.4 not a spreadsheet", spreadsheet.NOT_EXCEL),
+        (b"PK\x03\x04broken", spreadsheet.CORRUPT),
+        (b"", spreadsheet.EMPTY_FILE),
     ],
 )
-def test_hostile_files_are_red_not_exceptions(content: bytes, message: str) -> None:
+def test_hostile_files_are_red_not_exceptions(content: bytes, reason: str) -> None:
     result = validate(S, "x.xlsx", content)
-    assert not result.report.ok and result.report.message == message
+    assert not result.report.ok and result.report.reason == reason
     assert result.report.errors[0].row == 0 and result.report.errors[0].column == ""
 
 
 def test_oversized_upload() -> None:
     content = rosters.student_xlsx(rosters.student_rows(200, seed=5))
     result = validate(S, "x.xlsx", content, max_bytes=1024)
-    assert result.report.message == "Het bestand is te groot: het mag maximaal 1 kB zijn."
+    assert summary(result) == ("roster.file.too_large", {"limit": "1 kB", "max_bytes": 1024})
 
 
-def test_unexpected_failure_is_still_a_dutch_report(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_failure_is_still_a_report(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("ck_roster.validation.read_rows", boom)
+    monkeypatch.setattr("ck_roster.domain.validation.read_rows", boom)
     result = validate(S, "x.xlsx", b"PK")
-    assert not result.report.ok and "kan niet worden gecontroleerd" in result.report.message
+    assert not result.report.ok and result.report.reason == "roster.file.uncheckable"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -24,13 +23,13 @@ from ck_contracts.roster import (
     MembershipStatus,
     PersonFields,
     RosterKind,
-    RowError,
     Selection,
     SortField,
-    ValidationReport,
 )
-from ck_runtime.validation import dutch_errors
+from ck_runtime.validation import field_errors
 from pydantic import ValidationError
+
+from ck_gateway.errors import render_fields
 
 PAGE_SIZE = 50
 GENERAL = "__all__"
@@ -223,7 +222,7 @@ def parse_list_query(
         school_id=school_id,
         kind=page.kind,
         filter=list_filter,
-        sort=sort,  # type: ignore[arg-type]  # checked against SORT_FIELDS above
+        sort=sort,  # checked against SORT_FIELDS above
         descending=_first(params, "richting") == DESCENDING,
         page=max(1, number),
         page_size=page_size,
@@ -279,24 +278,7 @@ def parse_person_form(page: RosterPage, form: Mapping[str, Any]) -> ParsedPerson
     try:
         return ParsedPerson(values, PersonFields.model_validate(data))
     except ValidationError as exc:
-        return ParsedPerson(values, errors=person_errors(dutch_errors(list(exc.errors()))))
-
-
-# --- validation reports -----------------------------------------------------------------------
-_ROW_FIELD = re.compile(r"^rij (\d+)(?: (.*))?$")
-
-
-def report_from_fields(message: str, fields: Mapping[str, str]) -> ValidationReport:
-    """A refused upload's error reply (fields "rij 4 mobiel nummer": message) as the red
-    report the validatietool shows; fields that name no row are listed as row 0."""
-    errors: list[RowError] = []
-    for key, text in fields.items():
-        if match := _ROW_FIELD.match(key):
-            errors.append(RowError(row=int(match[1]), column=match[2] or "", message=text))
-        else:
-            errors.append(RowError(row=0, column="" if key == "confirmed" else key, message=text))
-    errors.sort(key=lambda e: e.row)
-    return ValidationReport(ok=False, count=0, errors=errors, message=message)
+        return ParsedPerson(values, errors=person_errors(render_fields(field_errors(exc))))
 
 
 # --- "studenten uitnodigen" (R-MEMBER-2) ------------------------------------------------------

@@ -6,21 +6,12 @@ from ck_contracts.topology import PUBLISHERS
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
-from pydantic import Field
 
-from ck_roster.handlers import DEFAULT_MAX_UPLOAD_BYTES, router
-from ck_roster.status import status_consumer
+from ck_roster.consumers import status_consumer
+from ck_roster.ops import router
+from ck_roster.settings import RosterSettings, get_settings
 
-
-class RosterSettings(ServiceSettings):
-    """Settings of the roster service (environment variables ROSTER_*)."""
-
-    # Largest spreadsheet accepted (R-ROSTER-3: an oversized file gets a clear red result).
-    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1)
-
-
-def get_settings(**overrides: object) -> RosterSettings:
-    return load_settings(RosterSettings, "roster", **overrides)
+__all__ = ["RosterSettings", "build", "get_settings", "main"]
 
 
 def build(settings: ServiceSettings | None = None) -> Service:

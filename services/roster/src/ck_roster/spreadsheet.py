@@ -7,8 +7,8 @@ really inflated, in chunks, counting the bytes that come out (a zip bomb declare
 the count, not the declaration, is bounded, and a member whose real size or checksum differs
 from its declaration is refused), a password-protected file (an OLE2 container with an
 EncryptionInfo/EncryptedPackage stream) is recognised, and the first worksheet of an .xlsx is
-scanned for formulas. Whatever goes wrong becomes a :class:`SpreadsheetError` with a Dutch
-message; nothing else escapes.
+scanned for formulas. Whatever goes wrong becomes a :class:`SpreadsheetError` with a reason
+code (RosterReason.FILE_*); nothing else escapes.
 
 The unpacked limit, MAX_UNPACKED_BYTES = 100 MB for all members together, is what python-calamine
 may then have to parse. A 50,000-row roster unpacks to about 19 MB (its .xlsx is 2.5 MB); the
@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import python_calamine
+from ck_contracts.roster import RosterReason
+from ck_contracts.rpc import Param
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +57,22 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader (30 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
-MSG_NOT_EXCEL = "Dit is geen Excel-bestand (.xlsx of .xls). Sla het bestand op als Excel-werkmap."
-MSG_EMPTY_FILE = "Het bestand is leeg."
-MSG_CORRUPT = (
-    "Het Excel-bestand is beschadigd en kan niet worden gelezen. "
-    "Open het in Excel en sla het opnieuw op."
-)
-MSG_PROTECTED = (
-    "Het bestand is met een wachtwoord beveiligd. Verwijder het wachtwoord "
-    "(in Excel: Bestand > Info > Werkmap beveiligen) en probeer het opnieuw."
-)
-MSG_BOMB = (
-    "Het bestand is uitgepakt te groot of bevat te veel onderdelen om veilig te lezen. "
-    "Gebruik de template en sla het bestand opnieuw op."
-)
-MSG_NO_SHEET = "Het Excel-bestand bevat geen werkblad."
-MSG_FORMULAS = (
-    "Het bestand bevat formules. Vervang de formules door de waarden "
-    "(kopiëren en 'plakken als waarden') en probeer het opnieuw."
-)
+# Why a file cannot be read: reason codes (ck_contracts.roster.RosterReason) the gateway
+# renders in Dutch.
+NOT_EXCEL = RosterReason.FILE_NOT_EXCEL
+EMPTY_FILE = RosterReason.FILE_EMPTY
+CORRUPT = RosterReason.FILE_CORRUPT
+PROTECTED = RosterReason.FILE_PROTECTED
+BOMB = RosterReason.FILE_BOMB
+NO_SHEET = RosterReason.FILE_NO_SHEET
+FORMULAS = RosterReason.FILE_FORMULAS
+XLSB = RosterReason.FILE_XLSB
 
 
-def too_large_message(max_bytes: int) -> str:
-    return f"Het bestand is te groot: het mag maximaal {_size(max_bytes)} zijn."
+def too_large(max_bytes: int) -> SpreadsheetError:
+    return SpreadsheetError(
+        RosterReason.FILE_TOO_LARGE, limit=_size(max_bytes), max_bytes=max_bytes
+    )
 
 
 def _size(n: int) -> str:
@@ -89,11 +84,12 @@ def _size(n: int) -> str:
 
 
 class SpreadsheetError(Exception):
-    """The file cannot be read; ``message`` is Dutch and meant for the school."""
+    """The file cannot be read: ``reason`` (a RosterReason) and its ``params`` say why."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, reason: RosterReason, **params: Param) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.params: dict[str, Param] = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +108,18 @@ class Sheet:
 def read_rows(content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Sheet:
     """The first worksheet of an .xlsx/.xls upload, or SpreadsheetError."""
     if len(content) > max_bytes:
-        raise SpreadsheetError(too_large_message(max_bytes))
+        raise too_large(max_bytes)
     if not content:
-        raise SpreadsheetError(MSG_EMPTY_FILE)
+        raise SpreadsheetError(EMPTY_FILE)
     formulas: list[FormulaCell] = []
     unlocated = False
     if content.startswith(ZIP_MAGIC):
         formulas, unlocated = _check_xlsx(content)
     elif content.startswith(OLE2_MAGIC):
         if _is_encrypted_ooxml(content):
-            raise SpreadsheetError(MSG_PROTECTED)
+            raise SpreadsheetError(PROTECTED)
     else:
-        raise SpreadsheetError(MSG_NOT_EXCEL)
+        raise SpreadsheetError(NOT_EXCEL)
     rows = _calamine_rows(content)
     while rows and _is_empty_row(rows[-1]):
         rows.pop()
@@ -144,22 +140,22 @@ def _calamine_rows(content: bytes) -> list[list[Any]]:
     try:
         workbook = python_calamine.load_workbook(io.BytesIO(content))
     except python_calamine.PasswordError as exc:
-        raise SpreadsheetError(MSG_PROTECTED) from exc
+        raise SpreadsheetError(PROTECTED) from exc
     except Exception as exc:  # calamine raises several kinds for damaged files
         log.info("calamine could not open the workbook: %s", type(exc).__name__)
-        raise SpreadsheetError(MSG_CORRUPT) from exc
+        raise SpreadsheetError(CORRUPT) from exc
     try:
         if not workbook.sheet_names:
-            raise SpreadsheetError(MSG_NO_SHEET)
+            raise SpreadsheetError(NO_SHEET)
         sheet = workbook.get_sheet_by_index(0)
         rows = sheet.to_python(skip_empty_area=False)
     except SpreadsheetError:
         raise
     except python_calamine.PasswordError as exc:
-        raise SpreadsheetError(MSG_PROTECTED) from exc
+        raise SpreadsheetError(PROTECTED) from exc
     except Exception as exc:
         log.info("calamine could not read the first sheet: %s", type(exc).__name__)
-        raise SpreadsheetError(MSG_CORRUPT) from exc
+        raise SpreadsheetError(CORRUPT) from exc
     finally:
         _close(workbook)
     return rows
@@ -201,14 +197,14 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise SpreadsheetError(MSG_CORRUPT) from exc
+        raise SpreadsheetError(CORRUPT) from exc
     with archive:
         try:
             infos = archive.infolist()
         except Exception as exc:
-            raise SpreadsheetError(MSG_CORRUPT) from exc
+            raise SpreadsheetError(CORRUPT) from exc
         if len(infos) > MAX_ZIP_MEMBERS:
-            raise SpreadsheetError(MSG_BOMB)
+            raise SpreadsheetError(BOMB)
         # A first look at what the zip declares: refuses the obvious bomb without inflating.
         total = 0
         for info in infos:
@@ -216,33 +212,30 @@ def _check_xlsx(content: bytes) -> tuple[list[FormulaCell], bool]:
             if info.file_size > _RATIO_FLOOR and (
                 info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
             ):
-                raise SpreadsheetError(MSG_BOMB)
+                raise SpreadsheetError(BOMB)
         if total > MAX_UNPACKED_BYTES:
-            raise SpreadsheetError(MSG_BOMB)
+            raise SpreadsheetError(BOMB)
         names = {info.filename for info in infos}
         if "xl/workbook.xml" not in names:
             if "word/document.xml" in names or "ppt/presentation.xml" in names:
-                raise SpreadsheetError(MSG_NOT_EXCEL)
+                raise SpreadsheetError(NOT_EXCEL)
             if "xl/workbook.bin" in names:
-                raise SpreadsheetError(
-                    "Binaire Excel-werkmappen (.xlsb) worden niet ondersteund. "
-                    "Sla het bestand op als .xlsx."
-                )
-            raise SpreadsheetError(MSG_NOT_EXCEL)
+                raise SpreadsheetError(XLSB)
+            raise SpreadsheetError(NOT_EXCEL)
         try:
             sheet_path = _first_sheet_path(content, archive, names)
         except SpreadsheetError:
             raise
         except Exception as exc:
-            raise SpreadsheetError(MSG_CORRUPT) from exc
+            raise SpreadsheetError(CORRUPT) from exc
         if sheet_path is None:
-            raise SpreadsheetError(MSG_NO_SHEET)
+            raise SpreadsheetError(NO_SHEET)
         try:
             xml = _inflate_all(content, infos, keep=sheet_path)
         except SpreadsheetError:
             raise
         except Exception as exc:
-            raise SpreadsheetError(MSG_CORRUPT) from exc
+            raise SpreadsheetError(CORRUPT) from exc
     return find_formulas(xml)
 
 
@@ -262,20 +255,20 @@ def _inflate_all(content: bytes, infos: list[zipfile.ZipInfo], keep: str) -> byt
 
 
 def _inflate(content: bytes, info: zipfile.ZipInfo, budget: int, parts: list[bytes] | None) -> int:
-    """The real inflated size of one member (at most `budget` bytes, else MSG_BOMB), reading
+    """The real inflated size of one member (at most `budget` bytes, else BOMB), reading
     its data from its local header on, to the end of its deflate stream: the sizes the zip
     declares are not trusted for the count. Output is appended to `parts` when given."""
     if info.flag_bits & 0x1:  # encrypted zip member: not something Excel writes
-        raise SpreadsheetError(MSG_CORRUPT)
+        raise SpreadsheetError(CORRUPT)
     start = _data_offset(content, info)
     view = memoryview(content)[start:]
     size = crc = 0
     if info.compress_type == _STORED:
         if info.compress_size > len(view):
-            raise SpreadsheetError(MSG_CORRUPT)
+            raise SpreadsheetError(CORRUPT)
         size = info.compress_size
         if size > budget:
-            raise SpreadsheetError(MSG_BOMB)
+            raise SpreadsheetError(BOMB)
         data = view[:size]
         crc = zlib.crc32(data)
         if parts is not None:
@@ -285,26 +278,26 @@ def _inflate(content: bytes, info: zipfile.ZipInfo, budget: int, parts: list[byt
         position = 0
         try:
             while not inflater.eof:
-                pending = inflater.unconsumed_tail
+                pending: bytes | memoryview = inflater.unconsumed_tail
                 if not pending:
                     if position >= len(view):  # the stream ends before its end marker
-                        raise SpreadsheetError(MSG_CORRUPT)
+                        raise SpreadsheetError(CORRUPT)
                     pending = view[position : position + _IN_CHUNK]
                     position += _IN_CHUNK
                 out = inflater.decompress(pending, _OUT_CHUNK)
                 size += len(out)
                 if size > budget:
-                    raise SpreadsheetError(MSG_BOMB)
+                    raise SpreadsheetError(BOMB)
                 crc = zlib.crc32(out, crc)
                 if parts is not None:
                     parts.append(out)
         except zlib.error as exc:
-            raise SpreadsheetError(MSG_CORRUPT) from exc
+            raise SpreadsheetError(CORRUPT) from exc
     else:  # Deflate64, bzip2, LZMA, ...: Excel and LibreOffice write deflate (or stored)
-        raise SpreadsheetError(MSG_CORRUPT)
+        raise SpreadsheetError(CORRUPT)
     if size != info.file_size or crc != info.CRC:
         log.info("a zip member's declared size or checksum is wrong")
-        raise SpreadsheetError(MSG_CORRUPT)
+        raise SpreadsheetError(CORRUPT)
     return size
 
 
@@ -314,19 +307,19 @@ def _data_offset(content: bytes, info: zipfile.ZipInfo) -> int:
     offset = info.header_offset
     header = content[offset : offset + _LOCAL_HEADER.size] if offset >= 0 else b""
     if len(header) != _LOCAL_HEADER.size:
-        raise SpreadsheetError(MSG_CORRUPT)
+        raise SpreadsheetError(CORRUPT)
     fields = _LOCAL_HEADER.unpack(header)
-    if fields[0] != zipfile.stringFileHeader:
-        raise SpreadsheetError(MSG_CORRUPT)
+    if fields[0] != ZIP_MAGIC:  # zipfile's stringFileHeader
+        raise SpreadsheetError(CORRUPT)
     flags, name_length, extra_length = fields[3], fields[10], fields[11]
     start = offset + _LOCAL_HEADER.size
     try:
         name = content[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
     except UnicodeDecodeError as exc:
-        raise SpreadsheetError(MSG_CORRUPT) from exc
+        raise SpreadsheetError(CORRUPT) from exc
     if name != info.orig_filename:
-        raise SpreadsheetError(MSG_CORRUPT)
-    return start + name_length + extra_length
+        raise SpreadsheetError(CORRUPT)
+    return int(start + name_length + extra_length)
 
 
 def _read_small(content: bytes, archive: zipfile.ZipFile, name: str) -> bytes:

@@ -1,8 +1,15 @@
-"""Writing rosters: the upload's replace (R-ROSTER-4) and hand edits (R-ROSTER-5).
+"""All SQL of the roster service: the upload's replace (R-ROSTER-4), hand edits (R-ROSTER-5),
+the list (R-ROSTER-6), the people an invitation is for (R-MEMBER-2) and the export's rows.
 
 The matching and the diff are plain functions without I/O (`plan_replace`); `replace_roster`
 applies a plan with bulk statements in the caller's transaction: one SELECT of what is there,
 deletes by id in chunks, executemany updates of changed rows only, executemany inserts.
+
+The list is fast for 50,000 people: text filters are case-insensitive substring matches on the
+lower-cased shadow columns (a plain LIKE with escaped wildcards: the same on SQLite and
+PostgreSQL); studiejaar matches exactly and statuses any-of. Every sort ends on the id, so
+paging is stable. The invitation's and the export's reads use the list's own filter
+(`conditions`) and select plain columns: a few tuples, never ORM objects or Person models.
 """
 
 from __future__ import annotations
@@ -10,62 +17,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
-from operator import attrgetter, itemgetter
-from typing import Any, NamedTuple, TypeVar
+from operator import attrgetter
+from typing import Any, TypeVar
 from uuid import UUID
 
-from ck_contracts.roster import MembershipStatus, PersonFields, RosterKind
+from ck_contracts.roster import (
+    ListFilter,
+    ListRequest,
+    MembershipStatus,
+    Person,
+    PersonFields,
+    PersonPage,
+    RosterKind,
+    RosterReason,
+    Selection,
+)
+from ck_runtime.db import Database
 from ck_runtime.errors import NotFound
-from sqlalchemy import Text, and_, bindparam, delete, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_roster.tables import LOWERED_FIELDS, TEXT_FIELDS, known_schools, people
+from ck_roster.domain.matching import (
+    TEXT_FIELDS,
+    TEXT_INDEX,
+    YEAR,
+    Existing,
+    RemovedTeacher,
+    ReplacePlan,
+    columns_of,
+    digest,
+    digests_of,
+    name_key,
+    name_keys_of,
+    plan_replace,
+    year_texts,
+)
+from ck_roster.tables import LOWERED_FIELDS, known_schools, people
 
 T = TypeVar("T")
+_DICT = attrgetter("__dict__")
 INSERT_BATCH = 5000  # rows per executemany of an upload's inserts
-KEY_BATCH = 5000  # rows whose keys are computed at once
 CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
-_SEPARATOR = "\x1f"  # never in a trimmed spreadsheet cell that a person would type
-UNKNOWN_SCHOOL = "Deze school is (nog) niet bekend."
-
-
-# --- matching (no I/O) ---------------------------------------------------------------------------
-def email_key(fields: PersonFields) -> str:
-    """The e-mail address as matched and kept unique: lower case, "" when absent."""
-    return fields.email.strip().lower()
-
-
-def name_key(fields: PersonFields) -> str:
-    """R-ROSTER-4's fallback: the same voornaam, achternaam, locatienaam, studiejaar and
-    opleiding (compared case-insensitively, like the e-mail). Teachers have no studiejaar
-    and opleiding: for them it is voornaam, achternaam and locatienaam."""
-    v = fields.__dict__  # plain attribute values: this runs 50,000 times per upload
-    year = v["studiejaar"]
-    return _SEPARATOR.join(
-        (
-            v["voornaam"].strip().lower(),
-            v["achternaam"].strip().lower(),
-            v["locatienaam"].strip().lower(),
-            "" if year is None else str(year),
-            v["opleiding"].strip().lower(),
-        )
-    )
-
-
-def digest(fields: PersonFields) -> str:
-    """A hash of every field: a re-upload rewrites a kept person only when it changed."""
-    v = fields.__dict__
-    year = v["studiejaar"]
-    text = _SEPARATOR.join([*(v[f] for f in TEXT_FIELDS), "" if year is None else str(year)])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+ID_CHUNK = 2000  # ids per IN (...) of a selection: under SQLite's and asyncpg's parameter limits
 
 
 @contextlib.contextmanager
@@ -82,157 +93,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-# --- the same keys for many people at once -------------------------------------------------------
-# An upload has 50,000 rows: the keys are computed a column at a time with C-level map/zip,
-# which gives exactly what the per-person functions above give at a fraction of the cost.
-_VALUES = itemgetter(*TEXT_FIELDS, "studiejaar")
-_DICT = attrgetter("__dict__")
-_TEXT_INDEX = {f: i for i, f in enumerate(TEXT_FIELDS)}
-_YEAR = len(TEXT_FIELDS)
-_KEY_FIELDS = ("voornaam", "achternaam", "locatienaam", "opleiding")
-
-
-def _columns(rows: Sequence[PersonFields]) -> list[tuple[Any, ...]]:
-    """The people's values by column: TEXT_FIELDS, then studiejaar."""
-    if not rows:
-        return [() for _ in range(_YEAR + 1)]
-    return list(zip(*map(_VALUES, map(_DICT, rows)), strict=True))
-
-
-def _year_texts(years: Iterable[int | None]) -> list[str]:
-    return ["" if year is None else str(year) for year in years]
-
-
-def _name_keys(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
-    voornaam, achternaam, locatie, opleiding = (
-        map(str.lower, map(str.strip, columns[_TEXT_INDEX[f]])) for f in _KEY_FIELDS
-    )
-    return list(
-        map(_SEPARATOR.join, zip(voornaam, achternaam, locatie, years, opleiding, strict=True))
-    )
-
-
-def _blake(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _digests(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
-    return list(map(_blake, map(_SEPARATOR.join, zip(*columns[:_YEAR], years, strict=True))))
-
-
-def name_keys(rows: Sequence[PersonFields]) -> list[str]:
-    """name_key of every row."""
-    keys: list[str] = []
-    for batch in chunks(rows, KEY_BATCH):  # batches: a few MB at a time, not the whole file
-        columns = _columns(batch)
-        keys += _name_keys(columns, _year_texts(columns[_YEAR]))
-    return keys
-
-
-def digests(rows: Sequence[PersonFields]) -> list[str]:
-    """digest of every row."""
-    keys: list[str] = []
-    for batch in chunks(rows, KEY_BATCH):
-        columns = _columns(batch)
-        keys += _digests(columns, _year_texts(columns[_YEAR]))
-    return keys
-
-
 def field_columns(rows: Sequence[PersonFields]) -> list[Iterable[Any]]:
     """The values of FIELD_COLUMNS (field_row) of every row, a column at a time."""
-    columns = _columns(rows)
-    years = _year_texts(columns[_YEAR])
-    lowered = [map(str.lower, columns[_TEXT_INDEX[f]]) for f in LOWERED_FIELDS]
-    return [*columns, *lowered, _name_keys(columns, years), _digests(columns, years)]
-
-
-class Existing(NamedTuple):
-    """What the upload reads of a person already in the roster."""
-
-    id: UUID
-    email_lower: str
-    match_key: str
-    digest: str
-
-
-class RemovedTeacher(NamedTuple):
-    id: UUID
-    voornaam: str
-    achternaam: str
-    email: str
-
-
-@dataclass
-class ReplacePlan:
-    """The effect of an upload: who is kept (and of those, who changed), added, removed."""
-
-    kept: list[tuple[UUID, PersonFields]] = field(default_factory=list)
-    changed: list[tuple[UUID, PersonFields]] = field(default_factory=list)
-    added: list[PersonFields] = field(default_factory=list)
-    removed: list[UUID] = field(default_factory=list)
-    # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
-    # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
-    added_ids: list[Any] = field(default_factory=list)
-    # Teachers only: what TeacherRemoved carries of each removed teacher.
-    removed_teachers: list[RemovedTeacher] = field(default_factory=list)
-
-
-def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> ReplacePlan:
-    """Match the file's rows to the people already there (R-ROSTER-4).
-
-    A row and a person match on the same e-mail (case-insensitive) when both have one;
-    otherwise on the name key. When both have an address and the addresses differ they are
-    different people, however alike their names. Each person matches at most one row.
-    """
-    plan = ReplacePlan()
-    if not existing:  # a first upload: everyone is new, no keys needed
-        plan.added = list(rows)
-        return plan
-    by_email = {p.email_lower: p for p in existing if p.email_lower}
-    by_name: dict[str, list[Existing]] = {}
-    for person in existing:
-        by_name.setdefault(person.match_key, []).append(person)
-    taken: set[Any] = set()
-    matched: list[Existing] = []  # the person of each of plan.kept
-    pending: list[tuple[str, PersonFields]] = []
-    for row in rows:  # first every e-mail match, so a name match never steals one
-        email = email_key(row)
-        person = by_email.get(email) if email else None
-        if person is not None and person.id not in taken:
-            taken.add(person.id)
-            plan.kept.append((person.id, row))
-            matched.append(person)
-        else:
-            pending.append((email, row))
-    pending_rows = [row for _, row in pending]
-    for (email, row), key in zip(pending, name_keys(pending_rows), strict=True):
-        person = _name_match(by_name.get(key, ()), taken, bool(email))
-        if person is None:
-            plan.added.append(row)
-        else:
-            taken.add(person.id)
-            plan.kept.append((person.id, row))
-            matched.append(person)
-    for start in range(0, len(matched), KEY_BATCH):  # a batch at a time: less memory
-        kept = plan.kept[start : start + KEY_BATCH]
-        new = digests([row for _, row in kept])
-        for person, (pid, row), value in zip(
-            matched[start : start + KEY_BATCH], kept, new, strict=True
-        ):
-            if value != person.digest:
-                plan.changed.append((pid, row))
-    plan.removed = [p.id for p in existing if p.id not in taken]
-    return plan
-
-
-def _name_match(
-    candidates: Iterable[Existing], taken: set[Any], has_email: bool
-) -> Existing | None:
-    for person in candidates:
-        if person.id in taken or (has_email and person.email_lower):
-            continue
-        return person
-    return None
+    columns = columns_of(rows)
+    years = year_texts(columns[YEAR])
+    lowered = [map(str.lower, columns[TEXT_INDEX[f]]) for f in LOWERED_FIELDS]
+    return [*columns, *lowered, name_keys_of(columns, years), digests_of(columns, years)]
 
 
 # --- rows ----------------------------------------------------------------------------------------
@@ -327,7 +193,7 @@ async def _replace_roster(
             await session.execute(statement)
     if plan.changed:
         columns = field_values(plan.changed[0][1]).keys()
-        statement = (
+        changes = (
             update(people)
             .where(people.c.id == bindparam("b_id"))
             .values({c: bindparam(f"b_{c}") for c in [*columns, "updated_at"]})
@@ -338,7 +204,7 @@ async def _replace_roster(
                 | {f"b_{k}": v for k, v in field_values(row).items()}
                 for pid, row in batch
             ]
-            await session.execute(statement, params)
+            await session.execute(changes, params)
     plan.added_ids = await insert_people(session, school_id, kind, plan.added, now)
     return plan
 
@@ -460,6 +326,11 @@ def new_person_values(
     }
 
 
+async def insert_person(session: AsyncSession, values: dict[str, Any]) -> None:
+    """One person added by hand (new_person_values)."""
+    await session.execute(people.insert().values(**values))
+
+
 async def lock_school(session: AsyncSession, school_id: UUID) -> None:
     """Serialise writes to one school's rosters: an upload and a hand edit (or two hand edits
     adding the same address) never interleave. Takes the school's row lock on PostgreSQL; on
@@ -471,7 +342,7 @@ async def lock_school(session: AsyncSession, school_id: UUID) -> None:
         .with_for_update()
     )
     if found.first() is None:
-        raise NotFound(UNKNOWN_SCHOOL)
+        raise NotFound(RosterReason.UNKNOWN_SCHOOL)
 
 
 async def email_taken(
@@ -502,3 +373,173 @@ async def delete_person(
         return None
     found = RosterKind(row.kind)
     return found, (_removed_teacher(row) if found == RosterKind.TEACHERS else None)
+
+
+# --- the list (R-ROSTER-6) ------------------------------------------------------------------------
+# The column a sort field orders by: the lower-cased shadow where there is one.
+SORT_COLUMNS: dict[str, Any] = {
+    **{f: people.c[f"{f}_lower"] for f in LOWERED_FIELDS},
+    "mobiel": people.c.mobiel,
+    "studiejaar": people.c.studiejaar,
+    "status": people.c.status,
+}
+TEXT_FILTERS = TEXT_FIELDS
+PERSON_COLUMNS = (
+    people.c.id,
+    people.c.kind,
+    *(people.c[f] for f in TEXT_FIELDS),
+    people.c.studiejaar,
+    people.c.status,
+    people.c.activation_code,
+)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, case-insensitively (with `ESCAPE '\\'`)."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def conditions(school_id: UUID, kind: RosterKind, filt: ListFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [
+        people.c.school_id == school_id,
+        people.c.kind == kind.value,
+    ]
+    for name in TEXT_FILTERS:
+        value = getattr(filt, name).strip()
+        if not value:
+            continue
+        column = people.c[f"{name}_lower"] if name in LOWERED_FIELDS else people.c[name]
+        where.append(column.like(like_pattern(value), escape="\\"))
+    if filt.studiejaar is not None:
+        where.append(people.c.studiejaar == filt.studiejaar)
+    if filt.statuses:
+        where.append(people.c.status.in_([s.value for s in filt.statuses]))
+    return where
+
+
+def page_query(request: ListRequest) -> Select[Any]:
+    """The ids of one page: only (sort value, id) pairs are sorted, never whole rows."""
+    column = SORT_COLUMNS[request.sort]
+    order = (
+        (column.desc(), people.c.id.desc()) if request.descending else (column.asc(), people.c.id)
+    )
+    return (
+        select(people.c.id)
+        .where(*conditions(request.school_id, request.kind, request.filter))
+        .order_by(*order)
+        .limit(request.page_size)
+        .offset((request.page - 1) * request.page_size)
+    )
+
+
+async def count_people(session: AsyncSession, request: ListRequest) -> int:
+    where = conditions(request.school_id, request.kind, request.filter)
+    return int((await session.execute(select(func.count()).where(*where))).scalar() or 0)
+
+
+async def page_of_people(session: AsyncSession, request: ListRequest) -> list[Person]:
+    ids = list((await session.execute(page_query(request))).scalars())
+    rows = {}
+    if ids:
+        query = select(*PERSON_COLUMNS).where(
+            people.c.school_id == request.school_id,
+            people.c.kind == request.kind.value,
+            people.c.id.in_(ids),
+        )
+        rows = {row.id: row for row in (await session.execute(query)).all()}
+    return [person_of(rows[pid]) for pid in ids if pid in rows]
+
+
+# PostgreSQL, for the list's reads only: walk the one school's range of the primary key (a
+# bitmap scan of its 50,000 rows) rather than the whole table, and no parallel workers (the
+# count and the page already run at the same time, one per core). With a few schools in the
+# table the planner would otherwise scan every school's rows: 32 -> 16 ms per query on two
+# schools of 50,000, and the gap grows with every school that joins.
+_PG_LIST_SETTINGS = (
+    "SET LOCAL enable_seqscan = off",
+    "SET LOCAL max_parallel_workers_per_gather = 0",
+)
+
+
+async def _for_listing(session: AsyncSession) -> None:
+    if (await session.connection()).dialect.name == "postgresql":
+        for statement in _PG_LIST_SETTINGS:
+            await session.execute(text(statement))
+
+
+async def list_people(db: Database, request: ListRequest) -> PersonPage:
+    """The count and the page each scan the school's roster: they run at the same time on two
+    connections (two cores; the database drivers release the GIL while they work)."""
+
+    async def total() -> int:
+        async with db.read() as session:
+            await _for_listing(session)
+            return await count_people(session, request)
+
+    async def page() -> list[Person]:
+        async with db.read() as session:
+            await _for_listing(session)
+            return await page_of_people(session, request)
+
+    count, items = await asyncio.gather(total(), page())
+    return PersonPage(total=count, page=request.page, page_size=request.page_size, items=items)
+
+
+def person_of(row: Any) -> Person:
+    return Person(
+        person_id=row.id,
+        kind=RosterKind(row.kind),
+        status=MembershipStatus(row.status),
+        activation_code=row.activation_code,
+        studiejaar=row.studiejaar,
+        **{f: getattr(row, f) for f in TEXT_FIELDS},
+    )
+
+
+async def find_person(session: AsyncSession, school_id: UUID, person_id: UUID) -> Person | None:
+    """One person of this school, or None."""
+    query = select(*PERSON_COLUMNS).where(people.c.school_id == school_id, people.c.id == person_id)
+    row = (await session.execute(query)).first()
+    return None if row is None else person_of(row)
+
+
+# --- invitations and the export (R-MEMBER-2/3) ----------------------------------------------------
+def selection_conditions(
+    school_id: UUID, kind: RosterKind, selection: Selection
+) -> list[list[ColumnElement[bool]]]:
+    """The WHERE clauses that find the selected people: one list per statement (ticked ids go
+    in chunks). The selection names one way of selecting (domain.invitations checks)."""
+    if selection.all:
+        return [conditions(school_id, kind, ListFilter())]
+    if selection.filter is not None:
+        return [conditions(school_id, kind, selection.filter)]
+    base = conditions(school_id, kind, ListFilter())
+    ids = list(dict.fromkeys(selection.person_ids))
+    return [[*base, people.c.id.in_(ids[i : i + ID_CHUNK])] for i in range(0, len(ids), ID_CHUNK)]
+
+
+_INVITE_COLUMNS = (people.c.id, people.c.email, people.c.voornaam, people.c.status)
+
+
+async def selected_people(
+    session: AsyncSession, school_id: UUID, kind: RosterKind, selection: Selection
+) -> list[Any]:
+    """(id, email, voornaam, status) rows of the selected people, in id order."""
+    rows: list[Any] = []
+    for where in selection_conditions(school_id, kind, selection):
+        query = select(*_INVITE_COLUMNS).where(*where).order_by(people.c.id)
+        rows.extend((await session.execute(query)).all())
+    return rows
+
+
+async def export_rows(
+    session: AsyncSession, school_id: UUID, kind: RosterKind, filt: ListFilter, names: list[str]
+) -> list[Any]:
+    """The listed people's `names` columns, in the list's order (achternaam, voornaam)."""
+    query = (
+        select(*(people.c[name] for name in names))
+        .where(*conditions(school_id, kind, filt))
+        .order_by(people.c.achternaam_lower, people.c.voornaam_lower, people.c.id)
+    )
+    return list((await session.execute(query)).all())

@@ -24,22 +24,13 @@ from sqlalchemy import (
     Uuid,
 )
 
+from ck_roster.domain.matching import TEXT_FIELDS
+
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
 known_schools = add_known_schools_table(metadata)
 
 # Text fields of a person (PersonFields) and which of them get a lower-cased shadow column.
-TEXT_FIELDS = (
-    "voornaam",
-    "achternaam",
-    "email",
-    "mobiel",
-    "locatienaam",
-    "opleiding",
-    "klas",
-    "brin",
-    "afdeling",
-)
 LOWERED_FIELDS = tuple(f for f in TEXT_FIELDS if f != "mobiel")  # mobiel: digits and "+"
 
 

@@ -13,7 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ck_roster.columns import COLUMNS
+from ck_roster.domain.columns import COLUMNS
 
 FILENAMES = {
     RosterKind.STUDENTS: "template_leerlingen.xlsx",

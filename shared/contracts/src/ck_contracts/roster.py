@@ -26,6 +26,9 @@ from ck_contracts.bounds import (
     ShortText,
 )
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import CommonReason, Param, Reasons
 
 SERVICE = "roster"
 
@@ -149,16 +152,24 @@ class Person(PersonFields):
 
 
 class RowError(BaseModel):
+    """One problem of a file: where (row, column) and what (a RosterReason with its params,
+    e.g. "roster.cell.too_long" {"limit": 200, "length": 230})."""
+
     row: int  # the spreadsheet's row number as the school sees it (1 = header)
     column: str  # the column's name from the template, or "" for the whole file/row
-    message: str  # Dutch
+    reason: str
+    params: dict[str, Param] = Field(default_factory=dict)
+    message: str = ""  # Dutch, filled in by the gateway from its catalogue
 
 
 class ValidationReport(BaseModel):
     ok: bool
     count: int  # people in the file
     errors: list[RowError] = Field(default_factory=list)
-    message: str  # Dutch summary: "N leerling(en) gevalideerd!" or what is wrong
+    # The summary: "roster.file.valid_students" {"count": 312}, "roster.file.has_errors", ...
+    reason: str
+    params: dict[str, Param] = Field(default_factory=dict)
+    message: str = ""  # Dutch summary, filled in by the gateway from its catalogue
 
 
 class UploadResult(BaseModel):
@@ -290,13 +301,160 @@ class PersonRef(BaseModel):
     person_id: UUID
 
 
+class RemovedPerson(BaseModel):
+    person_id: UUID
+
+
+# --- reasons ----------------------------------------------------------------------------------
+class RosterReason(Reasons):
+    """What the roster service answers with; the gateway's catalogue has their Dutch. The
+    cell and file reasons also appear in a ValidationReport's rows and summary."""
+
+    UNKNOWN_SCHOOL = "roster.unknown_school"
+    UNKNOWN_PERSON = "roster.unknown_person"
+    EMAIL_TAKEN = "roster.email_taken"
+    CONFIRM_STUDENTS = "roster.upload.confirm_students"
+    CONFIRM_TEACHERS = "roster.upload.confirm_teachers"
+    SELECTION_NONE = "roster.selection.none"
+    SELECTION_AMBIGUOUS = "roster.selection.ambiguous"
+    # a cell of a file, or a field entered by hand (R-ROSTER-2)
+    CELL_REQUIRED = "roster.cell.required"
+    CELL_INVALID_EMAIL = "roster.cell.invalid_email"
+    CELL_DUPLICATE_EMAIL = "roster.cell.duplicate_email"  # first_row
+    CELL_MOBIEL_06 = "roster.cell.mobiel_06"
+    CELL_MOBIEL_INTERNATIONAL = "roster.cell.mobiel_international"
+    CELL_MOBIEL_INVALID = "roster.cell.mobiel_invalid"
+    CELL_STUDIEJAAR = "roster.cell.studiejaar"
+    CELL_STUDIEJAAR_DATE = "roster.cell.studiejaar_date"
+    CELL_DATE_IN_TEXT = "roster.cell.date_in_text"
+    CELL_CONTROL_CHARACTER = "roster.cell.control_character"  # position
+    CELL_TOO_LONG = "roster.cell.too_long"  # limit, length
+    CELL_FORMULA = "roster.cell.formula"  # cell ("B7")
+    # the header row
+    COLUMNS_MISSING = "roster.columns.missing"  # columns ("voornaam, studiejaar")
+    COLUMNS_UNKNOWN = "roster.columns.unknown"  # columns
+    COLUMNS_DOUBLE = "roster.columns.double"  # columns
+    # the whole file (R-ROSTER-3): a report's summary or its one row
+    FILE_VALID_STUDENTS = "roster.file.valid_students"  # count
+    FILE_VALID_TEACHERS = "roster.file.valid_teachers"  # count
+    FILE_HAS_ERRORS = "roster.file.has_errors"  # errors
+    FILE_COLUMNS = "roster.file.columns"  # expected
+    FILE_NO_STUDENTS = "roster.file.no_students"
+    FILE_NO_TEACHERS = "roster.file.no_teachers"
+    FILE_UNCHECKABLE = "roster.file.uncheckable"
+    FILE_NOT_BASE64 = "roster.file.not_base64"
+    FILE_TOO_LARGE = "roster.file.too_large"  # limit ("10 MB"), max_bytes
+    FILE_EMPTY = "roster.file.empty"
+    FILE_NOT_EXCEL = "roster.file.not_excel"
+    FILE_XLSB = "roster.file.xlsb"
+    FILE_CORRUPT = "roster.file.corrupt"
+    FILE_PROTECTED = "roster.file.protected"
+    FILE_BOMB = "roster.file.bomb"
+    FILE_NO_SHEET = "roster.file.no_sheet"
+    FILE_FORMULAS = "roster.file.formulas"
+
+
+# Every reason a file or a hand-entered person can be refused with.
+_FILE_REASONS = tuple(r.value for r in RosterReason if r.value.startswith("roster.file."))
+_CELL_REASONS = tuple(
+    r.value for r in RosterReason if r.value.startswith(("roster.cell.", "roster.columns."))
+)
+_SCHOOL = (RosterReason.UNKNOWN_SCHOOL.value, CommonReason.FORBIDDEN.value)
+
+
+# --- operations -------------------------------------------------------------------------------
 class Ops:
-    INVITE = "roster.invite"
-    EXPORT = "roster.export"  # -> TemplateFile (an .xlsx)
-    PERSON_GET = "roster.person.get"  # -> Person
-    TEMPLATE = "roster.template"
-    VALIDATE = "roster.validate"
-    UPLOAD = "roster.upload"
-    ADD_PERSON = "roster.person.add"
-    REMOVE_PERSON = "roster.person.remove"
-    LIST = "roster.list"
+    TEMPLATE = Operation[TemplateRequest, TemplateFile](
+        SERVICE,
+        "roster.template",
+        TemplateRequest,
+        TemplateFile,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_ROSTER,
+    )
+    VALIDATE = Operation[FileRequest, ValidationReport](
+        SERVICE,
+        "roster.validate",
+        FileRequest,
+        ValidationReport,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, *_FILE_REASONS, *_CELL_REASONS),
+    )
+    UPLOAD = Operation[UploadRequest, UploadResult](
+        SERVICE,
+        "roster.upload",
+        UploadRequest,
+        UploadResult,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(
+            *_SCHOOL,
+            RosterReason.CONFIRM_STUDENTS,
+            RosterReason.CONFIRM_TEACHERS,
+            *_FILE_REASONS,
+            *_CELL_REASONS,
+        ),
+    )
+    ADD_PERSON = Operation[AddPerson, Person](
+        SERVICE,
+        "roster.person.add",
+        AddPerson,
+        Person,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.EMAIL_TAKEN, *_CELL_REASONS),
+    )
+    REMOVE_PERSON = Operation[RemovePerson, RemovedPerson](
+        SERVICE,
+        "roster.person.remove",
+        RemovePerson,
+        RemovedPerson,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.UNKNOWN_PERSON),
+    )
+    LIST = Operation[ListRequest, PersonPage](
+        SERVICE,
+        "roster.list",
+        ListRequest,
+        PersonPage,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_ROSTER,
+        school_scoped=True,
+        reasons=_SCHOOL,
+    )
+    INVITE = Operation[InviteRequest, InviteResult](
+        SERVICE,
+        "roster.invite",
+        InviteRequest,
+        InviteResult,
+        Audience.SCHOOL,
+        permission=Permission.INVITE_MEMBERS,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.SELECTION_NONE, RosterReason.SELECTION_AMBIGUOUS),
+    )
+    EXPORT = Operation[ExportRequest, TemplateFile](  # an .xlsx
+        SERVICE,
+        "roster.export",
+        ExportRequest,
+        TemplateFile,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_ROSTER,
+        school_scoped=True,
+        reasons=_SCHOOL,
+    )
+    PERSON_GET = Operation[PersonRef, Person](
+        SERVICE,
+        "roster.person.get",
+        PersonRef,
+        Person,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.UNKNOWN_PERSON),
+    )

@@ -7,18 +7,15 @@ from uuid import UUID
 
 from ck_contracts.bounds import Page, PageSize, SearchText
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
-    AddPerson,
+    FileRequest,
     InviteResult,
     ListFilter,
     ListRequest,
     MembershipStatus,
-    Ops,
     Person,
     PersonFields,
     PersonPage,
-    RemovePerson,
     RosterKind,
     Selection,
     SortField,
@@ -39,20 +36,12 @@ from fastapi import (
     UploadFile,
 )
 
-from ck_gateway import backend
+from ck_gateway import i18n
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
 from ck_gateway.errors import GatewayError, forbidden
-from ck_gateway.routes.pages_membership import export_file, send_invitations
-from ck_gateway.routes.pages_roster import (
-    NO_FILE,
-    XLSX,
-    file_request,
-    read_upload,
-    template_file,
-    upload_file,
-    validate_file,
-)
+from ck_gateway.usecases import roster
+from ck_gateway.usecases.roster import NO_FILE, XLSX
 
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}/roster/{kind}",
@@ -79,6 +68,8 @@ _REPORT_EXAMPLES: dict[str, Any] = {
             "ok": True,
             "count": 312,
             "errors": [],
+            "reason": "roster.file.valid_students",
+            "params": {"count": 312},
             "message": "312 leerling(en) gevalideerd!",
         },
     },
@@ -91,11 +82,24 @@ _REPORT_EXAMPLES: dict[str, Any] = {
                 {
                     "row": 4,
                     "column": "mobiel nummer",
-                    "message": "Vul een internationaal nummer in, bijvoorbeeld +31612345678.",
+                    "reason": "roster.cell.mobiel_06",
+                    "params": {},
+                    "message": "Geldig internationaal nummer +31612345678 - Beginnend met 06 "
+                    "is dus fout! Schrijf het nummer als +316...",
                 },
-                {"row": 5, "column": "studiejaar", "message": "Vul een heel getal van 1 tot 6 in."},
+                {
+                    "row": 5,
+                    "column": "email",
+                    "reason": "roster.cell.duplicate_email",
+                    "params": {"first_row": 3},
+                    "message": "Dit e-mailadres komt al voor in rij 3; een e-mailadres mag "
+                    "maar één keer voorkomen.",
+                },
             ],
-            "message": "Het bestand bevat 2 fout(en). Er is niets opgeslagen.",
+            "reason": "roster.file.has_errors",
+            "params": {"errors": 2},
+            "message": "Het bestand bevat 2 fout(en). Pas ze aan in het bestand, sla het op en "
+            "valideer het opnieuw.",
         },
     },
 }
@@ -108,11 +112,12 @@ def _check(session: ApiSession, permission: Permission, school_id: UUID) -> None
         raise forbidden()
 
 
-async def _file_payload(school_id: UUID, kind: RosterKind, upload: UploadFile) -> dict[str, Any]:
-    read = await read_upload(upload)
+async def _file_payload(school_id: UUID, kind: RosterKind, upload: UploadFile) -> FileRequest:
+    read = await roster.read_upload(upload)
     if read is None:
-        raise GatewayError(422, ErrorCode.INVALID, NO_FILE, {"file": NO_FILE})
-    return file_request(school_id, kind, read[0], read[1])
+        message = i18n.gettext(NO_FILE)
+        raise GatewayError(422, ErrorCode.INVALID, message, {"file": message})
+    return roster.file_request(school_id, kind, read[0], read[1])
 
 
 @router.get(
@@ -125,7 +130,7 @@ async def template(
     request: Request, school_id: UUID, kind: KindPath, session: ApiSession
 ) -> Response:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    return await template_file(request, session, kind)
+    return await roster.template_file(request, session, kind)
 
 
 @router.post(
@@ -133,7 +138,8 @@ async def template(
     response_model=ValidationReport,
     summary="Check a filled-in template without storing it (the validatietool)",
     description="Always 200 for a file that was read: `ok` says green or red, `errors` lists "
-    "every problem with its row (1 = header), column and a Dutch message.",
+    "every problem with its row (1 = header), column, a stable `reason` with its `params` "
+    "(for programs) and a Dutch `message`; the summary has its own `reason` and `message`.",
     responses={
         200: {"content": {"application/json": {"examples": _REPORT_EXAMPLES}}},
     },
@@ -142,7 +148,7 @@ async def validate(
     request: Request, school_id: UUID, kind: KindPath, file: UploadedFile, session: ApiSession
 ) -> ValidationReport:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    return await validate_file(request, session, await _file_payload(school_id, kind, file))
+    return await roster.validate_file(request, session, await _file_payload(school_id, kind, file))
 
 
 @router.post(
@@ -152,7 +158,8 @@ async def validate(
     description="People in the portal but not in the file are removed; people in both keep "
     'their record and status; new people are added. Needs `confirmed=true`: "Het bestand '
     'bevat alle leerlingen die recht hebben op een CJP-lidmaatschap". An invalid file is never '
-    'applied: 422 with every row error in `fields` ("rij 4 mobiel nummer": message).',
+    'applied: 422 with every row error in `fields` ("rij 4 mobiel nummer": message) and its '
+    "reason in `field_codes`.",
     responses={
         200: {
             "content": {
@@ -181,12 +188,9 @@ async def upload(
 ) -> UploadResult:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
     if not confirmed:
-        message = (
-            "Bevestig dat het bestand alle leerlingen bevat die recht hebben op een "
-            "CJP-lidmaatschap (confirmed=true). Er is niets gewijzigd."
-        )
+        message = i18n.gettext("roster.api.confirm")
         raise GatewayError(422, ErrorCode.INVALID, message, {"confirmed": message})
-    return await upload_file(request, session, await _file_payload(school_id, kind, file))
+    return await roster.upload_file(request, session, await _file_payload(school_id, kind, file))
 
 
 def list_filter(
@@ -250,8 +254,7 @@ async def list_people(
         page=page,
         page_size=page_size,
     )
-    result = await backend.call(request, ROSTER, Ops.LIST, query, actor=session.actor)
-    return PersonPage.model_validate(result)
+    return await roster.list_people(request, session, query)
 
 
 @router.post(
@@ -272,9 +275,7 @@ async def add_person(
     session: ApiSession,
 ) -> Person:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    command = AddPerson(school_id=school_id, kind=kind, fields=body)
-    result = await backend.call(request, ROSTER, Ops.ADD_PERSON, command, actor=session.actor)
-    return Person.model_validate(result)
+    return await roster.add_person(request, session, school_id, kind, body)
 
 
 @router.delete(
@@ -286,8 +287,7 @@ async def remove_person(
     request: Request, school_id: UUID, kind: KindPath, person_id: UUID, session: ApiSession
 ) -> Response:
     _check(session, Permission.UPLOAD_ROSTER, school_id)
-    command = RemovePerson(school_id=school_id, person_id=person_id, kind=kind)
-    await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
+    await roster.remove_person(request, session, school_id, kind, person_id)
     return Response(status_code=204)
 
 
@@ -341,7 +341,7 @@ async def invite(
     session: ApiSession,
 ) -> InviteResult:
     _check(session, Permission.INVITE_MEMBERS, school_id)
-    return await send_invitations(request, session, school_id, kind, body)
+    return await roster.send_invitations(request, session, school_id, kind, body)
 
 
 @router.get(
@@ -357,4 +357,4 @@ async def export(
     request: Request, school_id: UUID, kind: KindPath, session: ApiSession, filt: Filter
 ) -> Response:
     _check(session, Permission.VIEW_ROSTER, school_id)
-    return await export_file(request, session, school_id, kind, filt)
+    return await roster.export_file(request, session, school_id, kind, filt)

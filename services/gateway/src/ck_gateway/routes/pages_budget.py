@@ -44,7 +44,6 @@ from ck_contracts.invoicing import (
 from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.money import format_euro, parse_euro
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import ListFilter, ListRequest, MembershipStatus, PersonPage, RosterKind
 from ck_contracts.roster import Ops as RosterOps
 from ck_contracts.rpc import ErrorCode
@@ -390,7 +389,7 @@ async def _everyone_matching(
             page_size=500,
         )
         found = PersonPage.model_validate(
-            await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
+            await backend.send(request, RosterOps.LIST, listing, actor=session.actor)
         )
         ids.extend(p.person_id for p in found.items)
         if len(found.items) < 500:
@@ -418,7 +417,7 @@ async def _allocation_page(
         page_size=100,
     )
     people = PersonPage.model_validate(
-        await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
+        await backend.send(request, RosterOps.LIST, listing, actor=session.actor)
     )
     ledger = await _ledger(request, session, school_id)
     return render(

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import MAX_PAGE, whole_number
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
     ListFilter,
     ListRequest,
@@ -77,7 +76,7 @@ async def _show(
         page_size=PAGE_SIZE,
     )
     listed, accesses = await asyncio.gather(
-        backend.call(request, ROSTER, RosterOps.LIST, teachers_query, actor=session.actor),
+        backend.send(request, RosterOps.LIST, teachers_query, actor=session.actor),
         docent_plus_list(request, session, school_id),
     )
     teachers = PersonPage.model_validate(listed)

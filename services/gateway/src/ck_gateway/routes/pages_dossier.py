@@ -11,7 +11,6 @@ from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import Ops as RosterOps
 from ck_contracts.roster import Person, PersonRef, RosterKind
 from ck_contracts.weborders import SERVICE as WEBORDERS
@@ -45,7 +44,7 @@ async def _dossier_page(
     school_id = own_school(session, Permission.VIEW_DOSSIER)
     ref = {"school_id": school_id, "person_id": person_id}
     person_reply, dossier_reply = await asyncio.gather(
-        backend.call(request, ROSTER, RosterOps.PERSON_GET, PersonRef(**ref), actor=session.actor),
+        backend.send(request, RosterOps.PERSON_GET, PersonRef(**ref), actor=session.actor),
         backend.call(request, WEBORDERS, Ops.DOSSIER_GET, DossierRef(**ref), actor=session.actor),
     )
     person = Person.model_validate(person_reply)

@@ -16,7 +16,6 @@ activates (the membership service checks the pair).
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,17 +29,6 @@ from ck_contracts.membership import SERVICE as MEMBERSHIP
 from ck_contracts.membership import Activate, Activated, EndMembership, MemberName
 from ck_contracts.membership import Ops as MembershipOps
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
-from ck_contracts.roster import (
-    ExportRequest,
-    InviteRequest,
-    InviteResult,
-    ListFilter,
-    Ops,
-    RosterKind,
-    Selection,
-    TemplateFile,
-)
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from ck_runtime.validation import dutch_errors
@@ -61,66 +49,17 @@ from ck_gateway.roster_views import (
     PAGES,
     RosterPage,
     invite_notice_seal,
-    may_export,
     may_invite,
     parse_invite_form,
     parse_list_query,
 )
-from ck_gateway.routes.pages_roster import XLSX, own_school, render_list
+from ck_gateway.routes.pages_roster import own_school, render_list
+from ck_gateway.usecases.roster import export_file, send_invitations
 
 router = APIRouter()
 
 
 # --- shared by pages and API ------------------------------------------------------------------
-def school_label(session: SessionInfo) -> str:
-    """The school's name for the invitation mail (R-MEMBER-5)."""
-    if session.school_name:
-        return session.school_name
-    return f"School {session.school_number}" if session.school_number else "Je school"
-
-
-async def send_invitations(
-    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, selection: Selection
-) -> InviteResult:
-    if not may_invite(session.actor, school_id, kind):
-        raise forbidden()
-    command = InviteRequest(
-        school_id=school_id, kind=kind, selection=selection, school_name=school_label(session)
-    )
-    result = await backend.call(
-        request,
-        ROSTER,
-        Ops.INVITE,
-        command,
-        actor=session.actor,
-        timeout=backend.file_timeout(request),  # 50,000 people: a second or two of work
-    )
-    return InviteResult.model_validate(result)
-
-
-async def export_file(
-    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, filt: ListFilter
-) -> Response:
-    """ "export excel": the list with the same filter, as an .xlsx attachment."""
-    if not may_export(session.actor, school_id, kind):
-        raise forbidden()
-    command = ExportRequest(school_id=school_id, kind=kind, filter=filt)
-    result = await backend.call(
-        request,
-        ROSTER,
-        Ops.EXPORT,
-        command,
-        actor=session.actor,
-        timeout=backend.file_timeout(request),
-    )
-    exported = TemplateFile.model_validate(result)
-    return Response(
-        base64.b64decode(exported.content_b64),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
-
-
 async def activate(request: Request, payload: dict[str, Any]) -> Activated:
     """payload: the member's fields, and `sleutel` when they came by the personal link."""
     fields = dict(payload)

@@ -4,35 +4,21 @@ and role again; the gateway checks the role first and shows the answers in Dutch
 
 from __future__ import annotations
 
-import base64
 import hmac
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.bounds import FILENAME_MAX, clean_text, whole_number
+from ck_contracts.bounds import whole_number
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
-from ck_contracts.roster import (
-    AddPerson,
-    FileRequest,
-    Ops,
-    PersonPage,
-    RemovePerson,
-    RosterKind,
-    TemplateFile,
-    UploadRequest,
-    UploadResult,
-    ValidationReport,
-)
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
-from ck_gateway import backend
+from ck_gateway import i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
@@ -52,14 +38,12 @@ from ck_gateway.roster_views import (
     parse_list_query,
     parse_person_form,
     person_errors,
-    report_from_fields,
 )
+from ck_gateway.usecases import roster
 
 router = APIRouter(include_in_schema=False)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-NO_FILE = "Kies een .xls- of .xlsx-bestand."
-MAX_FILENAME = FILENAME_MAX
+NO_FILE = roster.NO_FILE
 
 
 def own_school(session: SessionInfo, permission: Permission) -> UUID:
@@ -68,69 +52,6 @@ def own_school(session: SessionInfo, permission: Permission) -> UUID:
     if school_id is None or not session.actor.may(permission, school_id):
         raise forbidden()
     return school_id
-
-
-async def template_file(request: Request, session: SessionInfo, kind: RosterKind) -> Response:
-    result = await backend.call(
-        request, ROSTER, Ops.TEMPLATE, {"kind": kind.value}, actor=session.actor
-    )
-    template = TemplateFile.model_validate(result)
-    return Response(
-        base64.b64decode(template.content_b64),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{template.filename}"'},
-    )
-
-
-async def read_upload(upload: Any) -> tuple[str, bytes] | None:
-    """(filename, content) of a posted file, or None when no file was chosen."""
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return None
-    content = await upload.read()
-    if not content:
-        return None
-    # The name is only shown back: cleaned like stored text, its end (the extension) kept.
-    return clean_text(upload.filename)[-MAX_FILENAME:].strip(), content
-
-
-def file_request(school_id: UUID, kind: RosterKind, name: str, content: bytes) -> dict[str, Any]:
-    return FileRequest(
-        school_id=school_id,
-        kind=kind,
-        filename=name,
-        content_b64=base64.b64encode(content).decode("ascii"),
-    ).model_dump(mode="json")
-
-
-async def validate_file(
-    request: Request, session: SessionInfo, payload: dict[str, Any]
-) -> ValidationReport:
-    result = await backend.call(
-        request,
-        ROSTER,
-        Ops.VALIDATE,
-        payload,
-        actor=session.actor,
-        timeout=backend.file_timeout(request),
-    )
-    return ValidationReport.model_validate(result)
-
-
-async def upload_file(
-    request: Request, session: SessionInfo, payload: dict[str, Any]
-) -> UploadResult:
-    """Replace the roster; the service validates again and applies nothing of a bad file
-    (RpcFailed invalid, with every row error in its fields)."""
-    upload = UploadRequest.model_validate({**payload, "confirmed": True})
-    result = await backend.call(
-        request,
-        ROSTER,
-        Ops.UPLOAD,
-        upload,
-        actor=session.actor,
-        timeout=backend.file_timeout(request),
-    )
-    return UploadResult.model_validate(result)
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -179,8 +100,7 @@ async def render_list(
         raise forbidden()
     params = request.query_params if params is None else params
     query: ListQuery = parse_list_query(page, school_id, params)
-    result = await backend.call(request, ROSTER, Ops.LIST, query.request, actor=session.actor)
-    people = PersonPage.model_validate(result)
+    people = await roster.list_people(request, session, query.request)
     pages = page_count(people.total, people.page_size)
     list_path = f"{page.path}/uitnodigen" if inviting else page.path
     return render(
@@ -221,9 +141,8 @@ async def _add_person(request: Request, session: SessionInfo, page: RosterPage) 
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
     parsed = parse_person_form(page, form)
     if parsed.fields is not None:
-        command = AddPerson(school_id=school_id, kind=page.kind, fields=parsed.fields)
         try:
-            await backend.call(request, ROSTER, Ops.ADD_PERSON, command, actor=session.actor)
+            await roster.add_person(request, session, school_id, page.kind, parsed.fields)
             return RedirectResponse(f"{page.path}?gedaan=toegevoegd", status_code=303)
         except RpcFailed as exc:
             if exc.error.code not in (ErrorCode.INVALID, ErrorCode.CONFLICT):
@@ -241,8 +160,7 @@ async def _remove_person(
 ) -> Response:
     await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
-    command = RemovePerson(school_id=school_id, person_id=person_id, kind=page.kind)
-    await backend.call(request, ROSTER, Ops.REMOVE_PERSON, command, actor=session.actor)
+    await roster.remove_person(request, session, school_id, page.kind, person_id)
     return RedirectResponse(f"{page.path}?gedaan=verwijderd", status_code=303)
 
 
@@ -254,12 +172,12 @@ def _tool_context(page: RosterPage, **more: Any) -> dict[str, Any]:
 async def _validate(request: Request, session: SessionInfo, page: RosterPage) -> Response:
     form: FormData = await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
-    upload = await read_upload(form.get("bestand"))
+    upload = await roster.read_upload(form.get("bestand"))
     if upload is None:
-        context = _tool_context(page, errors={"bestand": NO_FILE})
+        context = _tool_context(page, errors={"bestand": i18n.gettext(NO_FILE)})
         return render(request, "roster_validate.html", context, status_code=422)
-    report = await validate_file(
-        request, session, file_request(school_id, page.kind, upload[0], upload[1])
+    report = await roster.validate_file(
+        request, session, roster.file_request(school_id, page.kind, upload[0], upload[1])
     )
     return render(
         request,
@@ -274,24 +192,21 @@ async def _upload(request: Request, session: SessionInfo, page: RosterPage) -> R
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
     title = f"{page.title}: upload bestand"
     errors: dict[str, str] = {}
-    upload = await read_upload(form.get("bestand"))
+    upload = await roster.read_upload(form.get("bestand"))
     if upload is None:
-        errors["bestand"] = NO_FILE
+        errors["bestand"] = i18n.gettext(NO_FILE)
     if form.get("bevestigd") != "ja":
-        errors["bevestigd"] = (
-            f"Vink aan dat het bestand alle {page.file_people} bevat die recht hebben op een "
-            "CJP-lidmaatschap. Er is niets gewijzigd."
-        )
+        errors["bevestigd"] = i18n.render("roster.form.confirm", {"people": page.file_people})
     if errors or upload is None:
         context = {"title": title, "page": page, "errors": errors}
         return render(request, "roster_upload.html", context, status_code=422)
-    payload = file_request(school_id, page.kind, upload[0], upload[1])
+    file = roster.file_request(school_id, page.kind, upload[0], upload[1])
     try:
-        done = await upload_file(request, session, payload)
+        done = await roster.upload_file(request, session, file)
     except RpcFailed as exc:
         if exc.error.code != ErrorCode.INVALID:
             raise
-        report = report_from_fields(exc.error.message, exc.error.fields)
+        report = roster.refused_report(exc.error)
         context = {"title": title, "page": page, "report": report, "filename": upload[0]}
         return render(request, "roster_upload.html", context, status_code=422)
     return render(request, "roster_upload.html", {"title": title, "page": page, "done": done})
@@ -312,7 +227,7 @@ def _routes(page: RosterPage) -> None:
 
     async def template(request: Request, session: PageSession) -> Response:
         own_school(session, Permission.UPLOAD_ROSTER)
-        return await template_file(request, session, page.kind)
+        return await roster.template_file(request, session, page.kind)
 
     async def validation_tool(request: Request, session: PageSession) -> Response:
         own_school(session, Permission.UPLOAD_ROSTER)

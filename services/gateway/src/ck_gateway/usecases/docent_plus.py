@@ -19,9 +19,8 @@ from ck_contracts.accounts import (
     SessionInfo,
 )
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import Ops as RosterOps
-from ck_contracts.roster import Person, PersonRef, RosterKind
+from ck_contracts.roster import PersonRef, RosterKind
 from fastapi import Request
 
 from ck_gateway import backend, i18n
@@ -55,14 +54,12 @@ async def grant_access(
     """Read the teacher from the roster, then ask accounts to grant. Raises GatewayError 404
     for someone not in the teacher roster, 422 for a teacher without an e-mail address, and
     RpcFailed for what the services refuse."""
-    result = await backend.call(
+    person = await backend.send(
         request,
-        ROSTER,
         RosterOps.PERSON_GET,
         PersonRef(school_id=school_id, person_id=person_id),
         actor=session.actor,
     )
-    person = Person.model_validate(result)
     if person.kind != RosterKind.TEACHERS:
         raise GatewayError(404, NOT_A_TEACHER, i18n.render(NOT_A_TEACHER))
     if not person.email:

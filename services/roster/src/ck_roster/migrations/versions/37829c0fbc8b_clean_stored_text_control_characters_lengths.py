@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from alembic import op
 from ck_contracts.roster import PersonFields
-from ck_roster.rules import TEXT_LIMITS
+from ck_roster.domain.rules import TEXT_LIMITS
 from ck_roster.store import field_values
-from ck_roster.tables import TEXT_FIELDS
+from ck_roster.domain.matching import TEXT_FIELDS
 from ck_runtime.cleaning import TextColumn, clean_table, known_schools
 
 

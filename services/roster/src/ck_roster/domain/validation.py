@@ -1,4 +1,5 @@
-"""The validation tool (R-ROSTER-3): an uploaded roster file in, a Dutch report out.
+"""The validation tool (R-ROSTER-3): an uploaded roster file in, a report out (reason codes
+with params for every problem and the summary; the gateway writes them in Dutch).
 
 The first non-empty row that is not a hint row is the header. Hint rows ("Verplicht"/
 "Optioneel", "Vrije invoer", ...) right before or right after the header are skipped, so the
@@ -19,13 +20,19 @@ from itertools import repeat
 from typing import Any
 
 from ck_contracts.bounds import NEEDS_CLEANING
-from ck_contracts.roster import PersonFields, RosterKind, RowError, ValidationReport
+from ck_contracts.roster import (
+    PersonFields,
+    RosterKind,
+    RosterReason,
+    RowError,
+    ValidationReport,
+)
 
-from ck_roster import rules
-from ck_roster.columns import COLUMNS, Column, find_column, normalise_header
+from ck_roster.domain import Problem, rules
+from ck_roster.domain.columns import COLUMNS, Column, find_column, normalise_header
 from ck_roster.spreadsheet import (
     DEFAULT_MAX_BYTES,
-    MSG_FORMULAS,
+    FORMULAS,
     Sheet,
     SpreadsheetError,
     column_letters,
@@ -34,15 +41,15 @@ from ck_roster.spreadsheet import (
 
 log = logging.getLogger(__name__)
 
-_NOUN = {RosterKind.STUDENTS: "leerling(en)", RosterKind.TEACHERS: "docent(en)"}
-_NONE = {
-    RosterKind.STUDENTS: "Het bestand bevat geen leerlingen.",
-    RosterKind.TEACHERS: "Het bestand bevat geen docenten.",
+_VALID = {
+    RosterKind.STUDENTS: RosterReason.FILE_VALID_STUDENTS,
+    RosterKind.TEACHERS: RosterReason.FILE_VALID_TEACHERS,
 }
-MSG_UNEXPECTED = (
-    "Het bestand kan niet worden gecontroleerd. Sla het opnieuw op als .xlsx "
-    "met de template en probeer het nog eens."
-)
+_NONE = {
+    RosterKind.STUDENTS: Problem(RosterReason.FILE_NO_STUDENTS),
+    RosterKind.TEACHERS: Problem(RosterReason.FILE_NO_TEACHERS),
+}
+UNEXPECTED = Problem(RosterReason.FILE_UNCHECKABLE)
 _HINT_WORDS = ("verplicht", "optioneel", "vrije invoer")
 _HEADER_SEARCH_ROWS = 10
 
@@ -53,8 +60,9 @@ class Validated:
     people: list[PersonFields] = field(default_factory=list)  # only when report.ok
 
 
-def ok_message(kind: RosterKind, count: int) -> str:
-    return f"{count} {_NOUN[kind]} gevalideerd!"
+def valid_reason(kind: RosterKind) -> RosterReason:
+    """The green summary's reason ("N leerling(en) gevalideerd!"), with param count."""
+    return _VALID[kind]
 
 
 def validate(
@@ -72,7 +80,7 @@ def validate(
             return _validate(kind, content, max_bytes, keep_people)
     except Exception as exc:  # the school always gets an answer, never a stack trace
         log.warning("roster validation failed unexpectedly: %s", type(exc).__name__)
-        return _failed(MSG_UNEXPECTED)
+        return _failed(UNEXPECTED)
 
 
 @contextlib.contextmanager
@@ -89,23 +97,34 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _failed(message: str, errors: list[RowError] | None = None) -> Validated:
-    errors = errors if errors is not None else [RowError(row=0, column="", message=message)]
-    return Validated(ValidationReport(ok=False, count=0, errors=errors, message=message))
+def _row_error(row: int, column: str, problem: Problem) -> RowError:
+    return RowError(row=row, column=column, reason=problem.reason, params=dict(problem.params))
+
+
+def _failed(problem: Problem, errors: list[RowError] | None = None) -> Validated:
+    """A red report about the whole file: its one row (row 0) says the same as the summary,
+    unless `errors` say more."""
+    errors = errors if errors is not None else [_row_error(0, "", problem)]
+    report = ValidationReport(
+        ok=False, count=0, errors=errors, reason=problem.reason, params=dict(problem.params)
+    )
+    return Validated(report)
 
 
 def _validate(kind: RosterKind, content: bytes, max_bytes: int, keep_people: bool) -> Validated:
     try:
         sheet = read_rows(content, max_bytes=max_bytes)
     except SpreadsheetError as exc:
-        return _failed(exc.message)
+        return _failed(Problem(exc.reason, exc.params))
     rows = sheet.rows
     header_at = _find_header(rows)
     if header_at is None:
         return _failed(_NONE[kind])
-    mapping, problem = _map_columns(kind, rows[header_at])
-    if problem is not None:
-        return _failed(problem, [RowError(row=header_at + 1, column="", message=problem)])
+    mapping, problems = _map_columns(kind, rows[header_at])
+    if problems:
+        expected = ", ".join(c.header for c in COLUMNS[kind])
+        summary = Problem(RosterReason.FILE_COLUMNS, {"expected": expected})
+        return _failed(summary, [_row_error(header_at + 1, "", p) for p in problems])
     first = header_at + 1
     while first < len(rows) and _is_hint_row(rows[first]):
         first += 1
@@ -115,13 +134,15 @@ def _validate(kind: RosterKind, content: bytes, max_bytes: int, keep_people: boo
     if not count and not errors:
         return _failed(_NONE[kind])
     if errors:
-        message = (
-            f"Het bestand bevat {len(errors)} fout(en). Pas ze aan in het bestand, sla het op "
-            "en valideer het opnieuw."
+        report = ValidationReport(
+            ok=False,
+            count=count,
+            errors=errors,
+            reason=RosterReason.FILE_HAS_ERRORS,
+            params={"errors": len(errors)},
         )
-        report = ValidationReport(ok=False, count=count, errors=errors, message=message)
         return Validated(report)
-    report = ValidationReport(ok=True, count=count, message=ok_message(kind, count))
+    report = ValidationReport(ok=True, count=count, reason=_VALID[kind], params={"count": count})
     return Validated(report, people)
 
 
@@ -150,7 +171,7 @@ def _find_header(rows: list[list[Any]]) -> int | None:
 
 def _map_columns(
     kind: RosterKind, header: list[Any]
-) -> tuple[list[tuple[int, Column]], str | None]:
+) -> tuple[list[tuple[int, Column]], list[Problem]]:
     mapping: list[tuple[int, Column]] = []
     unknown: list[str] = []
     seen: dict[str, int] = {}
@@ -169,37 +190,32 @@ def _map_columns(
         seen[column.field] = index
         mapping.append((index, column))
     missing = [c.header for c in COLUMNS[kind] if c.required and c.field not in seen]
-    if not (missing or unknown or doubles):
-        return mapping, None
-    parts: list[str] = []
-    if missing:
-        parts.append("ontbrekende verplichte kolom(men): " + ", ".join(missing))
-    if unknown:
-        parts.append("onbekende kolom(men): " + ", ".join(unknown))
-    if doubles:
-        parts.append("dubbele kolom(men): " + ", ".join(doubles))
-    expected = ", ".join(c.header for c in COLUMNS[kind])
-    message = (
-        "De kolommen kloppen niet met de template ("
-        + "; ".join(parts)
-        + f"). Verwachte kolommen: {expected}. Gebruik de template."
-    )
-    return mapping, message
+    problems = [
+        Problem(reason, {"columns": ", ".join(names)})
+        for reason, names in (
+            (RosterReason.COLUMNS_MISSING, missing),
+            (RosterReason.COLUMNS_UNKNOWN, unknown),
+            (RosterReason.COLUMNS_DOUBLE, doubles),
+        )
+        if names
+    ]
+    return mapping, problems
 
 
 def _formula_errors(sheet: Sheet, mapping: list[tuple[int, Column]], first: int) -> list[RowError]:
     names = {index: column.header for index, column in mapping}
     errors = [
-        RowError(
-            row=cell.row,
-            column=names.get(cell.column, column_letters(cell.column)),
-            message=f"Cel {column_letters(cell.column)}{cell.row} bevat een formule; "
-            "vul de waarde zelf in.",
+        _row_error(
+            cell.row,
+            names.get(cell.column, column_letters(cell.column)),
+            Problem(
+                RosterReason.CELL_FORMULA, {"cell": f"{column_letters(cell.column)}{cell.row}"}
+            ),
         )
         for cell in sheet.formulas
     ]
     if sheet.formulas_unlocated and not errors:
-        errors.append(RowError(row=0, column="", message=MSG_FORMULAS))
+        errors.append(_row_error(0, "", Problem(FORMULAS)))
     return errors
 
 
@@ -237,8 +253,8 @@ def _misses(results: list[Any], clean: list[Any]) -> list[int]:
 
 def _clean_column(
     field: str, required: bool, raw: Sequence[Any]
-) -> tuple[list[Any], dict[int, str]]:
-    """One column's cleaned values and {position: message}. Common cells take a fast path over
+) -> tuple[list[Any], dict[int, Problem]]:
+    """One column's cleaned values and {position: problem}. Common cells take a fast path over
     the whole column; the rest goes through the rule of rules.py."""
     rule = rules.rule_for(field, required)
     types = set(map(type, raw))
@@ -262,12 +278,12 @@ def _clean_column(
         elif required and "" in clean:
             slow += [i for i, v in enumerate(clean) if v == ""]
         slow += _out_of_bounds(raw, rules.TEXT_LIMITS.get(field))
-    errors: dict[int, str] = {}
+    errors: dict[int, Problem] = {}
     for i in slow:
-        value, message = rule(raw[i])
+        value, problem = rule(raw[i])
         clean[i] = value
-        if message is not None:
-            errors[i] = message
+        if problem is not None:
+            errors[i] = problem
     return clean, errors
 
 
@@ -313,14 +329,14 @@ def _check_rows(
     rows.clear()  # the file's rows are in `transposed` now: free them before people are made
     fields: list[str] = []
     columns: list[list[Any]] = []
-    problems: dict[int, list[tuple[str, str]]] = {}
+    problems: dict[int, list[tuple[str, Problem]]] = {}
     for index, column in mapping:
         raw = transposed[index] if transposed else ()
-        clean, errors = _clean_column(column.field, column.required, raw)
+        clean, found = _clean_column(column.field, column.required, raw)
         fields.append(column.field)
         columns.append(clean)
-        for position, message in errors.items():
-            problems.setdefault(position, []).append((column.header, message))
+        for position, problem in found.items():
+            problems.setdefault(position, []).append((column.header, problem))
     del transposed
     # blank rows between people: every value empty (they always fail a required field)
     blank = {
@@ -343,13 +359,13 @@ def _check_rows(
             key = mail.lower()
             earlier = seen.setdefault(key, position)
             if earlier != position:
-                message = rules.email_duplicate_message(numbers[earlier])
-                problems.setdefault(position, []).append((header, message))
+                duplicate = rules.duplicate_email(numbers[earlier])
+                problems.setdefault(position, []).append((header, duplicate))
     order = {column.header: index for index, column in mapping}
     errors = [
-        RowError(row=numbers[position], column=header, message=message)
+        _row_error(numbers[position], header, problem)
         for position in sorted(problems)
-        for header, message in sorted(problems[position], key=lambda item: order[item[0]])
+        for header, problem in sorted(problems[position], key=lambda item: order[item[0]])
     ]
     if errors or not keep_people:
         return len(numbers), [], errors

@@ -1,8 +1,9 @@
 """Field rules of a roster row (R-ROSTER-2) and the matching rule of an upload (R-ROSTER-4).
 
 Every rule takes a raw cell value (str, int, float, bool, date, ... as a spreadsheet reader
-gives it, or None) and returns ``(clean value, Dutch error message or None)``. The same rules
-serve the file validation and hand edits (R-ROSTER-5, :func:`validate_person`).
+gives it, or None) and returns ``(clean value, Problem or None)``: a problem is a reason code
+with its params, rendered in Dutch by the gateway. The same rules serve the file validation
+and hand edits (R-ROSTER-5, :func:`validate_person`).
 """
 
 from __future__ import annotations
@@ -14,34 +15,30 @@ from typing import Any
 
 import phonenumbers
 from ck_contracts.bounds import FORBIDDEN, Text, fold_single_line
-from ck_contracts.roster import PersonFields, RosterKind
+from ck_contracts.roster import PersonFields, RosterKind, RosterReason
+from ck_contracts.rpc import FieldError
 
-from ck_roster.columns import COLUMNS
+from ck_roster.domain import Problem
+from ck_roster.domain.columns import COLUMNS
 
-Rule = Callable[[Any], tuple[Any, str | None]]
+Rule = Callable[[Any], tuple[Any, Problem | None]]
 
-MSG_REQUIRED = "Dit veld is verplicht en mag niet leeg zijn."
-MSG_EMAIL = "Geen geldig e-mailadres: gebruik het formaat naam@domein.nl (een @ en een punt)."
-MSG_MOBIEL_06 = (
-    "Geldig internationaal nummer +31612345678 - Beginnend met 06 is dus fout! "
-    "Schrijf het nummer als +316..."
-)
-MSG_MOBIEL_INTERNATIONAL = (
-    "Geen geldig internationaal mobiel nummer: begin met + en de landcode, "
-    "bijvoorbeeld +31612345678."
-)
-MSG_MOBIEL_INVALID = "Geen geldig mobiel nummer: gebruik het formaat +31612345678."
-MSG_STUDIEJAAR = "Studiejaar moet een heel getal zijn: 1, 2, 3, 4, 5 of 6."
-MSG_STUDIEJAAR_DATE = (
-    "Studiejaar is als datum opgemaakt; vul een heel getal in (1, 2, 3, 4, 5 of 6) "
-    "en maak de cel op als getal of tekst."
-)
-MSG_DATE_IN_TEXT = "Deze cel is als datum opgemaakt; maak de cel op als tekst."
-MSG_CONTROL = (
-    "Deze cel bevat een onzichtbaar stuurteken (teken {position}) dat niet is toegestaan; vaak "
-    "is het meegekopieerd uit een ander programma. Haal het weg en sla het bestand opnieuw op."
-)
-MSG_TOO_LONG = "Maximaal {limit} tekens (deze cel heeft er {length})."
+REQUIRED = Problem(RosterReason.CELL_REQUIRED)
+INVALID_EMAIL = Problem(RosterReason.CELL_INVALID_EMAIL)
+MOBIEL_06 = Problem(RosterReason.CELL_MOBIEL_06)
+MOBIEL_INTERNATIONAL = Problem(RosterReason.CELL_MOBIEL_INTERNATIONAL)
+MOBIEL_INVALID = Problem(RosterReason.CELL_MOBIEL_INVALID)
+STUDIEJAAR = Problem(RosterReason.CELL_STUDIEJAAR)
+STUDIEJAAR_DATE = Problem(RosterReason.CELL_STUDIEJAAR_DATE)
+DATE_IN_TEXT = Problem(RosterReason.CELL_DATE_IN_TEXT)
+
+
+def control_character(position: int) -> Problem:
+    return Problem(RosterReason.CELL_CONTROL_CHARACTER, {"position": position})
+
+
+def too_long(limit: int, length: int) -> Problem:
+    return Problem(RosterReason.CELL_TOO_LONG, {"limit": limit, "length": length})
 
 
 def _text_limit(field: str) -> int | None:
@@ -58,11 +55,8 @@ TEXT_LIMITS: dict[str, int] = {
 }
 
 
-def email_duplicate_message(first_row: int) -> str:
-    return (
-        f"Dit e-mailadres komt al voor in rij {first_row}; "
-        "een e-mailadres mag maar één keer voorkomen."
-    )
+def duplicate_email(first_row: int) -> Problem:
+    return Problem(RosterReason.CELL_DUPLICATE_EMAIL, {"first_row": first_row})
 
 
 # --- cell values --------------------------------------------------------------------------------
@@ -85,29 +79,29 @@ def _is_date(value: Any) -> bool:
     return isinstance(value, dt.date | dt.time | dt.timedelta)
 
 
-def required_text(value: Any) -> tuple[str, str | None]:
+def required_text(value: Any) -> tuple[str, Problem | None]:
     if _is_date(value):
-        return str(value), MSG_DATE_IN_TEXT
+        return str(value), DATE_IN_TEXT
     text = to_text(value)
-    return text, (None if text else MSG_REQUIRED)
+    return text, (None if text else REQUIRED)
 
 
-def optional_text(value: Any) -> tuple[str, str | None]:
+def optional_text(value: Any) -> tuple[str, Problem | None]:
     if _is_date(value):
-        return str(value), MSG_DATE_IN_TEXT
+        return str(value), DATE_IN_TEXT
     return to_text(value), None
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
 
-def email(value: Any) -> tuple[str, str | None]:
+def email(value: Any) -> tuple[str, Problem | None]:
     """Optional; when given: one @ and a dot in the domain (the duplicate check is per file)."""
     text = to_text(value)
     if not text:
         return "", None
     if EMAIL.fullmatch(text) is None:
-        return text, MSG_EMAIL
+        return text, INVALID_EMAIL
     return text, None
 
 
@@ -117,7 +111,7 @@ DUTCH_MOBILE = re.compile(r"\+316[1-58]\d{7}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 
 
-def mobiel(value: Any) -> tuple[str, str | None]:
+def mobiel(value: Any) -> tuple[str, Problem | None]:
     """Optional; when given a valid international number, returned as E.164 (+31612345678)."""
     text = to_text(value)
     if not text:
@@ -126,45 +120,45 @@ def mobiel(value: Any) -> tuple[str, str | None]:
         return text, None
     compact = _PHONE_SEPARATORS.sub("", text)
     if compact.startswith("06"):
-        return text, MSG_MOBIEL_06
+        return text, MOBIEL_06
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     if not compact.startswith("+"):
-        return text, MSG_MOBIEL_INTERNATIONAL
+        return text, MOBIEL_INTERNATIONAL
     if DUTCH_MOBILE.fullmatch(compact) is not None:
         return compact, None
     try:
         number = phonenumbers.parse(compact, None)
     except phonenumbers.NumberParseException:
-        return text, MSG_MOBIEL_INVALID
+        return text, MOBIEL_INVALID
     if not phonenumbers.is_valid_number(number):
-        return text, MSG_MOBIEL_INVALID
+        return text, MOBIEL_INVALID
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
 _WHOLE_1_6 = re.compile(r"([1-6])(?:[.,]0+)?")
 
 
-def studiejaar(value: Any) -> tuple[int | None, str | None]:
+def studiejaar(value: Any) -> tuple[int | None, Problem | None]:
     """Required whole number 1..6: 3, "3" and 3.0 are fine; 3.5, "drie" and dates are not."""
     cls = value.__class__
     if cls is int:
-        return (value, None) if 1 <= value <= 6 else (None, MSG_STUDIEJAAR)
+        return (value, None) if 1 <= value <= 6 else (None, STUDIEJAAR)
     if cls is float:
         if value.is_integer() and 1 <= value <= 6:
             return int(value), None
-        return None, MSG_STUDIEJAAR
+        return None, STUDIEJAAR
     if cls is str:
         text = value.strip()
         if not text:
-            return None, MSG_REQUIRED
+            return None, REQUIRED
         match = _WHOLE_1_6.fullmatch(text)
-        return (int(match.group(1)), None) if match else (None, MSG_STUDIEJAAR)
+        return (int(match.group(1)), None) if match else (None, STUDIEJAAR)
     if value is None:
-        return None, MSG_REQUIRED
+        return None, REQUIRED
     if _is_date(value):
-        return None, MSG_STUDIEJAAR_DATE
-    return None, MSG_STUDIEJAAR  # bool and anything else
+        return None, STUDIEJAAR_DATE
+    return None, STUDIEJAAR  # bool and anything else
 
 
 _FIELD_RULES: dict[str, Rule] = {
@@ -174,22 +168,22 @@ _FIELD_RULES: dict[str, Rule] = {
 }
 
 
-def text_problem(value: Any, limit: int) -> str | None:
+def text_problem(value: Any, limit: int) -> Problem | None:
     """The contract's bounds for a cell's text (control characters, length after folding and
-    trimming), as a Dutch message for the cell, or None."""
+    trimming), as the cell's problem, or None."""
     if value.__class__ is not str:
         return None
     found = FORBIDDEN.search(value)
     if found is not None:
-        return MSG_CONTROL.format(position=found.start() + 1)
+        return control_character(found.start() + 1)
     length = len(fold_single_line(value).strip())
     if length > limit:
-        return MSG_TOO_LONG.format(limit=limit, length=length)
+        return too_long(limit, length)
     return None
 
 
 def _bounded(rule: Rule, limit: int) -> Rule:
-    def bounded(value: Any) -> tuple[Any, str | None]:
+    def bounded(value: Any) -> tuple[Any, Problem | None]:
         problem = text_problem(value, limit)
         if problem is not None:
             return to_text(value), problem
@@ -222,15 +216,17 @@ def rule_for(field: str, required: bool) -> Rule:
 
 # --- matching (R-ROSTER-4) ---------------------------------------------------------------------
 # --- hand edits (R-ROSTER-5) -------------------------------------------------------------------
-def validate_person(kind: RosterKind, fields: PersonFields | Mapping[str, Any]) -> dict[str, str]:
-    """The field errors of one person entered by hand: {field name: Dutch message}; empty when
+def validate_person(
+    kind: RosterKind, fields: PersonFields | Mapping[str, Any]
+) -> dict[str, FieldError]:
+    """The field errors of one person entered by hand: {field name: reason}; empty when
     valid. Fields that do not belong to the kind are ignored."""
     values = fields.model_dump() if isinstance(fields, PersonFields) else dict(fields)
-    errors: dict[str, str] = {}
+    errors: dict[str, FieldError] = {}
     for column in COLUMNS[kind]:
-        _, message = rule_for(column.field, column.required)(values.get(column.field))
-        if message is not None:
-            errors[column.field] = message
+        _, problem = rule_for(column.field, column.required)(values.get(column.field))
+        if problem is not None:
+            errors[column.field] = problem.field_error()
     return errors
 
 

@@ -1,4 +1,5 @@
-"""The list's status column (R-MEMBER-1): a projection of the membership service's events.
+"""The roster's event handlers. The list's status column (R-MEMBER-1) is a projection of the
+membership service's events; the times are the events' own (`occurred_at`), so no clock.
 
 Events about a person no longer in the roster change nothing (the person may have been removed
 after the invitation was sent).

@@ -1,7 +1,10 @@
-"""Commands and queries of the roster service (thin: check, load, apply, save + outbox).
+"""The roster's operations for a school (thin: check, load, apply, save + outbox).
 
-Every operation about a school checks the actor's permission for that very school id
-(`Call.require`, R-ROLE-6) and that the school exists (`require_known_school`).
+The router checks the actor's permission for the request's school before a handler runs
+(school-scoped operations, R-ROLE-6); a handler checks that the school exists
+(`require_known_school` or `store.lock_school`) and, where the two lists differ, that a
+Docent+ stays on the students' list (R-ROLE-2). Failures are reason codes
+(ck_contracts.roster.RosterReason), never prose.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import binascii
 import uuid
 from typing import Any
 
-from ck_contracts.messaging import utcnow
-from ck_contracts.roles import Actor, Permission, Role
+from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import (
     PEOPLE_PER_EVENT,
     AddPerson,
@@ -28,9 +30,11 @@ from ck_contracts.roster import (
     PersonPage,
     PersonRef,
     PersonRemoved,
+    RemovedPerson,
     RemovePerson,
     RosterKind,
     RosterPeopleAdded,
+    RosterReason,
     RosterUploaded,
     TeacherRemoved,
     TemplateFile,
@@ -39,34 +43,26 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
+from ck_contracts.rpc import FieldError
 from ck_runtime.db import erases_personal_data
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
-from ck_runtime.rpc_server import FORBIDDEN_MESSAGE, Call, RpcRouter
-from sqlalchemy import select
+from ck_runtime.rpc_server import Call, RpcRouter
 
-from ck_roster import invitations, rules, store, templates, validation
-from ck_roster.listing import PERSON_COLUMNS, _person, list_people
-from ck_roster.tables import people
+from ck_roster import export as export_file
+from ck_roster import store, templates
+from ck_roster.domain import invitations, matching, rules, validation
+from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = get_logger(__name__)
-router = RpcRouter()
+router = RpcRouter("roster")
 
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-TEMPLATE_NAMES = {
-    RosterKind.STUDENTS: "template_leerlingen.xlsx",
-    RosterKind.TEACHERS: "template_docenten.xlsx",
+CONFIRM = {
+    RosterKind.STUDENTS: RosterReason.CONFIRM_STUDENTS,
+    RosterKind.TEACHERS: RosterReason.CONFIRM_TEACHERS,
 }
-CONFIRMATION = {
-    RosterKind.STUDENTS: "Het bestand bevat alle leerlingen die recht hebben op een "
-    "CJP-lidmaatschap",
-    RosterKind.TEACHERS: "Het bestand bevat alle docenten die recht hebben op een CJP-lidmaatschap",
-}
-NOT_BASE64 = "Het bestand kon niet worden gelezen. Upload het opnieuw."
-EMAIL_TAKEN = "Dit e-mailadres staat al in de lijst."
-UNKNOWN_PERSON = "Deze persoon staat niet (meer) in de lijst."
 
 
 def _max_bytes(call: Call) -> int:
@@ -74,16 +70,17 @@ def _max_bytes(call: Call) -> int:
     return int(getattr(call.deps, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES))
 
 
-async def _known_school(call: Call, school_id: uuid.UUID) -> None:
+async def _known_school(call: Call, school_id: uuid.UUID) -> int:
     async with call.db.read() as session:
-        await require_known_school(session, school_id)
+        return await require_known_school(session, school_id)
 
 
 def _decode(content_b64: str) -> bytes:
     try:
         return base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise Invalid(NOT_BASE64, fields={"content_b64": NOT_BASE64}) from exc
+        reason = RosterReason.FILE_NOT_BASE64
+        raise Invalid(reason, fields={"content_b64": FieldError(reason=reason)}) from exc
 
 
 async def _validate(
@@ -102,26 +99,43 @@ async def _validate(
 
 
 def report_error(report: ValidationReport) -> Invalid:
-    """An invalid file as an error reply: every error by "rij N kolom" (R-ROSTER-3)."""
-    fields: dict[str, str] = {}
+    """An invalid file as an error reply: the report's summary reason, and every problem by
+    "rij N kolom" (R-ROSTER-3); a second problem of the same cell gets " (2)" after its key."""
+    fields: dict[str, FieldError | str] = {}
     for error in report.errors:
-        key = f"rij {error.row} {error.column}".strip()
-        fields[key] = f"{fields[key]} {error.message}" if key in fields else error.message
-    return Invalid(report.message, fields=fields)
+        key = base = f"rij {error.row} {error.column}".strip()
+        number = 1
+        while key in fields:
+            number += 1
+            key = f"{base} ({number})"
+        fields[key] = FieldError(reason=error.reason, params=error.params)
+    invalid = Invalid(report.reason, fields=fields)
+    invalid.params = dict(report.params)
+    return invalid
+
+
+def _require_for_kind(call: Call, kind: RosterKind) -> Actor:
+    """R-ROLE-2: a Docent+ sees and invites in "beheer studenten" only, never the teachers.
+    (The router checked the permission for the school already.)"""
+    actor = call.require_actor()
+    if actor.role == Role.DOCENT_PLUS and kind != RosterKind.STUDENTS:
+        log.warning("rpc.forbidden", kind=kind.value, role=actor.role.value)
+        raise Forbidden()
+    return actor
 
 
 # --- templates and validation (R-ROSTER-1, R-ROSTER-3) --------------------------------------------
-@router.op(Ops.TEMPLATE, TemplateRequest, permission=Permission.VIEW_ROSTER)
+@router.handles(Ops.TEMPLATE)
 async def template(call: Call, request: TemplateRequest) -> TemplateFile:
     content = templates.template_xlsx(request.kind)
     return TemplateFile(
-        filename=TEMPLATE_NAMES[request.kind], content_b64=base64.b64encode(content).decode()
+        filename=templates.template_filename(request.kind),
+        content_b64=base64.b64encode(content).decode(),
     )
 
 
-@router.op(Ops.VALIDATE, FileRequest, permission=Permission.UPLOAD_ROSTER)
+@router.handles(Ops.VALIDATE)
 async def validate(call: Call, request: FileRequest) -> ValidationReport:
-    call.require(Permission.UPLOAD_ROSTER, request.school_id)
     await _known_school(call, request.school_id)
     result = await _validate(call, request, keep_people=False)  # the report is all it needs
     log.info(
@@ -135,12 +149,11 @@ async def validate(call: Call, request: FileRequest) -> ValidationReport:
 
 
 # --- upload (R-ROSTER-4) --------------------------------------------------------------------------
-@router.op(Ops.UPLOAD, UploadRequest, permission=Permission.UPLOAD_ROSTER)
+@router.handles(Ops.UPLOAD)
 async def upload(call: Call, request: UploadRequest) -> UploadResult:
-    call.require(Permission.UPLOAD_ROSTER, request.school_id)
     if not request.confirmed:
-        message = f"Bevestig eerst: {CONFIRMATION[request.kind]}."
-        raise Invalid(message, fields={"confirmed": message})
+        reason = CONFIRM[request.kind]
+        raise Invalid(reason, fields={"confirmed": FieldError(reason=reason)})
     await _known_school(call, request.school_id)
     result = await _validate(call, request)
     if not result.report.ok:
@@ -150,7 +163,7 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
     async with call.db.transaction() as session:
         await store.lock_school(session, request.school_id)
         plan = await store.replace_roster(
-            session, request.school_id, request.kind, result.people, utcnow()
+            session, request.school_id, request.kind, result.people, call.clock.now()
         )
         outcome = UploadResult(
             upload_id=upload_id,
@@ -192,7 +205,7 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
     return outcome
 
 
-def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> TeacherRemoved:
+def teacher_removed(school_id: uuid.UUID, teacher: matching.RemovedTeacher) -> TeacherRemoved:
     """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
     return TeacherRemoved(
         school_id=school_id,
@@ -204,20 +217,20 @@ def teacher_removed(school_id: uuid.UUID, teacher: store.RemovedTeacher) -> Teac
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
-@router.op(Ops.ADD_PERSON, AddPerson, permission=Permission.UPLOAD_ROSTER)
+@router.handles(Ops.ADD_PERSON)
 async def add_person(call: Call, command: AddPerson) -> Person:
-    call.require(Permission.UPLOAD_ROSTER, command.school_id)
     errors = rules.validate_person(command.kind, command.fields)
     if errors:
-        raise Invalid("Controleer de invoer.", fields={f"fields.{k}": v for k, v in errors.items()})
+        raise Invalid(fields={f"fields.{name}": error for name, error in errors.items()})
     fields = rules.clean_person(command.kind, command.fields)
-    email = store.email_key(fields)
-    values = store.new_person_values(command.school_id, command.kind, fields, utcnow())
+    email = matching.email_key(fields)
+    values = store.new_person_values(command.school_id, command.kind, fields, call.clock.now())
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)  # no two adds of one address
         if email and await store.email_taken(session, command.school_id, command.kind, email):
-            raise Conflict(EMAIL_TAKEN, fields={"fields.email": EMAIL_TAKEN})
-        await session.execute(store.people.insert().values(**values))
+            taken = RosterReason.EMAIL_TAKEN
+            raise Conflict(taken, fields={"fields.email": FieldError(reason=taken)})
+        await store.insert_person(session, values)
         await add_to_outbox(
             session,
             PersonAdded(
@@ -231,16 +244,15 @@ async def add_person(call: Call, command: AddPerson) -> Person:
     return Person(person_id=values["id"], kind=command.kind, **fields.model_dump())
 
 
-@router.op(Ops.REMOVE_PERSON, RemovePerson, permission=Permission.UPLOAD_ROSTER)
-async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
-    call.require(Permission.UPLOAD_ROSTER, command.school_id)
+@router.handles(Ops.REMOVE_PERSON)
+async def remove_person(call: Call, command: RemovePerson) -> RemovedPerson:
     async with call.db.transaction() as session:
         await store.lock_school(session, command.school_id)
         deleted = await store.delete_person(
             session, command.school_id, command.person_id, command.kind
         )
         if deleted is None:
-            raise NotFound(UNKNOWN_PERSON)
+            raise NotFound(RosterReason.UNKNOWN_PERSON)
         kind, teacher = deleted
         erases_personal_data(session)
         events: list[Any] = [
@@ -250,42 +262,32 @@ async def remove_person(call: Call, command: RemovePerson) -> dict[str, Any]:
             events.append(teacher_removed(command.school_id, teacher))
         await add_to_outbox(session, *events)
     log.info("roster.person_removed", kind=kind.value, person_id=str(command.person_id))
-    return {"person_id": str(command.person_id)}
+    return RemovedPerson(person_id=command.person_id)
 
 
 # --- the list (R-ROSTER-6) ------------------------------------------------------------------------
-@router.op(Ops.LIST, ListRequest, permission=Permission.VIEW_ROSTER)
+@router.handles(Ops.LIST)
 async def list_roster(call: Call, request: ListRequest) -> PersonPage:
-    _require_for_kind(call, Permission.VIEW_ROSTER, request.school_id, request.kind)
-    async with call.db.read() as session:
-        await require_known_school(session, request.school_id)
-    return await list_people(call.db, request)
+    _require_for_kind(call, request.kind)
+    await _known_school(call, request.school_id)
+    return await store.list_people(call.db, request)
 
 
 # --- invitations, export and one person (R-MEMBER-2/3, R-ROLE-2) ----------------------------------
-def _require_for_kind(
-    call: Call, permission: Permission, school_id: uuid.UUID, kind: RosterKind
-) -> Actor:
-    """R-ROLE-2: a Docent+ sees and invites in "beheer studenten" only, never the teachers."""
-    actor = call.require(permission, school_id)
-    if actor.role == Role.DOCENT_PLUS and kind != RosterKind.STUDENTS:
-        log.warning("rpc.forbidden", permission=permission.value, role=actor.role.value)
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return actor
-
-
-@router.op(Ops.INVITE, InviteRequest, permission=Permission.INVITE_MEMBERS)
+@router.handles(Ops.INVITE)
 async def invite(call: Call, request: InviteRequest) -> InviteResult:
     """Resolve the selection and put InvitationsRequested chunks in the outbox, in one
     transaction under the school's lock: a person removed meanwhile is either not invited or
     removed after (PersonRemoved then follows the invitation and revokes it, R-ROSTER-7)."""
-    _require_for_kind(call, Permission.INVITE_MEMBERS, request.school_id, request.kind)
-    invitations.selection_conditions(request.school_id, request.kind, request.selection)
-    request_id = invitations.new_request_id()
+    _require_for_kind(call, request.kind)
+    problem = invitations.selection_problem(request.selection)
+    if problem is not None:
+        raise Invalid(problem.reason, fields={"selection": problem.field_error()})
+    request_id = uuid.uuid4()
     async with call.db.transaction() as session:
         school_number = await require_known_school(session, request.school_id)
         await store.lock_school(session, request.school_id)
-        rows = await invitations.selected_people(
+        rows = await store.selected_people(
             session, request.school_id, request.kind, request.selection
         )
         events, skipped = invitations.invitation_events(
@@ -310,32 +312,30 @@ async def invite(call: Call, request: InviteRequest) -> InviteResult:
     return InviteResult(request_id=request_id, requested=requested, skipped_active=skipped)
 
 
-@router.op(Ops.EXPORT, ExportRequest, permission=Permission.VIEW_ROSTER)
+@router.handles(Ops.EXPORT)
 async def export(call: Call, request: ExportRequest) -> TemplateFile:
     """ "export excel": the filtered list with status and activatiecode as an .xlsx."""
-    _require_for_kind(call, Permission.VIEW_ROSTER, request.school_id, request.kind)
+    _require_for_kind(call, request.kind)
+    names = export_file.export_fields(request.kind)
     async with call.db.read() as session:
         school_number = await require_known_school(session, request.school_id)
-        query = invitations.export_query(request.school_id, request.kind, request.filter)
-        rows = (await session.execute(query)).all()
+        rows = await store.export_rows(
+            session, request.school_id, request.kind, request.filter, names
+        )
     # Writing 50,000 rows takes a second or two: off the event loop.
-    content = await asyncio.to_thread(invitations.export_xlsx, request.kind, rows)
+    content = await asyncio.to_thread(export_file.export_xlsx, request.kind, rows)
     log.info("roster.exported", kind=request.kind.value, rows=len(rows), bytes=len(content))
     return TemplateFile(
-        filename=invitations.export_filename(request.kind, school_number, utcnow()),
+        filename=export_file.export_filename(request.kind, school_number, call.clock.now()),
         content_b64=base64.b64encode(content).decode(),
     )
 
 
-@router.op(Ops.PERSON_GET, PersonRef, permission=Permission.VIEW_ROSTER)
+@router.handles(Ops.PERSON_GET)
 async def person_get(call: Call, ref: PersonRef) -> Person:
-    call.require(Permission.VIEW_ROSTER, ref.school_id)
     async with call.db.read() as session:
-        query = select(*PERSON_COLUMNS).where(
-            people.c.school_id == ref.school_id, people.c.id == ref.person_id
-        )
-        row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound(UNKNOWN_PERSON)
-    _require_for_kind(call, Permission.VIEW_ROSTER, ref.school_id, RosterKind(row.kind))
-    return _person(row)
+        person = await store.find_person(session, ref.school_id, ref.person_id)
+    if person is None:
+        raise NotFound(RosterReason.UNKNOWN_PERSON)
+    _require_for_kind(call, person.kind)
+    return person
