@@ -78,7 +78,9 @@ class World:
         request = RpcRequest(op=name, actor=actor, payload=jsonable(payload))
         return await router.dispatch(request, self.db, self.deps, self.clock)
 
-    async def ok(self, op: Operation[Any, Any] | str, payload: dict[str, Any], actor: Actor | None = None) -> Any:
+    async def ok(
+        self, op: Operation[Any, Any] | str, payload: dict[str, Any], actor: Actor | None = None
+    ) -> Any:
         reply = await self.call(op, payload, actor)
         assert reply["ok"], reply
         return reply["result"]

@@ -77,7 +77,9 @@ async def test_an_unknown_school_number_is_refused(world: World) -> None:
     payload = {"api_key": world.keys["A"], "weborder": world.weborder(school_number=99999)}
     error = await world.error(Ops.WEBORDER_CREATE, payload)
     assert error["code"] == "invalid" and error["reason"] == "school_number_unknown"
-    assert error["field_errors"] == {"school_number": {"reason": "school_number_unknown", "params": {}}}
+    assert error["field_errors"] == {
+        "school_number": {"reason": "school_number_unknown", "params": {}}
+    }
 
 
 @pytest.mark.parametrize(

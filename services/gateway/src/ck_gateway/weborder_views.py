@@ -26,11 +26,13 @@ from ck_contracts.weborders import (
     MAX_AMOUNT_CENTS,
     OrderSchooltoer,
     ProviderFields,
+    WebordersReason,
     WeborderStatus,
 )
 from ck_runtime.validation import dutch_errors
 from pydantic import ValidationError
 
+from ck_gateway import i18n
 from ck_gateway.forms import GENERAL
 
 STATUS_LABELS: dict[WeborderStatus, str] = {
@@ -129,7 +131,9 @@ def parse_schooltoer(
     if travel_date is None:
         errors["datum"] = "Vul een datum in, bijvoorbeeld 14-03-2024."
     elif travel_date < today:
-        errors["datum"] = "De reisdatum ligt in het verleden."
+        # The same rule and words as the service's (WebordersReason.TRAVEL_DATE_IN_PAST), which
+        # checks it for the API too; here it is shown beside the form's other errors.
+        errors["datum"] = i18n.render(WebordersReason.TRAVEL_DATE_IN_PAST)
     travellers = whole_number(text(form, "reizigers"), low=1, high=2000)
     if travellers is None:
         errors["reizigers"] = "Vul een heel aantal reizigers in van 1 tot en met 2.000."

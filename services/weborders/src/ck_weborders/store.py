@@ -400,9 +400,7 @@ async def request_to_provider(
     """The school's offer request for one of the provider's offerings exists."""
     found = await session.execute(
         select(offer_requests.c.id)
-        .select_from(
-            offer_requests.join(offerings, offerings.c.id == offer_requests.c.offering_id)
-        )
+        .select_from(offer_requests.join(offerings, offerings.c.id == offer_requests.c.offering_id))
         .where(
             offer_requests.c.id == request_id,
             offer_requests.c.school_id == school_id,
@@ -518,9 +516,7 @@ async def requests_to_provider(
     """Offer requests addressed to the provider's offerings, newest first."""
     rows = await session.execute(
         select(offer_requests)
-        .select_from(
-            offer_requests.join(offerings, offerings.c.id == offer_requests.c.offering_id)
-        )
+        .select_from(offer_requests.join(offerings, offerings.c.id == offer_requests.c.offering_id))
         .where(offerings.c.provider_id == provider_id)
         .order_by(offer_requests.c.created_at.desc(), offer_requests.c.id)
         .limit(limit)
@@ -673,7 +669,6 @@ async def add_dossier_note(
     )
 
 
-
 # --- the budget's answers in the saga (consumers.py) ---------------------------------------------
 async def settle(
     session: AsyncSession,
@@ -730,9 +725,7 @@ async def put_on_roster(
         await session.execute(insert(session, roster_people).on_conflict_do_nothing(), rows)
 
 
-async def remove_person(
-    session: AsyncSession, person: uuid.UUID, now: datetime
-) -> dict[str, int]:
+async def remove_person(session: AsyncSession, person: uuid.UUID, now: datetime) -> dict[str, int]:
     """Off the roster with a tombstone; their dossier notes and weborder participations
     deleted, their card payments unlinked (R-AVG-2). What was touched, counted."""
     await session.execute(

@@ -399,9 +399,7 @@ class Ops:
     PROVIDER_REGISTER: Operation[RegisterProvider, Provider] = _admin(
         "provider.register", RegisterProvider, Provider, (R.KVK_TAKEN,)
     )
-    PROVIDER_LIST: Operation[Empty, list[Provider]] = _admin(
-        "provider.list", Empty, list[Provider]
-    )
+    PROVIDER_LIST: Operation[Empty, list[Provider]] = _admin("provider.list", Empty, list[Provider])
     KEY_ISSUE: Operation[ProviderRef, IssuedApiKey] = _admin(
         "provider.key.issue", ProviderRef, IssuedApiKey, (R.PROVIDER_NOT_FOUND,)
     )
@@ -413,7 +411,9 @@ class Ops:
     )
     # provider API (authenticated by the API key in the payload)
     PROVIDER_AUTHENTICATE: Operation[ProviderAuth, Provider] = _provider(
-        "provider.authenticate", ProviderAuth, Provider  # card payments ask this first
+        "provider.authenticate",
+        ProviderAuth,
+        Provider,  # card payments ask this first
     )
     WEBORDER_CREATE: Operation[CreateWeborder, Weborder] = _provider(
         "provider.weborder.create",

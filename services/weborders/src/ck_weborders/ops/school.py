@@ -115,7 +115,9 @@ async def decide(call: Call, request: DecideWeborder) -> Weborder:
                     ),
                 ),
             )
-        found = await store.load_weborder(session, store.one_weborder(row.id, store.of_school(request.school_id)))
+        found = await store.load_weborder(
+            session, store.one_weborder(row.id, store.of_school(request.school_id))
+        )
     assert found is not None
     log.info("weborder.decided", weborder_id=str(row.id), status=status.value)
     return found
