@@ -16,6 +16,7 @@ import pytest
 from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
 from ck_contracts.messaging import Event
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import (
     PersonAdded,
@@ -24,7 +25,6 @@ from ck_contracts.roster import (
     RosterPeopleAdded,
     TeacherRemoved,
 )
-from ck_contracts.operations import Operation
 from ck_contracts.rpc import RpcRequest
 from ck_contracts.weborders import Ops
 from ck_runtime.clock import ManualClock

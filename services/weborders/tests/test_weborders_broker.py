@@ -15,9 +15,9 @@ import aio_pika
 from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetDebited, CardPaymentMade
 from ck_contracts.messaging import EVENTS_EXCHANGE
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind, RosterPeopleAdded
-from ck_contracts.operations import Operation
 from ck_contracts.weborders import Ops
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
