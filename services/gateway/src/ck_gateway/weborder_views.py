@@ -69,19 +69,6 @@ PROVIDER_FIELDS = {
 _DUTCH_DATE = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
 
 
-def items_of(result: Any) -> list[Any]:
-    """A list reply, whether the service answers a bare list or {"items": [...]}."""
-    if isinstance(result, Mapping):
-        return list(result.get("items", []))
-    return list(result or [])
-
-
-def total_of(result: Any, items: list[Any]) -> int:
-    if isinstance(result, Mapping) and isinstance(result.get("total"), int):
-        return int(result["total"])
-    return len(items)
-
-
 def text(form: Mapping[str, Any], name: str) -> str:
     value = form.get(name, "")
     return value.strip() if isinstance(value, str) else ""

@@ -354,15 +354,8 @@ _KEY = (R.API_KEY_INVALID,)
 def _admin(
     name: str, request: type[Req], response: Any, reasons: tuple[str, ...] = ()
 ) -> Operation[Req, Any]:
-    return Operation(
-        SERVICE,
-        name,
-        request,
-        response,
-        Audience.ADMIN,
-        permission=Permission.REGISTER_PROVIDER,
-        reasons=reasons,
-    )
+    admin, permission = Audience.ADMIN, Permission.REGISTER_PROVIDER
+    return Operation(SERVICE, name, request, response, admin, permission, reasons=reasons)
 
 
 def _provider(
