@@ -22,7 +22,7 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
@@ -32,10 +32,7 @@ from ck_gateway.weborder_views import PROVIDER_FIELDS, parse_provider, text
 
 router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)
 
-NOTICES = {
-    "geregistreerd": "De aanbieder is geregistreerd. Geef de aanbieder nu een API-sleutel.",
-    "ingetrokken": "De API-sleutel is ingetrokken; hij werkt niet meer.",
-}
+DONE = ("geregistreerd", "ingetrokken")  # ?gedaan=...: msgid providers_page.done.<it>
 
 
 def _require(session: SessionInfo) -> None:
@@ -119,7 +116,11 @@ async def _provider_page(
         "provider": provider,
         "keys": keys,
         "issued": issued,
-        "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+        "notice": (
+            i18n.render(f"providers_page.done.{done}")
+            if (done := request.query_params.get("gedaan", "")) in DONE
+            else ""
+        ),
         "error": error,
     }
     return render(request, "admin_provider.html", context, status_code=status_code)

@@ -19,7 +19,7 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_http_status
@@ -62,7 +62,9 @@ async def _dossier_page(
             "may_write": session.actor.may(Permission.WRITE_DOSSIER_NOTE, school_id),
             "values": values or {},
             "errors": errors or {},
-            "notice": "De notitie is bewaard." if request.query_params.get("gedaan") else "",
+            "notice": (
+                i18n.render("dossier_page.note_saved") if request.query_params.get("gedaan") else ""
+            ),
         },
         status_code=status_code,
     )

@@ -16,6 +16,7 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ck_gateway import i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import search_term, validated
@@ -84,8 +85,7 @@ async def _offer_page(
             "may_request": session.actor.may(Permission.REQUEST_OFFER, school_id),
             "euro": format_euro,
             "notice": (
-                "Uw aanvraag is verstuurd. De aanbieder neemt contact op en maakt een weborder "
-                "aan, die u onder Bestellingen > Weborders terugziet."
+                i18n.render("offer_page.requested")
                 if request.query_params.get("gedaan") == "aangevraagd"
                 else ""
             ),

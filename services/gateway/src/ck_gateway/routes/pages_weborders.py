@@ -33,7 +33,7 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
@@ -56,11 +56,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 SETTLE_SECONDS = 3.0  # how long an approval waits for the budget's answer before redirecting
-NOTICES = {
-    "afgekeurd": "De weborder is afgekeurd. De aanbieder ziet de reden.",
-    "geannuleerd": "De goedkeuring is geannuleerd; het bedrag komt terug op het saldo.",
-    "besteld": "De Schooltoer-bestelling is geplaatst.",
-}
+DONE = ("afgekeurd", "geannuleerd", "besteld")  # ?gedaan=...: msgid weborders_page.done.<it>
 
 
 def service_errors(exc: RpcFailed, names: dict[str, str] | None = None) -> dict[str, str]:
@@ -104,20 +100,17 @@ def _outcome(weborder: Weborder | None) -> tuple[str, str]:
     """(notice, error) for the weborder the budget holder just approved."""
     if weborder is None:
         return "", ""
-    amount = format_euro(weborder.amount_cents)
+    params = {
+        "activity": weborder.activity,
+        "amount_cents": weborder.amount_cents,
+        "reason": weborder.reason,
+    }
     if weborder.status == WeborderStatus.APPROVED:
-        return f"Weborder '{weborder.activity}' is goedgekeurd: {amount} afgeschreven.", ""
+        return i18n.render("weborders_page.approved", params), ""
     if weborder.status == WeborderStatus.REFUSED:
-        return "", (
-            f"De goedkeuring van weborder '{weborder.activity}' ({amount}) is geweigerd: "
-            f"{weborder.reason} Er is niets afgeschreven."
-        )
+        return "", i18n.render("weborders_page.refused", params)
     if weborder.status == WeborderStatus.APPROVING:
-        return (
-            f"Weborder '{weborder.activity}' is goedgekeurd; het budget schrijft {amount} af. "
-            "Ververs de pagina over enkele seconden voor de uitkomst.",
-            "",
-        )
+        return i18n.render("weborders_page.approving", params), ""
     return "", ""
 
 
@@ -138,7 +131,8 @@ async def _weborders_page(
     if just := request.query_params.get("weborder"):
         found = next((w for w in listing.items if str(w.weborder_id) == just), None)
         notice, error = _outcome(found)
-    notice = notice or NOTICES.get(request.query_params.get("gedaan", ""), "")
+    if not notice and (done := request.query_params.get("gedaan", "")) in DONE:
+        notice = i18n.render(f"weborders_page.done.{done}")
     pages = max(1, -(-listing.total // PAGE_SIZE))
     return render(
         request,
@@ -262,12 +256,17 @@ async def _schooltoer_orders(
 def _schooltoer_outcome(order: SchooltoerOrder | None) -> tuple[str, str]:
     if order is None:
         return "", ""
-    trip = f"{order.from_place} - {order.to_place} ({format_euro(order.amount_cents)})"
+    params = {
+        "from_place": order.from_place,
+        "to_place": order.to_place,
+        "amount_cents": order.amount_cents,
+        "reason": order.reason,
+    }
     if order.status == WeborderStatus.APPROVED:
-        return f"Schooltoer {trip} is besteld en afgeschreven.", ""
+        return i18n.render("schooltoer_page.approved", params), ""
     if order.status == WeborderStatus.REFUSED:
-        return "", f"De Schooltoer-bestelling {trip} is geweigerd: {order.reason}"
-    return f"Schooltoer {trip} is besteld; het budget schrijft het bedrag af.", ""
+        return "", i18n.render("schooltoer_page.refused", params)
+    return i18n.render("schooltoer_page.approving", params), ""
 
 
 async def _schooltoer_page(
