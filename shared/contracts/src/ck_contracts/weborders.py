@@ -339,7 +339,6 @@ class WebordersReason(Reasons):
     WEBORDER_NOT_CANCELLABLE = "weborder_not_cancellable"  # {status}
     # the school
     WEBORDER_NOT_FOUND = "weborder_not_found"
-    WEBORDER_CHANGED = "weborder_changed"
     REJECTION_REASON_REQUIRED = "rejection_reason_required"
     WEBORDER_ALREADY_DECIDED = "weborder_already_decided"  # {status}
     APPROVAL_NOT_CANCELLABLE = "approval_not_cancellable"  # {status}
@@ -451,7 +450,6 @@ class Ops:
             R.WEBORDER_NOT_FOUND,
             R.REJECTION_REASON_REQUIRED,
             R.WEBORDER_ALREADY_DECIDED,
-            R.WEBORDER_CHANGED,
         ),
     )
     WEBORDER_CANCEL_APPROVAL: Operation[CancelApproval, Weborder] = _school(
@@ -459,7 +457,7 @@ class Ops:
         CancelApproval,
         Weborder,
         Permission.APPROVE_WEBORDERS,
-        (R.WEBORDER_NOT_FOUND, R.APPROVAL_NOT_CANCELLABLE, R.WEBORDER_CHANGED),
+        (R.WEBORDER_NOT_FOUND, R.APPROVAL_NOT_CANCELLABLE),
     )
     # Spends the collective budget, so only who may approve weborders orders it.
     SCHOOLTOER_ORDER: Operation[OrderSchooltoer, SchooltoerOrder] = _school(
