@@ -257,7 +257,7 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
             start = time.perf_counter()
             reply = await rpc.call(
                 "weborders",
-                Ops.WEBORDER_CREATE,
+                Ops.WEBORDER_CREATE.name,
                 {**payload, "idempotency_key": uuid.uuid4().hex},
             )
             assert reply.ok, reply.error

@@ -16,7 +16,6 @@ from ck_gateway.menu import menu_for
 from ck_gateway.settings import get_settings
 from ck_gateway.weborder_views import (
     STATUS_LABELS,
-    items_of,
     parse_date,
     parse_provider,
     parse_schooltoer,
@@ -98,7 +97,6 @@ def test_provider_form() -> None:
 
 
 def test_small_helpers() -> None:
-    assert items_of([1, 2]) == [1, 2] and items_of({"items": [3]}) == [3] and items_of(None) == []
     assert parse_date("2024-03-14") == date(2024, 3, 14) == parse_date("14-3-2024")
     assert parse_date("31-02-2024") is None
     assert status_filter("geweigerd") == WeborderStatus.REFUSED and status_filter("x") is None

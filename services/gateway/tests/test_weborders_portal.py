@@ -222,7 +222,7 @@ async def world(
             started.append(runtime)
         for school in stack.schools.values():
             ref = {"school_id": str(school.school_id)}
-            await _known(stack, "weborders", Ops.WEBORDER_LIST, ref, school)
+            await _known(stack, "weborders", Ops.WEBORDER_LIST.name, ref, school)
             await _known(stack, "budget", BudgetOps.LEDGER, ref, school)
             await _known(stack, "roster", RosterOps.LIST.name, {**ref, "kind": "students"}, school)
         await _add_docent_plus(stack, stack.schools["a"].school_id)
@@ -603,6 +603,47 @@ async def test_docent_plus_browses_and_requests_but_cannot_approve_or_order(worl
 
 
 # --- Schooltoer (R-WEB-4) and Exports (R-WEB-5) -----------------------------------------------
+async def test_a_past_travel_date_is_refused_on_the_api_as_on_the_page(world: World) -> None:
+    """The rule lived only in the form; the weborders service checks it now (with the stack's
+    clock, the Dutch day), so the JSON API answers the same code and words as the page."""
+    stack = world.stack
+    school = stack.schools["a"]
+    yesterday = (MONDAY.date() - timedelta(days=1)).isoformat()
+    token = {"Authorization": f"Bearer {await stack.api_token(school.email, school.password)}"}
+    order = {
+        "travel_date": yesterday,
+        "from_place": "Utrecht",
+        "to_place": "Rotterdam",
+        "travellers": 30,
+        "amount_cents": 1250,
+    }
+    path = f"/api/v1/schools/{school.school_id}/schooltoer"
+    async with stack.client() as client:
+        refused = await client.post(path, headers=token, json=order)
+        listed = await client.get(path, headers=token)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "travel_date_in_past"
+    assert error["message"] == "De reisdatum ligt in het verleden."
+    assert error["params"]["travel_date"] == yesterday
+    assert error["field_codes"]["travel_date"]["code"] == "travel_date_in_past"
+    assert all(o["travel_date"] != yesterday for o in listed.json())
+    async with holder(stack) as client:
+        page = await client.get("/bestellingen/schooltoer")
+        shown = await client.post(
+            "/bestellingen/schooltoer",
+            data={
+                "datum": yesterday,
+                "van": "Utrecht",
+                "naar": "Rotterdam",
+                "reizigers": "30",
+                "bedrag": "12,50",
+                "csrf_token": stack.csrf_of(page.text),
+            },
+        )
+    assert shown.status_code == 422 and "De reisdatum ligt in het verleden." in shown.text
+
+
 async def test_schooltoer_is_debited_and_everything_is_in_the_export(world: World) -> None:
     stack = world.stack
     await credit(stack, stack.schools["a"].school_id, 5000)
@@ -695,7 +736,7 @@ async def _on_weborders_roster(stack: Stack, school: Any, person_id: str) -> Non
     ref = {"school_id": str(school.school_id), "person_id": person_id}
 
     async def known() -> bool:
-        return bool((await stack.rpc.call("weborders", Ops.DOSSIER_GET, ref, actor=actor)).ok)
+        return bool((await stack.rpc.call("weborders", Ops.DOSSIER_GET.name, ref, actor=actor)).ok)
 
     assert await eventually(known, 30), "the weborders service does not know the student"
 
@@ -779,7 +820,8 @@ async def test_an_uploaded_roster_is_the_dossiers_list_of_students(world: World)
         shown = await client.get(f"{dossier_b}/{ids['Noor']}", headers=token_b)
     for what, response in refused.items():
         assert response.status_code == 404, (what, response.text)
-        assert response.json()["error"]["code"] == "not_found"
+        # The service's reason is the API's code (issue 12); the same for every refusal.
+        assert response.json()["error"]["code"] == "student_not_on_roster"
     assert [e["text"] for e in shown.json()["entries"]] == [note["text"]]
     async with holder(stack, "b") as client:
         page = await client.get(f"/dossier/{ids['Daan']}")

@@ -13,11 +13,12 @@ from uuid import UUID, uuid4
 import pytest
 from ck_contracts.messaging import utcnow
 from ck_contracts.notifier import EmailsRequested, MailItem, MailTemplate
-from ck_notifier.handlers import INVALID_RECIPIENT, emails_requested_handler
-from ck_notifier.outgoing import Doorbell, list_failed, replay
+from ck_notifier.consumers import INVALID_RECIPIENT, emails_requested_handler
 from ck_notifier.rendering import MissingContext
 from ck_notifier.smtp_sink import SmtpSink, read_mails
+from ck_notifier.store import Doorbell, list_failed, replay
 from ck_notifier.tables import outgoing_mails
+from ck_runtime.clock import SystemClock
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_testkit import eventually
@@ -70,7 +71,7 @@ async def _all_sent(db: Database, ids: list[UUID]) -> bool:
 async def _handle(db: Database, event: EmailsRequested) -> Doorbell:
     doorbell = Doorbell()
     async with db.transaction() as session:
-        await emails_requested_handler(doorbell)(event, session)
+        await emails_requested_handler(doorbell, SystemClock())(event, session)
     return doorbell
 
 

@@ -11,8 +11,15 @@ from uuid import uuid4
 
 import aiosmtplib
 import pytest
-from ck_notifier.message import Mail, compose, message_id, valid_address
-from ck_notifier.retries import AfterFailure, after_failure, retry_delay
+from ck_notifier.domain import (
+    AfterFailure,
+    Mail,
+    after_failure,
+    compose,
+    message_id,
+    retry_delay,
+    valid_address,
+)
 from ck_notifier.smtp_client import classify, describe
 from ck_notifier.tables import MailStatus
 

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 from ck_contracts.notifier import MailTemplate
-from ck_notifier.message import Mail, compose
+from ck_notifier.domain import Mail, compose
 from ck_notifier.rendering import REQUIRED_KEYS, MissingContext, UnknownTemplate, render
 from ck_runtime.consumers import PoisonMessage
 from ck_testkit import clocks

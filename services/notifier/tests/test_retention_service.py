@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ck_notifier import outgoing
+from ck_notifier import store
+from ck_notifier.domain import AfterFailure
 from ck_notifier.rendering import RenderedMail
 from ck_notifier.retention import retention_rules
-from ck_notifier.retries import AfterFailure
 from ck_notifier.settings import get_settings
 from ck_notifier.tables import MailStatus, outgoing_mails
 from ck_runtime.clock import ManualClock
@@ -39,10 +39,10 @@ def rendered(i: int) -> RenderedMail:
 async def queue(db: Database, clock: ManualClock, count: int) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(count)]
     async with db.transaction() as session:
-        await outgoing.add_mails(
+        await store.add_mails(
             session,
             [
-                outgoing.mail_row(
+                store.mail_row(
                     mail_id=mail_id,
                     template="invitation",
                     recipient=ADDRESS,
@@ -59,8 +59,8 @@ async def queue(db: Database, clock: ManualClock, count: int) -> list[uuid.UUID]
 async def fail_for_good(db: Database, clock: ManualClock, mail_id: uuid.UUID) -> None:
     outcome = AfterFailure(MailStatus.FAILED, 8, clock.now())
     async with db.transaction() as session:
-        await outgoing.mark_failed_tries(
-            session, [outgoing.FailedTry(mail_id, outcome, "SMTPResponseException 550: [adres]")]
+        await store.mark_failed_tries(
+            session, [store.FailedTry(mail_id, outcome, "SMTPResponseException 550: [adres]")]
         )
 
 
@@ -85,15 +85,15 @@ async def test_failed_mails_are_erased_after_the_period_and_records_go_later(
     job = Retention(db, clock, retention_rules(settings), batch=2)
     sent, failed, pending, *others = await queue(db, clock, 5)
     async with db.transaction() as session:
-        await outgoing.mark_sent(session, [sent], clock.now())
+        await store.mark_sent(session, [sent], clock.now())
     await fail_for_good(db, clock, failed)
     for mail_id in others:  # more failed mails than a batch
         await fail_for_good(db, clock, mail_id)
     async with db.transaction() as session:  # a mail that could never be sent
-        await outgoing.add_mails(
+        await store.add_mails(
             session,
             [
-                outgoing.unsendable_row(
+                store.unsendable_row(
                     mail_id=uuid.uuid4(),
                     template="invitation",
                     error="invalid recipient address: never sent",
@@ -116,9 +116,9 @@ async def test_failed_mails_are_erased_after_the_period_and_records_go_later(
         assert (row.recipient, row.subject, row.text_body, row.html_body) == (None,) * 4
     assert now[pending].recipient == ADDRESS and now[pending].status == MailStatus.PENDING
     async with db.transaction() as session:
-        listed = {m.id for m in await outgoing.list_failed(session)}
+        listed = {m.id for m in await store.list_failed(session)}
         assert {failed, *others} <= listed  # still the operator's dead letter ...
-        assert await outgoing.replay(session, None, clock.now()) == []  # ... with nothing to send
+        assert await store.replay(session, None, clock.now()) == []  # ... with nothing to send
 
     clock.set(MONDAY + timedelta(days=30))
     handled = await job.run_once()
@@ -145,6 +145,6 @@ async def test_a_sent_mail_leaves_no_copy_in_the_sqlite_files(tmp_path: Path) ->
     values = {"address": ADDRESS, "name": "Femke"}
     assert traces(sqlite_files(tmp_path), values)
     async with db.transaction() as session:
-        await outgoing.mark_sent(session, ids, clock.now())
+        await store.mark_sent(session, ids, clock.now())
     assert traces(sqlite_files(tmp_path), values) == {}
     await db.dispose()

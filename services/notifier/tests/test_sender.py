@@ -14,11 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from ck_contracts.messaging import utcnow
-from ck_notifier.outgoing import Doorbell, add_mail, add_mails, mail_row, replay
 from ck_notifier.rendering import RenderedMail
 from ck_notifier.sender import MailSender
 from ck_notifier.settings import NotifierSettings
 from ck_notifier.smtp_sink import SmtpSink, read_mails
+from ck_notifier.store import Doorbell, add_mail, add_mails, mail_row, replay
 from ck_notifier.tables import outgoing_mails
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
 from ck_contracts.messaging import Event
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import (
     PersonAdded,
@@ -26,15 +27,27 @@ from ck_contracts.roster import (
 )
 from ck_contracts.rpc import RpcRequest
 from ck_contracts.weborders import Ops
+from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
 from ck_weborders.consumers import budget_consumer, roster_consumer
-from ck_weborders.deps import WebordersDeps
-from ck_weborders.handlers import router
-from ck_weborders.settings import get_settings
+from ck_weborders.ops import router
+from ck_weborders.settings import WebordersDeps, get_settings
 
 PEPPER = "test-pepper-not-for-production"
+# The tests' "now": Schooltoer trips in 2027 are in the future whatever the calendar says.
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+class TickingClock(ManualClock):
+    """Moves a millisecond each time it is read, so rows written one after the other get
+    times in that order (lists sort newest first), as on a real clock."""
+
+    def now(self) -> datetime:
+        moment = super().now()
+        self.advance(timedelta(milliseconds=1))
+        return moment
 
 
 @dataclass
@@ -47,6 +60,7 @@ class World:
     other_number: int = 10290
     keys: dict[str, str] = field(default_factory=dict)  # provider name -> API key
     providers: dict[str, uuid.UUID] = field(default_factory=dict)
+    clock: ManualClock = field(default_factory=lambda: TickingClock(START))
 
     def holder(self, school: uuid.UUID | None = None) -> Actor:
         return Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school or self.school)
@@ -57,17 +71,22 @@ class World:
     def admin(self) -> Actor:
         return Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
 
-    async def call(self, op: str, payload: dict[str, Any], actor: Actor | None) -> dict[str, Any]:
-        request = RpcRequest(op=op, actor=actor, payload=jsonable(payload))
-        return await router.dispatch(request, self.db, self.deps)
+    async def call(
+        self, op: Operation[Any, Any] | str, payload: dict[str, Any], actor: Actor | None
+    ) -> dict[str, Any]:
+        name = op.name if isinstance(op, Operation) else op
+        request = RpcRequest(op=name, actor=actor, payload=jsonable(payload))
+        return await router.dispatch(request, self.db, self.deps, self.clock)
 
-    async def ok(self, op: str, payload: dict[str, Any], actor: Actor | None = None) -> Any:
+    async def ok(
+        self, op: Operation[Any, Any] | str, payload: dict[str, Any], actor: Actor | None = None
+    ) -> Any:
         reply = await self.call(op, payload, actor)
         assert reply["ok"], reply
         return reply["result"]
 
     async def error(
-        self, op: str, payload: dict[str, Any], actor: Actor | None = None
+        self, op: Operation[Any, Any] | str, payload: dict[str, Any], actor: Actor | None = None
     ) -> dict[str, Any]:
         reply = await self.call(op, payload, actor)
         assert not reply["ok"], reply
@@ -103,7 +122,11 @@ class World:
 
     async def feed(self, event: Event) -> bool:
         roster_events = (PersonRemoved, PersonAdded, RosterPeopleAdded, TeacherRemoved)
-        consumer = roster_consumer() if isinstance(event, roster_events) else budget_consumer()
+        consumer = (
+            roster_consumer(self.clock)
+            if isinstance(event, roster_events)
+            else budget_consumer(self.clock)
+        )
         return await consumer.handle(event.envelope(), self.db)
 
     async def enrol(

@@ -337,7 +337,7 @@ async def test_a_removed_teacher_is_erased_where_they_arranged_something(world: 
         achternaam="Docent",
         email="Dirk.Docent@School.nl",
     )
-    assert await roster_consumer().handle(left.envelope(), world.db)
+    assert await roster_consumer(world.clock).handle(left.envelope(), world.db)
 
     async def docent_plus_email(weborder: dict[str, Any]) -> str:
         ref = {"api_key": world.keys["A"], "weborder_id": weborder["weborder_id"]}

@@ -13,7 +13,6 @@ from ck_weborders.tables import api_keys
 from sqlalchemy import select
 
 World = Any
-BAD_KEY = "Deze API-sleutel is ongeldig of ingetrokken."
 
 
 async def test_issued_key_has_256_bits_a_prefix_and_only_its_keyed_hash_is_stored(
@@ -41,7 +40,7 @@ async def test_wrong_unknown_and_revoked_keys_are_refused(world: World) -> None:
     key = world.keys["A"]
     for wrong in (key[:-1] + ("A" if key[-1] != "A" else "B"), "ck_live_" + "x" * 20, "x" * 51):
         error = await world.error(Ops.PROVIDER_AUTHENTICATE, {"api_key": wrong})
-        assert error["code"] == "unauthenticated" and error["message"] == BAD_KEY
+        assert error["code"] == "unauthenticated" and error["reason"] == "api_key_invalid"
     admin = world.admin()
     second = await world.ok(Ops.KEY_ISSUE, {"provider_id": world.providers["A"]}, admin)
     first_id = (await world.ok(Ops.KEY_LIST, {"provider_id": world.providers["A"]}, admin))[1]
@@ -53,7 +52,7 @@ async def test_wrong_unknown_and_revoked_keys_are_refused(world: World) -> None:
     assert revoked["revoked_at"] is not None
     # At once, for every operation; the other key of the provider keeps working.
     error = await world.error(Ops.WEBORDER_CREATE, {"api_key": key, "weborder": world.weborder()})
-    assert error["code"] == "unauthenticated" and error["message"] == BAD_KEY
+    assert error["code"] == "unauthenticated" and error["reason"] == "api_key_invalid"
     error = await world.error(Ops.WEBORDER_LIST_OWN, {"api_key": key})
     assert error["code"] == "unauthenticated"
     world.keys["A"] = second["secret"]
@@ -93,7 +92,8 @@ async def test_a_kvk_number_registers_once_and_must_be_eight_digits(world: World
         "contact_email": "m@example.org",
     }
     error = await world.error(Ops.PROVIDER_REGISTER, {"provider": fields}, world.admin())
-    assert error["code"] == "conflict" and "kvk_number" in error["fields"]
+    assert error["code"] == "conflict" and error["reason"] == "provider_kvk_taken"
+    assert error["field_errors"]["kvk_number"]["reason"] == "provider_kvk_taken"
     error = await world.error(
         Ops.PROVIDER_REGISTER, {"provider": {**fields, "kvk_number": "1234"}}, world.admin()
     )

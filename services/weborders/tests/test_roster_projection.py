@@ -75,7 +75,7 @@ async def test_the_dossier_is_only_for_the_schools_own_students(world: World) ->
         note = await world.error(Ops.DOSSIER_NOTE, _note(world, person), docent)
         shown = await world.error(Ops.DOSSIER_GET, ref, docent)
         assert note["code"] == shown["code"] == "not_found", person
-        assert note["message"] == "Deze student staat niet (meer) in de lijst van de school."
+        assert note["reason"] == shown["reason"] == "student_not_on_roster"
     assert await _count(world, dossier_notes) == 1  # only the own student's note is stored
     # The other school's teacher reaches their own student.
     other = world.docent(world.other_school)
@@ -93,9 +93,11 @@ async def test_weborder_participants_must_be_on_the_schools_roster(world: World)
         }
         error = await world.error(Ops.WEBORDER_CREATE, payload)
         assert error["code"] == "invalid", strangers
-        message = error["fields"]["participant_ids"]
-        assert "staan niet in de lijst van deze school" in message
-        assert str(own) not in message
+        assert error["reason"] == "participants_not_on_roster"
+        problem = error["field_errors"]["participant_ids"]
+        assert problem["reason"] == "participants_not_on_roster"
+        assert problem["params"]["count"] == len([p for p in strangers if p != own])
+        assert str(own) not in str(problem["params"]["shown"])
     assert await _count(world, weborder_participants) == 0
     page = await world.ok(Ops.WEBORDER_LIST, {"school_id": world.school}, world.holder())
     assert page["total"] == 0  # the refused weborders were not stored

@@ -69,15 +69,17 @@ async def test_a_reused_key_with_another_body_is_a_conflict(world: World) -> Non
         "weborder": world.weborder(amount_cents=99_00),
     }
     error = await world.error(Ops.WEBORDER_CREATE, payload)
-    assert error["code"] == "conflict" and "Idempotency-Key" in error["message"]
+    assert error["code"] == "conflict" and error["reason"] == "idempotency_key_reused"
     assert await _count(world, "weborders") == 1
 
 
 async def test_an_unknown_school_number_is_refused(world: World) -> None:
     payload = {"api_key": world.keys["A"], "weborder": world.weborder(school_number=99999)}
     error = await world.error(Ops.WEBORDER_CREATE, payload)
-    assert error["code"] == "invalid"
-    assert error["fields"] == {"school_number": "Onbekend CJP-schoolnummer."}
+    assert error["code"] == "invalid" and error["reason"] == "school_number_unknown"
+    assert error["field_errors"] == {
+        "school_number": {"reason": "school_number_unknown", "params": {}}
+    }
 
 
 @pytest.mark.parametrize(
@@ -125,7 +127,8 @@ async def test_a_provider_cancels_only_before_approval(world: World) -> None:
     error = await world.error(
         Ops.WEBORDER_CANCEL_OWN, {"api_key": world.keys["A"], "weborder_id": made["weborder_id"]}
     )
-    assert error["code"] == "conflict" and "goedgekeurd" in error["message"]
+    assert error["code"] == "conflict" and error["reason"] == "weborder_not_cancellable"
+    assert error["params"] == {"status": "in_behandeling"}
 
 
 async def test_schools_list_and_decide_only_their_own(world: World) -> None:
@@ -171,13 +174,15 @@ async def test_rejection_needs_a_reason(world: World) -> None:
     made = await world.create()
     ref = {"school_id": world.school, "weborder_id": made["weborder_id"], "approve": False}
     error = await world.error(Ops.WEBORDER_DECIDE, {**ref, "reason": "   "}, world.holder())
-    assert error["code"] == "invalid" and "reason" in error["fields"]
+    assert error["code"] == "invalid" and error["reason"] == "rejection_reason_required"
+    assert error["field_errors"]["reason"]["reason"] == "rejection_reason_required"
     rejected = await world.ok(
         Ops.WEBORDER_DECIDE, {**ref, "reason": "Niet afgesproken."}, world.holder()
     )
     assert rejected["status"] == "afgekeurd" and rejected["reason"] == "Niet afgesproken."
     error = await world.error(Ops.WEBORDER_DECIDE, {**ref, "approve": True}, world.holder())
-    assert error["code"] == "conflict"
+    assert error["code"] == "conflict" and error["reason"] == "weborder_already_decided"
+    assert error["params"] == {"status": "afgekeurd"}
     assert await _outbox(world) == []
 
 
@@ -238,7 +243,8 @@ async def test_cancelling_an_approval_credits_the_amount_back(world: World) -> N
     ref = {"school_id": world.school, "weborder_id": made["weborder_id"], "reason": "Afgelast"}
     await world.approve(made["weborder_id"])
     error = await world.error(Ops.WEBORDER_CANCEL_APPROVAL, ref, world.holder())
-    assert error["code"] == "conflict" and "verwerkt" in error["message"]
+    assert error["code"] == "conflict" and error["reason"] == "approval_not_cancellable"
+    assert error["params"] == {"status": "in_behandeling"}
     await world.debited(made["weborder_id"])
     assert (await world.error(Ops.WEBORDER_CANCEL_APPROVAL, ref, world.docent()))[
         "code"

@@ -15,6 +15,7 @@ import aio_pika
 from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetDebited, CardPaymentMade
 from ck_contracts.messaging import EVENTS_EXCHANGE
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind, RosterPeopleAdded
 from ck_contracts.weborders import Ops
@@ -41,8 +42,10 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
     admin = Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
     holder = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=SCHOOL)
 
-    async def call(op: str, payload: dict[str, Any], actor: Actor | None = None) -> Any:
-        reply = await client.call("weborders", op, payload, actor=actor)
+    async def call(
+        op: Operation[Any, Any], payload: dict[str, Any], actor: Actor | None = None
+    ) -> Any:
+        reply = await client.call("weborders", op.name, payload, actor=actor)
         assert reply.ok, reply
         return reply.result
 
@@ -76,7 +79,7 @@ async def test_weborder_saga_through_the_broker(private_amqp_url: str, sqlite_ur
         ref = {"school_id": str(SCHOOL), "person_id": str(student)}
 
         async def dossier_answer() -> str:
-            reply = await client.call("weborders", Ops.DOSSIER_GET, ref, actor=holder)
+            reply = await client.call("weborders", Ops.DOSSIER_GET.name, ref, actor=holder)
             return "ok" if reply.ok else str(reply.error.code if reply.error else "")
 
         assert await dossier_answer() == "not_found"  # not (yet) on the school's roster

@@ -26,11 +26,13 @@ from ck_contracts.weborders import (
     MAX_AMOUNT_CENTS,
     OrderSchooltoer,
     ProviderFields,
+    WebordersReason,
     WeborderStatus,
 )
 from ck_runtime.validation import dutch_errors
 from pydantic import ValidationError
 
+from ck_gateway import i18n
 from ck_gateway.forms import GENERAL
 
 STATUS_LABELS: dict[WeborderStatus, str] = {
@@ -65,19 +67,6 @@ PROVIDER_FIELDS = {
     "contact_email": "email",
 }
 _DUTCH_DATE = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
-
-
-def items_of(result: Any) -> list[Any]:
-    """A list reply, whether the service answers a bare list or {"items": [...]}."""
-    if isinstance(result, Mapping):
-        return list(result.get("items", []))
-    return list(result or [])
-
-
-def total_of(result: Any, items: list[Any]) -> int:
-    if isinstance(result, Mapping) and isinstance(result.get("total"), int):
-        return int(result["total"])
-    return len(items)
 
 
 def text(form: Mapping[str, Any], name: str) -> str:
@@ -129,7 +118,9 @@ def parse_schooltoer(
     if travel_date is None:
         errors["datum"] = "Vul een datum in, bijvoorbeeld 14-03-2024."
     elif travel_date < today:
-        errors["datum"] = "De reisdatum ligt in het verleden."
+        # The same rule and words as the service's (WebordersReason.TRAVEL_DATE_IN_PAST), which
+        # checks it for the API too; here it is shown beside the form's other errors.
+        errors["datum"] = i18n.render(WebordersReason.TRAVEL_DATE_IN_PAST)
     travellers = whole_number(text(form, "reizigers"), low=1, high=2000)
     if travellers is None:
         errors["reizigers"] = "Vul een heel aantal reizigers in van 1 tot en met 2.000."

@@ -18,11 +18,11 @@ import asyncio
 import sys
 from uuid import UUID
 
-from ck_contracts.messaging import utcnow
+from ck_runtime.clock import current_clock
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 
-from ck_notifier import outgoing
+from ck_notifier import store
 from ck_notifier.app import main as serve
 from ck_notifier.settings import get_settings
 
@@ -39,7 +39,7 @@ async def show_failed() -> int:
     db = await _database()
     try:
         async with db.read() as session:
-            mails = await outgoing.list_failed(session)
+            mails = await store.list_failed(session)
     finally:
         await db.dispose()
     if not mails:
@@ -60,7 +60,7 @@ async def replay(ids: list[UUID] | None) -> int:
     db = await _database()
     try:
         async with db.transaction() as session:
-            replayed = await outgoing.replay(session, ids, utcnow())
+            replayed = await store.replay(session, ids, current_clock().now())
     finally:
         await db.dispose()
     for mail_id in replayed:

@@ -1,7 +1,7 @@
 """What the notifier erases and deletes once its time is up (ck_runtime.retention, R-AVG-2).
 
 A mail's recipient, subject and bodies are personal data. A sent mail loses them the moment the
-SMTP server accepts it (outgoing.mark_sent). A mail that failed for good keeps them for
+SMTP server accepts it (store.mark_sent). A mail that failed for good keeps them for
 `failed_mail_retention_days` (default 7), the operator's time to fix the cause and replay it;
 then they are erased and the row stays listed as failed (id, template, tries, the error with
 addresses masked), no longer replayable. Rows of sent mails and erased failed mails are deleted
@@ -28,7 +28,7 @@ _CONTENT = ("recipient", "subject", "text_body", "html_body")
 
 def retention_rules(settings: NotifierSettings) -> list[RetentionRule]:
     return [
-        # A failed mail's next_attempt_at is the moment it failed for good (retries.py).
+        # A failed mail's next_attempt_at is the moment it failed for good (domain.after_failure).
         erase_expired(
             "outgoing_mails.failed_content",
             outgoing_mails,

@@ -38,17 +38,16 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Sequence
 
-from ck_contracts.messaging import utcnow
+from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
 from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_notifier.message import Mail, compose, envelope_sender
-from ck_notifier.outgoing import Doorbell, FailedTry, due_mails, mark_failed_tries, mark_sent
-from ck_notifier.retries import after_failure
+from ck_notifier.domain import Mail, after_failure, compose, envelope_sender
 from ck_notifier.settings import NotifierSettings
 from ck_notifier.smtp_client import DeliveryError, SmtpClient, SmtpPool, describe
+from ck_notifier.store import Doorbell, FailedTry, due_mails, mark_failed_tries, mark_sent
 from ck_notifier.tables import MailStatus
 
 log = get_logger(__name__)
@@ -65,8 +64,10 @@ class MailSender:
         settings: NotifierSettings,
         doorbell: Doorbell,
         client: SmtpPool | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._db = db
+        self._clock = clock or current_clock()
         self._settings = settings
         self._doorbell = doorbell
         self.client = client or SmtpPool(settings)
@@ -116,7 +117,7 @@ class MailSender:
             raise
 
     async def _pass(self) -> int:
-        now = utcnow()
+        now = self._clock.now()
         limit = self._settings.batch_size
         if self._db.sqlite:
             async with self._db.read() as session:
@@ -159,10 +160,10 @@ class MailSender:
                         waiting.appendleft(mail)  # the others take it
                         log.warning("smtp.extra_connection_refused", error=error.description)
                         return
-                error = await self._try(client, mail)
-                outcomes.append((mail, error))
-                if error is not None and error.outage:
-                    outage = error
+                failure = await self._try(client, mail)
+                outcomes.append((mail, failure))
+                if failure is not None and failure.outage:
+                    outage = failure
 
         if outage is None:
             await asyncio.gather(*(work(c, i > 0) for i, c in enumerate(clients[:wanted])))
@@ -184,7 +185,7 @@ class MailSender:
         return None
 
     async def _record(self, session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
-        now = utcnow()
+        now = self._clock.now()
         s = self._settings
         sent = [mail.id for mail, error in outcomes if error is None]
         tries: list[tuple[Mail, DeliveryError, FailedTry]] = []
@@ -243,6 +244,6 @@ def mail_sender(doorbell: Doorbell) -> Background:
     async def mail_sender(runtime: ServiceRuntime) -> None:
         settings = runtime.settings
         assert isinstance(settings, NotifierSettings)
-        await MailSender(runtime.db, settings, doorbell).run()
+        await MailSender(runtime.db, settings, doorbell, clock=runtime.clock).run()
 
     return mail_sender

@@ -128,7 +128,7 @@ class _BulkDataSMTP(SMTP):
                 too_much = True
                 del data[:-5]  # keep only what the end test needs
         if too_much or (limit and len(data) - len(_END) > limit):
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push("552 Error: Too much mail data")
             return
         del data[-len(_END) :]
@@ -138,7 +138,7 @@ class _BulkDataSMTP(SMTP):
             content = content[1:]
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
 
 

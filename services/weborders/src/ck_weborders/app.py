@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_weborders.consumers import budget_consumer, roster_consumer
-from ck_weborders.deps import WebordersDeps
-from ck_weborders.handlers import router
-from ck_weborders.settings import WebordersSettings, get_settings
+from ck_weborders.ops import router
+from ck_weborders.settings import WebordersDeps, WebordersSettings, get_settings
 
 
-def build(settings: ServiceSettings | None = None) -> Service:
+def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -> Service:
     if settings is None:
         settings = get_settings()
     elif not isinstance(settings, WebordersSettings):
@@ -22,6 +22,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
     # Fail closed before anything starts: no pepper, no service (outside development mode).
     settings.require_pepper()
     deps = WebordersDeps(settings)
+    clock = clock or settings.clock()
 
     async def read_pepper(_runtime: ServiceRuntime) -> None:
         assert deps.pepper
@@ -31,8 +32,13 @@ def build(settings: ServiceSettings | None = None) -> Service:
         settings=settings,
         rpc=router,
         deps=deps,
+        clock=clock,
         on_start=(read_pepper,),
-        consumers=(known_schools_consumer("weborders"), budget_consumer(), roster_consumer()),
+        consumers=(
+            known_schools_consumer("weborders"),
+            budget_consumer(clock),
+            roster_consumer(clock),
+        ),
         publishes=PUBLISHERS["weborders"],
         description="Cultural providers and their API keys, the offer, weborders and their "
         "approval saga with the budget, Schooltoer, the spending export and the "

@@ -20,10 +20,11 @@ address where they arranged something (on_teacher_removed).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
-from ck_contracts.messaging import Event, utcnow
+from ck_contracts.messaging import Event
 from ck_contracts.roster import (
     PersonAdded,
     PersonRemoved,
@@ -31,61 +32,57 @@ from ck_contracts.roster import (
     RosterPeopleAdded,
     TeacherRemoved,
 )
-from ck_contracts.topology import queues_of
+from ck_contracts.topology import EventQueue, queues_of
 from ck_contracts.weborders import DebitKind, WeborderSettled, WeborderStatus
+from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_weborders import store
-from ck_weborders.tables import (
-    card_payments,
-    dossier_notes,
-    offer_requests,
-    removed_people,
-    roster_people,
-    schooltoer_orders,
-    weborder_participants,
-    weborders,
-)
 
 log = get_logger(__name__)
 S = WeborderStatus
+E = TypeVar("E", bound=Event)
 
 
-def _queue(concern: str) -> Any:
+def _queue(concern: str) -> EventQueue:
     (queue,) = [q for q in queues_of("weborders") if q.concern == concern]
     return queue
 
 
-def _table(kind: str) -> Table:
-    if kind == DebitKind.WEBORDER.value:
-        return weborders
-    if kind == DebitKind.SCHOOLTOER.value:
-        return schooltoer_orders
-    raise PoisonMessage(f"unknown debit kind {kind!r}")
+def _with_clock(
+    handler: Callable[[E, AsyncSession, Clock], Awaitable[None]], clock: Clock
+) -> Callable[[E, AsyncSession], Awaitable[None]]:
+    async def handle(event: E, session: AsyncSession) -> None:
+        await handler(event, session, clock)
+
+    return handle
+
+
+def _kind(kind: str) -> DebitKind:
+    try:
+        return DebitKind(kind)
+    except ValueError:
+        raise PoisonMessage(f"unknown debit kind {kind!r}") from None
 
 
 async def _settle(
     session: AsyncSession, event: BudgetDebited | BudgetDebitRefused, values: dict[str, Any]
 ) -> bool:
     """in_behandeling -> values; False when the order had already moved on (or is unknown)."""
-    table = _table(event.kind)
-    where = (table.c.id == event.reference_id) & (table.c.status == S.APPROVING.value)
-    if event.school_id is not None:
-        where = where & (table.c.school_id == event.school_id)
-    done = await session.execute(update(table).where(where).values(**values))
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    done = await store.settle(
+        session, _kind(event.kind), event.reference_id, event.school_id, values
+    )
+    if not done:
         log.info("saga.stale", kind=event.kind, reference_id=str(event.reference_id))
-        return False
-    return True
+    return done
 
 
-async def on_debited(event: BudgetDebited, session: AsyncSession) -> None:
-    values = {"status": S.APPROVED.value, "settled_at": utcnow()}
+async def on_debited(event: BudgetDebited, session: AsyncSession, clock: Clock) -> None:
+    values = {"status": S.APPROVED.value, "settled_at": clock.now()}
     if not await _settle(session, event, values):
         return
     if event.kind == DebitKind.WEBORDER.value:
@@ -101,58 +98,45 @@ async def on_debited(event: BudgetDebited, session: AsyncSession) -> None:
     log.info("saga.debited", kind=event.kind, reference_id=str(event.reference_id))
 
 
-async def on_refused(event: BudgetDebitRefused, session: AsyncSession) -> None:
+async def on_refused(event: BudgetDebitRefused, session: AsyncSession, clock: Clock) -> None:
     values = {"status": S.REFUSED.value, "reason": event.reason[:500]}
     if await _settle(session, event, values):
         log.info("saga.refused", kind=event.kind, reference_id=str(event.reference_id))
 
 
-async def on_credited(event: BudgetCredited, session: AsyncSession) -> None:
+async def on_credited(event: BudgetCredited, session: AsyncSession, clock: Clock) -> None:
     if event.kind != DebitKind.WEBORDER.value:
         log.info("saga.credit_ignored", kind=event.kind, reference_id=str(event.reference_id))
         return
-    await session.execute(
-        update(weborders)
-        .where(
-            weborders.c.id == event.reference_id,
-            weborders.c.status == S.CANCELLED.value,
-            weborders.c.credited_at.is_(None),
-        )
-        .values(credited_at=utcnow())
-    )
+    await store.mark_credited(session, event.reference_id, clock.now())
     log.info("saga.credited", reference_id=str(event.reference_id))
 
 
-async def on_card_payment(event: CardPaymentMade, session: AsyncSession) -> None:
+async def on_card_payment(event: CardPaymentMade, session: AsyncSession, clock: Clock) -> None:
     if event.school_id is None:
         raise PoisonMessage(f"CardPaymentMade {event.payment_id} names no school")
-    removed = await session.execute(
-        select(removed_people.c.person_id).where(removed_people.c.person_id == event.person_id)
-    )
-    await session.execute(
-        store.insert(session, card_payments)
-        .values(
-            id=event.payment_id,
-            school_id=event.school_id,
-            person_id=None if removed.first() is not None else event.person_id,
-            provider_id=event.provider_id,
-            amount_cents=event.amount_cents,
-            description=event.description[:200],
-            paid_at=event.paid_at,
-        )
-        .on_conflict_do_nothing()
+    removed = await store.removed_of(session, [event.person_id])
+    await store.add_card_payment(
+        session,
+        payment_id=event.payment_id,
+        school_id=event.school_id,
+        person_id=None if event.person_id in removed else event.person_id,
+        provider_id=event.provider_id,
+        amount_cents=event.amount_cents,
+        description=event.description[:200],
+        paid_at=event.paid_at,
     )
     log.info("card_payment.recorded", payment_id=str(event.payment_id))
 
 
-def budget_consumer() -> EventConsumer:
+def budget_consumer(clock: Clock) -> EventConsumer:
     return EventConsumer(
         _queue("budget"),
         {
-            BudgetDebited.routing_key: on_debited,
-            BudgetDebitRefused.routing_key: on_refused,
-            BudgetCredited.routing_key: on_credited,
-            CardPaymentMade.routing_key: on_card_payment,
+            BudgetDebited.routing_key: _with_clock(on_debited, clock),
+            BudgetDebitRefused.routing_key: _with_clock(on_refused, clock),
+            BudgetCredited.routing_key: _with_clock(on_credited, clock),
+            CardPaymentMade.routing_key: _with_clock(on_card_payment, clock),
         },
     )
 
@@ -164,59 +148,29 @@ async def _on_roster(
     roster never reuses an id, so a tombstone means an addition arrived after its removal."""
     if event.school_id is None:
         raise PoisonMessage(f"{event.routing_key} {event.id} names no school")
-    removed = set(
-        (
-            await session.execute(
-                select(removed_people.c.person_id).where(removed_people.c.person_id.in_(person_ids))
-            )
-        ).scalars()
-    )
-    rows = [
-        {"person_id": pid, "school_id": event.school_id, "kind": kind.value}
-        for pid in dict.fromkeys(person_ids)
-        if pid not in removed
-    ]
-    if rows:
-        await session.execute(store.insert(session, roster_people).on_conflict_do_nothing(), rows)
-    return len(rows)
+    removed = await store.removed_of(session, person_ids)
+    people = [pid for pid in dict.fromkeys(person_ids) if pid not in removed]
+    await store.put_on_roster(session, event.school_id, kind, people)
+    return len(people)
 
 
-async def on_people_added(event: RosterPeopleAdded, session: AsyncSession) -> None:
+async def on_people_added(event: RosterPeopleAdded, session: AsyncSession, clock: Clock) -> None:
     count = await _on_roster(session, event, event.kind, event.person_ids)
     log.info("roster.people_added", upload_id=str(event.upload_id), people=count)
 
 
-async def on_person_added(event: PersonAdded, session: AsyncSession) -> None:
+async def on_person_added(event: PersonAdded, session: AsyncSession, clock: Clock) -> None:
     await _on_roster(session, event, event.kind, [event.person_id])
     log.info("roster.person_added", person_id=str(event.person_id))
 
 
-async def on_person_removed(event: PersonRemoved, session: AsyncSession) -> None:
-    person = event.person_id
+async def on_person_removed(event: PersonRemoved, session: AsyncSession, clock: Clock) -> None:
     erases_personal_data(session)
-    await session.execute(
-        store.insert(session, removed_people)
-        .values(person_id=person, removed_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    await session.execute(delete(roster_people).where(roster_people.c.person_id == person))
-    notes = await session.execute(delete(dossier_notes).where(dossier_notes.c.person_id == person))
-    links = await session.execute(
-        delete(weborder_participants).where(weborder_participants.c.person_id == person)
-    )
-    payments = await session.execute(
-        update(card_payments).where(card_payments.c.person_id == person).values(person_id=None)
-    )
-    log.info(
-        "dossier.person_removed",
-        person_id=str(person),
-        notes=notes.rowcount,  # type: ignore[attr-defined]
-        participations=links.rowcount,  # type: ignore[attr-defined]
-        card_payments=payments.rowcount,  # type: ignore[attr-defined]
-    )
+    counts = await store.remove_person(session, event.person_id, clock.now())
+    log.info("dossier.person_removed", person_id=str(event.person_id), **counts)
 
 
-async def on_teacher_removed(event: TeacherRemoved, session: AsyncSession) -> None:
+async def on_teacher_removed(event: TeacherRemoved, session: AsyncSession, clock: Clock) -> None:
     """A teacher left the roster: where they arranged something, their name and address go
     (R-AVG-2): a weborder's Docent+ address, an offer request's requester, a dossier note's
     author. Matched within the school, case-insensitively, on the address and on the name as
@@ -231,46 +185,17 @@ async def on_teacher_removed(event: TeacherRemoved, session: AsyncSession) -> No
     if not who:
         return
     erases_personal_data(session)
-    school = event.school_id
-    arranged = 0
-    if email:
-        done = await session.execute(
-            update(weborders)
-            .where(
-                weborders.c.school_id == school, func.lower(weborders.c.docent_plus_email) == email
-            )
-            .values(docent_plus_email="")
-        )
-        arranged = done.rowcount  # type: ignore[attr-defined]
-    requests = await session.execute(
-        update(offer_requests)
-        .where(
-            offer_requests.c.school_id == school,
-            func.lower(offer_requests.c.requested_by).in_(who),
-        )
-        .values(requested_by="")
-    )
-    notes = await session.execute(
-        update(dossier_notes)
-        .where(dossier_notes.c.school_id == school, func.lower(dossier_notes.c.author).in_(who))
-        .values(author="")
-    )
-    log.info(
-        "teacher.erased",
-        person_id=str(event.person_id),
-        weborders=arranged,
-        requests=requests.rowcount,  # type: ignore[attr-defined]
-        notes=notes.rowcount,  # type: ignore[attr-defined]
-    )
+    counts = await store.erase_teacher(session, event.school_id, email, who)
+    log.info("teacher.erased", person_id=str(event.person_id), **counts)
 
 
-def roster_consumer() -> EventConsumer:
+def roster_consumer(clock: Clock) -> EventConsumer:
     return EventConsumer(
         _queue("roster"),
         {
-            RosterPeopleAdded.routing_key: on_people_added,
-            PersonAdded.routing_key: on_person_added,
-            PersonRemoved.routing_key: on_person_removed,
-            TeacherRemoved.routing_key: on_teacher_removed,
+            RosterPeopleAdded.routing_key: _with_clock(on_people_added, clock),
+            PersonAdded.routing_key: _with_clock(on_person_added, clock),
+            PersonRemoved.routing_key: _with_clock(on_person_removed, clock),
+            TeacherRemoved.routing_key: _with_clock(on_teacher_removed, clock),
         },
     )

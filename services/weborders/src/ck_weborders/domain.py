@@ -6,6 +6,8 @@ password hash (argon2) protects *guessable* secrets; a 256-bit random key cannot
 brute-forced from its hash, so a fast keyed hash is as safe here and costs microseconds instead
 of tens of milliseconds on every API call (the weborder API is the hot path). The pepper keeps
 a leaked table useless without the service's configuration.
+
+Rules answer with reason codes (ck_contracts.weborders.WebordersReason), never with prose.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from ck_contracts.weborders import WeborderFields
+from ck_contracts.rpc import FieldError, Param
+from ck_contracts.weborders import DossierEntry, WeborderFields
+from ck_contracts.weborders import WebordersReason as R
+from ck_runtime.errors import Invalid
 
 KEY_PREFIX = "ck_live_"
 KEY_LENGTH = len(KEY_PREFIX) + 43
@@ -82,3 +89,62 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 def local_date(moment: datetime) -> date:
     """The Dutch calendar day of a moment (dossier entries, export dates)."""
     return moment.astimezone(AMSTERDAM).date()
+
+
+# --- rules the forms check too (the JSON API gets them from here) ------------------------------
+def require_travel_date(travel_date: date, today: date) -> None:
+    """A Schooltoer trip is not ordered for a day that has passed (R-WEB-4): `today` is the
+    Dutch calendar day of the service's clock."""
+    if travel_date < today:
+        day, now = travel_date.isoformat(), today.isoformat()
+        params: dict[str, Param] = {"travel_date": day, "today": now}
+        problem = FieldError(reason=R.TRAVEL_DATE_IN_PAST, params=params)
+        raise Invalid(
+            R.TRAVEL_DATE_IN_PAST, fields={"travel_date": problem}, travel_date=day, today=now
+        )
+
+
+def rejection_reason(approve: bool, reason: str) -> str:
+    """The reason as stored; rejecting without one is refused."""
+    reason = reason.strip()
+    if not approve and not reason:
+        problem = FieldError(reason=R.REJECTION_REASON_REQUIRED)
+        raise Invalid(R.REJECTION_REASON_REQUIRED, fields={"reason": problem})
+    return "" if approve else reason
+
+
+def require_participants(person_ids: Iterable[UUID], on_roster: set[UUID]) -> None:
+    """A weborder's participants must be on the school's roster (R-DOSSIER-1, R-ROLE-6)."""
+    unknown = [str(pid) for pid in dict.fromkeys(person_ids) if pid not in on_roster]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        params: dict[str, Param] = {"count": len(unknown), "shown": shown}
+        problem = FieldError(reason=R.PARTICIPANTS_NOT_ON_ROSTER, params=params)
+        raise Invalid(
+            R.PARTICIPANTS_NOT_ON_ROSTER,
+            fields={"participant_ids": problem},
+            count=len(unknown),
+            shown=shown,
+        )
+
+
+# --- the Cultuurkaart-dossier (R-DOSSIER-1) ------------------------------------------------------
+DOSSIER_ORDER = {"activiteit": 0, "kaartbetaling": 1, "notitie": 2}
+
+
+def activity_entry(day: date, activity: str, provider: str) -> DossierEntry:
+    return DossierEntry(at=day, kind="activiteit", text=f"{activity} ({provider})")
+
+
+def payment_entry(paid_at: datetime, description: str, provider: str | None) -> DossierEntry:
+    text = f"{description} ({provider})" if provider else description
+    return DossierEntry(at=local_date(paid_at), kind="kaartbetaling", text=text)
+
+
+def note_entry(at: datetime, text: str, author: str) -> DossierEntry:
+    return DossierEntry(at=local_date(at), kind="notitie", text=text, author=author)
+
+
+def in_dossier_order(entries: list[DossierEntry]) -> list[DossierEntry]:
+    """Oldest first; on one day activities, then card payments, then notes."""
+    return sorted(entries, key=lambda e: (e.at, DOSSIER_ORDER.get(e.kind, 3)))

@@ -7,15 +7,15 @@ card payments of students (R-WEB-6). Amounts are numbers in euros with a number 
 are dates; text from providers and schools is neutralised (ck_runtime.spreadsheets) so a
 spreadsheet never runs it as a formula, and cleaned of characters no worksheet may hold (rows
 stored before the input rules could hold them; one made every export fail). Written with
-openpyxl's write-only mode (streams rows).
+openpyxl's write-only mode (streams rows). No I/O here: store.spending() reads the rows.
 """
 
 from __future__ import annotations
 
 import io
-import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from ck_contracts.weborders import WeborderStatus
 from ck_runtime.spreadsheets import cell_text
@@ -23,11 +23,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_weborders import domain
-from ck_weborders.tables import card_payments, providers, schooltoer_orders, weborders
 
 S = WeborderStatus
 HEADER = (
@@ -64,7 +61,7 @@ def _row(
     status: str,
     cents: int,
 ) -> list[Any]:
-    when = WriteOnlyCell(sheet, value=day)
+    when = WriteOnlyCell(sheet, value=cast(datetime, day))  # a date cell; the stubs forget date
     when.number_format = DAY
     amount = WriteOnlyCell(sheet, value=domain.euros(cents))
     amount.number_format = MONEY
@@ -80,7 +77,11 @@ def _row(
     ]
 
 
-async def spending_workbook(session: AsyncSession, school_id: uuid.UUID) -> bytes:
+def spending_workbook(
+    debited: Sequence[Any], tours: Sequence[Any], payments: Sequence[Any]
+) -> bytes:
+    """The sheet of the rows store.spending() read: debited weborders, approved Schooltoer
+    orders, card payments."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Uitgaven")
     for index, width in enumerate(WIDTHS):
@@ -95,12 +96,6 @@ async def spending_workbook(session: AsyncSession, school_id: uuid.UUID) -> byte
     sheet.append(header)
     total = 0
 
-    debited = await session.execute(
-        select(weborders, providers.c.name.label("provider_name"))
-        .select_from(weborders.join(providers, providers.c.id == weborders.c.provider_id))
-        .where(weborders.c.school_id == school_id, weborders.c.settled_at.is_not(None))
-        .order_by(weborders.c.settled_at, weborders.c.id)
-    )
     for w in debited:
         status = STATUS_LABEL.get(w.status, w.status)
         sheet.append(
@@ -133,14 +128,6 @@ async def spending_workbook(session: AsyncSession, school_id: uuid.UUID) -> byte
             )
             total -= w.amount_cents
 
-    tours = await session.execute(
-        select(schooltoer_orders)
-        .where(
-            schooltoer_orders.c.school_id == school_id,
-            schooltoer_orders.c.status == S.APPROVED.value,
-        )
-        .order_by(schooltoer_orders.c.travel_date, schooltoer_orders.c.id)
-    )
     for t in tours:
         sheet.append(
             _row(
@@ -157,14 +144,6 @@ async def spending_workbook(session: AsyncSession, school_id: uuid.UUID) -> byte
         )
         total += t.amount_cents
 
-    payments = await session.execute(
-        select(card_payments, providers.c.name.label("provider_name"))
-        .select_from(
-            card_payments.outerjoin(providers, providers.c.id == card_payments.c.provider_id)
-        )
-        .where(card_payments.c.school_id == school_id)
-        .order_by(card_payments.c.paid_at, card_payments.c.id)
-    )
     for p in payments:
         sheet.append(
             _row(

@@ -14,9 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ck_runtime.logs import get_logger
+from ck_runtime.rpc_server import Call
 from ck_runtime.settings import ServiceSettings, load_settings
 from pydantic import Field
 
@@ -65,3 +68,21 @@ class WebordersSettings(ServiceSettings):
 
 def get_settings(**overrides: object) -> WebordersSettings:
     return load_settings(WebordersSettings, "weborders", **overrides)
+
+
+@dataclass(frozen=True)
+class WebordersDeps:
+    """What the handlers get (call.deps): the settings and the API-key pepper, read once."""
+
+    settings: WebordersSettings
+
+    @cached_property
+    def pepper(self) -> bytes:
+        """Read once, at start-up (app.py's on_start hook), so its warning is logged with the
+        service's logging and a missing data dir fails the start, not the first API call."""
+        return self.settings.effective_pepper()
+
+
+def deps_of(call: Call) -> WebordersDeps:
+    assert isinstance(call.deps, WebordersDeps), "the weborders service runs with WebordersDeps"
+    return call.deps

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,8 +41,12 @@ from ck_contracts.bounds import (
     ShortText,
 )
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import Empty, Reasons
 
 SERVICE = "weborders"
+Req = TypeVar("Req", bound=BaseModel)
 
 MAX_AMOUNT_CENTS = 10_000_000  # EUR 100.000: anything above is a typing error, not an order
 
@@ -317,31 +321,181 @@ class ExportFile(BaseModel):
     content_b64: str
 
 
-class Ops:
-    """Operation names on the weborders RPC queue."""
+class WebordersReason(Reasons):
+    """Why the weborders service says no; the gateway's catalogue has the Dutch. The provider
+    API answers with these codes, so a provider's program can branch on them."""
 
     # CJP admin
-    PROVIDER_REGISTER = "provider.register"
-    PROVIDER_LIST = "provider.list"
-    KEY_ISSUE = "provider.key.issue"
-    KEY_REVOKE = "provider.key.revoke"
-    KEY_LIST = "provider.key.list"
-    # provider API (public ops, authenticated by the API key in the payload)
-    PROVIDER_AUTHENTICATE = "provider.authenticate"  # ProviderAuth -> Provider (card payments)
-    WEBORDER_CREATE = "provider.weborder.create"
-    WEBORDER_LIST_OWN = "provider.weborder.list"
-    WEBORDER_GET_OWN = "provider.weborder.get"
-    WEBORDER_CANCEL_OWN = "provider.weborder.cancel"
-    OFFERING_PUBLISH = "provider.offering.publish"
-    REQUESTS_OWN = "provider.requests"
+    KVK_TAKEN = "provider_kvk_taken"
+    PROVIDER_NOT_FOUND = "provider_not_found"
+    API_KEY_NOT_FOUND = "api_key_not_found"
+    # the provider API
+    API_KEY_INVALID = "api_key_invalid"  # unknown, revoked or not a key at all
+    SCHOOL_NUMBER_UNKNOWN = "school_number_unknown"
+    OFFERING_NOT_FOUND = "offering_not_found"
+    OFFER_REQUEST_NOT_FOUND = "offer_request_not_found"  # or another school's request
+    PARTICIPANTS_NOT_ON_ROSTER = "participants_not_on_roster"  # {count, shown}
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    WEBORDER_NOT_CANCELLABLE = "weborder_not_cancellable"  # {status}
+    # the school
+    WEBORDER_NOT_FOUND = "weborder_not_found"
+    REJECTION_REASON_REQUIRED = "rejection_reason_required"
+    WEBORDER_ALREADY_DECIDED = "weborder_already_decided"  # {status}
+    APPROVAL_NOT_CANCELLABLE = "approval_not_cancellable"  # {status}
+    TRAVEL_DATE_IN_PAST = "travel_date_in_past"  # {travel_date, today}
+    STUDENT_NOT_ON_ROSTER = "student_not_on_roster"
+
+
+R = WebordersReason
+_KEY = (R.API_KEY_INVALID,)
+
+
+def _admin(
+    name: str, request: type[Req], response: Any, reasons: tuple[str, ...] = ()
+) -> Operation[Req, Any]:
+    admin, permission = Audience.ADMIN, Permission.REGISTER_PROVIDER
+    return Operation(SERVICE, name, request, response, admin, permission, reasons=reasons)
+
+
+def _provider(
+    name: str, request: type[Req], response: Any, reasons: tuple[str, ...] = ()
+) -> Operation[Req, Any]:
+    # Public on the RPC queue: no actor, the API key in the payload authenticates the provider
+    # (checked by the service on every call).
+    return Operation(SERVICE, name, request, response, Audience.PUBLIC, reasons=_KEY + reasons)
+
+
+def _school(
+    name: str,
+    request: type[Req],
+    response: Any,
+    permission: Permission,
+    reasons: tuple[str, ...] = (),
+) -> Operation[Req, Any]:
+    return Operation(
+        SERVICE,
+        name,
+        request,
+        response,
+        Audience.SCHOOL,
+        permission=permission,
+        school_scoped=True,
+        reasons=reasons,
+    )
+
+
+class Ops:
+    """The operations of the weborders service (wire names unchanged)."""
+
+    # CJP admin
+    PROVIDER_REGISTER: Operation[RegisterProvider, Provider] = _admin(
+        "provider.register", RegisterProvider, Provider, (R.KVK_TAKEN,)
+    )
+    PROVIDER_LIST: Operation[Empty, list[Provider]] = _admin("provider.list", Empty, list[Provider])
+    KEY_ISSUE: Operation[ProviderRef, IssuedApiKey] = _admin(
+        "provider.key.issue", ProviderRef, IssuedApiKey, (R.PROVIDER_NOT_FOUND,)
+    )
+    KEY_REVOKE: Operation[RevokeKey, ApiKeyInfo] = _admin(
+        "provider.key.revoke", RevokeKey, ApiKeyInfo, (R.API_KEY_NOT_FOUND,)
+    )
+    KEY_LIST: Operation[ProviderRef, list[ApiKeyInfo]] = _admin(
+        "provider.key.list", ProviderRef, list[ApiKeyInfo]
+    )
+    # provider API (authenticated by the API key in the payload)
+    PROVIDER_AUTHENTICATE: Operation[ProviderAuth, Provider] = _provider(
+        "provider.authenticate",
+        ProviderAuth,
+        Provider,  # card payments ask this first
+    )
+    WEBORDER_CREATE: Operation[CreateWeborder, Weborder] = _provider(
+        "provider.weborder.create",
+        CreateWeborder,
+        Weborder,
+        (
+            R.SCHOOL_NUMBER_UNKNOWN,
+            R.OFFERING_NOT_FOUND,
+            R.OFFER_REQUEST_NOT_FOUND,
+            R.PARTICIPANTS_NOT_ON_ROSTER,
+            R.IDEMPOTENCY_KEY_REUSED,
+        ),
+    )
+    WEBORDER_LIST_OWN: Operation[ProviderList, WeborderPage] = _provider(
+        "provider.weborder.list", ProviderList, WeborderPage
+    )
+    WEBORDER_GET_OWN: Operation[ProviderWeborderRef, Weborder] = _provider(
+        "provider.weborder.get", ProviderWeborderRef, Weborder, (R.WEBORDER_NOT_FOUND,)
+    )
+    WEBORDER_CANCEL_OWN: Operation[ProviderWeborderRef, Weborder] = _provider(
+        "provider.weborder.cancel",
+        ProviderWeborderRef,
+        Weborder,
+        (R.WEBORDER_NOT_FOUND, R.WEBORDER_NOT_CANCELLABLE),
+    )
+    OFFERING_PUBLISH: Operation[PublishOffering, Offering] = _provider(
+        "provider.offering.publish", PublishOffering, Offering, (R.OFFERING_NOT_FOUND,)
+    )
+    REQUESTS_OWN: Operation[ProviderAuth, list[OfferRequest]] = _provider(
+        "provider.requests", ProviderAuth, list[OfferRequest]
+    )
     # school
-    WEBORDER_LIST = "weborder.list"
-    WEBORDER_DECIDE = "weborder.decide"
-    WEBORDER_CANCEL_APPROVAL = "weborder.cancel_approval"
-    SCHOOLTOER_ORDER = "schooltoer.order"
-    SCHOOLTOER_LIST = "schooltoer.list"
-    OFFER_SEARCH = "offer.search"
-    OFFER_REQUEST = "offer.request"
-    EXPORT = "spending.export"
-    DOSSIER_GET = "dossier.get"
-    DOSSIER_NOTE = "dossier.note"
+    WEBORDER_LIST: Operation[SchoolWeborders, WeborderPage] = _school(
+        "weborder.list", SchoolWeborders, WeborderPage, Permission.VIEW_SCHOOL
+    )
+    WEBORDER_DECIDE: Operation[DecideWeborder, Weborder] = _school(
+        "weborder.decide",
+        DecideWeborder,
+        Weborder,
+        Permission.APPROVE_WEBORDERS,
+        (
+            R.WEBORDER_NOT_FOUND,
+            R.REJECTION_REASON_REQUIRED,
+            R.WEBORDER_ALREADY_DECIDED,
+        ),
+    )
+    WEBORDER_CANCEL_APPROVAL: Operation[CancelApproval, Weborder] = _school(
+        "weborder.cancel_approval",
+        CancelApproval,
+        Weborder,
+        Permission.APPROVE_WEBORDERS,
+        (R.WEBORDER_NOT_FOUND, R.APPROVAL_NOT_CANCELLABLE),
+    )
+    # Spends the collective budget, so only who may approve weborders orders it.
+    SCHOOLTOER_ORDER: Operation[OrderSchooltoer, SchooltoerOrder] = _school(
+        "schooltoer.order",
+        OrderSchooltoer,
+        SchooltoerOrder,
+        Permission.APPROVE_WEBORDERS,
+        (R.TRAVEL_DATE_IN_PAST,),
+    )
+    SCHOOLTOER_LIST: Operation[SchoolRef, list[SchooltoerOrder]] = _school(
+        "schooltoer.list", SchoolRef, list[SchooltoerOrder], Permission.VIEW_SCHOOL
+    )
+    # The offer is the same for every school: no school in the request.
+    OFFER_SEARCH: Operation[SearchOffer, list[Offering]] = Operation(
+        SERVICE,
+        "offer.search",
+        SearchOffer,
+        list[Offering],
+        Audience.SCHOOL,
+        permission=Permission.BROWSE_OFFER,
+    )
+    OFFER_REQUEST: Operation[RequestOffering, OfferRequest] = _school(
+        "offer.request",
+        RequestOffering,
+        OfferRequest,
+        Permission.REQUEST_OFFER,
+        (R.OFFERING_NOT_FOUND,),
+    )
+    EXPORT: Operation[SchoolRef, ExportFile] = _school(
+        "spending.export", SchoolRef, ExportFile, Permission.VIEW_SCHOOL
+    )
+    DOSSIER_GET: Operation[DossierRef, Dossier] = _school(
+        "dossier.get", DossierRef, Dossier, Permission.VIEW_DOSSIER, (R.STUDENT_NOT_ON_ROSTER,)
+    )
+    DOSSIER_NOTE: Operation[AddNote, DossierEntry] = _school(
+        "dossier.note",
+        AddNote,
+        DossierEntry,
+        Permission.WRITE_DOSSIER_NOTE,
+        (R.STUDENT_NOT_ON_ROSTER,),
+    )

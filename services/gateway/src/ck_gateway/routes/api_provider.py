@@ -20,14 +20,12 @@ from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.roles import Actor, Role
-from ck_contracts.weborders import SERVICE as WEBORDERS
 from ck_contracts.weborders import (
     CreateWeborder,
     Offering,
     OfferingFields,
     OfferRequest,
     Ops,
-    Provider,
     ProviderAuth,
     ProviderList,
     ProviderWeborderRef,
@@ -42,17 +40,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.api_models import ErrorBody, error_responses
 from ck_gateway.errors import unauthenticated
 
 KEY_PREFIX = "ck_live_"
 _KEY_LENGTH = range(16, 201)  # ProviderAuth.api_key
-MISSING_KEY = f"Stuur uw API-sleutel mee: Authorization: Bearer {KEY_PREFIX}..."
-NOT_A_KEY = (
-    f"Dit is geen API-sleutel van een aanbieder (die begint met {KEY_PREFIX}). "
-    "Een inlogtoken van het portaal werkt hier niet."
-)
+MISSING_KEY = i18n.render("provider_key.missing", {"prefix": KEY_PREFIX})
+NOT_A_KEY = i18n.render("provider_key.not_a_key", {"prefix": KEY_PREFIX})
 
 DESCRIPTION = f"""For cultural providers (R-ROLE-3). **Authentication**: every call sends the
 provider's API key as `Authorization: Bearer {KEY_PREFIX}...`. CJP issues the key (menu
@@ -174,16 +169,10 @@ class CardPaymentOut(CardCharged):
     )
 
 
-def _items(result: Any) -> list[Any]:
-    """A list reply, whether the service answers a bare list or {"items": [...]}."""
-    if isinstance(result, dict):
-        return list(result.get("items", []))
-    return list(result or [])
-
-
-async def _call(request: Request, op: str, payload: BaseModel) -> Any:
-    # Provider operations are public on the RPC queue: the key in the payload is the actor.
-    return await backend.call(request, WEBORDERS, op, payload)
+def _json(answer: BaseModel, status_code: int = 200) -> JSONResponse:
+    """The service's typed answer as it is (no second validation by a response_model).
+    Provider operations are public on the RPC queue: the key in the payload is the actor."""
+    return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
 
 
 @router.post(
@@ -209,9 +198,8 @@ async def create_weborder(
     ] = "",
 ) -> Any:
     command = CreateWeborder(api_key=key, idempotency_key=idempotency_key, weborder=weborder)
-    result = await backend.call(request, WEBORDERS, Ops.WEBORDER_CREATE, command)
-    # The service's reply is a Weborder already: passed on as it is (no second validation).
-    return JSONResponse(result, status_code=201)
+    answer = await backend.send(request, Ops.WEBORDER_CREATE, command)
+    return _json(answer, status_code=201)
 
 
 @router.get(
@@ -227,7 +215,8 @@ async def list_weborders(
     page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
     query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
-    return JSONResponse(await _call(request, Ops.WEBORDER_LIST_OWN, query))
+    answer = await backend.send(request, Ops.WEBORDER_LIST_OWN, query)
+    return _json(answer)
 
 
 @router.get(
@@ -238,7 +227,8 @@ async def list_weborders(
 )
 async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
-    return JSONResponse(await _call(request, Ops.WEBORDER_GET_OWN, ref))
+    answer = await backend.send(request, Ops.WEBORDER_GET_OWN, ref)
+    return _json(answer)
 
 
 @router.post(
@@ -249,7 +239,8 @@ async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
 )
 async def cancel_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
-    return JSONResponse(await _call(request, Ops.WEBORDER_CANCEL_OWN, ref))
+    answer = await backend.send(request, Ops.WEBORDER_CANCEL_OWN, ref)
+    return _json(answer)
 
 
 @router.post(
@@ -264,7 +255,8 @@ async def publish_offering(
     offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
 ) -> Any:
     command = PublishOffering(api_key=key, offering=offering)
-    return JSONResponse(await _call(request, Ops.OFFERING_PUBLISH, command), status_code=201)
+    answer = await backend.send(request, Ops.OFFERING_PUBLISH, command)
+    return _json(answer, status_code=201)
 
 
 @router.put(
@@ -280,7 +272,8 @@ async def change_offering(
     offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
 ) -> Any:
     command = PublishOffering(api_key=key, offering_id=offering_id, offering=offering)
-    return JSONResponse(await _call(request, Ops.OFFERING_PUBLISH, command))
+    answer = await backend.send(request, Ops.OFFERING_PUBLISH, command)
+    return _json(answer)
 
 
 @router.get(
@@ -290,8 +283,8 @@ async def change_offering(
     "carries its request_id (R-WEB-3)",
 )
 async def offer_requests(request: Request, key: ApiKey) -> Any:
-    result = await _call(request, Ops.REQUESTS_OWN, ProviderAuth(api_key=key))
-    return JSONResponse({"items": _items(result)})
+    requests = await backend.send(request, Ops.REQUESTS_OWN, ProviderAuth(api_key=key))
+    return _json(OfferRequestList(items=requests))
 
 
 class CardPaymentBody(CardCharge):
@@ -313,9 +306,7 @@ async def charge_card(
     key: ApiKey,
     charge: Annotated[CardPaymentBody, Body(examples=[_CHARGE_EXAMPLE])],
 ) -> Any:
-    provider = Provider.model_validate(
-        await _call(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
-    )
+    provider = await backend.send(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
     actor = Actor(
         user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
     )

@@ -4,8 +4,7 @@ schools that work with their own tools. Amounts are integer euro cents."""
 
 from __future__ import annotations
 
-import base64
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from ck_contracts.bounds import (
@@ -18,7 +17,6 @@ from ck_contracts.bounds import (
     SearchText,
 )
 from ck_contracts.roles import Permission
-from ck_contracts.weborders import SERVICE as WEBORDERS
 from ck_contracts.weborders import (
     AddNote,
     CancelApproval,
@@ -26,13 +24,10 @@ from ck_contracts.weborders import (
     Dossier,
     DossierEntry,
     DossierRef,
-    ExportFile,
     Offering,
     OfferRequest,
-    Ops,
     OrderSchooltoer,
     RequestOffering,
-    SchoolRef,
     SchooltoerFields,
     SchooltoerOrder,
     SchoolWeborders,
@@ -44,10 +39,11 @@ from ck_contracts.weborders import (
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from ck_gateway import backend
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
 from ck_gateway.errors import forbidden
+from ck_gateway.usecases import weborders as usecase
+from ck_gateway.usecases.weborders import XLSX
 
 router = APIRouter(
     prefix="/api/v1/schools/{school_id}",
@@ -55,16 +51,10 @@ router = APIRouter(
     responses=error_responses(404),
 )
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 
 def _check(session: ApiSession, permission: Permission, school_id: UUID) -> None:
     if not session.actor.may(permission, school_id):
         raise forbidden()
-
-
-async def _call(request: Request, session: ApiSession, op: str, payload: BaseModel) -> Any:
-    return await backend.call(request, WEBORDERS, op, payload, actor=session.actor)
 
 
 class Decision(BaseModel):
@@ -100,7 +90,7 @@ async def list_weborders(
 ) -> WeborderPage:
     _check(session, Permission.VIEW_SCHOOL, school_id)
     query = SchoolWeborders(school_id=school_id, status=status, page=page, page_size=page_size)
-    return WeborderPage.model_validate(await _call(request, session, Ops.WEBORDER_LIST, query))
+    return await usecase.weborders(request, session.actor, query)
 
 
 @router.post(
@@ -121,7 +111,7 @@ async def decide(
 ) -> Weborder:
     _check(session, Permission.APPROVE_WEBORDERS, school_id)
     command = DecideWeborder(school_id=school_id, weborder_id=weborder_id, **body.model_dump())
-    return Weborder.model_validate(await _call(request, session, Ops.WEBORDER_DECIDE, command))
+    return await usecase.decide(request, session.actor, command)
 
 
 @router.post(
@@ -135,8 +125,7 @@ async def cancel_approval(
 ) -> Weborder:
     _check(session, Permission.APPROVE_WEBORDERS, school_id)
     command = CancelApproval(school_id=school_id, weborder_id=weborder_id, reason=body.reason)
-    result = await _call(request, session, Ops.WEBORDER_CANCEL_APPROVAL, command)
-    return Weborder.model_validate(result)
+    return await usecase.cancel_approval(request, session.actor, command)
 
 
 @router.get(
@@ -148,9 +137,7 @@ async def list_schooltoer(
     request: Request, school_id: UUID, session: ApiSession
 ) -> list[SchooltoerOrder]:
     _check(session, Permission.VIEW_SCHOOL, school_id)
-    result = await _call(request, session, Ops.SCHOOLTOER_LIST, SchoolRef(school_id=school_id))
-    items = result["items"] if isinstance(result, dict) else result
-    return [SchooltoerOrder.model_validate(item) for item in items]
+    return await usecase.schooltoer_orders(request, session.actor, school_id)
 
 
 @router.post(
@@ -180,8 +167,7 @@ async def order_schooltoer(
 ) -> SchooltoerOrder:
     _check(session, Permission.APPROVE_WEBORDERS, school_id)
     command = OrderSchooltoer(school_id=school_id, **body.model_dump())
-    result = await _call(request, session, Ops.SCHOOLTOER_ORDER, command)
-    return SchooltoerOrder.model_validate(result)
+    return await usecase.order_schooltoer(request, session.actor, command)
 
 
 @router.get(
@@ -192,19 +178,9 @@ async def order_schooltoer(
 )
 async def export_spending(request: Request, school_id: UUID, session: ApiSession) -> Response:
     _check(session, Permission.VIEW_SCHOOL, school_id)
-    result = await backend.call(
-        request,
-        WEBORDERS,
-        Ops.EXPORT,
-        SchoolRef(school_id=school_id),
-        actor=session.actor,
-        timeout=backend.file_timeout(request),
-    )
-    export = ExportFile.model_validate(result)
+    export = await usecase.spending_export(request, session.actor, school_id)
     return Response(
-        base64.b64decode(export.content_b64),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+        export.content, media_type=XLSX, headers={"Content-Disposition": export.disposition()}
     )
 
 
@@ -225,9 +201,7 @@ async def search_offer(
 ) -> list[Offering]:
     _check(session, Permission.BROWSE_OFFER, school_id)
     query = SearchOffer(text=text, discipline=discipline, city=city, page=page)
-    result = await _call(request, session, Ops.OFFER_SEARCH, query)
-    items = result["items"] if isinstance(result, dict) else result
-    return [Offering.model_validate(item) for item in items]
+    return await usecase.search_offer(request, session.actor, query)
 
 
 @router.post(
@@ -247,7 +221,7 @@ async def request_offering(
         message=body.message,
         requested_by=session.user_name,
     )
-    return OfferRequest.model_validate(await _call(request, session, Ops.OFFER_REQUEST, command))
+    return await usecase.request_offering(request, session.actor, command)
 
 
 @router.get(
@@ -263,7 +237,7 @@ async def dossier(
 ) -> Dossier:
     _check(session, Permission.VIEW_DOSSIER, school_id)
     ref = DossierRef(school_id=school_id, person_id=person_id)
-    return Dossier.model_validate(await _call(request, session, Ops.DOSSIER_GET, ref))
+    return await usecase.dossier(request, session.actor, ref)
 
 
 @router.post(
@@ -281,4 +255,4 @@ async def add_note(
     command = AddNote(
         school_id=school_id, person_id=person_id, text=body.text, author=session.user_name
     )
-    return DossierEntry.model_validate(await _call(request, session, Ops.DOSSIER_NOTE, command))
+    return await usecase.add_note(request, session.actor, command)

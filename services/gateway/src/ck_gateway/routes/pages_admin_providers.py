@@ -9,9 +9,8 @@ from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.roles import Permission
-from ck_contracts.weborders import SERVICE as WEBORDERS
+from ck_contracts.rpc import Empty
 from ck_contracts.weborders import (
-    ApiKeyInfo,
     IssuedApiKey,
     Ops,
     Provider,
@@ -23,20 +22,17 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
-from ck_gateway.weborder_views import PROVIDER_FIELDS, items_of, parse_provider, text
+from ck_gateway.weborder_views import PROVIDER_FIELDS, parse_provider, text
 
 router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)
 
-NOTICES = {
-    "geregistreerd": "De aanbieder is geregistreerd. Geef de aanbieder nu een API-sleutel.",
-    "ingetrokken": "De API-sleutel is ingetrokken; hij werkt niet meer.",
-}
+DONE = ("geregistreerd", "ingetrokken")  # ?gedaan=...: msgid providers_page.done.<it>
 
 
 def _require(session: SessionInfo) -> None:
@@ -45,11 +41,8 @@ def _require(session: SessionInfo) -> None:
 
 
 async def _providers(request: Request, session: SessionInfo) -> list[Provider]:
-    result = await backend.call(request, WEBORDERS, Ops.PROVIDER_LIST, {}, actor=session.actor)
-    return sorted(
-        (Provider.model_validate(item) for item in items_of(result)),
-        key=lambda p: p.name.lower(),
-    )
+    providers = await backend.send(request, Ops.PROVIDER_LIST, Empty(), actor=session.actor)
+    return sorted(providers, key=lambda p: p.name.lower())
 
 
 async def _list_page(
@@ -88,17 +81,12 @@ async def register_provider(request: Request, session: PageSession) -> Response:
     if fields is None:
         return await _list_page(request, session, values=values, errors=errors, status_code=422)
     try:
-        result = await backend.call(
-            request,
-            WEBORDERS,
-            Ops.PROVIDER_REGISTER,
-            RegisterProvider(provider=fields),
-            actor=session.actor,
+        provider = await backend.send(
+            request, Ops.PROVIDER_REGISTER, RegisterProvider(provider=fields), actor=session.actor
         )
     except RpcFailed as exc:
         errors = service_errors(exc, PROVIDER_FIELDS)
         return await _list_page(request, session, values=values, errors=errors, status_code=409)
-    provider = Provider.model_validate(result)
     return RedirectResponse(
         f"/beheer/aanbieders/{provider.provider_id}?gedaan=geregistreerd", status_code=303
     )
@@ -119,24 +107,20 @@ async def _provider_page(
     )
     if provider is None:
         raise from_http_status(404)
-    result = await backend.call(
-        request,
-        WEBORDERS,
-        Ops.KEY_LIST,
-        ProviderRef(provider_id=provider_id),
-        actor=session.actor,
+    keys = await backend.send(
+        request, Ops.KEY_LIST, ProviderRef(provider_id=provider_id), actor=session.actor
     )
-    keys = sorted(
-        (ApiKeyInfo.model_validate(item) for item in items_of(result)),
-        key=lambda k: k.created_at,
-        reverse=True,
-    )
+    keys.sort(key=lambda k: k.created_at, reverse=True)
     context: dict[str, Any] = {
         "title": provider.name,
         "provider": provider,
         "keys": keys,
         "issued": issued,
-        "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+        "notice": (
+            i18n.render(f"providers_page.done.{done}")
+            if (done := request.query_params.get("gedaan", "")) in DONE
+            else ""
+        ),
         "error": error,
     }
     return render(request, "admin_provider.html", context, status_code=status_code)
@@ -151,11 +135,10 @@ async def provider_page(request: Request, provider_id: UUID, session: PageSessio
 async def issue_key(request: Request, provider_id: UUID, session: PageSession) -> Response:
     await checked_form(request)
     _require(session)
-    result = await backend.call(
-        request, WEBORDERS, Ops.KEY_ISSUE, ProviderRef(provider_id=provider_id), actor=session.actor
-    )
     # Shown on this answer only (pages are Cache-Control: no-store); never again.
-    issued = IssuedApiKey.model_validate(result)
+    issued = await backend.send(
+        request, Ops.KEY_ISSUE, ProviderRef(provider_id=provider_id), actor=session.actor
+    )
     return await _provider_page(request, provider_id, session, issued=issued)
 
 
@@ -167,7 +150,7 @@ async def revoke_key(
     _require(session)
     command = RevokeKey(provider_id=provider_id, key_id=key_id)
     try:
-        await backend.call(request, WEBORDERS, Ops.KEY_REVOKE, command, actor=session.actor)
+        await backend.send(request, Ops.KEY_REVOKE, command, actor=session.actor)
     except RpcFailed as exc:
         message = service_errors(exc).get("__all__", exc.error.message)
         return await _provider_page(

@@ -12,14 +12,13 @@ from uuid import UUID
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.roles import Permission
 from ck_contracts.roster import Ops as RosterOps
-from ck_contracts.roster import Person, PersonRef, RosterKind
-from ck_contracts.weborders import SERVICE as WEBORDERS
-from ck_contracts.weborders import AddNote, Dossier, DossierRef, Ops
+from ck_contracts.roster import PersonRef, RosterKind
+from ck_contracts.weborders import AddNote, DossierRef
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_http_status
@@ -27,6 +26,7 @@ from ck_gateway.forms import validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
+from ck_gateway.usecases import weborders as usecase
 from ck_gateway.weborder_views import DOSSIER_KINDS, MAX_NOTE, message_error, text
 
 router = APIRouter(include_in_schema=False)
@@ -43,14 +43,12 @@ async def _dossier_page(
 ) -> Response:
     school_id = own_school(session, Permission.VIEW_DOSSIER)
     ref = {"school_id": school_id, "person_id": person_id}
-    person_reply, dossier_reply = await asyncio.gather(
+    person, dossier = await asyncio.gather(
         backend.send(request, RosterOps.PERSON_GET, PersonRef(**ref), actor=session.actor),
-        backend.call(request, WEBORDERS, Ops.DOSSIER_GET, DossierRef(**ref), actor=session.actor),
+        usecase.dossier(request, session.actor, DossierRef(**ref)),
     )
-    person = Person.model_validate(person_reply)
     if person.kind != RosterKind.STUDENTS:
         raise from_http_status(404)  # a dossier is kept per student
-    dossier = Dossier.model_validate(dossier_reply)
     return render(
         request,
         "dossier.html",
@@ -62,7 +60,9 @@ async def _dossier_page(
             "may_write": session.actor.may(Permission.WRITE_DOSSIER_NOTE, school_id),
             "values": values or {},
             "errors": errors or {},
-            "notice": "De notitie is bewaard." if request.query_params.get("gedaan") else "",
+            "notice": (
+                i18n.render("dossier_page.note_saved") if request.query_params.get("gedaan") else ""
+            ),
         },
         status_code=status_code,
     )
@@ -96,7 +96,7 @@ async def add_note(request: Request, person_id: UUID, session: PageSession) -> R
             request, person_id, session, values=values, errors=errors, status_code=422
         )
     try:
-        await backend.call(request, WEBORDERS, Ops.DOSSIER_NOTE, command, actor=session.actor)
+        await usecase.add_note(request, session.actor, command)
     except RpcFailed as exc:
         # Not the school's student (another school's person id, or one nobody has): 404, and
         # the page below is refused too (the roster does not know the person either).

@@ -11,27 +11,20 @@ from uuid import UUID
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.money import format_euro
 from ck_contracts.roles import Permission
-from ck_contracts.weborders import SERVICE as WEBORDERS
-from ck_contracts.weborders import Offering, Ops, RequestOffering, SearchOffer
+from ck_contracts.weborders import RequestOffering, SearchOffer
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import search_term, validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import own_school
 from ck_gateway.routes.pages_weborders import service_errors
-from ck_gateway.weborder_views import (
-    MAX_MESSAGE,
-    items_of,
-    message_error,
-    page_number,
-    text,
-    total_of,
-)
+from ck_gateway.usecases import weborders as usecase
+from ck_gateway.weborder_views import MAX_MESSAGE, message_error, page_number, text
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,9 +59,8 @@ async def _offer_page(
 ) -> Response:
     school_id = own_school(session, Permission.BROWSE_OFFER)
     query, values = _search(request)
-    result = await backend.call(request, WEBORDERS, Ops.OFFER_SEARCH, query, actor=session.actor)
-    offerings = [Offering.model_validate(item) for item in items_of(result)]
-    total = total_of(result, offerings)
+    offerings = await usecase.search_offer(request, session.actor, query)
+    total = len(offerings)  # the service answers one page, without a count
     filters = {k: v for k, v in values.items() if v}
     return render(
         request,
@@ -93,8 +85,7 @@ async def _offer_page(
             "may_request": session.actor.may(Permission.REQUEST_OFFER, school_id),
             "euro": format_euro,
             "notice": (
-                "Uw aanvraag is verstuurd. De aanbieder neemt contact op en maakt een weborder "
-                "aan, die u onder Bestellingen > Weborders terugziet."
+                i18n.render("offer_page.requested")
                 if request.query_params.get("gedaan") == "aangevraagd"
                 else ""
             ),
@@ -132,7 +123,7 @@ async def request_offering(request: Request, offering_id: UUID, session: PageSes
     if command is None or errors:
         return await _offer_page(request, session, errors=errors, status_code=422, **options)
     try:
-        await backend.call(request, WEBORDERS, Ops.OFFER_REQUEST, command, actor=session.actor)
+        await usecase.request_offering(request, session.actor, command)
     except RpcFailed as exc:
         errors = service_errors(exc, {"message": "bericht"})
         return await _offer_page(request, session, errors=errors, status_code=409, **options)

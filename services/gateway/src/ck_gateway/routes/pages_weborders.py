@@ -11,7 +11,6 @@ list always shows it. Docent+ users see the lists but may not approve, reject, c
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,33 +20,30 @@ from ck_contracts.accounts import SessionInfo
 from ck_contracts.money import format_euro
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
-from ck_contracts.weborders import SERVICE as WEBORDERS
 from ck_contracts.weborders import (
     CancelApproval,
     DecideWeborder,
-    ExportFile,
-    Ops,
     SchooltoerOrder,
     SchoolWeborders,
     Weborder,
     WeborderPage,
     WeborderStatus,
 )
-from ck_contracts.weborders import SchoolRef as WeborderSchool
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_budget import _tabs, own_school
+from ck_gateway.usecases import weborders as usecase
+from ck_gateway.usecases.weborders import XLSX
 from ck_gateway.weborder_views import (
     SCHOOLTOER_FIELDS,
     STATUS_LABELS,
-    items_of,
     page_number,
     parse_schooltoer,
     reason_error,
@@ -58,14 +54,9 @@ from ck_gateway.weborder_views import (
 
 router = APIRouter(include_in_schema=False)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 SETTLE_SECONDS = 3.0  # how long an approval waits for the budget's answer before redirecting
-NOTICES = {
-    "afgekeurd": "De weborder is afgekeurd. De aanbieder ziet de reden.",
-    "geannuleerd": "De goedkeuring is geannuleerd; het bedrag komt terug op het saldo.",
-    "besteld": "De Schooltoer-bestelling is geplaatst.",
-}
+DONE = ("afgekeurd", "geannuleerd", "besteld")  # ?gedaan=...: msgid weborders_page.done.<it>
 
 
 def service_errors(exc: RpcFailed, names: dict[str, str] | None = None) -> dict[str, str]:
@@ -102,29 +93,24 @@ async def settled(
 async def _weborders(
     request: Request, session: SessionInfo, query: SchoolWeborders
 ) -> WeborderPage:
-    return WeborderPage.model_validate(
-        await backend.call(request, WEBORDERS, Ops.WEBORDER_LIST, query, actor=session.actor)
-    )
+    return await usecase.weborders(request, session.actor, query)
 
 
 def _outcome(weborder: Weborder | None) -> tuple[str, str]:
     """(notice, error) for the weborder the budget holder just approved."""
     if weborder is None:
         return "", ""
-    amount = format_euro(weborder.amount_cents)
+    params = {
+        "activity": weborder.activity,
+        "amount_cents": weborder.amount_cents,
+        "reason": weborder.reason,
+    }
     if weborder.status == WeborderStatus.APPROVED:
-        return f"Weborder '{weborder.activity}' is goedgekeurd: {amount} afgeschreven.", ""
+        return i18n.render("weborders_page.approved", params), ""
     if weborder.status == WeborderStatus.REFUSED:
-        return "", (
-            f"De goedkeuring van weborder '{weborder.activity}' ({amount}) is geweigerd: "
-            f"{weborder.reason} Er is niets afgeschreven."
-        )
+        return "", i18n.render("weborders_page.refused", params)
     if weborder.status == WeborderStatus.APPROVING:
-        return (
-            f"Weborder '{weborder.activity}' is goedgekeurd; het budget schrijft {amount} af. "
-            "Ververs de pagina over enkele seconden voor de uitkomst.",
-            "",
-        )
+        return i18n.render("weborders_page.approving", params), ""
     return "", ""
 
 
@@ -145,7 +131,8 @@ async def _weborders_page(
     if just := request.query_params.get("weborder"):
         found = next((w for w in listing.items if str(w.weborder_id) == just), None)
         notice, error = _outcome(found)
-    notice = notice or NOTICES.get(request.query_params.get("gedaan", ""), "")
+    if not notice and (done := request.query_params.get("gedaan", "")) in DONE:
+        notice = i18n.render(f"weborders_page.done.{done}")
     pages = max(1, -(-listing.total // PAGE_SIZE))
     return render(
         request,
@@ -181,7 +168,7 @@ async def approve(request: Request, weborder_id: UUID, session: PageSession) -> 
     school_id = own_school(session, Permission.APPROVE_WEBORDERS)
     command = DecideWeborder(school_id=school_id, weborder_id=weborder_id, approve=True)
     try:
-        await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
+        await usecase.decide(request, session.actor, command)
     except RpcFailed as exc:
         errors = service_errors(exc)
         return await _weborders_page(
@@ -216,7 +203,7 @@ async def reject(request: Request, weborder_id: UUID, session: PageSession) -> R
             request, session, errors=errors, failed_id=str(weborder_id), status_code=422
         )
     try:
-        await backend.call(request, WEBORDERS, Ops.WEBORDER_DECIDE, command, actor=session.actor)
+        await usecase.decide(request, session.actor, command)
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
@@ -246,9 +233,7 @@ async def cancel_approval(request: Request, weborder_id: UUID, session: PageSess
             request, session, errors=errors, failed_id=str(weborder_id), status_code=422
         )
     try:
-        await backend.call(
-            request, WEBORDERS, Ops.WEBORDER_CANCEL_APPROVAL, command, actor=session.actor
-        )
+        await usecase.cancel_approval(request, session.actor, command)
     except RpcFailed as exc:
         errors = service_errors(exc, {"reason": "reden"})
         return await _weborders_page(
@@ -265,25 +250,23 @@ async def cancel_approval(request: Request, weborder_id: UUID, session: PageSess
 async def _schooltoer_orders(
     request: Request, session: SessionInfo, school_id: UUID
 ) -> list[SchooltoerOrder]:
-    result = await backend.call(
-        request,
-        WEBORDERS,
-        Ops.SCHOOLTOER_LIST,
-        WeborderSchool(school_id=school_id),
-        actor=session.actor,
-    )
-    return [SchooltoerOrder.model_validate(item) for item in items_of(result)]
+    return await usecase.schooltoer_orders(request, session.actor, school_id)
 
 
 def _schooltoer_outcome(order: SchooltoerOrder | None) -> tuple[str, str]:
     if order is None:
         return "", ""
-    trip = f"{order.from_place} - {order.to_place} ({format_euro(order.amount_cents)})"
+    params = {
+        "from_place": order.from_place,
+        "to_place": order.to_place,
+        "amount_cents": order.amount_cents,
+        "reason": order.reason,
+    }
     if order.status == WeborderStatus.APPROVED:
-        return f"Schooltoer {trip} is besteld en afgeschreven.", ""
+        return i18n.render("schooltoer_page.approved", params), ""
     if order.status == WeborderStatus.REFUSED:
-        return "", f"De Schooltoer-bestelling {trip} is geweigerd: {order.reason}"
-    return f"Schooltoer {trip} is besteld; het budget schrijft het bedrag af.", ""
+        return "", i18n.render("schooltoer_page.refused", params)
+    return i18n.render("schooltoer_page.approving", params), ""
 
 
 async def _schooltoer_page(
@@ -339,15 +322,13 @@ async def order_schooltoer(request: Request, session: PageSession) -> Response:
             request, session, values=values, errors=errors, status_code=422
         )
     try:
-        result = await backend.call(
-            request, WEBORDERS, Ops.SCHOOLTOER_ORDER, command, actor=session.actor
-        )
+        order = await usecase.order_schooltoer(request, session.actor, command)
     except RpcFailed as exc:
         errors = service_errors(exc, SCHOOLTOER_FIELDS)
+        status = 422 if exc.error.code == ErrorCode.INVALID else 409
         return await _schooltoer_page(
-            request, session, values=values, errors=errors, status_code=409
+            request, session, values=values, errors=errors, status_code=status
         )
-    order = SchooltoerOrder.model_validate(result)
 
     def pending(orders: list[SchooltoerOrder]) -> bool:
         return any(o.order_id == order.order_id and o.status == "in_behandeling" for o in orders)
@@ -376,18 +357,7 @@ async def exports_page(request: Request, session: PageSession) -> Response:
 @router.get("/bestellingen/exports/bestedingen.xlsx")
 async def download_export(request: Request, session: PageSession) -> Response:
     school_id = own_school(session, Permission.VIEW_SCHOOL)
-    result = await backend.call(
-        request,
-        WEBORDERS,
-        Ops.EXPORT,
-        WeborderSchool(school_id=school_id),
-        actor=session.actor,
-        timeout=backend.file_timeout(request),
-    )
-    export = ExportFile.model_validate(result)
-    filename = export.filename.replace('"', "")
+    export = await usecase.spending_export(request, session.actor, school_id)
     return Response(
-        base64.b64decode(export.content_b64),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        export.content, media_type=XLSX, headers={"Content-Disposition": export.disposition()}
     )

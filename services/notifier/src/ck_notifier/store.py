@@ -1,4 +1,6 @@
-"""Reading and writing outgoing_mails: the queue between the consumer and the sender."""
+"""All SQL of the notifier: reading and writing outgoing_mails, the queue between the
+consumers (consumers.py) and the sender (sender.py); and the doorbell the consumers ring after
+a commit that added mails."""
 
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_notifier.message import Mail
+from ck_notifier.domain import AfterFailure, Mail
 from ck_notifier.rendering import RenderedMail
-from ck_notifier.retries import AfterFailure
 from ck_notifier.tables import MailStatus, outgoing_mails
 
 T = outgoing_mails.c

@@ -1,13 +1,14 @@
-"""One outgoing mail as an RFC 5322 message: plain text with an HTML alternative.
+"""The notifier's rules, without I/O: one outgoing mail as an RFC 5322 message (plain text
+with an HTML alternative), which addresses are valid, and when a failed mail is tried again.
 
-`compose` writes the bytes for the wire itself instead of building an `EmailMessage` (whose
-header registry and generator cost about 1.5 ms per mail on the slow test machine, against
-about 25 µs here): fixed headers, both bodies UTF-8 in quoted-printable (binascii, in C), a
-boundary that cannot occur in quoted-printable text ("=" there is always followed by two hex
-digits or a line break). Headers that need encoding (a subject with "é", a long subject, a
-display name in MAIL_FROM) are encoded and folded by the standard library (`Header`, or the
-address policy for From), cached per value.
-Addresses with non-ASCII characters take the standard library's slow path.
+The message: `compose` writes the bytes for the wire itself instead of building an
+`EmailMessage` (whose header registry and generator cost about 1.5 ms per mail on the slow
+test machine, against about 25 µs here): fixed headers, both bodies UTF-8 in quoted-printable
+(binascii, in C), a boundary that cannot occur in quoted-printable text ("=" there is always
+followed by two hex digits or a line break). Headers that need encoding (a subject with "é", a
+long subject, a display name in MAIL_FROM) are encoded and folded by the standard library
+(`Header`, or the address policy for From), cached per value. Addresses with non-ASCII
+characters take the standard library's slow path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
@@ -24,6 +25,8 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
 from uuid import UUID
+
+from ck_notifier.tables import MailStatus
 
 FALLBACK_DOMAIN = "cultuurkaart.invalid"
 CRLF = "\r\n"
@@ -108,7 +111,7 @@ def _header(name: str, value: str) -> str:
 
 def _fold(name: str, value: str) -> str:
     if name in ("From", "To"):  # an address header: only the display name is encoded
-        return SMTP.header_factory(name, value).fold(policy=SMTP)
+        return str(SMTP.header_factory(name, value).fold(policy=SMTP))
     charset = "us-ascii" if value.isascii() else "utf-8"
     folded = Header(" ".join(value.split()), charset, header_name=name).encode(linesep=CRLF)
     return f"{name}: {folded}{CRLF}"
@@ -171,3 +174,35 @@ def _compose_slowly(mail: Mail, mail_from: str) -> bytes:
     message.add_alternative(mail.html_body or "", subtype="html")
     message["Content-Language"] = "nl"  # after the content: set_content drops Content-* headers
     return message.as_bytes()
+
+
+# --- retries: when a mail that failed is tried again, and when the notifier gives up ---------
+def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
+    """Pause after the n-th failed try: base, 2 x base, 4 x base, ... at most max_seconds."""
+    exponent = min(max(attempts - 1, 0), 30)  # 2**30 x base is beyond any sensible cap
+    return timedelta(seconds=min(base_seconds * 2**exponent, max_seconds))
+
+
+@dataclass(frozen=True)
+class AfterFailure:
+    status: MailStatus
+    attempts: int
+    next_attempt_at: datetime
+
+
+def after_failure(
+    attempts_before: int,
+    now: datetime,
+    *,
+    permanent: bool,
+    max_attempts: int,
+    base_seconds: float,
+    max_seconds: float,
+) -> AfterFailure:
+    """A failed try counts; a permanent refusal or the last allowed try makes the mail failed."""
+    attempts = attempts_before + 1
+    if permanent or attempts >= max_attempts:
+        return AfterFailure(MailStatus.FAILED, attempts, now)
+    return AfterFailure(
+        MailStatus.PENDING, attempts, now + retry_delay(attempts, base_seconds, max_seconds)
+    )

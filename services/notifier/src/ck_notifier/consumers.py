@@ -4,7 +4,8 @@ template): render the mails and queue them in outgoing_mails.
 Both run in the transaction that claims the event id (inbox), so a redelivered event never
 becomes a second mail; on top of that each mail's id is its primary key, inserted with ON
 CONFLICT DO NOTHING, so a batch published twice under another event id does not double a mail
-either. They do not talk SMTP: the sender (sender.py) does, outside any message handling, so a
+either. Their "now" is the runtime's Clock, given to the factories. They do not talk SMTP:
+the sender (sender.py) does, outside any message handling, so a
 slow or absent SMTP server never holds up the queue.
 
 What poisons a whole event (dead-lettered at once, nothing stored): an unknown template, a
@@ -18,16 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ck_contracts.messaging import utcnow
 from ck_contracts.notifier import EmailRequested, EmailsRequested
 from ck_contracts.topology import queues_of
+from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, EventHandler, PoisonMessage
 from ck_runtime.logs import current_correlation_id, get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_notifier.message import valid_address
-from ck_notifier.outgoing import Doorbell, add_mail, add_mails, mail_row, unsendable_row
+from ck_notifier.domain import valid_address
 from ck_notifier.rendering import render
+from ck_notifier.store import Doorbell, add_mail, add_mails, mail_row, unsendable_row
 
 log = get_logger(__name__)
 
@@ -38,7 +39,7 @@ class InvalidRecipient(PoisonMessage):
     """The event's address can never receive a mail."""
 
 
-def email_requested_handler(doorbell: Doorbell) -> EventHandler:
+def email_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
     async def queue_mail(event: EmailRequested, session: AsyncSession) -> None:
         template = str(event.template)
         try:
@@ -63,7 +64,7 @@ def email_requested_handler(doorbell: Doorbell) -> EventHandler:
             # The id the consumer bound (a fresh one when the event had none), so the
             # sender's log lines for this mail carry the same id as the consumer's.
             correlation_id=event.correlation_id or current_correlation_id(),
-            now=utcnow(),
+            now=clock.now(),
         )
         doorbell.ring_after_commit(session)
         log.info("mail.queued", mail_id=str(event.id), template=template)
@@ -71,11 +72,11 @@ def email_requested_handler(doorbell: Doorbell) -> EventHandler:
     return queue_mail
 
 
-def emails_requested_handler(doorbell: Doorbell) -> EventHandler:
+def emails_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
     async def queue_mails(event: EmailsRequested, session: AsyncSession) -> None:
         template = str(event.template)
         correlation_id = event.correlation_id or current_correlation_id()
-        now = utcnow()
+        now = clock.now()
         rows: list[dict[str, Any]] = []
         invalid: list[str] = []
         try:
@@ -123,13 +124,13 @@ def emails_requested_handler(doorbell: Doorbell) -> EventHandler:
     return queue_mails
 
 
-def email_consumer(doorbell: Doorbell) -> EventConsumer:
+def email_consumer(doorbell: Doorbell, clock: Clock) -> EventConsumer:
     """The consumer of the queue notifier.events.email (one mail, or a batch of mails)."""
     (queue,) = [q for q in queues_of("notifier") if q.concern == "email"]
     return EventConsumer(
         queue,
         {
-            EmailRequested.routing_key: email_requested_handler(doorbell),
-            EmailsRequested.routing_key: emails_requested_handler(doorbell),
+            EmailRequested.routing_key: email_requested_handler(doorbell, clock),
+            EmailsRequested.routing_key: emails_requested_handler(doorbell, clock),
         },
     )

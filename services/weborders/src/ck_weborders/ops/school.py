@@ -1,0 +1,286 @@
+"""School operations: weborders to decide (R-WEB-2), Schooltoer (R-WEB-4), the offer
+(R-WEB-3), the spending export (R-WEB-5) and the Cultuurkaart-dossier (R-DOSSIER-1).
+
+Every school-scoped operation is checked by the router against the very school id it names
+(R-ROLE-6) before its handler runs; handlers find weborders only through that school, so
+another school's weborder is "not found".
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from ck_contracts.weborders import (
+    SERVICE,
+    AddNote,
+    CancelApproval,
+    DecideWeborder,
+    Dossier,
+    DossierEntry,
+    DossierRef,
+    ExportFile,
+    Offering,
+    OfferRequest,
+    Ops,
+    OrderSchooltoer,
+    RequestOffering,
+    SchoolRef,
+    SchooltoerOrder,
+    SchooltoerOrdered,
+    SchoolWeborders,
+    SearchOffer,
+    Weborder,
+    WeborderApprovalCancelled,
+    WeborderApproved,
+    WeborderPage,
+    WeborderStatus,
+)
+from ck_contracts.weborders import WebordersReason as R
+from ck_runtime.clock import amsterdam_today
+from ck_runtime.errors import Conflict, NotFound
+from ck_runtime.known_schools import require_known_school
+from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
+from ck_runtime.rpc_server import Call, RpcRouter
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ck_weborders import domain, export, store
+from ck_weborders.settings import deps_of
+
+log = get_logger(__name__)
+router = RpcRouter(SERVICE)
+S = WeborderStatus
+
+
+# --- weborders (R-WEB-2) -------------------------------------------------------------------------
+@router.handles(Ops.WEBORDER_LIST)
+async def list_weborders(call: Call, request: SchoolWeborders) -> WeborderPage:
+    """Newest first; optionally one status."""
+    async with call.db.read() as session:
+        return await store.weborder_page(
+            session,
+            store.of_school(request.school_id),
+            request.status,
+            request.page,
+            request.page_size,
+        )
+
+
+async def _school_weborder(
+    session: AsyncSession, school_id: uuid.UUID, weborder_id: uuid.UUID
+) -> Row[Any]:
+    row = await store.weborder_row(
+        session, store.one_weborder(weborder_id, store.of_school(school_id))
+    )
+    if row is None:
+        raise NotFound(R.WEBORDER_NOT_FOUND)
+    return row
+
+
+@router.handles(Ops.WEBORDER_DECIDE)
+async def decide(call: Call, request: DecideWeborder) -> Weborder:
+    """Approve: in_behandeling, and the budget is asked to debit (WeborderApproved); the saga
+    ends goedgekeurd or geweigerd. Reject: afgekeurd with the reason. Only from ingediend."""
+    actor = call.require_actor()
+    reason = domain.rejection_reason(request.approve, request.reason)
+    now = call.clock.now()
+    async with call.db.transaction() as session:
+        row = await _school_weborder(session, request.school_id, request.weborder_id)
+        status = S.APPROVING if request.approve else S.REJECTED
+        done = await store.move_weborder(
+            session,
+            store.one_weborder(row.id, store.of_school(request.school_id)),
+            S.SUBMITTED,
+            status,
+            reason=reason,
+            decided_at=now,
+            decided_by=actor.user_id,
+        )
+        if not done:
+            now_status = await store.status_of(session, row.id)
+            raise Conflict(R.WEBORDER_ALREADY_DECIDED, status=now_status.value)
+        if request.approve:
+            await add_to_outbox(
+                session,
+                WeborderApproved(
+                    school_id=row.school_id,
+                    weborder_id=row.id,
+                    provider_id=row.provider_id,
+                    amount_cents=row.amount_cents,
+                    description=domain.weborder_description(
+                        row.provider_name, row.activity, row.activity_date
+                    ),
+                ),
+            )
+        found = await store.load_weborder(
+            session, store.one_weborder(row.id, store.of_school(request.school_id))
+        )
+    assert found is not None
+    log.info("weborder.decided", weborder_id=str(row.id), status=status.value)
+    return found
+
+
+@router.handles(Ops.WEBORDER_CANCEL_APPROVAL)
+async def cancel_approval(call: Call, request: CancelApproval) -> Weborder:
+    """An approved (debited) weborder is cancelled after the fact: geannuleerd, and the budget
+    credits the amount back (WeborderApprovalCancelled -> BudgetCredited)."""
+    now = call.clock.now()
+    async with call.db.transaction() as session:
+        row = await _school_weborder(session, request.school_id, request.weborder_id)
+        this = store.one_weborder(row.id, store.of_school(request.school_id))
+        done = await store.move_weborder(
+            session,
+            this,
+            S.APPROVED,
+            S.CANCELLED,
+            reason=request.reason.strip(),
+            cancelled_at=now,
+        )
+        if not done:
+            now_status = await store.status_of(session, row.id)
+            raise Conflict(R.APPROVAL_NOT_CANCELLABLE, status=now_status.value)
+        await add_to_outbox(
+            session,
+            WeborderApprovalCancelled(
+                school_id=row.school_id,
+                weborder_id=row.id,
+                amount_cents=row.amount_cents,
+                description=domain.cancellation_description(
+                    row.provider_name, row.activity, row.activity_date
+                ),
+            ),
+        )
+        found = await store.load_weborder(session, this)
+    assert found is not None
+    log.info("weborder.approval_cancelled", weborder_id=str(row.id))
+    return found
+
+
+# --- Schooltoer (R-WEB-4) ------------------------------------------------------------------------
+@router.handles(Ops.SCHOOLTOER_ORDER)
+async def order_schooltoer(call: Call, request: OrderSchooltoer) -> SchooltoerOrder:
+    """Spends the collective budget, so only who may approve weborders orders it (the
+    operation's permission). Not for a day that has passed (the Dutch calendar day)."""
+    actor = call.require_actor()
+    domain.require_travel_date(request.travel_date, amsterdam_today(call.clock))
+    order = SchooltoerOrder(
+        order_id=uuid.uuid4(),
+        status=S.APPROVING,
+        created_at=call.clock.now(),
+        **request.model_dump(),
+    )
+    async with call.db.transaction() as session:
+        await require_known_school(session, request.school_id)
+        await store.add_schooltoer(session, order, actor.user_id)
+        await add_to_outbox(
+            session,
+            SchooltoerOrdered(
+                school_id=request.school_id,
+                order_id=order.order_id,
+                amount_cents=request.amount_cents,
+                description=domain.schooltoer_description(
+                    request.from_place, request.to_place, request.travel_date
+                ),
+            ),
+        )
+    log.info("schooltoer.ordered", order_id=str(order.order_id), amount_cents=order.amount_cents)
+    return order
+
+
+@router.handles(Ops.SCHOOLTOER_LIST)
+async def list_schooltoer(call: Call, request: SchoolRef) -> list[SchooltoerOrder]:
+    async with call.db.read() as session:
+        return await store.schooltoer_of(session, request.school_id)
+
+
+# --- the offer (R-WEB-3) -------------------------------------------------------------------------
+@router.handles(Ops.OFFER_SEARCH)
+async def search_offer(call: Call, request: SearchOffer) -> list[Offering]:
+    """Case-insensitive substring search on title, description and provider name; discipline
+    and city match whole (case-insensitive). Sorted by title; offer_page_size per page."""
+    async with call.db.read() as session:
+        return await store.search_offerings(
+            session,
+            request.text.strip().lower(),
+            request.discipline.strip().lower(),
+            request.city.strip().lower(),
+            request.page,
+            deps_of(call).settings.offer_page_size,
+        )
+
+
+@router.handles(Ops.OFFER_REQUEST)
+async def request_offering(call: Call, request: RequestOffering) -> OfferRequest:
+    """A Docent+ or budget holder asks a provider for an offering; the provider sees it with
+    REQUESTS_OWN and answers with a weborder naming the request."""
+    async with call.db.transaction() as session:
+        number = await require_known_school(session, request.school_id)
+        title = await store.offering_title(session, request.offering_id)
+        if title is None:
+            raise NotFound(R.OFFERING_NOT_FOUND)
+        made = OfferRequest(
+            request_id=uuid.uuid4(),
+            school_id=request.school_id,
+            school_number=number,
+            offering_id=request.offering_id,
+            offering_title=title,
+            message=request.message.strip(),
+            requested_by=request.requested_by.strip(),
+            created_at=call.clock.now(),
+        )
+        await store.add_offer_request(session, made)
+    log.info(
+        "offer.requested", request_id=str(made.request_id), offering_id=str(request.offering_id)
+    )
+    return made
+
+
+# --- export (R-WEB-5) ----------------------------------------------------------------------------
+@router.handles(Ops.EXPORT)
+async def export_spending(call: Call, request: SchoolRef) -> ExportFile:
+    async with call.db.read() as session:
+        number = await require_known_school(session, request.school_id)
+        debited, tours, payments = await store.spending(session, request.school_id)
+    content = export.spending_workbook(debited, tours, payments)
+    log.info("spending.exported", bytes=len(content))
+    return ExportFile(
+        filename=export.filename(number, call.clock.now()),
+        content_b64=base64.b64encode(content).decode(),
+    )
+
+
+# --- dossier (R-DOSSIER-1) -----------------------------------------------------------------------
+async def _require_student(
+    session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID
+) -> None:
+    """A dossier is kept per student of the school's roster (the roster events' projection):
+    another school's person, a teacher, a removed student or an id nobody has is not found."""
+    if not await store.is_student(session, school_id, person_id):
+        raise NotFound(R.STUDENT_NOT_ON_ROSTER)
+
+
+@router.handles(Ops.DOSSIER_GET)
+async def get_dossier(call: Call, request: DossierRef) -> Dossier:
+    """Activities of approved weborders the student took part in, their card payments and the
+    teachers' notes, oldest first. Only this school's records count."""
+    async with call.db.read() as session:
+        await _require_student(session, request.school_id, request.person_id)
+        entries = await store.dossier_entries(session, request.school_id, request.person_id)
+    return Dossier(person_id=request.person_id, entries=domain.in_dossier_order(entries))
+
+
+@router.handles(Ops.DOSSIER_NOTE)
+async def add_note(call: Call, request: AddNote) -> DossierEntry:
+    now = call.clock.now()
+    text, author = request.text.strip(), request.author.strip()
+    async with call.db.transaction() as session:
+        await require_known_school(session, request.school_id)
+        await _require_student(session, request.school_id, request.person_id)
+        await store.add_dossier_note(
+            session, request.school_id, request.person_id, text, author, now
+        )
+    log.info("dossier.note_added", person_id=str(request.person_id))
+    return domain.note_entry(now, text, author)
