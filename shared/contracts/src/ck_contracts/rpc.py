@@ -43,6 +43,7 @@ class CommonReason(Reasons):
 
     INVALID_INPUT = "invalid"  # see the per-field reasons
     NOT_FOUND = "not_found"
+    SCHOOL_UNKNOWN = "school_unknown"  # a service has not (yet) heard of the school
     LOGIN_REQUIRED = "unauthenticated"
     FORBIDDEN = "forbidden"
     THROTTLED = "throttled"

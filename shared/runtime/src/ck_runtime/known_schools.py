@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
+from ck_contracts.rpc import CommonReason
 from ck_contracts.topology import EventQueue, queues_of
 from sqlalchemy import Column, Integer, MetaData, Table, Text, Uuid, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,7 +73,7 @@ async def require_known_school(session: AsyncSession, school_id: UUID) -> int:
         )
     ).scalar()
     if number is None:
-        raise NotFound("Deze school is (nog) niet bekend.")
+        raise NotFound(CommonReason.SCHOOL_UNKNOWN)
     return int(number)
 
 
