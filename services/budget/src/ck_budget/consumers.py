@@ -60,16 +60,14 @@ from ck_contracts.weborders import (
 )
 from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
-from ck_runtime.db import Database, erases_personal_data
+from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from ck_runtime.service import Background, ServiceRuntime
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_budget import domain, store
 from ck_budget.settings import BudgetSettings
-from ck_budget.tables import allocations, debits, orders, releases, student_memberships
 
 log = get_logger(__name__)
 
@@ -87,27 +85,24 @@ async def release_budget(event: InvoicePaid, session: AsyncSession, clock: Clock
         raise PoisonMessage(f"InvoicePaid {event.invoice_id} names no school")
     if event.collective_budget_cents < 0 or event.individual_budget_cents < 0:
         raise PoisonMessage(f"InvoicePaid {event.invoice_id} releases a negative amount")
-    order_school = (
-        await session.execute(select(orders.c.school_id).where(orders.c.id == event.order_id))
-    ).scalar()
+    order_school = await store.school_of_order(session, event.order_id)
     if order_school is not None and order_school != event.school_id:
         raise PoisonMessage(f"InvoicePaid {event.invoice_id}: the order is another school's")
     now = clock.now()
-    claimed = await session.execute(
-        store.insert(session, releases)
-        .values(
-            invoice_id=event.invoice_id,
-            school_id=event.school_id,
-            order_id=event.order_id,
-            number=event.number,
-            collective_budget_cents=event.collective_budget_cents,
-            individual_budget_cents=event.individual_budget_cents,
-            paid_on=event.paid_on,
-            released_at=now,
-        )
-        .on_conflict_do_nothing()
+    claimed = await store.claim_release(
+        session,
+        {
+            "invoice_id": event.invoice_id,
+            "school_id": event.school_id,
+            "order_id": event.order_id,
+            "number": event.number,
+            "collective_budget_cents": event.collective_budget_cents,
+            "individual_budget_cents": event.individual_budget_cents,
+            "paid_on": event.paid_on,
+            "released_at": now,
+        },
     )
-    if not store.changed(claimed):
+    if not claimed:
         log.info("payment.duplicate", invoice_id=str(event.invoice_id))
         return False
     balance = await store.lock_balance(session, event.school_id, now)
@@ -161,19 +156,9 @@ async def _set_membership(
         "removed": False,
         "updated_at": event.occurred_at,
     }
-    if isinstance(event, MembershipActivated):
-        values["card_number"] = _card_number(event)
-    statement = store.insert(session, student_memberships).values(**values)
-    changes = {"active": statement.excluded.active, "updated_at": statement.excluded.updated_at}
     if isinstance(event, MembershipActivated):  # a new activation brings a new card
-        changes["card_number"] = statement.excluded.card_number
-    statement = statement.on_conflict_do_update(
-        index_elements=["person_id"],
-        set_=changes,
-        where=(student_memberships.c.removed.is_(False))
-        & (student_memberships.c.updated_at <= statement.excluded.updated_at),
-    )
-    await session.execute(statement)
+        values["card_number"] = _card_number(event)
+    await store.save_student_membership(session, values)
 
 
 def _card_number(event: MembershipActivated) -> str | None:
@@ -205,40 +190,17 @@ async def return_allocation(event: PersonRemoved, session: AsyncSession, clock: 
         return 0  # only students have individual budget
     now = clock.now()
     balance = await store.lock_balance(session, event.school_id, now)
-    statement = store.insert(session, student_memberships).values(
-        person_id=event.person_id,
-        school_id=event.school_id,
-        active=False,
-        removed=True,
-        updated_at=event.occurred_at,
-    )
-    # The tombstone keeps ids only: the card number goes (R-AVG-2).
-    erases_personal_data(session)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["person_id"],
-            set_={"active": False, "removed": True, "card_number": None},
-        )
-    )
+    await store.remove_student(session, event.person_id, event.school_id, event.occurred_at)
     # FOR UPDATE: a card payment running now (it locks this row) finishes first, and what it
     # spent is not given back.
-    allocation = (
-        await session.execute(
-            select(allocations)
-            .where(
-                allocations.c.person_id == event.person_id,
-                allocations.c.school_id == event.school_id,
-            )
-            .with_for_update()
-        )
-    ).first()
+    allocation = await store.lock_allocation(session, event.person_id, event.school_id)
     if allocation is None:
         return 0
     back = domain.unspent(allocation.allocated_cents, allocation.spent_cents)
     await store.save_balance(
         session, event.school_id, now, assignable_cents=balance.assignable_cents + back
     )
-    await session.execute(delete(allocations).where(allocations.c.person_id == event.person_id))
+    await store.delete_allocation(session, event.person_id)
     log.info("allocation.returned", cents=back)
     return back
 
@@ -281,12 +243,7 @@ async def debit_spending(
     # The balance row first: every debit, credit and payment of the school queues here, so the
     # look-up of the reference below sees any debit of it that committed before.
     balance = await store.lock_balance(session, school_id, now)
-    earlier = (
-        await session.execute(
-            select(debits.c.school_id).where(debits.c.reference_id == reference_id)
-        )
-    ).first()
-    if earlier is not None:
+    if await store.debit_of(session, reference_id) is not None:
         log.info("debit.duplicate", kind=kind, reference_id=str(reference_id))
         return "duplicate"
     refusal = domain.debit_refusal(balance.balance_cents, event.amount_cents, kind, now, ends_on)
@@ -309,15 +266,16 @@ async def debit_spending(
     after = await store.debit_balance(
         session, school_id, event.amount_cents, description, now, ends_on
     )
-    await session.execute(
-        debits.insert().values(
-            reference_id=reference_id,
-            school_id=school_id,
-            kind=kind,
-            amount_cents=event.amount_cents,
-            description=description,
-            debited_at=now,
-        )
+    await store.record_debit(
+        session,
+        {
+            "reference_id": reference_id,
+            "school_id": school_id,
+            "kind": kind,
+            "amount_cents": event.amount_cents,
+            "description": description,
+            "debited_at": now,
+        },
     )
     await add_to_outbox(
         session,
@@ -342,13 +300,7 @@ async def credit_cancelled(
     school_id = _school(event)
     now = clock.now()
     balance = await store.lock_balance(session, school_id, now)
-    debit = (
-        await session.execute(
-            select(debits).where(
-                debits.c.reference_id == event.weborder_id, debits.c.school_id == school_id
-            )
-        )
-    ).first()
+    debit = await store.debit_of(session, event.weborder_id, school_id)
     if debit is None:
         log.warning("credit.nothing_debited", reference_id=str(event.weborder_id))
         return False
@@ -365,9 +317,7 @@ async def credit_cancelled(
         )
     amount = debit.amount_cents
     after = domain.credit(balance.balance_cents, amount)
-    await session.execute(
-        update(debits).where(debits.c.reference_id == debit.reference_id).values(credited_at=now)
-    )
+    await store.mark_credited(session, debit.reference_id, now)
     await store.add_ledger_entry(
         session, school_id, now, domain.cancelled_description(event.description), amount, after
     )

@@ -16,10 +16,23 @@ from ck_contracts.budget import (
     OrderStatus,
     Quote,
 )
+from ck_runtime.db import erases_personal_data
 from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.outbox import add_to_outbox
 from ck_runtime.tables import UtcDateTime
-from sqlalchemy import CursorResult, Result, Row, Table, Uuid, any_, bindparam, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    Row,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,8 +41,10 @@ from ck_budget.tables import (
     allocations,
     balances,
     card_payments,
+    debits,
     ledger_entries,
     orders,
+    releases,
     student_memberships,
 )
 
@@ -465,3 +480,76 @@ async def record_card_payment(
         .values(spent_cents=spent_after, updated_at=values["paid_at"])
     )
     await session.execute(card_payments.insert().values(**values))
+
+
+# --- the event handlers' writes (consumers.py) ---------------------------------------------------
+async def school_of_order(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
+    found: uuid.UUID | None = (
+        await session.execute(select(orders.c.school_id).where(orders.c.id == order_id))
+    ).scalar()
+    return found
+
+
+async def claim_release(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """The release of a paid invoice's budget, once per invoice: False when it was before."""
+    claimed = await session.execute(
+        insert(session, releases).values(**values).on_conflict_do_nothing()
+    )
+    return changed(claimed) > 0
+
+
+async def save_student_membership(session: AsyncSession, values: dict[str, Any]) -> None:
+    """The projection of a student's membership. Events may arrive out of order: an older fact
+    never overwrites a newer one, and a removed person stays removed."""
+    statement = insert(session, student_memberships).values(**values)
+    changes = {"active": statement.excluded.active, "updated_at": statement.excluded.updated_at}
+    if "card_number" in values:
+        changes["card_number"] = statement.excluded.card_number
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_id"],
+            set_=changes,
+            where=(student_memberships.c.removed.is_(False))
+            & (student_memberships.c.updated_at <= statement.excluded.updated_at),
+        )
+    )
+
+
+async def remove_student(
+    session: AsyncSession, person_id: uuid.UUID, school_id: uuid.UUID, at: datetime
+) -> None:
+    """The student's tombstone: ids only, the card number goes (R-AVG-2)."""
+    statement = insert(session, student_memberships).values(
+        person_id=person_id, school_id=school_id, active=False, removed=True, updated_at=at
+    )
+    erases_personal_data(session)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_id"],
+            set_={"active": False, "removed": True, "card_number": None},
+        )
+    )
+
+
+async def delete_allocation(session: AsyncSession, person_id: uuid.UUID) -> None:
+    await session.execute(delete(allocations).where(allocations.c.person_id == person_id))
+
+
+async def debit_of(
+    session: AsyncSession, reference_id: uuid.UUID, school_id: uuid.UUID | None = None
+) -> Row[Any] | None:
+    """The debit of a weborder or Schooltoer order (of this school, when given)."""
+    query = select(debits).where(debits.c.reference_id == reference_id)
+    if school_id is not None:
+        query = query.where(debits.c.school_id == school_id)
+    return (await session.execute(query)).first()
+
+
+async def record_debit(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(debits.insert().values(**values))
+
+
+async def mark_credited(session: AsyncSession, reference_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(debits).where(debits.c.reference_id == reference_id).values(credited_at=now)
+    )
