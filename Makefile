@@ -3,10 +3,11 @@
 #
 #   make run        install, then run the whole portal locally (ck-dev run) until Ctrl-C
 #   make test       install (Python packages + Debian packages for the browser/PDF tests), test
-#   make lint       ruff, then mypy (strict on shared/ and the services' rules, ops, consumers, SQL)
+#   make lint       ruff, then mypy --strict over shared/, the services and tools/ (pyproject [tool.mypy])
 #   make bench      every bench/bench_*.py in turn
 #   make asyncapi   docs/asyncapi/<service>.json
 #   make definitions  deploy/rabbitmq/definitions.json from the contracts' topology
+#   make catalogue  the templates' Dutch into messages.po; lists text the catalogue lacks
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,7 +22,7 @@ DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 lib
 
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench asyncapi definitions install uv debian-packages bench-packages
+.PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -83,3 +84,8 @@ asyncapi: install
 definitions: install
 	uv run python -m ck_devstack.definitions > deploy/rabbitmq/definitions.json.tmp
 	mv deploy/rabbitmq/definitions.json.tmp deploy/rabbitmq/definitions.json
+
+# Babel's extraction (services/gateway/babel.cfg) over the gateway: rewrites the templates'
+# section of the catalogue, then lists what the code asks for that no section holds (exit 1).
+catalogue: install
+	cd services/gateway && uv run python -m ck_gateway.extraction --write

@@ -68,8 +68,8 @@ async def numbering(url: str, label: str) -> None:
     from ck_contracts.invoicing import Ops
     from ck_contracts.rpc import RpcRequest
     from ck_invoicing import domain, pdf, store
-    from ck_invoicing.consumer import budget_consumer
-    from ck_invoicing.handlers import router
+    from ck_invoicing.consumers import budget_consumer
+    from ck_invoicing.ops import router
     from ck_invoicing.settings import get_settings
     from ck_invoicing.tables import invoices
     from ck_runtime.db import Database

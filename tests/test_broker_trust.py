@@ -31,7 +31,7 @@ FORGED_SCHOOL = "Vervalste Academie"
 def _forged_request() -> bytes:
     admin = Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
     request = RpcRequest(
-        op=AccountsOps.SCHOOL_REGISTER,
+        op=AccountsOps.SCHOOL_REGISTER.name,
         actor=admin,
         payload={
             "settings": {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from ck_accounts.app import build as build_accounts
-from ck_accounts.handlers import register_school
+from ck_accounts.ops.admin import register_school
 from ck_accounts.settings import get_settings as accounts_settings
 from ck_accounts.tables import outbox as accounts_outbox
 from ck_contracts.accounts import Person, RegisterSchool, SchoolSettings

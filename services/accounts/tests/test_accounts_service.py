@@ -11,11 +11,12 @@ import pytest
 from argon2 import PasswordHasher
 from ck_accounts import domain
 from ck_accounts.admins import ensure_admin
-from ck_accounts.handlers import router
+from ck_accounts.ops import router
 from ck_accounts.passwords import HASHER
 from ck_accounts.settings import get_settings
 from ck_accounts.tables import login_throttle, outbox, password_links, users
 from ck_contracts.accounts import Ops
+from ck_contracts.operations import Operation, operations_of
 from ck_contracts.rpc import RpcRequest
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
@@ -47,13 +48,13 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 async def call(
     db: Database,
-    op: str,
+    op: Operation[Any, Any],
     payload: dict[str, Any],
     actor: dict[str, Any] | None = None,
     clock: Clock | None = None,
 ) -> dict[str, Any]:
     settings = get_settings(portal_url="https://scholen.example")
-    request = RpcRequest(op=op, actor=actor, payload=payload)
+    request = RpcRequest(op=op.name, actor=actor, payload=payload)
     return await router.dispatch(request, db, settings, clock)
 
 
@@ -99,7 +100,8 @@ async def test_second_school_gets_next_number_and_same_email_is_refused(db: Data
     assert (await register(db, other))["school_number"] == domain.FIRST_SCHOOL_NUMBER + 1
     reply = await call(db, Ops.SCHOOL_REGISTER, SCHOOL, await admin_actor(db))
     assert reply["error"]["code"] == "conflict"
-    assert "budget_holder.email" in reply["error"]["fields"]
+    assert reply["error"]["reason"] == "account_exists"
+    assert reply["error"]["field_errors"]["budget_holder.email"]["reason"] == "email_in_use"
 
 
 async def test_invalid_school_data_gets_field_messages(db: Database) -> None:
@@ -109,7 +111,10 @@ async def test_invalid_school_data_gets_field_messages(db: Database) -> None:
     }
     reply = await call(db, Ops.SCHOOL_REGISTER, bad, await admin_actor(db))
     assert reply["error"]["code"] == "invalid"
-    assert set(reply["error"]["fields"]) >= {"settings.duo_student_count", "budget_holder.name"}
+    assert set(reply["error"]["field_errors"]) >= {
+        "settings.duo_student_count",
+        "budget_holder.name",
+    }
 
 
 async def test_password_link_works_once_then_login(db: Database) -> None:
@@ -119,10 +124,15 @@ async def test_password_link_works_once_then_login(db: Database) -> None:
     assert check["result"] == {"email": "jan@nova.nl", "user_name": "Jan Jansen"}
     too_short = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": "kort"})
     assert too_short["error"]["code"] == "invalid"  # the link is not used up by bad input
+    assert too_short["error"]["field_errors"]["password"] == {
+        "reason": "password_too_short",
+        "params": {"min_length": domain.MIN_PASSWORD_LENGTH},
+    }
     ok = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": NEW_PASSWORD})
     assert ok["ok"]
     again = await call(db, Ops.PASSWORD_LINK_USE, {"token": token, "password": "x" + NEW_PASSWORD})
     assert again["error"]["code"] == "conflict"
+    assert again["error"]["reason"] == "password_link_unusable"
     assert (await call(db, Ops.PASSWORD_LINK_CHECK, {"token": token}))["error"]["code"] == (
         "conflict"
     )
@@ -144,6 +154,7 @@ async def test_unknown_user_and_wrong_password_look_the_same(db: Database) -> No
     unknown = await call(db, Ops.LOGIN, {"email": "nobody@cjp.nl", "password": "fout fout fout"})
     assert wrong["error"] == unknown["error"]
     assert wrong["error"]["code"] == "unauthenticated"
+    assert wrong["error"]["reason"] == "wrong_login"
 
 
 async def test_locked_account_is_refused_even_with_the_right_password(db: Database) -> None:
@@ -152,7 +163,10 @@ async def test_locked_account_is_refused_even_with_the_right_password(db: Databa
         await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": "verkeerd wachtwoord"})
     reply = await call(db, Ops.LOGIN, {"email": "admin@cjp.nl", "password": ADMIN_PASSWORD})
     assert reply["error"]["code"] == "throttled"
+    assert reply["error"]["reason"] == "login_throttled"
     assert reply["error"]["retry_after_seconds"] > 0
+    assert reply["error"]["params"] == {"seconds": reply["error"]["retry_after_seconds"]}
+    assert reply["error"]["message"] == ""  # a code, no prose
     # unknown accounts are throttled the same way (no hint that they do not exist)
     for _ in range(domain.FREE_ATTEMPTS + 1):
         await call(db, Ops.LOGIN, {"email": "ghost@cjp.nl", "password": "verkeerd wachtwoord"})
@@ -192,6 +206,44 @@ async def test_tenant_isolation_in_the_service(db: Database) -> None:
     ]:
         reply = await call(db, op, payload, holder_a)
         assert reply["error"]["code"] == "forbidden", op
+
+
+def school_scoped_requests(school_id: str) -> dict[str, dict[str, Any]]:
+    """A minimal valid request for each school-scoped operation, about this school."""
+    person = str(uuid.uuid4())
+    return {
+        Ops.SCHOOL_GET.name: {"school_id": school_id},
+        Ops.SCHOOL_UPDATE.name: {"school_id": school_id, "settings": SCHOOL["settings"]},
+        Ops.DOCENT_PLUS_LIST.name: {"school_id": school_id},
+        Ops.DOCENT_PLUS_GRANT.name: {
+            "school_id": school_id,
+            "person_id": person,
+            "name": "Dirk Docent",
+            "email": "dirk@nova.nl",
+        },
+        Ops.DOCENT_PLUS_REVOKE.name: {"school_id": school_id, "person_id": person},
+    }
+
+
+async def test_every_school_scoped_op_refuses_another_schools_actor(db: Database) -> None:
+    """R-ROLE-6, structurally: for every operation declared school-scoped, the budget holder
+    of school B (who holds every school permission at B) is refused a request about school A,
+    while A's own budget holder gets past the check."""
+    school_a = await register(db)
+    school_b = await register(db, {**SCHOOL, "budget_holder": {"name": "B", "email": "b@b.nl"}})
+    scoped = [op for op in operations_of(Ops) if op.school_scoped]
+    requests = school_scoped_requests(school_a["school_id"])
+    assert sorted(op.name for op in scoped) == sorted(requests)  # a new op needs a request here
+    for who, school in (("b", school_b), ("a", school_a)):
+        actor = {
+            "user_id": str(uuid.uuid4()),
+            "role": "budgethouder",
+            "school_id": school["school_id"],
+        }
+        for op in scoped:
+            reply = await call(db, op, requests[op.name], actor)
+            refused = not reply["ok"] and reply["error"]["code"] == "forbidden"
+            assert refused is (who == "b"), (who, op.name, reply)
 
 
 async def test_docent_plus_may_read_but_not_change_settings(db: Database) -> None:
@@ -307,6 +359,7 @@ async def test_locks_grow_and_the_window_starts_again(db: Database) -> None:
         await login(db, "ghost@cjp.nl", "fout fout fout", client="home", clock=clock)
     first = await login(db, "ghost@cjp.nl", "fout", clock=clock)
     assert first["error"]["retry_after_seconds"] == 31
+    assert first["error"]["params"] == {"seconds": 31}
     clock.advance(domain.FIRST_LOCK)
     assert (await login(db, "ghost@cjp.nl", "fout", clock=clock))["error"]["code"] == (
         "unauthenticated"

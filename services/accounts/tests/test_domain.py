@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ck_accounts import domain
-from ck_contracts.accounts import Contact, SchoolSettings
+from ck_contracts.accounts import AccountsReason, Contact, SchoolSettings
+from ck_contracts.rpc import FieldError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -53,9 +54,15 @@ def test_settings_cleaning_and_brin_rule() -> None:
     cleaned = domain.clean_settings(settings)
     assert cleaned.brin_codes == ["00AA", "12BC01"]
     assert cleaned.locations == ["A"]
-    assert domain.settings_errors(cleaned) == {"contacts.0.email": "Vul een geldig e-mailadres in."}
+    assert domain.settings_errors(cleaned) == {
+        "contacts.0.email": FieldError(reason=AccountsReason.CONTACT_EMAIL_INVALID)
+    }
     bad = cleaned.model_copy(update={"brin_codes": ["ABCD"], "contacts": []})
-    assert "brin_codes.0" in domain.settings_errors(bad)
+    assert domain.settings_errors(bad)["brin_codes.0"] == FieldError(
+        reason=AccountsReason.BRIN_INVALID, params={"brin": "ABCD"}
+    )
+    none = cleaned.model_copy(update={"brin_codes": [], "contacts": []})
+    assert domain.settings_errors(none)["brin_codes"].reason == AccountsReason.BRIN_REQUIRED
 
 
 def test_throttle_allows_a_few_failures_then_locks_longer_each_time() -> None:

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from ck_accounts.admins import ensure_admin
 from ck_accounts.domain import account_bucket
-from ck_accounts.handlers import router
+from ck_accounts.ops import router
 from ck_accounts.retention import retention_rules
 from ck_accounts.settings import get_settings
 from ck_accounts.tables import login_throttle, outbox, password_links, sessions
 from ck_contracts.accounts import Ops
+from ck_contracts.operations import Operation
 from ck_contracts.rpc import RpcRequest
 from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
@@ -35,9 +36,12 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
 
 
 async def call(
-    db: Database, op: str, payload: dict[str, Any], actor: dict[str, Any] | None = None
+    db: Database,
+    op: Operation[Any, Any],
+    payload: dict[str, Any],
+    actor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    request = RpcRequest(op=op, actor=actor, payload=payload)
+    request = RpcRequest(op=op.name, actor=actor, payload=payload)
     return await router.dispatch(request, db, get_settings(portal_url="https://portal.example"))
 
 

@@ -68,7 +68,7 @@ async def test_repeated_failures_give_429_with_retry_after(stack: Stack) -> None
             statuses.append(response.status_code)
     assert statuses[:6] == [401] * 6
     assert statuses[6] == 429
-    assert response.json()["error"]["code"] == "throttled"
+    assert response.json()["error"]["code"] == "login_throttled"  # 429; the reason to branch on
     assert int(response.headers["retry-after"]) > 0
 
 

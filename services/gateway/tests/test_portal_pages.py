@@ -259,18 +259,18 @@ async def test_the_accounts_service_also_refuses_another_school(stack: Stack) ->
 
     actor_a = Actor.model_validate(actor)
     read = await stack.rpc.call(
-        "accounts", Ops.SCHOOL_GET, {"school_id": str(b.school_id)}, actor=actor_a
+        "accounts", Ops.SCHOOL_GET.name, {"school_id": str(b.school_id)}, actor=actor_a
     )
     write = await stack.rpc.call(
         "accounts",
-        Ops.SCHOOL_UPDATE,
+        Ops.SCHOOL_UPDATE.name,
         {
             "school_id": str(b.school_id),
             "settings": {"name": "Gekaapt", "brin_codes": ["02CD"], "duo_student_count": 1},
         },
         actor=actor_a,
     )
-    listing = await stack.rpc.call("accounts", Ops.SCHOOL_LIST, {}, actor=actor_a)
+    listing = await stack.rpc.call("accounts", Ops.SCHOOL_LIST.name, {}, actor=actor_a)
     for reply in (read, write, listing):
         assert not reply.ok
         assert reply.error is not None

@@ -24,10 +24,11 @@ from ck_contracts.roster import PersonAdded, PersonRemoved, RosterKind, RosterUp
 from ck_contracts.rpc import RpcRequest
 from ck_invoicing import pdf, store
 from ck_invoicing.app import build
-from ck_invoicing.consumer import budget_consumer
-from ck_invoicing.handlers import router
+from ck_invoicing.consumers import budget_consumer
+from ck_invoicing.ops import router
 from ck_invoicing.settings import InvoicingSettings, get_settings
 from ck_invoicing.tables import invoice_counters, invoices, outbox
+from ck_runtime.clock import ManualClock
 from ck_runtime.consumers import PoisonMessage
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
@@ -90,9 +91,8 @@ def approved(
     )
 
 
-def clock_at(*args: int) -> Any:
-    moment = datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-    return lambda: moment
+def clock_at(*args: int) -> ManualClock:
+    return ManualClock(datetime(*args, tzinfo=UTC))  # type: ignore[misc]
 
 
 def budget_holder(school_id: uuid.UUID) -> Actor:
@@ -341,7 +341,7 @@ async def test_schools_see_only_their_own_invoices(db: Database) -> None:
         assert reply["error"]["code"] == "forbidden", reply
         reply = await call(db, op, {"school_id": SCHOOL_A, "invoice_id": b["id"]}, holder_a)
         assert reply["error"]["code"] == "not_found", reply
-        assert reply["error"]["message"] == "Deze factuur bestaat niet."
+        assert reply["error"]["reason"] == "invoice_not_found"
     # A Docent+ sees the school's invoices; nobody without a log-in does.
     docent = Actor(user_id=uuid.uuid4(), role=Role.DOCENT_PLUS, school_id=SCHOOL_A)
     assert (await call(db, Ops.LIST, {"school_id": SCHOOL_A}, docent))["ok"]
@@ -390,12 +390,14 @@ async def test_payment_refusals(db: Database) -> None:
     invoice = await make_invoice(db)
     wrong = await call(db, Ops.RECORD_PAYMENT, payment(invoice, 12999), admin())
     assert wrong["error"]["code"] == "invalid"
-    assert wrong["error"]["message"] == (
-        "Het betaalde bedrag (€ 129,99) is niet gelijk aan het factuurbedrag (€ 130,00)."
-    )
+    assert wrong["error"]["reason"] == "payment_amount_mismatch"
+    assert wrong["error"]["params"] == {"amount_cents": 12999, "total_cents": 13000}
+    assert wrong["error"]["field_errors"]["amount_cents"]["reason"] == "payment_amount_mismatch"
     future = payment(invoice) | {"paid_on": (clocks.today() + timedelta(days=2)).isoformat()}
     reply = await call(db, Ops.RECORD_PAYMENT, future, admin())
-    assert reply["error"]["code"] == "invalid" and "toekomst" in reply["error"]["message"]
+    assert reply["error"]["code"] == "invalid"
+    assert reply["error"]["reason"] == "payment_date_in_future"
+    assert list(reply["error"]["field_errors"]) == ["paid_on"]
     holder = await call(db, Ops.RECORD_PAYMENT, payment(invoice), budget_holder(SCHOOL_A))
     assert holder["error"]["code"] == "forbidden"
     unknown = await call(db, Ops.RECORD_PAYMENT, payment({**invoice, "id": uuid.uuid4()}), admin())

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from ck_contracts.rpc import ErrorCode, RpcRequest
+from ck_contracts.rpc import CommonReason, ErrorCode, RpcRequest
 from ck_runtime import commands
 from ck_runtime.commands import RPC_REQUESTS
 from ck_runtime.db import Database
@@ -113,7 +113,7 @@ async def test_the_same_id_with_another_body_is_refused(database_url: str) -> No
     await router.dispatch(_request("bump", "a", request_id), db, clock=manual())
     other = await router.dispatch(_request("bump", "b", request_id), db, clock=manual())
     assert other["error"]["code"] == ErrorCode.CONFLICT
-    assert "Idempotency-Key" in other["error"]["message"]
+    assert other["error"]["reason"] == CommonReason.REUSED_REQUEST
     assert await _effects(db) == ["a"]
     await db.dispose()
 

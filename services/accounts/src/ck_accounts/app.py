@@ -8,10 +8,10 @@ from ck_runtime.logs import get_logger
 from ck_runtime.service import Service, ServiceRuntime, run_service
 
 from ck_accounts.admins import ensure_admin
-from ck_accounts.handlers import router
+from ck_accounts.consumers import teachers_consumer
+from ck_accounts.ops import router
 from ck_accounts.retention import retention_rules
 from ck_accounts.settings import AccountsSettings, get_settings
-from ck_accounts.teachers import teachers_consumer
 
 log = get_logger(__name__)
 
@@ -25,6 +25,7 @@ async def _bootstrap_admin(runtime: ServiceRuntime) -> None:
             settings.bootstrap_admin_email,
             "CJP beheerder",
             settings.bootstrap_admin_password,
+            runtime.clock,
         )
         log.info("admin.bootstrapped")
 

@@ -13,17 +13,15 @@ import sys
 
 from ck_contracts.accounts import Contact, Person, RegisterSchool, SchoolSettings
 from ck_runtime.db import Database
-from ck_runtime.errors import ServiceError
+from ck_runtime.errors import Invalid, ServiceError
 from ck_runtime.migrations import upgrade_async
-from sqlalchemy import select, update
 
-from ck_accounts import domain
+from ck_accounts import domain, store
 from ck_accounts.admins import ensure_admin
 from ck_accounts.app import main as serve
-from ck_accounts.handlers import register_school
+from ck_accounts.ops.admin import register_school
 from ck_accounts.passwords import hash_password
 from ck_accounts.settings import get_settings
-from ck_accounts.tables import users
 
 DEMO_SCHOOL = SchoolSettings(
     name="Demo MBO College",
@@ -57,10 +55,8 @@ async def _demo(email: str, password: str) -> None:
     try:
         email = domain.normalise_email(email)
         async with db.read() as session:
-            exists = (
-                await session.execute(select(users.c.id).where(users.c.email == email))
-            ).first()
-        if exists is None:
+            exists = await store.email_taken(session, email)
+        if not exists:
             await register_school(
                 db,
                 RegisterSchool(
@@ -69,13 +65,11 @@ async def _demo(email: str, password: str) -> None:
                 ),
                 get_settings().portal_url,
             )
-        if problem := domain.password_error(password, email):
-            raise ServiceError(problem)
+        if (problem := domain.password_error(password, email)) is not None:
+            raise Invalid(fields={"password": problem})
         hashed = await hash_password(password)
         async with db.transaction() as session:
-            await session.execute(
-                update(users).where(users.c.email == email).values(password_hash=hashed)
-            )
+            await store.set_password_by_email(session, email, hashed)
     finally:
         await db.dispose()
 
@@ -100,7 +94,13 @@ def main() -> None:
         else:
             asyncio.run(_demo(args.email, password))
     except ServiceError as exc:
-        print(f"ck-accounts: {exc.message}", file=sys.stderr)
+        # The reason code and its params (the portal's catalogue has their Dutch).
+        details = [f"{key}={value}" for key, value in exc.params.items()] + [
+            f"{path}: {error.reason} {error.params or ''}".rstrip()
+            for path, error in exc.field_errors.items()
+        ]
+        suffix = " (" + "; ".join(details) + ")" if details else ""
+        print(f"ck-accounts: {exc.reason}{suffix}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

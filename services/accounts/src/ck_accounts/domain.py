@@ -1,4 +1,8 @@
-"""Account rules as plain functions: no I/O, no framework."""
+"""Account rules as plain functions: no I/O, no framework.
+
+A broken rule is answered with a reason code and its params (ck_contracts.accounts.
+AccountsReason), as the FieldError of the field it concerns; the gateway writes the Dutch.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ck_contracts.accounts import SchoolSettings
+from ck_contracts.accounts import AccountsReason, SchoolSettings
+from ck_contracts.rpc import FieldError
 
 SESSION_LIFETIME = timedelta(hours=12)
 PASSWORD_LINK_LIFETIME = timedelta(days=7)
@@ -38,36 +43,43 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def email_error(email: str) -> str | None:
+def email_error(email: str) -> FieldError | None:
     if not _EMAIL.match(email.strip()):
-        return "Vul een geldig e-mailadres in (met @ en een punt in het domein)."
+        return FieldError(reason=AccountsReason.EMAIL_INVALID)
     return None
 
 
-def password_error(password: str, email: str) -> str | None:
-    """None when the password is acceptable; otherwise a Dutch reason."""
+def password_error(password: str, email: str) -> FieldError | None:
+    """None when the password is acceptable; otherwise the rule it breaks."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Kies een wachtwoord van minstens {MIN_PASSWORD_LENGTH} tekens."
+        return FieldError(
+            reason=AccountsReason.PASSWORD_TOO_SHORT, params={"min_length": MIN_PASSWORD_LENGTH}
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Kies een wachtwoord van hoogstens {MAX_PASSWORD_LENGTH} tekens."
+        return FieldError(
+            reason=AccountsReason.PASSWORD_TOO_LONG, params={"max_length": MAX_PASSWORD_LENGTH}
+        )
     if password.strip().lower() == normalise_email(email):
-        return "Het wachtwoord mag niet gelijk zijn aan uw e-mailadres."
+        return FieldError(reason=AccountsReason.PASSWORD_IS_EMAIL)
     if len(set(password)) < 4:
-        return "Dit wachtwoord is te eenvoudig."
+        return FieldError(reason=AccountsReason.PASSWORD_TOO_SIMPLE)
     return None
 
 
-def settings_errors(settings: SchoolSettings) -> dict[str, str]:
-    """Rules beyond the schema: BRIN format, contact e-mail format."""
-    errors: dict[str, str] = {}
+def settings_errors(settings: SchoolSettings) -> dict[str, FieldError]:
+    """Rules beyond the schema: at least one BRIN code, their format, contact e-mail format
+    (on cleaned settings, see clean_settings)."""
+    errors: dict[str, FieldError] = {}
+    if not settings.brin_codes:
+        errors["brin_codes"] = FieldError(reason=AccountsReason.BRIN_REQUIRED)
     for i, brin in enumerate(settings.brin_codes):
         if not _BRIN.match(brin.strip().upper()):
-            errors[f"brin_codes.{i}"] = (
-                f"'{brin}' is geen geldige BRIN-code (twee cijfers en twee letters, bv. 00AA)."
+            errors[f"brin_codes.{i}"] = FieldError(
+                reason=AccountsReason.BRIN_INVALID, params={"brin": brin}
             )
     for i, contact in enumerate(settings.contacts):
         if contact.email and email_error(contact.email):
-            errors[f"contacts.{i}.email"] = "Vul een geldig e-mailadres in."
+            errors[f"contacts.{i}.email"] = FieldError(reason=AccountsReason.CONTACT_EMAIL_INVALID)
     return errors
 
 
@@ -100,6 +112,14 @@ def address_bucket(client: str) -> str:
     return f"address:{client}"
 
 
+def login_buckets(email: str, client: str | None) -> list[str]:
+    """The throttle buckets of a log-in, sorted (concurrent upserts lock rows in one order)."""
+    found = [account_bucket(email)]
+    if client:
+        found.append(address_bucket(client))
+    return sorted(found)
+
+
 def free_attempts(bucket: str) -> int:
     return ADDRESS_FREE_ATTEMPTS if bucket.startswith("address:") else FREE_ATTEMPTS
 
@@ -109,7 +129,7 @@ def lock_after(failures: int, free: int) -> timedelta | None:
     if failures <= free:
         return None
     doublings = min(failures - free - 1, _MAX_DOUBLINGS)
-    return min(FIRST_LOCK * 2**doublings, MAX_LOCK)
+    return min(FIRST_LOCK * (1 << doublings), MAX_LOCK)
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,11 @@ def after_failure(previous: Throttle | None, now: datetime, free: int = FREE_ATT
         last_failure_at=max(previous.last_failure_at, now),
         free=free,
     )
+
+
+def retry_after_seconds(lock: timedelta) -> int:
+    """Whole seconds to wait, rounded up past the lock's end."""
+    return int(lock.total_seconds()) + 1
 
 
 def longest_lock(throttles: list[Throttle], now: datetime) -> timedelta | None:

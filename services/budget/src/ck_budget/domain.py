@@ -17,7 +17,7 @@ import holidays
 from ck_contracts.budget import BudgetReason, OrderCounts, OrderLine, OrderStatus, Quote, Rates
 from ck_contracts.rpc import FieldError, Param
 from ck_runtime.errors import Conflict, Invalid
-from dateutil.easter import easter  # type: ignore[import-untyped]  # comes with holidays
+from dateutil.easter import easter  # python-dateutil comes with holidays, which uses it too
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 from ck_contracts.budget import (
     BudgetOrderApproved,
@@ -16,13 +16,11 @@ from ck_contracts.budget import (
     OrderStatus,
     Quote,
 )
-from ck_runtime.db import erases_personal_data
+from ck_runtime.db import erases_personal_data, rowcount
 from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.outbox import add_to_outbox
 from ck_runtime.tables import UtcDateTime
 from sqlalchemy import (
-    CursorResult,
-    Result,
     Row,
     Table,
     Uuid,
@@ -59,11 +57,6 @@ def insert(session: AsyncSession, table: Table) -> Any:
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
-
-
-def changed(result: Result[Any]) -> int:
-    """How many rows an UPDATE, INSERT or DELETE changed."""
-    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 CHUNK = 5_000  # ids per IN (...) list: below both databases' parameter limits
@@ -246,7 +239,7 @@ async def approve(
             updated_at=now,
         )
     )
-    if changed(result) != 1:
+    if rowcount(result) != 1:
         return False
     row = (await session.execute(select(orders).where(orders.c.id == order_id))).one()
     await add_to_outbox(session, approved_event(row, now))
@@ -304,7 +297,7 @@ async def change_open_order(
             **quote_values(priced),
         )
     )
-    return changed(result) == 1
+    return rowcount(result) == 1
 
 
 async def cancel_open_order(
@@ -321,7 +314,7 @@ async def cancel_open_order(
             updated_at=now,
         )
     )
-    return changed(result) == 1
+    return rowcount(result) == 1
 
 
 async def orders_of(session: AsyncSession, school_id: uuid.UUID) -> list[Order]:
@@ -495,7 +488,7 @@ async def claim_release(session: AsyncSession, values: dict[str, Any]) -> bool:
     claimed = await session.execute(
         insert(session, releases).values(**values).on_conflict_do_nothing()
     )
-    return changed(claimed) > 0
+    return rowcount(claimed) > 0
 
 
 async def save_student_membership(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -9,19 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops, SessionInfo
+from ck_contracts.accounts import Ops, SessionInfo, SessionToken
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.errors import unauthenticated
+from ck_gateway.usecases.requests import request_of
 
 SESSION_COOKIE = "ck_session"
 _TOKEN_LENGTH = range(16, 129)  # what accounts accepts (SessionToken)
 _UNRESOLVED = object()
+# The API's answers without a usable token (catalogue: "# === gateway pages and forms").
+NO_TOKEN = "auth.bearer_token_missing"  # noqa: S105 (a message id)
+UNKNOWN_TOKEN = "auth.bearer_token_unknown"  # noqa: S105
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -41,12 +44,14 @@ async def resolve(request: Request, token: str | None) -> SessionInfo | None:
     """The session behind a token, or None when it is unknown or expired (cached per request)."""
     cached = getattr(request.state, "session", _UNRESOLVED)
     if cached is not _UNRESOLVED:
+        assert cached is None or isinstance(cached, SessionInfo)
         return cached
     session: SessionInfo | None = None
     if (token := plausible_token(token)) is not None:
         try:
-            result = await backend.call(request, ACCOUNTS, Ops.SESSION, {"token": token})
-            session = SessionInfo.model_validate(result)
+            session = await backend.send(
+                request, Ops.SESSION, request_of(SessionToken, token=token)
+            )
         except RpcFailed as exc:
             if exc.error.code != ErrorCode.UNAUTHENTICATED:
                 raise
@@ -74,10 +79,10 @@ async def require_api_session(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> SessionInfo:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthenticated("Stuur een geldig token mee: Authorization: Bearer <token>.")
+        raise unauthenticated(i18n.render(NO_TOKEN))
     session = await resolve(request, credentials.credentials)
     if session is None:
-        raise unauthenticated("Het token is onbekend of verlopen. Log opnieuw in.")
+        raise unauthenticated(i18n.render(UNKNOWN_TOKEN))
     return session
 
 
@@ -86,7 +91,7 @@ async def bearer_token(
 ) -> str:
     token = plausible_token(credentials.credentials if credentials is not None else None)
     if token is None:
-        raise unauthenticated("Stuur een geldig token mee: Authorization: Bearer <token>.")
+        raise unauthenticated(i18n.render(NO_TOKEN))
     return token
 
 

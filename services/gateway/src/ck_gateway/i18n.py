@@ -33,7 +33,7 @@ def messages() -> dict[str, str]:
         catalog = read_po(file, locale="nl")
     out: dict[str, str] = {}
     for message in catalog:
-        if not message.id or isinstance(message.id, tuple):
+        if not isinstance(message.id, str) or not message.id:  # the header, plural forms
             continue
         text = message.string if isinstance(message.string, str) else ""
         out[message.id] = text or message.id

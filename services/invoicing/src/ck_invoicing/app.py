@@ -7,8 +7,8 @@ from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
-from ck_invoicing.consumer import budget_consumer
-from ck_invoicing.handlers import router
+from ck_invoicing.consumers import budget_consumer
+from ck_invoicing.ops import router
 from ck_invoicing.settings import InvoicingSettings, get_settings
 
 

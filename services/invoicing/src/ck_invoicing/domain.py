@@ -10,13 +10,13 @@ At most 999,999 invoices a year; the counter never wraps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from ck_contracts.budget import OrderLine
-from ck_contracts.invoicing import Deviation, InvoiceStatus
+from ck_contracts.invoicing import Deviation, InvoiceStatus, InvoicingReason
 from ck_contracts.money import format_euro
 from ck_contracts.roster import RosterKind
 
@@ -93,7 +93,7 @@ def deviation_percent(ordered: int, uploaded: int) -> str:
     return f"{_dutch_decimal(percent)}%"
 
 
-def deviations(ordered_students: int, uploaded: dict[RosterKind, int]) -> list[Deviation]:
+def deviations(ordered_students: int, uploaded: Mapping[RosterKind, int]) -> list[Deviation]:
     """The invoice's overview: students ordered versus uploaded, and teachers (budget orders
     are for students, so teachers are never ordered: 'Onbekend', as in the manual)."""
     ordered = {RosterKind.STUDENTS: ordered_students, RosterKind.TEACHERS: 0}
@@ -125,3 +125,15 @@ def format_datetime(at: datetime) -> str:
 
 def status_label(status: InvoiceStatus) -> str:
     return STATUS_LABELS[status]
+
+
+def payment_problem(
+    amount_cents: int, total_cents: int, paid_on: date, today: date
+) -> tuple[str, InvoicingReason] | None:
+    """(field, reason) when a recorded payment cannot be right: another amount than the
+    invoice's, or a day still to come (Amsterdam)."""
+    if amount_cents != total_cents:
+        return "amount_cents", InvoicingReason.PAYMENT_AMOUNT_MISMATCH
+    if paid_on > today:
+        return "paid_on", InvoicingReason.PAYMENT_DATE_IN_FUTURE
+    return None

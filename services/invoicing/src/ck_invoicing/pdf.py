@@ -131,6 +131,6 @@ def render_pdf(
     """Blocking and CPU-bound (some milliseconds): call it in a worker thread."""
     document = HTML(string=render_html(invoice, school_number, settings, school_name))
     with _render_lock:
-        pdf = document.write_pdf(stylesheets=[_stylesheet()], font_config=_fonts())
+        pdf: bytes | None = document.write_pdf(stylesheets=[_stylesheet()], font_config=_fonts())
     assert pdf is not None
     return pdf

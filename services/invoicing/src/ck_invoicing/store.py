@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from ck_contracts.budget import BudgetOrderApproved, OrderLine
 from ck_contracts.invoicing import Invoice, InvoiceStatus
 from ck_contracts.roster import RosterKind
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_invoicing import domain
@@ -146,7 +146,7 @@ async def mark_paid(
             payment_recorded_by=recorded_by,
         )
     )
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)  # an UPDATE's result has one
 
 
 # --- uploaded counts (R-INVOICE-3) --------------------------------------------------------------

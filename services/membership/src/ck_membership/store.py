@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from ck_contracts.membership import EndReason, MembershipEnded
 from ck_contracts.roster import RosterKind
-from ck_runtime.db import erases_personal_data
+from ck_runtime.db import erases_personal_data, rowcount
 from ck_runtime.outbox import add_to_outbox
 from ck_runtime.retention import RetentionRule, delete_expired
 from sqlalchemy import (
-    CursorResult,
-    Result,
     Row,
     Table,
     any_,
@@ -64,11 +62,6 @@ def among(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
     if _postgres(session):
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(list(values))
-
-
-def changed(result: Result[Any]) -> int:
-    """How many rows an UPDATE, INSERT or DELETE changed."""
-    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 # --- codes and card numbers ------------------------------------------------------------------
@@ -180,7 +173,7 @@ async def end_active_membership(
         .where(*condition)
         .values(status=MembershipState.ENDED, ended_at=now, end_reason=reason.value)
     )
-    if changed(result) != 1:
+    if rowcount(result) != 1:
         return False
     row = (
         await session.execute(
@@ -228,7 +221,7 @@ async def revoke_open_invitation(
         )
         .values(status=InvitationStatus.REVOKED, closed_at=now)
     )
-    return changed(result)
+    return rowcount(result)
 
 
 # --- activation ------------------------------------------------------------------------------
@@ -243,7 +236,7 @@ async def claim_invitation(session: AsyncSession, invitation_id: UUID, now: date
         .where(invitations.c.id == invitation_id, invitations.c.status == InvitationStatus.OPEN)
         .values(status=InvitationStatus.USED, closed_at=now)
     )
-    return changed(claimed) == 1
+    return rowcount(claimed) == 1
 
 
 async def save_membership(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -257,7 +250,7 @@ async def save_membership(session: AsyncSession, values: dict[str, Any]) -> bool
         set_={k: statement.excluded[k] for k in values if k != "person_id"},
         where=memberships.c.status == MembershipState.ENDED,
     )
-    return changed(await session.execute(upsert)) == 1
+    return rowcount(await session.execute(upsert)) == 1
 
 
 # --- invitation chunks -----------------------------------------------------------------------

@@ -20,7 +20,9 @@ from ck_contracts.bounds import (
     ShortText,
 )
 from ck_contracts.messaging import Event, register_event
-from ck_contracts.roles import Actor
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Actor, Permission
+from ck_contracts.rpc import Empty, Reasons
 
 SERVICE = "accounts"
 
@@ -183,19 +185,166 @@ class DocentPlusList(BaseModel):
     items: list[DocentPlusAccess]
 
 
+class AccountsReason(Reasons):
+    """What the accounts service may answer with, besides the common reasons; the gateway's
+    catalogue has the Dutch ("# === accounts")."""
+
+    # log-in, sessions, password links
+    WRONG_LOGIN = "wrong_login"  # the same for an unknown account and a wrong password
+    LOGIN_THROTTLED = "login_throttled"  # params: seconds (also retry_after_seconds)
+    SESSION_EXPIRED = "session_expired"
+    PASSWORD_LINK_UNUSABLE = "password_link_unusable"  # used, expired or its account gone
+    # password rules (field "password")
+    PASSWORD_TOO_SHORT = "password_too_short"  # params: min_length
+    PASSWORD_TOO_LONG = "password_too_long"  # params: max_length
+    PASSWORD_IS_EMAIL = "password_is_email"
+    PASSWORD_TOO_SIMPLE = "password_too_simple"
+    # schools (R-SCHOOL-1)
+    EMAIL_INVALID = "email_invalid"  # a user's address (field)
+    CONTACT_EMAIL_INVALID = "contact_email_invalid"  # a contact's address in the settings
+    BRIN_INVALID = "brin_invalid"  # params: brin
+    BRIN_REQUIRED = "brin_required"
+    ACCOUNT_EXISTS = "account_exists"  # the budget holder's address has an account already
+    EMAIL_IN_USE = "email_in_use"  # the same, as the field's reason
+    REGISTRATION_RACED = "school_registration_raced"  # try again
+    SCHOOL_NOT_FOUND = "school_not_found"
+    # Docent+ (R-ROLE-2)
+    NO_ACTIVE_MEMBERSHIP = "docent_plus_no_active_membership"
+    TEACHER_EMAIL_TAKEN = "docent_plus_email_taken"
+    TEACHER_EMAIL_INVALID = "docent_plus_email_invalid"
+    NO_DOCENT_PLUS_ACCESS = "docent_plus_no_access"
+    # CJP admins (the command line)
+    NOT_AN_ADMIN_ACCOUNT = "not_an_admin_account"
+
+
+_R = AccountsReason
+_PASSWORD_RULES = (
+    _R.PASSWORD_TOO_SHORT,
+    _R.PASSWORD_TOO_LONG,
+    _R.PASSWORD_IS_EMAIL,
+    _R.PASSWORD_TOO_SIMPLE,
+)
+_SETTINGS_RULES = (_R.BRIN_INVALID, _R.BRIN_REQUIRED, _R.CONTACT_EMAIL_INVALID)
+
+
 class Ops:
-    """Operation names on the accounts RPC queue."""
+    """The accounts operations (the wire names are the `name`s)."""
 
-    DOCENT_PLUS_LIST = "docent_plus.list"
-    DOCENT_PLUS_GRANT = "docent_plus.grant"
-    DOCENT_PLUS_REVOKE = "docent_plus.revoke"
+    # --- public: no actor ---
+    LOGIN = Operation[Login, LoginResult](
+        SERVICE,
+        "auth.login",
+        Login,
+        LoginResult,
+        Audience.PUBLIC,
+        reasons=(_R.WRONG_LOGIN, _R.LOGIN_THROTTLED),
+    )
+    SESSION = Operation[SessionToken, SessionInfo](
+        SERVICE,
+        "auth.session",
+        SessionToken,
+        SessionInfo,
+        Audience.PUBLIC,
+        reasons=(_R.SESSION_EXPIRED,),
+    )
+    LOGOUT = Operation[SessionToken, None](
+        SERVICE, "auth.logout", SessionToken, None, Audience.PUBLIC
+    )
+    PASSWORD_LINK_CHECK = Operation[PasswordLink, PasswordLinkInfo](
+        SERVICE,
+        "auth.password_link.check",
+        PasswordLink,
+        PasswordLinkInfo,
+        Audience.PUBLIC,
+        reasons=(_R.PASSWORD_LINK_UNUSABLE,),
+    )
+    PASSWORD_LINK_USE = Operation[SetPassword, PasswordLinkInfo](
+        SERVICE,
+        "auth.password_link.use",
+        SetPassword,
+        PasswordLinkInfo,
+        Audience.PUBLIC,
+        reasons=(_R.PASSWORD_LINK_UNUSABLE, *_PASSWORD_RULES),
+    )
 
-    LOGIN = "auth.login"
-    SESSION = "auth.session"
-    LOGOUT = "auth.logout"
-    PASSWORD_LINK_CHECK = "auth.password_link.check"
-    PASSWORD_LINK_USE = "auth.password_link.use"
-    SCHOOL_REGISTER = "school.register"
-    SCHOOL_GET = "school.get"
-    SCHOOL_UPDATE = "school.update"
-    SCHOOL_LIST = "school.list"
+    # --- school: the school's own users (and CJP admins where the role allows) ---
+    SCHOOL_GET = Operation[SchoolRef, School](
+        SERVICE,
+        "school.get",
+        SchoolRef,
+        School,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+        reasons=(_R.SCHOOL_NOT_FOUND,),
+    )
+    SCHOOL_UPDATE = Operation[UpdateSchool, School](
+        SERVICE,
+        "school.update",
+        UpdateSchool,
+        School,
+        Audience.SCHOOL,
+        permission=Permission.EDIT_SETTINGS,
+        school_scoped=True,
+        reasons=(_R.SCHOOL_NOT_FOUND, *_SETTINGS_RULES),
+    )
+    DOCENT_PLUS_LIST = Operation[SchoolRef, DocentPlusList](
+        SERVICE,
+        "docent_plus.list",
+        SchoolRef,
+        DocentPlusList,
+        Audience.SCHOOL,
+        permission=Permission.MANAGE_DOCENT_PLUS,
+        school_scoped=True,
+    )
+    DOCENT_PLUS_GRANT = Operation[DocentPlusGrant, DocentPlusAccess](
+        SERVICE,
+        "docent_plus.grant",
+        DocentPlusGrant,
+        DocentPlusAccess,
+        Audience.SCHOOL,
+        permission=Permission.MANAGE_DOCENT_PLUS,
+        school_scoped=True,
+        reasons=(
+            _R.NO_ACTIVE_MEMBERSHIP,
+            _R.TEACHER_EMAIL_TAKEN,
+            _R.TEACHER_EMAIL_INVALID,
+            _R.EMAIL_INVALID,
+            _R.SCHOOL_NOT_FOUND,
+        ),
+    )
+    DOCENT_PLUS_REVOKE = Operation[DocentPlusRef, None](
+        SERVICE,
+        "docent_plus.revoke",
+        DocentPlusRef,
+        None,
+        Audience.SCHOOL,
+        permission=Permission.MANAGE_DOCENT_PLUS,
+        school_scoped=True,
+        reasons=(_R.NO_DOCENT_PLUS_ACCESS,),
+    )
+
+    # --- admin: CJP ---
+    SCHOOL_REGISTER = Operation[RegisterSchool, RegisteredSchool](
+        SERVICE,
+        "school.register",
+        RegisterSchool,
+        RegisteredSchool,
+        Audience.ADMIN,
+        permission=Permission.REGISTER_SCHOOL,
+        reasons=(
+            _R.ACCOUNT_EXISTS,
+            _R.EMAIL_IN_USE,
+            _R.EMAIL_INVALID,
+            _R.REGISTRATION_RACED,
+            *_SETTINGS_RULES,
+        ),
+    )
+    SCHOOL_LIST = Operation[Empty, list[School]](
+        SERVICE,
+        "school.list",
+        Empty,
+        list[School],
+        Audience.ADMIN,
+        permission=Permission.REGISTER_SCHOOL,
+    )

@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field
 from ck_contracts.bounds import ShortText
 from ck_contracts.budget import OrderLine
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import Reasons
 
 SERVICE = "invoicing"
 
@@ -100,10 +103,56 @@ class RecordPayment(BaseModel):
     payment_reference: ShortText = ""
 
 
-class Ops:
-    """Operation names on the invoicing RPC queue."""
+class InvoicingReason(Reasons):
+    INVOICE_NOT_FOUND = "invoice_not_found"
+    # params: amount_cents (paid), total_cents (the invoice's)
+    PAYMENT_AMOUNT_MISMATCH = "payment_amount_mismatch"
+    PAYMENT_DATE_IN_FUTURE = "payment_date_in_future"
 
-    LIST = "invoicing.list"
-    GET = "invoicing.get"
-    PDF = "invoicing.pdf"
-    RECORD_PAYMENT = "invoicing.payment.record"  # CJP admin (Permission.RECORD_PAYMENT)
+
+class Ops:
+    """The invoicing service's operations."""
+
+    LIST = Operation[SchoolInvoices, InvoiceList](
+        SERVICE,
+        "invoicing.list",
+        SchoolInvoices,
+        InvoiceList,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+    )
+    GET = Operation[InvoiceRef, Invoice](
+        SERVICE,
+        "invoicing.get",
+        InvoiceRef,
+        Invoice,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+        reasons=(InvoicingReason.INVOICE_NOT_FOUND,),
+    )
+    PDF = Operation[InvoiceRef, InvoicePdf](
+        SERVICE,
+        "invoicing.pdf",
+        InvoiceRef,
+        InvoicePdf,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+        reasons=(InvoicingReason.INVOICE_NOT_FOUND,),
+    )
+    # A CJP admin; the request names no school, the handler checks the invoice's own.
+    RECORD_PAYMENT = Operation[RecordPayment, Invoice](
+        SERVICE,
+        "invoicing.payment.record",
+        RecordPayment,
+        Invoice,
+        Audience.ADMIN,
+        permission=Permission.RECORD_PAYMENT,
+        reasons=(
+            InvoicingReason.INVOICE_NOT_FOUND,
+            InvoicingReason.PAYMENT_AMOUNT_MISMATCH,
+            InvoicingReason.PAYMENT_DATE_IN_FUTURE,
+        ),
+    )

@@ -13,8 +13,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor
 
 
@@ -96,6 +97,12 @@ class RpcRequest(BaseModel):
     keep_reply_seconds: int = Field(
         default=REPLY_KEPT_SECONDS, ge=60, le=IDEMPOTENCY_KEY_KEPT_SECONDS
     )
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _op_name(cls, value: object) -> object:
+        """A declared Operation stands for its name (tests and tools build requests so)."""
+        return value.name if isinstance(value, Operation) else value
 
 
 class RpcReply(BaseModel):

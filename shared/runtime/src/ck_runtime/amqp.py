@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -17,6 +17,9 @@ from ck_contracts.messaging import (
     rpc_queue,
 )
 from ck_contracts.topology import EVENT_QUEUES, SERVICES, queues_of
+
+if TYPE_CHECKING:
+    from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 
 class BrokerUnreachable(RuntimeError):
@@ -45,13 +48,18 @@ async def connect(url: str, name: str) -> AbstractRobustConnection:
         raise BrokerUnreachable(unreachable_message(url)) from exc
 
 
-def quorum_arguments(queue: str, delivery_limit: int) -> dict[str, Any]:
+def dead_letter_arguments(queue: str, delivery_limit: int) -> QuorumQueueArgs:
+    """An event queue's arguments besides its type: after `delivery_limit` deliveries a message
+    goes to the queue's dead-letter queue."""
     return {
-        "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": queue,
         "x-delivery-limit": delivery_limit,
     }
+
+
+def quorum_arguments(queue: str, delivery_limit: int) -> dict[str, Any]:
+    return {"x-queue-type": "quorum", **dead_letter_arguments(queue, delivery_limit)}
 
 
 # RPC queues hold short-lived requests (each carries its own expiration): classic queues are

@@ -59,7 +59,7 @@ def clean_table(
     t = sa.table(table, *(sa.column(name) for name in dict.fromkeys(names)))
     query = sa.select(*t.c)
     if connection.dialect.name == "postgresql":
-        candidates = []
+        candidates: list[sa.ColumnElement[bool]] = []
         for column in columns:
             text = sa.cast(t.c[column.name], sa.Text)
             candidates.append(text.op("~")(_PG_CANDIDATES))
@@ -77,10 +77,10 @@ def clean_table(
         if changed:
             changes.append(({k: row[k] for k in keys}, {**row, **changed}))
     result.close()
-    for key, row in changes:
-        values = {c.name: row[c.name] for c in columns}
+    for key, new_row in changes:
+        values = {c.name: new_row[c.name] for c in columns}
         if derived is not None:
-            values.update(derived(connection, row))
+            values.update(derived(connection, new_row))
         target = sa.table(table, *(sa.column(name) for name in dict.fromkeys([*keys, *values])))
         condition = sa.and_(*(target.c[k] == v for k, v in key.items()))
         connection.execute(sa.update(target).where(condition).values(**values))

@@ -32,6 +32,7 @@ from sqlalchemy import MetaData, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime.db import rowcount
 from ck_runtime.tables import add_runtime_tables
 
 _metadata = MetaData()
@@ -116,10 +117,10 @@ async def record(
         .on_conflict_do_nothing()
     )
     result = await session.execute(statement)
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 async def prune(session: AsyncSession, now: datetime) -> int:
     """Delete answers nobody can ask for again (the retention job calls this)."""
     result = await session.execute(delete(RPC_REQUESTS).where(RPC_REQUESTS.c.expires_at <= now))
-    return int(result.rowcount or 0)
+    return rowcount(result)

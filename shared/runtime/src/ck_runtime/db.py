@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +27,14 @@ log = get_logger(__name__)
 READ_ONLY_OPTION = "ck_read_only"
 # session.info key: the transaction erased personal data (see erases_personal_data).
 _SCRUB_KEY = "ck_scrub_after_commit"
+
+
+def rowcount(result: object) -> int:
+    """How many rows an INSERT, UPDATE or DELETE touched. `session.execute()` is typed to return
+    a Result, which has no rowcount; for these statements the object is a CursorResult."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} has no rowcount: not an INSERT, UPDATE, DELETE")
+    return int(result.rowcount)
 
 
 def is_sqlite(url: str) -> bool:

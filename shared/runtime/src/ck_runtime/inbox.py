@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime.db import rowcount
 from ck_runtime.tables import add_runtime_tables
 
 _, INBOX = add_runtime_tables(MetaData())
@@ -28,4 +29,4 @@ async def claim_message(session: AsyncSession, message_id: str, consumer: str) -
         .on_conflict_do_nothing()
     )
     result = await session.execute(statement)
-    return bool(result.rowcount)
+    return bool(rowcount(result))

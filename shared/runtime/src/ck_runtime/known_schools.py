@@ -6,6 +6,7 @@ accounts service (services never read each other's tables).
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
@@ -35,7 +36,7 @@ KNOWN_SCHOOLS = add_known_schools_table(MetaData())
 
 
 async def _upsert(event: SchoolRegistered | SchoolSettingsChanged, session: AsyncSession) -> None:
-    values = {
+    values: dict[str, Any] = {
         "school_id": event.school_id,
         "school_number": event.school_number,
         "updated_at": event.occurred_at,

@@ -22,7 +22,9 @@ MIGRATION_LOCK_KEY = 0x436B4D6967  # "CkMig": one advisory lock per database
 
 def alembic_config(service: str, database_url: str) -> Config:
     package = importlib.import_module(f"ck_{service}")
-    folder = Path(package.__file__).parent / "migrations"  # type: ignore[arg-type]
+    if package.__file__ is None:  # a namespace package: no folder of its own
+        raise RuntimeError(f"ck_{service} is not an installed service package")
+    folder = Path(package.__file__).parent / "migrations"
     config = Config()
     config.set_main_option("script_location", str(folder))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))

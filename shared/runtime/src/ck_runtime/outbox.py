@@ -13,10 +13,9 @@ import asyncio
 import json
 import weakref
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import aio_pika
-from aiormq.abc import ConfirmationFrameType
 from ck_contracts.messaging import (
     CORRELATION_HEADER,
     EVENT_TYPE_HEADER,
@@ -24,8 +23,7 @@ from ck_contracts.messaging import (
     Event,
     utcnow,
 )
-from pamqp.commands import Basic
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,12 +81,13 @@ class ConfirmingPublisher:
     def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, timeout: float = 10):
         self._connection = connection
         self._timeout = timeout
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def _events_exchange(self) -> aio_pika.abc.AbstractExchange:
-        if self._exchange is None or self._exchange.channel.is_closed:
-            channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
+        if self._channel is None or self._exchange is None or self._channel.is_closed:
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            self._exchange = await self._channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
         return self._exchange
 
     async def publish(self, rows: Sequence[dict[str, object]]) -> None:
@@ -105,11 +104,12 @@ class ConfirmingPublisher:
                     EVENT_TYPE_HEADER: str(row["routing_key"]),
                 },
             )
-            confirmation: ConfirmationFrameType | None = await exchange.publish(
-                message, routing_key=str(row["routing_key"]), timeout=self._timeout
-            )
-            if isinstance(confirmation, Basic.Nack):
-                raise RuntimeError(f"broker refused event {row['id']}")
+            try:
+                await exchange.publish(
+                    message, routing_key=str(row["routing_key"]), timeout=self._timeout
+                )
+            except aio_pika.exceptions.DeliveryError as exc:  # the broker's Nack or Reject
+                raise RuntimeError(f"broker refused event {row['id']}") from exc
 
         # Confirms are pipelined: all of a batch is in flight at once.
         await asyncio.gather(*(one(row) for row in rows))
@@ -152,7 +152,7 @@ class OutboxRelay:
         else:
             loop.call_soon_threadsafe(self._wake.set)
 
-    def _pending_query(self):  # type: ignore[no-untyped-def]
+    def _pending_query(self) -> Select[Any, Any, Any, Any, Any]:
         return (
             select(
                 OUTBOX.c.seq,

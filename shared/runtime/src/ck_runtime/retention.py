@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_runtime.clock import Clock
 from ck_runtime.commands import RPC_REQUESTS
-from ck_runtime.db import Database
+from ck_runtime.db import Database, rowcount
 from ck_runtime.logs import get_logger
 from ck_runtime.settings import ServiceSettings
 from ck_runtime.tables import add_runtime_tables
@@ -94,7 +94,7 @@ def delete_expired(
     async def apply(session: AsyncSession, now: datetime, limit: int) -> int:
         where = _where(moment, now - length(), conditions, now)
         result = await session.execute(delete(table).where(batch_of(table, where, limit)))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     return RetentionRule(name, apply)
 
@@ -119,7 +119,7 @@ def erase_expired(
         result = await session.execute(
             update(table).where(batch_of(table, where, limit)).values(**values)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     return RetentionRule(name, apply)
 

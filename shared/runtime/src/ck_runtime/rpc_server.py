@@ -197,18 +197,17 @@ class RpcRouter:
                 if operation.permission is not None and not actor.has(operation.permission):
                     log.warning("rpc.forbidden", op=operation.name, role=actor.role.value)
                     raise Forbidden()
+            declared = operation.declared
+            if declared is not None and declared.school_scoped:
+                # Before the payload is even read: another school's request goes no further.
+                _require_school(call, declared, request.payload.get("school_id"))
             try:
                 payload = operation.payload.model_validate(request.payload)
             except ValidationError as exc:
                 invalid = Invalid(fields=field_errors(exc))
-                invalid.fields = dutch_errors(
-                    exc
-                )  # TRANSITION (issue 12): until all tests read codes
+                # TRANSITION (issue 12): Dutch per field too, until every test reads codes.
+                invalid.fields = dutch_errors(exc)
                 raise invalid from exc
-            declared = operation.declared
-            if declared is not None and declared.school_scoped:
-                assert declared.permission is not None  # Operation checks this
-                call.require(declared.permission, payload.school_id)  # type: ignore[attr-defined]
             result = await operation.handler(call, payload)
             if declared is not None:
                 return RpcReply(ok=True, result=declared.dump_result(result)).model_dump(
@@ -227,6 +226,18 @@ class RpcRouter:
         elif isinstance(result, list):
             result = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]
         return RpcReply(ok=True, result=result).model_dump(mode="json"), False
+
+
+def _require_school(call: Call, declared: Declared[Any, Any], school_id: object) -> None:
+    """The structural tenant check of a school-scoped operation (R-ROLE-6). A missing or
+    malformed school_id is left to the payload's validation (a field error)."""
+    try:
+        school = UUID(str(school_id)) if school_id is not None else None
+    except ValueError:
+        return
+    if school is not None:
+        assert declared.permission is not None  # Operation's own check
+        call.require(declared.permission, school)
 
 
 class _AlreadyAnswered(Exception):

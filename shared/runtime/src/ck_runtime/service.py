@@ -9,9 +9,10 @@ service runs, see retention.py), health endpoint. At stop the reverse; FastStrea
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +32,11 @@ from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
 from ck_runtime.amqp import (
-    RPC_QUEUE_ARGUMENTS,
     BrokerUnreachable,
     TopologyMissing,
     connect,
+    dead_letter_arguments,
     ensure_topology,
-    quorum_arguments,
 )
 from ck_runtime.clock import Clock, current_clock, install_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
@@ -52,7 +52,7 @@ from ck_runtime.settings import ServiceSettings, SettingsError
 
 log = get_logger(__name__)
 
-Background = Callable[["ServiceRuntime"], Awaitable[None]]
+Background = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -122,14 +122,13 @@ class ServiceRuntime:
                 routing_key=event.routing_key,
                 title=f"{event.routing_key}:publish",
                 schema=event,
-                description=(event.__doc__ or "").strip(),
+                description=inspect.cleandoc(event.__doc__ or ""),
             )
         return broker
 
     def _document_rpc(self, broker: RabbitBroker, router: RpcRouter) -> None:
-        queue = RabbitQueue(
-            rpc_queue(self.service.name), durable=True, arguments=RPC_QUEUE_ARGUMENTS
-        )  # type: ignore[arg-type]
+        # a classic queue (RPC_QUEUE_ARGUMENTS): RabbitQueue's default type
+        queue = RabbitQueue(rpc_queue(self.service.name), durable=True)
 
         @broker.subscriber(
             queue,
@@ -147,7 +146,8 @@ class ServiceRuntime:
             consumer.name,
             queue_type=QueueType.QUORUM,
             durable=True,
-            arguments=quorum_arguments(consumer.name, self.settings.delivery_limit),  # type: ignore[arg-type]
+            # RabbitQueue adds x-queue-type itself (quorum_arguments for the rest)
+            arguments=dead_letter_arguments(consumer.name, self.settings.delivery_limit),
             # Declared with the topology at start (or by the operator): looked up passively, as
             # a least-privilege broker user may.
             declare=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,11 +123,12 @@ SHARED_VARIABLES = {
 def load_settings(cls: type[S], service_name: str, **overrides: object) -> S:
     """Settings for one service: `<NAME>_X` wins over the shared `X`, overrides win over both."""
     prefix = f"{service_name.upper()}_"
-    values: dict[str, object] = {}
+    # raw environment strings and overrides of any type: the settings model validates them
+    values: dict[str, Any] = {}
     for name, variable in SHARED_VARIABLES.items():
         shared = os.environ.get(variable)
         if shared is not None and f"{prefix}{name.upper()}" not in os.environ:
             values[name] = shared
     values.update(overrides)
     values["service_name"] = service_name
-    return cls(_env_prefix=prefix, **values)  # type: ignore[call-arg]
+    return cls(_env_prefix=prefix, **values)

@@ -3,6 +3,7 @@ answer) and, TRANSITION (issue 12), as Dutch messages (`dutch_errors`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ck_contracts.bounds import CONTROL_CHARACTERS, CONTROL_MESSAGE
@@ -40,7 +41,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("body",)) or "request"
 
 
-def dutch_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, str]:
+def dutch_errors(error: ValidationError | Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """{field path: Dutch message}; the first problem per field."""
     items = error.errors() if isinstance(error, ValidationError) else error
     out: dict[str, str] = {}
@@ -92,7 +93,7 @@ _FIELD_REASONS: dict[str, str] = {
 _PARAM_KEYS = ("max_length", "min_length", "ge", "le", "gt", "position")
 
 
-def field_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, FieldError]:
+def field_errors(error: ValidationError | Iterable[Mapping[str, Any]]) -> dict[str, FieldError]:
     """{field path: FieldError}; the first problem per field. A validator's own code
     (PydanticCustomError with a "field." type) is kept as it is."""
     items = error.errors() if isinstance(error, ValidationError) else error

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops
-from ck_contracts.roles import Permission
+from ck_contracts.accounts import RegisterSchool, SchoolSettings
 from fastapi import APIRouter, Request, Response
 
-from ck_gateway import backend
 from ck_gateway.api_models import (
     LoginRequest,
     LoginResponse,
@@ -21,8 +18,7 @@ from ck_gateway.api_models import (
     error_responses,
 )
 from ck_gateway.auth import ApiSession, BearerToken
-from ck_gateway.client_address import client_key
-from ck_gateway.errors import forbidden
+from ck_gateway.usecases import schools, sessions
 
 router = APIRouter(prefix="/api/v1")
 
@@ -35,10 +31,8 @@ router = APIRouter(prefix="/api/v1")
     responses=error_responses(401, 429),  # public: its 401 is a wrong password
 )
 async def login(request: Request, body: LoginRequest) -> LoginResponse:
-    # Throttled per account and per client address (a keyed hash of it, never the address).
-    command = {**body.model_dump(), "client": client_key(request)}
-    result = await backend.call(request, ACCOUNTS, Ops.LOGIN, command)
-    return LoginResponse.model_validate(result)
+    result = await sessions.log_in(request, body.email, body.password)
+    return LoginResponse.model_validate(result.model_dump())
 
 
 @router.post(
@@ -48,7 +42,7 @@ async def login(request: Request, body: LoginRequest) -> LoginResponse:
     summary="End the session of the bearer token",
 )
 async def logout(request: Request, session: ApiSession, token: BearerToken) -> Response:
-    await backend.call(request, ACCOUNTS, Ops.LOGOUT, {"token": token})
+    await sessions.log_out(request, token)
     return Response(status_code=204)
 
 
@@ -69,10 +63,8 @@ async def me(session: ApiSession) -> Me:
     summary="Every school (CJP admins)",
 )
 async def list_schools(request: Request, session: ApiSession) -> list[SchoolOut]:
-    if not session.actor.has(Permission.REGISTER_SCHOOL):
-        raise forbidden()
-    result = await backend.call(request, ACCOUNTS, Ops.SCHOOL_LIST, actor=session.actor)
-    return [SchoolOut.model_validate(item) for item in result]
+    result = await schools.list_schools(request, session)
+    return [SchoolOut.model_validate(school.model_dump()) for school in result]
 
 
 @router.post(
@@ -86,12 +78,9 @@ async def list_schools(request: Request, session: ApiSession) -> list[SchoolOut]
 async def register_school(
     request: Request, body: RegisterSchoolRequest, session: ApiSession
 ) -> RegisteredSchoolOut:
-    if not session.actor.has(Permission.REGISTER_SCHOOL):
-        raise forbidden()
-    result = await backend.call(
-        request, ACCOUNTS, Ops.SCHOOL_REGISTER, body.model_dump(mode="json"), actor=session.actor
-    )
-    return RegisteredSchoolOut.model_validate(result)
+    command = RegisterSchool.model_validate(body.model_dump())
+    result = await schools.register_school(request, session, command)
+    return RegisteredSchoolOut.model_validate(result.model_dump())
 
 
 @router.get(
@@ -102,12 +91,8 @@ async def register_school(
     responses=error_responses(404),
 )
 async def get_school(request: Request, school_id: UUID, session: ApiSession) -> SchoolOut:
-    if not session.actor.may(Permission.VIEW_SCHOOL, school_id):
-        raise forbidden()
-    result = await backend.call(
-        request, ACCOUNTS, Ops.SCHOOL_GET, {"school_id": str(school_id)}, actor=session.actor
-    )
-    return SchoolOut.model_validate(result)
+    result = await schools.get_school(request, session, school_id)
+    return SchoolOut.model_validate(result.model_dump())
 
 
 @router.put(
@@ -120,13 +105,6 @@ async def get_school(request: Request, school_id: UUID, session: ApiSession) -> 
 async def update_settings(
     request: Request, school_id: UUID, body: SchoolSettingsBody, session: ApiSession
 ) -> SchoolOut:
-    if not session.actor.may(Permission.EDIT_SETTINGS, school_id):
-        raise forbidden()
-    result = await backend.call(
-        request,
-        ACCOUNTS,
-        Ops.SCHOOL_UPDATE,
-        {"school_id": str(school_id), "settings": body.model_dump(mode="json")},
-        actor=session.actor,
-    )
-    return SchoolOut.model_validate(result)
+    settings = SchoolSettings.model_validate(body.model_dump())
+    result = await schools.update_settings(request, session, school_id, settings)
+    return SchoolOut.model_validate(result.model_dump())

@@ -26,16 +26,12 @@ from ck_contracts.invoicing import (
     InvoiceList,
     RecordPayment,
 )
-from ck_contracts.invoicing import SERVICE as INVOICING
-from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.roles import Permission
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 
-from ck_gateway import backend
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
-from ck_gateway.errors import forbidden
 from ck_gateway.usecases import budget
 
 router = APIRouter(
@@ -215,10 +211,5 @@ async def record_payment(
         Body(examples=[{"amount_cents": 13000, "paid_on": "2024-01-15", "payment_reference": ""}]),
     ],
 ) -> Invoice:
-    if not session.actor.has(Permission.RECORD_PAYMENT):
-        raise forbidden()
     command = RecordPayment(invoice_id=invoice_id, **payment.model_dump())
-    result = await backend.call(
-        request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor
-    )
-    return Invoice.model_validate(result)
+    return await budget.record_payment(request, session.actor, command)

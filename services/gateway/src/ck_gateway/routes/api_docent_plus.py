@@ -3,7 +3,7 @@ holder may use it; the accounts service checks the role and the active membershi
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.accounts import DocentPlusAccess, DocentPlusList
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
-from ck_gateway.routes.pages_docent_plus import (
+from ck_gateway.usecases.docent_plus import (
     docent_plus_list,
     grant_access,
     revoke_access,
@@ -24,7 +24,7 @@ router = APIRouter(
     tags=["docent-plus"],
 )
 
-_ACCESS_EXAMPLE = {
+_ACCESS_EXAMPLE: dict[str, Any] = {
     "person_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
     "user_id": "6f1c1d1e-8d4b-4c1e-9a53-0e7a1c2b3d4e",
     "email": "d.docent@voorbeeldcollege.nl",

@@ -2,55 +2,43 @@
 
 from __future__ import annotations
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops, RegisteredSchool, School, SessionInfo
-from ck_contracts.roles import Permission
+from ck_contracts.accounts import RegisterSchool
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ck_gateway import backend
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.errors import forbidden
 from ck_gateway.forms import GENERAL, form_errors, parse_register_form
 from ck_gateway.rendering import render
+from ck_gateway.usecases import schools as usecases
 
 router = APIRouter(prefix="/beheer/scholen", include_in_schema=False)
 
 
-def _require_admin(session: SessionInfo) -> None:
-    if not session.actor.has(Permission.REGISTER_SCHOOL):
-        raise forbidden()
-
-
 @router.get("", response_class=HTMLResponse)
 async def schools(request: Request, session: PageSession) -> Response:
-    _require_admin(session)
-    result = await backend.call(request, ACCOUNTS, Ops.SCHOOL_LIST, actor=session.actor)
-    rows = [School.model_validate(item) for item in result]
+    rows = await usecases.list_schools(request, session)
     return render(request, "admin_schools.html", {"title": "Scholen", "schools": rows})
 
 
 @router.get("/nieuw", response_class=HTMLResponse)
 async def new_school_form(request: Request, session: PageSession) -> Response:
-    _require_admin(session)
+    usecases.require_admin(session)
     return render(request, "admin_register.html", {"title": "School registreren"})
 
 
 @router.post("/nieuw", response_class=HTMLResponse)
 async def register_school(request: Request, session: PageSession) -> Response:
     form = await checked_form(request)
-    _require_admin(session)
+    usecases.require_admin(session)
     parsed = parse_register_form(form)
     status = 422
     if parsed.ok:
         try:
-            result = await backend.call(
-                request, ACCOUNTS, Ops.SCHOOL_REGISTER, parsed.payload, actor=session.actor
-            )
-            registered = RegisteredSchool.model_validate(result)
+            command = RegisterSchool.model_validate(parsed.payload)
+            registered = await usecases.register_school(request, session, command)
             return render(
                 request,
                 "admin_registered.html",

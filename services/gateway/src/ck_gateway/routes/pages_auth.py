@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import LoginResult, Ops, PasswordLinkInfo
+from ck_contracts.accounts import Ops, PasswordLink, PasswordLinkInfo, SetPassword
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import (
     clear_session_cookie,
     page_session,
@@ -17,19 +16,22 @@ from ck_gateway.auth import (
     session_cookie,
     set_session_cookie,
 )
-from ck_gateway.client_address import client_key
 from ck_gateway.csrf import COOKIE_NAME as CSRF_COOKIE
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import from_rpc_error
 from ck_gateway.forms import text_field
 from ck_gateway.rendering import csrf_token, render, set_csrf_cookie
+from ck_gateway.usecases import sessions
+from ck_gateway.usecases.requests import request_of
 
 router = APIRouter(include_in_schema=False)
 
-INVALID_LINK = (
-    "Deze link is niet geldig. Gebruik de volledige link uit de e-mail, of vraag CJP om een "
-    "nieuwe link."
-)
+# The gateway's own messages on these pages (catalogue: "# === gateway pages and forms").
+INVALID_LINK = "password_link.invalid"
+EMAIL_MISSING = "login.email_missing"
+PASSWORD_MISSING = "login.password_missing"  # noqa: S105 (a message id, not a secret)
+NEW_PASSWORD_MISSING = "password_link.password_missing"  # noqa: S105
+PASSWORDS_DIFFER = "password_link.passwords_differ"
 
 
 def safe_next(target: str | None) -> str:
@@ -59,9 +61,9 @@ async def login(request: Request) -> Response:
     password = text_field(form, "password")
     errors: dict[str, str] = {}
     if not values["email"]:
-        errors["email"] = "Vul uw e-mailadres in."
+        errors["email"] = i18n.render(EMAIL_MISSING)
     if not password:
-        errors["password"] = "Vul uw wachtwoord in."  # noqa: S105 (a message, not a secret)
+        errors["password"] = i18n.render(PASSWORD_MISSING)
     if errors:
         return render(
             request,
@@ -70,14 +72,7 @@ async def login(request: Request) -> Response:
             status_code=422,
         )
     try:
-        result = LoginResult.model_validate(
-            await backend.call(
-                request,
-                ACCOUNTS,
-                Ops.LOGIN,
-                {"email": values["email"], "password": password, "client": client_key(request)},
-            )
-        )
+        result = await sessions.log_in(request, values["email"], password)
     except RpcFailed as exc:
         # Wrong password and unknown user get the same message from accounts; a lock says
         # how long to wait.
@@ -103,7 +98,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     await checked_form(request)
     if (token := session_cookie(request)) is not None:
-        await backend.call(request, ACCOUNTS, Ops.LOGOUT, {"token": token})
+        await sessions.log_out(request, token)
     secure = request.app.state.settings.secure_cookies
     response = RedirectResponse("/inloggen", status_code=303)
     clear_session_cookie(response, secure=secure)
@@ -112,8 +107,9 @@ async def logout(request: Request) -> Response:
 
 
 async def _link_info(request: Request, token: str) -> PasswordLinkInfo:
-    result = await backend.call(request, ACCOUNTS, Ops.PASSWORD_LINK_CHECK, {"token": token})
-    return PasswordLinkInfo.model_validate(result)
+    return await backend.send(
+        request, Ops.PASSWORD_LINK_CHECK, request_of(PasswordLink, token=token)
+    )
 
 
 def _link_unusable(request: Request, message: str, status_code: int) -> HTMLResponse:
@@ -128,7 +124,7 @@ def _link_unusable(request: Request, message: str, status_code: int) -> HTMLResp
 @router.get("/wachtwoord-instellen", response_class=HTMLResponse)
 async def password_page(request: Request, token: str | None = None) -> Response:
     if plausible_token(token) is None:
-        return _link_unusable(request, INVALID_LINK, 400)
+        return _link_unusable(request, i18n.render(INVALID_LINK), 400)
     assert token is not None
     try:
         info = await _link_info(request, token)
@@ -147,19 +143,17 @@ async def set_password(request: Request) -> Response:
     form = await checked_form(request)
     token = plausible_token(text_field(form, "token"))
     if token is None:
-        return _link_unusable(request, INVALID_LINK, 400)
+        return _link_unusable(request, i18n.render(INVALID_LINK), 400)
     password, repeated = text_field(form, "password"), text_field(form, "password_repeat")
     errors: dict[str, str] = {}
     if not password:
-        errors["password"] = "Kies een wachtwoord."  # noqa: S105 (a message)
+        errors["password"] = i18n.render(NEW_PASSWORD_MISSING)
     elif password != repeated:
-        errors["password_repeat"] = "De twee wachtwoorden zijn niet gelijk."  # noqa: S105
+        errors["password_repeat"] = i18n.render(PASSWORDS_DIFFER)
     try:
         if not errors:
-            result = await backend.call(
-                request, ACCOUNTS, Ops.PASSWORD_LINK_USE, {"token": token, "password": password}
-            )
-            info = PasswordLinkInfo.model_validate(result)
+            command = request_of(SetPassword, token=token, password=password)
+            info = await backend.send(request, Ops.PASSWORD_LINK_USE, command)
             return render(
                 request,
                 "password_link.html",

@@ -9,8 +9,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.invoicing import SERVICE as INVOICING
-from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.invoicing import RecordPayment
 from ck_contracts.money import format_euro, parse_euro
 from ck_contracts.roles import Permission
@@ -154,9 +152,7 @@ async def admin_record_payment(
         refusal = message if label == GENERAL else f"{label}: {message}"
         return await _admin_refused(request, session, school_id, refusal, 422)
     try:
-        await backend.call(
-            request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor
-        )
+        await budget.record_payment(request, session.actor, command)
     except RpcFailed as exc:
         status = _refusal(exc)
         return await _admin_refused(request, session, school_id, exc.error.message, status)

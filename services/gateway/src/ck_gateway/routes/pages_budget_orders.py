@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops as AccountOps
-from ck_contracts.accounts import School, SessionInfo
+from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import whole_number
-from ck_contracts.budget import MAX_STUDENTS, BudgetReason, OrderCounts, OrderStatus, SchoolRef
+from ck_contracts.budget import MAX_STUDENTS, BudgetReason, OrderCounts, OrderStatus
 from ck_contracts.money import format_euro
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
@@ -24,13 +22,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from ck_gateway import backend, i18n
+from ck_gateway import i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.budget_views import STATUS_LABELS, notice, own_school
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
 from ck_gateway.usecases import budget
+from ck_gateway.usecases.schools import get_school
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,10 +89,7 @@ async def _order_page(
     orders = await budget.orders(request, session.actor, school_id)
     if values is None:
         # The default reference is a school setting (Instellingen), kept by accounts.
-        ref = SchoolRef(school_id=school_id)
-        school = School.model_validate(
-            await backend.call(request, ACCOUNTS, AccountOps.SCHOOL_GET, ref, actor=session.actor)
-        )
+        school = await get_school(request, session, school_id)
         reference = form.default_reference or school.default_order_reference
         values = {"collectief": "0", "individueel": "0", "referentie": reference}
     return render(

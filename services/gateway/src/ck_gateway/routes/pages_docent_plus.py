@@ -1,9 +1,6 @@
 """Menu Docenten+ (R-ROLE-2): the school's teachers with an active membership, and per teacher
-whether they have Docent+ access, with "toegang geven" / "toegang intrekken".
-
-The roster service owns the teachers (name, e-mail, status); the accounts service owns the
-Docent+ accounts and checks again that the teacher's membership is active. Granting reads the
-teacher's name and e-mail from the roster, so the budget holder types nothing.
+whether they have Docent+ access, with "toegang geven" / "toegang intrekken". The use cases
+(shared with the JSON API) are in ck_gateway.usecases.docent_plus.
 """
 
 from __future__ import annotations
@@ -11,25 +8,14 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import (
-    DocentPlusAccess,
-    DocentPlusGrant,
-    DocentPlusList,
-    DocentPlusRef,
-    SessionInfo,
-)
-from ck_contracts.accounts import Ops as AccountsOps
+from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import MAX_PAGE, whole_number
-from ck_contracts.roles import Permission
 from ck_contracts.roster import SERVICE as ROSTER
 from ck_contracts.roster import (
     ListFilter,
     ListRequest,
     MembershipStatus,
-    Person,
     PersonPage,
-    PersonRef,
     RosterKind,
 )
 from ck_contracts.roster import Ops as RosterOps
@@ -38,90 +24,33 @@ from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
+from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.errors import GatewayError, forbidden
+from ck_gateway.errors import GatewayError
 from ck_gateway.rendering import render
 from ck_gateway.roster_views import page_count
+from ck_gateway.usecases.docent_plus import (
+    docent_plus_list,
+    grant_access,
+    revoke_access,
+    school_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
 PATH = "/docenten-plus"
 PAGE_SIZE = 50
-NO_EMAIL = (
-    "Deze docent heeft geen e-mailadres in de docentenlijst (Beheer docenten). Docent+-toegang "
-    "gaat per e-mail: zet eerst het e-mailadres van de docent in de docentenlijst."
-)
-NOT_A_TEACHER = "Deze persoon staat niet in de docentenlijst van uw school."
+# ?gedaan=... after a change: the catalogue's notice for it ("# === gateway pages and forms").
 NOTICES = {
-    "gegeven": "Docent+-toegang is gegeven. De docent krijgt een e-mail met een link om een "
-    "wachtwoord in te stellen.",
-    "ingetrokken": "Docent+-toegang is ingetrokken. De docent is direct uitgelogd en kan niet "
-    "meer inloggen.",
+    "gegeven": "docent_plus.notice.granted",
+    "ingetrokken": "docent_plus.notice.revoked",
 }
 
 
-# --- shared with the JSON API -----------------------------------------------------------------
-def school_of(session: SessionInfo, school_id: UUID | None = None) -> UUID:
-    """The school whose Docent+ access is managed (default: the user's own); 403 unless the
-    role may manage Docent+ there (checked here, and again by the accounts service)."""
-    school = school_id or session.actor.school_id
-    if school is None or not session.actor.may(Permission.MANAGE_DOCENT_PLUS, school):
-        raise forbidden()
-    return school
-
-
-async def docent_plus_list(
-    request: Request, session: SessionInfo, school_id: UUID
-) -> DocentPlusList:
-    result = await backend.call(
-        request,
-        ACCOUNTS,
-        AccountsOps.DOCENT_PLUS_LIST,
-        {"school_id": str(school_id)},
-        actor=session.actor,
-    )
-    return DocentPlusList.model_validate(result)
-
-
-async def grant_access(
-    request: Request, session: SessionInfo, school_id: UUID, person_id: UUID
-) -> DocentPlusAccess:
-    """Read the teacher from the roster, then ask accounts to grant. Raises GatewayError 422
-    for a teacher without an e-mail address, RpcFailed for what the services refuse."""
-    result = await backend.call(
-        request,
-        ROSTER,
-        RosterOps.PERSON_GET,
-        PersonRef(school_id=school_id, person_id=person_id),
-        actor=session.actor,
-    )
-    person = Person.model_validate(result)
-    if person.kind != RosterKind.TEACHERS:
-        raise GatewayError(404, ErrorCode.NOT_FOUND, NOT_A_TEACHER)
-    if not person.email:
-        raise GatewayError(422, ErrorCode.INVALID, NO_EMAIL, {"email": NO_EMAIL})
-    name = f"{person.voornaam} {person.achternaam}".strip() or person.email
-    command = DocentPlusGrant(
-        school_id=school_id, person_id=person_id, name=name[:200], email=person.email
-    )
-    granted = await backend.call(
-        request, ACCOUNTS, AccountsOps.DOCENT_PLUS_GRANT, command, actor=session.actor
-    )
-    return DocentPlusAccess.model_validate(granted)
-
-
-async def revoke_access(
-    request: Request, session: SessionInfo, school_id: UUID, person_id: UUID
-) -> None:
-    await backend.call(
-        request,
-        ACCOUNTS,
-        AccountsOps.DOCENT_PLUS_REVOKE,
-        DocentPlusRef(school_id=school_id, person_id=person_id),
-        actor=session.actor,
-    )
+def _notice(request: Request) -> str:
+    msgid = NOTICES.get(request.query_params.get("gedaan", ""))
+    return i18n.render(msgid) if msgid else ""
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -165,7 +94,7 @@ async def _show(
             "pages": pages,
             "previous_link": f"{PATH}?pagina={page - 1}" if page > 1 else "",
             "next_link": f"{PATH}?pagina={page + 1}" if page < pages else "",
-            "notice": NOTICES.get(request.query_params.get("gedaan", ""), ""),
+            "notice": _notice(request),
             "error": error,
             "path": PATH,
         },

@@ -5,21 +5,19 @@ from __future__ import annotations
 import contextlib
 from uuid import UUID
 
-from ck_contracts.accounts import SERVICE as ACCOUNTS
-from ck_contracts.accounts import Ops, School, SessionInfo
-from ck_contracts.roles import Permission
+from ck_contracts.accounts import School, SchoolSettings, SessionInfo
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ck_gateway import backend
 from ck_gateway.auth import PageSession, page_session
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
 from ck_gateway.forms import GENERAL, form_errors, parse_settings_form, settings_values
 from ck_gateway.menu import settings_editable
 from ck_gateway.rendering import render
+from ck_gateway.usecases.schools import get_school, update_settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,17 +49,8 @@ def _settings_path(session: SessionInfo, school_id: UUID) -> str:
     return f"/scholen/{school_id}/instellingen"
 
 
-async def _school(request: Request, session: SessionInfo, school_id: UUID) -> School:
-    if not session.actor.may(Permission.VIEW_SCHOOL, school_id):
-        raise forbidden()
-    result = await backend.call(
-        request, ACCOUNTS, Ops.SCHOOL_GET, {"school_id": str(school_id)}, actor=session.actor
-    )
-    return School.model_validate(result)
-
-
 async def _show_settings(request: Request, session: SessionInfo, school_id: UUID) -> Response:
-    school = await _school(request, session, school_id)
+    school: School = await get_school(request, session, school_id)
     return render(
         request,
         "settings.html",
@@ -85,13 +74,8 @@ async def _save_settings(request: Request, session: SessionInfo, school_id: UUID
     action = _settings_path(session, school_id)
     if parsed.ok:
         try:
-            await backend.call(
-                request,
-                ACCOUNTS,
-                Ops.SCHOOL_UPDATE,
-                {"school_id": str(school_id), "settings": parsed.payload},
-                actor=session.actor,
-            )
+            settings = SchoolSettings.model_validate(parsed.payload)
+            await update_settings(request, session, school_id, settings)
             return RedirectResponse(f"{action}?opgeslagen=1", status_code=303)
         except RpcFailed as exc:
             if exc.error.code != ErrorCode.INVALID:
@@ -99,7 +83,7 @@ async def _save_settings(request: Request, session: SessionInfo, school_id: UUID
             parsed.errors = form_errors(exc.error.fields, parsed.contact_rows)
             if not parsed.errors:  # field messages say it all; otherwise the general one
                 parsed.errors[GENERAL] = exc.error.message
-    school = await _school(request, session, school_id)
+    school = await get_school(request, session, school_id)
     return render(
         request,
         "settings.html",

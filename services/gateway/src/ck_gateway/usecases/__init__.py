@@ -1,4 +1,3 @@
-"""One function per use case that more than one route runs (a page and its JSON twin): the
-gateway's own check of the actor, then the call to the service through its declared
-operation (`backend.send`). Routes parse their input (a form or a JSON body), call the use
-case and show the answer; they never repeat a call sequence of their own."""
+"""One function per use case that more than one route needs (a page and its JSON API twin):
+the gateway's own check of the actor, then the call sequence to the services through their
+declared operations (`backend.send`), here once; the routes only parse and present."""

@@ -26,8 +26,7 @@ from ck_contracts.budget import (
     Quote,
     SchoolRef,
 )
-from ck_contracts.invoicing import SERVICE as INVOICING
-from ck_contracts.invoicing import InvoiceList, InvoicePdf, InvoiceRef, SchoolInvoices
+from ck_contracts.invoicing import Invoice, InvoiceList, InvoiceRef, RecordPayment, SchoolInvoices
 from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.roles import Actor, Permission
 from fastapi import Request, Response
@@ -111,27 +110,30 @@ async def allocate(
 async def invoices(request: Request, actor: Actor, school_id: UUID) -> InvoiceList:
     """The school's invoices with their lines and deviations (the invoicing service's)."""
     check(actor, Permission.VIEW_SCHOOL, school_id)
-    result = await backend.call(
-        request, INVOICING, InvoiceOps.LIST, SchoolInvoices(school_id=school_id), actor=actor
-    )
-    return InvoiceList.model_validate(result)
+    ref = SchoolInvoices(school_id=school_id)
+    return await backend.send(request, InvoiceOps.LIST, ref, actor=actor)
 
 
 async def invoice_pdf(
     request: Request, actor: Actor, school_id: UUID, invoice_id: UUID
 ) -> Response:
     """The invoice as a PDF download (the invoicing service makes it)."""
-    result = await backend.call(
+    pdf = await backend.send(
         request,
-        INVOICING,
         InvoiceOps.PDF,
         InvoiceRef(school_id=school_id, invoice_id=invoice_id),
         actor=actor,
         timeout=backend.file_timeout(request),
     )
-    pdf = InvoicePdf.model_validate(result)
     return Response(
         base64.b64decode(pdf.content_b64),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{pdf.filename}"'},
     )
+
+
+async def record_payment(request: Request, actor: Actor, command: RecordPayment) -> Invoice:
+    """A CJP admin records an invoice's payment (R-INVOICE-4; idempotent)."""
+    if not actor.has(Permission.RECORD_PAYMENT):
+        raise forbidden()
+    return await backend.send(request, InvoiceOps.RECORD_PAYMENT, command, actor=actor)

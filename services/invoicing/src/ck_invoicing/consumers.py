@@ -8,14 +8,11 @@ event for the same order does nothing either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from ck_contracts.budget import BudgetOrderApproved
 from ck_contracts.invoicing import InvoiceCreated
-from ck_contracts.messaging import utcnow
 from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
 from ck_contracts.topology import queues_of
+from ck_runtime.clock import Clock, current_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -26,11 +23,10 @@ from ck_invoicing import domain, store
 log = get_logger(__name__)
 CONCERN = "budget"
 
-Clock = Callable[[], datetime]
 
-
-def budget_consumer(clock: Clock = utcnow) -> EventConsumer:
-    """clock: the invoice date and so the year of the number (tests set it)."""
+def budget_consumer(clock: Clock | None = None) -> EventConsumer:
+    """clock: the invoice date and so the year of the number (the runtime's clock unless a
+    test gives its own)."""
 
     async def on_order_approved(event: BudgetOrderApproved, session: AsyncSession) -> None:
         if event.school_id is None:
@@ -42,7 +38,8 @@ def budget_consumer(clock: Clock = utcnow) -> EventConsumer:
                 f"order {event.order_id}: lines add up to {total}, total says {event.total_cents}"
             )
         try:
-            made = await store.create_invoice(session, event, clock())
+            now = (clock or current_clock()).now()
+            made = await store.create_invoice(session, event, now)
         except domain.NumbersExhausted as exc:
             raise PoisonMessage(str(exc)) from exc
         if made is None:

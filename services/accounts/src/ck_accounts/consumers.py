@@ -17,45 +17,17 @@ from datetime import datetime
 from uuid import UUID
 
 from ck_contracts.membership import MembershipActivated, MembershipEnded
-from ck_contracts.roles import Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
 from ck_runtime.consumers import EventConsumer
-from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_accounts.tables import password_links, sessions, teacher_memberships, users
+from ck_accounts import store
 
 log = get_logger(__name__)
 
 CONCERN = "teachers"
-
-
-async def end_docent_plus(
-    session: AsyncSession, person_id: UUID, school_id: UUID | None = None
-) -> UUID | None:
-    """Delete the teacher's Docent+ account, its sessions and password links, at once.
-
-    The account is deleted, not switched off: removed people's personal data goes (R-AVG-2),
-    and the e-mail address is free for a later grant. Returns the user id, or None when the
-    teacher had no Docent+ access.
-    """
-    query = select(users.c.id).where(
-        users.c.person_id == person_id, users.c.role == Role.DOCENT_PLUS.value
-    )
-    if school_id is not None:
-        query = query.where(users.c.school_id == school_id)
-    user_id = (await session.execute(query)).scalar()
-    if user_id is None:
-        return None
-    erases_personal_data(session)  # no copy of the account stays in the files either
-    # The foreign keys cascade too; explicit deletes do not depend on the backend's settings.
-    await session.execute(delete(sessions).where(sessions.c.user_id == user_id))
-    await session.execute(delete(password_links).where(password_links.c.user_id == user_id))
-    await session.execute(delete(users).where(users.c.id == user_id))
-    return UUID(str(user_id))
 
 
 async def _set(
@@ -68,30 +40,22 @@ async def _set(
     occurred_at: datetime,
 ) -> bool:
     """Apply one fact. Returns the teacher's resulting "active" state."""
-    row = (
-        await session.execute(
-            select(teacher_memberships).where(teacher_memberships.c.person_id == person_id)
-        )
-    ).first()
+    row = await store.teacher_membership(session, person_id)
     if row is None:
-        await session.execute(
-            insert(teacher_memberships).values(
-                person_id=person_id,
-                school_id=school_id,
-                active=active,
-                removed=removed,
-                changed_at=occurred_at,
-            )
+        await store.add_teacher_membership(
+            session, person_id, school_id, active=active, removed=removed, changed_at=occurred_at
         )
         return active
     if row.removed:
         return False  # final
     if not removed and occurred_at < row.changed_at:
         return bool(row.active)  # an older membership event than the one applied
-    await session.execute(
-        update(teacher_memberships)
-        .where(teacher_memberships.c.person_id == person_id)
-        .values(active=active, removed=removed, changed_at=max(occurred_at, row.changed_at))
+    await store.change_teacher_membership(
+        session,
+        person_id,
+        active=active,
+        removed=removed,
+        changed_at=max(occurred_at, row.changed_at),
     )
     return active
 
@@ -126,7 +90,10 @@ async def on_ended(event: MembershipEnded, session: AsyncSession) -> None:
         removed=False,
         occurred_at=event.occurred_at,
     )
-    if not active and (user_id := await end_docent_plus(session, event.person_id)) is not None:
+    if (
+        not active
+        and (user_id := await store.delete_docent_plus(session, event.person_id)) is not None
+    ):
         log.info("docent_plus.ended", user_id=str(user_id), reason=event.reason.value)
 
 
@@ -141,7 +108,7 @@ async def on_removed(event: PersonRemoved, session: AsyncSession) -> None:
         removed=True,
         occurred_at=event.occurred_at,
     )
-    if (user_id := await end_docent_plus(session, event.person_id)) is not None:
+    if (user_id := await store.delete_docent_plus(session, event.person_id)) is not None:
         log.info("docent_plus.ended", user_id=str(user_id), reason="removed_from_roster")
 
 

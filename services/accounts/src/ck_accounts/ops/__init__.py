@@ -1,0 +1,16 @@
+"""The accounts service's request/reply operations, one module per audience: `public` (log-in,
+sessions, password links), `school` (a school's settings and Docent+ access) and `admin` (CJP
+admins: registering and listing schools). `router` holds them all."""
+
+from __future__ import annotations
+
+from ck_runtime.rpc_server import RpcRouter
+
+from ck_accounts.ops import admin, public, school
+
+router = RpcRouter("accounts")
+router.include(public.router)
+router.include(school.router)
+router.include(admin.router)
+
+__all__ = ["router"]

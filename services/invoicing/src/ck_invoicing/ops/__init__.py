@@ -1,0 +1,13 @@
+"""The invoicing service's request/reply operations, by audience: the school's invoices
+(school.py) and a CJP admin recording a payment (admin.py)."""
+
+from __future__ import annotations
+
+from ck_contracts.invoicing import SERVICE
+from ck_runtime.rpc_server import RpcRouter
+
+from ck_invoicing.ops import admin, school
+
+router = RpcRouter(SERVICE)
+router.include(school.router)
+router.include(admin.router)
