@@ -14,7 +14,7 @@ from ck_contracts.roles import Actor, Role
 from ck_contracts.rpc import RpcRequest
 from ck_runtime.rpc_server import RpcRouter
 
-SERVICES = ["accounts", "invoicing", "roster", "weborders"]
+SERVICES = ["accounts", "budget", "invoicing", "membership", "roster", "weborders"]
 SCHOOL_A = uuid.UUID(int=0xA)
 SCHOOL_B = uuid.UUID(int=0xB)
 SCHOOL_ROLES = [Role.BUDGET_HOLDER, Role.DOCENT_PLUS]

@@ -1,4 +1,4 @@
-"""Fixtures of the budget tests: a migrated database, deps with a clock that tests move, and
+"""Fixtures of the budget tests: a migrated database, settings, a clock that tests move, and
 helpers that call operations and feed events the way the runtime does.
 
 Test modules cannot import this file (--import-mode=importlib): they get everything through
@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
-from ck_budget.deps import BudgetDeps
-from ck_budget.handlers import router
-from ck_budget.settings import get_settings
+from ck_budget.ops import router
+from ck_budget.settings import BudgetSettings, get_settings
 from ck_budget.tables import outbox
 from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated
 from ck_contracts.messaging import Event
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import RosterKind
 from ck_contracts.rpc import RpcRequest
@@ -43,7 +43,7 @@ _SCHOOL_NUMBERS = itertools.count(30_000)
 class World:
     db: Database
     clock: ManualClock
-    deps: BudgetDeps
+    settings: BudgetSettings
     school: uuid.UUID
     other_school: uuid.UUID
     start: datetime = START
@@ -78,7 +78,9 @@ class World:
 
     async def spend(self, event: Event, db: Database | None = None) -> bool:
         """Feed a weborder / Schooltoer event to budget.events.spending, as the runtime does."""
-        return await spending_consumer(self.deps).handle(event.envelope(), db or self.db)
+        return await spending_consumer(self.settings, self.clock).handle(
+            event.envelope(), db or self.db
+        )
 
     async def published(self, routing_key: str) -> list[dict[str, Any]]:
         """The bodies of the events in the outbox with this routing key, oldest first."""
@@ -92,17 +94,21 @@ class World:
             ).all()
         return [dict(row.body) for row in rows]
 
-    async def call(self, op: str, payload: dict[str, Any], actor: Actor | None) -> dict[str, Any]:
-        request = RpcRequest(op=op, actor=actor, payload=_jsonable(payload))
-        return await router.dispatch(request, self.db, self.deps)
+    async def call(
+        self, op: Operation[Any, Any], payload: dict[str, Any], actor: Actor | None
+    ) -> dict[str, Any]:
+        request = RpcRequest(op=op.name, actor=actor, payload=_jsonable(payload))
+        return await router.dispatch(request, self.db, self.settings, self.clock)
 
-    async def ok(self, op: str, payload: dict[str, Any], actor: Actor | None = None) -> Any:
+    async def ok(
+        self, op: Operation[Any, Any], payload: dict[str, Any], actor: Actor | None = None
+    ) -> Any:
         reply = await self.call(op, payload, actor or self.holder())
         assert reply["ok"], reply
         return reply["result"]
 
     async def error(
-        self, op: str, payload: dict[str, Any], actor: Actor | None = None
+        self, op: Operation[Any, Any], payload: dict[str, Any], actor: Actor | None = None
     ) -> dict[str, Any]:
         reply = await self.call(op, payload, actor or self.holder())
         assert not reply["ok"], reply
@@ -156,10 +162,7 @@ async def world(database_url: str):  # type: ignore[no-untyped-def]
     await upgrade_async("budget", database_url)
     db = Database(database_url)
     clock = ManualClock(START)
-    deps = BudgetDeps(
-        settings=get_settings(spending_ends_on=date(2027, 7, 31), approval_poll_seconds=0.05),
-        clock=clock,
-    )
+    settings = get_settings(spending_ends_on=date(2027, 7, 31), approval_poll_seconds=0.05)
     school, other = uuid.uuid4(), uuid.uuid4()
     schools = known_schools_consumer("budget")
     for sid, number in ((school, 10289), (other, 10290)):
@@ -171,5 +174,5 @@ async def world(database_url: str):  # type: ignore[no-untyped-def]
             db,
         )
     with installed(clock):
-        yield World(db, clock, deps, school, other)
+        yield World(db, clock, settings, school, other)
     await db.dispose()

@@ -9,13 +9,13 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from ck_budget.approval import approve_due, run_scheduler
-from ck_budget.deps import BudgetDeps
-from ck_budget.handlers import router
+from ck_budget.consumers import approve_due, run_scheduler
+from ck_budget.ops import router
+from ck_budget.settings import BudgetSettings
 from ck_budget.tables import orders, outbox
 from ck_contracts.budget import Ops
 from ck_contracts.rpc import RpcRequest
-from ck_runtime.clock import ManualClock
+from ck_runtime.clock import Clock, ManualClock
 from ck_runtime.db import Database
 from sqlalchemy import func, select
 
@@ -43,9 +43,9 @@ async def approval_events(db: Database) -> Counter[str]:
     return Counter(r.body["order_id"] for r in rows)
 
 
-async def drain(db: Database, deps: BudgetDeps) -> int:
+async def drain(db: Database, settings: BudgetSettings, clock: Clock) -> int:
     total = 0
-    while approved := await approve_due(db, deps):
+    while approved := await approve_due(db, settings, clock):
         total += approved
     return total
 
@@ -55,12 +55,12 @@ async def test_two_schedulers_approve_each_order_once(world: World) -> None:
     passes queue on the write lock."""
     ids = await place_many(world, 60)
     world.clock.set(world.period_ends)
-    deps = BudgetDeps(
-        settings=world.deps.settings.model_copy(update={"approval_batch": 7}), clock=world.clock
-    )
+    settings = world.settings.model_copy(update={"approval_batch": 7})
     other = Database(world.db.url)
     try:
-        counts = await asyncio.gather(drain(world.db, deps), drain(other, deps))
+        counts = await asyncio.gather(
+            drain(world.db, settings, world.clock), drain(other, settings, world.clock)
+        )
     finally:
         await other.dispose()
     assert sum(counts) == 60, counts
@@ -77,21 +77,21 @@ async def test_schedulers_and_an_admin_race_for_one_order(world: World) -> None:
         other = Database(world.db.url)
         try:
             request = RpcRequest(
-                op=Ops.ORDER_APPROVE,
+                op=Ops.ORDER_APPROVE.name,
                 actor=admin,
                 payload={"school_id": str(world.school), "order_id": order_id},
             )
             results = await asyncio.gather(
-                approve_due(world.db, world.deps),
-                approve_due(other, world.deps),
-                router.dispatch(request, world.db, world.deps),
+                approve_due(world.db, world.settings, world.clock),
+                approve_due(other, world.settings, world.clock),
+                router.dispatch(request, world.db, world.settings, world.clock),
             )
         finally:
             await other.dispose()
         admin_won = results[2]["ok"]
         assert results[0] + results[1] + int(admin_won) == 1, results
         if not admin_won:
-            assert results[2]["error"]["message"] == "Deze bestelling is al goedgekeurd."
+            assert results[2]["error"]["reason"] == "budget_order_already_approved"
         world.clock.set(world.start)
     events = await approval_events(world.db)
     assert len(events) == rounds and set(events.values()) == {1}
@@ -101,7 +101,7 @@ async def test_the_background_job_approves_and_stops(world: World) -> None:
     (order_id,) = await place_many(world, 1)
     clock: ManualClock = world.clock
     stop = asyncio.Event()
-    job = asyncio.create_task(run_scheduler(world.db, world.deps, stop))
+    job = asyncio.create_task(run_scheduler(world.db, world.settings, world.clock, stop))
     try:
         await asyncio.sleep(0.2)
         assert await approval_events(world.db) == Counter()

@@ -14,14 +14,15 @@ from ck_budget.app import build
 from ck_budget.settings import get_settings
 from ck_budget.tables import known_schools
 from ck_contracts.accounts import SchoolRegistered
-from ck_contracts.budget import Ops
+from ck_contracts.budget import Allocate, Ops
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated
 from ck_contracts.messaging import EVENTS_EXCHANGE
+from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_runtime.clock import ManualClock
-from ck_runtime.rpc_client import RpcClient
+from ck_runtime.rpc_client import RpcClient, RpcFailed
 from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, next_event, publish_event
 from sqlalchemy import select
@@ -46,8 +47,9 @@ async def test_order_approval_payment_and_allocation_through_the_broker(
     connection = await aio_pika.connect(private_amqp_url)
     holder = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=SCHOOL)
 
-    async def call(op: str, payload: dict[str, Any]) -> Any:
-        reply = await client.call("budget", op, {"school_id": str(SCHOOL), **payload}, actor=holder)
+    async def call(op: Operation[Any, Any], payload: dict[str, Any]) -> Any:
+        full = {"school_id": str(SCHOOL), **payload}
+        reply = await client.call(op.service, op.name, full, actor=holder)
         assert reply.ok, reply
         return reply.result
 
@@ -104,13 +106,12 @@ async def test_order_approval_payment_and_allocation_through_the_broker(
         )
 
         async def allocated() -> bool:
-            reply = await client.call(
-                "budget",
-                Ops.ALLOCATE,
-                {"school_id": str(SCHOOL), "person_ids": [str(student)], "amount_cents_each": 1050},
-                actor=holder,
-            )
-            return reply.ok
+            command = Allocate(school_id=SCHOOL, person_ids=[student], amount_cents_each=1050)
+            try:
+                await client.send(Ops.ALLOCATE, command, actor=holder)
+            except RpcFailed:
+                return False
+            return True
 
         assert await eventually(allocated)
         assert (await ledger())["assignable_individual_cents"] == 10500 - 1050

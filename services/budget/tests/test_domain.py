@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from ck_budget import domain
 from ck_budget.settings import BudgetSettings, end_of_current_school_year, get_settings
-from ck_contracts.budget import OrderCounts
-from ck_runtime.errors import Conflict
+from ck_contracts.budget import BudgetReason, OrderCounts
+from ck_runtime.errors import Conflict, Invalid
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,13 +20,13 @@ def ams(y: int, m: int, d: int, h: int = 0, mi: int = 0) -> datetime:
     return datetime(y, m, d, h, mi, tzinfo=domain.AMSTERDAM)
 
 
-# --- money and the yellow block (R-BUDGET-1/2, R-INVOICE-1) --------------------------------------
-def test_euro_in_dutch_notation() -> None:
-    assert domain.euro(0) == "€ 0,00"
-    assert domain.euro(13000) == "€ 130,00"
-    assert domain.euro(123456) == "€ 1.234,56"
-    assert domain.euro(6300000) == "€ 63.000,00"
-    assert domain.euro(-5) == "-€ 0,05"
+# --- the yellow block (R-BUDGET-1/2, R-INVOICE-1) ------------------------------------------------
+def test_an_order_is_for_at_least_one_student() -> None:
+    domain.require_counts(OrderCounts(collective_students=0, individual_students=1))
+    with pytest.raises(Invalid) as refused:
+        domain.require_counts(OrderCounts(collective_students=0, individual_students=0))
+    assert refused.value.reason == "budget_order_empty"
+    assert set(refused.value.field_errors) == {"collective_students", "individual_students"}
 
 
 def test_manual_example_ten_and_ten() -> None:
@@ -209,10 +209,12 @@ def test_spending_ends_after_the_last_day_amsterdam_time() -> None:
 
 def test_nothing_is_debited_or_allocated_after_the_end() -> None:
     after = ams(2024, 8, 1, 9)
-    with pytest.raises(Conflict, match="programmaperiode is voorbij"):
+    with pytest.raises(Conflict) as refused:
         domain.debit(1000, 100, after, date(2024, 7, 31))
-    with pytest.raises(Conflict, match="31-07-2024"):
+    assert refused.value.reason == "period_over"
+    with pytest.raises(Conflict) as refused:
         domain.allocate(1000, 1, 100, after, date(2024, 7, 31))
+    assert refused.value.params == {"ends_on": "2024-07-31"}
 
 
 # --- balance and pool (R-BUDGET-5/6/7) -----------------------------------------------------------
@@ -221,17 +223,28 @@ ENDS = date(2027, 7, 31)
 
 def test_debit_never_below_zero() -> None:
     assert domain.debit(1000, 1000, NOW, ENDS) == 0
-    with pytest.raises(Conflict, match=r"tekort € 0,01"):
+    with pytest.raises(Conflict) as refused:
         domain.debit(1000, 1001, NOW, ENDS)
+    assert refused.value.reason == "insufficient_balance"
+    assert refused.value.params == {
+        "balance_cents": 1000,
+        "amount_cents": 1001,
+        "shortfall_cents": 1,
+    }
 
 
 def test_allocate_all_or_nothing_names_the_shortfall() -> None:
     assert domain.allocate(3150, 3, 1050, NOW, ENDS) == 0
     with pytest.raises(Conflict) as refused:
         domain.allocate(3000, 3, 1050, NOW, ENDS)
-    assert "nodig € 31,50" in refused.value.message
-    assert "toewijsbaar € 30,00" in refused.value.message
-    assert "tekort € 1,50" in refused.value.message
+    assert refused.value.reason == "insufficient_assignable"
+    assert refused.value.params == {
+        "students": 3,
+        "each_cents": 1050,
+        "needed_cents": 3150,
+        "assignable_cents": 3000,
+        "shortfall_cents": 150,
+    }
 
 
 def test_unspent_and_running_balance() -> None:
@@ -280,19 +293,21 @@ def test_no_sequence_of_operations_goes_below_zero(ops: list[tuple[str, int, int
 
 
 # --- the spending saga and card payments (R-WEB-2/4/6) -------------------------------------------
-def test_debit_refusals_are_clear_dutch() -> None:
+def test_debit_refusals_name_their_reason() -> None:
     ends = date(2027, 7, 31)
     assert domain.debit_refusal(5_500, 5_500, "weborder", NOW, ends) is None
-    assert domain.debit_refusal(4_000, 5_500, "weborder", NOW, ends) == (
-        "Onvoldoende saldo: het saldo is € 40,00, de weborder kost € 55,00."
-    )
-    assert domain.debit_refusal(0, 1, "schooltoer", NOW, ends) == (
-        "Onvoldoende saldo: het saldo is € 0,00, de Schooltoer-bestelling kost € 0,01."
+    assert domain.debit_refusal(4_000, 5_500, "weborder", NOW, ends) == domain.Refusal(
+        BudgetReason.INSUFFICIENT_BALANCE,
+        {
+            "balance_cents": 4_000,
+            "amount_cents": 5_500,
+            "shortfall_cents": 1_500,
+            "kind": "weborder",
+        },
     )
     after = ams(2027, 8, 1, 0, 0)
-    assert domain.debit_refusal(10**6, 1, "weborder", after, ends) == (
-        "De programmaperiode is voorbij (budget was te besteden tot en met 31-07-2027). "
-        "Er kan niets meer worden afgeschreven of toegewezen."
+    assert domain.debit_refusal(10**6, 1, "weborder", after, ends) == domain.Refusal(
+        BudgetReason.PERIOD_OVER, {"ends_on": "2027-07-31"}
     )
 
 
@@ -300,10 +315,8 @@ def test_card_charge_never_beyond_the_students_budget() -> None:
     assert domain.card_charge(2_000, 1_250, 750) == 2_000
     with pytest.raises(Conflict) as refused:
         domain.card_charge(2_000, 1_250, 1_000)
-    assert refused.value.message == (
-        "Onvoldoende budget op deze CJP-kaart: er is nog € 7,50 over, de betaling is € 10,00. "
-        "Er is niets afgeschreven."
-    )
+    assert refused.value.reason == "insufficient_card_budget"
+    assert refused.value.params == {"left_cents": 750, "amount_cents": 1_000}
     with pytest.raises(ValueError):
         domain.card_charge(2_000, 0, 0)
 

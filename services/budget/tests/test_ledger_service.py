@@ -107,7 +107,7 @@ async def test_expired_after_the_end_date(world: World) -> None:
     error = await world.error(
         Ops.ALLOCATE, {"school_id": world.school, "person_ids": [pid], "amount_cents_each": 100}
     )
-    assert error["code"] == "conflict" and "programmaperiode is voorbij" in error["message"]
+    assert error["code"] == "conflict" and error["reason"] == "period_over"
 
 
 async def test_allocate_to_active_students(world: World) -> None:
@@ -151,7 +151,8 @@ async def test_allocation_beyond_the_pool_is_refused_whole(world: World) -> None
         Ops.ALLOCATE, {"school_id": world.school, "person_ids": students, "amount_cents_each": 1050}
     )
     assert error["code"] == "conflict"
-    assert "nodig € 31,50" in error["message"] and "tekort € 11,50" in error["message"]
+    assert error["reason"] == "insufficient_assignable"
+    assert error["params"]["needed_cents"] == 3150 and error["params"]["shortfall_cents"] == 1150
     assert (await ledger(world))["assignable_individual_cents"] == 2000
     async with world.db.read() as session:
         assert (await session.execute(select(allocations))).first() is None
@@ -186,7 +187,8 @@ async def test_only_students_with_an_active_membership(world: World) -> None:
             {"school_id": world.school, "person_ids": [active, pid], "amount_cents_each": 100},
         )
         assert error["code"] == "invalid"
-        assert error["message"].startswith("1 van de 2 gekozen studenten heeft geen actief")
+        assert error["reason"] == "students_not_active.one"
+        assert error["params"] == {"inactive": 1, "chosen": 2}
     assert (await ledger(world))["assignable_individual_cents"] == 10_000
     # An older activation arriving late does not undo the end.
     await consumer.handle(
@@ -244,7 +246,7 @@ async def test_debits_never_overspend_even_at_the_same_moment(world: World) -> N
     """The debit weborders will use (issue 6): 10 concurrent debits of 30.00 on 100.00 ->
     exactly 3 succeed, the balance stays >= 0 and equals the ledger (R-BUDGET-7, R-WEB-2)."""
     await world.paid(10_000, 0)
-    ends_on = world.deps.settings.spending_ends_on
+    ends_on = world.settings.spending_ends_on
 
     async def one(i: int) -> bool:
         try:
@@ -253,7 +255,7 @@ async def test_debits_never_overspend_even_at_the_same_moment(world: World) -> N
                     session, world.school, 3_000, f"Weborder {i}", world.clock.now(), ends_on
                 )
         except Conflict as refused:
-            assert "Het saldo is te laag" in refused.message
+            assert refused.reason == "insufficient_balance"
             return False
         return True
 

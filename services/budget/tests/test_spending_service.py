@@ -130,6 +130,13 @@ async def test_too_low_a_balance_is_refused_and_the_event_acked(world: World) ->
     (refusal,) = await world.published(REFUSED)
     assert refusal["reference_id"] == str(event.weborder_id) and refusal["kind"] == "weborder"
     assert refusal["reason"] == "Onvoldoende saldo: het saldo is € 40,00, de weborder kost € 55,00."
+    assert refusal["code"] == "insufficient_balance"
+    assert refusal["params"] == {
+        "balance_cents": 4_000,
+        "amount_cents": 5_500,
+        "shortfall_cents": 1_500,
+        "kind": "weborder",
+    }
     result = await ledger(world)
     assert result["balance_cents"] == 4_000 and len(result["entries"]) == 1
     assert await world.published(DEBITED) == [] and await count_debits(world) == 0
@@ -153,7 +160,7 @@ async def test_exactly_the_balance_may_be_spent(world: World) -> None:
 
 async def test_nothing_is_debited_after_the_programme_period(world: World) -> None:
     await world.paid(10_000, 0)
-    ends_on = world.deps.settings.spending_ends_on  # 31-07-2027
+    ends_on = world.settings.spending_ends_on  # 31-07-2027
     world.clock.set(datetime(ends_on.year, 7, 31, 21, 59, tzinfo=world.start.tzinfo))
     assert await world.spend(approved(world, 1_000))  # 23:59 Amsterdam: the last day counts
     world.clock.advance(timedelta(minutes=2))
@@ -163,6 +170,7 @@ async def test_nothing_is_debited_after_the_programme_period(world: World) -> No
         "De programmaperiode is voorbij (budget was te besteden tot en met 31-07-2027). "
         "Er kan niets meer worden afgeschreven of toegewezen."
     )
+    assert refusal["code"] == "period_over" and refusal["params"] == {"ends_on": "2027-07-31"}
     result = await ledger(world)
     assert result["balance_cents"] == 9_000 and result["expired_cents"] == 9_000
     await assert_consistent(world)
@@ -172,7 +180,7 @@ async def test_a_redelivered_event_never_debits_twice(world: World) -> None:
     """The same event (same id) twice: the inbox drops the second."""
     await world.paid(10_000, 0)
     event = approved(world, 3_000)
-    consumer = spending_consumer(world.deps)
+    consumer = spending_consumer(world.settings, world.clock)
     assert await consumer.handle(event.envelope(), world.db)
     assert not await consumer.handle(event.envelope(), world.db)
     assert (await ledger(world))["balance_cents"] == 7_000
@@ -241,7 +249,7 @@ async def test_a_cancelled_approval_is_credited_back_once(world: World) -> None:
     await world.paid(10_000, 0)
     weborder = uuid.uuid4()
     assert await world.spend(approved(world, 3_000, weborder))
-    consumer = spending_consumer(world.deps)
+    consumer = spending_consumer(world.settings, world.clock)
     cancel = cancelled(world, weborder, 3_000)
     assert await consumer.handle(cancel.envelope(), world.db)
     assert not await consumer.handle(cancel.envelope(), world.db)  # redelivery

@@ -223,7 +223,7 @@ async def world(
         for school in stack.schools.values():
             ref = {"school_id": str(school.school_id)}
             await _known(stack, "weborders", Ops.WEBORDER_LIST.name, ref, school)
-            await _known(stack, "budget", BudgetOps.LEDGER, ref, school)
+            await _known(stack, "budget", BudgetOps.LEDGER.name, ref, school)
             await _known(stack, "roster", RosterOps.LIST.name, {**ref, "kind": "students"}, school)
         await _add_docent_plus(stack, stack.schools["a"].school_id)
         a = await register_provider(stack, "Stadsschouwburg Testdam", "12345678")

@@ -23,7 +23,8 @@ import uuid
 import asyncpg
 from ck_contracts.membership import InvitationsRequested, Invitee
 from ck_contracts.roster import RosterKind
-from ck_membership.invitations import roster_consumer
+from ck_membership.consumers import roster_consumer
+from ck_runtime.clock import SystemClock
 from ck_runtime.db import Database
 from ck_runtime.logs import configure_logging
 from ck_runtime.migrations import upgrade_async
@@ -56,7 +57,7 @@ def chunks(school: uuid.UUID) -> list[list[Invitee]]:
 async def run(backend: str, url: str) -> None:
     await upgrade_async("membership", url)
     db = Database(url)
-    consumer = roster_consumer("https://portal.example")
+    consumer = roster_consumer("https://portal.example", SystemClock())
     school = uuid.uuid4()
     people = chunks(school)
     try:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import date
 from typing import Any
 
 import aio_pika
 from ck_contracts.accounts import SchoolRegistered
-from ck_contracts.membership import InvitationsRequested, Invitee, Ops
+from ck_contracts.membership import Activate, InvitationsRequested, Invitee, Ops
 from ck_contracts.messaging import EVENTS_EXCHANGE
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_membership.app import build
@@ -75,20 +76,18 @@ async def test_invite_activate_and_remove_through_the_broker(
         assert [i["mailed"] for i in sent] == [True, True, False]
         code = sent[2]["activation_code"]  # the one without an e-mail: handed out by the school
 
-        reply = await client.call(
-            "membership",
+        activated = await client.send(
             Ops.ACTIVATE,
-            {
-                "code": code,
-                "voornaam": "Cem",
-                "achternaam": "Yilmaz",
-                "email": "cem@example.nl",
-                "geboortedatum": "2007-02-03",
-                "client": "hash-of-address",
-            },
+            Activate(
+                code=code,
+                voornaam="Cem",
+                achternaam="Yilmaz",
+                email="cem@example.nl",
+                geboortedatum=date(2007, 2, 3),
+                client="hash-of-address",
+            ),
         )
-        assert reply.ok, reply
-        card = reply.result["card_number"]
+        card = activated.card_number
         got = await _collect(watch, {"membership.membership.activated", "notifier.email.requested"})
         assert got["membership.membership.activated"]["card_number"] == card
         assert got["notifier.email.requested"]["to"] == "cem@example.nl"

@@ -14,15 +14,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from ck_contracts.membership import InvitationsRequested, Invitee, Ops
-from ck_contracts.roles import Actor, Role
+from ck_contracts.operations import Operation, operations_of
+from ck_contracts.roles import CROSS_TENANT_ROLES, ROLE_PERMISSIONS, Actor, Permission, Role
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.rpc import RpcRequest
 from ck_membership import domain
-from ck_membership.handlers import CODE_UNKNOWN, router
-from ck_membership.invitations import roster_consumer
+from ck_membership.consumers import roster_consumer
+from ck_membership.ops import router
 from ck_membership.settings import get_settings
 from ck_membership.tables import activation_failures, invitations, memberships, outbox
-from ck_runtime.clock import Clock
+from ck_runtime.clock import Clock, current_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -37,7 +38,7 @@ SCHOOL_NAME = "Nova College"
 
 
 def consumer() -> EventConsumer:
-    return roster_consumer(PORTAL)
+    return roster_consumer(PORTAL, current_clock())
 
 
 def people(count: int, with_email: int | None = None) -> list[Invitee]:
@@ -86,15 +87,20 @@ async def outbox_bodies(db: Database, event_type: str | None = None) -> list[dic
     return [r.body for r in rows if event_type is None or r.body["type"] == event_type]
 
 
+def field_reasons(reply: dict[str, Any]) -> dict[str, str]:
+    """The reply's per-field reasons."""
+    return {path: error["reason"] for path, error in reply["error"]["field_errors"].items()}
+
+
 async def call(
     db: Database,
-    op: str,
+    op: Operation[Any, Any],
     payload: dict[str, Any],
     actor: Any = None,
     clock: Clock | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
-    request = RpcRequest(op=op, actor=actor, payload=payload)
+    request = RpcRequest(op=op.name, actor=actor, payload=payload)
     return await router.dispatch(request, db, get_settings(portal_url=PORTAL, **settings), clock)
 
 
@@ -264,9 +270,7 @@ async def test_removal_revokes_the_invitation_and_ends_and_erases_the_membership
     statuses = {r.person_id: r.status for r in (await invitation_rows(db)).values()}
     assert statuses == {member.person_id: "used", invited.person_id: "revoked"}
     reply = await activate(db, codes[str(invited.person_id)])
-    assert reply["error"]["fields"] == {
-        "code": "Deze activatiecode is niet meer geldig. Vraag je school om een nieuwe uitnodiging."
-    }
+    assert field_reasons(reply) == {"code": "activation_code_revoked"}
 
 
 async def test_removal_from_another_school_touches_nothing(db: Database) -> None:
@@ -303,23 +307,26 @@ async def test_activation_makes_an_active_membership_with_a_card(db: Database) -
 
     again = await activate(db, codes[str(person.person_id)], client="client-2")
     assert again["error"]["code"] == "invalid"
-    assert again["error"]["message"] == "Deze activatiecode is al gebruikt."
-    assert again["error"]["fields"] == {"code": "Deze activatiecode is al gebruikt."}
+    assert again["error"]["reason"] == "activation_code_used"
+    assert field_reasons(again) == {"code": "activation_code_used"}
 
 
 async def test_unknown_and_malformed_codes_and_wrong_details(db: Database) -> None:
     (person,) = people(1)
     code = (await invite(db, [person]))[str(person.person_id)]
     unknown = await activate(db, domain.display_code(domain.new_code()))
-    assert unknown["error"]["fields"] == {
-        "code": "Deze activatiecode is onbekend. Controleer de code."
-    }
+    assert field_reasons(unknown) == {"code": "activation_code_unknown"}
     malformed = await activate(db, "ABC")
-    assert set(malformed["error"]["fields"]) == {"code"}
+    assert field_reasons(malformed) == {"code": "activation_code_malformed"}
+    assert malformed["error"]["reason"] == "activation_code_malformed"
     details = await activate(db, code, email="geen adres", geboortedatum="2099-01-01")
-    assert set(details["error"]["fields"]) == {"email", "geboortedatum"}
+    assert field_reasons(details) == {
+        "email": "member.email_invalid",
+        "geboortedatum": "member.birth_date_future",
+    }
+    assert details["error"]["reason"] == "invalid"
     missing = await call(db, Ops.ACTIVATE, {"code": code, "client": "x"})
-    assert {"voornaam", "achternaam", "email", "geboortedatum"} <= set(missing["error"]["fields"])
+    assert {"voornaam", "achternaam", "email", "geboortedatum"} <= set(field_reasons(missing))
     # Wrong details never used the code up.
     assert (await activate(db, code))["ok"]
 
@@ -370,7 +377,8 @@ async def test_brute_force_from_one_address_is_throttled(db: Database) -> None:
     # right code too.
     throttled = await activate(db, code, client="guesser")
     assert throttled["error"]["code"] == "throttled"
-    assert throttled["error"]["message"].startswith("Te veel pogingen.")
+    assert throttled["error"]["reason"] == "activation_throttled"
+    assert 1 <= throttled["error"]["params"]["minutes"] <= 15
     assert 0 < throttled["error"]["retry_after_seconds"] <= 15 * 60
     counts = await bucket_counts(db)
     assert counts["address:guesser"] == LIMITS.address
@@ -472,12 +480,12 @@ async def test_a_valid_personal_link_works_from_a_throttled_address(db: Database
     # The same link again: the code's own message, not the throttle's, and nothing counted.
     before = await bucket_counts(db)
     again = await activate(db, code, client="school-nat", link_key=key)
-    assert again["error"]["fields"] == {"code": "Deze activatiecode is al gebruikt."}
+    assert field_reasons(again) == {"code": "activation_code_used"}
     assert await bucket_counts(db) == before
     # From an address that is not throttled a wrong key with a wrong code counts as a failure
     # (the code's message, as without a key); with the right code a wrong key does no harm.
     wrong = await activate(db, guess(), client="home", link_key=other_key)
-    assert wrong["error"]["fields"] == {"code": CODE_UNKNOWN}
+    assert field_reasons(wrong) == {"code": "activation_code_unknown"}
     assert (await bucket_counts(db))["address:home"] == 1
     assert (await activate(db, other_code, client="home", link_key=key))["ok"]
 
@@ -558,8 +566,8 @@ async def test_two_simultaneous_activations_of_one_code_have_one_winner(db: Data
         )
         winners = [r for r in replies if r["ok"]]
         assert len(winners) == 1, replies
-        losers = [r["error"]["message"] for r in replies if not r["ok"]]
-        assert losers == ["Deze activatiecode is al gebruikt."] * 3
+        losers = [r["error"]["reason"] for r in replies if not r["ok"]]
+        assert losers == ["activation_code_used"] * 3
     assert len(await outbox_bodies(db, "membership.membership.activated")) == 5
     assert len(await outbox_bodies(db, "notifier.email.requested")) == 5
 
@@ -618,7 +626,8 @@ async def test_an_active_membership_is_never_overwritten(db: Database) -> None:
         )
     reply = await activate(db, stray)
     assert reply["error"]["code"] == "conflict"
-    assert reply["error"]["fields"] == {"code": "Je hebt al een actief CJP-lidmaatschap."}
+    assert reply["error"]["reason"] == "membership_already_active"
+    assert field_reasons(reply) == {"code": "membership_already_active"}
     statuses = {r.code: r.status for r in (await invitation_rows(db)).values()}
     assert statuses[stray] == "open"
 
@@ -638,3 +647,34 @@ async def test_logs_carry_no_personal_data_codes_or_client_keys(db: Database) ->
     for secret in ("example.nl", "sanne", "vries", "leerling", "secret-client-key"):
         assert secret not in text
     assert domain.normalise_code(code) not in text.upper() and code not in text.upper()
+
+
+# --- the tenant check (R-ROLE-6) ---------------------------------------------------------------
+# A minimal valid request of every school-scoped operation, about SCHOOL.
+SCOPED_REQUESTS: dict[str, dict[str, Any]] = {
+    Ops.END.name: {"school_id": str(SCHOOL), "person_id": str(uuid.uuid4())},
+}
+
+
+def _actor_of(school: uuid.UUID, permission: Permission) -> Actor:
+    """Someone of `school` holding the permission there, when a school's role can; else a
+    budget holder of that school."""
+    role = next(
+        (
+            r
+            for r in Role
+            if r not in CROSS_TENANT_ROLES and permission in ROLE_PERMISSIONS.get(r, frozenset())
+        ),
+        Role.BUDGET_HOLDER,
+    )
+    return Actor(user_id=uuid.uuid4(), role=role, school_id=school)
+
+
+async def test_every_school_scoped_operation_refuses_another_schools_actor(db: Database) -> None:
+    scoped = [op for op in operations_of(Ops) if op.school_scoped]
+    assert {op.name for op in scoped} == set(SCOPED_REQUESTS)
+    for op in scoped:
+        assert op.permission is not None
+        stranger = _actor_of(OTHER_SCHOOL, op.permission)
+        reply = await call(db, op, SCOPED_REQUESTS[op.name], stranger)
+        assert reply["error"]["code"] == "forbidden", (op.name, reply)

@@ -12,13 +12,13 @@ from pathlib import Path
 from ck_contracts.membership import InvitationsRequested, Invitee, Ops
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.rpc import RpcRequest
-from ck_membership.handlers import router
-from ck_membership.invitations import roster_consumer
-from ck_membership.retention import retention_rules
+from ck_membership.consumers import roster_consumer
+from ck_membership.ops import router
 from ck_membership.settings import get_settings
+from ck_membership.store import retention_rules
 from ck_membership.tables import activation_failures, memberships, outbox
 from ck_runtime.amqp import connect
-from ck_runtime.clock import ManualClock
+from ck_runtime.clock import ManualClock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
@@ -83,16 +83,15 @@ async def test_a_removed_member_leaves_nothing_in_the_files(
                 school_number=10400,
                 people=[Invitee(person_id=person, email=details["email"], voornaam="Quirijn")],
             )
-            consumer = roster_consumer(PORTAL)
+            consumer = roster_consumer(PORTAL, current_clock())
             assert await consumer.handle(invite.envelope(), db)
             async with db.read() as session:
                 body = (await session.execute(select(outbox.c.body))).scalars().all()
             code = next(b for b in body if b["type"] == "membership.invitations.sent")
             code = code["invitations"][0]["activation_code"]
             payload = {"code": code, "client": "c", **details}
-            reply = await router.dispatch(
-                RpcRequest(op=Ops.ACTIVATE, payload=payload), db, get_settings(portal_url=PORTAL)
-            )
+            request = RpcRequest(op=Ops.ACTIVATE.name, payload=payload)
+            reply = await router.dispatch(request, db, get_settings(portal_url=PORTAL))
             assert reply["ok"], reply
             card = reply["result"]["card_number"]
             while await relay.publish_pending():

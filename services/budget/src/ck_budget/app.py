@@ -9,10 +9,13 @@ from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
-from ck_budget.approval import approval_scheduler
-from ck_budget.consumers import members_consumer, payments_consumer, spending_consumer
-from ck_budget.deps import BudgetDeps
-from ck_budget.handlers import router
+from ck_budget.consumers import (
+    approval_scheduler,
+    members_consumer,
+    payments_consumer,
+    spending_consumer,
+)
+from ck_budget.ops import router
 from ck_budget.settings import BudgetSettings, get_settings
 
 
@@ -22,20 +25,20 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
     elif not isinstance(settings, BudgetSettings):
         given = settings.model_dump(exclude={"service_name"})
         settings = load_settings(BudgetSettings, "budget", **given)
-    deps = BudgetDeps(settings=settings, clock=clock or settings.clock())
+    clock = clock or settings.clock()
     return Service(
         name="budget",
         settings=settings,
         rpc=router,
-        deps=deps,
-        clock=deps.clock,
+        deps=settings,
+        clock=clock,
         consumers=(
             known_schools_consumer("budget"),
-            payments_consumer(deps.clock),
-            members_consumer(deps.clock),
-            spending_consumer(deps),
+            payments_consumer(clock),
+            members_consumer(clock),
+            spending_consumer(settings, clock),
         ),
-        background=(approval_scheduler(deps),),
+        background=(approval_scheduler(settings, clock),),
         publishes=PUBLISHERS["budget"],
         description="Budget orders, objection period, ledger, allocation, spending, card payments.",
     )

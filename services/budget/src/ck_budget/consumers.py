@@ -1,4 +1,5 @@
-"""The budget service's event queues.
+"""The budget service's event queues, and its one job that runs on the clock: approving
+orders whose objection period has ended.
 
 budget.events.payments: a paid invoice releases its order's budget (R-BUDGET-5, R-INVOICE-4),
 exactly once per invoice: the inbox drops a redelivered event, and the `releases` key on the
@@ -26,15 +27,29 @@ kept: a later request for the same reference (the school approves again after a 
 decided afresh. WeborderApprovalCancelled credits a debited amount back once ("Geannuleerd:
 ..." in the ledger, BudgetCredited); a cancellation of something never debited, or credited
 before, is logged and ignored.
+
+The approval scheduler approves orders whose objection period has ended (R-BUDGET-3), safe
+with several replicas. Each pass takes a batch of due orders in one transaction. On
+PostgreSQL the batch is selected FOR UPDATE SKIP LOCKED, so the schedulers of other replicas
+take other orders (or none) and never wait on these. Each order is then approved with a
+conditional UPDATE (status still in_bezwaartermijn, period ended) and only when that UPDATE
+changed the row is the BudgetOrderApproved event written to the outbox, in the same
+transaction: one approval and one event per order, whoever else (another scheduler, an admin,
+a cancellation) acts at the same moment. On SQLite the transaction holds the database's one
+write lock from its start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import date
 from typing import Any
 
-from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused
+from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, BudgetReason
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated, MembershipEnded
+from ck_contracts.money import format_euro
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
 from ck_contracts.weborders import (
@@ -45,15 +60,14 @@ from ck_contracts.weborders import (
 )
 from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
-from ck_runtime.db import erases_personal_data
+from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import delete, select, update
+from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_budget import domain, store
-from ck_budget.deps import BudgetDeps
-from ck_budget.tables import allocations, debits, orders, releases, student_memberships
+from ck_budget.settings import BudgetSettings
 
 log = get_logger(__name__)
 
@@ -71,27 +85,24 @@ async def release_budget(event: InvoicePaid, session: AsyncSession, clock: Clock
         raise PoisonMessage(f"InvoicePaid {event.invoice_id} names no school")
     if event.collective_budget_cents < 0 or event.individual_budget_cents < 0:
         raise PoisonMessage(f"InvoicePaid {event.invoice_id} releases a negative amount")
-    order_school = (
-        await session.execute(select(orders.c.school_id).where(orders.c.id == event.order_id))
-    ).scalar()
+    order_school = await store.school_of_order(session, event.order_id)
     if order_school is not None and order_school != event.school_id:
         raise PoisonMessage(f"InvoicePaid {event.invoice_id}: the order is another school's")
     now = clock.now()
-    claimed = await session.execute(
-        store.insert(session, releases)
-        .values(
-            invoice_id=event.invoice_id,
-            school_id=event.school_id,
-            order_id=event.order_id,
-            number=event.number,
-            collective_budget_cents=event.collective_budget_cents,
-            individual_budget_cents=event.individual_budget_cents,
-            paid_on=event.paid_on,
-            released_at=now,
-        )
-        .on_conflict_do_nothing()
+    claimed = await store.claim_release(
+        session,
+        {
+            "invoice_id": event.invoice_id,
+            "school_id": event.school_id,
+            "order_id": event.order_id,
+            "number": event.number,
+            "collective_budget_cents": event.collective_budget_cents,
+            "individual_budget_cents": event.individual_budget_cents,
+            "paid_on": event.paid_on,
+            "released_at": now,
+        },
     )
-    if not claimed.rowcount:
+    if not claimed:
         log.info("payment.duplicate", invoice_id=str(event.invoice_id))
         return False
     balance = await store.lock_balance(session, event.school_id, now)
@@ -145,19 +156,9 @@ async def _set_membership(
         "removed": False,
         "updated_at": event.occurred_at,
     }
-    if isinstance(event, MembershipActivated):
-        values["card_number"] = _card_number(event)
-    statement = store.insert(session, student_memberships).values(**values)
-    changes = {"active": statement.excluded.active, "updated_at": statement.excluded.updated_at}
     if isinstance(event, MembershipActivated):  # a new activation brings a new card
-        changes["card_number"] = statement.excluded.card_number
-    statement = statement.on_conflict_do_update(
-        index_elements=["person_id"],
-        set_=changes,
-        where=(student_memberships.c.removed.is_(False))
-        & (student_memberships.c.updated_at <= statement.excluded.updated_at),
-    )
-    await session.execute(statement)
+        values["card_number"] = _card_number(event)
+    await store.save_student_membership(session, values)
 
 
 def _card_number(event: MembershipActivated) -> str | None:
@@ -189,40 +190,17 @@ async def return_allocation(event: PersonRemoved, session: AsyncSession, clock: 
         return 0  # only students have individual budget
     now = clock.now()
     balance = await store.lock_balance(session, event.school_id, now)
-    statement = store.insert(session, student_memberships).values(
-        person_id=event.person_id,
-        school_id=event.school_id,
-        active=False,
-        removed=True,
-        updated_at=event.occurred_at,
-    )
-    # The tombstone keeps ids only: the card number goes (R-AVG-2).
-    erases_personal_data(session)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["person_id"],
-            set_={"active": False, "removed": True, "card_number": None},
-        )
-    )
+    await store.remove_student(session, event.person_id, event.school_id, event.occurred_at)
     # FOR UPDATE: a card payment running now (it locks this row) finishes first, and what it
     # spent is not given back.
-    allocation = (
-        await session.execute(
-            select(allocations)
-            .where(
-                allocations.c.person_id == event.person_id,
-                allocations.c.school_id == event.school_id,
-            )
-            .with_for_update()
-        )
-    ).first()
+    allocation = await store.lock_allocation(session, event.person_id, event.school_id)
     if allocation is None:
         return 0
     back = domain.unspent(allocation.allocated_cents, allocation.spent_cents)
     await store.save_balance(
         session, event.school_id, now, assignable_cents=balance.assignable_cents + back
     )
-    await session.execute(delete(allocations).where(allocations.c.person_id == event.person_id))
+    await store.delete_allocation(session, event.person_id)
     log.info("allocation.returned", cents=back)
     return back
 
@@ -250,8 +228,9 @@ def _school(event: WeborderApproved | SchooltoerOrdered | WeborderApprovalCancel
 
 async def debit_spending(
     session: AsyncSession,
-    deps: BudgetDeps,
     event: WeborderApproved | SchooltoerOrdered,
+    clock: Clock,
+    ends_on: date,
 ) -> str:
     """Debit a weborder or Schooltoer order once. Returns "debited", "refused" or "duplicate"
     (debited before: nothing happens, nothing is published)."""
@@ -260,21 +239,15 @@ async def debit_spending(
         kind, reference_id = DebitKind.WEBORDER.value, event.weborder_id
     else:
         kind, reference_id = DebitKind.SCHOOLTOER.value, event.order_id
-    now = deps.clock.now()
-    ends_on = deps.settings.ends_on
+    now = clock.now()
     # The balance row first: every debit, credit and payment of the school queues here, so the
     # look-up of the reference below sees any debit of it that committed before.
     balance = await store.lock_balance(session, school_id, now)
-    earlier = (
-        await session.execute(
-            select(debits.c.school_id).where(debits.c.reference_id == reference_id)
-        )
-    ).first()
-    if earlier is not None:
+    if await store.debit_of(session, reference_id) is not None:
         log.info("debit.duplicate", kind=kind, reference_id=str(reference_id))
         return "duplicate"
-    reason = domain.debit_refusal(balance.balance_cents, event.amount_cents, kind, now, ends_on)
-    if reason is not None:
+    refusal = domain.debit_refusal(balance.balance_cents, event.amount_cents, kind, now, ends_on)
+    if refusal is not None:
         await add_to_outbox(
             session,
             BudgetDebitRefused(
@@ -282,7 +255,9 @@ async def debit_spending(
                 correlation_id=event.correlation_id,
                 reference_id=reference_id,
                 kind=kind,
-                reason=reason,
+                reason=_transition_dutch(refusal),
+                code=refusal.reason,
+                params=refusal.params,
             ),
         )
         log.info("debit.refused", kind=kind, reference_id=str(reference_id))
@@ -291,15 +266,16 @@ async def debit_spending(
     after = await store.debit_balance(
         session, school_id, event.amount_cents, description, now, ends_on
     )
-    await session.execute(
-        debits.insert().values(
-            reference_id=reference_id,
-            school_id=school_id,
-            kind=kind,
-            amount_cents=event.amount_cents,
-            description=description,
-            debited_at=now,
-        )
+    await store.record_debit(
+        session,
+        {
+            "reference_id": reference_id,
+            "school_id": school_id,
+            "kind": kind,
+            "amount_cents": event.amount_cents,
+            "description": description,
+            "debited_at": now,
+        },
     )
     await add_to_outbox(
         session,
@@ -317,20 +293,14 @@ async def debit_spending(
 
 
 async def credit_cancelled(
-    session: AsyncSession, deps: BudgetDeps, event: WeborderApprovalCancelled
+    session: AsyncSession, event: WeborderApprovalCancelled, clock: Clock
 ) -> bool:
     """Credit a cancelled approval back, once, and only what was debited. False: nothing
     was debited for it (or it was credited before): logged and ignored."""
     school_id = _school(event)
-    now = deps.clock.now()
+    now = clock.now()
     balance = await store.lock_balance(session, school_id, now)
-    debit = (
-        await session.execute(
-            select(debits).where(
-                debits.c.reference_id == event.weborder_id, debits.c.school_id == school_id
-            )
-        )
-    ).first()
+    debit = await store.debit_of(session, event.weborder_id, school_id)
     if debit is None:
         log.warning("credit.nothing_debited", reference_id=str(event.weborder_id))
         return False
@@ -347,9 +317,7 @@ async def credit_cancelled(
         )
     amount = debit.amount_cents
     after = domain.credit(balance.balance_cents, amount)
-    await session.execute(
-        update(debits).where(debits.c.reference_id == debit.reference_id).values(credited_at=now)
-    )
+    await store.mark_credited(session, debit.reference_id, now)
     await store.add_ledger_entry(
         session, school_id, now, domain.cancelled_description(event.description), amount, after
     )
@@ -369,12 +337,12 @@ async def credit_cancelled(
     return True
 
 
-def spending_consumer(deps: BudgetDeps) -> EventConsumer:
+def spending_consumer(settings: BudgetSettings, clock: Clock) -> EventConsumer:
     async def on_debit(event: WeborderApproved | SchooltoerOrdered, session: AsyncSession) -> None:
-        await debit_spending(session, deps, event)
+        await debit_spending(session, event, clock, settings.ends_on)
 
     async def on_cancelled(event: WeborderApprovalCancelled, session: AsyncSession) -> None:
-        await credit_cancelled(session, deps, event)
+        await credit_cancelled(session, event, clock)
 
     return EventConsumer(
         _queue("spending"),
@@ -384,3 +352,69 @@ def spending_consumer(deps: BudgetDeps) -> EventConsumer:
             WeborderApprovalCancelled.routing_key: on_cancelled,
         },
     )
+
+
+# TRANSITION (issue 12): BudgetDebitRefused still carries the refusal in Dutch for the
+# weborders service, which shows it as it is; `code` and `params` carry the same for the
+# gateway's catalogue. This goes once weborders renders the code.
+_SPENDING_WHAT = {"weborder": "de weborder", "schooltoer": "de Schooltoer-bestelling"}
+
+
+def _transition_dutch(refusal: domain.Refusal) -> str:
+    params = refusal.params
+    if refusal.reason is BudgetReason.PERIOD_OVER:
+        ends_on = date.fromisoformat(str(params["ends_on"]))
+        return (
+            f"De programmaperiode is voorbij (budget was te besteden tot en met "
+            f"{ends_on:%d-%m-%Y}). Er kan niets meer worden afgeschreven of toegewezen."
+        )
+    what = _SPENDING_WHAT.get(str(params.get("kind")), "de bestelling")
+    balance, amount = int(params["balance_cents"] or 0), int(params["amount_cents"] or 0)
+    return (
+        f"Onvoldoende saldo: het saldo is {format_euro(balance)}, {what} kost "
+        f"{format_euro(amount)}."
+    )
+
+
+# --- time: the approval scheduler (R-BUDGET-3) ---------------------------------------------------
+async def approve_due(db: Database, settings: BudgetSettings, clock: Clock) -> int:
+    """One pass: approve up to a batch of due orders. Returns how many this pass approved."""
+    now = clock.now()
+    approved = 0
+    async with db.transaction() as session:
+        for order_id in await store.due_orders(session, now, settings.approval_batch):
+            if await store.approve(session, order_id, now):
+                approved += 1
+    if approved:
+        log.info("orders.approved", count=approved)
+    return approved
+
+
+async def run_scheduler(
+    db: Database, settings: BudgetSettings, clock: Clock, stop: asyncio.Event | None = None
+) -> None:
+    """Until cancelled (or `stop` is set): a pass, then wait the poll interval."""
+    pause = settings.approval_poll_seconds
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            approved = await approve_due(db, settings, clock)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database unreachable or busy: try again later
+            log.warning("orders.approval_failed", error=type(exc).__name__, retry_in=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 300.0)
+            continue
+        pause = settings.approval_poll_seconds
+        if approved >= settings.approval_batch:
+            continue  # more may be due
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+
+
+def approval_scheduler(settings: BudgetSettings, clock: Clock) -> Background:
+    async def approval_scheduler(runtime: ServiceRuntime) -> None:
+        await run_scheduler(runtime.db, settings, clock)
+
+    return approval_scheduler

@@ -1,18 +1,22 @@
 """The budget rules as plain functions, without I/O (R-BUDGET-1..8).
 
-Money is integer euro cents everywhere; only `euro()` turns it into text for Dutch messages.
+Money is integer euro cents everywhere. A rule that says no raises a ck_runtime error with a
+BudgetReason and its params (`Conflict(BudgetReason.INSUFFICIENT_BALANCE, balance_cents=0,
+amount_cents=2100, ...)`); the gateway has the Dutch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
-from ck_contracts.budget import OrderCounts, OrderLine, Quote, Rates
-from ck_runtime.errors import Conflict
+from ck_contracts.budget import BudgetReason, OrderCounts, OrderLine, OrderStatus, Quote, Rates
+from ck_contracts.rpc import FieldError, Param
+from ck_runtime.errors import Conflict, Invalid
 from dateutil.easter import easter  # python-dateutil comes with holidays, which uses it too
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -21,15 +25,17 @@ PRODUCT_COLLECTIVE = "Studenten met bijdrage school"
 PRODUCT_INDIVIDUAL = "Studenten zonder bijdrage school"
 
 
-# --- money ---------------------------------------------------------------------------------------
-def euro(cents: int) -> str:
-    """Dutch notation: 123456 -> "€ 1.234,56"."""
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(cents), 100)
-    return f"{sign}€ {whole:,}".replace(",", ".") + f",{rest:02d}"
-
-
 # --- the order form's yellow block (R-BUDGET-1/2) ------------------------------------------------
+def require_counts(counts: OrderCounts) -> None:
+    """An order is for at least one student (the order form checks the same)."""
+    if counts.collective_students == 0 and counts.individual_students == 0:
+        empty = FieldError(reason=BudgetReason.ORDER_EMPTY)
+        raise Invalid(
+            BudgetReason.ORDER_EMPTY,
+            fields={"collective_students": empty, "individual_students": empty},
+        )
+
+
 def quote(counts: OrderCounts, rates: Rates) -> Quote:
     """What an order gives and costs, priced with these rates.
 
@@ -128,6 +134,31 @@ def last_day_of_period(ends_at: datetime) -> date:
     return (ends_at.astimezone(AMSTERDAM) - timedelta(microseconds=1)).date()
 
 
+def change_refused(status: str, objection_ends_at: datetime, cancel: bool = False) -> Conflict:
+    """Why an order can no longer be changed (or cancelled, `cancel`): R-BUDGET-3."""
+    if status == OrderStatus.CANCELLED.value:
+        return Conflict(BudgetReason.ORDER_CANCELLED)
+    if status == OrderStatus.APPROVED.value:
+        return Conflict(
+            BudgetReason.ORDER_APPROVED_NO_CANCEL
+            if cancel
+            else BudgetReason.ORDER_APPROVED_NO_CHANGE
+        )
+    return Conflict(
+        BudgetReason.OBJECTION_PERIOD_OVER_CANCEL
+        if cancel
+        else BudgetReason.OBJECTION_PERIOD_OVER_CHANGE,
+        last_day_on=last_day_of_period(objection_ends_at).isoformat(),
+    )
+
+
+def approval_refused(status: str) -> Conflict:
+    """Why a CJP admin cannot approve an order: it was cancelled or approved already."""
+    if status == OrderStatus.CANCELLED.value:
+        return Conflict(BudgetReason.CANCELLED_NOT_APPROVABLE)
+    return Conflict(BudgetReason.ALREADY_APPROVED)
+
+
 def in_objection_period(now: datetime, ends_at: datetime) -> bool:
     return now < ends_at
 
@@ -148,13 +179,9 @@ def expired_cents(now: datetime, ends_on: date, balance_cents: int, assignable_c
     return balance_cents + assignable_cents if spending_ended(now, ends_on) else 0
 
 
-def dutch_date(day: date) -> str:
-    return day.strftime("%d-%m-%Y")
-
-
 def require_spending_open(now: datetime, ends_on: date) -> None:
     if spending_ended(now, ends_on):
-        raise Conflict(period_over_message(ends_on))
+        raise Conflict(BudgetReason.PERIOD_OVER, ends_on=ends_on.isoformat())
 
 
 # --- the balance and the assignable pool (R-BUDGET-5/6/7) ----------------------------------------
@@ -172,35 +199,39 @@ def debit(balance_cents: int, amount_cents: int, now: datetime, ends_on: date) -
     require_spending_open(now, ends_on)
     if amount_cents > balance_cents:
         raise Conflict(
-            f"Het saldo is te laag: nodig {euro(amount_cents)}, saldo {euro(balance_cents)}, "
-            f"tekort {euro(amount_cents - balance_cents)}."
+            BudgetReason.INSUFFICIENT_BALANCE,
+            balance_cents=balance_cents,
+            amount_cents=amount_cents,
+            shortfall_cents=amount_cents - balance_cents,
         )
     return balance_cents - amount_cents
 
 
 # --- weborders and Schooltoer: the spending saga (R-WEB-2/4) -------------------------------------
-SPENDING_WHAT = {"weborder": "de weborder", "schooltoer": "de Schooltoer-bestelling"}
+@dataclass(frozen=True)
+class Refusal:
+    """Why a debit of the saga is refused: a reason and its params."""
 
-
-def period_over_message(ends_on: date) -> str:
-    return (
-        f"De programmaperiode is voorbij (budget was te besteden tot en met "
-        f"{dutch_date(ends_on)}). Er kan niets meer worden afgeschreven of toegewezen."
-    )
+    reason: BudgetReason
+    params: dict[str, Param] = field(default_factory=dict)
 
 
 def debit_refusal(
     balance_cents: int, amount_cents: int, kind: str, now: datetime, ends_on: date
-) -> str | None:
-    """Why a weborder or Schooltoer order cannot be debited, for the budget holder; None when
-    it can. Refusing is a normal outcome of the saga, not an error."""
+) -> Refusal | None:
+    """Why a weborder or Schooltoer order cannot be debited; None when it can. Refusing is a
+    normal outcome of the saga, not an error."""
     if spending_ended(now, ends_on):
-        return period_over_message(ends_on)
+        return Refusal(BudgetReason.PERIOD_OVER, {"ends_on": ends_on.isoformat()})
     if amount_cents > balance_cents:
-        what = SPENDING_WHAT.get(kind, "de bestelling")
-        return (
-            f"Onvoldoende saldo: het saldo is {euro(balance_cents)}, {what} kost "
-            f"{euro(amount_cents)}."
+        return Refusal(
+            BudgetReason.INSUFFICIENT_BALANCE,
+            {
+                "balance_cents": balance_cents,
+                "amount_cents": amount_cents,
+                "shortfall_cents": amount_cents - balance_cents,
+                "kind": kind,
+            },
         )
     return None
 
@@ -224,8 +255,7 @@ def card_charge(allocated_cents: int, spent_cents: int, amount_cents: int) -> in
     left = max(allocated_cents - spent_cents, 0)
     if amount_cents > left:
         raise Conflict(
-            f"Onvoldoende budget op deze CJP-kaart: er is nog {euro(left)} over, de betaling "
-            f"is {euro(amount_cents)}. Er is niets afgeschreven."
+            BudgetReason.INSUFFICIENT_CARD_BUDGET, left_cents=left, amount_cents=amount_cents
         )
     return spent_cents + amount_cents
 
@@ -241,11 +271,27 @@ def allocate(
     needed = students * amount_cents_each
     if needed > assignable_cents:
         raise Conflict(
-            f"Er is niet genoeg individueel budget om toe te wijzen: nodig {euro(needed)} "
-            f"({students} x {euro(amount_cents_each)}), toewijsbaar {euro(assignable_cents)}, "
-            f"tekort {euro(needed - assignable_cents)}. Er is niets toegewezen."
+            BudgetReason.INSUFFICIENT_ASSIGNABLE,
+            students=students,
+            each_cents=amount_cents_each,
+            needed_cents=needed,
+            assignable_cents=assignable_cents,
+            shortfall_cents=needed - assignable_cents,
         )
     return assignable_cents - needed
+
+
+def require_all_active(chosen: int, active: int) -> None:
+    """Budget toewijzen only to students with an active membership: all or nothing."""
+    inactive = chosen - active
+    if inactive:
+        reason = (
+            BudgetReason.STUDENT_NOT_ACTIVE if inactive == 1 else BudgetReason.STUDENTS_NOT_ACTIVE
+        )
+        params: dict[str, Param] = {"inactive": inactive, "chosen": chosen}
+        invalid = Invalid(reason, fields={"person_ids": FieldError(reason=reason, params=params)})
+        invalid.params = params
+        raise invalid
 
 
 def unspent(allocated_cents: int, spent_cents: int) -> int:

@@ -1,5 +1,5 @@
-"""Reading and writing the budget tables. Every money change locks the school's balance row
-first (FOR UPDATE on PostgreSQL; on SQLite the transaction already holds the one write lock)."""
+"""All of the budget service's SQL. Every money change locks the school's balance row first
+(FOR UPDATE on PostgreSQL; on SQLite the transaction already holds the one write lock)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,40 @@ from typing import Any
 from ck_contracts.budget import (
     BudgetOrderApproved,
     Order,
+    OrderCounts,
     OrderLine,
     OrderStatus,
     Quote,
 )
+from ck_runtime.db import erases_personal_data, rowcount
+from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import Row, Table, select, update
+from ck_runtime.tables import UtcDateTime
+from sqlalchemy import (
+    Row,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_budget import domain
-from ck_budget.tables import balances, ledger_entries, orders
+from ck_budget.tables import (
+    allocations,
+    balances,
+    card_payments,
+    debits,
+    ledger_entries,
+    orders,
+    releases,
+    student_memberships,
+)
 
 OPEN = OrderStatus.IN_OBJECTION_PERIOD.value
 
@@ -34,6 +57,21 @@ def insert(session: AsyncSession, table: Table) -> Any:
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+CHUNK = 5_000  # ids per IN (...) list: below both databases' parameter limits
+
+
+# --- schools -------------------------------------------------------------------------------------
+async def known_school(session: AsyncSession, school_id: uuid.UUID) -> Row[Any, Any] | None:
+    """The school's number and DUO count as accounts announced them; None: not heard of."""
+    return (
+        await session.execute(
+            select(KNOWN_SCHOOLS.c.school_number, KNOWN_SCHOOLS.c.duo_student_count).where(
+                KNOWN_SCHOOLS.c.school_id == school_id
+            )
+        )
+    ).first()
 
 
 # --- balances ------------------------------------------------------------------------------------
@@ -201,7 +239,7 @@ async def approve(
             updated_at=now,
         )
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         return False
     row = (await session.execute(select(orders).where(orders.c.id == order_id))).one()
     await add_to_outbox(session, approved_event(row, now))
@@ -220,3 +258,291 @@ async def due_orders(session: AsyncSession, now: datetime, limit: int) -> Sequen
     if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     return list((await session.execute(query)).scalars())
+
+
+async def first_order(session: AsyncSession, school_id: uuid.UUID) -> bool:
+    """No order of the school that still counts: a cancelled first order leaves the school at
+    the first order form; after any other the form is "Bijbestellen" (R-BUDGET-4)."""
+    found = (
+        await session.execute(
+            select(orders.c.id)
+            .where(orders.c.school_id == school_id, orders.c.status != OrderStatus.CANCELLED.value)
+            .limit(1)
+        )
+    ).first()
+    return found is None
+
+
+async def add_order(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    await session.execute(orders.insert().values(**values))
+    return (await session.execute(select(orders).where(orders.c.id == values["id"]))).one()
+
+
+async def order_row(session: AsyncSession, order_id: uuid.UUID) -> Row[Any]:
+    return (await session.execute(select(orders).where(orders.c.id == order_id))).one()
+
+
+async def change_open_order(
+    session: AsyncSession, order_id: uuid.UUID, counts: OrderCounts, priced: Quote, now: datetime
+) -> bool:
+    """New counts, reference and price, only while the order is in its objection period."""
+    result = await session.execute(
+        update(orders)
+        .where(orders.c.id == order_id, orders.c.status == OPEN, orders.c.objection_ends_at > now)
+        .values(
+            reference=counts.reference.strip(),
+            collective_students=counts.collective_students,
+            individual_students=counts.individual_students,
+            updated_at=now,
+            **quote_values(priced),
+        )
+    )
+    return rowcount(result) == 1
+
+
+async def cancel_open_order(
+    session: AsyncSession, order_id: uuid.UUID, now: datetime, decided_by: uuid.UUID | None
+) -> bool:
+    """Cancelled, only while the order is in its objection period."""
+    result = await session.execute(
+        update(orders)
+        .where(orders.c.id == order_id, orders.c.status == OPEN, orders.c.objection_ends_at > now)
+        .values(
+            status=OrderStatus.CANCELLED.value,
+            decided_at=now,
+            decided_by=decided_by,
+            updated_at=now,
+        )
+    )
+    return rowcount(result) == 1
+
+
+async def orders_of(session: AsyncSession, school_id: uuid.UUID) -> list[Order]:
+    rows = (
+        await session.execute(
+            select(orders)
+            .where(orders.c.school_id == school_id)
+            .order_by(orders.c.placed_at.desc(), orders.c.id)
+        )
+    ).all()
+    return [order_from_row(r) for r in rows]
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+async def balance_of(session: AsyncSession, school_id: uuid.UUID) -> Row[Any] | None:
+    return (
+        await session.execute(select(balances).where(balances.c.school_id == school_id))
+    ).first()
+
+
+async def ledger_of(session: AsyncSession, school_id: uuid.UUID) -> Sequence[Row[Any]]:
+    return (
+        await session.execute(
+            select(ledger_entries)
+            .where(ledger_entries.c.school_id == school_id)
+            .order_by(ledger_entries.c.seq)
+        )
+    ).all()
+
+
+# --- Budget toewijzen (R-BUDGET-6) ---------------------------------------------------------------
+async def active_students(
+    session: AsyncSession, school_id: uuid.UUID, ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these people are students of the school with an active membership."""
+    query = select(student_memberships.c.person_id).where(
+        student_memberships.c.school_id == school_id,
+        student_memberships.c.active.is_(True),
+        student_memberships.c.removed.is_(False),
+    )
+    if is_postgresql(session):  # one array parameter: 50,000 ids in one round trip
+        ids_param = bindparam("ids", ids, type_=postgresql.ARRAY(Uuid))
+        return set(
+            (
+                await session.execute(
+                    query.where(student_memberships.c.person_id == any_(ids_param))
+                )
+            ).scalars()
+        )
+    found: set[uuid.UUID] = set()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found.update(
+            (
+                await session.execute(query.where(student_memberships.c.person_id.in_(chunk)))
+            ).scalars()
+        )
+    return found
+
+
+async def add_allocations(
+    session: AsyncSession, school_id: uuid.UUID, ids: list[uuid.UUID], each: int, now: datetime
+) -> None:
+    """Add `each` to every student's allocation (created when missing)."""
+    if is_postgresql(session):  # INSERT ... SELECT unnest(array): one statement
+        await session.execute(
+            text(
+                "INSERT INTO allocations (person_id, school_id, allocated_cents, spent_cents, "
+                "updated_at) SELECT pid, :school, :each, 0, :now FROM unnest(:ids) AS pid "
+                "ON CONFLICT (person_id) DO UPDATE SET allocated_cents = "
+                "allocations.allocated_cents + excluded.allocated_cents, "
+                "updated_at = excluded.updated_at"
+            ).bindparams(
+                bindparam("ids", ids, type_=postgresql.ARRAY(Uuid)),
+                bindparam("school", school_id, type_=Uuid),
+                bindparam("each", each),
+                bindparam("now", now, type_=UtcDateTime(timezone=True)),
+            )
+        )
+        return
+    upsert = insert(session, allocations).values(
+        person_id=bindparam("pid"),
+        school_id=school_id,
+        allocated_cents=each,
+        spent_cents=0,
+        updated_at=now,
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["person_id"],
+        set_={
+            "allocated_cents": allocations.c.allocated_cents + upsert.excluded.allocated_cents,
+            "updated_at": upsert.excluded.updated_at,
+        },
+    )
+    await session.execute(upsert, [{"pid": pid} for pid in ids])
+
+
+# --- card payments (R-WEB-6) ---------------------------------------------------------------------
+async def card_payment(
+    session: AsyncSession, provider_id: uuid.UUID, provider_reference: str
+) -> Row[Any] | None:
+    return (
+        await session.execute(
+            select(card_payments).where(
+                card_payments.c.provider_id == provider_id,
+                card_payments.c.provider_reference == provider_reference,
+            )
+        )
+    ).first()
+
+
+async def card_holders(session: AsyncSession, card_number: str) -> set[uuid.UUID]:
+    """Everyone the card number belongs to (removed students too)."""
+    return set(
+        (
+            await session.execute(
+                select(student_memberships.c.person_id).where(
+                    student_memberships.c.card_number == card_number
+                )
+            )
+        ).scalars()
+    )
+
+
+async def members_with_card(session: AsyncSession, card_number: str) -> Sequence[Row[Any]]:
+    """The students (not removed) with this card number."""
+    return (
+        await session.execute(
+            select(student_memberships).where(
+                student_memberships.c.card_number == card_number,
+                student_memberships.c.removed.is_(False),
+            )
+        )
+    ).all()
+
+
+async def lock_allocation(
+    session: AsyncSession, person_id: uuid.UUID, school_id: uuid.UUID
+) -> Row[Any] | None:
+    """The student's allocation row, locked until the commit (FOR UPDATE)."""
+    return (
+        await session.execute(
+            select(allocations)
+            .where(allocations.c.person_id == person_id, allocations.c.school_id == school_id)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def record_card_payment(
+    session: AsyncSession, person_id: uuid.UUID, spent_after: int, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(allocations)
+        .where(allocations.c.person_id == person_id)
+        .values(spent_cents=spent_after, updated_at=values["paid_at"])
+    )
+    await session.execute(card_payments.insert().values(**values))
+
+
+# --- the event handlers' writes (consumers.py) ---------------------------------------------------
+async def school_of_order(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
+    found: uuid.UUID | None = (
+        await session.execute(select(orders.c.school_id).where(orders.c.id == order_id))
+    ).scalar()
+    return found
+
+
+async def claim_release(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """The release of a paid invoice's budget, once per invoice: False when it was before."""
+    claimed = await session.execute(
+        insert(session, releases).values(**values).on_conflict_do_nothing()
+    )
+    return rowcount(claimed) > 0
+
+
+async def save_student_membership(session: AsyncSession, values: dict[str, Any]) -> None:
+    """The projection of a student's membership. Events may arrive out of order: an older fact
+    never overwrites a newer one, and a removed person stays removed."""
+    statement = insert(session, student_memberships).values(**values)
+    changes = {"active": statement.excluded.active, "updated_at": statement.excluded.updated_at}
+    if "card_number" in values:
+        changes["card_number"] = statement.excluded.card_number
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_id"],
+            set_=changes,
+            where=(student_memberships.c.removed.is_(False))
+            & (student_memberships.c.updated_at <= statement.excluded.updated_at),
+        )
+    )
+
+
+async def remove_student(
+    session: AsyncSession, person_id: uuid.UUID, school_id: uuid.UUID, at: datetime
+) -> None:
+    """The student's tombstone: ids only, the card number goes (R-AVG-2)."""
+    statement = insert(session, student_memberships).values(
+        person_id=person_id, school_id=school_id, active=False, removed=True, updated_at=at
+    )
+    erases_personal_data(session)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_id"],
+            set_={"active": False, "removed": True, "card_number": None},
+        )
+    )
+
+
+async def delete_allocation(session: AsyncSession, person_id: uuid.UUID) -> None:
+    await session.execute(delete(allocations).where(allocations.c.person_id == person_id))
+
+
+async def debit_of(
+    session: AsyncSession, reference_id: uuid.UUID, school_id: uuid.UUID | None = None
+) -> Row[Any] | None:
+    """The debit of a weborder or Schooltoer order (of this school, when given)."""
+    query = select(debits).where(debits.c.reference_id == reference_id)
+    if school_id is not None:
+        query = query.where(debits.c.school_id == school_id)
+    return (await session.execute(query)).first()
+
+
+async def record_debit(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(debits.insert().values(**values))
+
+
+async def mark_credited(session: AsyncSession, reference_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(debits).where(debits.c.reference_id == reference_id).values(credited_at=now)
+    )

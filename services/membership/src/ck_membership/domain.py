@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
+from ck_contracts.membership import MembershipReason
+from ck_contracts.rpc import FieldError
+
 # --- activation codes -----------------------------------------------------------------------
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 CODE_LENGTH = 12
@@ -183,13 +186,9 @@ def wait_for(states: dict[str, Failures], checked: list[Bucket], now: datetime) 
     return max(waits, default=None)
 
 
-def throttled_message(wait: timedelta) -> str:
-    minutes = max(1, -(-int(wait.total_seconds()) // 60))  # rounded up
-    unit = "minuut" if minutes == 1 else "minuten"
-    return (
-        f"Te veel pogingen. Probeer het over {minutes} {unit} opnieuw, of gebruik de "
-        "persoonlijke link uit je uitnodigingsmail."
-    )
+def wait_minutes(wait: timedelta) -> int:
+    """The wait in whole minutes, rounded up (the param of MembershipReason.THROTTLED)."""
+    return max(1, -(-int(wait.total_seconds()) // 60))
 
 
 # --- the personal link -------------------------------------------------------------------------
@@ -233,9 +232,9 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def email_error(email: str) -> str | None:
+def email_error(email: str) -> FieldError | None:
     if not _EMAIL.match(email.strip()):
-        return "Vul een geldig e-mailadres in (met @ en een punt in het domein)."
+        return FieldError(reason=MembershipReason.EMAIL_INVALID)
     return None
 
 
@@ -243,25 +242,28 @@ def _years_between(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def birth_date_error(born: date, today: date) -> str | None:
+def birth_date_error(born: date, today: date) -> FieldError | None:
     if born > today:
-        return "De geboortedatum kan niet in de toekomst liggen."
+        return FieldError(reason=MembershipReason.BIRTH_DATE_FUTURE)
     age = _years_between(born, today)
     if age < MIN_AGE_YEARS or age > MAX_AGE_YEARS:
-        return "Controleer de geboortedatum."
+        return FieldError(
+            reason=MembershipReason.BIRTH_DATE_IMPLAUSIBLE,
+            params={"min_age": MIN_AGE_YEARS, "max_age": MAX_AGE_YEARS},
+        )
     return None
 
 
 def details_errors(
     voornaam: str, achternaam: str, email: str, geboortedatum: date, today: date
-) -> dict[str, str]:
-    """{field: Dutch message} for the details the member typed on the activation page."""
-    errors: dict[str, str] = {}
+) -> dict[str, FieldError]:
+    """{field: reason} for the details the member typed on the activation page."""
+    errors: dict[str, FieldError] = {}
     for field, value in (("voornaam", voornaam), ("achternaam", achternaam)):
         if not value.strip():
-            errors[field] = "Dit veld is verplicht."
+            errors[field] = FieldError(reason="field.required")
         elif any(ord(ch) < 32 for ch in value):
-            errors[field] = "Dit veld bevat ongeldige tekens."
+            errors[field] = FieldError(reason=MembershipReason.INVALID_CHARACTERS)
     if problem := email_error(email):
         errors["email"] = problem
     if problem := birth_date_error(geboortedatum, today):

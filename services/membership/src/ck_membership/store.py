@@ -1,4 +1,5 @@
-"""Database work shared by the event handlers and the operations (SQLAlchemy Core)."""
+"""All of the membership service's SQL (SQLAlchemy Core): the operations', the event
+handlers' and the retention rules'."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from uuid import UUID
 
 from ck_contracts.membership import EndReason, MembershipEnded
 from ck_contracts.roster import RosterKind
-from ck_runtime.db import erases_personal_data
+from ck_runtime.db import erases_personal_data, rowcount
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import Table, any_, bindparam, case, delete, select, update
+from ck_runtime.retention import RetentionRule, delete_expired
+from sqlalchemy import (
+    Row,
+    Table,
+    any_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,7 +173,7 @@ async def end_active_membership(
         .where(*condition)
         .values(status=MembershipState.ENDED, ended_at=now, end_reason=reason.value)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     row = (
         await session.execute(
@@ -209,4 +221,98 @@ async def revoke_open_invitation(
         )
         .values(status=InvitationStatus.REVOKED, closed_at=now)
     )
-    return int(result.rowcount)
+    return rowcount(result)
+
+
+# --- activation ------------------------------------------------------------------------------
+async def invitation_by_code(session: AsyncSession, code: str) -> Row[Any] | None:
+    return (await session.execute(select(invitations).where(invitations.c.code == code))).first()
+
+
+async def claim_invitation(session: AsyncSession, invitation_id: UUID, now: datetime) -> bool:
+    """Open -> used; False when another activation of the same code was first."""
+    claimed = await session.execute(
+        update(invitations)
+        .where(invitations.c.id == invitation_id, invitations.c.status == InvitationStatus.OPEN)
+        .values(status=InvitationStatus.USED, closed_at=now)
+    )
+    return rowcount(claimed) == 1
+
+
+async def save_membership(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """The activated membership; False when the person has an active one already.
+
+    A person whose membership ended may activate again (after a new invitation): the row is
+    theirs, with a new card number. An active membership is never overwritten."""
+    statement = dialect_insert(session)(memberships).values(**values)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["person_id"],
+        set_={k: statement.excluded[k] for k in values if k != "person_id"},
+        where=memberships.c.status == MembershipState.ENDED,
+    )
+    return rowcount(await session.execute(upsert)) == 1
+
+
+# --- invitation chunks -----------------------------------------------------------------------
+async def active_members(session: AsyncSession, ids: list[UUID]) -> set[UUID]:
+    return set(
+        (
+            await session.execute(
+                select(memberships.c.person_id).where(
+                    among(session, memberships.c.person_id, ids),
+                    memberships.c.status == MembershipState.ACTIVE,
+                )
+            )
+        ).scalars()
+    )
+
+
+async def open_invitations(session: AsyncSession, ids: list[UUID]) -> dict[UUID, tuple[UUID, str]]:
+    """person -> (invitation id, code) of their open invitation."""
+    return {
+        row.person_id: (row.id, row.code)
+        for row in await session.execute(
+            select(invitations.c.person_id, invitations.c.id, invitations.c.code).where(
+                among(session, invitations.c.person_id, ids),
+                invitations.c.status == OPEN,
+            )
+        )
+    }
+
+
+async def mark_resent(
+    session: AsyncSession, invitation_ids: list[UUID], now: datetime, school_name: str
+) -> None:
+    await session.execute(
+        update(invitations)
+        .where(among(session, invitations.c.id, invitation_ids), invitations.c.status == OPEN)
+        .values(
+            last_sent_at=now,
+            send_count=invitations.c.send_count + 1,
+            school_name=school_name,
+        )
+    )
+
+
+async def add_invitations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(invitations), rows)
+
+
+# --- retention (ck_runtime.retention, R-AVG-2) ---------------------------------------------------
+def retention_rules() -> list[RetentionRule]:
+    """Activation throttle rows (a bucket: a keyed hash of a client address, a code prefix, or
+    everyone, and its failed attempts), once their window has passed: a new failure starts a
+    new window anyway (domain.after_failure). `record_failure` also clears expired windows,
+    but only when someone fails again.
+
+    Everything else the service keeps about a person is erased when the person leaves the
+    roster (consumers.on_person_removed): the member's details and the card number go at once;
+    what stays are ids, statuses, times and the used or revoked code."""
+    return [
+        delete_expired(
+            "activation_failures.stale",
+            activation_failures,
+            activation_failures.c.window_start,
+            domain.FAILURE_WINDOW,
+        ),
+    ]

@@ -16,6 +16,7 @@ from ck_runtime.known_schools import add_known_schools_table
 from ck_runtime.tables import UtcDateTime, add_runtime_tables
 from sqlalchemy import (
     Column,
+    ColumnClause,
     Date,
     Index,
     Integer,
@@ -41,7 +42,7 @@ class InvitationStatus:
 # The partial index's predicate, written out as SQL in the queries that should use it: with a
 # bind parameter for 'open' PostgreSQL's generic plan (asyncpg prepares statements) cannot
 # prove the predicate and scans the table instead.
-OPEN = literal_column("'open'")
+OPEN: ColumnClause[str] = literal_column("'open'")
 
 
 class MembershipState:

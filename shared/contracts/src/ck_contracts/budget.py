@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field
 
 from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Permission
+from ck_contracts.rpc import Param, Reasons
 
 SERVICE = "budget"
 
@@ -79,7 +82,11 @@ class BudgetDebitRefused(Event):
     routing_key = "budget.debit.refused"
     reference_id: UUID
     kind: str
-    reason: str  # Dutch, shown to the budget holder
+    # TRANSITION (issue 12): Dutch, shown to the budget holder; `code` and `params` say the
+    # same as a BudgetReason (insufficient_balance, period_over) for the gateway's catalogue.
+    reason: str
+    code: str = ""
+    params: dict[str, Param] = Field(default_factory=dict)
 
 
 @register_event
@@ -149,9 +156,15 @@ class OrderForm(BaseModel):
     first_order: bool  # False: the form is "Bijbestellen" (R-BUDGET-4)
 
 
+# The order form's and the API's bounds (the gateway's form checks the same numbers).
+MAX_STUDENTS = 1_000_000
+MAX_ALLOCATION_CENTS = 100_000  # per student, per allocation: EUR 1.000,00
+MAX_ALLOCATION_STUDENTS = 50_000
+
+
 class OrderCounts(BaseModel):
-    collective_students: int = Field(ge=0, le=1_000_000)  # "met bijdrage school"
-    individual_students: int = Field(ge=0, le=1_000_000)  # "zonder bijdrage school"
+    collective_students: int = Field(ge=0, le=MAX_STUDENTS)  # "met bijdrage school"
+    individual_students: int = Field(ge=0, le=MAX_STUDENTS)  # "zonder bijdrage school"
     reference: ShortText = ""
 
 
@@ -216,8 +229,8 @@ class Allocate(BaseModel):
     """Budget toewijzen (R-BUDGET-6): the same amount to each of these students."""
 
     school_id: UUID
-    person_ids: list[UUID] = Field(min_length=1, max_length=50_000)
-    amount_cents_each: int = Field(gt=0, le=100_000)
+    person_ids: list[UUID] = Field(min_length=1, max_length=MAX_ALLOCATION_STUDENTS)
+    amount_cents_each: int = Field(gt=0, le=MAX_ALLOCATION_CENTS)
 
 
 class AllocationResult(BaseModel):
@@ -226,16 +239,159 @@ class AllocationResult(BaseModel):
     assignable_individual_cents: int
 
 
-class Ops:
-    """Operation names on the budget RPC queue."""
+class BudgetReason(Reasons):
+    """Why the budget service says no; params in the comments (the gateway has the Dutch)."""
 
-    ORDER_FORM = "budget.order_form"
-    QUOTE = "budget.quote"  # OrderCounts -> Quote (no school needed: the rates only)
-    ORDER_PLACE = "budget.order.place"
-    ORDER_CHANGE = "budget.order.change"
-    ORDER_CANCEL = "budget.order.cancel"
-    ORDER_LIST = "budget.order.list"
-    ORDER_APPROVE = "budget.order.approve"  # CJP admin, before the period ends
-    LEDGER = "budget.ledger"
-    ALLOCATE = "budget.allocate"
-    CARD_CHARGE = "budget.card.charge"  # provider (R-WEB-6), refused beyond the student's budget
+    ORDER_EMPTY = "budget_order_empty"  # both counts 0 (the order form checks it too)
+    UNKNOWN_SCHOOL = "budget_unknown_school"  # the service has not heard of the school yet
+    UNKNOWN_ORDER = "unknown_budget_order"
+    ORDER_CANCELLED = "budget_order_cancelled"  # it cannot be changed or cancelled any more
+    ORDER_APPROVED_NO_CHANGE = "budget_order_approved.change"
+    ORDER_APPROVED_NO_CANCEL = "budget_order_approved.cancel"
+    # {last_day_on}: the last day of the objection period (Amsterdam)
+    OBJECTION_PERIOD_OVER_CHANGE = "objection_period_over.change"
+    OBJECTION_PERIOD_OVER_CANCEL = "objection_period_over.cancel"
+    CANCELLED_NOT_APPROVABLE = "budget_order_cancelled.approve"
+    ALREADY_APPROVED = "budget_order_already_approved"
+    PERIOD_OVER = "period_over"  # {ends_on}: the programme period's last day (R-BUDGET-8)
+    # {balance_cents, amount_cents, shortfall_cents}
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    # {students, each_cents, needed_cents, assignable_cents, shortfall_cents}
+    INSUFFICIENT_ASSIGNABLE = "insufficient_assignable"
+    # {inactive, chosen}: chosen students without an active membership (one / several)
+    STUDENT_NOT_ACTIVE = "students_not_active.one"
+    STUDENTS_NOT_ACTIVE = "students_not_active"
+    UNKNOWN_CARD = "unknown_card"
+    CARD_NOT_ACTIVE = "card_not_active"
+    INSUFFICIENT_CARD_BUDGET = "insufficient_card_budget"  # {left_cents, amount_cents}
+    PAYMENT_REFERENCE_REUSED = "payment_reference_reused"
+
+
+_R = BudgetReason
+_ORDER_CHANGE_REFUSED = (
+    _R.UNKNOWN_ORDER,
+    _R.ORDER_CANCELLED,
+    _R.ORDER_APPROVED_NO_CHANGE,
+    _R.OBJECTION_PERIOD_OVER_CHANGE,
+)
+_ORDER_CANCEL_REFUSED = (
+    _R.UNKNOWN_ORDER,
+    _R.ORDER_CANCELLED,
+    _R.ORDER_APPROVED_NO_CANCEL,
+    _R.OBJECTION_PERIOD_OVER_CANCEL,
+)
+
+
+class Ops:
+    """The budget service's operations."""
+
+    ORDER_FORM = Operation[SchoolRef, OrderForm](
+        SERVICE,
+        "budget.order_form",
+        SchoolRef,
+        OrderForm,
+        Audience.SCHOOL,
+        permission=Permission.ORDER_BUDGET,
+        school_scoped=True,
+        reasons=(_R.UNKNOWN_SCHOOL,),
+    )
+    # The yellow block for these counts (no school needed: the rates only).
+    QUOTE = Operation[OrderCounts, Quote](
+        SERVICE,
+        "budget.quote",
+        OrderCounts,
+        Quote,
+        Audience.SCHOOL,
+        permission=Permission.ORDER_BUDGET,
+    )
+    ORDER_PLACE = Operation[PlaceOrder, Order](
+        SERVICE,
+        "budget.order.place",
+        PlaceOrder,
+        Order,
+        Audience.SCHOOL,
+        permission=Permission.ORDER_BUDGET,
+        school_scoped=True,
+        reasons=(_R.ORDER_EMPTY, _R.PERIOD_OVER, _R.UNKNOWN_SCHOOL),
+    )
+    ORDER_CHANGE = Operation[ChangeOrder, Order](
+        SERVICE,
+        "budget.order.change",
+        ChangeOrder,
+        Order,
+        Audience.SCHOOL,
+        permission=Permission.ORDER_BUDGET,
+        school_scoped=True,
+        reasons=(_R.ORDER_EMPTY, *_ORDER_CHANGE_REFUSED),
+    )
+    # The school within the objection period, or a CJP admin (R-BUDGET-3, R-ROLE-4): either
+    # permission will do, so the handler checks the actor against the school itself.
+    ORDER_CANCEL = Operation[OrderRef, Order](
+        SERVICE,
+        "budget.order.cancel",
+        OrderRef,
+        Order,
+        Audience.SCHOOL,
+        reasons=_ORDER_CANCEL_REFUSED,
+    )
+    ORDER_LIST = Operation[SchoolRef, OrderList](
+        SERVICE,
+        "budget.order.list",
+        SchoolRef,
+        OrderList,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+    )
+    # A CJP admin approves before the period ends.
+    ORDER_APPROVE = Operation[OrderRef, Order](
+        SERVICE,
+        "budget.order.approve",
+        OrderRef,
+        Order,
+        Audience.ADMIN,
+        permission=Permission.DECIDE_BUDGET_ORDER,
+        school_scoped=True,
+        reasons=(_R.UNKNOWN_ORDER, _R.CANCELLED_NOT_APPROVABLE, _R.ALREADY_APPROVED),
+    )
+    LEDGER = Operation[SchoolRef, Ledger](
+        SERVICE,
+        "budget.ledger",
+        SchoolRef,
+        Ledger,
+        Audience.SCHOOL,
+        permission=Permission.VIEW_SCHOOL,
+        school_scoped=True,
+    )
+    ALLOCATE = Operation[Allocate, AllocationResult](
+        SERVICE,
+        "budget.allocate",
+        Allocate,
+        AllocationResult,
+        Audience.SCHOOL,
+        permission=Permission.ASSIGN_BUDGET,
+        school_scoped=True,
+        reasons=(
+            _R.UNKNOWN_SCHOOL,
+            _R.PERIOD_OVER,
+            _R.STUDENT_NOT_ACTIVE,
+            _R.STUDENTS_NOT_ACTIVE,
+            _R.INSUFFICIENT_ASSIGNABLE,
+        ),
+    )
+    # A provider charges a CJP card (R-WEB-6), refused beyond the student's budget.
+    CARD_CHARGE = Operation[CardCharge, CardCharged](
+        SERVICE,
+        "budget.card.charge",
+        CardCharge,
+        CardCharged,
+        Audience.PROVIDER,
+        permission=Permission.CHARGE_CARD,
+        reasons=(
+            _R.UNKNOWN_CARD,
+            _R.CARD_NOT_ACTIVE,
+            _R.INSUFFICIENT_CARD_BUDGET,
+            _R.PAYMENT_REFERENCE_REUSED,
+            _R.PERIOD_OVER,
+        ),
+    )

@@ -25,7 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text
 from ck_contracts.messaging import Event, register_event
+from ck_contracts.operations import Audience, Operation
+from ck_contracts.roles import Permission
 from ck_contracts.roster import RosterKind
+from ck_contracts.rpc import Reasons
 
 SERVICE = "membership"
 
@@ -138,8 +141,57 @@ class EndMembership(BaseModel):
     person_id: UUID
 
 
-class Ops:
-    """Operation names on the membership RPC queue."""
+class MembershipReason(Reasons):
+    """Why the membership service says no (the gateway has their Dutch)."""
 
-    ACTIVATE = "membership.activate"  # public (no log-in), throttled per client
-    END = "membership.end"  # CJP admin
+    CODE_MALFORMED = "activation_code_malformed"  # not 12 characters of the code alphabet
+    CODE_UNKNOWN = "activation_code_unknown"
+    CODE_USED = "activation_code_used"
+    CODE_REVOKED = "activation_code_revoked"
+    ALREADY_ACTIVE = "membership_already_active"
+    NO_ACTIVE_MEMBERSHIP = "no_active_membership"
+    THROTTLED = "activation_throttled"  # {minutes}: how long the attempts are refused
+    # Per field of the member's details (Activate), also checked by the activation form.
+    EMAIL_INVALID = "member.email_invalid"
+    BIRTH_DATE_FUTURE = "member.birth_date_future"
+    BIRTH_DATE_IMPLAUSIBLE = "member.birth_date_implausible"  # younger than 12, older than 100
+    INVALID_CHARACTERS = "member.invalid_characters"
+
+
+_R = MembershipReason
+
+
+class Ops:
+    """The membership service's operations."""
+
+    # Public (no log-in), throttled per client (R-MEMBER-4).
+    ACTIVATE = Operation[Activate, Activated](
+        SERVICE,
+        "membership.activate",
+        Activate,
+        Activated,
+        Audience.PUBLIC,
+        reasons=(
+            _R.CODE_MALFORMED,
+            _R.CODE_UNKNOWN,
+            _R.CODE_USED,
+            _R.CODE_REVOKED,
+            _R.ALREADY_ACTIVE,
+            _R.THROTTLED,
+            _R.EMAIL_INVALID,
+            _R.BIRTH_DATE_FUTURE,
+            _R.BIRTH_DATE_IMPLAUSIBLE,
+            _R.INVALID_CHARACTERS,
+        ),
+    )
+    # A CJP admin ends an active membership (R-MEMBER-1).
+    END = Operation[EndMembership, None](
+        SERVICE,
+        "membership.end",
+        EndMembership,
+        None,
+        Audience.ADMIN,
+        permission=Permission.END_MEMBERSHIP,
+        school_scoped=True,
+        reasons=(_R.NO_ACTIVE_MEMBERSHIP,),
+    )

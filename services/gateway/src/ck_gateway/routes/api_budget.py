@@ -1,5 +1,6 @@
 """JSON API v1 for budget orders, the ledger, allocations (R-BUDGET-2..8) and invoices with
-their payments (R-INVOICE-1..4). Amounts are integer euro cents."""
+their payments (R-INVOICE-1..4). Amounts are integer euro cents. The same use cases as the
+pages (ck_gateway.usecases.budget)."""
 
 from __future__ import annotations
 
@@ -8,40 +9,30 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.bounds import ShortText
-from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import (
-    Allocate,
+    MAX_ALLOCATION_CENTS,
+    MAX_ALLOCATION_STUDENTS,
     AllocationResult,
-    ChangeOrder,
     Ledger,
     Order,
     OrderCounts,
     OrderForm,
     OrderList,
-    OrderRef,
-    PlaceOrder,
     Quote,
-    SchoolRef,
 )
-from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.invoicing import (
     MAX_PAYMENT_CENTS,
     Invoice,
     InvoiceList,
     RecordPayment,
-    SchoolInvoices,
 )
-from ck_contracts.invoicing import SERVICE as INVOICING
-from ck_contracts.invoicing import Ops as InvoiceOps
 from ck_contracts.roles import Permission
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 
-from ck_gateway import backend
 from ck_gateway.api_models import error_responses
 from ck_gateway.auth import ApiSession
-from ck_gateway.errors import forbidden
-from ck_gateway.routes.pages_budget import invoice_pdf
+from ck_gateway.usecases import budget
 
 router = APIRouter(
     prefix="/api/v1",
@@ -56,15 +47,6 @@ _COUNTS_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _check(session: ApiSession, permission: Permission, school_id: UUID) -> None:
-    if not session.actor.may(permission, school_id):
-        raise forbidden()
-
-
-async def _budget(request: Request, session: ApiSession, op: str, payload: BaseModel) -> Any:
-    return await backend.call(request, BUDGET, op, payload, actor=session.actor)
-
-
 class PaymentBody(BaseModel):
     amount_cents: int = Field(gt=0, le=MAX_PAYMENT_CENTS)
     paid_on: date
@@ -72,8 +54,8 @@ class PaymentBody(BaseModel):
 
 
 class AllocationBody(BaseModel):
-    person_ids: list[UUID] = Field(min_length=1, max_length=50_000)
-    amount_cents_each: int = Field(gt=0, le=100_000)
+    person_ids: list[UUID] = Field(min_length=1, max_length=MAX_ALLOCATION_STUDENTS)
+    amount_cents_each: int = Field(gt=0, le=MAX_ALLOCATION_CENTS)
 
 
 @router.get(
@@ -82,9 +64,7 @@ class AllocationBody(BaseModel):
     summary="What the order form prefills: school number, DUO count, rates (R-BUDGET-2)",
 )
 async def order_form(request: Request, school_id: UUID, session: ApiSession) -> OrderForm:
-    _check(session, Permission.ORDER_BUDGET, school_id)
-    ref = SchoolRef(school_id=school_id)
-    return OrderForm.model_validate(await _budget(request, session, BudgetOps.ORDER_FORM, ref))
+    return await budget.order_form(request, session.actor, school_id)
 
 
 @router.post(
@@ -98,8 +78,7 @@ async def quote(
     session: ApiSession,
     counts: Annotated[OrderCounts, Body(examples=[_COUNTS_EXAMPLE])],
 ) -> Quote:
-    _check(session, Permission.ORDER_BUDGET, school_id)
-    return Quote.model_validate(await _budget(request, session, BudgetOps.QUOTE, counts))
+    return await budget.quote(request, session.actor, school_id, counts)
 
 
 @router.get(
@@ -108,9 +87,7 @@ async def quote(
     summary="The school's budget orders, with their status and objection period",
 )
 async def list_orders(request: Request, school_id: UUID, session: ApiSession) -> OrderList:
-    _check(session, Permission.VIEW_SCHOOL, school_id)
-    ref = SchoolRef(school_id=school_id)
-    return OrderList.model_validate(await _budget(request, session, BudgetOps.ORDER_LIST, ref))
+    return await budget.orders(request, session.actor, school_id)
 
 
 @router.post(
@@ -126,9 +103,7 @@ async def place_order(
     session: ApiSession,
     counts: Annotated[OrderCounts, Body(examples=[_COUNTS_EXAMPLE])],
 ) -> Order:
-    _check(session, Permission.ORDER_BUDGET, school_id)
-    command = PlaceOrder(school_id=school_id, **counts.model_dump())
-    return Order.model_validate(await _budget(request, session, BudgetOps.ORDER_PLACE, command))
+    return await budget.place_order(request, session.actor, school_id, counts)
 
 
 @router.put(
@@ -144,9 +119,7 @@ async def change_order(
     session: ApiSession,
     counts: Annotated[OrderCounts, Body(examples=[_COUNTS_EXAMPLE])],
 ) -> Order:
-    _check(session, Permission.ORDER_BUDGET, school_id)
-    command = ChangeOrder(school_id=school_id, order_id=order_id, **counts.model_dump())
-    return Order.model_validate(await _budget(request, session, BudgetOps.ORDER_CHANGE, command))
+    return await budget.change_order(request, session.actor, school_id, order_id, counts)
 
 
 @router.post(
@@ -159,13 +132,7 @@ async def change_order(
 async def cancel_order(
     request: Request, school_id: UUID, order_id: UUID, session: ApiSession
 ) -> Order:
-    if not (
-        session.actor.may(Permission.ORDER_BUDGET, school_id)
-        or session.actor.has(Permission.DECIDE_BUDGET_ORDER)
-    ):
-        raise forbidden()
-    command = OrderRef(school_id=school_id, order_id=order_id)
-    return Order.model_validate(await _budget(request, session, BudgetOps.ORDER_CANCEL, command))
+    return await budget.cancel_order(request, session.actor, school_id, order_id)
 
 
 @router.post(
@@ -177,10 +144,7 @@ async def cancel_order(
 async def approve_order(
     request: Request, school_id: UUID, order_id: UUID, session: ApiSession
 ) -> Order:
-    if not session.actor.has(Permission.DECIDE_BUDGET_ORDER):
-        raise forbidden()
-    command = OrderRef(school_id=school_id, order_id=order_id)
-    return Order.model_validate(await _budget(request, session, BudgetOps.ORDER_APPROVE, command))
+    return await budget.approve_order(request, session.actor, school_id, order_id)
 
 
 @router.get(
@@ -189,9 +153,7 @@ async def approve_order(
     summary="Bestellingen > Overzicht: every credit and debit with the running balance",
 )
 async def ledger(request: Request, school_id: UUID, session: ApiSession) -> Ledger:
-    _check(session, Permission.VIEW_SCHOOL, school_id)
-    ref = SchoolRef(school_id=school_id)
-    return Ledger.model_validate(await _budget(request, session, BudgetOps.LEDGER, ref))
+    return await budget.ledger(request, session.actor, school_id)
 
 
 @router.post(
@@ -204,10 +166,8 @@ async def ledger(request: Request, school_id: UUID, session: ApiSession) -> Ledg
 async def allocate(
     request: Request, school_id: UUID, session: ApiSession, body: AllocationBody
 ) -> AllocationResult:
-    _check(session, Permission.ASSIGN_BUDGET, school_id)
-    command = Allocate(school_id=school_id, **body.model_dump())
-    return AllocationResult.model_validate(
-        await _budget(request, session, BudgetOps.ALLOCATE, command)
+    return await budget.allocate(
+        request, session.actor, school_id, body.person_ids, body.amount_cents_each
     )
 
 
@@ -218,15 +178,7 @@ async def allocate(
     summary="Bestellingen > Budget: the school's invoices with lines and deviations",
 )
 async def list_invoices(request: Request, school_id: UUID, session: ApiSession) -> InvoiceList:
-    _check(session, Permission.VIEW_SCHOOL, school_id)
-    result = await backend.call(
-        request,
-        INVOICING,
-        InvoiceOps.LIST,
-        SchoolInvoices(school_id=school_id),
-        actor=session.actor,
-    )
-    return InvoiceList.model_validate(result)
+    return await budget.invoices(request, session.actor, school_id)
 
 
 @router.get(
@@ -239,8 +191,8 @@ async def list_invoices(request: Request, school_id: UUID, session: ApiSession) 
 async def invoice_pdf_file(
     request: Request, school_id: UUID, invoice_id: UUID, session: ApiSession
 ) -> Response:
-    _check(session, Permission.VIEW_SCHOOL, school_id)
-    return await invoice_pdf(request, session, school_id, invoice_id)
+    budget.check(session.actor, Permission.VIEW_SCHOOL, school_id)
+    return await budget.invoice_pdf(request, session.actor, school_id, invoice_id)
 
 
 @router.post(
@@ -259,10 +211,5 @@ async def record_payment(
         Body(examples=[{"amount_cents": 13000, "paid_on": "2024-01-15", "payment_reference": ""}]),
     ],
 ) -> Invoice:
-    if not session.actor.has(Permission.RECORD_PAYMENT):
-        raise forbidden()
     command = RecordPayment(invoice_id=invoice_id, **payment.model_dump())
-    result = await backend.call(
-        request, INVOICING, InvoiceOps.RECORD_PAYMENT, command, actor=session.actor
-    )
-    return Invoice.model_validate(result)
+    return await budget.record_payment(request, session.actor, command)

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.bounds import Key, Page, PageSize
-from ck_contracts.budget import SERVICE as BUDGET
 from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.roles import Actor, Role
@@ -310,8 +309,8 @@ async def charge_card(
     actor = Actor(
         user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
     )
-    result = await backend.call(request, BUDGET, BudgetOps.CARD_CHARGE, charge, actor=actor)
-    return JSONResponse(CardCharged.model_validate(result).model_dump(mode="json"), status_code=201)
+    charged = await backend.send(request, BudgetOps.CARD_CHARGE, charge, actor=actor)
+    return JSONResponse(charged.model_dump(mode="json"), status_code=201)
 
 
 PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

@@ -3,7 +3,8 @@
 "studenten uitnodigen" / "docenten uitnodigen": the list with checkboxes and "verstuur
 uitnodiging" (the roster service resolves the selection and hands it to the membership
 service); "export excel": the filtered list with status and activatiecode; and the public
-activation page /activeren (no log-in) with its JSON twin POST /api/v1/activations.
+activation page /activeren (no log-in), whose JSON twin POST /api/v1/activations is in
+api_membership.py (both call ck_gateway.usecases.membership.activate).
 
 The activation form is protected like every other form: the signed double-submit CSRF token
 of csrf.py, which binds to "anonymous" when there is no session, so it works without one.
@@ -20,26 +21,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text, clean_text
-from ck_contracts.membership import SERVICE as MEMBERSHIP
-from ck_contracts.membership import Activate, Activated, EndMembership, MemberName
-from ck_contracts.membership import Ops as MembershipOps
+from ck_contracts.bounds import CODE_MAX, clean_text
+from ck_contracts.membership import MembershipReason
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from ck_runtime.validation import dutch_errors
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from ck_gateway import backend
-from ck_gateway.api_models import error_responses
-from ck_gateway.auth import ApiSession, PageSession
-from ck_gateway.client_address import client_key
+from ck_gateway import backend, i18n
+from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_rpc_error
 from ck_gateway.forms import text_field
@@ -54,21 +51,13 @@ from ck_gateway.roster_views import (
     parse_list_query,
 )
 from ck_gateway.routes.pages_roster import own_school, render_list
+from ck_gateway.usecases.membership import LINK_KEY, MAX_LINK_KEY, ActivationBody, activate
 from ck_gateway.usecases.roster import export_file, send_invitations
 
 router = APIRouter()
 
 
 # --- shared by pages and API ------------------------------------------------------------------
-async def activate(request: Request, payload: dict[str, Any]) -> Activated:
-    """payload: the member's fields, and `sleutel` when they came by the personal link."""
-    fields = dict(payload)
-    link_key = fields.pop(LINK_KEY, "") or ""
-    command = Activate.model_validate(
-        {**fields, "link_key": link_key, "client": client_key(request)}
-    )
-    result = await backend.call(request, MEMBERSHIP, MembershipOps.ACTIVATE, command)
-    return Activated.model_validate(result)
 
 
 # --- "studenten uitnodigen" -------------------------------------------------------------------
@@ -141,22 +130,6 @@ for _page in PAGES.values():
 
 # --- /activeren (public) ----------------------------------------------------------------------
 ACTIVATION_FIELDS = ("code", "voornaam", "achternaam", "email", "geboortedatum")
-# The personal link's second value (/activeren?code=...&sleutel=...): a hidden form field.
-LINK_KEY = "sleutel"
-MAX_LINK_KEY = 64
-REQUIRED = {
-    "code": "Vul de activatiecode in.",
-    "voornaam": "Vul je voornaam in.",
-    "achternaam": "Vul je achternaam in.",
-    "email": "Vul je e-mailadres in.",
-    "geboortedatum": "Vul je geboortedatum in.",
-}
-BAD_EMAIL = "Vul een geldig e-mailadres in, bijvoorbeeld naam@voorbeeld.nl."
-BAD_DATE = "Vul je geboortedatum in als dag-maand-jaar, bijvoorbeeld 31-12-2006."
-FUTURE_DATE = "Deze geboortedatum ligt in de toekomst."
-THROTTLED_TEXT = (
-    "Je hebt te vaak een verkeerde code geprobeerd. Wacht even en probeer het dan opnieuw."
-)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DUTCH_DATE = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$")
 
@@ -200,18 +173,20 @@ def parse_activation_form(form: Mapping[str, Any], today: date) -> ParsedActivat
     values = {name: text_field(form, name).strip() for name in ACTIVATION_FIELDS}
     values[LINK_KEY] = text_field(form, LINK_KEY).strip()[:MAX_LINK_KEY]
     parsed = ParsedActivation(values)
-    for name, message in REQUIRED.items():
+    for name in ACTIVATION_FIELDS:
         if not values[name]:
-            parsed.errors[name] = message
+            parsed.errors[name] = i18n.gettext(f"activation.required.{name}")
+    # The membership service checks the e-mail address and the birth date with these reasons
+    # too (so the API gets them as well); here they come before a round trip.
     if values["email"] and not _EMAIL.match(values["email"]):
-        parsed.errors["email"] = BAD_EMAIL
+        parsed.errors["email"] = i18n.render(MembershipReason.EMAIL_INVALID)
     born: date | None = None
     if values["geboortedatum"]:
         born = parse_birth_date(values["geboortedatum"])
         if born is None or born.year < 1900:
-            parsed.errors["geboortedatum"] = BAD_DATE
+            parsed.errors["geboortedatum"] = i18n.gettext("activation.bad_date")
         elif born > today:
-            parsed.errors["geboortedatum"] = FUTURE_DATE
+            parsed.errors["geboortedatum"] = i18n.render(MembershipReason.BIRTH_DATE_FUTURE)
     if parsed.errors:
         return parsed
     data = {**values, "geboortedatum": born}
@@ -260,7 +235,7 @@ async def activation(request: Request) -> Response:
     except RpcFailed as exc:
         error = from_rpc_error(exc.error)
         if exc.error.code == ErrorCode.THROTTLED:
-            errors = {GENERAL: exc.error.message or THROTTLED_TEXT}
+            errors = {GENERAL: exc.error.message}
             return _activation_page(request, parsed.values, errors, 429, error.headers())
         if exc.error.code not in (ErrorCode.INVALID, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT):
             raise
@@ -278,87 +253,3 @@ async def activation(request: Request) -> Response:
         "voornaam": parsed.values["voornaam"],
     }
     return render(request, "activate_done.html", context)
-
-
-# --- JSON: POST /api/v1/activations (public) --------------------------------------------------
-class ActivationBody(BaseModel):
-    """What the member fills in on the activation page (R-MEMBER-4)."""
-
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    code: Annotated[str, Text(CODE_MAX, min_length=1)] = Field(description="The activation code")
-    voornaam: MemberName
-    achternaam: MemberName
-    email: RequiredEmail
-    geboortedatum: date
-    sleutel: str = Field(
-        default="",
-        max_length=MAX_LINK_KEY,
-        description="The `sleutel` of the personal link in the invitation mail, if the member "
-        "came by it: with the right pair of code and sleutel the activation is never throttled.",
-    )
-
-
-_ACTIVATION_EXAMPLE = {
-    "code": "K7QX-3MPA-9TZD",
-    "voornaam": "Sanne",
-    "achternaam": "de Boer",
-    "email": "sanne@voorbeeld.nl",
-    "geboortedatum": "2006-05-17",
-}
-
-
-@router.post(
-    "/api/v1/activations",
-    response_model=Activated,
-    tags=["membership"],
-    summary="Activate a CJP with an activation code (public, no log-in; R-MEMBER-4)",
-    description="The member's own details and the code from the invitation mail or from the "
-    "school. A code works once; a wrong, used or revoked code gets a Dutch message (404 or 409, "
-    "`fields.code`). Wrong guesses are throttled per client address and per code prefix: 429 "
-    "with `Retry-After`; the code with the `sleutel` of the mail's personal link is not.",
-    responses={
-        200: {
-            "content": {
-                "application/json": {
-                    "example": {
-                        "card_number": "CJP-2024-0001-2345",
-                        "school_name": "Voorbeeldcollege",
-                        "kind": "students",
-                    }
-                }
-            }
-        },
-        **error_responses(404, 409, 429),
-    },
-)
-async def api_activate(
-    request: Request,
-    body: Annotated[
-        ActivationBody,
-        Body(
-            openapi_examples={"student": {"summary": "Een student", "value": _ACTIVATION_EXAMPLE}}
-        ),
-    ],
-) -> Activated:
-    return await activate(request, body.model_dump(mode="json"))
-
-
-# --- JSON: a CJP admin ends a membership (R-MEMBER-1: Inactief lidmaatschap) ----------------------
-@router.post(
-    "/api/v1/schools/{school_id}/memberships/{person_id}/end",
-    status_code=204,
-    tags=["membership"],
-    summary="CJP admin: end an active membership (the list then shows Inactief lidmaatschap)",
-    description="For a member who stops (R-MEMBER-1). The person stays on the school's roster "
-    "and may be invited again; a new activation gives a new card number.",
-    responses=error_responses(404),
-)
-async def api_end_membership(
-    request: Request, school_id: UUID, person_id: UUID, session: ApiSession
-) -> Response:
-    if not session.actor.may(Permission.END_MEMBERSHIP, school_id):
-        raise forbidden()
-    command = EndMembership(school_id=school_id, person_id=person_id)
-    await backend.call(request, MEMBERSHIP, MembershipOps.END, command, actor=session.actor)
-    return Response(status_code=204)

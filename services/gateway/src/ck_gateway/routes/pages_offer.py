@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import i18n
 from ck_gateway.auth import PageSession
+from ck_gateway.budget_views import own_school
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import search_term, validated
 from ck_gateway.rendering import render
-from ck_gateway.routes.pages_budget import own_school
 from ck_gateway.routes.pages_weborders import service_errors
 from ck_gateway.usecases import weborders as usecase
 from ck_gateway.weborder_views import MAX_MESSAGE, message_error, page_number, text

@@ -35,10 +35,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
+from ck_gateway.budget_views import order_tabs, own_school
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
-from ck_gateway.routes.pages_budget import _tabs, own_school
 from ck_gateway.usecases import weborders as usecase
 from ck_gateway.usecases.weborders import XLSX
 from ck_gateway.weborder_views import (
@@ -139,7 +139,7 @@ async def _weborders_page(
         "bestellingen_weborders.html",
         {
             "title": "Bestellingen: weborders",
-            "tabs": _tabs(session, school_id),
+            "tabs": order_tabs(session, school_id),
             "tab": "/bestellingen/weborders",
             "listing": listing,
             "status": status.value if status else "",
@@ -290,7 +290,7 @@ async def _schooltoer_page(
         "bestellingen_schooltoer.html",
         {
             "title": "Bestellingen: Schooltoer",
-            "tabs": _tabs(session, school_id),
+            "tabs": order_tabs(session, school_id),
             "tab": "/bestellingen/schooltoer",
             "orders": orders,
             "status_labels": STATUS_LABELS,
@@ -348,7 +348,7 @@ async def exports_page(request: Request, session: PageSession) -> Response:
         "bestellingen_exports.html",
         {
             "title": "Bestellingen: exports",
-            "tabs": _tabs(session, school_id),
+            "tabs": order_tabs(session, school_id),
             "tab": "/bestellingen/exports",
         },
     )

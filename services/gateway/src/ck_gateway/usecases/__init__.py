@@ -1,3 +1,3 @@
-"""One function per use case that a page and an API route share (issue 12): the call sequence
-to the services lives here once, the routes only read their input and shape their answer
-(HTML in routes/pages_*.py, JSON in routes/api_*.py)."""
+"""One function per use case that more than one route needs (a page and its JSON API twin):
+the gateway's own check of the actor, then the call sequence to the services through their
+declared operations (`backend.send`), here once; the routes only parse and present."""

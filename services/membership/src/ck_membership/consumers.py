@@ -1,4 +1,5 @@
-"""The roster's events: invitation chunks (R-MEMBER-2, R-MEMBER-3) and removals (R-ROSTER-7).
+"""The membership service's event handlers, all on the roster's events: invitation chunks
+(R-MEMBER-2, R-MEMBER-3) and removals (R-ROSTER-7).
 
 An InvitationsRequested chunk (at most 500 people) is handled in one transaction with a fixed
 number of statements, whatever its size: a 50,000-person invitation is 100 such chunks.
@@ -19,18 +20,17 @@ from ck_contracts.membership import (
     Invitee,
     SentInvitation,
 )
-from ck_contracts.messaging import utcnow
 from ck_contracts.notifier import EmailsRequested, MailItem, MailTemplate
 from ck_contracts.roster import PersonRemoved
 from ck_contracts.topology import queues_of
+from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_membership import domain, store
-from ck_membership.tables import OPEN, InvitationStatus, MembershipState, invitations, memberships
+from ck_membership.tables import InvitationStatus
 
 log = get_logger(__name__)
 CONCERN = "roster"
@@ -58,25 +58,8 @@ async def on_invitations_requested(
     if not people:
         return
     ids = list(people)
-    active = set(
-        (
-            await session.execute(
-                select(memberships.c.person_id).where(
-                    store.among(session, memberships.c.person_id, ids),
-                    memberships.c.status == MembershipState.ACTIVE,
-                )
-            )
-        ).scalars()
-    )
-    open_invitations = {
-        row.person_id: (row.id, row.code)
-        for row in await session.execute(
-            select(invitations.c.person_id, invitations.c.id, invitations.c.code).where(
-                store.among(session, invitations.c.person_id, ids),
-                invitations.c.status == OPEN,
-            )
-        )
-    }
+    active = await store.active_members(session, ids)
+    open_invitations = await store.open_invitations(session, ids)
     # A resend keeps the open invitation and its code; everyone else not active gets a new one.
     # Two clicks handled at once for the same person both insert: the partial unique index
     # refuses the second, its chunk is redelivered and then finds the invitation to resend.
@@ -86,15 +69,7 @@ async def on_invitations_requested(
     resend = [invitation_id for invitation_id, _ in invitation_of.values()]
     fresh = [p for p in ids if p not in active and p not in open_invitations]
     if resend:
-        await session.execute(
-            update(invitations)
-            .where(store.among(session, invitations.c.id, resend), invitations.c.status == OPEN)
-            .values(
-                last_sent_at=now,
-                send_count=invitations.c.send_count + 1,
-                school_name=event.school_name,
-            )
-        )
+        await store.mark_resent(session, resend, now, event.school_name)
     if fresh:
         codes = await store.new_unique_codes(session, len(fresh))
         rows = []
@@ -115,7 +90,7 @@ async def on_invitations_requested(
                     "send_count": 1,
                 }
             )
-        await session.execute(insert(invitations), rows)
+        await store.add_invitations(session, rows)
 
     # Items are built with model_construct: every value is made here (500 validations less).
     request = str(event.request_id)
@@ -190,15 +165,15 @@ async def on_person_removed(event: PersonRemoved, session: AsyncSession, now: da
 Handler = Callable[[Any, AsyncSession], Coroutine[Any, Any, None]]
 
 
-def roster_consumer(portal_url: str) -> EventConsumer:
+def roster_consumer(portal_url: str, clock: Clock) -> EventConsumer:
     """The consumer of membership.events.roster."""
     (queue,) = [q for q in queues_of("membership") if q.concern == CONCERN]
 
     async def invitations_requested(event: InvitationsRequested, session: AsyncSession) -> None:
-        await on_invitations_requested(event, session, portal_url, utcnow())
+        await on_invitations_requested(event, session, portal_url, clock.now())
 
     async def person_removed(event: PersonRemoved, session: AsyncSession) -> None:
-        await on_person_removed(event, session, utcnow())
+        await on_person_removed(event, session, clock.now())
 
     handlers: dict[str, Handler] = {
         InvitationsRequested.routing_key: invitations_requested,
