@@ -58,10 +58,10 @@ async def count_then_refuse(call: Call, payload: Bump) -> None:
     try:
         async with call.db.transaction() as session:
             await session.execute(EFFECTS.insert().values(what="undone"))
-            raise Invalid("Controleer de invoer.")
+            raise Invalid()
     except Invalid:
         pass
-    raise Throttled("Te veel pogingen.")
+    raise Throttled()
 
 
 @router.op("crash_after_write", Bump, public=True)

@@ -56,7 +56,7 @@ async def call(
     actor: Actor | None = None,
     timeout: float | None = None,
 ) -> Any:
-    """TRANSITION (issue 12): an operation by name, untyped; use send() with a declared op."""
+    """An operation by its wire name (send() is the typed way; this is what it uses)."""
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")
     ids = current_request_ids()

@@ -15,6 +15,7 @@ from typing import Any
 from ck_contracts.rpc import CommonReason, ErrorCode, FieldError, RpcError
 from ck_runtime.rpc_client import ServiceUnavailable
 from ck_runtime.validation import field_errors
+from pydantic import ValidationError
 
 from ck_gateway import i18n
 
@@ -91,13 +92,16 @@ def render_fields(errors: dict[str, FieldError]) -> dict[str, str]:
     return {path: i18n.render(error.reason, error.params) for path, error in errors.items()}
 
 
+def dutch_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, str]:
+    """{field path: Dutch message} for the gateway's own form and request models."""
+    return render_fields(field_errors(error))
+
+
 def localized(error: RpcError) -> RpcError:
     """The service's error with its Dutch filled in from the catalogue: `message` for the
     reason, `fields` for the per-field reasons (what pages show)."""
-    if error.message and not error.field_errors:
-        return error  # TRANSITION (issue 12): prose from a handler not yet moved to reasons
-    message = error.message or i18n.render(error.reason or CommonReason.INTERNAL, error.params)
-    fields = {**render_fields(error.field_errors), **error.fields}
+    message = i18n.render(error.reason or CommonReason.INTERNAL, error.params)
+    fields = render_fields(error.field_errors)
     return error.model_copy(update={"message": message, "fields": fields})
 
 

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from ck_contracts.accounts import RegisterSchool, SchoolSettings
 from ck_contracts.bounds import SEARCH_MAX, clean_text
-from ck_runtime.validation import dutch_errors
 from pydantic import BaseModel, ValidationError
+
+from ck_gateway.errors import dutch_errors
 
 MAX_CONTACTS = 3
 CONTACT_PARTS = ("name", "role", "email", "phone")

@@ -29,10 +29,10 @@ from ck_contracts.weborders import (
     WebordersReason,
     WeborderStatus,
 )
-from ck_runtime.validation import dutch_errors
 from pydantic import ValidationError
 
 from ck_gateway import i18n
+from ck_gateway.errors import dutch_errors
 from ck_gateway.forms import GENERAL
 
 STATUS_LABELS: dict[WeborderStatus, str] = {

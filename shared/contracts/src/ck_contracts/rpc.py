@@ -70,7 +70,8 @@ class RpcError(BaseModel):
     params: dict[str, Param] = Field(default_factory=dict)
     field_errors: dict[str, FieldError] = Field(default_factory=dict)
     retry_after_seconds: int | None = None
-    # TRANSITION (issue 12): Dutch prose from handlers not yet moved to reasons.
+    # The Dutch, filled in by the gateway from its catalogue (ck_gateway.errors.localized) for
+    # the pages that show it; services leave them empty.
     message: str = ""
     fields: dict[str, str] = Field(default_factory=dict)
 

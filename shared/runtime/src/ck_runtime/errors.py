@@ -16,8 +16,7 @@ from collections.abc import Mapping
 
 from ck_contracts.rpc import CommonReason, ErrorCode, FieldError, Param, RpcError
 
-# TRANSITION (issue 12): a first argument that is not a reason code is Dutch prose from a
-# handler not yet moved to reasons.
+# A reason is a code ("insufficient_balance", "roster.cell.too_long"), never a sentence.
 _REASON = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 
@@ -29,23 +28,17 @@ class ServiceError(Exception):
         self,
         reason: str | None = None,
         *,
-        fields: Mapping[str, FieldError | str] | None = None,
+        fields: Mapping[str, FieldError] | None = None,
         retry_after_seconds: int | None = None,
         **params: Param,
     ) -> None:
         reason = str(reason) if reason is not None else self.default_reason
-        super().__init__(reason)
-        self.message = ""
         if not _REASON.match(reason):
-            self.message, reason = reason, ""
+            raise ValueError(f"not a reason code: {reason!r} (services answer with codes)")
+        super().__init__(reason)
         self.reason = reason
         self.params: dict[str, Param] = dict(params)
-        self.field_errors = {
-            path: error for path, error in (fields or {}).items() if isinstance(error, FieldError)
-        }
-        self.fields = {
-            path: error for path, error in (fields or {}).items() if isinstance(error, str)
-        }
+        self.field_errors = dict(fields or {})
         self.retry_after_seconds = retry_after_seconds
 
     def to_rpc(self) -> RpcError:
@@ -54,8 +47,6 @@ class ServiceError(Exception):
             reason=self.reason,
             params=self.params,
             field_errors=self.field_errors,
-            message=self.message,
-            fields=self.fields,
             retry_after_seconds=self.retry_after_seconds,
         )
 

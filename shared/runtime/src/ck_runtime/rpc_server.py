@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
-from ck_contracts.operations import Audience
 from ck_contracts.operations import Operation as Declared
 from ck_contracts.roles import Actor, Permission
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
@@ -34,14 +33,12 @@ from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
-from ck_runtime.validation import dutch_errors, field_errors
+from ck_runtime.validation import field_errors
 
 log = get_logger(__name__)
 P = TypeVar("P", bound=BaseModel)
 Req = TypeVar("Req", bound=BaseModel)
 Res = TypeVar("Res")
-
-FORBIDDEN_MESSAGE = CommonReason.FORBIDDEN  # TRANSITION (issue 12): raise Forbidden() instead
 
 
 @dataclass(frozen=True)
@@ -69,19 +66,21 @@ Handler = Callable[[Call, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
-class Operation(Generic[P]):
-    name: str
-    payload: type[P]
+class Registered:
+    """A declared operation and the handler a service registered for it."""
+
+    declared: Declared[Any, Any]
     handler: Handler
-    permission: Permission | None  # checked before the handler; None: the handler decides
-    public: bool  # True: no actor needed (log-in, password links)
-    declared: Declared[Any, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.declared.name
 
 
 class RpcRouter:
     def __init__(self, service: str | None = None) -> None:
         self.service = service
-        self.operations: dict[str, Operation[Any]] = {}
+        self.operations: dict[str, Registered] = {}
 
     def handles(
         self, op: Declared[Req, Res]
@@ -93,16 +92,7 @@ class RpcRouter:
         def register(
             handler: Callable[[Call, Req], Awaitable[Res]],
         ) -> Callable[[Call, Req], Awaitable[Res]]:
-            self._add(
-                Operation(
-                    op.name,
-                    op.request,
-                    handler,
-                    op.permission,
-                    op.audience is Audience.PUBLIC,
-                    op,
-                )
-            )
+            self._add(Registered(op, handler))
             return handler
 
         return register
@@ -112,26 +102,10 @@ class RpcRouter:
         for operation in other.operations.values():
             self._add(operation)
 
-    def _add(self, operation: Operation[Any]) -> None:
+    def _add(self, operation: Registered) -> None:
         if operation.name in self.operations:
             raise ValueError(f"operation {operation.name} registered twice")
         self.operations[operation.name] = operation
-
-    def op(
-        self,
-        name: str,
-        payload: type[P],
-        *,
-        permission: Permission | None = None,
-        public: bool = False,
-    ) -> Callable[[Handler], Handler]:
-        """TRANSITION (issue 12): registration by name; use handles() with a declared op."""
-
-        def register(handler: Handler) -> Handler:
-            self._add(Operation(name, payload, handler, permission, public))
-            return handler
-
-        return register
 
     async def dispatch(
         self, request: RpcRequest, db: Database, deps: Any = None, clock: Clock | None = None
@@ -187,32 +161,25 @@ class RpcRouter:
         return seen.reply
 
     async def _answer(
-        self, operation: Operation[Any], call: Call, request: RpcRequest
+        self, operation: Registered, call: Call, request: RpcRequest
     ) -> tuple[dict[str, Any], bool]:
         """(reply, failed): failed when the handler broke unexpectedly (its writes are rolled
         back and nothing is recorded, so a retry runs it again)."""
         try:
-            if not operation.public:
-                actor = call.require_actor()
-                if operation.permission is not None and not actor.has(operation.permission):
-                    log.warning("rpc.forbidden", op=operation.name, role=actor.role.value)
-                    raise Forbidden()
             declared = operation.declared
-            if declared is not None and declared.school_scoped:
+            if not declared.public:
+                actor = call.require_actor()
+                if declared.permission is not None and not actor.has(declared.permission):
+                    log.warning("rpc.forbidden", op=declared.name, role=actor.role.value)
+                    raise Forbidden()
+            if declared.school_scoped:
                 # Before the payload is even read: another school's request goes no further.
                 _require_school(call, declared, request.payload.get("school_id"))
             try:
-                payload = operation.payload.model_validate(request.payload)
+                payload = declared.request.model_validate(request.payload)
             except ValidationError as exc:
-                invalid = Invalid(fields=field_errors(exc))
-                # TRANSITION (issue 12): Dutch per field too, until every test reads codes.
-                invalid.fields = dutch_errors(exc)
-                raise invalid from exc
-            result = await operation.handler(call, payload)
-            if declared is not None:
-                return RpcReply(ok=True, result=declared.dump_result(result)).model_dump(
-                    mode="json"
-                ), False
+                raise Invalid(fields=field_errors(exc)) from exc
+            result = declared.dump_result(await operation.handler(call, payload))
         except ServiceError as exc:
             return _error(exc.to_rpc()), False
         except _AlreadyAnswered:
@@ -221,10 +188,6 @@ class RpcRouter:
             log.exception("rpc.failed", op=request.op)
             error = RpcError(code=ErrorCode.INTERNAL, reason=CommonReason.INTERNAL)
             return _error(error), True
-        if isinstance(result, BaseModel):
-            result = result.model_dump(mode="json")
-        elif isinstance(result, list):
-            result = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]
         return RpcReply(ok=True, result=result).model_dump(mode="json"), False
 
 

@@ -1,64 +1,22 @@
-"""Pydantic validation errors per field: as stable reasons (`field_errors`, what services
-answer) and, TRANSITION (issue 12), as Dutch messages (`dutch_errors`)."""
+"""Pydantic validation errors per field as stable reasons with params (`field_errors`): what
+services answer; the gateway renders them in Dutch from its catalogue."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ck_contracts.bounds import CONTROL_CHARACTERS, CONTROL_MESSAGE
+from ck_contracts.bounds import CONTROL_CHARACTERS
 from ck_contracts.rpc import FieldError, Param
 from pydantic import ValidationError
 
-_MESSAGES: dict[str, str] = {
-    "missing": "Dit veld is verplicht.",
-    "string_too_short": "Dit veld mag niet leeg zijn.",
-    "string_too_long": "Maximaal {max_length} tekens.",
-    CONTROL_CHARACTERS: CONTROL_MESSAGE,
-    "too_short": "Vul minstens {min_length} waarde(n) in.",
-    "too_long": "Te veel waarden (maximaal {max_length}).",
-    "int_parsing": "Vul een heel getal in.",
-    "int_type": "Vul een heel getal in.",
-    "int_from_float": "Vul een heel getal in.",
-    "int_parsing_size": "Dit getal is te groot.",
-    "greater_than_equal": "Het getal moet minimaal {ge} zijn.",
-    "less_than_equal": "Het getal mag hoogstens {le} zijn.",
-    "greater_than": "Het getal moet groter zijn dan {gt}.",
-    "string_type": "Vul tekst in.",
-    "value_error": "{msg}",
-    "uuid_parsing": "Ongeldige verwijzing.",
-    "extra_forbidden": "Dit veld is onbekend.",
-    "json_invalid": "Geen geldige JSON.",
-    "model_type": "Verwacht een object.",
-    "list_type": "Verwacht een lijst.",
-}
 # FastAPI checks a query parameter's length as a generic constraint ("too_long", field type
-# "Value"); for lists the generic messages above stay.
+# "Value"); for lists the generic reasons stay.
 _TEXT_LENGTH = {"too_long": "string_too_long", "too_short": "string_too_short"}
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("body",)) or "request"
-
-
-def dutch_errors(error: ValidationError | Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """{field path: Dutch message}; the first problem per field."""
-    items = error.errors() if isinstance(error, ValidationError) else error
-    out: dict[str, str] = {}
-    for item in items:
-        path = field_path(tuple(item.get("loc", ())))
-        kind = item.get("type", "")
-        ctx = dict(item.get("ctx") or {})
-        if kind in _TEXT_LENGTH and ctx.get("field_type") != "List":
-            kind = _TEXT_LENGTH[kind]
-        template = _MESSAGES.get(kind, "Ongeldige waarde.")
-        ctx.setdefault("msg", str(item.get("msg", "")).removeprefix("Value error, "))
-        try:
-            message = template.format(**ctx)
-        except (KeyError, IndexError):
-            message = "Ongeldige waarde."
-        out.setdefault(path, message)
-    return out
 
 
 # pydantic's error types as stable field reasons (the gateway's catalogue has their Dutch).
@@ -89,6 +47,7 @@ _FIELD_REASONS: dict[str, str] = {
     "bool_parsing": "field.boolean",
     "enum": "field.choice",
     "literal_error": "field.choice",
+    "value_error": "field.value_error",  # a validator's own words, in its `msg` param
 }
 _PARAM_KEYS = ("max_length", "min_length", "ge", "le", "gt", "position")
 
@@ -108,6 +67,8 @@ def field_errors(error: ValidationError | Iterable[Mapping[str, Any]]) -> dict[s
         params: dict[str, Param] = {key: _param(ctx[key]) for key in _PARAM_KEYS if key in ctx}
         if kind.startswith("field."):
             params.update({key: _param(value) for key, value in ctx.items()})
+        if reason == "field.value_error":
+            params["msg"] = str(item.get("msg", "")).removeprefix("Value error, ")
         out.setdefault(path, FieldError(reason=reason, params=params))
     return out
 

@@ -187,8 +187,7 @@ def remove_users_locally(names: list[str]) -> None:
 def local_users(amqp_url: str, prefix: str) -> dict[str, tuple[str, str]]:
     """Fresh credentials per component: names `<prefix>.<component>`, random passwords."""
     return {
-        component: (f"{prefix}.{component}", secrets.token_urlsafe(24))
-        for component in COMPONENTS
+        component: (f"{prefix}.{component}", secrets.token_urlsafe(24)) for component in COMPONENTS
     }
 
 

@@ -1,16 +1,16 @@
 """`ck-ops`: what the CJP platform team runs by hand (docs/operations.md).
 
-    ck-ops keys new [--id 2026a]
-        a fresh Ed25519 pair: GATEWAY_RPC_SIGNING_KEY for the gateway, RPC_VERIFY_KEYS for
-        every service (ck_runtime.signing; rotation: list old and new public keys, switch the
-        gateway, drop the old one)
+ck-ops keys new [--id 2026a]
+    a fresh Ed25519 pair: GATEWAY_RPC_SIGNING_KEY for the gateway, RPC_VERIFY_KEYS for
+    every service (ck_runtime.signing; rotation: list old and new public keys, switch the
+    gateway, drop the old one)
 
-    ck-ops broker provision (--management-url URL | --rabbitmqctl) [--vhost /] [--prefix ck]
-        declares the topology (exchanges, queues, bindings) and one user per process with
-        least-privilege permissions (ck_devstack.broker_access). Passwords come from the
-        environment: <COMPONENT>_AMQP_PASSWORD (ACCOUNTS_AMQP_PASSWORD, ..., GATEWAY_AMQP_PASSWORD);
-        the management API's administrator from RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD.
-        User names: <prefix>-<component> (ck-accounts, ..., ck-gateway).
+ck-ops broker provision (--management-url URL | --rabbitmqctl) [--vhost /] [--prefix ck]
+    declares the topology (exchanges, queues, bindings) and one user per process with
+    least-privilege permissions (ck_devstack.broker_access). Passwords come from the
+    environment: <COMPONENT>_AMQP_PASSWORD (ACCOUNTS_AMQP_PASSWORD, ..., GATEWAY_AMQP_PASSWORD);
+    the management API's administrator from RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD.
+    User names: <prefix>-<component> (ck-accounts, ..., ck-gateway).
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.budget import MAX_ALLOCATION_CENTS, MAX_ALLOCATION_STUDENTS
 from ck_contracts.money import format_euro, parse_euro
 from ck_contracts.roles import Permission
-from ck_contracts.roster import SERVICE as ROSTER
-from ck_contracts.roster import ListFilter, ListRequest, MembershipStatus, PersonPage, RosterKind
+from ck_contracts.roster import ListFilter, ListRequest, MembershipStatus, RosterKind
 from ck_contracts.roster import Ops as RosterOps
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
@@ -50,9 +49,7 @@ async def _everyone_matching(
             page=page,
             page_size=500,
         )
-        found = PersonPage.model_validate(
-            await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
-        )
+        found = await backend.send(request, RosterOps.LIST, listing, actor=session.actor)
         ids.extend(p.person_id for p in found.items)
         if len(found.items) < 500:
             break
@@ -78,9 +75,7 @@ async def _allocation_page(
         page=whole_number(page_number, low=1, high=MAX_PAGE) or 1,
         page_size=100,
     )
-    people = PersonPage.model_validate(
-        await backend.call(request, ROSTER, RosterOps.LIST, listing, actor=session.actor)
-    )
+    people = await backend.send(request, RosterOps.LIST, listing, actor=session.actor)
     ledger = await budget.ledger(request, session.actor, school_id)
     return render(
         request,

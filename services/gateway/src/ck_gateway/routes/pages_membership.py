@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import CODE_MAX, clean_text
@@ -30,7 +29,6 @@ from ck_contracts.membership import MembershipReason
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
-from ck_runtime.validation import dutch_errors
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -38,7 +36,7 @@ from pydantic import ValidationError
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.errors import forbidden, from_rpc_error
+from ck_gateway.errors import dutch_errors, forbidden, from_rpc_error
 from ck_gateway.forms import text_field
 from ck_gateway.rendering import render
 from ck_gateway.roster_views import (

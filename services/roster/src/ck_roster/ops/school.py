@@ -101,7 +101,7 @@ async def _validate(
 def report_error(report: ValidationReport) -> Invalid:
     """An invalid file as an error reply: the report's summary reason, and every problem by
     "rij N kolom" (R-ROSTER-3); a second problem of the same cell gets " (2)" after its key."""
-    fields: dict[str, FieldError | str] = {}
+    fields: dict[str, FieldError] = {}
     for error in report.errors:
         key = base = f"rij {error.row} {error.column}".strip()
         number = 1
