@@ -64,6 +64,26 @@ async def count_then_refuse(call: Call, payload: Bump) -> None:
     raise Throttled("Te veel pogingen.")
 
 
+@router.op("refuse_first_then_count", Bump, public=True)
+async def refuse_first_then_count(call: Call, payload: Bump) -> None:
+    """The block that begins the command's transaction fails (it has no savepoint: the
+    transaction is rolled back and begun again, with the repeat check, at the next write)."""
+    try:
+        async with call.db.transaction() as session:
+            await session.execute(EFFECTS.insert().values(what="undone"))
+            raise Invalid("Controleer de invoer.")
+    except Invalid:
+        pass
+    runs.append(payload.what)  # a repeat stops at its first write, above
+    async with call.db.read() as session:  # the undone write is not seen
+        undone = select(func.count()).select_from(EFFECTS).where(EFFECTS.c.what == "undone")
+        assert (await session.execute(undone)).scalar() == 0
+    if payload.what == "count":
+        async with call.db.transaction() as session:
+            await session.execute(EFFECTS.insert().values(what="counted"))
+    raise Throttled("Te veel pogingen.")
+
+
 @router.op("crash_after_write", Bump, public=True)
 async def crash_after_write(call: Call, payload: Bump) -> None:
     async with call.db.transaction() as session:
@@ -137,6 +157,20 @@ async def test_a_refusal_keeps_what_was_counted_and_is_answered_again(database_u
     assert await _effects(db) == ["counted"]  # the failed block was undone, the count kept
     assert await router.dispatch(request, db, clock=manual()) == first
     assert await _effects(db) == ["counted"]
+    await db.dispose()
+
+
+async def test_a_failed_first_block_is_undone_and_the_answer_recorded(database_url: str) -> None:
+    db = await _database(database_url)
+    for what, kept in (("count", ["counted"]), ("nothing", ["counted"])):
+        request = _request("refuse_first_then_count", what)
+        runs.clear()
+        first = await router.dispatch(request, db, clock=manual())
+        assert first["error"]["code"] == ErrorCode.THROTTLED
+        assert await _effects(db) == kept
+        assert await router.dispatch(request, db, clock=manual()) == first
+        assert runs == [what]  # the repeat got the recorded answer, it did not run again
+        assert await _effects(db) == kept
     await db.dispose()
 
 
