@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from ck_contracts.operations import Audience, Operation
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcRequest
 from ck_runtime import commands
 from ck_runtime.commands import RPC_REQUESTS
@@ -35,22 +36,37 @@ class Bump(BaseModel):
     what: str = "x"
 
 
+class Bumped(BaseModel):
+    count: int
+    secret: str
+
+
+def _op(name: str, response: Any) -> Operation[Bump, Any]:
+    return Operation[Bump, Any]("roster", name, Bump, response, Audience.PUBLIC)
+
+
+BUMP = _op("bump", Bumped)
+COUNT_THEN_REFUSE = _op("count_then_refuse", None)
+REFUSE_FIRST_THEN_COUNT = _op("refuse_first_then_count", None)
+CRASH_AFTER_WRITE = _op("crash_after_write", None)
+QUERY = _op("query", int)
+
 router = RpcRouter()
 runs: list[str] = []
 
 
-@router.op("bump", Bump, public=True)
-async def bump(call: Call, payload: Bump) -> dict[str, Any]:
+@router.handles(BUMP)
+async def bump(call: Call, payload: Bump) -> Bumped:
     runs.append(payload.what)
     async with call.db.transaction() as session:
         await session.execute(EFFECTS.insert().values(what=payload.what))
     async with call.db.read() as session:  # sees its own write inside the command
         count = (await session.execute(select(func.count()).select_from(EFFECTS))).scalar_one()
     await asyncio.sleep(0.05)  # a second delivery gets in between
-    return {"count": count, "secret": f"kaart {payload.what}"}
+    return Bumped(count=count, secret=f"kaart {payload.what}")
 
 
-@router.op("count_then_refuse", Bump, public=True)
+@router.handles(COUNT_THEN_REFUSE)
 async def count_then_refuse(call: Call, payload: Bump) -> None:
     """Like the log-in throttle: a failure is counted, then the command is refused."""
     async with call.db.transaction() as session:
@@ -64,14 +80,34 @@ async def count_then_refuse(call: Call, payload: Bump) -> None:
     raise Throttled()
 
 
-@router.op("crash_after_write", Bump, public=True)
+@router.handles(REFUSE_FIRST_THEN_COUNT)
+async def refuse_first_then_count(call: Call, payload: Bump) -> None:
+    """The block that begins the command's transaction fails (it has no savepoint: the
+    transaction is rolled back and begun again, with the repeat check, at the next write)."""
+    try:
+        async with call.db.transaction() as session:
+            await session.execute(EFFECTS.insert().values(what="undone"))
+            raise Invalid()
+    except Invalid:
+        pass
+    runs.append(payload.what)  # a repeat stops at its first write, above
+    async with call.db.read() as session:  # the undone write is not seen
+        undone = select(func.count()).select_from(EFFECTS).where(EFFECTS.c.what == "undone")
+        assert (await session.execute(undone)).scalar() == 0
+    if payload.what == "count":
+        async with call.db.transaction() as session:
+            await session.execute(EFFECTS.insert().values(what="counted"))
+    raise Throttled()
+
+
+@router.handles(CRASH_AFTER_WRITE)
 async def crash_after_write(call: Call, payload: Bump) -> None:
     async with call.db.transaction() as session:
         await session.execute(EFFECTS.insert().values(what="lost"))
     raise ZeroDivisionError
 
 
-@router.op("query", Bump, public=True)
+@router.handles(QUERY)
 async def query(call: Call, payload: Bump) -> int:
     async with call.db.read() as session:
         return int((await session.execute(select(func.count()).select_from(EFFECTS))).scalar_one())
@@ -137,6 +173,20 @@ async def test_a_refusal_keeps_what_was_counted_and_is_answered_again(database_u
     assert await _effects(db) == ["counted"]  # the failed block was undone, the count kept
     assert await router.dispatch(request, db, clock=manual()) == first
     assert await _effects(db) == ["counted"]
+    await db.dispose()
+
+
+async def test_a_failed_first_block_is_undone_and_the_answer_recorded(database_url: str) -> None:
+    db = await _database(database_url)
+    for what, kept in (("count", ["counted"]), ("nothing", ["counted"])):
+        request = _request("refuse_first_then_count", what)
+        runs.clear()
+        first = await router.dispatch(request, db, clock=manual())
+        assert first["error"]["code"] == ErrorCode.THROTTLED
+        assert await _effects(db) == kept
+        assert await router.dispatch(request, db, clock=manual()) == first
+        assert runs == [what]  # the repeat got the recorded answer, it did not run again
+        assert await _effects(db) == kept
     await db.dispose()
 
 

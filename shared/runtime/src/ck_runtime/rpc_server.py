@@ -136,7 +136,7 @@ class RpcRouter:
             async with db.command(on_begin=check_repeat) as unit:
                 reply, failed = await self._answer(operation, call, request)
                 if unit.wrote and not failed:
-                    if not await commands.record(unit.session, request, reply, now):
+                    if not await commands.record(await unit.session(), request, reply, now):
                         raise _AlreadyAnswered(None)  # another delivery was first: roll back
                     await unit.commit()
         except _AlreadyAnswered as repeat:
