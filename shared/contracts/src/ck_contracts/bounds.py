@@ -2,7 +2,7 @@
 
 One set of annotated types for every model that carries input (gateway bodies and queries,
 RPC commands, the provider API), so the gateway and the services refuse the same things with
-the same messages (ck_runtime.validation.dutch_errors), whoever sends them.
+the same field reasons (ck_runtime.validation.field_errors), whoever sends them.
 
 Text
   - Refused anywhere in a text field (error type ``control_characters``): the C0 control
