@@ -112,7 +112,7 @@ def in_process_costs(mails: int = 5000) -> None:
     """What one mail costs the notifier's CPU in rendering and composing (no I/O)."""
     from datetime import UTC, datetime
 
-    from ck_notifier.message import Mail, compose
+    from ck_notifier.domain import Mail, compose
     from ck_notifier.rendering import render
 
     contexts = [
