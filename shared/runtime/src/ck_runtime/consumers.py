@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +37,15 @@ class EventConsumer:
         return self.queue.name
 
     async def handle(self, body: Any, db: Database) -> bool:
-        """Handle one delivery. Returns False when it was a duplicate."""
+        """Handle one delivery (the raw bytes off the queue, or already decoded JSON). Returns
+        False when it was a duplicate."""
         try:
+            if isinstance(body, bytes | bytearray):
+                body = json.loads(body)
             if not isinstance(body, dict):
                 raise ValueError("body is not a JSON object")
             event: Event = decode_event(body)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:  # bad JSON and UTF-8 are ValueErrors
             raise PoisonMessage(f"undecodable message on {self.name}: {exc}") from exc
         handler = self.handlers.get(event.routing_key)
         if handler is None:

@@ -28,6 +28,7 @@ from faststream.rabbit import (
     RabbitExchange,
     RabbitQueue,
 )
+from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
@@ -157,10 +158,14 @@ class ServiceRuntime:
             queue,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             no_reply=True,
+            # The body reaches the handler as bytes: FastStream's own JSON decoding would fail
+            # before it, and a failure there is nacked like a failing handler (redelivered up
+            # to the delivery limit) instead of dead-lettered at once as poison.
+            decoder=raw_body,
             title=f"{consumer.name}:consume",
             description="Events: " + ", ".join(consumer.queue.routing_keys),
         )
-        async def consume(body: dict[str, Any], message: RabbitMessage) -> None:
+        async def consume(body: bytes, message: RabbitMessage) -> None:
             try:
                 await consumer.handle(body, db)
             except PoisonMessage as exc:
@@ -261,6 +266,11 @@ class ServiceRuntime:
         await self._stopped.wait()
         log.info("service.stopping")
         await self.stop()
+
+
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """FastStream decoder that leaves the body alone (EventConsumer.handle decodes it)."""
+    return bytes(message.body)
 
 
 def run_service(build: Callable[[], Service]) -> None:
