@@ -47,7 +47,13 @@ def test_budget_holder_may_not_edit_another_school() -> None:
 
 def test_cjp_admin_sees_the_admin_menu_and_no_school_menu() -> None:
     actor = Actor(user_id=uuid4(), role=Role.CJP_ADMIN)
-    assert labels(actor) == ["Scholen", "School registreren", "Aanbieders", "Support"]
+    assert labels(actor) == [
+        "Scholen",
+        "School registreren",
+        "Aanbieders",
+        "Onbestelbare berichten",
+        "Support",
+    ]
     assert settings_editable(actor, uuid4())  # any school's Instellingen, from Scholen
 
 

@@ -64,3 +64,68 @@ def test_provision_makes_users_that_can_only_do_their_part(
             asyncio.run(check())
         finally:
             broker_access.remove_users_locally([f"{prefix}-{c}" for c in broker_access.COMPONENTS])
+
+
+async def _poison_in_dead_letters(url: str, body: bytes, message_id: str) -> None:
+    """A message rejected by a consumer, as a service rejects poison: a real dead letter."""
+    from ck_testkit import declare, publish_raw
+
+    await declare(url)
+    await publish_raw(url, "accounts.school.registered", body, message_id=message_id)
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue("roster.events.schools", ensure=False)
+        for _ in range(100):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is not None:
+                await message.reject(requeue=False)
+                break
+            await asyncio.sleep(0.05)
+        dead = await channel.get_queue("roster.events.schools.dead-letter", ensure=False)
+        for _ in range(100):  # the quorum queue takes a moment to dead-letter it
+            if (
+                await channel.declare_queue(dead.name, passive=True)
+            ).declaration_result.message_count:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _ready(url: str, queue: str) -> int:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+
+def test_dead_letters_list_and_replay(
+    private_amqp_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = b'{"to": "geheim@school.example", "oops"'
+    asyncio.run(_poison_in_dead_letters(private_amqp_url, secret, "poison-1"))
+    url = ["--amqp-url", private_amqp_url]
+
+    assert main(["dead-letters", "list", "roster", *url]) == 0
+    out = capsys.readouterr().out
+    assert "roster.events.schools.dead-letter: 1 message(s)" in out
+    assert "roster.events.membership-status.dead-letter: 0 message(s)" in out
+    (line,) = [row for row in out.splitlines() if "poison-1" in row]
+    assert "accounts.school.registered" in line and "rejected" in line
+    assert "geheim" not in out  # never the body
+
+    assert main(["dead-letters", "list", *url]) == 0  # all services: only what holds some
+    out = capsys.readouterr().out
+    assert "roster.events.schools.dead-letter: 1 message(s)" in out
+    assert "membership-status" not in out
+    assert "1 dead letter(s) in" in out
+
+    assert main(["dead-letters", "replay", "roster.events.schools", "poison-1", *url]) == 0
+    assert "replayed: poison-1" in capsys.readouterr().out
+    assert asyncio.run(_ready(private_amqp_url, "roster.events.schools")) == 1
+    assert asyncio.run(_ready(private_amqp_url, "roster.events.schools.dead-letter")) == 0
+    # Again: nothing left to replay under that id.
+    assert main(["dead-letters", "replay", "roster.events.schools", "poison-1", *url]) == 1
+    assert "no dead letter with id poison-1" in capsys.readouterr().err
+    assert main(["dead-letters", "replay", "roster.rpc", "--all", *url]) == 2
+    assert main(["dead-letters", "list", "nobody", *url]) == 2

@@ -38,6 +38,12 @@ ADMIN_MENU: tuple[MenuItem, ...] = (
         "School registreren", "/beheer/scholen/nieuw", Permission.REGISTER_SCHOOL, for_school=False
     ),
     MenuItem("Aanbieders", "/beheer/aanbieders", Permission.REGISTER_PROVIDER, for_school=False),
+    MenuItem(
+        "Onbestelbare berichten",
+        "/beheer/onbestelbare-berichten",
+        Permission.VIEW_OPERATIONS,
+        for_school=False,
+    ),
 )
 SUPPORT = MenuItem("Support", "/support", None, for_school=False)
 

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     RECORD_PAYMENT = "record_payment"
     DECIDE_BUDGET_ORDER = "decide_budget_order"
     END_MEMBERSHIP = "end_membership"
+    VIEW_OPERATIONS = "view_operations"  # the platform's own state: dead letters
     # providers
     CREATE_WEBORDER = "create_weborder"
     PUBLISH_OFFER = "publish_offer"
@@ -86,6 +87,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RECORD_PAYMENT,
             Permission.DECIDE_BUDGET_ORDER,
             Permission.END_MEMBERSHIP,
+            Permission.VIEW_OPERATIONS,
         }
     ),
     Role.MEMBER: frozenset({Permission.ACTIVATE_MEMBERSHIP}),

@@ -225,9 +225,12 @@ async def replay(
             if wanted is not None and identity not in wanted:
                 continue  # left unacknowledged: back in the queue when the channel closes
             # Confirmed (and routed: mandatory) before the dead letter is let go.
-            await publisher.default_exchange.publish(
-                _replay_copy(message, dead_letter), routing_key=target, mandatory=True
-            )
+            try:
+                await publisher.default_exchange.publish(
+                    _replay_copy(message, dead_letter), routing_key=target, mandatory=True
+                )
+            except aio_pika.exceptions.PublishError as exc:
+                raise UnknownQueue(f"the broker has no queue {target} to put it back on") from exc
             await message.ack()
             result.ids.append(identity)
     finally:

@@ -131,6 +131,11 @@ class RpcClient:
             await self._connection.close()
 
     @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The client's broker connection (the gateway also asks it for queue counts)."""
+        return self._connection
+
+    @property
     def connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 

@@ -20,6 +20,7 @@ from ck_contracts.messaging import EVENTS_EXCHANGE, Event, rpc_queue
 from ck_contracts.rpc import RpcReply, RpcRequest
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
+from faststream.message import StreamMessage
 from faststream.rabbit import (
     Channel,
     ExchangeType,
@@ -28,7 +29,6 @@ from faststream.rabbit import (
     RabbitExchange,
     RabbitQueue,
 )
-from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 

@@ -11,17 +11,33 @@ ck-ops broker provision (--management-url URL | --rabbitmqctl) [--vhost /] [--pr
     environment: <COMPONENT>_AMQP_PASSWORD (ACCOUNTS_AMQP_PASSWORD, ..., GATEWAY_AMQP_PASSWORD);
     the management API's administrator from RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD.
     User names: <prefix>-<component> (ck-accounts, ..., ck-gateway).
+
+ck-ops dead-letters list [SERVICE] [--limit 100]
+    every dead-letter queue (of one service, or all): its count and, per message, id, routing
+    key, why it died (rejected: poison; delivery_limit: its handler kept failing) and when.
+    Never the body. The messages stay where they are.
+
+ck-ops dead-letters replay QUEUE (ID [ID ...] | --all)
+    puts dead letters back on the queue they died in (QUEUE: the event queue or its
+    .dead-letter queue), each acknowledged on the dead-letter queue only after the broker
+    confirmed the copy; safe to run twice (the consumer's inbox drops a repeat).
+
+The dead-letter commands connect to --amqp-url, else AMQP_URL, else the local broker
+(ck_runtime.dead_letters).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from ck_runtime import dead_letters
+from ck_runtime.amqp import BrokerUnreachable, connect
 from ck_runtime.signing import KeySettingError, new_key_pair
 
 from ck_devstack import broker_access
@@ -93,6 +109,66 @@ def _broker_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _amqp_url(args: argparse.Namespace) -> str:
+    return str(args.amqp_url or os.environ.get("AMQP_URL") or LOCAL_AMQP)
+
+
+def _print_queue(queue: dead_letters.DeadLetterQueue) -> None:
+    print(f"{queue.name}: {queue.count} message(s)")
+    for m in queue.messages:
+        died = m.died_at.strftime("%Y-%m-%d %H:%M:%S") if m.died_at else "?"
+        print(f"  {m.id:36}  {m.routing_key:40}  {m.reason:14}  {died} UTC")
+    if len(queue.messages) < queue.count:
+        print(f"  ... and {queue.count - len(queue.messages)} more (--limit)")
+
+
+async def _dead_letters_list(args: argparse.Namespace) -> int:
+    queues = dead_letters.dead_letter_queues(args.service)
+    connection = await connect(_amqp_url(args), "ck-ops")
+    try:
+        total = 0
+        for name in queues:
+            try:
+                queue = await dead_letters.inspect(connection, name, args.limit)
+            except dead_letters.UnknownQueue as exc:
+                print(f"{name}: {exc}", file=sys.stderr)
+                continue
+            total += queue.count
+            if queue.count or args.service:
+                _print_queue(queue)
+        print(f"{total} dead letter(s) in {len(queues)} queue(s).")
+    finally:
+        await connection.close()
+    return 0
+
+
+async def _dead_letters_replay(args: argparse.Namespace) -> int:
+    queue = dead_letters.resolve(args.queue)
+    connection = await connect(_amqp_url(args), "ck-ops")
+    try:
+        result = await dead_letters.replay(connection, queue, None if args.all else args.ids)
+    finally:
+        await connection.close()
+    for identity in result.ids:
+        print(f"replayed: {identity}")
+    for identity in result.missing:
+        print(f"no dead letter with id {identity} in {queue}", file=sys.stderr)
+    print(f"{len(result.ids)} message(s) back on {dead_letters.source_of(queue)}.")
+    return 1 if result.missing else 0
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    command = _dead_letters_list if args.dead_letters_command == "list" else _dead_letters_replay
+    try:
+        return asyncio.run(command(args))
+    except (dead_letters.UnknownQueue, BrokerUnreachable) as exc:
+        print(f"ck-ops: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ck-ops", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     provision.add_argument("--vhost", default="/")
     provision.add_argument("--prefix", default="ck")
     provision.set_defaults(run=_broker_provision)
+    dead = commands.add_parser("dead-letters", help="list and replay dead letters")
+    dead_commands = dead.add_subparsers(dest="dead_letters_command", required=True)
+    listing = dead_commands.add_parser("list", help="counts and envelopes, never bodies")
+    listing.add_argument("service", nargs="?", help="one service (default: all)")
+    listing.add_argument("--limit", type=int, default=100, help="messages shown per queue")
+    listing.set_defaults(run=_dead_letters)
+    again = dead_commands.add_parser("replay", help="put dead letters back on their queue")
+    for sub in (listing, again):
+        sub.add_argument("--amqp-url", help="default: AMQP_URL, else the local broker")
+    again.add_argument("queue", help="the event queue, e.g. roster.events.schools")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every message in it now")
+    again.set_defaults(run=_dead_letters)
     args = parser.parse_args(argv)
     return int(args.run(args))
 
