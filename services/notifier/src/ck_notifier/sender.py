@@ -16,9 +16,16 @@ down and go out once it is back. An extra pool
 connection that cannot be opened while the first one works (a server limiting connections)
 only makes the pass use fewer connections.
 
-Delivery is at least once: a crash between the server's acceptance and the record sends the
-mail again, with the same Message-ID (derived from the mail id) so it can be recognised.
-Shutdown stops handing out mails, lets the ones in flight finish and records them.
+Crash safety. Each mail the server accepts gets a receipt (table mail_receipts) written at
+once, a few per transaction (ck_notifier.receipts), while the pass goes on; the pass's own
+record at its end marks them sent and deletes the receipts. A worker starts its next mail
+(MAIL, RCPT) while the previous receipt is written but waits for that receipt before DATA, so
+each pool connection has at most one mail the server may have accepted without a receipt.
+A sender killed (SIGKILL, power) at any moment therefore sends at most `smtp_connections`
+mails again, never the rest of the pass: mails with a receipt are not due (due_mails skips
+them) and the next pass of any sender marks them sent. What is sent again keeps its
+Message-ID (derived from the mail id), so it can be recognised. Shutdown stops handing out
+mails, lets the ones in flight finish and records them.
 
 Several replicas on PostgreSQL: the pass's rows are taken with FOR UPDATE SKIP LOCKED and the
 transaction stays open while they are sent, so no two senders ever take the same mail, and a
@@ -27,8 +34,11 @@ transaction (one database connection) per replica for the length of a pass, boun
 batch size and the SMTP timeout; with the default 200 mails and a healthy server that is well
 under a second. A lease column (claim, commit, send, record) would free the transaction but
 cost one more write per mail and a lease timeout before a crashed replica's mails go out.
+Receipts are written beside the locked rows, in a table of their own, on another connection.
 With SQLite (one process per file) the pass reads without a lock and writes the outcomes in
-one short transaction afterwards, never holding the write lock while talking SMTP.
+one short transaction afterwards, never holding the write lock while talking SMTP (receipts
+take it for a moment each). Erasing the addresses and texts stays in that one transaction per
+pass, with its WAL scrub (a scrub per receipt would cost a checkpoint per few mails).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Awaitable, Sequence
+from uuid import UUID
 
 from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
@@ -45,9 +56,19 @@ from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.domain import Mail, after_failure, compose, envelope_sender
+from ck_notifier.receipts import Receipts
 from ck_notifier.settings import NotifierSettings
 from ck_notifier.smtp_client import DeliveryError, SmtpClient, SmtpPool, describe
-from ck_notifier.store import Doorbell, FailedTry, due_mails, mark_failed_tries, mark_sent
+from ck_notifier.store import (
+    Doorbell,
+    FailedTry,
+    delete_receipts,
+    due_mails,
+    mark_failed_tries,
+    mark_sent,
+    receipts_among,
+    unrecorded_receipts,
+)
 from ck_notifier.tables import MailStatus
 
 log = get_logger(__name__)
@@ -117,30 +138,43 @@ class MailSender:
             raise
 
     async def _pass(self) -> int:
+        """Returns how many mails it handled: tried, or found accepted (a receipt left by a
+        sender that died) and recorded."""
         now = self._clock.now()
         limit = self._settings.batch_size
         if self._db.sqlite:
             async with self._db.read() as session:
+                accepted = await unrecorded_receipts(session, lock=False)
                 mails = await due_mails(session, now, limit, lock=False)
-            if not mails:
+            if not mails and not accepted:
                 return 0
             outcomes = await self._send(mails)
             async with self._db.transaction() as session:
-                await self._record(session, outcomes)
-            return len(outcomes)
+                await self._record(session, outcomes, accepted)
+            return len(outcomes) + len(accepted)
         async with self._db.transaction() as session:
+            accepted = await unrecorded_receipts(session, lock=True)
             mails = await due_mails(session, now, limit, lock=True)
-            if not mails:
+            # A receipt committed after the due query's snapshot was taken, by a sender that
+            # died just before these rows were locked: not to be sent again.
+            late = await receipts_among(session, [mail.id for mail in mails])
+            if late:
+                accepted += late
+                mails = [mail for mail in mails if mail.id not in late]
+            if not mails and not accepted:
                 return 0
             outcomes = await self._send(mails)
-            await self._record(session, outcomes)
-        return len(outcomes)
+            await self._record(session, outcomes, accepted)
+        return len(outcomes) + len(accepted)
 
     async def _send(self, mails: Sequence[Mail]) -> list[Outcome]:
         """Send the mails over the pool; the outcome of each mail tried (all of them, unless
         the sender is stopping)."""
+        if not mails:
+            return []
         waiting = deque(mails)
         outcomes: list[Outcome] = []
+        receipts = Receipts(self._db, self._clock)
         clients = self.client.clients
         wanted = min(len(clients), max(1, math.ceil(len(mails) / MAILS_PER_CONNECTION)))
         outage: DeliveryError | None = None
@@ -151,7 +185,8 @@ class MailSender:
 
         async def work(client: SmtpClient, extra: bool) -> None:
             nonlocal outage
-            while waiting and outage is None and not self._stopping:
+            receipt: asyncio.Future[bool] | None = None  # of this connection's previous mail
+            while waiting and outage is None and not self._stopping and not receipts.failed:
                 mail = waiting.popleft()
                 if extra and not client.connected:
                     try:
@@ -160,34 +195,49 @@ class MailSender:
                         waiting.appendleft(mail)  # the others take it
                         log.warning("smtp.extra_connection_refused", error=error.description)
                         return
-                failure = await self._try(client, mail)
+                failure = await self._try(client, mail, receipt)
                 outcomes.append((mail, failure))
-                if failure is not None and failure.outage:
+                if failure is None:
+                    receipt = receipts.record(mail.id)
+                elif failure.outage:
                     outage = failure
 
         if outage is None:
-            await asyncio.gather(*(work(c, i > 0) for i, c in enumerate(clients[:wanted])))
+            try:
+                await asyncio.gather(*(work(c, i > 0) for i, c in enumerate(clients[:wanted])))
+            finally:
+                await receipts.drain()  # every receipt written before the pass records
         if outage is not None and not self._stopping:
             outcomes.extend((mail, outage) for mail in waiting)  # the same failed try
         self.outage = outage is not None
         return outcomes
 
-    async def _try(self, client: SmtpClient, mail: Mail) -> DeliveryError | None:
+    async def _try(
+        self, client: SmtpClient, mail: Mail, previous: asyncio.Future[bool] | None
+    ) -> DeliveryError | None:
+        """Send one mail; DATA waits for the previous mail's receipt on this connection."""
         try:
             message = compose(mail, self._settings.mail_from)
             assert mail.recipient is not None  # compose refuses a mail without one
         except (ValueError, TypeError) as exc:
             return DeliveryError(describe(exc), permanent=True)
         try:
-            await client.send(self._envelope_from, mail.recipient, message)
+            await client.send(self._envelope_from, mail.recipient, message, previous)
         except DeliveryError as exc:
             return exc
         return None
 
-    async def _record(self, session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+    async def _record(
+        self, session: AsyncSession, outcomes: Sequence[Outcome], accepted: Sequence[UUID] = ()
+    ) -> None:
+        """The pass's outcomes in one transaction; `accepted`: mails a dead sender's receipts
+        show the server accepted, recorded as sent now."""
         now = self._clock.now()
         s = self._settings
         sent = [mail.id for mail, error in outcomes if error is None]
+        if accepted:
+            log.warning("mails.recovered_receipts", mails=len(accepted))
+        sent += accepted
         tries: list[tuple[Mail, DeliveryError, FailedTry]] = []
         for mail, error in outcomes:
             if error is None:
@@ -202,9 +252,10 @@ class MailSender:
             )
             tries.append((mail, error, FailedTry(mail.id, outcome, error.description)))
         await mark_sent(session, sent, now)
+        await delete_receipts(session, sent)
         await mark_failed_tries(session, [t for _, _, t in tries])
         if sent:
-            log.info("mails.sent", mails=len(sent))
+            log.info("mails.sent", mails=len(sent) - len(accepted))
         waiting = 0
         for mail, error, failed_try in tries:
             outcome = failed_try.outcome

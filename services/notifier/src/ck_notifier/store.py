@@ -13,16 +13,17 @@ from typing import Any
 from uuid import UUID
 
 from ck_runtime.db import erases_personal_data
-from sqlalchemy import Insert, bindparam, select, update
+from sqlalchemy import Insert, bindparam, delete, exists, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.domain import AfterFailure, Mail
 from ck_notifier.rendering import RenderedMail
-from ck_notifier.tables import MailStatus, outgoing_mails
+from ck_notifier.tables import MailStatus, mail_receipts, outgoing_mails
 
 T = outgoing_mails.c
+R = mail_receipts.c
 
 
 class Doorbell:
@@ -150,13 +151,49 @@ async def due_mails(session: AsyncSession, now: datetime, limit: int, *, lock: b
     (PostgreSQL, several senders: FOR UPDATE SKIP LOCKED, held until the transaction ends)."""
     query = (
         select(*_DUE_COLUMNS)
-        .where(T.status == MailStatus.PENDING, T.next_attempt_at <= now)
+        .where(
+            T.status == MailStatus.PENDING,
+            T.next_attempt_at <= now,
+            # accepted by the server already: a sender died before its pass recorded it
+            ~exists().where(R.id == T.id),
+        )
         .order_by(T.next_attempt_at, T.created_at, T.id)
         .limit(limit)
     )
     if lock:
         query = query.with_for_update(skip_locked=True)
     return [Mail(*row) for row in await session.execute(query)]
+
+
+async def add_receipts(session: AsyncSession, mail_ids: Sequence[UUID], now: datetime) -> None:
+    """The server accepted these mails: written at once, before the pass records them."""
+    if mail_ids:
+        await session.execute(
+            insert(mail_receipts), [{"id": mail_id, "accepted_at": now} for mail_id in mail_ids]
+        )
+
+
+async def unrecorded_receipts(session: AsyncSession, *, lock: bool) -> list[UUID]:
+    """Pending mails the server accepted, whose pass never recorded them (its sender died).
+    lock: take them (PostgreSQL: FOR UPDATE SKIP LOCKED; a live sender's own mails are locked
+    by its pass and skipped)."""
+    query = select(T.id).join(mail_receipts, R.id == T.id).where(T.status == MailStatus.PENDING)
+    if lock:
+        query = query.with_for_update(of=outgoing_mails, skip_locked=True)
+    return list((await session.scalars(query)).all())
+
+
+async def receipts_among(session: AsyncSession, mail_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these mails have a receipt, read with a fresh snapshot (PostgreSQL: a receipt
+    committed after the due query began, by a sender that died just before we locked them)."""
+    if not mail_ids:
+        return set()
+    return set((await session.scalars(select(R.id).where(R.id.in_(list(mail_ids))))).all())
+
+
+async def delete_receipts(session: AsyncSession, mail_ids: Sequence[UUID]) -> None:
+    if mail_ids:
+        await session.execute(delete(mail_receipts).where(R.id.in_(list(mail_ids))))
 
 
 async def mark_sent(session: AsyncSession, mail_ids: Sequence[UUID], now: datetime) -> None:

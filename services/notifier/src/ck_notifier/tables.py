@@ -39,3 +39,16 @@ outgoing_mails = Table(
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_outgoing_mails_status"),
     Index("ix_outgoing_mails_due", "status", "next_attempt_at"),
 )
+
+# The SMTP server's acceptance of a mail, written the moment it comes (a few mails per
+# transaction) while the pass that sends it is still going: a sender killed before its pass
+# records `sent` leaves these behind, and no sender takes those mails again (ck_notifier.sender,
+# "Crash safety"). The pass that records its outcomes deletes its receipts in the same
+# transaction, so the table is empty between passes. No foreign key: on PostgreSQL the pass
+# holds its mails' rows locked while receipts are written beside them.
+mail_receipts = Table(
+    "mail_receipts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("accepted_at", UtcDateTime(timezone=True), nullable=False),
+)
