@@ -42,7 +42,9 @@ class Receipts:
             batch, self._waiting = self._waiting, []
             try:
                 async with self._db.transaction() as session:
-                    await add_receipts(session, [mail_id for mail_id, _ in batch], self._clock.now())
+                    await add_receipts(
+                        session, [mail_id for mail_id, _ in batch], self._clock.now()
+                    )
                 written = True
             except Exception as exc:
                 # The pass still records these mails with its outcomes; only the crash
