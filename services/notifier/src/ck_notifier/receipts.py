@@ -1,50 +1,96 @@
-"""Receipts: the SMTP server's acceptance of each mail, written as it comes (group commit).
+"""Receipts: the SMTP server's acceptance of each mail, written promptly and in small groups.
 
-A sender's workers ask for a receipt the moment the server accepts a mail and go on with the
-next one; the receipt's write overlaps the next mail's MAIL and RCPT, and the worker waits for
-it only before the next DATA (ck_notifier.sender). While one write is under way the receipts
-that come in gather for the next, so a write carries at most one receipt per pool connection
-and there are about mails / pool-size writes.
+A worker asks for a receipt the moment the server accepts a mail and goes on with the next
+one (MAIL, RCPT); it waits for the receipt only before the next DATA (ck_notifier.sender), so
+each pool connection has at most one accepted mail without a written receipt. A write goes
+out when a worker waits at DATA or when every worker of the pass has a receipt pending, and
+takes all that are pending: at most one per connection, so up to the pool's size per write.
+
+Each write is one executemany through the driver's own connection (aiosqlite, asyncpg), in
+autocommit, on a connection the pass holds: a write per few mails adds up, and a session's
+transaction per write cost the notifier about 1 ms of CPU (per mail, eagerly: its CPU doubled);
+SQLAlchemy Core on the held connection about 0.5 ms, the driver's executemany about 0.15 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+from types import TracebackType
+from typing import Any
 from uuid import UUID
 
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ck_notifier.store import add_receipts
+from ck_notifier.store import receipt_rows
 
 log = get_logger(__name__)
 
+Receipt = asyncio.Future[bool]  # True once written, False if the write failed
+
 
 class Receipts:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    """One pass's receipts. `async with Receipts(db, clock, workers) as receipts:`; on the way
+    out every receipt asked for is written (or failed) and the connection goes back."""
+
+    def __init__(self, db: Database, clock: Clock, workers: int) -> None:
         self._db = db
         self._clock = clock
-        self._waiting: list[tuple[UUID, asyncio.Future[bool]]] = []
+        self._full = max(workers, 1)  # a write as soon as this many are pending
+        self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the driver's connection (aiosqlite, asyncpg) under it
+        self._pending: list[tuple[UUID, Receipt]] = []
+        self._needed = False  # a worker waits for a pending receipt
         self._writer: asyncio.Task[None] | None = None
         self.failed = False  # a write failed (the database): the pass hands out no more mails
 
-    def record(self, mail_id: UUID) -> asyncio.Future[bool]:
-        """Write a receipt; the future is True once it is committed, False if that failed."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((mail_id, future))
+    async def __aenter__(self) -> Receipts:
+        return self
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        try:
+            while self._pending or (self._writer is not None and not self._writer.done()):
+                self._needed = True
+                self._start()
+                assert self._writer is not None
+                await asyncio.shield(self._writer)
+        finally:
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None
+
+    def record(self, mail_id: UUID) -> Receipt:
+        """The server accepted this mail: a receipt, written soon."""
+        receipt: Receipt = asyncio.get_running_loop().create_future()
+        self._pending.append((mail_id, receipt))
+        if len(self._pending) >= self._full:
+            self._start()
+        return receipt
+
+    async def written(self, receipt: Receipt) -> bool:
+        """Until the receipt is written (now, if it was still waiting for company)."""
+        if not receipt.done():
+            self._needed = True
+            self._start()
+        return await receipt
+
+    def _start(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="mail-receipts")
-        return future
 
     async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
+        while self._pending and (self._needed or len(self._pending) >= self._full):
+            self._needed = False
+            batch, self._pending = self._pending, []
             try:
-                async with self._db.transaction() as session:
-                    await add_receipts(
-                        session, [mail_id for mail_id, _ in batch], self._clock.now()
-                    )
+                await self._insert([mail_id for mail_id, _ in batch])
                 written = True
             except Exception as exc:
                 # The pass still records these mails with its outcomes; only the crash
@@ -52,11 +98,14 @@ class Receipts:
                 log.warning("mail.receipts_failed", mails=len(batch), error=type(exc).__name__)
                 self.failed = True
                 written = False
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(written)
+            for _, receipt in batch:
+                if not receipt.done():
+                    receipt.set_result(written)
 
-    async def drain(self) -> None:
-        """Until every receipt asked for is written (or failed)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+    async def _insert(self, mail_ids: list[UUID]) -> None:
+        if self._connection is None:
+            self._connection = await self._db.engine.connect()
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+        statement, rows = receipt_rows(self._db.engine.dialect, mail_ids, self._clock.now())
+        async with self._db.write_lock():
+            await self._driver.executemany(statement, rows)

@@ -44,9 +44,10 @@ pass, with its WAL scrub (a scrub per receipt would cost a checkpoint per few ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 from ck_runtime.clock import Clock, current_clock
@@ -56,7 +57,7 @@ from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.domain import Mail, after_failure, compose, envelope_sender
-from ck_notifier.receipts import Receipts
+from ck_notifier.receipts import Receipt, Receipts
 from ck_notifier.settings import NotifierSettings
 from ck_notifier.smtp_client import DeliveryError, SmtpClient, SmtpPool, describe
 from ck_notifier.store import (
@@ -174,9 +175,9 @@ class MailSender:
             return []
         waiting = deque(mails)
         outcomes: list[Outcome] = []
-        receipts = Receipts(self._db, self._clock)
         clients = self.client.clients
         wanted = min(len(clients), max(1, math.ceil(len(mails) / MAILS_PER_CONNECTION)))
+        receipts = Receipts(self._db, self._clock, workers=wanted)
         outage: DeliveryError | None = None
         try:
             await clients[0].connect()  # the pass's one connection attempt when SMTP is down
@@ -185,7 +186,7 @@ class MailSender:
 
         async def work(client: SmtpClient, extra: bool) -> None:
             nonlocal outage
-            receipt: asyncio.Future[bool] | None = None  # of this connection's previous mail
+            receipt: Receipt | None = None  # of this connection's previous mail
             while waiting and outage is None and not self._stopping and not receipts.failed:
                 mail = waiting.popleft()
                 if extra and not client.connected:
@@ -195,7 +196,8 @@ class MailSender:
                         waiting.appendleft(mail)  # the others take it
                         log.warning("smtp.extra_connection_refused", error=error.description)
                         return
-                failure = await self._try(client, mail, receipt)
+                gate = None if receipt is None else functools.partial(receipts.written, receipt)
+                failure = await self._try(client, mail, gate)
                 outcomes.append((mail, failure))
                 if failure is None:
                     receipt = receipts.record(mail.id)
@@ -203,26 +205,28 @@ class MailSender:
                     outage = failure
 
         if outage is None:
-            try:
+            async with receipts:  # every receipt written before the pass records
                 await asyncio.gather(*(work(c, i > 0) for i, c in enumerate(clients[:wanted])))
-            finally:
-                await receipts.drain()  # every receipt written before the pass records
         if outage is not None and not self._stopping:
             outcomes.extend((mail, outage) for mail in waiting)  # the same failed try
         self.outage = outage is not None
         return outcomes
 
     async def _try(
-        self, client: SmtpClient, mail: Mail, previous: asyncio.Future[bool] | None
+        self,
+        client: SmtpClient,
+        mail: Mail,
+        previous_written: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryError | None:
-        """Send one mail; DATA waits for the previous mail's receipt on this connection."""
+        """Send one mail; DATA waits for previous_written(): the receipt of the connection's
+        previous mail."""
         try:
             message = compose(mail, self._settings.mail_from)
             assert mail.recipient is not None  # compose refuses a mail without one
         except (ValueError, TypeError) as exc:
             return DeliveryError(describe(exc), permanent=True)
         try:
-            await client.send(self._envelope_from, mail.recipient, message, previous)
+            await client.send(self._envelope_from, mail.recipient, message, previous_written)
         except DeliveryError as exc:
             return exc
         return None

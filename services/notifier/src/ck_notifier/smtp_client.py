@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
@@ -64,12 +64,12 @@ async def _transaction(
     sender: str,
     recipient: str,
     message: bytes,
-    before_data: Awaitable[object] | None = None,
+    before_data: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """MAIL, RCPT and DATA as aiosmtplib's sendmail does them, without its parsing of both
     addresses (about 140 µs per mail; the consumer checked the recipient, MAIL_FROM is ours).
-    before_data is awaited after RCPT: nothing is accepted before DATA ends, so the sender can
-    let the previous mail's receipt be written meanwhile (ck_notifier.receipts)."""
+    before_data() is awaited after RCPT: nothing is accepted before DATA ends, so the sender
+    can let the previous mail's receipt be written meanwhile (ck_notifier.receipts)."""
     if smtp.is_ehlo_or_helo_needed:
         try:
             await smtp.ehlo()
@@ -95,7 +95,7 @@ async def _transaction(
                 [aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)]
             )
         if before_data is not None:
-            await before_data
+            await before_data()
         await smtp.data(message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         # Reset the envelope, so the connection can carry the next mail.
@@ -149,10 +149,10 @@ class SmtpClient:
         sender: str,
         recipient: str,
         message: bytes,
-        before_data: Awaitable[object] | None = None,
+        before_data: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Hand one message (the bytes of message.compose) to the server. Raises
-        DeliveryError. before_data (a future: it may be awaited twice) is awaited before DATA."""
+        DeliveryError. before_data() is awaited before DATA (again on a second connection)."""
         reused = self.connected
         smtp = self._smtp if reused and self._smtp is not None else await self._connect()
         try:
@@ -170,7 +170,7 @@ class SmtpClient:
         sender: str,
         recipient: str,
         message: bytes,
-        before_data: Awaitable[object] | None,
+        before_data: Callable[[], Awaitable[object]] | None,
     ) -> None:
         try:
             await _transaction(smtp, sender, recipient, message, before_data)

@@ -316,6 +316,17 @@ class Database:
             if scrub:
                 await self._checkpoint()
 
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """This process's SQLite write lock, the one `transaction()` takes, for code that
+        writes through a connection of its own (many short transactions on one connection:
+        the notifier's receipts); nothing to take on PostgreSQL."""
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
+
     async def scrub(self) -> bool:
         """SQLite: copy the WAL into the database file and truncate the WAL to zero bytes
         (`PRAGMA wal_checkpoint(TRUNCATE)`). With secure_delete on, the database file holds no
