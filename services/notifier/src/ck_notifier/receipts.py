@@ -62,9 +62,7 @@ class Receipts:
                 assert self._writer is not None
                 await asyncio.shield(self._writer)
         finally:
-            if self._connection is not None:
-                await self._connection.close()
-                self._connection = None
+            await self._release()
 
     def record(self, mail_id: UUID) -> Receipt:
         """The server accepted this mail: a receipt, written soon."""
@@ -80,6 +78,17 @@ class Receipts:
             self._needed = True
             self._start()
         return await receipt
+
+    async def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if not self._db.sqlite:
+                await self._driver.execute("RESET synchronous_commit")  # back to the pool as it was
+        except Exception:
+            await connection.invalidate()  # not back to the pool with the setting
+        await connection.close()
 
     def _start(self) -> None:
         if self._writer is None or self._writer.done():
@@ -106,6 +115,12 @@ class Receipts:
         if self._connection is None:
             self._connection = await self._db.engine.connect()
             self._driver = (await self._connection.get_raw_connection()).driver_connection
+            if not self._db.sqlite:
+                # A receipt must outlive the notifier, not the database server: the commit
+                # returns once PostgreSQL has it, without waiting for the disk (a flush per
+                # write made the pass wait on fsync: 40% fewer mails per second). SQLite
+                # (WAL, synchronous=NORMAL) commits without a flush already.
+                await self._driver.execute("SET synchronous_commit TO off")
         statement, rows = receipt_rows(self._db.engine.dialect, mail_ids, self._clock.now())
         async with self._db.write_lock():
             await self._driver.executemany(statement, rows)
