@@ -63,6 +63,13 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 
 LOG_TAIL_LINES = 30
 
+# Per-service names of the portal's address (ServiceSettings.portal_url); the stack sets the
+# shared PORTAL_URL and drops these from the inherited environment.
+_FORMER_PORTAL_VARIABLES = (
+    *(f"{name.upper()}_PORTAL_URL" for name in (*SERVICES, "gateway")),
+    "GATEWAY_PUBLIC_URL",
+)
+
 T = TypeVar("T")
 
 
@@ -396,17 +403,17 @@ class Stack:
                 "RPC_VERIFY_KEYS": self._verify_keys,
                 "DATA_DIR": str(self.data_dir),
                 f"{prefix}_DATA_DIR": str(self.data_dir),
+                # Every link in a mail points at this stack's gateway.
+                "PORTAL_URL": self.portal_url,
             }
         )
+        for variable in _FORMER_PORTAL_VARIABLES:
+            env.pop(variable, None)  # would win over PORTAL_URL
         if self.clock_offset:
             env["CK_CLOCK_OFFSET_SECONDS"] = repr(self.clock_offset.total_seconds())
         if name in SERVICES:
             env[f"{prefix}_HEALTH_HOST"] = "127.0.0.1"
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
-        if name == "accounts":
-            env["ACCOUNTS_PORTAL_URL"] = self.portal_url
-        if name == "membership":
-            env["MEMBERSHIP_PORTAL_URL"] = self.portal_url
         if name == "invoicing":
             # Placeholder details of CJP for local invoices; production sets the real ones.
             for key, value in DEMO_CJP_DETAILS.items():
@@ -417,7 +424,6 @@ class Stack:
         if name == GATEWAY:
             env["GATEWAY_HOST"] = "127.0.0.1"
             env["GATEWAY_PORT"] = str(self.gateway_port)
-            env["GATEWAY_PUBLIC_URL"] = self.portal_url
             # One key per stack, so forms stay valid when a test restarts the gateway.
             env.setdefault("GATEWAY_SECRET_KEY", self._secret_key)
             env["GATEWAY_RPC_SIGNING_KEY"] = self._signing_key
