@@ -117,7 +117,7 @@ def create_app(
         docs_url=None,  # our own page: Swagger UI from local files, no inline script
         redoc_url=None,
     )
-    if settings.public_url.startswith("https://") and not settings.secure_cookies:
+    if settings.portal_url.startswith("https://") and not settings.secure_cookies:
         log.warning(
             "gateway.insecure_cookies",
             detail="the portal is served over https: set GATEWAY_SECURE_COOKIES=true",
