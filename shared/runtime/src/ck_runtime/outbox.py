@@ -21,12 +21,12 @@ from ck_contracts.messaging import (
     EVENT_TYPE_HEADER,
     EVENTS_EXCHANGE,
     Event,
-    utcnow,
 )
 from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime.clock import current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.tables import add_runtime_tables
@@ -50,7 +50,7 @@ def _after_commit(_session: object) -> None:
 
 async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
     """Record events in the caller's transaction."""
-    now = utcnow()
+    now = current_clock().now()
     correlation = current_correlation_id()
     rows = []
     for ev in events:
@@ -174,7 +174,7 @@ class OutboxRelay:
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.seq.in_([r["seq"] for r in rows]))
-            .values(published_at=utcnow(), body=PUBLISHED_BODY)
+            .values(published_at=current_clock().now(), body=PUBLISHED_BODY)
         )
 
     async def publish_pending(self) -> int:
