@@ -44,6 +44,7 @@ CLIENTS = 50
 DURATION = os.environ.get("BENCH_WEBORDERS_DURATION", "20s")
 FIXED_RATE = 100  # weborders per second in run 2
 FIXED_SECONDS = 20
+CONNECTIONS = 64  # run 2's keep-alive connections (senders)
 RPC_SECONDS = 10
 ADMIN_EMAIL = "bench@cjp.test"
 HOLDER_EMAIL = "bea@bench-weborders.test"
@@ -199,18 +200,22 @@ def _ms(out: str, label: str) -> float:
 
 # --- run 2: a fixed rate, open loop --------------------------------------------------------------
 async def fixed_rate(portal_url: str, key: str, body: str) -> tuple[list[float], int]:
-    """Latencies (ms, from each request's scheduled start) and the number of failures."""
+    """Latencies (ms, from each request's scheduled start) and the number of failures.
+
+    A pacer puts each request's scheduled moment on a queue at that moment; CONNECTIONS
+    senders (one keep-alive connection each) take them in order. A request that waits for a
+    free sender counts the wait, so a stall is not hidden. Not one task per request all
+    waiting in httpx's pool: httpcore rescans every queued request each time a connection
+    frees up (and tries `import sniffio` for every lock it makes), so once a backlog formed
+    the client's own CPU grew with it and the client, not the portal, set the pace."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     failures = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=portal_url, timeout=10, limits=limits) as http:
 
         async def one(scheduled: float) -> None:
             nonlocal failures
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
             reply = await http.post(
                 "/api/v1/provider/weborders",
                 content=body,
@@ -223,9 +228,22 @@ async def fixed_rate(portal_url: str, key: str, body: str) -> tuple[list[float],
         # Warm the connection pool first, then the schedule.
         await asyncio.gather(*(one(time.perf_counter()) for _ in range(10)))
         latencies.clear()
+        due: asyncio.Queue[float | None] = asyncio.Queue()
+
+        async def sender() -> None:
+            while (scheduled := await due.get()) is not None:
+                await one(scheduled)
+
+        senders = [asyncio.create_task(sender()) for _ in range(CONNECTIONS)]
         start = time.perf_counter() + 0.2
-        count = FIXED_RATE * FIXED_SECONDS
-        await asyncio.gather(*(one(start + i / FIXED_RATE) for i in range(count)))
+        for i in range(FIXED_RATE * FIXED_SECONDS):
+            scheduled = start + i / FIXED_RATE
+            if (delay := scheduled - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            due.put_nowait(scheduled)
+        for _ in senders:
+            due.put_nowait(None)
+        await asyncio.gather(*senders)
     return latencies, failures
 
 
@@ -234,6 +252,10 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
     """WEBORDER_CREATE straight to the weborders service, 50 in flight: (per second, ms)."""
     from ck_contracts.weborders import Ops
     from ck_runtime.rpc_client import RpcClient
+
+    # A declared operation here; a plain name in a tree from before them (paired.py
+    # --same-harness runs this file in the baseline tree too).
+    op_name = getattr(Ops.WEBORDER_CREATE, "name", Ops.WEBORDER_CREATE)
 
     rpc = RpcClient(amqp_url, timeout=10, name="bench")
     await rpc.start()
@@ -257,7 +279,7 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
             start = time.perf_counter()
             reply = await rpc.call(
                 "weborders",
-                Ops.WEBORDER_CREATE.name,
+                op_name,
                 {**payload, "idempotency_key": uuid.uuid4().hex},
             )
             assert reply.ok, reply.error
