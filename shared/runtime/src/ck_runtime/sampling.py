@@ -25,6 +25,8 @@ log = get_logger(__name__)
 
 # One gauge set of a service's own (ck_notifier: mails pending and failed).
 Sampler = Callable[[Database], Awaitable[None]]
+# A sample that takes longer is given up (and logged): the next one tries again.
+STEP_TIMEOUT = 10.0
 
 
 async def sample_outbox(db: Database, service: str, clock: Clock) -> None:
@@ -55,7 +57,9 @@ class DeadLetterSampler:
                 self._channel = await self._connection.channel()
             name = dead_letter_queue(queue)
             try:
-                declared = await self._channel.declare_queue(name, passive=True)
+                # robust=False: a robust channel answers a repeated passive declare from its
+                # cache, with the count of the first one.
+                declared = await self._channel.declare_queue(name, passive=True, robust=False)
             except aiormq.exceptions.ChannelNotFoundEntity:
                 continue  # not declared (yet): nothing to count; the channel is closed
             count = declared.declaration_result.message_count
@@ -87,7 +91,7 @@ async def sample_forever(
         while True:
             for name, step in steps:
                 try:
-                    await asyncio.wait_for(step(), interval)
+                    await asyncio.wait_for(step(), STEP_TIMEOUT)
                 except asyncio.CancelledError:
                     raise
                 except (Exception, aio_pika.exceptions.AMQPError) as exc:
