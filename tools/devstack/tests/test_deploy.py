@@ -49,7 +49,7 @@ def test_compose_runs_every_service_on_its_own_database() -> None:
         assert spec["environment"][f"{prefix}_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{name}")
         assert spec["environment"][f"{prefix}_HEALTH_PORT"] == "8081"
-        assert "8081/health" in spec["healthcheck"]["test"][-1]
+        assert "8081/health/ready" in spec["healthcheck"]["test"][-1]
     assert services["gateway"]["command"] == ["ck-gateway"]
     assert set(services["gateway"]["depends_on"]) == set(SERVICES)
 
@@ -70,8 +70,10 @@ def test_kubernetes_has_a_probed_deployment_per_service() -> None:
         deployment = next(d for d in documents if d["kind"] == "Deployment")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == COMMANDS.get(name, ["ck-gateway"])
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert container[probe]["httpGet"]["path"] == "/health"
+        # A database or broker blip takes a pod out of rotation; it never restarts it.
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         secrets = {
             e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
         }

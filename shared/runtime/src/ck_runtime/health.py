@@ -120,6 +120,8 @@ class HealthServer:
             status = "200 OK" if Readiness.ready(answer) else "503 Service Unavailable"
             return status, "application/json", json.dumps(answer).encode()
         if path == "/metrics" and metrics.ENABLED:
+            answer = await self._readiness.check()  # cached: a scrape adds no probe storm
+            metrics.READY.labels(self._readiness.service).set(int(Readiness.ready(answer)))
             payload, content_type = metrics.exposition()
             return "200 OK", content_type, payload
         return "404 Not Found", "application/json", b'{"status":"not found"}'

@@ -11,6 +11,7 @@ Names and labels (docs/operations.md, "Watch: health, metrics, alerts", says wha
 - `ck_outbox_pending{service}`, `ck_outbox_oldest_pending_seconds{service}`,
   `ck_dead_letter_messages{queue}` and service-specific gauges (the notifier's mails):
   sampled by a background task every `metrics_sample_seconds`, never per scrape.
+- `ck_ready{service}`: 1 while ready, 0 while /health/ready answers 503.
 - The gateway's `ck_http_requests_total{route,status}` and `ck_http_request_duration_seconds
   {route}` (route = the route's template, ck_gateway.middleware.metrics).
 
@@ -70,6 +71,12 @@ HTTP_DURATION = Histogram(
     "Gateway HTTP request duration by route template.",
     ["route"],
     buckets=_BUCKETS,
+)
+READY = Gauge(
+    "ck_ready",
+    "1 while /health/ready answers 200 (database and broker usable), else 0; set per scrape "
+    "from the cached readiness answer.",
+    ["service"],
 )
 MAILS_PENDING = Gauge("ck_mails_pending", "Notifier mails waiting to be sent.")
 MAILS_FAILED = Gauge("ck_mails_failed", "Notifier mails that failed for good (need a look).")
