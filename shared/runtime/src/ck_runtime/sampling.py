@@ -11,7 +11,7 @@ from datetime import datetime
 
 import aio_pika
 import aiormq.exceptions
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from ck_contracts.messaging import dead_letter_queue
 from sqlalchemy import func, select
 
@@ -49,7 +49,7 @@ class DeadLetterSampler:
     def __init__(self, connection: AbstractRobustConnection, queues: Sequence[str]) -> None:
         self._connection = connection
         self._queues = list(queues)
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
 
     async def sample(self) -> None:
         for queue in self._queues:
