@@ -132,3 +132,34 @@ async def test_the_broker_probe_needs_an_open_connection(amqp_url: str) -> None:
         await probe_broker(connection)
     with pytest.raises(BrokerDown):
         await probe_broker(None)
+
+
+async def test_a_dropped_broker_connection_is_two_json_events_and_ready_again(
+    private_amqp_url: str,
+) -> None:
+    """The broker closes the connection (as at a broker restart; on this test's own vhost,
+    so the shared broker keeps running): one broker.connection_lost, one _restored, and the
+    probe follows. A broker that stays down needs a private node (ck_testkit.rabbit_node)."""
+    from ck_runtime.amqp import connect
+    from structlog.testing import capture_logs
+
+    vhost = private_amqp_url.rsplit("/", 1)[1]
+    connection = await connect(private_amqp_url, "probe-test")
+    try:
+        with capture_logs() as logs:
+            closing = await asyncio.create_subprocess_exec(
+                "rabbitmqctl", "-q", "close_all_connections", "-p", vhost, "test"
+            )
+            assert await closing.wait() == 0
+            end = time.monotonic() + DEADLINE
+            while time.monotonic() < end:
+                events = [e["event"] for e in logs if e["event"].startswith("broker.")]
+                if events == ["broker.connection_lost", "broker.connection_restored"]:
+                    break
+                await asyncio.sleep(0.1)
+        assert events == ["broker.connection_lost", "broker.connection_restored"]
+        lost = next(e for e in logs if e["event"] == "broker.connection_lost")
+        assert lost["connection"] == "probe-test" and lost["reason"] == "ConnectionClosed"
+        await probe_broker(connection)  # usable again, same connection object
+    finally:
+        await connection.close()

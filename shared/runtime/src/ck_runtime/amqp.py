@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -55,9 +56,27 @@ async def connect(url: str, name: str) -> AbstractRobustConnection:
     return connection
 
 
+# aio-pika and aiormq report a lost connection as plain-text lines, one with a traceback, and
+# each failed reconnect again. watch_connection's two JSON events say it once; these go.
+_CONNECTION_CHATTER = (
+    "Cancelling cause reader exited abnormally",
+    "Unexpected connection close from remote",
+    "Connection attempt to",
+    "Reconnect attempt failed",
+)
+
+
+class _DropConnectionChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_CONNECTION_CHATTER)
+
+
+for _name in ("aiormq.connection", "aio_pika.robust_connection"):
+    logging.getLogger(_name).addFilter(_DropConnectionChatter())
+
+
 def watch_connection(connection: AbstractRobustConnection, name: str, broker: str) -> None:
-    """One JSON event when the connection drops and one when it is back (aio-pika's own
-    lines stay below WARNING or come once per attempt, see logs.configure_logging)."""
+    """One JSON event when the connection drops and one when it is back."""
     up = [True]  # a failed reconnect attempt also calls the close callbacks: log once
 
     def lost(_connection: object, exc: BaseException | None) -> None:
