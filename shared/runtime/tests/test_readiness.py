@@ -23,7 +23,7 @@ DEADLINE = 30.0
 
 
 async def _admin(admin_url: str, *statements: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
