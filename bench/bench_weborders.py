@@ -13,6 +13,8 @@ Next to the bare FastAPI endpoint under the same uvicorn (bench/bare_fastapi.py)
 Target: >= 300 weborders/s, p99 < 100 ms at 100/s.
 
     uv run python bench/bench_weborders.py
+    uv run python bench/bench_weborders.py --metrics [--rounds N]   # METRICS_ENABLED off vs on:
+        run 1 only, once per setting in turns; weborders/s and CPU per 1,000 of each and ratios
 """
 
 from __future__ import annotations
@@ -294,23 +296,73 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
         await rpc.stop()
 
 
+QUIET = {
+    f"{name.upper()}_LOG_LEVEL": "WARNING"
+    for name in (
+        "accounts",
+        "roster",
+        "membership",
+        "budget",
+        "invoicing",
+        "weborders",
+        "notifier",
+        "gateway",
+    )
+}
+
+
+# --- metrics off and on (--metrics [--rounds N]) -------------------------------------------------
+def saturate_with_cpu(enabled: bool) -> tuple[float, float]:
+    """A stack with METRICS_ENABLED as given: (weborders/s, CPU seconds per 1,000 weborders of
+    every process of the platform and the broker)."""
+    from ck_devstack import Stack
+
+    env = {**QUIET, "WEBORDERS_PREFETCH": "64", "METRICS_ENABLED": str(enabled).lower()}
+    with (
+        isolated_vhost() as amqp_url,
+        tempfile.TemporaryDirectory() as data,
+        Stack(data, amqp_url, database_urls={}, env=env) as stack,
+    ):
+        school_number, key = school_and_provider_key(stack)
+        body = weborder_body(school_number)
+        wait_until_known(stack.portal_url, key, body)
+        saturate(stack.portal_url, key, body, "warm", "5s")
+        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+        if (beam := rabbit_pid()) is not None:
+            pids["rabbitmq"] = beam
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        rps, _p50, _p99, total = saturate(stack.portal_url, key, body, "run")
+        spent = sum(cpu_seconds(pid) for pid in pids.values()) - before
+        return rps, spent / total * 1000
+
+
+def compare_metrics(rounds: int) -> None:
+    """Metrics off and on in turns (off, on, off, on, ...): medians and their ratio."""
+    import statistics
+
+    figures: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(rounds):
+        for enabled in (False, True):
+            figures[enabled].append(saturate_with_cpu(enabled))
+    rps = {e: statistics.median(r for r, _ in figures[e]) for e in figures}
+    cpu = {e: statistics.median(c for _, c in figures[e]) for e in figures}
+    metric("weborders_create_rps_metrics_off", rps[False], "weborders/s")
+    metric("weborders_create_rps_metrics_on", rps[True], "weborders/s")
+    metric("weborders_cpu_per_1000_metrics_off", cpu[False], "cpu-s")
+    metric("weborders_cpu_per_1000_metrics_on", cpu[True], "cpu-s")
+    metric("weborders_create_rps_metrics_on_vs_off", rps[True] / rps[False], "ratio")
+    metric("weborders_cpu_per_1000_metrics_on_vs_off", cpu[True] / cpu[False], "ratio")
+
+
 def main() -> None:
     from ck_devstack import Stack
 
+    if "--metrics" in sys.argv:
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+        compare_metrics(rounds)
+        return
     baseline = bare_baseline()
-    quiet = {
-        f"{name.upper()}_LOG_LEVEL": "WARNING"
-        for name in (
-            "accounts",
-            "roster",
-            "membership",
-            "budget",
-            "invoicing",
-            "weborders",
-            "notifier",
-            "gateway",
-        )
-    }
+    quiet = QUIET
     with (
         isolated_vhost() as amqp_url,
         tempfile.TemporaryDirectory() as data,

@@ -49,6 +49,7 @@ def test_compose_runs_every_service_on_its_own_database() -> None:
         assert spec["environment"][f"{prefix}_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{name}")
         assert spec["environment"][f"{prefix}_HEALTH_PORT"] == "8081"
+        assert "8081/health/ready" in spec["healthcheck"]["test"][-1]
     assert services["gateway"]["command"] == ["ck-gateway"]
     assert set(services["gateway"]["depends_on"]) == set(SERVICES)
 
@@ -72,8 +73,8 @@ def test_compose_sets_the_portal_url_and_probes_readiness() -> None:
         assert not [k for k in environment if k.endswith(("_PORTAL_URL", "_PUBLIC_URL"))]
     for name in (*SERVICES, "gateway"):
         check = services[name]["healthcheck"]["test"][-1]
-        port = 8000 if name == "gateway" else 8081
-        assert f"http://127.0.0.1:{port}/health/ready'" in check, name
+        # Every process, the gateway too, answers probes on its health port 8081.
+        assert "http://127.0.0.1:8081/health/ready'" in check, name
     for name, spec in services.items():
         assert not spec.get("image", "").endswith(":latest"), name
 
@@ -105,7 +106,9 @@ def test_kubernetes_has_a_probed_deployment_per_service() -> None:
         deployment = next(d for d in documents if d["kind"] == "Deployment")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == COMMANDS.get(name, ["ck-gateway"])
+        # A database or broker blip takes a pod out of rotation; it never restarts it.
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         secrets = {
             e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e

@@ -11,7 +11,9 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from ck_runtime import metrics
 from ck_runtime.clock import Clock, install_clock
+from ck_runtime.health import HealthServer, Readiness
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_client import RpcClient
 from fastapi import FastAPI
@@ -24,6 +26,7 @@ from ck_gateway import error_handlers, errors, openapi_errors
 from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
+from ck_gateway.middleware.metrics import HttpMetricsMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
 from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
 from ck_gateway.rendering import STATIC_DIR, render_bare_error
@@ -92,15 +95,24 @@ def _error_response(scope: Scope, error: errors.GatewayError) -> Response:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     rpc: RpcClient = app.state.rpc
+    settings: GatewaySettings = app.state.settings
     started_here = not rpc.connected
     if started_here:
         await rpc.start()  # raises BrokerUnreachable with a one-sentence message
-    log.info("gateway.started")
+    # Probes and /metrics on a port of their own, never exposed through the ingress.
+    health: HealthServer | None = None
+    if settings.health_port:
+        health = HealthServer(settings.health_host, settings.health_port, app.state.readiness)
+        await health.start()
+    log.info("gateway.started", health_port=settings.health_port or None)
     try:
         yield
     finally:
+        if health is not None:
+            await health.stop()
         if started_here:
             await rpc.stop()
+        app.state.readiness.invalidate()
         log.info("gateway.stopped")
 
 
@@ -130,6 +142,8 @@ def create_app(
     app.state.rpc = rpc or RpcClient(
         settings.amqp_url, timeout=settings.rpc_timeout, signer=settings.request_signer()
     )
+    app.state.readiness = Readiness("gateway", {"broker": app.state.rpc.probe})
+    metrics.configure(settings.metrics_enabled)
 
     error_handlers.install(app)
     # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.
@@ -147,6 +161,7 @@ def create_app(
     app.add_middleware(IdempotencyKeyMiddleware, secret=app.state.secret_key)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)  # outermost: times and counts every answer
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")

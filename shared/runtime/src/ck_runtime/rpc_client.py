@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from typing import Any, TypeVar
 
@@ -45,7 +46,8 @@ from ck_contracts.rpc import (
 )
 from pydantic import BaseModel
 
-from ck_runtime.amqp import connect, declare_rpc_exchanges
+from ck_runtime import metrics
+from ck_runtime.amqp import BrokerDown, connect, declare_rpc_exchanges, probe_broker
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
 
@@ -134,6 +136,12 @@ class RpcClient:
     def connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
+    async def probe(self) -> None:
+        """For readiness: raises unless the broker connection is usable right now."""
+        if self._connection is None:
+            raise BrokerDown("not started")
+        await probe_broker(self._connection)
+
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.get(message.correlation_id or "")
         if future is None or future.done():
@@ -156,6 +164,32 @@ class RpcClient:
     ) -> RpcReply:
         """Send one request and wait for its reply, at most `timeout` seconds per attempt;
         a timed-out request is sent again (same request id) `retries` times."""
+        arguments = (actor, timeout, request_id, keep_reply_seconds)
+        if not metrics.ENABLED:
+            return await self._call(service, op, payload, *arguments)
+        started = time.perf_counter()
+        outcome = "unavailable"
+        try:
+            reply = await self._call(service, op, payload, *arguments)
+            outcome = "ok" if reply.ok or reply.error is None else str(reply.error.code)
+            return reply
+        except ServiceUnavailable as exc:
+            outcome = "timeout" if exc.reason == "timeout" else "unavailable"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.rpc_observed("client", service, op, outcome, elapsed)
+
+    async def _call(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None,
+        actor: Actor | None,
+        timeout: float | None,
+        request_id: str | None,
+        keep_reply_seconds: int,
+    ) -> RpcReply:
         wait = timeout or self.timeout
         if self._channel is None or self._channel.is_closed:
             async with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 import aio_pika
@@ -20,6 +21,7 @@ from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_que
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import ValidationError
 
+from ck_runtime import metrics
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -41,6 +43,7 @@ class RpcConsumer:
         *,
         verifier: RequestVerifier,
     ) -> None:
+        self._service = service
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
@@ -84,7 +87,13 @@ class RpcConsumer:
         try:
             headers = message.headers or {}
             bind_correlation_id(str(headers.get(CORRELATION_HEADER) or "") or None)
-            reply = await self._answer(message)
+            started = time.perf_counter()
+            op, reply = await self._answer(message)
+            if metrics.ENABLED:
+                error = reply.get("error") or {}
+                outcome = "ok" if reply.get("ok") else str(error.get("code", "internal"))
+                elapsed = time.perf_counter() - started
+                metrics.rpc_observed("server", self._service, op, outcome, elapsed)
             if message.reply_to and self._replies is not None:
                 await self._replies.publish(
                     aio_pika.Message(
@@ -102,7 +111,9 @@ class RpcConsumer:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _answer(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+    async def _answer(self, message: AbstractIncomingMessage) -> tuple[str, dict[str, Any]]:
+        """(operation for the metrics, reply). The operation is "unknown" unless this service
+        declares it: a metric label takes no free text."""
         try:
             self._verifier.verify(
                 message.headers or {},
@@ -115,10 +126,11 @@ class RpcConsumer:
             # Not from the gateway's key: nothing in it is believed, not even the actor.
             log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
             error = RpcError(code=ErrorCode.REFUSED, reason=CommonReason.SIGNATURE_REFUSED)
-            return RpcReply(ok=False, error=error).model_dump(mode="json")
+            return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
         try:
             request = RpcRequest.model_validate_json(message.body)
         except ValidationError:
             error = RpcError(code=ErrorCode.INVALID, reason=CommonReason.INVALID_INPUT)
-            return RpcReply(ok=False, error=error).model_dump(mode="json")
-        return await self._router.dispatch(request, self._db, self._deps, self._clock)
+            return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
+        op = request.op if request.op in self._router.operations else "unknown"
+        return op, await self._router.dispatch(request, self._db, self._deps, self._clock)

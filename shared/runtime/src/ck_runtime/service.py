@@ -31,23 +31,26 @@ from faststream.rabbit import (
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
+from ck_runtime import metrics
 from ck_runtime.amqp import (
     BrokerUnreachable,
     TopologyMissing,
     connect,
     dead_letter_arguments,
     ensure_topology,
+    probe_broker,
 )
 from ck_runtime.clock import Clock, current_clock, install_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
 from ck_runtime.db import Database
-from ck_runtime.health import HealthServer
+from ck_runtime.health import HealthServer, Readiness
 from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
 from ck_runtime.retention import Retention, RetentionRule, runtime_rules
 from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
+from ck_runtime.sampling import DeadLetterSampler, Sampler, sample_forever
 from ck_runtime.settings import ServiceSettings, SettingsError
 
 log = get_logger(__name__)
@@ -71,6 +74,8 @@ class Service:
     clock: Clock | None = None  # None: the settings' clock (the system clock in production)
     # The service's own retention rules (ck_runtime.retention), beside the runtime's.
     retention: Sequence[RetentionRule] = ()
+    # Gauges of the service's own, sampled with the runtime's (ck_runtime.sampling).
+    samplers: Sequence[Sampler] = ()
 
 
 class ServiceRuntime:
@@ -84,6 +89,9 @@ class ServiceRuntime:
         self.rpc: RpcConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.health: HealthServer | None = None
+        self.readiness = Readiness(
+            service.name, {"database": self._probe_database, "broker": self._probe_broker}
+        )
         # Every process runs the retention job: the runtime's rules, then the service's.
         self.retention = Retention(
             self.db,
@@ -162,14 +170,17 @@ class ServiceRuntime:
         )
         async def consume(body: dict[str, Any], message: RabbitMessage) -> None:
             try:
-                await consumer.handle(body, db)
+                handled = await consumer.handle(body, db)
             except PoisonMessage as exc:
+                metrics.event_handled(consumer.name, "poison")
                 log.error("event.poison", queue=consumer.name, error=str(exc))
                 raise RejectMessage(requeue=False) from exc
             except Exception:
+                metrics.event_handled(consumer.name, "failed")
                 log.exception("event.failed", queue=consumer.name)
                 await pause_before_retry(message.headers)
                 raise
+            metrics.event_handled(consumer.name, "handled" if handled else "duplicate")
 
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(
@@ -189,6 +200,7 @@ class ServiceRuntime:
         # clock get it back as it was at stop).
         self._previous_clock = current_clock()
         install_clock(self.clock)
+        metrics.configure(s.metrics_enabled)
         await upgrade_async(self.service.name, self.db.url)
         verifier = s.request_verifier() if self.service.rpc is not None else None
         self._connection = await connect(s.amqp_url, f"{self.service.name}-publisher")
@@ -220,20 +232,34 @@ class ServiceRuntime:
         for job in self.service.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
         self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
+        if s.metrics_enabled:
+            self._tasks.append(asyncio.create_task(self._sample_metrics(), name="metrics"))
         if s.health_port:
-            self.health = HealthServer(s.health_host, s.health_port, self.check_health)
+            self.health = HealthServer(s.health_host, s.health_port, self.readiness)
             await self.health.start()
         log.info("service.started", health_port=s.health_port or None)
 
-    async def check_health(self) -> dict[str, str]:
-        result = {"service": self.service.name, "database": "ok", "broker": "ok"}
-        try:
-            await asyncio.wait_for(self.db.ping(), 3)
-        except Exception:
-            result["database"] = "unreachable"
-        if self._connection is None or self._connection.is_closed:
-            result["broker"] = "unreachable"
-        return result
+    async def check_health(self) -> dict[str, Any]:
+        """The readiness answer (health.Readiness: probed at most every 2 s)."""
+        return await self.readiness.check()
+
+    async def _probe_database(self) -> None:
+        await self.db.ping()
+
+    async def _probe_broker(self) -> None:
+        await probe_broker(self._connection)
+
+    async def _sample_metrics(self) -> None:
+        assert self._connection is not None
+        queues = [consumer.name for consumer in self.service.consumers]
+        await sample_forever(
+            db=self.db,
+            service=self.service.name,
+            clock=self.clock,
+            dead_letters=DeadLetterSampler(self._connection, queues) if queues else None,
+            samplers=self.service.samplers,
+            interval=self.settings.metrics_sample_seconds,
+        )
 
     async def stop(self) -> None:
         if self.health is not None:
@@ -249,6 +275,7 @@ class ServiceRuntime:
         if self._connection is not None:
             await self._connection.close()
         await self.db.dispose()
+        self.readiness.invalidate()
         if self._previous_clock is not None:
             install_clock(self._previous_clock)
         log.info("service.stopped")

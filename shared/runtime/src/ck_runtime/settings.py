@@ -36,6 +36,10 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     health_host: str = "127.0.0.1"
     health_port: int = 0  # 0: no health endpoint (tests); the run command assigns ports
+    # GET /metrics and the recording behind it (ck_runtime.metrics); shared METRICS_ENABLED.
+    metrics_enabled: bool = True
+    # Pause between samples of the gauges that need a query (outbox, dead letters, mails).
+    metrics_sample_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
     # Messages handled at once per queue. Small for SQLite (one writer), larger for PostgreSQL.
@@ -126,6 +130,7 @@ SHARED_VARIABLES = {
     "clock_offset_seconds": "CK_CLOCK_OFFSET_SECONDS",
     "rpc_verify_keys": "RPC_VERIFY_KEYS",
     "portal_url": "PORTAL_URL",
+    "metrics_enabled": "METRICS_ENABLED",
 }
 
 
