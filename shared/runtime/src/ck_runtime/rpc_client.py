@@ -38,13 +38,16 @@ from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor
 from ck_contracts.rpc import (
     REPLY_KEPT_SECONDS,
+    ErrorCode,
     RpcError,
     RpcReply,
     RpcRequest,
     new_request_id,
 )
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
+from ck_runtime import tracing
 from ck_runtime.amqp import connect, declare_rpc_exchanges
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
@@ -67,6 +70,9 @@ def signer_from_environment() -> RequestSigner:
 
 
 log = get_logger(__name__)
+# Error replies that mark the client span failed; refusals by a rule (invalid, not found,
+# conflict, ...) are answers, not failures.
+INTERNAL_ERRORS = frozenset({ErrorCode.INTERNAL, ErrorCode.REFUSED, ErrorCode.UNAVAILABLE})
 
 
 class ServiceUnavailable(Exception):
@@ -156,6 +162,36 @@ class RpcClient:
     ) -> RpcReply:
         """Send one request and wait for its reply, at most `timeout` seconds per attempt;
         a timed-out request is sent again (same request id) `retries` times."""
+        tracer = tracing.tracer(self._name)
+        if tracer is None:
+            return await self._call(
+                service, op, payload, actor, timeout, request_id, keep_reply_seconds
+            )
+        # A client span for the whole call (every attempt); its context goes in the headers.
+        with tracer.start_as_current_span(
+            f"{service}/{op}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "ck-amqp", "rpc.service": service, "rpc.method": op},
+        ) as span:
+            reply = await self._call(
+                service, op, payload, actor, timeout, request_id, keep_reply_seconds
+            )
+            if not reply.ok and reply.error is not None:
+                span.set_attribute("ck.rpc.error", reply.error.code)
+                if reply.error.code in INTERNAL_ERRORS:
+                    tracing.mark_failed(span, reply.error.code)
+            return reply
+
+    async def _call(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None,
+        actor: Actor | None,
+        timeout: float | None,
+        request_id: str | None,
+        keep_reply_seconds: int,
+    ) -> RpcReply:
         wait = timeout or self.timeout
         if self._channel is None or self._channel.is_closed:
             async with self._lock:
@@ -182,6 +218,7 @@ class RpcClient:
             for attempt in range(self.retries + 1):
                 message_id = uuid.uuid4().hex
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
+                tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
                 headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
                 message = aio_pika.Message(
                     body=body,

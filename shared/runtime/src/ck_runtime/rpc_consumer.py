@@ -18,8 +18,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
+from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 
+from ck_runtime import tracing
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -41,6 +43,7 @@ class RpcConsumer:
         *,
         verifier: RequestVerifier,
     ) -> None:
+        self._service = service
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
@@ -84,16 +87,25 @@ class RpcConsumer:
         try:
             headers = message.headers or {}
             bind_correlation_id(str(headers.get(CORRELATION_HEADER) or "") or None)
-            reply = await self._answer(message)
-            if message.reply_to and self._replies is not None:
-                await self._replies.publish(
-                    aio_pika.Message(
-                        json.dumps(reply, separators=(",", ":")).encode(),
-                        content_type="application/json",
-                        correlation_id=message.correlation_id,
-                    ),
-                    routing_key=message.reply_to,
-                )
+            # A server span, child of the caller's (traceparent in the headers); named after
+            # the operation once the request is read.
+            with tracing.consume_span(
+                self._service,
+                f"{self._queue_name} process",
+                headers,
+                SpanKind.SERVER,
+                {"rpc.system": "ck-amqp", "rpc.service": self._service},
+            ) as span:
+                reply = await self._answer(message, span)
+                if message.reply_to and self._replies is not None:
+                    await self._replies.publish(
+                        aio_pika.Message(
+                            json.dumps(reply, separators=(",", ":")).encode(),
+                            content_type="application/json",
+                            correlation_id=message.correlation_id,
+                        ),
+                        routing_key=message.reply_to,
+                    )
             await message.ack()
         except aio_pika.exceptions.AMQPError:
             log.warning("rpc.reply_failed")  # the caller times out; nothing else to do
@@ -102,7 +114,9 @@ class RpcConsumer:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _answer(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+    async def _answer(
+        self, message: AbstractIncomingMessage, span: Span | None = None
+    ) -> dict[str, Any]:
         try:
             self._verifier.verify(
                 message.headers or {},
@@ -114,6 +128,7 @@ class RpcConsumer:
         except SignatureRefused as exc:
             # Not from the gateway's key: nothing in it is believed, not even the actor.
             log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
+            tracing.mark_failed(span, "refused")
             error = RpcError(code=ErrorCode.REFUSED, reason=CommonReason.SIGNATURE_REFUSED)
             return RpcReply(ok=False, error=error).model_dump(mode="json")
         try:
@@ -121,4 +136,14 @@ class RpcConsumer:
         except ValidationError:
             error = RpcError(code=ErrorCode.INVALID, reason=CommonReason.INVALID_INPUT)
             return RpcReply(ok=False, error=error).model_dump(mode="json")
-        return await self._router.dispatch(request, self._db, self._deps, self._clock)
+        if span is None:
+            return await self._router.dispatch(request, self._db, self._deps, self._clock)
+        span.update_name(f"{self._service}/{request.op}")
+        span.set_attribute("rpc.method", request.op)
+        reply = await self._router.dispatch(request, self._db, self._deps, self._clock)
+        error = reply.get("error") or {}
+        if error:
+            span.set_attribute("ck.rpc.error", str(error.get("code")))
+            if error.get("code") == ErrorCode.INTERNAL:
+                tracing.mark_failed(span, ErrorCode.INTERNAL)
+        return reply
