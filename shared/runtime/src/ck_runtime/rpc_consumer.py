@@ -141,9 +141,9 @@ class RpcConsumer:
         span.update_name(f"{self._service}/{request.op}")
         span.set_attribute("rpc.method", request.op)
         reply = await self._router.dispatch(request, self._db, self._deps, self._clock)
-        error = reply.get("error") or {}
-        if error:
-            span.set_attribute("ck.rpc.error", str(error.get("code")))
-            if error.get("code") == ErrorCode.INTERNAL:
+        failure: dict[str, Any] = reply.get("error") or {}
+        if failure:
+            span.set_attribute("ck.rpc.error", str(failure.get("code")))
+            if failure.get("code") == ErrorCode.INTERNAL:
                 tracing.mark_failed(span, ErrorCode.INTERNAL)
         return reply

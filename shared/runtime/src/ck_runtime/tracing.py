@@ -190,17 +190,17 @@ def instrument_engine(engine: Any, service: str) -> None:
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import get_meter
 
-    class _InSpansOnly(EngineTracer):  # type: ignore[misc]
+    class _InSpansOnly(EngineTracer):
         def _before_cur_exec(
             self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
         ) -> tuple[Any, Any]:
             if not trace.get_current_span().get_span_context().is_valid:
                 return statement, params
-            result: tuple[Any, Any] = super()._before_cur_exec(
+            result: tuple[Any, Any] = super()._before_cur_exec(  # type: ignore[no-untyped-call]
                 conn, cursor, statement, params, context, many
             )
             return result
 
     # Statements are recorded without their parameters (no personal data in spans).
     usage = get_meter(TRACER_NAME).create_up_down_counter("db.client.connections.usage")
-    _InSpansOnly(found, getattr(engine, "sync_engine", engine), usage)
+    _InSpansOnly(found, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
