@@ -177,9 +177,11 @@ def add_trace_id(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
 
 # -- the database -------------------------------------------------------------------------------
 def instrument_engine(engine: Any, service: str) -> None:
-    """A span per statement on this engine (SQLAlchemy instrumentation) inside a traced piece
-    of work, when tracing is on. Statements outside any span (the outbox relay's polls, the
-    retention job, health checks) start no trace of their own.
+    """A span per statement on this engine (SQLAlchemy instrumentation) inside a sampled
+    piece of work, when tracing is on. Statements outside any span (the outbox relay's polls,
+    the retention job, health checks) start no trace of their own, and under an unsampled
+    span they are skipped at once: their spans would be dropped by the parent-based sampler
+    anyway, and a statement is the most frequent thing a service does.
 
     EngineTracer rather than SQLAlchemyInstrumentor().instrument(engine=...): the instrumentor
     is a process-wide singleton that instruments once and also patches create_engine, while a
@@ -190,11 +192,22 @@ def instrument_engine(engine: Any, service: str) -> None:
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import get_meter
 
-    class _InSpansOnly(EngineTracer):
+    class _InSampledSpansOnly(EngineTracer):
+        @classmethod
+        def _register_event_listener(
+            cls, target: Any, identifier: str, func: Any, *args: Any, **kw: Any
+        ) -> None:
+            # Statements only: the pool events feed a connection-usage metric of OpenTelemetry
+            # metrics, which this platform does not export (metrics are Prometheus').
+            if identifier in ("before_cursor_execute", "after_cursor_execute", "handle_error"):
+                super()._register_event_listener(  # type: ignore[no-untyped-call]
+                    target, identifier, func, *args, **kw
+                )
+
         def _before_cur_exec(
             self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
         ) -> tuple[Any, Any]:
-            if not trace.get_current_span().get_span_context().is_valid:
+            if not trace.get_current_span().is_recording():
                 return statement, params
             result: tuple[Any, Any] = super()._before_cur_exec(  # type: ignore[no-untyped-call]
                 conn, cursor, statement, params, context, many
@@ -203,4 +216,4 @@ def instrument_engine(engine: Any, service: str) -> None:
 
     # Statements are recorded without their parameters (no personal data in spans).
     usage = get_meter(TRACER_NAME).create_up_down_counter("db.client.connections.usage")
-    _InSpansOnly(found, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
+    _InSampledSpansOnly(found, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
