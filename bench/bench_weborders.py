@@ -432,6 +432,8 @@ def tracing_cost() -> None:
         metric("weborders_tracing_spans_exported", sink.spans, "spans")
         metric("weborders_tracing_traces_exported", len(sink.trace_ids), "traces")
         metric("weborders_tracing_traces_per_request", len(sink.trace_ids) / requests_on, "ratio")
+        spans_per_trace = sink.spans / max(1, len(sink.trace_ids))
+        metric("weborders_tracing_spans_per_trace", spans_per_trace, "spans")
 
 
 if __name__ == "__main__":
