@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from ck_runtime import tracing
 from ck_runtime.amqp import BrokerUnreachable
-from ck_runtime.logs import configure_logging
+from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.settings import SettingsError
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -71,7 +71,8 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level, settings.log_json)
-    tracing.setup_from_environment("gateway")  # before create_app, which instruments the app
+    if tracing.setup_from_environment("gateway"):  # before create_app, which instruments it
+        get_logger(__name__).info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
     try:
         app = create_app(settings)  # a missing GATEWAY_SECRET_KEY stops here (fail closed)
         asyncio.run(serve(app, settings))
