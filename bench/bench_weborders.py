@@ -18,9 +18,9 @@ With `--tracing`: what traces cost (issue 11). Two stacks run side by side, one 
 off and one with tracing on (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ratio 0.1 or
 BENCH_TRACING_RATIO, exporting with OTLP/HTTP to bench/otlp_sink.py: a local receiver that
 decodes and counts the spans and keeps nothing). Run 1 is repeated in turns (off, on, on,
-off, ..., 12 runs of 12 s: a drifting machine affects both alike); printed are the medians of weborders/s,
-p50/p99 and the CPU seconds per 1,000 weborders of all processes (services, gateway,
-RabbitMQ), each `_tracing_off` and `_tracing_on`, with their ratios. Target: < 10 % cost.
+off, ...: 12 runs of 12 s; a drifting machine affects both alike); printed are the medians
+of weborders/s, p50/p99 and the CPU seconds per 1,000 weborders of all processes (services,
+gateway, RabbitMQ), each `_tracing_off` and `_tracing_on`, with their ratios. Target: < 10 %.
 
     uv run python bench/bench_weborders.py --tracing
 """
