@@ -15,16 +15,28 @@ Target: >= 300 weborders/s, p99 < 100 ms at 100/s.
     uv run python bench/bench_weborders.py
     uv run python bench/bench_weborders.py --metrics [--rounds N]   # METRICS_ENABLED off vs on:
         run 1 only, once per setting in turns; weborders/s and CPU per 1,000 of each and ratios
+
+With `--tracing`: what traces cost (issue 11). Two stacks run side by side, one with tracing
+off and one with tracing on (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ratio 0.1 or
+BENCH_TRACING_RATIO, exporting with OTLP/HTTP to bench/otlp_sink.py: a local receiver that
+decodes and counts the spans and keeps nothing). Run 1 is repeated in turns (off, on, on,
+off, ...: 12 runs of 12 s; a drifting machine affects both alike); printed are the medians
+of weborders/s, p50/p99 and the CPU seconds per 1,000 weborders of all processes (services,
+gateway, RabbitMQ), each `_tracing_off` and `_tracing_on`, with their ratios. Target: < 10 %.
+
+    uv run python bench/bench_weborders.py --tracing
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -355,6 +367,9 @@ def compare_metrics(rounds: int) -> None:
 
 
 def main() -> None:
+    if "--tracing" in sys.argv[1:]:
+        tracing_cost()
+        return
     from ck_devstack import Stack
 
     if "--metrics" in sys.argv:
@@ -401,6 +416,96 @@ def main() -> None:
         metric("weborders_rpc_only_rps", rpc_rate, "weborders/s")
         metric("weborders_rpc_only_p50", percentile(rpc_latencies, 50), "ms")
         metric("weborders_rpc_only_p99", percentile(rpc_latencies, 99), "ms")
+
+
+# --- --tracing: the same saturation run with tracing off and on ---------------------------------
+# In turns, each mode as often first as second (a drifting machine affects both alike).
+TRACING_ROUNDS = ("off", "on", "on", "off") * 3
+TRACING_DURATION = os.environ.get("BENCH_TRACING_DURATION", "12s")
+
+
+def stack_pids(stack: Any) -> dict[str, int]:
+    pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+    if (beam := rabbit_pid()) is not None:
+        pids["rabbitmq"] = beam
+    return pids
+
+
+def tracing_cost() -> None:
+    from ck_devstack import Stack
+    from otlp_sink import OtlpSink
+
+    ratio = os.environ.get("BENCH_TRACING_RATIO", "0.1")
+    with contextlib.ExitStack() as scope:
+        sink = scope.enter_context(OtlpSink())
+        # Off: no endpoint, so ck_runtime.tracing makes nothing (whatever this shell has set).
+        envs = {
+            "off": {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""},
+            "on": {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": ratio,
+            },
+        }
+        stacks: dict[str, tuple[Any, str, str]] = {}
+        for mode, extra in envs.items():
+            amqp_url = scope.enter_context(isolated_vhost())
+            data = scope.enter_context(tempfile.TemporaryDirectory())
+            env = {**QUIET, "WEBORDERS_PREFETCH": "64", **extra}
+            stack = scope.enter_context(Stack(data, amqp_url, database_urls={}, env=env))
+            school_number, key = school_and_provider_key(stack)
+            body = weborder_body(school_number)
+            wait_until_known(stack.portal_url, key, body)
+            saturate(stack.portal_url, key, body, "warm", "5s")
+            stacks[mode] = (stack, key, body)
+        time.sleep(6)  # the warm-up's spans leave with the next batch (OTEL_BSP_SCHEDULE_DELAY)
+        sink.reset()
+        figures: dict[str, dict[str, list[float]]] = {m: {} for m in envs}
+        requests_on = 0
+        for turn, mode in enumerate(TRACING_ROUNDS):
+            stack, key, body = stacks[mode]
+            pids = stack_pids(stack)
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            rps, p50, p99, total = saturate(
+                stack.portal_url, key, body, f"r{turn}", TRACING_DURATION
+            )
+            after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            spent = {name: (after[name] - before[name]) / total * 1000 for name in pids}
+            if mode == "on":
+                requests_on += total
+            seen = figures[mode]
+            for name, value in (
+                ("rps", rps),
+                ("p50", p50),
+                ("p99", p99),
+                ("cpu", sum(spent.values())),
+                ("cpu_gateway", spent.get("gateway", 0.0)),
+                ("cpu_weborders", spent.get("weborders", 0.0)),
+            ):
+                seen.setdefault(name, []).append(value)
+            print(f"# {mode}: {rps:.0f}/s, {sum(spent.values()):.2f} cpu-s/1000", flush=True)
+        time.sleep(6)  # the last batch of spans
+        med = {m: {k: statistics.median(v) for k, v in f.items()} for m, f in figures.items()}
+        for mode in envs:
+            metric(f"weborders_create_rps_tracing_{mode}", med[mode]["rps"], "weborders/s")
+            metric(f"weborders_create_p50_tracing_{mode}", med[mode]["p50"], "ms")
+            metric(f"weborders_create_p99_tracing_{mode}", med[mode]["p99"], "ms")
+            metric(f"weborders_cpu_per_1000_tracing_{mode}", med[mode]["cpu"], "cpu-s")
+            for part in ("gateway", "weborders"):
+                metric(
+                    f"weborders_cpu_{part}_per_1000_tracing_{mode}",
+                    med[mode][f"cpu_{part}"],
+                    "cpu-s",
+                )
+        metric("weborders_tracing_rps_ratio", med["on"]["rps"] / med["off"]["rps"], "ratio")
+        metric("weborders_tracing_cpu_ratio", med["on"]["cpu"] / med["off"]["cpu"], "ratio")
+        metric("weborders_tracing_sample_ratio", float(ratio), "ratio")
+        metric("weborders_tracing_spans_exported", sink.spans, "spans")
+        metric("weborders_tracing_traces_exported", len(sink.trace_ids), "traces")
+        metric("weborders_tracing_traces_per_request", len(sink.trace_ids) / requests_on, "ratio")
+        spans_per_trace = sink.spans / max(1, len(sink.trace_ids))
+        metric("weborders_tracing_spans_per_trace", spans_per_trace, "spans")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from ck_runtime import metrics
+from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock, install_clock
 from ck_runtime.health import HealthServer, Readiness
 from ck_runtime.logs import get_logger
@@ -194,4 +195,46 @@ def create_app(
     ):
         app.include_router(router)
     openapi_errors.install(app)
+    _trace_requests(app)
     return app
+
+
+# Probes and scrapes every few seconds would be most of the traces and tell nothing.
+UNTRACED_URLS = "/health,/metrics,/static,/api/docs"
+
+
+def _trace_requests(app: FastAPI) -> None:
+    """A server span per HTTP request (OpenTelemetry's FastAPI instrumentation), when tracing
+    is on (ck_runtime.tracing); the RPC client's spans are its children."""
+    provider = tracing.provider("gateway")
+    if provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_URLS,
+        # No span per ASGI send/receive message: they double the spans and say little.
+        exclude_spans=["receive", "send"],
+        server_request_hook=_hide_query_and_peer,
+    )
+
+
+_URL_KEYS = ("http.url", "url.full")
+_HIDDEN_KEYS = ("url.query", "net.peer.ip", "client.address", "http.client_ip")
+
+
+def _hide_query_and_peer(span: Any, _scope: Any) -> None:
+    """Like the access log: no query string (password and activation links carry tokens) and
+    no client address in spans (R-AVG-2)."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    for key in _HIDDEN_KEYS:
+        if key in attributes:
+            span.set_attribute(key, "(hidden)")

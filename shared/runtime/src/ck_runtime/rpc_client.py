@@ -39,14 +39,16 @@ from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor
 from ck_contracts.rpc import (
     REPLY_KEPT_SECONDS,
+    ErrorCode,
     RpcError,
     RpcReply,
     RpcRequest,
     new_request_id,
 )
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
-from ck_runtime import metrics
+from ck_runtime import metrics, tracing
 from ck_runtime.amqp import BrokerDown, connect, declare_rpc_exchanges, probe_broker
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
@@ -69,6 +71,9 @@ def signer_from_environment() -> RequestSigner:
 
 
 log = get_logger(__name__)
+# Error replies that mark the client span failed; refusals by a rule (invalid, not found,
+# conflict, ...) are answers, not failures.
+INTERNAL_ERRORS = frozenset({ErrorCode.INTERNAL, ErrorCode.REFUSED, ErrorCode.UNAVAILABLE})
 
 
 class ServiceUnavailable(Exception):
@@ -165,6 +170,30 @@ class RpcClient:
         """Send one request and wait for its reply, at most `timeout` seconds per attempt;
         a timed-out request is sent again (same request id) `retries` times."""
         arguments = (actor, timeout, request_id, keep_reply_seconds)
+        tracer = tracing.tracer(self._name)
+        if tracer is None:
+            return await self._measured(service, op, payload, arguments)
+        # A client span for the whole call (every attempt); its context goes in the headers.
+        with tracer.start_as_current_span(
+            f"{service}/{op}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "ck-amqp", "rpc.service": service, "rpc.method": op},
+        ) as span:
+            reply = await self._measured(service, op, payload, arguments)
+            if not reply.ok and reply.error is not None:
+                span.set_attribute("ck.rpc.error", reply.error.code)
+                if reply.error.code in INTERNAL_ERRORS:
+                    tracing.mark_failed(span, reply.error.code)
+            return reply
+
+    async def _measured(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None,
+        arguments: tuple[Actor | None, float | None, str | None, int],
+    ) -> RpcReply:
+        """The call, counted and timed for the metrics (ck_runtime.metrics) when they are on."""
         if not metrics.ENABLED:
             return await self._call(service, op, payload, *arguments)
         started = time.perf_counter()
@@ -216,6 +245,7 @@ class RpcClient:
             for attempt in range(self.retries + 1):
                 message_id = uuid.uuid4().hex
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
+                tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
                 headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
                 message = aio_pika.Message(
                     body=body,

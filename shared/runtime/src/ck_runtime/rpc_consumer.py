@@ -19,9 +19,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
+from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 
-from ck_runtime import metrics
+from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -87,22 +88,31 @@ class RpcConsumer:
         try:
             headers = message.headers or {}
             bind_correlation_id(str(headers.get(CORRELATION_HEADER) or "") or None)
-            started = time.perf_counter()
-            op, reply = await self._answer(message)
-            if metrics.ENABLED:
-                error = reply.get("error") or {}
-                outcome = "ok" if reply.get("ok") else str(error.get("code", "internal"))
-                elapsed = time.perf_counter() - started
-                metrics.rpc_observed("server", self._service, op, outcome, elapsed)
-            if message.reply_to and self._replies is not None:
-                await self._replies.publish(
-                    aio_pika.Message(
-                        json.dumps(reply, separators=(",", ":")).encode(),
-                        content_type="application/json",
-                        correlation_id=message.correlation_id,
-                    ),
-                    routing_key=message.reply_to,
-                )
+            # A server span, child of the caller's (traceparent in the headers); named after
+            # the operation once the request is read.
+            with tracing.consume_span(
+                self._service,
+                f"{self._queue_name} process",
+                headers,
+                SpanKind.SERVER,
+                {"rpc.system": "ck-amqp", "rpc.service": self._service},
+            ) as span:
+                started = time.perf_counter()
+                op, reply = await self._answer(message, span)
+                if metrics.ENABLED:
+                    error = reply.get("error") or {}
+                    outcome = "ok" if reply.get("ok") else str(error.get("code", "internal"))
+                    elapsed = time.perf_counter() - started
+                    metrics.rpc_observed("server", self._service, op, outcome, elapsed)
+                if message.reply_to and self._replies is not None:
+                    await self._replies.publish(
+                        aio_pika.Message(
+                            json.dumps(reply, separators=(",", ":")).encode(),
+                            content_type="application/json",
+                            correlation_id=message.correlation_id,
+                        ),
+                        routing_key=message.reply_to,
+                    )
             await message.ack()
         except aio_pika.exceptions.AMQPError:
             log.warning("rpc.reply_failed")  # the caller times out; nothing else to do
@@ -111,7 +121,9 @@ class RpcConsumer:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _answer(self, message: AbstractIncomingMessage) -> tuple[str, dict[str, Any]]:
+    async def _answer(
+        self, message: AbstractIncomingMessage, span: Span | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """(operation for the metrics, reply). The operation is "unknown" unless this service
         declares it: a metric label takes no free text."""
         try:
@@ -125,6 +137,7 @@ class RpcConsumer:
         except SignatureRefused as exc:
             # Not from the gateway's key: nothing in it is believed, not even the actor.
             log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
+            tracing.mark_failed(span, "refused")
             error = RpcError(code=ErrorCode.REFUSED, reason=CommonReason.SIGNATURE_REFUSED)
             return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
         try:
@@ -133,4 +146,14 @@ class RpcConsumer:
             error = RpcError(code=ErrorCode.INVALID, reason=CommonReason.INVALID_INPUT)
             return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
         op = request.op if request.op in self._router.operations else "unknown"
-        return op, await self._router.dispatch(request, self._db, self._deps, self._clock)
+        if span is None:
+            return op, await self._router.dispatch(request, self._db, self._deps, self._clock)
+        span.update_name(f"{self._service}/{op}")
+        span.set_attribute("rpc.method", op)
+        reply = await self._router.dispatch(request, self._db, self._deps, self._clock)
+        failure: dict[str, Any] = reply.get("error") or {}
+        if failure:
+            span.set_attribute("ck.rpc.error", str(failure.get("code")))
+            if failure.get("code") == ErrorCode.INTERNAL:
+                tracing.mark_failed(span, ErrorCode.INTERNAL)
+        return op, reply

@@ -31,7 +31,7 @@ from faststream.rabbit import (
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
-from ck_runtime import metrics
+from ck_runtime import metrics, tracing
 from ck_runtime.amqp import (
     BrokerUnreachable,
     TopologyMissing,
@@ -84,7 +84,7 @@ class ServiceRuntime:
         self.settings = service.settings
         self.clock: Clock = service.clock or self.settings.clock()
         self._previous_clock: Clock | None = None
-        self.db = Database(self.settings.resolved_database_url())
+        self.db = Database(self.settings.resolved_database_url(), service=service.name)
         self.broker = self._build_broker()
         self.rpc: RpcConsumer | None = None
         self.relay: OutboxRelay | None = None
@@ -170,7 +170,7 @@ class ServiceRuntime:
         )
         async def consume(body: dict[str, Any], message: RabbitMessage) -> None:
             try:
-                handled = await consumer.handle(body, db)
+                handled = await consumer.handle(body, db, message.headers)
             except PoisonMessage as exc:
                 metrics.event_handled(consumer.name, "poison")
                 log.error("event.poison", queue=consumer.name, error=str(exc))
@@ -209,7 +209,7 @@ class ServiceRuntime:
             log.info("topology.provisioned", detail="declared by the operator; checked")
         self.relay = OutboxRelay(
             self.db,
-            ConfirmingPublisher(self._connection),
+            ConfirmingPublisher(self._connection, service=self.service.name),
             batch=s.outbox_batch,
             poll_seconds=s.outbox_poll_seconds,
         )
@@ -300,8 +300,13 @@ def run_service(build: Callable[[], Service]) -> None:
         service = build()
         name = service.name
         configure_logging(service.name, service.settings.log_level, service.settings.log_json)
+        # Before the runtime: its database engine is instrumented when it is made.
+        if tracing.setup_from_environment(service.name):
+            log.info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
         runtime = ServiceRuntime(service)
         asyncio.run(runtime.run_until_signalled())
     except (BrokerUnreachable, SettingsError, TopologyMissing) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        tracing.shutdown()  # flush the spans still batched
