@@ -59,7 +59,9 @@ def rabbit() -> Iterator[PrivateRabbit]:
 
 
 @pytest.fixture(scope="module")
-def saga_portal(rabbit: PrivateRabbit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+def saga_portal(
+    rabbit: PrivateRabbit, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Portal]:
     data_dir: Path = tmp_path_factory.mktemp("saga")
     with Stack(data_dir, rabbit.amqp_url, database_urls={}) as stack:
         password = secrets.token_urlsafe(18)
@@ -100,9 +102,7 @@ def school_with_budget(portal: Portal) -> School:
         page_login(http, holder, PASSWORD)
         order_budget(http, collective=COLLECTIVE)
         admin_approves_and_records_payment(admin, str(school["school_id"]), "105,00")
-        wait_for(
-            showing(http, "/bestellingen/overzicht", "€ 210,00"), what="the budget credited"
-        )
+        wait_for(showing(http, "/bestellingen/overzicht", "€ 210,00"), what="the budget credited")
         login = http.post("/api/v1/auth/login", json={"email": holder, "password": PASSWORD})
         token = login.json()["token"]
     return School(str(school["school_id"]), int(school["school_number"]), token, key, tag)  # type: ignore[arg-type]
@@ -130,7 +130,8 @@ def create_weborders(portal: Portal, school: School, count: int) -> list[str]:
                 reply = http.post("/api/v1/provider/weborders", json=body, headers=headers)
                 return reply if reply.status_code == 201 else None
 
-            ids.append(wait_for(created, what="the school known to weborders").json()["weborder_id"])
+            reply = wait_for(created, what="the school known to weborders")
+            ids.append(reply.json()["weborder_id"])
     return ids
 
 
@@ -239,7 +240,7 @@ def check_end_state(portal: Portal, school: School, ids: list[str], answers: Ans
 
 async def kill_broker_meanwhile(rabbit: PrivateRabbit, seed: int) -> None:
     """SIGKILL the broker shortly after the approvals began, keep it down a few seconds."""
-    chance = random.Random(seed)  # noqa: S311 (timing variety, not security)
+    chance = random.Random(seed)
     await asyncio.sleep(chance.uniform(0.2, PER_ROUND * STAGGER_SECONDS))
     await asyncio.to_thread(rabbit.kill)
     await asyncio.sleep(chance.uniform(2, 5))
