@@ -242,7 +242,7 @@ async def kill_broker_meanwhile(rabbit: PrivateRabbit, seed: int) -> None:
     """SIGKILL the broker shortly after the approvals began, keep it down a few seconds."""
     chance = random.Random(seed)
     await asyncio.sleep(chance.uniform(0.2, PER_ROUND * STAGGER_SECONDS))
-    await asyncio.to_thread(rabbit.kill)
+    await asyncio.to_thread(rabbit.kill, settle=False)  # settled before the round began
     await asyncio.sleep(chance.uniform(2, 5))
     await asyncio.to_thread(rabbit.start)
 
@@ -262,6 +262,9 @@ def test_broker_killed_during_approvals_every_saga_finishes(
         batch = ids[round_ * PER_ROUND : (round_ + 1) * PER_ROUND]
 
         async def one_round(batch: list[str] = batch, seed: int = round_) -> None:
+            # The node's queue registry on disk first (PrivateRabbit.kill), so that the kill
+            # itself lands at once, among the approvals.
+            await asyncio.to_thread(rabbit.settle)
             killer = asyncio.create_task(kill_broker_meanwhile(rabbit, seed))
             await approve_all(saga_portal, school, batch, answers)
             await killer
