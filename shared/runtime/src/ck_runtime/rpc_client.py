@@ -17,12 +17,14 @@ command run twice, and a late first reply still completes the call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
 from typing import Any, TypeVar
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -74,6 +76,27 @@ log = get_logger(__name__)
 # Error replies that mark the client span failed; refusals by a rule (invalid, not found,
 # conflict, ...) are answers, not failures.
 INTERNAL_ERRORS = frozenset({ErrorCode.INTERNAL, ErrorCode.REFUSED, ErrorCode.UNAVAILABLE})
+
+# What a publish raises when the connection dies under it: aio-pika's and aiormq's errors, but
+# also aiormq's ChannelInvalidStateError (a RuntimeError: "channel closed", "no active
+# transport") and plain socket errors. Before issue 11 only AMQPError was caught here, so a
+# publish during a reconnect escaped as a RuntimeError: an HTTP 500 that no client retries.
+BROKER_LOST: tuple[type[BaseException], ...] = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    RuntimeError,
+)
+
+_LOST_OR_CANCELLED: tuple[type[BaseException], ...] = (*BROKER_LOST, asyncio.CancelledError)
+
+
+def _cancelled_from_outside() -> bool:
+    """True when the running task itself is being cancelled. aiormq hands a closing channel's
+    CancelledError to the publisher waiting on a confirm too: that one is a lost connection."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class ServiceUnavailable(Exception):
@@ -243,6 +266,9 @@ class RpcClient:
         self._pending[correlation_id] = future
         try:
             for attempt in range(self.retries + 1):
+                last = attempt == self.retries
+                if future.done():  # a late reply to an earlier attempt
+                    return future.result()
                 message_id = uuid.uuid4().hex
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
                 tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
@@ -265,17 +291,41 @@ class RpcClient:
                     log.warning(
                         "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
                     )
-                    if attempt == self.retries:
+                    if last:
                         raise ServiceUnavailable(service, "timeout") from exc
+                except aio_pika.exceptions.PublishError as exc:
+                    raise ServiceUnavailable(service, "no queue") from exc
+                except _LOST_OR_CANCELLED as exc:
+                    if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                        raise  # the caller gave up (client gone, shutdown): not ours to hide
+                    # The connection died under the publish or its confirm: the request may
+                    # or may not have arrived. It is sent again with the same request id once
+                    # the connection is back (the service answers a repeat with its first
+                    # answer); never an unexplained error (a 500) for the caller.
+                    log.warning(
+                        "rpc.broker_lost",
+                        service=service,
+                        op=op,
+                        error=type(exc).__name__,
+                        attempt=attempt + 1,
+                    )
+                    if last:
+                        raise ServiceUnavailable(service, "broker unreachable") from exc
+                    await self._until_connected(wait)
             raise AssertionError("unreachable")
-        except aio_pika.exceptions.PublishError as exc:
-            raise ServiceUnavailable(service, "no queue") from exc
-        except aio_pika.exceptions.AMQPError as exc:
-            raise ServiceUnavailable(service, "broker unreachable") from exc
         finally:
             self._pending.pop(correlation_id, None)
             if not future.done():
                 future.cancel()
+
+    async def _until_connected(self, timeout: float) -> None:
+        """Wait (at most timeout seconds) for the robust connection to restore this channel."""
+        channel = self._channel
+        ready = getattr(channel, "ready", None)
+        if ready is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ready(), timeout)
 
     async def send(self, op: Operation[Req, Res], payload: Req, **kwargs: Any) -> Res:
         """The declared operation's answer, typed as it declares; raises RpcFailed on an error

@@ -26,6 +26,7 @@ from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
+from ck_runtime.rpc_client import BROKER_LOST
 from ck_runtime.rpc_server import RpcRouter
 from ck_runtime.signing import RequestVerifier, SignatureRefused
 
@@ -114,8 +115,11 @@ class RpcConsumer:
                         routing_key=message.reply_to,
                     )
             await message.ack()
-        except aio_pika.exceptions.AMQPError:
-            log.warning("rpc.reply_failed")  # the caller times out; nothing else to do
+        except BROKER_LOST as exc:
+            # The connection died under the reply or the ack. The command's effects and its
+            # answer are committed (ck_runtime.commands): the caller's retry with the same
+            # request id gets that answer.
+            log.warning("rpc.reply_failed", error=type(exc).__name__)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
