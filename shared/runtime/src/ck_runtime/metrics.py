@@ -8,6 +8,8 @@ Names and labels (docs/operations.md, "Watch: health, metrics, alerts", says wha
   `service` is the answering service. outcome: "ok", an error code of the reply
   (ck_contracts.rpc.ErrorCode, lower case), or on the client also "timeout" / "unavailable".
 - `ck_events_handled_total{queue,outcome}`: handled, duplicate, poison, failed.
+- `ck_outbox_published_total{service}`: outbox rows this process's relay published (with two
+  replicas each relay counts its own rows: both take part, see docs/operations.md).
 - `ck_outbox_pending{service}`, `ck_outbox_oldest_pending_seconds{service}`,
   `ck_dead_letter_messages{queue}` and service-specific gauges (the notifier's mails):
   sampled by a background task every `metrics_sample_seconds`, never per scrape.
@@ -51,6 +53,9 @@ EVENTS_HANDLED = Counter(
     "ck_events_handled",
     "Event deliveries by queue and outcome (handled, duplicate, poison, failed).",
     ["queue", "outcome"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "ck_outbox_published", "Outbox rows published by this process's relay.", ["service"]
 )
 OUTBOX_PENDING = Gauge(
     "ck_outbox_pending", "Outbox rows not yet published to the broker.", ["service"]
@@ -103,6 +108,11 @@ def rpc_observed(side: str, service: str, op: str, outcome: str, seconds: float)
     if histogram is None:
         histogram = _rpc_histograms[hkey] = RPC_DURATION.labels(*hkey)
     histogram.observe(seconds)
+
+
+def outbox_published(service: str, count: int) -> None:
+    if ENABLED:
+        OUTBOX_PUBLISHED.labels(service).inc(count)
 
 
 def event_handled(queue: str, outcome: str) -> None:

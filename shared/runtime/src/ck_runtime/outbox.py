@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_runtime import tracing
+from ck_runtime import metrics, tracing
 from ck_runtime.clock import current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import current_correlation_id, get_logger
@@ -193,8 +193,10 @@ class OutboxRelay:
         publisher: Publisher,
         batch: int = 200,
         poll_seconds: float = 1.0,
+        service: str = "",
     ) -> None:
         self._db = db
+        self._service = service  # the metric's label (ck_outbox_published_total)
         self._publisher = publisher
         self._batch = batch
         self._poll = poll_seconds
@@ -264,6 +266,8 @@ class OutboxRelay:
                 await self._publisher.publish(rows)
                 await self._mark(session, rows)
         self.published += len(rows)
+        if self._service:
+            metrics.outbox_published(self._service, len(rows))
         return len(rows)
 
     async def run(self) -> None:

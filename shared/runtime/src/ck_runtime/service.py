@@ -212,6 +212,7 @@ class ServiceRuntime:
             ConfirmingPublisher(self._connection, service=self.service.name),
             batch=s.outbox_batch,
             poll_seconds=s.outbox_poll_seconds,
+            service=self.service.name,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for hook in self.service.on_start:

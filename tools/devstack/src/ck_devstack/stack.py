@@ -57,6 +57,9 @@ ALL_COMPONENTS: tuple[str, ...] = (SMTP, *SERVICES, GATEWAY)
 # endpoints of the services on base_port + 101 ... (8000, 8025, 8101-8107 by default).
 SMTP_OFFSET = 25
 HEALTH_OFFSET = 101
+# With replicas and a base port, replica n (from 2) of a service or the gateway takes the first
+# replica's ports plus (n - 1) x REPLICA_OFFSET (8200, 8301-8307 for the second).
+REPLICA_OFFSET = 200
 
 # Console script and its arguments per component (the services read everything else from
 # the environment).
@@ -306,6 +309,10 @@ class Stack:
         RabbitMQ (ck_devstack.broker_access; needs rabbitmqctl), as production does; when the
         broker is not local, every process uses amqp_url.
     components: which processes to run (names from ALL_COMPONENTS); default all.
+    replicas: how many processes of every service and of the gateway (one SMTP sink): the
+        first keeps the component's name ("budget"), the others are "budget-2", ... with ports
+        of their own, the same databases and the same broker (scale-out, as production runs
+        them). portal_url is the first gateway; gateway_urls lists them all.
     heal: restart a process that died (ck_devstack.supervisor, from a thread of the stack's
         own) and answer `ck-dev restart` (ck_devstack.control); off: a dead process stays
         dead. `ck-dev run` heals from its main loop instead (supervise()).
@@ -322,6 +329,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         *,
         components: Iterable[str] | None = None,
+        replicas: int = 1,
         startup_timeout: float = 60.0,
         stop_grace: float = 20.0,
         clock_offset: timedelta | None = None,
@@ -340,6 +348,13 @@ class Stack:
         if unknown:
             raise ValueError(f"unknown components: {', '.join(sorted(unknown))}")
         self.components = tuple(name for name in ALL_COMPONENTS if name in wanted)
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        self.replicas = replicas
+        # process name -> its component ("budget-2" -> "budget")
+        self._component_of: dict[str, str] = {
+            process: name for name in self.components for process in self.replica_names(name)
+        }
         if clock_offset is None:
             installed = current_clock()
             clock_offset = installed.offset if isinstance(installed, OffsetClock) else None
@@ -358,7 +373,7 @@ class Stack:
         else:
             self._signing_key, self._verify_keys = new_key_pair("dev")
         self._processes: dict[str, ManagedProcess] = {
-            name: self._describe(name) for name in self.components
+            name: self._describe(name) for name in self._component_of
         }
         self._started = False
         # Held while a process is started or stopped, so a supervisor never races a test.
@@ -370,17 +385,32 @@ class Stack:
         self._control: Any = None  # ck_devstack.control.ControlServer while healing
 
     # -- addresses ---------------------------------------------------------------------------
+    def replica_names(self, component: str) -> list[str]:
+        """The process names of a component: itself, then NAME-2, NAME-3, ... (one SMTP
+        sink whatever the replicas)."""
+        count = 1 if component == SMTP else self.replicas
+        return [component, *(f"{component}-{n}" for n in range(2, count + 1))]
+
     def _assign_ports(self) -> dict[str, int]:
+        names = [p for c in ALL_COMPONENTS for p in self.replica_names(c)]
         if self.base_port is None:
-            return {name: free_port() for name in ALL_COMPONENTS}
+            return {name: free_port() for name in names}
         ports = {GATEWAY: self.base_port, SMTP: self.base_port + SMTP_OFFSET}
         for index, name in enumerate(SERVICES):
             ports[name] = self.base_port + HEALTH_OFFSET + index
+        for component in (*SERVICES, GATEWAY):
+            for n, name in enumerate(self.replica_names(component)[1:], start=1):
+                ports[name] = ports[component] + n * REPLICA_OFFSET
         return ports
 
     @property
     def gateway_port(self) -> int:
         return self._ports[GATEWAY]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every gateway replica's address (the first is portal_url)."""
+        return [f"http://127.0.0.1:{self._ports[name]}" for name in self.replica_names(GATEWAY)]
 
     @property
     def smtp_port(self) -> int:
@@ -413,15 +443,17 @@ class Stack:
 
     # -- environment -------------------------------------------------------------------------
     def service_env(self, name: str) -> dict[str, str]:
-        """The environment a component (or a command line tool of that service) runs with."""
+        """The environment a process (or a command line tool of that service) runs with; name
+        is a component or one of its replicas."""
         env = dict(os.environ)
-        prefix = name.upper()
+        component = self._component_of.get(name, name)
+        prefix = component.upper()
         if self.database_urls is not None:
             for service in SERVICES:
                 env.pop(f"{service.upper()}_DATABASE_URL", None)
             for service, url in self.database_urls.items():
                 env[f"{service.upper()}_DATABASE_URL"] = url
-        amqp_url = self._broker_urls.get(name, self.amqp_url)
+        amqp_url = self._broker_urls.get(component, self.amqp_url)
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
@@ -441,19 +473,19 @@ class Stack:
             env.pop(variable, None)  # would win over PORTAL_URL
         if self.clock_offset:
             env["CK_CLOCK_OFFSET_SECONDS"] = repr(self.clock_offset.total_seconds())
-        if name in SERVICES:
+        if component in SERVICES:
             env[f"{prefix}_HEALTH_HOST"] = "127.0.0.1"
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
-        if name == "invoicing":
+        if component == "invoicing":
             # Placeholder details of CJP for local invoices; production sets the real ones.
             for key, value in DEMO_CJP_DETAILS.items():
                 env.setdefault(key, value)
-        if name == "notifier":
+        if component == "notifier":
             env["NOTIFIER_SMTP_HOST"] = "127.0.0.1"
             env["NOTIFIER_SMTP_PORT"] = str(self.smtp_port)
-        if name == GATEWAY:
+        if component == GATEWAY:
             env["GATEWAY_HOST"] = "127.0.0.1"
-            env["GATEWAY_PORT"] = str(self.gateway_port)
+            env["GATEWAY_PORT"] = str(self._ports[name])
             # One key per stack, so forms stay valid when a test restarts the gateway.
             env.setdefault("GATEWAY_SECRET_KEY", self._secret_key)
             env["GATEWAY_RPC_SIGNING_KEY"] = self._signing_key
@@ -474,7 +506,7 @@ class Stack:
             return ManagedProcess(
                 name, argv, self.service_env(name), log_path, ready_port=self.smtp_port
             )
-        script, *args = _COMMANDS[name]
+        script, *args = _COMMANDS[self._component_of.get(name, name)]
         argv = [str(bin_dir / script), *args]
         health_url = f"http://127.0.0.1:{self._ports[name]}/health"
         return ManagedProcess(name, argv, self.service_env(name), log_path, health_url=health_url)
@@ -511,9 +543,9 @@ class Stack:
             # The sink first (the notifier sends to it), then the services together, then the
             # gateway (it talks to the services).
             waves = [
-                [n for n in self.components if n == SMTP],
-                [n for n in self.components if n in SERVICES],
-                [n for n in self.components if n == GATEWAY],
+                self._processes_of(SMTP),
+                self._processes_of(*SERVICES),
+                self._processes_of(GATEWAY),
             ]
             for wave in waves:
                 if wave:
@@ -599,9 +631,9 @@ class Stack:
         if self.supervisor is not None:
             self.supervisor.stop_background()  # nothing is restarted while stopping
             self.supervisor = None
-        gateway = [n for n in self.components if n == GATEWAY]
-        services = [n for n in self.components if n in SERVICES]
-        smtp = [n for n in self.components if n == SMTP]
+        gateway = self._processes_of(GATEWAY)
+        services = self._processes_of(*SERVICES)
+        smtp = self._processes_of(SMTP)
         for group in (gateway, services, smtp):
             self._terminate([self._processes[n] for n in group])
         self._started = False
@@ -640,12 +672,16 @@ class Stack:
             process.start()
         self.wait_ready([name])
 
+    def _processes_of(self, *components: str) -> list[str]:
+        """The process names (replicas included) of these components, in start order."""
+        return [p for p, c in self._component_of.items() if c in components]
+
     def _process(self, name: str) -> ManagedProcess:
         try:
             return self._processes[name]
         except KeyError:
             raise StackError(
-                f"{name} is not part of this stack ({', '.join(self.components)})"
+                f"{name} is not part of this stack ({', '.join(self._processes)})"
             ) from None
 
     def died(self) -> list[ManagedProcess]:
