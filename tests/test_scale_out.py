@@ -272,3 +272,93 @@ def test_two_replicas_of_everything_while_one_of_each_is_killed(
     print("  " + ", ".join(f"{name}={count:.0f}" for name, count in sorted(published.items())))
     for service in BOTH_RELAYS:
         assert published[service] > 0 and published[f"{service}-2"] > 0, published
+
+
+SCHEDULER_SCHOOLS = 6
+SCHEDULER_COMPONENTS = ("smtp", "accounts", "budget", "invoicing", "notifier", "gateway")
+
+
+async def _rows(database_url: str, query: str) -> list[Any]:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.timeout(600)
+def test_two_approval_schedulers_approve_each_order_once(
+    private_amqp_url: str, fresh_postgres: Any, tmp_path: Path
+) -> None:
+    """Both budget replicas run the approval scheduler on one database: once the objection
+    period has passed (the clock of both moved 9 days on, CK_CLOCK_OFFSET_SECONDS, development
+    mode) every order is approved once: one BudgetOrderApproved in the outbox per order."""
+    from ck_contracts.budget import BudgetOrderApproved, OrderStatus
+
+    urls = {service: fresh_postgres() for service in SERVICES}
+    with Stack(
+        tmp_path / "stack",
+        private_amqp_url,
+        database_urls=urls,
+        components=SCHEDULER_COMPONENTS,
+        replicas=2,
+        env={"BUDGET_APPROVAL_POLL_SECONDS": "0.2"},
+    ) as stack:
+        password = "beheer-" + uuid.uuid4().hex
+        stack.run_command("accounts", "create-admin", "--email", "admin@cjp.test",
+                          "--name", "CJP beheer", input_text=password + "\n")  # fmt: skip
+        portal = Portal(stack, "admin@cjp.test", password)
+        for i in range(SCHEDULER_SCHOOLS):
+            holder = f"bea{i}@planning-college.test"
+            school_with_password(portal, f"Planning College {i}", holder, PASSWORD)
+            with portal.client() as http:
+                page_login(http, holder, PASSWORD)
+                order_budget(http, collective=10 + i)
+        orders = asyncio.run(_rows(urls["budget"], "SELECT id, status FROM orders"))
+        assert len(orders) == SCHEDULER_SCHOOLS
+        assert {o["status"] for o in orders} == {OrderStatus.IN_OBJECTION_PERIOD.value}
+
+        # Nine days later for both budget replicas (restarted with the moved clock, together).
+        budgets = stack.replica_names("budget")
+        for name in budgets:
+            stack.stop_service(name)
+        offset = float(stack.service_env("budget").get("CK_CLOCK_OFFSET_SECONDS", "0"))
+        for name in budgets:
+            process = stack.processes[name]
+            process.env["CK_CLOCK_OFFSET_SECONDS"] = repr(
+                offset + timedelta(days=9).total_seconds()
+            )
+            process.start()
+        stack.wait_ready(budgets)
+
+        def all_approved() -> list[Any] | None:
+            rows = asyncio.run(_rows(urls["budget"], "SELECT status FROM orders"))
+            done = all(r["status"] == OrderStatus.APPROVED.value for r in rows)
+            return rows if done else None
+
+        wait_for(all_approved, SETTLE_SECONDS, "every order approved by a scheduler")
+        time.sleep(2)  # more scheduler passes on both replicas: nothing approved twice
+        events = asyncio.run(
+            _rows(
+                urls["budget"],
+                f"SELECT id FROM outbox WHERE routing_key = '{BudgetOrderApproved.routing_key}'",
+            )
+        )
+        assert len(events) == SCHEDULER_SCHOOLS, events
+        wait_for(
+            lambda: (
+                len(asyncio.run(_rows(urls["invoicing"], "SELECT id FROM invoices")))
+                == SCHEDULER_SCHOOLS
+                or None
+            ),
+            SETTLE_SECONDS,
+            "an invoice per order",
+        )
+        per_replica = {
+            name: (stack.log_dir / f"{name}.log").read_text().count('"orders.approved"')
+            for name in budgets
+        }
+        print("approval passes that approved something, per budget replica:", per_replica)
+        assert not stack.died(), [p.name for p in stack.died()]
