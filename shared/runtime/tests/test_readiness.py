@@ -1,7 +1,7 @@
 """Readiness that sees an outage: /health/ready turns 503 naming what is down and back to 200
 without a restart, while /health/live stays 200. Against a real PostgreSQL database that
-stops taking connections (a broker outage needs a private broker node: see
-docs/operations.md)."""
+stops taking connections, and a private RabbitMQ node killed with SIGKILL
+(ck_testkit.rabbit_node; the shared broker keeps running)."""
 
 from __future__ import annotations
 
