@@ -13,16 +13,30 @@ Next to the bare FastAPI endpoint under the same uvicorn (bench/bare_fastapi.py)
 Target: >= 300 weborders/s, p99 < 100 ms at 100/s.
 
     uv run python bench/bench_weborders.py
+    uv run python bench/bench_weborders.py --metrics [--rounds N]   # METRICS_ENABLED off vs on:
+        run 1 only, once per setting in turns; weborders/s and CPU per 1,000 of each and ratios
+
+With `--tracing`: what traces cost (issue 11). Two stacks run side by side, one with tracing
+off and one with tracing on (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ratio 0.1 or
+BENCH_TRACING_RATIO, exporting with OTLP/HTTP to bench/otlp_sink.py: a local receiver that
+decodes and counts the spans and keeps nothing). Run 1 is repeated in turns (off, on, on,
+off, ...: 12 runs of 12 s; a drifting machine affects both alike); printed are the medians
+of weborders/s, p50/p99 and the CPU seconds per 1,000 weborders of all processes (services,
+gateway, RabbitMQ), each `_tracing_off` and `_tracing_on`, with their ratios. Target: < 10 %.
+
+    uv run python bench/bench_weborders.py --tracing
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +58,7 @@ CLIENTS = 50
 DURATION = os.environ.get("BENCH_WEBORDERS_DURATION", "20s")
 FIXED_RATE = 100  # weborders per second in run 2
 FIXED_SECONDS = 20
+CONNECTIONS = 64  # run 2's keep-alive connections (senders)
 RPC_SECONDS = 10
 ADMIN_EMAIL = "bench@cjp.test"
 HOLDER_EMAIL = "bea@bench-weborders.test"
@@ -199,18 +214,22 @@ def _ms(out: str, label: str) -> float:
 
 # --- run 2: a fixed rate, open loop --------------------------------------------------------------
 async def fixed_rate(portal_url: str, key: str, body: str) -> tuple[list[float], int]:
-    """Latencies (ms, from each request's scheduled start) and the number of failures."""
+    """Latencies (ms, from each request's scheduled start) and the number of failures.
+
+    A pacer puts each request's scheduled moment on a queue at that moment; CONNECTIONS
+    senders (one keep-alive connection each) take them in order. A request that waits for a
+    free sender counts the wait, so a stall is not hidden. Not one task per request all
+    waiting in httpx's pool: httpcore rescans every queued request each time a connection
+    frees up (and tries `import sniffio` for every lock it makes), so once a backlog formed
+    the client's own CPU grew with it and the client, not the portal, set the pace."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     failures = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=portal_url, timeout=10, limits=limits) as http:
 
         async def one(scheduled: float) -> None:
             nonlocal failures
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
             reply = await http.post(
                 "/api/v1/provider/weborders",
                 content=body,
@@ -223,9 +242,22 @@ async def fixed_rate(portal_url: str, key: str, body: str) -> tuple[list[float],
         # Warm the connection pool first, then the schedule.
         await asyncio.gather(*(one(time.perf_counter()) for _ in range(10)))
         latencies.clear()
+        due: asyncio.Queue[float | None] = asyncio.Queue()
+
+        async def sender() -> None:
+            while (scheduled := await due.get()) is not None:
+                await one(scheduled)
+
+        senders = [asyncio.create_task(sender()) for _ in range(CONNECTIONS)]
         start = time.perf_counter() + 0.2
-        count = FIXED_RATE * FIXED_SECONDS
-        await asyncio.gather(*(one(start + i / FIXED_RATE) for i in range(count)))
+        for i in range(FIXED_RATE * FIXED_SECONDS):
+            scheduled = start + i / FIXED_RATE
+            if (delay := scheduled - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            due.put_nowait(scheduled)
+        for _ in senders:
+            due.put_nowait(None)
+        await asyncio.gather(*senders)
     return latencies, failures
 
 
@@ -234,6 +266,10 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
     """WEBORDER_CREATE straight to the weborders service, 50 in flight: (per second, ms)."""
     from ck_contracts.weborders import Ops
     from ck_runtime.rpc_client import RpcClient
+
+    # A declared operation here; a plain name in a tree from before them (paired.py
+    # --same-harness runs this file in the baseline tree too).
+    op_name = getattr(Ops.WEBORDER_CREATE, "name", Ops.WEBORDER_CREATE)
 
     rpc = RpcClient(amqp_url, timeout=10, name="bench")
     await rpc.start()
@@ -257,7 +293,7 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
             start = time.perf_counter()
             reply = await rpc.call(
                 "weborders",
-                Ops.WEBORDER_CREATE.name,
+                op_name,
                 {**payload, "idempotency_key": uuid.uuid4().hex},
             )
             assert reply.ok, reply.error
@@ -272,23 +308,76 @@ async def rpc_only(amqp_url: str, key: str, school_number: int) -> tuple[float, 
         await rpc.stop()
 
 
-def main() -> None:
+QUIET = {
+    f"{name.upper()}_LOG_LEVEL": "WARNING"
+    for name in (
+        "accounts",
+        "roster",
+        "membership",
+        "budget",
+        "invoicing",
+        "weborders",
+        "notifier",
+        "gateway",
+    )
+}
+
+
+# --- metrics off and on (--metrics [--rounds N]) -------------------------------------------------
+def saturate_with_cpu(enabled: bool) -> tuple[float, float]:
+    """A stack with METRICS_ENABLED as given: (weborders/s, CPU seconds per 1,000 weborders of
+    every process of the platform and the broker)."""
     from ck_devstack import Stack
 
+    env = {**QUIET, "WEBORDERS_PREFETCH": "64", "METRICS_ENABLED": str(enabled).lower()}
+    with (
+        isolated_vhost() as amqp_url,
+        tempfile.TemporaryDirectory() as data,
+        Stack(data, amqp_url, database_urls={}, env=env) as stack,
+    ):
+        school_number, key = school_and_provider_key(stack)
+        body = weborder_body(school_number)
+        wait_until_known(stack.portal_url, key, body)
+        saturate(stack.portal_url, key, body, "warm", "5s")
+        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+        if (beam := rabbit_pid()) is not None:
+            pids["rabbitmq"] = beam
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        rps, _p50, _p99, total = saturate(stack.portal_url, key, body, "run")
+        spent = sum(cpu_seconds(pid) for pid in pids.values()) - before
+        return rps, spent / total * 1000
+
+
+def compare_metrics(rounds: int) -> None:
+    """Metrics off and on in turns (off, on, off, on, ...): medians and their ratio."""
+    import statistics
+
+    figures: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(rounds):
+        for enabled in (False, True):
+            figures[enabled].append(saturate_with_cpu(enabled))
+    rps = {e: statistics.median(r for r, _ in figures[e]) for e in figures}
+    cpu = {e: statistics.median(c for _, c in figures[e]) for e in figures}
+    metric("weborders_create_rps_metrics_off", rps[False], "weborders/s")
+    metric("weborders_create_rps_metrics_on", rps[True], "weborders/s")
+    metric("weborders_cpu_per_1000_metrics_off", cpu[False], "cpu-s")
+    metric("weborders_cpu_per_1000_metrics_on", cpu[True], "cpu-s")
+    metric("weborders_create_rps_metrics_on_vs_off", rps[True] / rps[False], "ratio")
+    metric("weborders_cpu_per_1000_metrics_on_vs_off", cpu[True] / cpu[False], "ratio")
+
+
+def main() -> None:
+    if "--tracing" in sys.argv[1:]:
+        tracing_cost()
+        return
+    from ck_devstack import Stack
+
+    if "--metrics" in sys.argv:
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+        compare_metrics(rounds)
+        return
     baseline = bare_baseline()
-    quiet = {
-        f"{name.upper()}_LOG_LEVEL": "WARNING"
-        for name in (
-            "accounts",
-            "roster",
-            "membership",
-            "budget",
-            "invoicing",
-            "weborders",
-            "notifier",
-            "gateway",
-        )
-    }
+    quiet = QUIET
     with (
         isolated_vhost() as amqp_url,
         tempfile.TemporaryDirectory() as data,
@@ -327,6 +416,96 @@ def main() -> None:
         metric("weborders_rpc_only_rps", rpc_rate, "weborders/s")
         metric("weborders_rpc_only_p50", percentile(rpc_latencies, 50), "ms")
         metric("weborders_rpc_only_p99", percentile(rpc_latencies, 99), "ms")
+
+
+# --- --tracing: the same saturation run with tracing off and on ---------------------------------
+# In turns, each mode as often first as second (a drifting machine affects both alike).
+TRACING_ROUNDS = ("off", "on", "on", "off") * 3
+TRACING_DURATION = os.environ.get("BENCH_TRACING_DURATION", "12s")
+
+
+def stack_pids(stack: Any) -> dict[str, int]:
+    pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+    if (beam := rabbit_pid()) is not None:
+        pids["rabbitmq"] = beam
+    return pids
+
+
+def tracing_cost() -> None:
+    from ck_devstack import Stack
+    from otlp_sink import OtlpSink
+
+    ratio = os.environ.get("BENCH_TRACING_RATIO", "0.1")
+    with contextlib.ExitStack() as scope:
+        sink = scope.enter_context(OtlpSink())
+        # Off: no endpoint, so ck_runtime.tracing makes nothing (whatever this shell has set).
+        envs = {
+            "off": {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""},
+            "on": {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": ratio,
+            },
+        }
+        stacks: dict[str, tuple[Any, str, str]] = {}
+        for mode, extra in envs.items():
+            amqp_url = scope.enter_context(isolated_vhost())
+            data = scope.enter_context(tempfile.TemporaryDirectory())
+            env = {**QUIET, "WEBORDERS_PREFETCH": "64", **extra}
+            stack = scope.enter_context(Stack(data, amqp_url, database_urls={}, env=env))
+            school_number, key = school_and_provider_key(stack)
+            body = weborder_body(school_number)
+            wait_until_known(stack.portal_url, key, body)
+            saturate(stack.portal_url, key, body, "warm", "5s")
+            stacks[mode] = (stack, key, body)
+        time.sleep(6)  # the warm-up's spans leave with the next batch (OTEL_BSP_SCHEDULE_DELAY)
+        sink.reset()
+        figures: dict[str, dict[str, list[float]]] = {m: {} for m in envs}
+        requests_on = 0
+        for turn, mode in enumerate(TRACING_ROUNDS):
+            stack, key, body = stacks[mode]
+            pids = stack_pids(stack)
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            rps, p50, p99, total = saturate(
+                stack.portal_url, key, body, f"r{turn}", TRACING_DURATION
+            )
+            after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            spent = {name: (after[name] - before[name]) / total * 1000 for name in pids}
+            if mode == "on":
+                requests_on += total
+            seen = figures[mode]
+            for name, value in (
+                ("rps", rps),
+                ("p50", p50),
+                ("p99", p99),
+                ("cpu", sum(spent.values())),
+                ("cpu_gateway", spent.get("gateway", 0.0)),
+                ("cpu_weborders", spent.get("weborders", 0.0)),
+            ):
+                seen.setdefault(name, []).append(value)
+            print(f"# {mode}: {rps:.0f}/s, {sum(spent.values()):.2f} cpu-s/1000", flush=True)
+        time.sleep(6)  # the last batch of spans
+        med = {m: {k: statistics.median(v) for k, v in f.items()} for m, f in figures.items()}
+        for mode in envs:
+            metric(f"weborders_create_rps_tracing_{mode}", med[mode]["rps"], "weborders/s")
+            metric(f"weborders_create_p50_tracing_{mode}", med[mode]["p50"], "ms")
+            metric(f"weborders_create_p99_tracing_{mode}", med[mode]["p99"], "ms")
+            metric(f"weborders_cpu_per_1000_tracing_{mode}", med[mode]["cpu"], "cpu-s")
+            for part in ("gateway", "weborders"):
+                metric(
+                    f"weborders_cpu_{part}_per_1000_tracing_{mode}",
+                    med[mode][f"cpu_{part}"],
+                    "cpu-s",
+                )
+        metric("weborders_tracing_rps_ratio", med["on"]["rps"] / med["off"]["rps"], "ratio")
+        metric("weborders_tracing_cpu_ratio", med["on"]["cpu"] / med["off"]["cpu"], "ratio")
+        metric("weborders_tracing_sample_ratio", float(ratio), "ratio")
+        metric("weborders_tracing_spans_exported", sink.spans, "spans")
+        metric("weborders_tracing_traces_exported", len(sink.trace_ids), "traces")
+        metric("weborders_tracing_traces_per_request", len(sink.trace_ids) / requests_on, "ratio")
+        spans_per_trace = sink.spans / max(1, len(sink.trace_ids))
+        metric("weborders_tracing_spans_per_trace", spans_per_trace, "spans")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ alike, and every figure is printed for both with their ratio.
 
 The baseline is checked out into a temporary git worktree with its own locked virtual
 environment (`uv sync --frozen`); each round runs the benchmark script of each tree with
-that tree's interpreter. Printed: `metric <name>_baseline ...`, `metric <name> ...` (the median
-over the rounds) and `metric <name>_vs_baseline <ratio> ratio` for every figure both printed.
+that tree's interpreter. With --same-harness the current tree's bench/ files are copied over
+the baseline's first, so that a change to the load generator drives both trees alike.
+Printed: `metric <name>_baseline ...`, `metric <name> ...` (the median over the rounds) and
+`metric <name>_vs_baseline <ratio> ratio` for every figure both printed.
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ def _run_once(tree: Path, script: str, env: dict[str, str]) -> dict[str, tuple[f
     return figures
 
 
-def baseline_tree(ref: str, where: Path) -> Path:
+def baseline_tree(ref: str, where: Path, same_harness: bool = False) -> Path:
     tree = where / "baseline"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
         check=True,
         capture_output=True,
     )
+    if same_harness:
+        for source in (ROOT / "bench").glob("*.py"):
+            shutil.copy2(source, tree / "bench" / source.name)
     uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
     subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=tree, check=True)
     return tree
@@ -80,10 +85,16 @@ def main() -> None:
     parser.add_argument("script", help="the benchmark, e.g. bench/bench_weborders.py")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--env", action="append", default=[], help="K=V for both runs")
+    parser.add_argument(
+        "--same-harness",
+        action="store_true",
+        help="run the current tree's bench/ scripts in the baseline tree too (a fix to the "
+        "load generator then applies to both sides)",
+    )
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory(prefix="ck-paired-") as temp:
-        base = baseline_tree(args.baseline, Path(temp))
+        base = baseline_tree(args.baseline, Path(temp), args.same_harness)
         try:
             seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
             units: dict[str, str] = {}

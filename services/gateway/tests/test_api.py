@@ -234,7 +234,7 @@ async def test_health_docs_and_openapi(stack: Stack) -> None:
         init = await client.get("/static/swagger-init.js")
         schema = await client.get("/api/openapi.json")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "broker": "connected"}
+    assert health.json() == {"service": "gateway", "status": "ok", "broker": "ok"}
     assert docs.status_code == 200
     assert "<script>" not in docs.text  # only <script src=...>: the CSP forbids inline ones
     assert "cdn" not in docs.text.lower()

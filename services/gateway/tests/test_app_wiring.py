@@ -71,9 +71,17 @@ async def test_the_body_limit_is_configurable(client: httpx.AsyncClient) -> None
 
 
 async def test_health_says_503_without_a_broker_connection(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health")
-    assert response.status_code == 503
-    assert response.json() == {"status": "unhealthy", "broker": "disconnected"}
+    for path in ("/health", "/health/ready"):
+        response = await client.get(path)
+        assert response.status_code == 503
+        assert response.json() == {
+            "service": "gateway",
+            "status": "unhealthy",
+            "broker": "unreachable",
+            "down": ["broker"],
+        }
+    live = await client.get("/health/live")  # liveness: the process answers, broker or not
+    assert live.status_code == 200
 
 
 def test_in_development_mode_an_empty_secret_key_is_replaced_by_a_random_one() -> None:

@@ -62,11 +62,13 @@ def test_every_error_code_is_mapped() -> None:
     assert set(errors.STATUS_BY_CODE) == set(ErrorCode)
 
 
-def test_field_messages_are_kept() -> None:
+def test_a_services_own_words_are_never_shown() -> None:
+    """Whatever text an error carries, the page shows the catalogue's words for its reason."""
     error = errors.from_rpc_error(
-        RpcError(code=ErrorCode.INVALID, message="Controleer de invoer.", fields={"name": "Leeg."})
+        RpcError(code=ErrorCode.INVALID, reason="invalid", message="Leeg.", fields={"n": "Leeg."})
     )
-    assert error.body()["error"]["fields"] == {"name": "Leeg."}
+    assert error.body()["error"]["message"] == "Controleer de invoer."
+    assert error.body()["error"]["fields"] == {}
 
 
 def test_throttled_says_when_to_retry() -> None:

@@ -30,13 +30,18 @@ async def test_a_control_character_in_an_activity_is_refused_with_the_field_name
     payload = {"api_key": world.keys["A"], "weborder": world.weborder(activity="Hamlet\vvoor")}
     error = await world.error(Ops.WEBORDER_CREATE, payload)
     assert error["code"] == "invalid"
-    assert "stuurteken (teken 7)" in error["fields"]["weborder.activity"]
+    assert error["field_errors"]["weborder.activity"] == {
+        "reason": "field.control_characters",
+        "params": {"position": 7},
+    }
 
 
 async def test_text_limits_and_pasted_whitespace(world: World) -> None:
     huge = {"api_key": world.keys["A"], "weborder": world.weborder(activity="x" * 300_000)}
     error = await world.error(Ops.WEBORDER_CREATE, huge)
-    assert error["fields"] == {"weborder.activity": "Maximaal 200 tekens."}
+    assert error["field_errors"] == {
+        "weborder.activity": {"reason": "field.too_long", "params": {"max_length": 200}}
+    }
     # A tab or a line break pasted into a one-line field is whitespace, not an error.
     made = await world.create(activity="  Hamlet\t\r\nmet nagesprek\r\n", provider_reference="R\t1")
     assert made["activity"] == "Hamlet met nagesprek"
@@ -48,7 +53,7 @@ async def test_page_numbers_are_bounded(world: World) -> None:
         error = await world.error(
             Ops.WEBORDER_LIST, {"school_id": world.school, "page": page}, world.holder()
         )
-        assert error["code"] == "invalid" and "page" in error["fields"]
+        assert error["code"] == "invalid" and "page" in error["field_errors"]
     error = await world.error(Ops.OFFER_SEARCH, {"page": 10**30}, world.holder())
     assert error["code"] == "invalid"
 

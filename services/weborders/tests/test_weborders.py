@@ -99,7 +99,7 @@ async def test_an_unknown_school_number_is_refused(world: World) -> None:
 async def test_absurd_weborders_are_invalid(world: World, changes: dict[str, Any]) -> None:
     payload = {"api_key": world.keys["A"], "weborder": world.weborder(**changes)}
     error = await world.error(Ops.WEBORDER_CREATE, payload)
-    assert error["code"] == "invalid" and error["fields"]
+    assert error["code"] == "invalid" and error["field_errors"]
     assert await _count(world, "weborders") == 0
 
 

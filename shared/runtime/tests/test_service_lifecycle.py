@@ -43,17 +43,21 @@ async def test_health_endpoint_reports_database_and_broker(amqp_url: str, sqlite
     try:
         from ck_runtime.health import HealthServer
 
-        server = HealthServer("127.0.0.1", 0, runtime.check_health)
+        server = HealthServer("127.0.0.1", 0, runtime.readiness)
         await server.start()
-        status, body = await http_get(server.port, "/health")
-        assert status == 200
-        assert body == {"service": "roster", "database": "ok", "broker": "ok", "status": "ok"}
+        for path in ("/health/ready", "/health"):
+            status, body = await http_get(server.port, path)
+            assert status == 200
+            assert body == {"service": "roster", "database": "ok", "broker": "ok", "status": "ok"}
+        status, body = await http_get(server.port, "/health/live")
+        assert (status, body) == (200, {"service": "roster", "status": "ok"})
         status, _ = await http_get(server.port, "/other")
         assert status == 404
         await server.stop()
     finally:
         await runtime.stop()
-    assert (await runtime.check_health())["broker"] == "unreachable"
+    answer = await runtime.check_health()
+    assert answer["broker"] == "unreachable" and answer["down"] == ["broker"]
 
 
 async def test_shutdown_lets_requests_in_flight_finish(amqp_url: str, sqlite_url: str) -> None:

@@ -49,7 +49,7 @@ def test_compose_runs_every_service_on_its_own_database() -> None:
         assert spec["environment"][f"{prefix}_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert spec["environment"][f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{name}")
         assert spec["environment"][f"{prefix}_HEALTH_PORT"] == "8081"
-        assert "8081/health" in spec["healthcheck"]["test"][-1]
+        assert "8081/health/ready" in spec["healthcheck"]["test"][-1]
     assert services["gateway"]["command"] == ["ck-gateway"]
     assert set(services["gateway"]["depends_on"]) == set(SERVICES)
 
@@ -61,6 +61,42 @@ def test_postgres_init_script_creates_one_database_per_service() -> None:
     assert created == set(SERVICES)
 
 
+# Every process that builds links for mails or pages (ServiceSettings.portal_url).
+NEEDS_PORTAL_URL = ("accounts", "membership", "gateway")
+
+
+def test_compose_sets_the_portal_url_and_probes_readiness() -> None:
+    services = _compose()["services"]
+    for name in NEEDS_PORTAL_URL:
+        environment = services[name]["environment"]
+        assert environment["PORTAL_URL"] == "${PORTAL_URL:-http://localhost:8000}", name
+        assert not [k for k in environment if k.endswith(("_PORTAL_URL", "_PUBLIC_URL"))]
+    for name in (*SERVICES, "gateway"):
+        check = services[name]["healthcheck"]["test"][-1]
+        # Every process, the gateway too, answers probes on its health port 8081.
+        assert "http://127.0.0.1:8081/health/ready'" in check, name
+    for name, spec in services.items():
+        assert not spec.get("image", "").endswith(":latest"), name
+
+
+def test_the_dockerfile_installs_the_locked_dependencies_before_the_sources() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "deploy" / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert len(stages) == 2 and stages[1].endswith("AS runtime")
+    text = "\n".join(lines)
+    dependencies = text.index("uv sync --frozen --no-dev --no-install-workspace")
+    sources = text.index("COPY . /app")
+    assert dependencies < sources < text.index("uv sync --frozen --no-dev --no-editable")
+    runtime = text[text.index(stages[1]) :]
+    assert "COPY --from=build /app/.venv /app/.venv" in runtime
+    assert "uv" not in runtime.replace("/app/.venv", "")  # no uv, no sources in the image
+    assert "USER 10001" in runtime
+
+
 def test_kubernetes_has_a_probed_deployment_per_service() -> None:
     k8s = ROOT / "deploy" / "k8s"
     kustomization = yaml.safe_load((k8s / "kustomization.yaml").read_text())
@@ -70,8 +106,10 @@ def test_kubernetes_has_a_probed_deployment_per_service() -> None:
         deployment = next(d for d in documents if d["kind"] == "Deployment")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == COMMANDS.get(name, ["ck-gateway"])
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert container[probe]["httpGet"]["path"] == "/health"
+        # A database or broker blip takes a pod out of rotation; it never restarts it.
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         secrets = {
             e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e
         }

@@ -148,3 +148,18 @@ def test_fixed_ports_follow_the_base_port(tmp_path: Path) -> None:
     env = stack.service_env("notifier")
     assert env["NOTIFIER_SMTP_PORT"] == "9025"
     assert env["NOTIFIER_HEALTH_PORT"] == str(9101 + SERVICES.index("notifier"))
+
+
+def test_replicas_get_names_and_ports_of_their_own(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, CLOSED_BROKER, base_port=9000, replicas=2)
+    assert stack.replica_names("budget") == ["budget", "budget-2"]
+    assert stack.replica_names("smtp") == ["smtp"]  # one mail sink whatever the replicas
+    assert len(stack.processes) == 1 + 2 * (len(SERVICES) + 1)
+    assert stack.gateway_urls == ["http://127.0.0.1:9000", "http://127.0.0.1:9200"]
+    assert stack.health_urls["accounts-2"] == "http://127.0.0.1:9301/health"
+    second = stack.service_env("budget-2")
+    assert second["BUDGET_HEALTH_PORT"] == str(9301 + SERVICES.index("budget"))
+    assert second["BUDGET_DATA_DIR"] == stack.service_env("budget")["BUDGET_DATA_DIR"]
+    assert stack.service_env("gateway-2")["GATEWAY_PORT"] == "9200"
+    assert stack.service_env("gateway-2")["PORTAL_URL"] == "http://127.0.0.1:9000"
+    assert stack.processes["weborders-2"].log_path.name == "weborders-2.log"

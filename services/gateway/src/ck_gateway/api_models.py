@@ -136,8 +136,15 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
+    service: str
     status: Literal["ok", "unhealthy"]
-    broker: Literal["connected", "disconnected"]
+    broker: Literal["ok", "unreachable"]
+    down: list[str] | None = Field(default=None, description="What is down (503 only)")
+
+
+class Liveness(BaseModel):
+    service: str
+    status: Literal["ok"]
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock, install_clock
+from ck_runtime.health import HealthServer, Readiness
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_client import RpcClient
 from fastapi import FastAPI
@@ -24,6 +27,7 @@ from ck_gateway import error_handlers, errors, openapi_errors
 from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
+from ck_gateway.middleware.metrics import HttpMetricsMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
 from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
 from ck_gateway.rendering import STATIC_DIR, render_bare_error
@@ -93,15 +97,24 @@ def _error_response(scope: Scope, error: errors.GatewayError) -> Response:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     rpc: RpcClient = app.state.rpc
+    settings: GatewaySettings = app.state.settings
     started_here = not rpc.connected
     if started_here:
         await rpc.start()  # raises BrokerUnreachable with a one-sentence message
-    log.info("gateway.started")
+    # Probes and /metrics on a port of their own, never exposed through the ingress.
+    health: HealthServer | None = None
+    if settings.health_port:
+        health = HealthServer(settings.health_host, settings.health_port, app.state.readiness)
+        await health.start()
+    log.info("gateway.started", health_port=settings.health_port or None)
     try:
         yield
     finally:
+        if health is not None:
+            await health.stop()
         if started_here:
             await rpc.stop()
+        app.state.readiness.invalidate()
         log.info("gateway.stopped")
 
 
@@ -118,7 +131,7 @@ def create_app(
         docs_url=None,  # our own page: Swagger UI from local files, no inline script
         redoc_url=None,
     )
-    if settings.public_url.startswith("https://") and not settings.secure_cookies:
+    if settings.portal_url.startswith("https://") and not settings.secure_cookies:
         log.warning(
             "gateway.insecure_cookies",
             detail="the portal is served over https: set GATEWAY_SECURE_COOKIES=true",
@@ -131,6 +144,8 @@ def create_app(
     app.state.rpc = rpc or RpcClient(
         settings.amqp_url, timeout=settings.rpc_timeout, signer=settings.request_signer()
     )
+    app.state.readiness = Readiness("gateway", {"broker": app.state.rpc.probe})
+    metrics.configure(settings.metrics_enabled)
 
     error_handlers.install(app)
     # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.
@@ -148,6 +163,7 @@ def create_app(
     app.add_middleware(IdempotencyKeyMiddleware, secret=app.state.secret_key)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)  # outermost: times and counts every answer
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
@@ -181,4 +197,46 @@ def create_app(
     ):
         app.include_router(router)
     openapi_errors.install(app)
+    _trace_requests(app)
     return app
+
+
+# Probes and scrapes every few seconds would be most of the traces and tell nothing.
+UNTRACED_URLS = "/health,/metrics,/static,/api/docs"
+
+
+def _trace_requests(app: FastAPI) -> None:
+    """A server span per HTTP request (OpenTelemetry's FastAPI instrumentation), when tracing
+    is on (ck_runtime.tracing); the RPC client's spans are its children."""
+    provider = tracing.provider("gateway")
+    if provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_URLS,
+        # No span per ASGI send/receive message: they double the spans and say little.
+        exclude_spans=["receive", "send"],
+        server_request_hook=_hide_query_and_peer,
+    )
+
+
+_URL_KEYS = ("http.url", "url.full")
+_HIDDEN_KEYS = ("url.query", "net.peer.ip", "client.address", "http.client_ip")
+
+
+def _hide_query_and_peer(span: Any, _scope: Any) -> None:
+    """Like the access log: no query string (password and activation links carry tokens) and
+    no client address in spans (R-AVG-2)."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    for key in _HIDDEN_KEYS:
+        if key in attributes:
+            span.set_attribute(key, "(hidden)")

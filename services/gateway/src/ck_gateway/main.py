@@ -13,8 +13,9 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from ck_runtime import tracing
 from ck_runtime.amqp import BrokerUnreachable
-from ck_runtime.logs import configure_logging
+from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.settings import SettingsError
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -70,12 +71,16 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level, settings.log_json)
+    if tracing.setup_from_environment("gateway"):  # before create_app, which instruments it
+        get_logger(__name__).info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
     try:
         app = create_app(settings)  # a missing GATEWAY_SECRET_KEY stops here (fail closed)
         asyncio.run(serve(app, settings))
     except (BrokerUnreachable, SettingsError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        tracing.shutdown()  # flush the spans still batched
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import ClassVar
 
 from ck_contracts.roster import MAX_FILE_BYTES
 from ck_runtime.logs import get_logger
@@ -16,6 +17,9 @@ log = get_logger(__name__)
 
 
 class GatewaySettings(ServiceSettings):
+    # The portal's address was GATEWAY_PUBLIC_URL before PORTAL_URL (ServiceSettings.portal_url).
+    former_variables: ClassVar[dict[str, str]] = {"portal_url": "GATEWAY_PUBLIC_URL"}
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # How long a page waits for a service before it answers 503.
@@ -33,8 +37,6 @@ class GatewaySettings(ServiceSettings):
     # empty: the process does not start, except in development mode (CK_DEV_MODE=true), which
     # uses a random key per process (see effective_secret_key).
     secret_key: str = ""
-    # Where the portal is reached from outside; used for absolute links.
-    public_url: str = "http://127.0.0.1:8000"
     # Signs every request to the services (ck_runtime.signing): `<key id>:<base64 Ed25519
     # private key>`; the services hold the public half in RPC_VERIFY_KEYS.
     rpc_signing_key: str = ""

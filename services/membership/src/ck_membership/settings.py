@@ -9,8 +9,6 @@ from ck_membership.domain import DEFAULT_LIMITS, Limits
 
 
 class MembershipSettings(ServiceSettings):
-    # Where the portal lives: invitation mails link to {portal_url}/activeren?code=...&sleutel=...
-    portal_url: str = "http://127.0.0.1:8000"
     # Failed activation attempts per 15 minutes (domain.Limits, docs/architecture.md): per client
     # address, per code prefix, and for everyone together (0: no ceiling).
     activation_address_limit: int = Field(default=DEFAULT_LIMITS.address, ge=1)

@@ -6,6 +6,7 @@ from ck_runtime.clock import Clock
 from ck_runtime.service import Service, run_service
 
 from ck_notifier.consumers import email_consumer
+from ck_notifier.gauges import sample_mails
 from ck_notifier.retention import retention_rules
 from ck_notifier.sender import mail_sender
 from ck_notifier.settings import NotifierSettings, get_settings
@@ -23,6 +24,7 @@ def build(settings: NotifierSettings | None = None, clock: Clock | None = None) 
         consumers=(email_consumer(doorbell, clock),),
         background=(mail_sender(doorbell),),
         retention=retention_rules(settings),
+        samplers=(sample_mails,),
         description="E-mail over SMTP: Dutch templates, retries, a dead letter for operators.",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -18,8 +19,12 @@ from ck_contracts.messaging import (
 )
 from ck_contracts.topology import EVENT_QUEUES, SERVICES, queues_of
 
+from ck_runtime.logs import get_logger
+
 if TYPE_CHECKING:
     from faststream.rabbit.schemas.queue import QuorumQueueArgs
+
+log = get_logger(__name__)
 
 
 class BrokerUnreachable(RuntimeError):
@@ -39,13 +44,67 @@ def unreachable_message(url: str) -> str:
 
 
 async def connect(url: str, name: str) -> AbstractRobustConnection:
-    """A robust connection (reconnects by itself); fails fast if the broker is down now."""
+    """A robust connection (reconnects by itself); fails fast if the broker is down now.
+    Its loss and return are logged as JSON events (broker.connection_lost/_restored)."""
     try:
-        return await aio_pika.connect_robust(
+        connection = await aio_pika.connect_robust(
             url, client_properties={"connection_name": name}, timeout=10
         )
     except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
         raise BrokerUnreachable(unreachable_message(url)) from exc
+    watch_connection(connection, name, describe_broker(url))
+    return connection
+
+
+# aio-pika and aiormq report a lost connection as plain-text lines, one with a traceback, and
+# each failed reconnect again. watch_connection's two JSON events say it once; these go.
+_CONNECTION_CHATTER = (
+    "Cancelling cause reader exited abnormally",
+    "Unexpected connection close from remote",
+    "Connection attempt to",
+    "Reconnect attempt failed",
+)
+
+
+class _DropConnectionChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_CONNECTION_CHATTER)
+
+
+for _name in ("aiormq.connection", "aio_pika.robust_connection"):
+    logging.getLogger(_name).addFilter(_DropConnectionChatter())
+
+
+def watch_connection(connection: AbstractRobustConnection, name: str, broker: str) -> None:
+    """One JSON event when the connection drops and one when it is back."""
+    up = [True]  # a failed reconnect attempt also calls the close callbacks: log once
+
+    def lost(_connection: object, exc: BaseException | None) -> None:
+        if connection.close_called or not up[0]:
+            return  # our own close at shutdown, or still down
+        up[0] = False
+        reason = type(exc).__name__ if exc is not None else None
+        log.warning("broker.connection_lost", connection=name, broker=broker, reason=reason)
+
+    def restored(_connection: object) -> None:
+        up[0] = True
+        log.info("broker.connection_restored", connection=name, broker=broker)
+
+    connection.close_callbacks.add(lost)
+    connection.reconnect_callbacks.add(restored)
+
+
+class BrokerDown(RuntimeError):
+    """The readiness probe found the broker connection unusable."""
+
+
+async def probe_broker(connection: AbstractRobustConnection | None) -> None:
+    """Raises BrokerDown unless the connection is up (passive: its state) and the broker
+    answers on it now (active: a channel opened and closed, which needs no permission)."""
+    if connection is None or connection.is_closed or not connection.connected.is_set():
+        raise BrokerDown("not connected")
+    channel = await connection.channel()
+    await channel.close()
 
 
 def dead_letter_arguments(queue: str, delivery_limit: int) -> QuorumQueueArgs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ from typing import Any
 
 from ck_contracts.messaging import Event, decode_event
 from ck_contracts.topology import EventQueue
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime import tracing
 from ck_runtime.db import Database
 from ck_runtime.inbox import claim_message
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -36,9 +39,32 @@ class EventConsumer:
     def name(self) -> str:
         return self.queue.name
 
-    async def handle(self, body: Any, db: Database) -> bool:
-        """Handle one delivery (the raw bytes off the queue, or already decoded JSON). Returns
-        False when it was a duplicate."""
+    async def handle(
+        self, body: Any, db: Database, headers: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Handle one delivery: the raw bytes off the queue (decoded here, so that a body that
+        is not JSON is poison, dead-lettered at once) or decoded JSON. Returns False when it
+        was a duplicate. With tracing on, the handling is a consumer span in the publisher's
+        trace (traceparent in `headers`)."""
+        if isinstance(body, bytes | bytearray):
+            with contextlib.suppress(ValueError):  # not JSON: poison, said by _handle
+                body = json.loads(body)
+        if not tracing.enabled():
+            return await self._handle(body, db)
+        attributes: dict[str, str | int] = {
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self.name,
+        }
+        with tracing.consume_span(
+            self.queue.service, f"{self.name} process", headers, SpanKind.CONSUMER, attributes
+        ) as span:
+            if span is not None and isinstance(body, dict):
+                span.set_attribute("ck.event.type", str(body.get("type")))
+                span.set_attribute("messaging.message.id", str(body.get("id")))
+            return await self._handle(body, db)
+
+    async def _handle(self, body: Any, db: Database) -> bool:
         try:
             if isinstance(body, bytes | bytearray):
                 body = json.loads(body)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from ck_runtime import tracing
 from ck_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -259,9 +260,12 @@ _unit: ContextVar[_Unit | None] = ContextVar("ck_unit_of_work", default=None)
 class Database:
     """The engine and a session factory. `transaction()` is the unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, service: str | None = None) -> None:
+        """service: whose traces the statements belong to (ck_runtime.tracing), if any."""
         self.url = url
         self.engine = create_engine(url)
+        if service is not None:
+            tracing.instrument_engine(self.engine, service)
         self.sqlite = is_sqlite(url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readers = async_sessionmaker(

@@ -3,11 +3,11 @@ redelivered message (delivery is at least once) changes nothing a second time.""
 
 from __future__ import annotations
 
-from ck_contracts.messaging import utcnow
 from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime.clock import current_clock
 from ck_runtime.db import rowcount
 from ck_runtime.tables import add_runtime_tables
 
@@ -25,7 +25,7 @@ async def claim_message(session: AsyncSession, message_id: str, consumer: str) -
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(INBOX)
-        .values(message_id=message_id, consumer=consumer, processed_at=utcnow())
+        .values(message_id=message_id, consumer=consumer, processed_at=current_clock().now())
         .on_conflict_do_nothing()
     )
     result = await session.execute(statement)

@@ -2,6 +2,7 @@
 
 structlog's contextvars carry the correlation id: the gateway binds it per request, the RPC
 client sends it as a header, the consumers bind it again per message, the outbox stores it.
+With tracing on (ck_runtime.tracing) a line written inside a span also has its trace_id.
 Never log personal data (R-AVG-2): log ids, counts and operation names only.
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
 
+from ck_runtime.tracing import add_trace_id
+
 _configured = False
 
 
@@ -22,6 +25,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     global _configured
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_id,  # trace_id and span_id while a span is active (tracing on)
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),

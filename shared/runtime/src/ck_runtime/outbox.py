@@ -21,12 +21,14 @@ from ck_contracts.messaging import (
     EVENT_TYPE_HEADER,
     EVENTS_EXCHANGE,
     Event,
-    utcnow,
 )
+from opentelemetry.trace import SpanKind, Tracer, set_span_in_context
 from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_runtime import metrics, tracing
+from ck_runtime.clock import current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.tables import add_runtime_tables
@@ -50,17 +52,22 @@ def _after_commit(_session: object) -> None:
 
 async def add_to_outbox(session: AsyncSession, *events: Event) -> None:
     """Record events in the caller's transaction."""
-    now = utcnow()
+    now = current_clock().now()
     correlation = current_correlation_id()
+    # The writer's trace (W3C headers), kept with the row until the relay publishes it.
+    trace_context = tracing.current_context_carrier()
     rows = []
     for ev in events:
         if ev.correlation_id is None and correlation is not None:
             ev = ev.model_copy(update={"correlation_id": correlation})
+        body = ev.envelope()
+        if trace_context is not None:
+            body[tracing.OUTBOX_TRACE_KEY] = trace_context
         rows.append(
             {
                 "id": ev.id,
                 "routing_key": ev.routing_key,
-                "body": ev.envelope(),
+                "body": body,
                 "correlation_id": ev.correlation_id,
                 "created_at": now,
                 "attempts": 0,
@@ -78,9 +85,15 @@ class Publisher(Protocol):
 class ConfirmingPublisher:
     """Publishes to the events exchange on a channel with publisher confirms."""
 
-    def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, timeout: float = 10):
+    def __init__(
+        self,
+        connection: aio_pika.abc.AbstractRobustConnection,
+        timeout: float = 10,
+        service: str = "",
+    ):
         self._connection = connection
         self._timeout = timeout
+        self._service = service  # whose tracer publishes (ck_runtime.tracing)
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
@@ -92,27 +105,79 @@ class ConfirmingPublisher:
 
     async def publish(self, rows: Sequence[dict[str, object]]) -> None:
         exchange = await self._events_exchange()
+        tracer = tracing.tracer(self._service)
 
         async def one(row: dict[str, object]) -> None:
+            body = row["body"]
+            trace_context: object = None
+            if isinstance(body, dict) and tracing.OUTBOX_TRACE_KEY in body:
+                body = dict(body)  # the trace context is the outbox's, not the event's
+                trace_context = body.pop(tracing.OUTBOX_TRACE_KEY)
+            headers: dict[str, Any] = {
+                CORRELATION_HEADER: str(row["correlation_id"] or ""),
+                EVENT_TYPE_HEADER: str(row["routing_key"]),
+            }
             message = aio_pika.Message(
-                body=_json_bytes(row["body"]),
+                body=_json_bytes(body),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(row["id"]),
-                headers={
-                    CORRELATION_HEADER: str(row["correlation_id"] or ""),
-                    EVENT_TYPE_HEADER: str(row["routing_key"]),
-                },
+                headers=headers,
             )
-            try:
-                await exchange.publish(
-                    message, routing_key=str(row["routing_key"]), timeout=self._timeout
-                )
-            except aio_pika.exceptions.DeliveryError as exc:  # the broker's Nack or Reject
-                raise RuntimeError(f"broker refused event {row['id']}") from exc
+            if tracer is not None and isinstance(trace_context, dict):
+                await self._traced(tracer, exchange, message, row, trace_context)
+                return
+            await self._send(exchange, message, row)
 
         # Confirms are pipelined: all of a batch is in flight at once.
         await asyncio.gather(*(one(row) for row in rows))
+
+    async def _traced(
+        self,
+        tracer: Tracer,
+        exchange: aio_pika.abc.AbstractExchange,
+        message: aio_pika.Message,
+        row: dict[str, object],
+        trace_context: dict[str, Any],
+    ) -> None:
+        """A producer span in the trace of the transaction that wrote the row, from the
+        publish to the broker's confirm; its context goes in the message's headers."""
+        routing_key = str(row["routing_key"])
+        span = tracer.start_span(
+            f"{routing_key} publish",
+            context=tracing.extract(trace_context),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": EVENTS_EXCHANGE,
+                "messaging.rabbitmq.destination.routing_key": routing_key,
+                "messaging.message.id": str(row["id"]),
+            },
+        )
+        assert message.headers is not None
+        tracing.inject(message.headers, set_span_in_context(span))
+        try:
+            await self._send(exchange, message, row)
+        except BaseException as exc:
+            span.record_exception(exc)
+            tracing.mark_failed(span, type(exc).__name__)
+            raise
+        finally:
+            span.end()
+
+    async def _send(
+        self,
+        exchange: aio_pika.abc.AbstractExchange,
+        message: aio_pika.Message,
+        row: dict[str, object],
+    ) -> None:
+        try:
+            await exchange.publish(
+                message, routing_key=str(row["routing_key"]), timeout=self._timeout
+            )
+        except aio_pika.exceptions.DeliveryError as exc:  # the broker's Nack or Reject
+            raise RuntimeError(f"broker refused event {row['id']}") from exc
 
 
 def _json_bytes(body: object) -> bytes:
@@ -128,8 +193,10 @@ class OutboxRelay:
         publisher: Publisher,
         batch: int = 200,
         poll_seconds: float = 1.0,
+        service: str = "",
     ) -> None:
         self._db = db
+        self._service = service  # the metric's label (ck_outbox_published_total)
         self._publisher = publisher
         self._batch = batch
         self._poll = poll_seconds
@@ -174,7 +241,7 @@ class OutboxRelay:
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.seq.in_([r["seq"] for r in rows]))
-            .values(published_at=utcnow(), body=PUBLISHED_BODY)
+            .values(published_at=current_clock().now(), body=PUBLISHED_BODY)
         )
 
     async def publish_pending(self) -> int:
@@ -199,6 +266,8 @@ class OutboxRelay:
                 await self._publisher.publish(rows)
                 await self._mark(session, rows)
         self.published += len(rows)
+        if self._service:
+            metrics.outbox_published(self._service, len(rows))
         return len(rows)
 
     async def run(self) -> None:

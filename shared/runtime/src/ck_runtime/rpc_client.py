@@ -17,11 +17,14 @@ command run twice, and a late first reply still completes the call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 import uuid
 from typing import Any, TypeVar
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -38,14 +41,17 @@ from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor
 from ck_contracts.rpc import (
     REPLY_KEPT_SECONDS,
+    ErrorCode,
     RpcError,
     RpcReply,
     RpcRequest,
     new_request_id,
 )
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
-from ck_runtime.amqp import connect, declare_rpc_exchanges
+from ck_runtime import metrics, tracing
+from ck_runtime.amqp import BrokerDown, connect, declare_rpc_exchanges, probe_broker
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
 
@@ -67,6 +73,30 @@ def signer_from_environment() -> RequestSigner:
 
 
 log = get_logger(__name__)
+# Error replies that mark the client span failed; refusals by a rule (invalid, not found,
+# conflict, ...) are answers, not failures.
+INTERNAL_ERRORS = frozenset({ErrorCode.INTERNAL, ErrorCode.REFUSED, ErrorCode.UNAVAILABLE})
+
+# What a publish raises when the connection dies under it: aio-pika's and aiormq's errors, but
+# also aiormq's ChannelInvalidStateError (a RuntimeError: "channel closed", "no active
+# transport") and plain socket errors. Before issue 11 only AMQPError was caught here, so a
+# publish during a reconnect escaped as a RuntimeError: an HTTP 500 that no client retries.
+BROKER_LOST: tuple[type[BaseException], ...] = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    RuntimeError,
+)
+
+_LOST_OR_CANCELLED: tuple[type[BaseException], ...] = (*BROKER_LOST, asyncio.CancelledError)
+
+
+def _cancelled_from_outside() -> bool:
+    """True when the running task itself is being cancelled. aiormq hands a closing channel's
+    CancelledError to the publisher waiting on a confirm too: that one is a lost connection."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class ServiceUnavailable(Exception):
@@ -139,6 +169,12 @@ class RpcClient:
     def connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
+    async def probe(self) -> None:
+        """For readiness: raises unless the broker connection is usable right now."""
+        if self._connection is None:
+            raise BrokerDown("not started")
+        await probe_broker(self._connection)
+
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.get(message.correlation_id or "")
         if future is None or future.done():
@@ -161,6 +197,56 @@ class RpcClient:
     ) -> RpcReply:
         """Send one request and wait for its reply, at most `timeout` seconds per attempt;
         a timed-out request is sent again (same request id) `retries` times."""
+        arguments = (actor, timeout, request_id, keep_reply_seconds)
+        tracer = tracing.tracer(self._name)
+        if tracer is None:
+            return await self._measured(service, op, payload, arguments)
+        # A client span for the whole call (every attempt); its context goes in the headers.
+        with tracer.start_as_current_span(
+            f"{service}/{op}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "ck-amqp", "rpc.service": service, "rpc.method": op},
+        ) as span:
+            reply = await self._measured(service, op, payload, arguments)
+            if not reply.ok and reply.error is not None:
+                span.set_attribute("ck.rpc.error", reply.error.code)
+                if reply.error.code in INTERNAL_ERRORS:
+                    tracing.mark_failed(span, reply.error.code)
+            return reply
+
+    async def _measured(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None,
+        arguments: tuple[Actor | None, float | None, str | None, int],
+    ) -> RpcReply:
+        """The call, counted and timed for the metrics (ck_runtime.metrics) when they are on."""
+        if not metrics.ENABLED:
+            return await self._call(service, op, payload, *arguments)
+        started = time.perf_counter()
+        outcome = "unavailable"
+        try:
+            reply = await self._call(service, op, payload, *arguments)
+            outcome = "ok" if reply.ok or reply.error is None else str(reply.error.code)
+            return reply
+        except ServiceUnavailable as exc:
+            outcome = "timeout" if exc.reason == "timeout" else "unavailable"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.rpc_observed("client", service, op, outcome, elapsed)
+
+    async def _call(
+        self,
+        service: str,
+        op: str,
+        payload: dict[str, Any] | None,
+        actor: Actor | None,
+        timeout: float | None,
+        request_id: str | None,
+        keep_reply_seconds: int,
+    ) -> RpcReply:
         wait = timeout or self.timeout
         if self._channel is None or self._channel.is_closed:
             async with self._lock:
@@ -185,8 +271,12 @@ class RpcClient:
         self._pending[correlation_id] = future
         try:
             for attempt in range(self.retries + 1):
+                last = attempt == self.retries
+                if future.done():  # a late reply to an earlier attempt
+                    return future.result()
                 message_id = uuid.uuid4().hex
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
+                tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
                 headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
                 message = aio_pika.Message(
                     body=body,
@@ -206,17 +296,41 @@ class RpcClient:
                     log.warning(
                         "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
                     )
-                    if attempt == self.retries:
+                    if last:
                         raise ServiceUnavailable(service, "timeout") from exc
+                except aio_pika.exceptions.PublishError as exc:
+                    raise ServiceUnavailable(service, "no queue") from exc
+                except _LOST_OR_CANCELLED as exc:
+                    if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                        raise  # the caller gave up (client gone, shutdown): not ours to hide
+                    # The connection died under the publish or its confirm: the request may
+                    # or may not have arrived. It is sent again with the same request id once
+                    # the connection is back (the service answers a repeat with its first
+                    # answer); never an unexplained error (a 500) for the caller.
+                    log.warning(
+                        "rpc.broker_lost",
+                        service=service,
+                        op=op,
+                        error=type(exc).__name__,
+                        attempt=attempt + 1,
+                    )
+                    if last:
+                        raise ServiceUnavailable(service, "broker unreachable") from exc
+                    await self._until_connected(wait)
             raise AssertionError("unreachable")
-        except aio_pika.exceptions.PublishError as exc:
-            raise ServiceUnavailable(service, "no queue") from exc
-        except aio_pika.exceptions.AMQPError as exc:
-            raise ServiceUnavailable(service, "broker unreachable") from exc
         finally:
             self._pending.pop(correlation_id, None)
             if not future.done():
                 future.cancel()
+
+    async def _until_connected(self, timeout: float) -> None:
+        """Wait (at most timeout seconds) for the robust connection to restore this channel."""
+        channel = self._channel
+        ready = getattr(channel, "ready", None)
+        if ready is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ready(), timeout)
 
     async def send(self, op: Operation[Req, Res], payload: Req, **kwargs: Any) -> Res:
         """The declared operation's answer, typed as it declares; raises RpcFailed on an error

@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
+from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 
+from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
+from ck_runtime.rpc_client import BROKER_LOST
 from ck_runtime.rpc_server import RpcRouter
 from ck_runtime.signing import RequestVerifier, SignatureRefused
 
@@ -41,6 +45,7 @@ class RpcConsumer:
         *,
         verifier: RequestVerifier,
     ) -> None:
+        self._service = service
         self._queue_name = rpc_queue(service)
         self._router = router
         self._db = db
@@ -84,25 +89,47 @@ class RpcConsumer:
         try:
             headers = message.headers or {}
             bind_correlation_id(str(headers.get(CORRELATION_HEADER) or "") or None)
-            reply = await self._answer(message)
-            if message.reply_to and self._replies is not None:
-                await self._replies.publish(
-                    aio_pika.Message(
-                        json.dumps(reply, separators=(",", ":")).encode(),
-                        content_type="application/json",
-                        correlation_id=message.correlation_id,
-                    ),
-                    routing_key=message.reply_to,
-                )
+            # A server span, child of the caller's (traceparent in the headers); named after
+            # the operation once the request is read.
+            with tracing.consume_span(
+                self._service,
+                f"{self._queue_name} process",
+                headers,
+                SpanKind.SERVER,
+                {"rpc.system": "ck-amqp", "rpc.service": self._service},
+            ) as span:
+                started = time.perf_counter()
+                op, reply = await self._answer(message, span)
+                if metrics.ENABLED:
+                    error = reply.get("error") or {}
+                    outcome = "ok" if reply.get("ok") else str(error.get("code", "internal"))
+                    elapsed = time.perf_counter() - started
+                    metrics.rpc_observed("server", self._service, op, outcome, elapsed)
+                if message.reply_to and self._replies is not None:
+                    await self._replies.publish(
+                        aio_pika.Message(
+                            json.dumps(reply, separators=(",", ":")).encode(),
+                            content_type="application/json",
+                            correlation_id=message.correlation_id,
+                        ),
+                        routing_key=message.reply_to,
+                    )
             await message.ack()
-        except aio_pika.exceptions.AMQPError:
-            log.warning("rpc.reply_failed")  # the caller times out; nothing else to do
+        except BROKER_LOST as exc:
+            # The connection died under the reply or the ack. The command's effects and its
+            # answer are committed (ck_runtime.commands): the caller's retry with the same
+            # request id gets that answer.
+            log.warning("rpc.reply_failed", error=type(exc).__name__)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _answer(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+    async def _answer(
+        self, message: AbstractIncomingMessage, span: Span | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """(operation for the metrics, reply). The operation is "unknown" unless this service
+        declares it: a metric label takes no free text."""
         try:
             self._verifier.verify(
                 message.headers or {},
@@ -114,11 +141,23 @@ class RpcConsumer:
         except SignatureRefused as exc:
             # Not from the gateway's key: nothing in it is believed, not even the actor.
             log.warning("rpc.refused", reason=exc.reason, queue=self._queue_name)
+            tracing.mark_failed(span, "refused")
             error = RpcError(code=ErrorCode.REFUSED, reason=CommonReason.SIGNATURE_REFUSED)
-            return RpcReply(ok=False, error=error).model_dump(mode="json")
+            return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
         try:
             request = RpcRequest.model_validate_json(message.body)
         except ValidationError:
             error = RpcError(code=ErrorCode.INVALID, reason=CommonReason.INVALID_INPUT)
-            return RpcReply(ok=False, error=error).model_dump(mode="json")
-        return await self._router.dispatch(request, self._db, self._deps, self._clock)
+            return "unknown", RpcReply(ok=False, error=error).model_dump(mode="json")
+        op = request.op if request.op in self._router.operations else "unknown"
+        if span is None:
+            return op, await self._router.dispatch(request, self._db, self._deps, self._clock)
+        span.update_name(f"{self._service}/{op}")
+        span.set_attribute("rpc.method", op)
+        reply = await self._router.dispatch(request, self._db, self._deps, self._clock)
+        failure: dict[str, Any] = reply.get("error") or {}
+        if failure:
+            span.set_attribute("ck.rpc.error", str(failure.get("code")))
+            if failure.get("code") == ErrorCode.INTERNAL:
+                tracing.mark_failed(span, ErrorCode.INTERNAL)
+        return op, reply

@@ -32,23 +32,26 @@ from faststream.rabbit import (
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
+from ck_runtime import metrics, tracing
 from ck_runtime.amqp import (
     BrokerUnreachable,
     TopologyMissing,
     connect,
     dead_letter_arguments,
     ensure_topology,
+    probe_broker,
 )
 from ck_runtime.clock import Clock, current_clock, install_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage, pause_before_retry
 from ck_runtime.db import Database
-from ck_runtime.health import HealthServer
+from ck_runtime.health import HealthServer, Readiness
 from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.migrations import upgrade_async
 from ck_runtime.outbox import ConfirmingPublisher, OutboxRelay
 from ck_runtime.retention import Retention, RetentionRule, runtime_rules
 from ck_runtime.rpc_consumer import RpcConsumer
 from ck_runtime.rpc_server import RpcRouter
+from ck_runtime.sampling import DeadLetterSampler, Sampler, sample_forever
 from ck_runtime.settings import ServiceSettings, SettingsError
 
 log = get_logger(__name__)
@@ -72,6 +75,8 @@ class Service:
     clock: Clock | None = None  # None: the settings' clock (the system clock in production)
     # The service's own retention rules (ck_runtime.retention), beside the runtime's.
     retention: Sequence[RetentionRule] = ()
+    # Gauges of the service's own, sampled with the runtime's (ck_runtime.sampling).
+    samplers: Sequence[Sampler] = ()
 
 
 class ServiceRuntime:
@@ -80,11 +85,14 @@ class ServiceRuntime:
         self.settings = service.settings
         self.clock: Clock = service.clock or self.settings.clock()
         self._previous_clock: Clock | None = None
-        self.db = Database(self.settings.resolved_database_url())
+        self.db = Database(self.settings.resolved_database_url(), service=service.name)
         self.broker = self._build_broker()
         self.rpc: RpcConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.health: HealthServer | None = None
+        self.readiness = Readiness(
+            service.name, {"database": self._probe_database, "broker": self._probe_broker}
+        )
         # Every process runs the retention job: the runtime's rules, then the service's.
         self.retention = Retention(
             self.db,
@@ -167,14 +175,17 @@ class ServiceRuntime:
         )
         async def consume(body: bytes, message: RabbitMessage) -> None:
             try:
-                await consumer.handle(body, db)
+                handled = await consumer.handle(body, db, message.headers)
             except PoisonMessage as exc:
+                metrics.event_handled(consumer.name, "poison")
                 log.error("event.poison", queue=consumer.name, error=str(exc))
                 raise RejectMessage(requeue=False) from exc
             except Exception:
+                metrics.event_handled(consumer.name, "failed")
                 log.exception("event.failed", queue=consumer.name)
                 await pause_before_retry(message.headers)
                 raise
+            metrics.event_handled(consumer.name, "handled" if handled else "duplicate")
 
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(
@@ -194,6 +205,7 @@ class ServiceRuntime:
         # clock get it back as it was at stop).
         self._previous_clock = current_clock()
         install_clock(self.clock)
+        metrics.configure(s.metrics_enabled)
         await upgrade_async(self.service.name, self.db.url)
         verifier = s.request_verifier() if self.service.rpc is not None else None
         self._connection = await connect(s.amqp_url, f"{self.service.name}-publisher")
@@ -202,9 +214,10 @@ class ServiceRuntime:
             log.info("topology.provisioned", detail="declared by the operator; checked")
         self.relay = OutboxRelay(
             self.db,
-            ConfirmingPublisher(self._connection),
+            ConfirmingPublisher(self._connection, service=self.service.name),
             batch=s.outbox_batch,
             poll_seconds=s.outbox_poll_seconds,
+            service=self.service.name,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for hook in self.service.on_start:
@@ -225,20 +238,34 @@ class ServiceRuntime:
         for job in self.service.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
         self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
+        if s.metrics_enabled:
+            self._tasks.append(asyncio.create_task(self._sample_metrics(), name="metrics"))
         if s.health_port:
-            self.health = HealthServer(s.health_host, s.health_port, self.check_health)
+            self.health = HealthServer(s.health_host, s.health_port, self.readiness)
             await self.health.start()
         log.info("service.started", health_port=s.health_port or None)
 
-    async def check_health(self) -> dict[str, str]:
-        result = {"service": self.service.name, "database": "ok", "broker": "ok"}
-        try:
-            await asyncio.wait_for(self.db.ping(), 3)
-        except Exception:
-            result["database"] = "unreachable"
-        if self._connection is None or self._connection.is_closed:
-            result["broker"] = "unreachable"
-        return result
+    async def check_health(self) -> dict[str, Any]:
+        """The readiness answer (health.Readiness: probed at most every 2 s)."""
+        return await self.readiness.check()
+
+    async def _probe_database(self) -> None:
+        await self.db.ping()
+
+    async def _probe_broker(self) -> None:
+        await probe_broker(self._connection)
+
+    async def _sample_metrics(self) -> None:
+        assert self._connection is not None
+        queues = [consumer.name for consumer in self.service.consumers]
+        await sample_forever(
+            db=self.db,
+            service=self.service.name,
+            clock=self.clock,
+            dead_letters=DeadLetterSampler(self._connection, queues) if queues else None,
+            samplers=self.service.samplers,
+            interval=self.settings.metrics_sample_seconds,
+        )
 
     async def stop(self) -> None:
         if self.health is not None:
@@ -254,6 +281,7 @@ class ServiceRuntime:
         if self._connection is not None:
             await self._connection.close()
         await self.db.dispose()
+        self.readiness.invalidate()
         if self._previous_clock is not None:
             install_clock(self._previous_clock)
         log.info("service.stopped")
@@ -283,8 +311,13 @@ def run_service(build: Callable[[], Service]) -> None:
         service = build()
         name = service.name
         configure_logging(service.name, service.settings.log_level, service.settings.log_json)
+        # Before the runtime: its database engine is instrumented when it is made.
+        if tracing.setup_from_environment(service.name):
+            log.info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
         runtime = ServiceRuntime(service)
         asyncio.run(runtime.run_until_signalled())
     except (BrokerUnreachable, SettingsError, TopologyMissing) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        tracing.shutdown()  # flush the spans still batched

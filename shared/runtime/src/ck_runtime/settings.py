@@ -1,7 +1,8 @@
 """Settings from the environment (pydantic-settings), one prefix per service.
 
 `ACCOUNTS_DATABASE_URL` sets the accounts service's database; `AMQP_URL` is shared by all but
-can be overridden per service (`ACCOUNTS_AMQP_URL`).
+can be overridden per service (`ACCOUNTS_AMQP_URL`). `PORTAL_URL` likewise: one setting for the
+portal's public address, which every link in a mail starts with.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,11 +28,18 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str = "service"
+    # Variables read before their current name was chosen (field -> variable), still honoured
+    # below the current `<NAME>_X` and above the shared `X`.
+    former_variables: ClassVar[dict[str, str]] = {}
     amqp_url: str = DEFAULT_AMQP_URL
     database_url: str = ""  # empty: one SQLite file per service under data_dir
     data_dir: Path = DEFAULT_DATA_DIR
     health_host: str = "127.0.0.1"
     health_port: int = 0  # 0: no health endpoint (tests); the run command assigns ports
+    # GET /metrics and the recording behind it (ck_runtime.metrics); shared METRICS_ENABLED.
+    metrics_enabled: bool = True
+    # Pause between samples of the gauges that need a query (outbox, dead letters, mails).
+    metrics_sample_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
     # Messages handled at once per queue. Small for SQLite (one writer), larger for PostgreSQL.
@@ -60,6 +68,10 @@ class ServiceSettings(BaseSettings):
     rpc_verify_keys: str = ""
     # A signed request older or newer than this (wall clock) is refused as stale.
     rpc_max_age_seconds: int = Field(default=120, ge=5, le=3600)
+    # The portal's public address (scheme, host, optional path), e.g. https://mbo.cjp.nl: the
+    # start of every link in a mail (password links, invitation links) and of absolute links.
+    # Shared variable PORTAL_URL; `<NAME>_PORTAL_URL` (ACCOUNTS_, MEMBERSHIP_) still wins.
+    portal_url: str = "http://127.0.0.1:8000"
 
     def request_verifier(self) -> RequestVerifier:
         if not self.rpc_verify_keys:
@@ -117,6 +129,8 @@ SHARED_VARIABLES = {
     "dev_mode": "CK_DEV_MODE",
     "clock_offset_seconds": "CK_CLOCK_OFFSET_SECONDS",
     "rpc_verify_keys": "RPC_VERIFY_KEYS",
+    "portal_url": "PORTAL_URL",
+    "metrics_enabled": "METRICS_ENABLED",
 }
 
 
@@ -129,6 +143,10 @@ def load_settings(cls: type[S], service_name: str, **overrides: object) -> S:
         shared = os.environ.get(variable)
         if shared is not None and f"{prefix}{name.upper()}" not in os.environ:
             values[name] = shared
+    for name, variable in cls.former_variables.items():
+        former = os.environ.get(variable)
+        if former is not None and f"{prefix}{name.upper()}" not in os.environ:
+            values[name] = former
     values.update(overrides)
     values["service_name"] = service_name
     return cls(_env_prefix=prefix, **values)

@@ -142,9 +142,16 @@ def vhost_of(amqp_url: str) -> str:
 
 
 def can_provision_locally(amqp_url: str) -> bool:
-    """rabbitmqctl talks to the local node only; the URL must point at this machine."""
-    host = urlsplit(amqp_url).hostname or "127.0.0.1"
-    return host in ("127.0.0.1", "localhost", "::1") and shutil.which("rabbitmqctl") is not None
+    """rabbitmqctl talks to the local node only; the URL must point at this machine's node on
+    the standard port (a test's private node, ck_testkit.rabbit_node, is another node: its
+    processes use the URL's own user)."""
+    parts = urlsplit(amqp_url)
+    host = parts.hostname or "127.0.0.1"
+    return (
+        host in ("127.0.0.1", "localhost", "::1")
+        and (parts.port or 5672) == 5672
+        and shutil.which("rabbitmqctl") is not None
+    )
 
 
 def rabbitmqctl_import(definitions: Mapping[str, Any]) -> None:

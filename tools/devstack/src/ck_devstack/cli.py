@@ -1,7 +1,9 @@
 """`ck-dev`: run the whole portal locally, write the AsyncAPI documents.
 
 ck-dev run        RabbitMQ check, every service + gateway + SMTP sink, a CJP admin and the
-                  demo school with fresh passwords; runs until Ctrl-C
+                  demo school with fresh passwords; runs until Ctrl-C, restarting a process
+                  that dies (ck_devstack.supervisor)
+ck-dev restart S  restart one process of the running `ck-dev run` (ck_devstack.control)
 ck-dev asyncapi   docs/asyncapi/<service>.json
 """
 
@@ -21,18 +23,15 @@ from ck_runtime.amqp import BrokerUnreachable
 from ck_runtime.settings import DEFAULT_AMQP_URL
 
 from ck_devstack.asyncapi import write_documents
-from ck_devstack.stack import Stack, StackError, check_broker
+from ck_devstack.control import ControlError, request_restart
+from ck_devstack.stack import ALL_COMPONENTS, Stack, StackError, check_broker
+from ck_devstack.supervisor import display_path
 
 DEFAULT_ADMIN_EMAIL = "beheer@cultuurkaart.example"
 DEFAULT_DEMO_EMAIL = "budgethouder@demo-mbo-college.example"
 
 
-def _display(path: Path) -> str:
-    """A path relative to the working directory where that is shorter."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+_display = display_path
 
 
 def _new_password() -> str:
@@ -66,10 +65,11 @@ def _run(args: argparse.Namespace) -> int:
         stack.run_command(
             "accounts", "demo", "--email", args.demo_email, input_text=demo_password + "\n"
         )
+        supervisor = stack.supervise()
     except BrokerUnreachable as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except StackError as exc:
+    except (StackError, ControlError) as exc:
         stack.stop()
         print(f"ck-dev: {exc}", file=sys.stderr)
         return 1
@@ -100,25 +100,29 @@ def _run(args: argparse.Namespace) -> int:
         f"  Logs              {_display(stack.log_dir)}/<process>.log\n"
         f"  Data              {_display(stack.data_dir)}/ (one SQLite file per service unless "
         "<NAME>_DATABASE_URL is set)\n\n"
+        "A process that dies is restarted; 'ck-dev restart NAME' restarts one on demand.\n"
         "The passwords are new on every start. Press Ctrl-C to stop.",
         flush=True,
     )
-    exit_code = 0
-    while not stop_requested.wait(1.0):
-        if dead := stack.died():
-            process = dead[0]
-            print(
-                f"\nck-dev: {process.name} stopped unexpectedly (exit {process.returncode}); "
-                f"last lines of {_display(process.log_path)}:\n{process.log_tail()}",
-                file=sys.stderr,
-            )
-            exit_code = 1
-            break
+    # Restarts happen here, on the main thread: a process started from it gets the
+    # parent-death signal, so a killed `ck-dev run` leaves nothing behind.
+    while not stop_requested.wait(0.5):
+        supervisor.poll()
     print("\nStopping ...", flush=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the shutdown
     stack.stop()
     print("Stopped.")
-    return exit_code
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    try:
+        pid = request_restart(Path(args.data_dir), args.name, args.timeout)
+    except ControlError as exc:
+        print(f"ck-dev: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.name} restarted (pid {pid}) and healthy.")
+    return 0
 
 
 def _asyncapi(args: argparse.Namespace) -> int:
@@ -148,11 +152,19 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument(
         "--timeout", type=float, default=90.0, help="seconds to wait for each start-up wave"
     )
+    restart = sub.add_parser(
+        "restart", help="restart one process of the running 'ck-dev run' and wait until healthy"
+    )
+    restart.add_argument("name", choices=ALL_COMPONENTS, help="the process to restart")
+    restart.add_argument("--data-dir", default="var", help="the run's --data-dir (default ./var)")
+    restart.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for it (default 180)"
+    )
     asyncapi = sub.add_parser("asyncapi", help="write docs/asyncapi/<service>.json")
     asyncapi.add_argument("--out", default="docs/asyncapi")
     args = parser.parse_args(argv)
-    handler = _run if args.command == "run" else _asyncapi
-    raise SystemExit(handler(args))
+    handlers = {"run": _run, "restart": _restart, "asyncapi": _asyncapi}
+    raise SystemExit(handlers[args.command](args))
 
 
 if __name__ == "__main__":

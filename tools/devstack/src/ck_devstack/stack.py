@@ -8,8 +8,13 @@ Used by `ck-dev run` and by the end-to-end tests:
         stack.stop_service("accounts")
         stack.start_service("accounts")
 
-Every process writes to its own log file (data_dir/logs/NAME.log) and serves GET /health on a
-port of its own; `start()` returns once every process answers 200 there.
+Every process appends to its own log file (data_dir/logs/NAME.log; a `--- ck-devstack` line
+marks each start) and serves GET /health on a port of its own; `start()` returns once every
+process answers 200 there.
+
+A process that dies stays down (tests stay deterministic) unless the stack heals
+(`heal=True`, ck_devstack.supervisor: restarted with backoff; what stop_service or
+kill_service stopped on purpose stays down either way).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ck_runtime.settings import ServiceSettings
 from ck_runtime.signing import new_key_pair
 
 from ck_devstack import broker_access
+from ck_devstack.supervisor import Backoff, Supervisor
 
 SMTP = "smtp"
 GATEWAY = "gateway"
@@ -51,6 +57,9 @@ ALL_COMPONENTS: tuple[str, ...] = (SMTP, *SERVICES, GATEWAY)
 # endpoints of the services on base_port + 101 ... (8000, 8025, 8101-8107 by default).
 SMTP_OFFSET = 25
 HEALTH_OFFSET = 101
+# With replicas and a base port, replica n (from 2) of a service or the gateway takes the first
+# replica's ports plus (n - 1) x REPLICA_OFFSET (8200, 8301-8307 for the second).
+REPLICA_OFFSET = 200
 
 # Console script and its arguments per component (the services read everything else from
 # the environment).
@@ -62,6 +71,13 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 LOG_TAIL_LINES = 30
+
+# Per-service names of the portal's address (ServiceSettings.portal_url); the stack sets the
+# shared PORTAL_URL and drops these from the inherited environment.
+_FORMER_PORTAL_VARIABLES = (
+    *(f"{name.upper()}_PORTAL_URL" for name in (*SERVICES, "gateway")),
+    "GATEWAY_PUBLIC_URL",
+)
 
 T = TypeVar("T")
 
@@ -188,7 +204,12 @@ class ManagedProcess:
         """Exited without being asked to."""
         return self.popen is not None and not self._stopping and self.popen.poll() is not None
 
-    def start(self, *, fresh_log: bool) -> None:
+    @property
+    def stopped_on_purpose(self) -> bool:
+        return self._stopping
+
+    def start(self) -> None:
+        """Spawn the process; its output is appended to log_path after a start line."""
         if self.running:
             raise StackError(f"{self.name} is already running (pid {self.pid}).")
         executable = Path(self.argv[0])
@@ -198,11 +219,12 @@ class ManagedProcess:
                 f"(looked in {executable.parent}); run 'uv sync --frozen' first."
             )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb" if fresh_log else "ab")
-        self._log.write(f"--- ck-devstack: starting {' '.join(self.argv)}\n".encode())
+        self.close_log()
+        self._log = self.log_path.open("ab")
+        moment = current_clock().now().isoformat(timespec="seconds")
+        self._log.write(f"--- ck-devstack {moment}: starting {' '.join(self.argv)}\n".encode())
         self._log.flush()
         on_main_thread = threading.current_thread() is threading.main_thread()
-        self._stopping = False
         self.popen = subprocess.Popen(  # noqa: S603 (our own console scripts, no shell)
             self.argv,
             env=self.env,
@@ -214,11 +236,14 @@ class ManagedProcess:
             preexec_fn=_PREEXEC if on_main_thread else None,
             start_new_session=not on_main_thread or _PREEXEC is None,
         )
+        self._stopping = False  # after popen is the new one: a supervisor never sees a gap
 
     def signal(self, sig: int) -> None:
+        """Send sig to the process's group; from now on it is stopped on purpose (not healed),
+        also when it had died already."""
+        self._stopping = True
         if self.popen is None or self.popen.poll() is not None:
             return
-        self._stopping = True
         try:
             os.killpg(self.popen.pid, sig)  # the process leads its own session/group
         except ProcessLookupError:
@@ -284,6 +309,15 @@ class Stack:
         RabbitMQ (ck_devstack.broker_access; needs rabbitmqctl), as production does; when the
         broker is not local, every process uses amqp_url.
     components: which processes to run (names from ALL_COMPONENTS); default all.
+    replicas: how many processes of every service and of the gateway (one SMTP sink): the
+        first keeps the component's name ("budget"), the others are "budget-2", ... with ports
+        of their own, the same databases and the same broker (scale-out, as production runs
+        them). portal_url is the first gateway; gateway_urls lists them all.
+    heal: restart a process that died (ck_devstack.supervisor, from a thread of the stack's
+        own) and answer `ck-dev restart` (ck_devstack.control); off: a dead process stays
+        dead. `ck-dev run` heals from its main loop instead (supervise()).
+    backoff: the pauses between restarts when healing.
+    say: where the supervisor's one-line messages go (default: stderr).
     """
 
     def __init__(
@@ -295,10 +329,14 @@ class Stack:
         env: Mapping[str, str] | None = None,
         *,
         components: Iterable[str] | None = None,
+        replicas: int = 1,
         startup_timeout: float = 60.0,
         stop_grace: float = 20.0,
         clock_offset: timedelta | None = None,
         broker_users: bool = True,
+        heal: bool = False,
+        backoff: Backoff | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.amqp_url = amqp_url
@@ -310,6 +348,13 @@ class Stack:
         if unknown:
             raise ValueError(f"unknown components: {', '.join(sorted(unknown))}")
         self.components = tuple(name for name in ALL_COMPONENTS if name in wanted)
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        self.replicas = replicas
+        # process name -> its component ("budget-2" -> "budget")
+        self._component_of: dict[str, str] = {
+            process: name for name in self.components for process in self.replica_names(name)
+        }
         if clock_offset is None:
             installed = current_clock()
             clock_offset = installed.offset if isinstance(installed, OffsetClock) else None
@@ -328,22 +373,44 @@ class Stack:
         else:
             self._signing_key, self._verify_keys = new_key_pair("dev")
         self._processes: dict[str, ManagedProcess] = {
-            name: self._describe(name) for name in self.components
+            name: self._describe(name) for name in self._component_of
         }
         self._started = False
+        # Held while a process is started or stopped, so a supervisor never races a test.
+        self.lock = threading.RLock()
+        self.heal = heal
+        self._backoff = backoff
+        self._say = say
+        self.supervisor: Supervisor | None = None
+        self._control: Any = None  # ck_devstack.control.ControlServer while healing
 
     # -- addresses ---------------------------------------------------------------------------
+    def replica_names(self, component: str) -> list[str]:
+        """The process names of a component: itself, then NAME-2, NAME-3, ... (one SMTP
+        sink whatever the replicas)."""
+        count = 1 if component == SMTP else self.replicas
+        return [component, *(f"{component}-{n}" for n in range(2, count + 1))]
+
     def _assign_ports(self) -> dict[str, int]:
+        names = [p for c in ALL_COMPONENTS for p in self.replica_names(c)]
         if self.base_port is None:
-            return {name: free_port() for name in ALL_COMPONENTS}
+            return {name: free_port() for name in names}
         ports = {GATEWAY: self.base_port, SMTP: self.base_port + SMTP_OFFSET}
         for index, name in enumerate(SERVICES):
             ports[name] = self.base_port + HEALTH_OFFSET + index
+        for component in (*SERVICES, GATEWAY):
+            for n, name in enumerate(self.replica_names(component)[1:], start=1):
+                ports[name] = ports[component] + n * REPLICA_OFFSET
         return ports
 
     @property
     def gateway_port(self) -> int:
         return self._ports[GATEWAY]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every gateway replica's address (the first is portal_url)."""
+        return [f"http://127.0.0.1:{self._ports[name]}" for name in self.replica_names(GATEWAY)]
 
     @property
     def smtp_port(self) -> int:
@@ -376,15 +443,17 @@ class Stack:
 
     # -- environment -------------------------------------------------------------------------
     def service_env(self, name: str) -> dict[str, str]:
-        """The environment a component (or a command line tool of that service) runs with."""
+        """The environment a process (or a command line tool of that service) runs with; name
+        is a component or one of its replicas."""
         env = dict(os.environ)
-        prefix = name.upper()
+        component = self._component_of.get(name, name)
+        prefix = component.upper()
         if self.database_urls is not None:
             for service in SERVICES:
                 env.pop(f"{service.upper()}_DATABASE_URL", None)
             for service, url in self.database_urls.items():
                 env[f"{service.upper()}_DATABASE_URL"] = url
-        amqp_url = self._broker_urls.get(name, self.amqp_url)
+        amqp_url = self._broker_urls.get(component, self.amqp_url)
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
@@ -396,28 +465,27 @@ class Stack:
                 "RPC_VERIFY_KEYS": self._verify_keys,
                 "DATA_DIR": str(self.data_dir),
                 f"{prefix}_DATA_DIR": str(self.data_dir),
+                # Every link in a mail points at this stack's gateway.
+                "PORTAL_URL": self.portal_url,
             }
         )
+        for variable in _FORMER_PORTAL_VARIABLES:
+            env.pop(variable, None)  # would win over PORTAL_URL
         if self.clock_offset:
             env["CK_CLOCK_OFFSET_SECONDS"] = repr(self.clock_offset.total_seconds())
-        if name in SERVICES:
+        if component in SERVICES:
             env[f"{prefix}_HEALTH_HOST"] = "127.0.0.1"
             env[f"{prefix}_HEALTH_PORT"] = str(self._ports[name])
-        if name == "accounts":
-            env["ACCOUNTS_PORTAL_URL"] = self.portal_url
-        if name == "membership":
-            env["MEMBERSHIP_PORTAL_URL"] = self.portal_url
-        if name == "invoicing":
+        if component == "invoicing":
             # Placeholder details of CJP for local invoices; production sets the real ones.
             for key, value in DEMO_CJP_DETAILS.items():
                 env.setdefault(key, value)
-        if name == "notifier":
+        if component == "notifier":
             env["NOTIFIER_SMTP_HOST"] = "127.0.0.1"
             env["NOTIFIER_SMTP_PORT"] = str(self.smtp_port)
-        if name == GATEWAY:
+        if component == GATEWAY:
             env["GATEWAY_HOST"] = "127.0.0.1"
-            env["GATEWAY_PORT"] = str(self.gateway_port)
-            env["GATEWAY_PUBLIC_URL"] = self.portal_url
+            env["GATEWAY_PORT"] = str(self._ports[name])
             # One key per stack, so forms stay valid when a test restarts the gateway.
             env.setdefault("GATEWAY_SECRET_KEY", self._secret_key)
             env["GATEWAY_RPC_SIGNING_KEY"] = self._signing_key
@@ -438,7 +506,7 @@ class Stack:
             return ManagedProcess(
                 name, argv, self.service_env(name), log_path, ready_port=self.smtp_port
             )
-        script, *args = _COMMANDS[name]
+        script, *args = _COMMANDS[self._component_of.get(name, name)]
         argv = [str(bin_dir / script), *args]
         health_url = f"http://127.0.0.1:{self._ports[name]}/health"
         return ManagedProcess(name, argv, self.service_env(name), log_path, health_url=health_url)
@@ -475,19 +543,35 @@ class Stack:
             # The sink first (the notifier sends to it), then the services together, then the
             # gateway (it talks to the services).
             waves = [
-                [n for n in self.components if n == SMTP],
-                [n for n in self.components if n in SERVICES],
-                [n for n in self.components if n == GATEWAY],
+                self._processes_of(SMTP),
+                self._processes_of(*SERVICES),
+                self._processes_of(GATEWAY),
             ]
             for wave in waves:
                 if wave:
                     for name in wave:
-                        self._processes[name].start(fresh_log=True)
-                    self._wait_ready(wave)
+                        self._processes[name].start()
+                    self.wait_ready(wave)
+            if self.heal:
+                self.supervise().start_background()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def supervise(self, restart_timeout: float | None = None) -> Supervisor:
+        """The stack's supervisor (made on the first call) and the control socket that
+        `ck-dev restart` talks to. The caller runs supervisor.poll() (or start_background)."""
+        if self.supervisor is None:
+            from ck_devstack.control import ControlServer
+
+            kwargs: dict[str, Any] = {"backoff": self._backoff}
+            if self._say is not None:
+                kwargs["say"] = self._say
+            self.supervisor = Supervisor(self, **kwargs)
+            timeout = restart_timeout or (self.stop_grace + self.startup_timeout + 10)
+            self._control = ControlServer(self.supervisor, self.data_dir, timeout)
+        return self.supervisor
 
     def _provision_broker_users(self) -> None:
         if not self.broker_users or not broker_access.can_provision_locally(self.amqp_url):
@@ -507,7 +591,9 @@ class Stack:
             self._broker_user_names = []
             self._broker_urls = {}
 
-    def _wait_ready(self, names: Iterable[str]) -> None:
+    def wait_ready(self, names: Iterable[str]) -> None:
+        """Wait until each named process is healthy; StackError (with the log's last lines)
+        when one exits or the startup timeout passes."""
         pending = {name: self._processes[name] for name in names}
         seen: dict[str, str] = {}
         deadline = time.monotonic() + self.startup_timeout
@@ -539,9 +625,15 @@ class Stack:
         if not self._started:
             return
         atexit.unregister(self.stop)
-        gateway = [n for n in self.components if n == GATEWAY]
-        services = [n for n in self.components if n in SERVICES]
-        smtp = [n for n in self.components if n == SMTP]
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self.supervisor is not None:
+            self.supervisor.stop_background()  # nothing is restarted while stopping
+            self.supervisor = None
+        gateway = self._processes_of(GATEWAY)
+        services = self._processes_of(*SERVICES)
+        smtp = self._processes_of(SMTP)
         for group in (gateway, services, smtp):
             self._terminate([self._processes[n] for n in group])
         self._started = False
@@ -558,28 +650,38 @@ class Stack:
             process.close_log()
 
     def stop_service(self, name: str) -> None:
-        """Stop one component (SIGTERM, then SIGKILL after the grace period)."""
-        self._terminate([self._process(name)])
+        """Stop one component (SIGTERM, then SIGKILL after the grace period). It stays down,
+        also when the stack heals, until start_service."""
+        with self.lock:
+            self._terminate([self._process(name)])
 
     def kill_service(self, name: str) -> None:
-        """Kill one component at once (SIGKILL): a crash, for tests."""
-        process = self._process(name)
-        process.signal(signal.SIGKILL)
-        process.wait(5)
-        process.close_log()
+        """Kill one component at once (SIGKILL) and keep it down (also when the stack heals)
+        until start_service: a crash that is not healed, for tests. To see a crash healed,
+        send the SIGKILL yourself (os.kill(stack.processes[name].pid, SIGKILL))."""
+        with self.lock:
+            process = self._process(name)
+            process.signal(signal.SIGKILL)
+            process.wait(5)
+            process.close_log()
 
     def start_service(self, name: str) -> None:
         """Start one component again and wait until it is healthy. Its log is appended to."""
-        process = self._process(name)
-        process.start(fresh_log=False)
-        self._wait_ready([name])
+        with self.lock:
+            process = self._process(name)
+            process.start()
+        self.wait_ready([name])
+
+    def _processes_of(self, *components: str) -> list[str]:
+        """The process names (replicas included) of these components, in start order."""
+        return [p for p, c in self._component_of.items() if c in components]
 
     def _process(self, name: str) -> ManagedProcess:
         try:
             return self._processes[name]
         except KeyError:
             raise StackError(
-                f"{name} is not part of this stack ({', '.join(self.components)})"
+                f"{name} is not part of this stack ({', '.join(self._processes)})"
             ) from None
 
     def died(self) -> list[ManagedProcess]:
