@@ -76,7 +76,7 @@ def start_notifier(env: dict[str, str], health_port: int, log: Path) -> subproce
     while True:
         assert process.poll() is None, log.read_text()[-2000:]
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health/ready", timeout=1):
                 return process
         except OSError:
             assert time.monotonic() < deadline, "the notifier did not come up"
