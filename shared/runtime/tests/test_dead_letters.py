@@ -16,7 +16,7 @@ from ck_contracts.topology import queues_of
 from ck_runtime import dead_letters
 from ck_runtime.consumers import EventConsumer
 from ck_runtime.known_schools import KNOWN_SCHOOLS
-from ck_runtime.service import ServiceRuntime
+from ck_runtime.service import Service, ServiceRuntime
 from ck_runtime.settings import ServiceSettings, load_settings
 from ck_testkit import eventually, publish_event, publish_raw
 from sqlalchemy import func, select
@@ -26,7 +26,7 @@ QUEUE = "roster.events.schools"
 DEAD = dead_letter_queue(QUEUE)
 
 
-def roster(amqp_url: str, database_url: str) -> ServiceRuntime:
+def roster_service(amqp_url: str, database_url: str) -> Service:
     from ck_roster.app import build
 
     # Two deliveries before a failing handler's event is dead-lettered: the test is quicker,
@@ -34,7 +34,11 @@ def roster(amqp_url: str, database_url: str) -> ServiceRuntime:
     settings = load_settings(
         ServiceSettings, "roster", amqp_url=amqp_url, database_url=database_url, delivery_limit=1
     )
-    return ServiceRuntime(build(settings))
+    return build(settings)
+
+
+def roster(amqp_url: str, database_url: str) -> ServiceRuntime:
+    return ServiceRuntime(roster_service(amqp_url, database_url))
 
 
 @pytest.fixture
@@ -108,10 +112,9 @@ async def test_poison_is_dead_lettered_at_once_and_listed_without_its_body(
 async def test_a_failing_event_is_dead_lettered_after_its_tries_and_replayed_once(
     private_amqp_url: str, sqlite_url: str, connection: aio_pika.abc.AbstractConnection
 ) -> None:
-    runtime = roster(private_amqp_url, sqlite_url)
     tries: list[uuid.UUID] = []
     broken = True
-    service = runtime.service
+    service = roster_service(private_amqp_url, sqlite_url)
     (schools,) = [c for c in service.consumers if c.name == QUEUE]
     real = schools.handlers[SchoolRegistered.routing_key]
 
