@@ -44,7 +44,13 @@ def test_the_menu_offers_aanbod_to_school_staff_and_aanbieders_to_cjp() -> None:
     admin = [i.label for i in menu_for(Actor(user_id=uuid4(), role=Role.CJP_ADMIN))]
     assert holder[:3] == ["Bestellingen", "Producten", "Aanbod"]
     assert "Aanbod" in docent and "Producten" not in docent
-    assert admin == ["Scholen", "School registreren", "Aanbieders", "Support"]
+    assert admin == [
+        "Scholen",
+        "School registreren",
+        "Aanbieders",
+        "Onbestelbare berichten",
+        "Support",
+    ]
 
 
 def test_schooltoer_form_parses_dutch_amounts_and_dates() -> None:
