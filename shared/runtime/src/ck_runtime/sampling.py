@@ -10,12 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import aio_pika
-import aiormq.exceptions
-from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 from ck_contracts.messaging import dead_letter_queue
 from sqlalchemy import func, select
 
-from ck_runtime import metrics
+from ck_runtime import dead_letters, metrics
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
@@ -43,31 +42,22 @@ async def sample_outbox(db: Database, service: str, clock: Clock) -> None:
 
 
 class DeadLetterSampler:
-    """Depth of `<queue>.dead-letter` for each of the service's event queues: a passive
-    declare (allowed to a least-privilege broker user) answers with the message count."""
+    """Depth of `<queue>.dead-letter` for each of the service's event queues, counted the one
+    way ck_runtime.dead_letters counts them (a passive declare on a fresh channel, which a
+    least-privilege broker user may do and no robust channel's cache can answer)."""
 
     def __init__(self, connection: AbstractRobustConnection, queues: Sequence[str]) -> None:
         self._connection = connection
         self._queues = list(queues)
-        self._channel: AbstractRobustChannel | None = None
 
     async def sample(self) -> None:
         for queue in self._queues:
-            if self._channel is None or self._channel.is_closed:
-                self._channel = await self._connection.channel()
-            name = dead_letter_queue(queue)
-            try:
-                # robust=False: a robust channel answers a repeated passive declare from its
-                # cache, with the count of the first one.
-                declared = await self._channel.declare_queue(name, passive=True, robust=False)
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                continue  # not declared (yet): nothing to count; the channel is closed
-            count = declared.declaration_result.message_count
-            metrics.DEAD_LETTERS.labels(queue).set(count or 0)
+            count = await dead_letters.count(self._connection, dead_letter_queue(queue))
+            if count is not None:  # not declared (yet): nothing to count
+                metrics.DEAD_LETTERS.labels(queue).set(count)
 
     async def close(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+        """Nothing held between samples."""
 
 
 async def sample_forever(
