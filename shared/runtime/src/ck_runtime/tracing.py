@@ -43,6 +43,9 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_
 # service name -> provider; None: tracing is off (the common, cheap case).
 _make_provider: Callable[[str], TracerProvider] | None = None
 _providers: dict[str, TracerProvider] = {}
+# service name -> its tracer: get_tracer builds a new Tracer on every call (a profile's top
+# tracing frame when it was asked per RPC call and per message).
+_tracers: dict[str, Tracer] = {}
 
 
 def enabled() -> bool:
@@ -70,6 +73,7 @@ def setup_from_environment(service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)  # for any library that asks the global one
     _providers.clear()
+    _tracers.clear()
     _make_provider = lambda _name: provider  # noqa: E731 - one service per process
     return True
 
@@ -87,6 +91,7 @@ def install_for_tests(exporter: SpanExporter) -> None:
         return provider
 
     _providers.clear()
+    _tracers.clear()
     _make_provider = make
 
 
@@ -96,6 +101,7 @@ def shutdown() -> None:
     for provider in {id(p): p for p in _providers.values()}.values():
         provider.shutdown()
     _providers.clear()
+    _tracers.clear()
     _make_provider = None
 
 
@@ -111,8 +117,15 @@ def provider(service: str) -> TracerProvider | None:
 
 def tracer(service: str) -> Tracer | None:
     """The service's tracer; None when tracing is off."""
-    found = provider(service)
-    return None if found is None else found.get_tracer(TRACER_NAME)
+    if _make_provider is None:
+        return None
+    cached = _tracers.get(service)
+    if cached is None:
+        found = provider(service)
+        if found is None:
+            return None
+        cached = _tracers[service] = found.get_tracer(TRACER_NAME)
+    return cached
 
 
 # -- propagation in AMQP headers ------------------------------------------------------------
