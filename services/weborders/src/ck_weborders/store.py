@@ -782,11 +782,12 @@ async def erase_teacher(
 # --- issue 13: the mails that drive the process ---------------------------------------------
 async def provider_contact(session: AsyncSession, provider_id: uuid.UUID) -> Row[Any] | None:
     """The provider's name and contact address (the provider's mails go there)."""
-    return (
+    row = (
         await session.execute(
             select(providers.c.name, providers.c.contact_email).where(providers.c.id == provider_id)
         )
     ).first()
+    return cast(Row[Any] | None, row)
 
 
 async def provider_of_offering(session: AsyncSession, offering_id: uuid.UUID) -> uuid.UUID | None:
