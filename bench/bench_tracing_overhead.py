@@ -16,8 +16,8 @@ affects both alike):
 
 The untraced copy takes the path production takes with tracing off (no middleware, no
 instrumented engine, no span). Tracing on is the production set-up: OTLP/HTTP export with the
-batch processor (to bench/otlp_sink.py, which decodes and discards), parent-based sampler at
-10 %; the exporter's thread is part of the process's CPU.
+batch processor (to bench/otlp_sink.py in the parent process, which decodes and discards),
+parent-based sampler at 10 %; the exporter's thread is part of the measured process's CPU.
 
     uv run python bench/bench_tracing_overhead.py
 
@@ -28,8 +28,10 @@ weborder of bench_weborders.py with tracing off; default 4.9 ms, measured on a q
 
 import asyncio
 import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -143,22 +145,31 @@ async def measure() -> tuple[list[float], list[float], int]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:  # the measuring process: the sink's CPU is not in it
+        untraced, traced, requests = asyncio.run(measure())
+        print(json.dumps({"untraced": untraced, "traced": traced, "requests": requests}))
+        return
     sys.path.insert(0, str(Path(__file__).parent))
     from benchkit import metric
     from otlp_sink import OtlpSink
 
     with OtlpSink() as sink:
-        os.environ.update(SAMPLER, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
-        os.environ.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
-        untraced, traced, requests_traced = asyncio.run(measure())
+        env = {**os.environ, **SAMPLER, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
+        env.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
         time.sleep(0.5)
         traces = len(sink.trace_ids)
-    off = statistics.median(untraced) * 1e6
-    on = statistics.median(traced) * 1e6
+    off = statistics.median(figures["untraced"]) * 1e6
+    on = statistics.median(figures["traced"]) * 1e6
     metric("tracing_hooks_cpu_per_request_off", off, "us")
     metric("tracing_hooks_cpu_per_request_on", on, "us")
     metric("tracing_hooks_cpu_added_per_request", on - off, "us")
-    metric("tracing_hooks_traces_per_request", traces / requests_traced, "ratio")
+    metric("tracing_hooks_traces_per_request", traces / figures["requests"], "ratio")
     metric("tracing_added_share_of_stack_cpu", (on - off) / (STACK_CPU_MS * 1000), "ratio")
 
 
