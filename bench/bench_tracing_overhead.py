@@ -9,8 +9,9 @@ affects both alike):
 - the gateway's server span (ck_gateway.middleware.tracing) around a FastAPI route,
 - the RPC client span and its `traceparent` header (as ck_runtime.rpc_client),
 - the service's server span from that header (ck_runtime.tracing.consume_span),
-- five SQL statements on an instrumented engine (ck_runtime.tracing.instrument_engine; an
-  in-memory SQLite engine without aiosqlite's thread, whose hand-overs made the CPU time of
+- a transaction of five SQL statements in a traced session (ck_runtime.tracing.
+  traced_session_class, as ck_runtime.db uses it; an in-memory SQLite engine without
+  aiosqlite's thread, whose hand-overs made the CPU time of
   a block vary by a third from one block to the next),
 - the outbox's trace carrier (ck_runtime.tracing.current_context_carrier).
 
@@ -42,7 +43,7 @@ BLOCK = int(os.environ.get("BENCH_TRACING_BLOCK", "400"))  # requests per block
 STACK_CPU_MS = float(os.environ.get("BENCH_STACK_CPU_MS", "4.9"))
 SAMPLER = {
     "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-    "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    "OTEL_TRACES_SAMPLER_ARG": os.environ.get("BENCH_TRACING_RATIO", "0.1"),
     "OTEL_BSP_SCHEDULE_DELAY": "500",
 }
 
@@ -56,11 +57,13 @@ async def measure() -> tuple[list[float], list[float], int]:
     from opentelemetry.trace import SpanKind
     from pydantic import BaseModel
     from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
 
     assert tracing.setup_from_environment("gateway"), "OTEL_EXPORTER_OTLP_ENDPOINT is not set"
     untraced_db = create_engine("sqlite://")
     traced_db = create_engine("sqlite://")
-    tracing.instrument_engine(traced_db, "weborders")
+    traced_session = tracing.traced_session_class("weborders")
+    assert traced_session is not None
     for db in (untraced_db, traced_db):
         with db.begin() as conn:
             conn.execute(text("CREATE TABLE w (id INTEGER PRIMARY KEY, v TEXT)"))
@@ -77,11 +80,11 @@ async def measure() -> tuple[list[float], list[float], int]:
             name = "weborders/weborder.create"
             span = tracing.consume_span("weborders", name, headers, SpanKind.SERVER)
         with span:
-            db = traced_db if traced else untraced_db
-            with db.begin() as conn:
+            made = traced_session(traced_db) if traced else Session(untraced_db)
+            with made as session, session.begin():
                 for _ in range(4):
-                    conn.execute(text("INSERT INTO w (v) VALUES (:v)"), {"v": "x"})
-                conn.execute(text("SELECT count(*) FROM w WHERE id < 3"))
+                    session.execute(text("INSERT INTO w (v) VALUES (:v)"), {"v": "x"})
+                session.execute(text("SELECT count(*) FROM w WHERE id < 3"))
             if traced:
                 tracing.current_context_carrier()  # what the outbox keeps with an event
 

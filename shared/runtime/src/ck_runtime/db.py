@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
@@ -264,12 +265,16 @@ class Database:
         """service: whose traces the statements belong to (ck_runtime.tracing), if any."""
         self.url = url
         self.engine = create_engine(url)
-        if service is not None:
-            tracing.instrument_engine(self.engine, service)
         self.sqlite = is_sqlite(url)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._service = service
+        # With tracing on, sessions whose transactions trace their statements when sampled.
+        traced = tracing.traced_session_class(service) if service is not None else None
+        options: dict[str, Any] = {"expire_on_commit": False}
+        if traced is not None:
+            options["sync_session_class"] = traced
+        self._sessions = async_sessionmaker(self.engine, **options)
         self._readers = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), **options
         )
         # SQLite has one writer at a time. Writers of this process queue here, in order,
         # instead of each holding a connection and sleeping in SQLite's busy handler (which
@@ -417,6 +422,9 @@ class Database:
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
+            found = tracing.tracer(self._service) if self._service is not None else None
+            if found is not None and trace.get_current_span().is_recording():
+                tracing.trace_statements(conn.sync_connection, found)
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

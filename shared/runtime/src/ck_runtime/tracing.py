@@ -19,6 +19,7 @@ process then gets a provider of its own (its own `service.name`) on the same exp
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -228,30 +229,52 @@ def add_trace_id(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
 
 
 # -- the database -------------------------------------------------------------------------------
-_SPAN_OF_STATEMENT = "_ck_span"
+# Connections (SQLAlchemy's per-checkout Connection objects) that already have the listeners.
+_traced_connections: weakref.WeakSet[Any] = weakref.WeakSet()
+_engines_with_error_hook: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def instrument_engine(engine: Any, service: str) -> None:
-    """A client span per SQL statement on this engine, inside a sampled piece of work, when
-    tracing is on: `db.system`, `db.name` and the statement as compiled, with placeholders and
-    without its parameters (no personal data in spans). Statements outside any span (the
-    outbox relay's polls, the retention job, health checks) start no trace of their own, and
-    under an unsampled span they cost one check: a statement is the most frequent thing a
-    service does.
+def traced_session_class(service: str) -> type[Any] | None:
+    """A Session class whose transactions trace their statements when they begin inside a
+    recorded span (ck_runtime.db uses it for the service's sessions); None when tracing is off.
 
-    Two SQLAlchemy event listeners of our own rather than OpenTelemetry's SQLAlchemy
-    instrumentation: that one built each statement's span data before asking whether anyone
-    records it (a fifth of what tracing cost per weborder, bench/bench_tracing_overhead.py),
-    and it is a process-wide singleton while a test process runs several services, each with
-    its own engine and provider."""
+    Each statement becomes a client span with `db.system`, `db.name` and the statement as
+    compiled, with placeholders and without its parameters (no personal data in spans).
+    Statements outside any span (the outbox relay's polls, the retention job, health checks)
+    start no trace of their own.
+
+    The listeners go on the transaction's connection, not on the engine, and only when the
+    transaction begins inside a recorded span: any cursor listener on an engine doubles the
+    cost of every statement in SQLAlchemy (20 µs more per statement, measured), sampled or not,
+    and OpenTelemetry's SQLAlchemy instrumentation also built each statement's span data before
+    asking whether anyone records it. Nine transactions in ten now pay one check when they
+    begin (bench/bench_tracing_overhead.py, docs/performance.md)."""
     found = tracer(service)
     if found is None:
+        return None
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    class TracedSession(Session):
+        pass
+
+    def on_begin(_session: Any, _transaction: Any, connection: Any) -> None:
+        if trace.get_current_span().is_recording():
+            trace_statements(connection, found)
+
+    event.listen(TracedSession, "after_begin", on_begin)
+    return TracedSession
+
+
+def trace_statements(connection: Any, found: Tracer) -> None:
+    """Client spans for the statements of this SQLAlchemy (sync) Connection from now on."""
+    if connection in _traced_connections:
         return
+    _traced_connections.add(connection)
     from sqlalchemy import event
 
-    target = getattr(engine, "sync_engine", engine)
-    system = str(target.dialect.name)
-    database = os.path.basename(str(target.url.database or "")) or system
+    system = str(connection.dialect.name)
+    database = os.path.basename(str(connection.engine.url.database or "")) or system
 
     def before(
         _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
@@ -274,16 +297,22 @@ def instrument_engine(engine: Any, service: str) -> None:
             setattr(context, _SPAN_OF_STATEMENT, None)
             span.end()
 
-    def failed(exception_context: Any) -> None:
-        context = exception_context.execution_context
-        span = getattr(context, _SPAN_OF_STATEMENT, None)
-        if span is not None:
-            setattr(context, _SPAN_OF_STATEMENT, None)
-            span.set_status(
-                Status(StatusCode.ERROR, type(exception_context.original_exception).__name__)
-            )
-            span.end()
+    event.listen(connection, "before_cursor_execute", before)
+    event.listen(connection, "after_cursor_execute", after)
+    # Errors are the dialect's event (engine-wide): it costs nothing until a statement fails.
+    engine = connection.engine
+    if engine not in _engines_with_error_hook:
+        _engines_with_error_hook.add(engine)
+        event.listen(engine, "handle_error", _statement_failed)
 
-    event.listen(target, "before_cursor_execute", before)
-    event.listen(target, "after_cursor_execute", after)
-    event.listen(target, "handle_error", failed)
+
+def _statement_failed(exception_context: Any) -> None:
+    span = getattr(exception_context.execution_context, _SPAN_OF_STATEMENT, None)
+    if span is not None:
+        setattr(exception_context.execution_context, _SPAN_OF_STATEMENT, None)
+        error = type(exception_context.original_exception).__name__
+        span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
+
+
+_SPAN_OF_STATEMENT = "_ck_span"
