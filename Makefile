@@ -1,8 +1,8 @@
 # MBO Cultuurkaart: the commands a developer needs. Every target installs what it uses first;
 # the install steps do nothing (and print nothing) when everything is already there.
 #
-#   make run        install, then run the whole portal locally (ck-dev run) until Ctrl-C
-#   make test       install (Python packages + Debian packages for the browser/PDF tests), test
+#   make run        install (+ RabbitMQ if missing), run the portal until Ctrl-C; ARGS="--port 9000"
+#   make test       install (+ RabbitMQ, PostgreSQL, the browser/PDF packages when missing), test
 #   make lint       ruff, then mypy --strict over shared/, the services and tools/ (pyproject [tool.mypy])
 #   make bench      every bench/bench_*.py in turn
 #   make asyncapi   docs/asyncapi/<service>.json
@@ -21,14 +21,28 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0
 
 PYTEST_ARGS ?=
+# ck-dev run's options for `make run` (--port, --data-dir, ...; `make run ARGS=--help`).
+ARGS ?=
+
+# Installs (apt-get, as root or through sudo) and starts RabbitMQ / PostgreSQL where the
+# address is local and nothing answers there; silent when they answer.
+ENSURE_SERVICES := tools/setup/ensure-services.sh
 
 .PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
 
+# A fresh Debian has python3 but no pip: python3-pip first (apt-get, as root or through sudo).
 uv:
 	@if ! command -v uv >/dev/null 2>&1; then \
+	  if ! python3 -m pip --version >/dev/null 2>&1; then \
+	    sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	    echo "Installing python3-pip (apt-get) ..."; \
+	    $$sudo apt-get update -qq; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      python3-pip >/dev/null; \
+	  fi; \
 	  echo "Installing uv (pip) ..."; \
 	  python3 -m pip install --quiet --user uv 2>/dev/null \
 	    || python3 -m pip install --quiet --user --break-system-packages uv; \
@@ -59,9 +73,12 @@ bench-packages:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 
 run: install
-	uv run ck-dev run
+	@$(ENSURE_SERVICES) --amqp-url "$${AMQP_URL:-}" rabbitmq
+	uv run ck-dev run $(ARGS)
 
 test: install debian-packages
+	@$(ENSURE_SERVICES) --amqp-url "$${TEST_AMQP_URL:-}" --postgres-url "$${TEST_POSTGRES_URL:-}" \
+	  rabbitmq postgresql
 	uv run pytest $(PYTEST_ARGS)
 
 # The packages mypy checks: the product code (tests are checked by running them).

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ck_contracts.messaging import (
     EVENTS_EXCHANGE,
@@ -174,6 +174,40 @@ def rabbitmqctl_import(definitions: Mapping[str, Any]) -> None:
             "rabbitmqctl import_definitions failed: "
             + (result.stderr or result.stdout).strip()[:500]
         )
+
+
+def vhost_user(amqp_url: str) -> str:
+    return unquote(urlsplit(amqp_url).username or "guest")
+
+
+def vhost_commands(amqp_url: str) -> str:
+    """The rabbitmqctl line that makes the URL's vhost usable by the URL's user (for people)."""
+    vhost, user = vhost_of(amqp_url), vhost_user(amqp_url)
+    return (
+        f"rabbitmqctl add_vhost {vhost} && "
+        f"rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'"
+    )
+
+
+def ensure_vhost_locally(amqp_url: str) -> None:
+    """Create the URL's vhost on the local broker, with every right on it for the URL's user
+    (development: running beside another stack on the same broker). Idempotent: the import
+    only adds what is missing."""
+    vhost = vhost_of(amqp_url)
+    rabbitmqctl_import(
+        {
+            "vhosts": [{"name": vhost}],
+            "permissions": [
+                {
+                    "user": vhost_user(amqp_url),
+                    "vhost": vhost,
+                    "configure": ".*",
+                    "write": ".*",
+                    "read": ".*",
+                }
+            ],
+        }
+    )
 
 
 def remove_users_locally(names: list[str]) -> None:

@@ -22,9 +22,17 @@ from ck_contracts.topology import SERVICES
 from ck_runtime.amqp import BrokerUnreachable
 from ck_runtime.settings import DEFAULT_AMQP_URL
 
+from ck_devstack import broker_access
 from ck_devstack.asyncapi import write_documents
 from ck_devstack.control import ControlError, request_restart
-from ck_devstack.stack import ALL_COMPONENTS, Stack, StackError, check_broker
+from ck_devstack.stack import (
+    ALL_COMPONENTS,
+    HEALTH_OFFSET,
+    SMTP_OFFSET,
+    Stack,
+    StackError,
+    check_broker,
+)
 from ck_devstack.supervisor import display_path
 
 DEFAULT_ADMIN_EMAIL = "beheer@cultuurkaart.example"
@@ -40,6 +48,12 @@ def _new_password() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    if broker_access.vhost_of(amqp_url) != "/" and broker_access.can_provision_locally(amqp_url):
+        # A vhost of one's own (beside another stack on the same broker): made when missing.
+        try:
+            broker_access.ensure_vhost_locally(amqp_url)
+        except RuntimeError as exc:
+            print(f"ck-dev: could not create the virtual host: {exc}", file=sys.stderr)
     try:
         check_broker(amqp_url)
     except BrokerUnreachable as exc:
@@ -145,7 +159,11 @@ def main(argv: list[str] | None = None) -> None:
         "--port",
         type=int,
         default=8000,
-        help="portal port; SMTP sink on port+25, health endpoints from port+101 (default 8000)",
+        help=(
+            f"portal port; SMTP sink on port+{SMTP_OFFSET}, the services' health and metrics "
+            f"endpoints on port+{HEALTH_OFFSET} to port+{HEALTH_OFFSET + len(SERVICES) - 1} "
+            "(default 8000)"
+        ),
     )
     run.add_argument("--admin-email", default=DEFAULT_ADMIN_EMAIL)
     run.add_argument("--demo-email", default=DEFAULT_DEMO_EMAIL)

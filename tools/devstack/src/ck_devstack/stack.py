@@ -38,9 +38,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import aiormq.exceptions
 import httpx
 from ck_contracts.topology import SERVICES
-from ck_runtime.amqp import connect, declare_topology
+from ck_runtime.amqp import BrokerUnreachable, connect, declare_topology, describe_broker
 from ck_runtime.clock import OffsetClock, current_clock
 from ck_runtime.settings import ServiceSettings
 from ck_runtime.signing import new_key_pair
@@ -128,6 +129,17 @@ def check_broker(amqp_url: str, *, declare: bool = False) -> None:
         logger.setLevel(logging.CRITICAL)
     try:
         _run_blocking(probe())
+    except aiormq.exceptions.AMQPError as exc:
+        # The broker answered but closed the connection while opening it: on a vhost other
+        # than "/" that is a missing vhost or one the user may not use.
+        vhost = broker_access.vhost_of(amqp_url)
+        if vhost == "/":
+            raise
+        raise BrokerUnreachable(
+            f"RabbitMQ at {describe_broker(amqp_url)} refused the virtual host '{vhost}' "
+            "(it does not exist, or the user may not use it); as root: "
+            f"{broker_access.vhost_commands(amqp_url)}"
+        ) from exc
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
