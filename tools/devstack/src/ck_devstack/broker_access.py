@@ -183,9 +183,10 @@ def vhost_user(amqp_url: str) -> str:
 def vhost_commands(amqp_url: str) -> str:
     """The rabbitmqctl line that makes the URL's vhost usable by the URL's user (for people)."""
     vhost, user = vhost_of(amqp_url), vhost_user(amqp_url)
+    sudo = "" if os.geteuid() == 0 else "sudo "
     return (
-        f"rabbitmqctl add_vhost {vhost} && "
-        f"rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'"
+        f"{sudo}rabbitmqctl add_vhost {vhost} && "
+        f"{sudo}rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'"
     )
 
 

@@ -137,7 +137,7 @@ def check_broker(amqp_url: str, *, declare: bool = False) -> None:
             raise
         raise BrokerUnreachable(
             f"RabbitMQ at {describe_broker(amqp_url)} refused the virtual host '{vhost}' "
-            "(it does not exist, or the user may not use it); as root: "
+            "(it does not exist, or the user may not use it); make it usable with: "
             f"{broker_access.vhost_commands(amqp_url)}"
         ) from exc
     finally:
