@@ -180,13 +180,16 @@ def vhost_user(amqp_url: str) -> str:
     return unquote(urlsplit(amqp_url).username or "guest")
 
 
-def vhost_commands(amqp_url: str) -> str:
-    """The rabbitmqctl line that makes the URL's vhost usable by the URL's user (for people)."""
+def vhost_commands(amqp_url: str, *, sudo: bool | None = None) -> str:
+    """The rabbitmqctl line that makes the URL's vhost usable by the URL's user (for people);
+    sudo: put sudo in front (None: when this process is not root)."""
     vhost, user = vhost_of(amqp_url), vhost_user(amqp_url)
-    sudo = "" if os.geteuid() == 0 else "sudo "
+    if sudo is None:
+        sudo = os.geteuid() != 0
+    prefix = "sudo " if sudo else ""
     return (
-        f"{sudo}rabbitmqctl add_vhost {vhost} && "
-        f"{sudo}rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'"
+        f"{prefix}rabbitmqctl add_vhost {vhost} && "
+        f"{prefix}rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'"
     )
 
 

@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         f"  Logs              {_display(stack.log_dir)}/<process>.log\n"
         f"  Data              {_display(stack.data_dir)}/ (one SQLite file per service unless "
         "<NAME>_DATABASE_URL is set)\n\n"
-        "A process that dies is restarted; 'ck-dev restart NAME' restarts one on demand.\n"
+        "A process that dies is restarted; 'uv run ck-dev restart NAME' restarts one on demand.\n"
         "The passwords are new on every start. Press Ctrl-C to stop.",
         flush=True,
     )
@@ -148,7 +148,8 @@ def _asyncapi(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (the README's `make run ARGS=...` examples are checked against it)."""
     parser = argparse.ArgumentParser(
         prog="ck-dev", description="Run the MBO Cultuurkaart portal locally; write its docs."
     )
@@ -180,7 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     asyncapi = sub.add_parser("asyncapi", help="write docs/asyncapi/<service>.json")
     asyncapi.add_argument("--out", default="docs/asyncapi")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     handlers = {"run": _run, "restart": _restart, "asyncapi": _asyncapi}
     raise SystemExit(handlers[args.command](args))
 
