@@ -60,7 +60,7 @@ def bin_dir(tmp_path: Path, *, uid: int | None = None, extra: tuple[str, ...] = 
 
 def ensure(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": str(path), "CK_SETUP_SBIN": "", "HOME": os.environ.get("HOME", "/root")}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [str(path / "bash"), str(SCRIPT), *args],
         env=env,
         capture_output=True,
@@ -86,7 +86,9 @@ def test_missing_rabbitmq_is_installed_from_debian_and_started(
     )
     steps = planned(result)
     assert steps[0] == "apt-get update -qq"
-    assert re.fullmatch(r"env DEBIAN_FRONTEND=noninteractive apt-get install .*rabbitmq-server", steps[1])
+    assert re.fullmatch(
+        r"env DEBIAN_FRONTEND=noninteractive apt-get install .*rabbitmq-server", steps[1]
+    )
     assert steps[2] == "rabbitmq-server -detached"
     assert steps[3].startswith("rabbitmqctl -q await_startup")
     assert len(steps) == 4
@@ -133,9 +135,7 @@ def test_not_root_without_sudo_says_so(tmp_path: Path, closed_port: int) -> None
     assert "run this as root or install sudo" in result.stderr
 
 
-def test_installed_but_stopped_rabbitmq_is_only_started(
-    tmp_path: Path, closed_port: int
-) -> None:
+def test_installed_but_stopped_rabbitmq_is_only_started(tmp_path: Path, closed_port: int) -> None:
     steps = planned(
         ensure(
             bin_dir(tmp_path, uid=0, extra=("rabbitmq-server", "rabbitmqctl")),

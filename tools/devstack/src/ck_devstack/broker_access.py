@@ -214,6 +214,16 @@ def ensure_vhost_locally(amqp_url: str) -> None:
     )
 
 
+def remove_vhost_locally(amqp_url: str) -> None:
+    subprocess.run(  # noqa: S603
+        ["rabbitmqctl", "-q", "delete_vhost", vhost_of(amqp_url)],  # noqa: S607
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def remove_users_locally(names: list[str]) -> None:
     """Delete users, one rabbitmqctl call after the other: every call is an Erlang node of its
     own on one of only 11 distribution ports (35672-35682), so calls in parallel (several test
