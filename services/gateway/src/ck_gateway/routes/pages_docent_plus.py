@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from ck_contracts.accounts import SessionInfo
+from ck_contracts.accounts import AccountsReason, SessionInfo
 from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.roster import (
     ListFilter,
@@ -134,9 +134,8 @@ async def confirm_revoke_page(request: Request, person_id: UUID, session: PageSe
     accesses = await docent_plus_list(request, session, school_id)
     access = next((a for a in accesses.items if a.person_id == person_id), None)
     if access is None:  # nothing to revoke (already revoked, or not this school's teacher)
-        return await _show(
-            request, session, error=i18n.gettext("confirm.revoke_docent_plus.none"), status_code=404
-        )
+        message = i18n.render(AccountsReason.NO_DOCENT_PLUS_ACCESS)
+        return await _show(request, session, error=message, status_code=404)
     return confirm_page(
         request,
         consequences=[i18n.render("confirm.revoke_docent_plus", {"name": access.name})],
