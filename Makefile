@@ -22,7 +22,7 @@ DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 lib
 
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages
+.PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages node-packages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -61,7 +61,16 @@ bench-packages:
 run: install
 	uv run ck-dev run
 
-test: install debian-packages
+# axe-core for the browser tests' accessibility scan (tools/testkit/node, pinned by its lock).
+node-packages:
+	@[ -f tools/testkit/node/node_modules/axe-core/axe.min.js ] || { \
+	  command -v npm >/dev/null 2>&1 || { \
+	    sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	    $$sudo apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends npm >/dev/null; }; \
+	  npm ci --no-audit --no-fund --silent --prefix tools/testkit/node; }
+
+test: install debian-packages node-packages
 	uv run pytest $(PYTEST_ARGS)
 
 # The packages mypy checks: the product code (tests are checked by running them).
