@@ -42,6 +42,11 @@ pytestmark = BROWSER_TEST
 PASSWORD = "een lang wachtwoord voor de schermen"
 WIDTHS = {"laptop": (1366, 768), "phone": (375, 740)}
 SERIOUS = ("serious", "critical")
+# The outermost elements that reach past the window's right edge (for the failure message).
+WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+    && e.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
 
 
 def _add_person(http: Any, path: str, fields: dict[str, str]) -> None:
@@ -72,10 +77,12 @@ def _check_pages(
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         csp_errors: list[str] = []
-        page.on(
-            "console",
-            lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
-        )
+
+        def on_console(message: Any, errors: list[str] = csp_errors) -> None:
+            if "Content Security Policy" in message.text:
+                errors.append(message.text)
+
+        page.on("console", on_console)
         if email:
             page.goto(portal.url + "/inloggen")
             page.fill("#f-email", email)
@@ -91,7 +98,10 @@ def _check_pages(
                 "[document.documentElement.scrollWidth, window.innerWidth]"
             )
             if scroll_width > inner_width:
-                problems.append(f"{width}px {path}: scrollWidth {scroll_width} > {inner_width}")
+                wide = page.evaluate(WIDER_THAN_THE_WINDOW)
+                problems.append(
+                    f"{width}px {path}: scrollWidth {scroll_width} > {inner_width} {wide}"
+                )
             for violation in _scan(page, axe):
                 problems.append(f"{width}px {path}: axe {json.dumps(violation)}")
         problems.extend(f"{width}px CSP: {e}" for e in csp_errors)
@@ -163,7 +173,9 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
         person_id = re.search(r'href="/dossier/([0-9a-f-]{36})"', listing.text)
         assert person_id
         orders = http.get("/producten")
-        open_order = re.search(r'href="(/producten/bestellingen/[0-9a-f-]+/annuleren)"', orders.text)
+        open_order = re.search(
+            r'href="(/producten/bestellingen/[0-9a-f-]+/annuleren)"', orders.text
+        )
         assert open_order
 
     holder_paths = [
@@ -224,7 +236,16 @@ def test_removing_a_student_asks_first(  # type: ignore[no-untyped-def]
         _add_person(
             http,
             "/beheer-studenten",
-            {"voornaam": "Emma", "achternaam": "Jansen", "email": f"emma-{tag}@leerling.test"},
+            {
+                "voornaam": "Emma",
+                "achternaam": "Jansen",
+                "email": f"emma-{tag}@leerling.test",
+                "mobiel": "+31612345678",
+                "locatienaam": "Haarlem",
+                "studiejaar": "1",
+                "opleiding": "Mediavormgeving",
+                "klas": "MV1A",
+            },
         )
 
     context = browser.new_context(viewport={"width": 375, "height": 740})

@@ -147,7 +147,7 @@ async def issue_key(request: Request, provider_id: UUID, session: PageSession) -
 async def confirm_revoke_key(
     request: Request, provider_id: UUID, key_id: UUID, session: PageSession
 ) -> Response:
-    """"Weet u het zeker?" naming the key by its prefix and the provider (issue 14)."""
+    """ "Weet u het zeker?" naming the key by its prefix and the provider (issue 14)."""
     _require(session)
     provider = next(
         (p for p in await _providers(request, session) if p.provider_id == provider_id), None

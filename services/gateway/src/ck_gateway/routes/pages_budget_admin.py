@@ -111,7 +111,7 @@ async def admin_approve(
 async def admin_confirm_cancel(
     request: Request, school_id: UUID, order_id: UUID, session: PageSession
 ) -> Response:
-    """"Weet u het zeker?" before the admin cancels a school's order (issue 14)."""
+    """ "Weet u het zeker?" before the admin cancels a school's order (issue 14)."""
     _require(session, Permission.DECIDE_BUDGET_ORDER)
     orders = await budget.orders(request, session.actor, school_id)
     order = next((o for o in orders.items if o.order_id == order_id), None)

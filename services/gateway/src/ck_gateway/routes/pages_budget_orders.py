@@ -200,7 +200,7 @@ async def change_order_form(request: Request, order_id: UUID, session: PageSessi
 
 
 def confirm_cancel(request: Request, order: Order | None, back: str) -> Response:
-    """"Weet u het zeker?" for cancelling a budget order (issue 14), naming the order; an order
+    """ "Weet u het zeker?" for cancelling a budget order (issue 14), naming the order; an order
     that is gone or past its objection period goes back to the list (the POST would refuse)."""
     if order is None or order.status != OrderStatus.IN_OBJECTION_PERIOD:
         return RedirectResponse(back, status_code=303)

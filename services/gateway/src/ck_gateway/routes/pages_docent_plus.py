@@ -129,7 +129,7 @@ async def grant_page(request: Request, person_id: UUID, session: PageSession) ->
 
 @router.get(PATH + "/{person_id}/toegang-intrekken", response_class=HTMLResponse)
 async def confirm_revoke_page(request: Request, person_id: UUID, session: PageSession) -> Response:
-    """"Weet u het zeker?" naming the teacher (issue 14); the page's form posts the revocation."""
+    """ "Weet u het zeker?" naming the teacher (issue 14); the page's form posts the revocation."""
     school_id = school_of(session)
     accesses = await docent_plus_list(request, session, school_id)
     access = next((a for a in accesses.items if a.person_id == person_id), None)

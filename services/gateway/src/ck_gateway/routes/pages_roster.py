@@ -251,9 +251,7 @@ def _routes(page: RosterPage) -> None:
     async def remove_person(request: Request, person_id: UUID, session: PageSession) -> Response:
         return await _remove_person(request, session, page, person_id)
 
-    async def confirm_removal(
-        request: Request, person_id: UUID, session: PageSession
-    ) -> Response:
+    async def confirm_removal(request: Request, person_id: UUID, session: PageSession) -> Response:
         return await _confirm_removal(request, session, page, person_id)
 
     async def template(request: Request, session: PageSession) -> Response:

@@ -36,8 +36,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
-from ck_gateway.confirm import confirm_page
 from ck_gateway.budget_views import order_tabs, own_school
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
