@@ -28,7 +28,7 @@ ARGS ?=
 # address is local and nothing answers there; silent when they answer.
 ENSURE_SERVICES := tools/setup/ensure-services.sh
 
-.PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages
+.PHONY: help run test lint bench asyncapi definitions catalogue install uv debian-packages bench-packages node-packages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -76,7 +76,16 @@ run: install
 	@$(ENSURE_SERVICES) --amqp-url "$${AMQP_URL:-}" rabbitmq
 	uv run ck-dev run $(ARGS)
 
-test: install debian-packages
+# axe-core for the browser tests' accessibility scan (tools/testkit/node, pinned by its lock).
+node-packages:
+	@[ -f tools/testkit/node/node_modules/axe-core/axe.min.js ] || { \
+	  command -v npm >/dev/null 2>&1 || { \
+	    sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	    $$sudo apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends npm >/dev/null; }; \
+	  npm ci --no-audit --no-fund --silent --prefix tools/testkit/node; }
+
+test: install debian-packages node-packages
 	@$(ENSURE_SERVICES) --amqp-url "$${TEST_AMQP_URL:-}" --postgres-url "$${TEST_POSTGRES_URL:-}" \
 	  rabbitmq postgresql
 	uv run pytest $(PYTEST_ARGS)

@@ -187,8 +187,13 @@ def test_budget_holder_grants_and_revokes_docent_plus(  # type: ignore[no-untype
     # --- revocation ends the teacher's session at once -----------------------------------------
     holder.goto(portal.url + "/docenten-plus")
     holder.locator("table.docent-plus tbody tr", has_text="Terpstra").locator(
-        "button:has-text('toegang intrekken')"
+        "a:has-text('toegang intrekken')"
     ).click()
+    # The first click only asks (issue 14): the teacher is still logged in.
+    expect(holder.locator("#gevolg")).to_contain_text("Tessa Terpstra verliest de Docent+-toegang")
+    teacher.goto(portal.url + "/beheer-studenten")
+    expect(teacher.locator("h1")).to_have_text("Beheer studenten")
+    holder.click("#bevestig")
     expect(holder.locator("#melding")).to_contain_text("Docent+-toegang is ingetrokken.")
     teacher.goto(portal.url + "/beheer-studenten")
     expect(teacher).to_have_url(re.compile(r"/inloggen"))

@@ -255,7 +255,7 @@ def test_invite_mail_link_activation_export_and_revocation(portal: Portal) -> No
         log_in(http)
         listing = http.get("/beheer-studenten?achternaam=achternaam5")
         person = re.search(
-            r'action="/beheer-studenten/([0-9a-f-]{36})/verwijderen"',
+            r'href="/beheer-studenten/([0-9a-f-]{36})/verwijderen"',
             row_of(listing.text, "achternaam5"),
         )
         assert person

@@ -122,7 +122,12 @@ def test_validate_upload_filter_and_remove_students(  # type: ignore[no-untyped-
     expect(page).to_have_url(re.compile(r"achternaam=jansen3"))
     expect(page.locator("table.roster tbody")).to_contain_text("Jansen3")
 
-    page.click("button:has-text('verwijderen')")
+    page.click("table.roster a:has-text('verwijderen')")  # asks first (issue 14)
+    expect(page.locator("h1")).to_have_text("Weet u het zeker?")
+    expect(page.locator("#gevolg")).to_contain_text(
+        "Jansen3 wordt verwijderd uit Beheer studenten."
+    )
+    page.click("#bevestig")
     expect(page.locator("main")).to_contain_text("De student is verwijderd.")
     expect(page.locator("#aantal")).to_contain_text("3 studenten")
     expect(page.locator("table.roster tbody")).not_to_contain_text("Jansen3")

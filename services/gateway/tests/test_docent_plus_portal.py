@@ -258,6 +258,14 @@ async def test_grant_then_revoke_on_the_page(dstack: Any) -> None:
         api_token = await stack.api_token("anna@docent-a.example", DOCENT_PASSWORD)
 
         async with budget_holder(stack) as client:
+            # "toegang intrekken" links to a page that asks first (issue 14) and changes nothing.
+            listing = await client.get("/docenten-plus")
+            assert f'href="/docenten-plus/{anna}/toegang-intrekken"' in row_of(listing.text, anna)
+            asked = await client.get(f"/docenten-plus/{anna}/toegang-intrekken")
+            assert asked.status_code == 200
+            assert "Weet u het zeker?" in asked.text
+            assert "Anna Aalders verliest de Docent+-toegang" in asked.text
+            assert (await docent.get("/")).status_code == 200  # still logged in
             revoked = await press(client, stack, anna, "intrekken")
             assert revoked.status_code == 303
             shown = await client.get(revoked.headers["location"])
@@ -267,6 +275,9 @@ async def test_grant_then_revoke_on_the_page(dstack: Any) -> None:
             assert again.status_code == 404  # already revoked: nothing matched, no success
             assert "Deze docent heeft geen Docent+-toegang." in again.text
             assert "is ingetrokken" not in again.text
+            nothing = await client.get(f"/docenten-plus/{anna}/toegang-intrekken")
+            assert nothing.status_code == 404
+            assert "Weet u het zeker?" not in nothing.text
 
         # Every session ends at once: the page session and the API token.
         after = await docent.get("/")

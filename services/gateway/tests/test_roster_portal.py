@@ -337,12 +337,22 @@ async def test_upload_then_filter_sort_page_add_and_remove(rstack: Stack) -> Non
         assert "De student is toegevoegd." in shown.text
         assert total_of(shown.text) == 61
 
+        # "verwijderen" is a link to a page that asks first (issue 14): following it changes
+        # nothing; the confirmation's form (POST with its CSRF token) removes.
         one = await client.get("/beheer-studenten?achternaam=Achternaam007")
-        action = re.search(r'action="(/beheer-studenten/[0-9a-f-]+/verwijderen)"', one.text)
-        assert action
-        missing_token = await client.post(action.group(1))
+        link = re.search(r'href="(/beheer-studenten/[0-9a-f-]+/verwijderen)"', one.text)
+        assert link
+        asked = await client.get(link.group(1))
+        assert asked.status_code == 200
+        assert "Weet u het zeker?" in asked.text
+        assert "Achternaam007 wordt verwijderd uit Beheer studenten." in asked.text
+        assert "lidmaatschap" not in asked.text  # not active: no membership ends
+        assert f'action="{link.group(1)}"' in asked.text
+        still = await client.get("/beheer-studenten?achternaam=Achternaam007")
+        assert total_of(still.text) == 1
+        missing_token = await client.post(link.group(1))
         assert missing_token.status_code == 403
-        removed = await client.post(action.group(1), data={"csrf_token": rstack.csrf_of(one.text)})
+        removed = await client.post(link.group(1), data={"csrf_token": rstack.csrf_of(asked.text)})
         assert removed.status_code == 303
         after = await client.get(removed.headers["location"])
         assert "De student is verwijderd." in after.text
@@ -375,11 +385,12 @@ async def test_docent_plus_sees_the_list_read_only(rstack: Stack) -> None:
         remove = await client.post(
             f"/beheer-studenten/{uuid.uuid4()}/verwijderen", data={"csrf_token": token}
         )
+        ask_remove = await client.get(f"/beheer-studenten/{uuid.uuid4()}/verwijderen")
     assert listing.status_code == 200
     assert "alleen de budgethouder" in listing.text
-    for absent in ("upload bestand", "student toevoegen", "verwijderen</button>"):
+    for absent in ("upload bestand", "student toevoegen", "/verwijderen"):
         assert absent not in listing.text
-    for response in (tool, upload_form, template, posted, add, remove):
+    for response in (tool, upload_form, template, posted, add, remove, ask_remove):
         assert response.status_code == 403
         assert "U heeft geen toegang tot deze gegevens." in response.text
 

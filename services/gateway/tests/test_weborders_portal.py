@@ -286,17 +286,24 @@ async def test_the_key_is_shown_once_and_listed_by_prefix_and_revocable(world: W
         )
         second = re.search(r'id="api-sleutel">(ck_live_[^<]+)<', issued.text)
         assert second
-        revoke = re.findall(r'action="(/beheer/aanbieders/[^"]+/intrekken)"', issued.text)
+        revoke = re.findall(r'href="(/beheer/aanbieders/[^"]+/intrekken)"', issued.text)
         assert len(revoke) == 2
         body = weborder_body(stack, 1000, "Sleuteltest")
         headers = {"Authorization": f"Bearer {second.group(1)}"}
         async with stack.client() as api:
             assert (await api.get("/api/v1/provider/weborders", headers=headers)).status_code == 200
         prefix = re.escape(second.group(1)[:12])
-        prefix_row = re.search(rf'{prefix}\.\.\..*?action="([^"]+/intrekken)"', issued.text, re.S)
+        prefix_row = re.search(rf'{prefix}\.\.\..*?href="([^"]+/intrekken)"', issued.text, re.S)
         assert prefix_row
+        # "intrekken" asks first (issue 14): the link's page names the key; the key still works.
+        asked = await client.get(prefix_row.group(1))
+        assert asked.status_code == 200
+        assert "Weet u het zeker?" in asked.text
+        assert f"De API-sleutel {second.group(1)[:12]}... van " in asked.text
+        async with stack.client() as api:
+            assert (await api.get("/api/v1/provider/weborders", headers=headers)).status_code == 200
         done = await client.post(
-            prefix_row.group(1), data={"csrf_token": stack.csrf_of(issued.text)}
+            prefix_row.group(1), data={"csrf_token": stack.csrf_of(asked.text)}
         )
         assert done.status_code == 303, done.text
         assert "ingetrokken op" in (await client.get(done.headers["location"])).text
@@ -447,12 +454,30 @@ async def test_reject_needs_a_reason_which_the_provider_sees(world: World) -> No
     async with holder(stack) as client:
         page = await client.get("/bestellingen/weborders")
         path = f"/bestellingen/weborders/{made['weborder_id']}/afkeuren"
+        assert f'<form method="get" action="{path}"' in page.text
+        # The row's form asks first (issue 14): without a reason it says so at once ...
+        empty = await client.get(path, params={"reden": ""})
+        assert empty.status_code == 422
+        assert "Vul een reden in voor het afkeuren." in empty.text
         empty = await client.post(path, data={"reden": "", "csrf_token": stack.csrf_of(page.text)})
         assert empty.status_code == 422
         assert "Vul een reden in voor het afkeuren." in empty.text
+        # ... with one, it names the weborder and the reason, and changes nothing yet.
+        asked = await client.get(path, params={"reden": "Geen budget voor dit jaar"})
+        assert asked.status_code == 200
+        assert "Weet u het zeker?" in asked.text
+        assert "Weborder &#39;Te laat aangevraagd&#39; van " in asked.text
+        assert "wordt afgekeurd" in asked.text and "€ 30,00" in asked.text
+        assert "De aanbieder ziet de reden: Geen budget voor dit jaar" in asked.text
+        assert 'name="reden" value="Geen budget voor dit jaar"' in asked.text
+        async with stack.client() as api:
+            before = await api.get(
+                f"/api/v1/provider/weborders/{made['weborder_id']}", headers=world.a.headers
+            )
+        assert before.json()["status"] == "ingediend"
         done = await client.post(
             path,
-            data={"reden": "Geen budget voor dit jaar", "csrf_token": stack.csrf_of(page.text)},
+            data={"reden": "Geen budget voor dit jaar", "csrf_token": stack.csrf_of(asked.text)},
         )
         assert done.status_code == 303
     async with stack.client() as client:
@@ -498,6 +523,14 @@ async def test_another_schools_weborder_and_budget_order_answer_404_and_change_n
                 f"/producten/bestellingen/{order_id}/annuleren", data={"csrf_token": csrf}
             ),
         }
+        # The confirmation pages do not name another school's weborder or order either.
+        asks = {
+            "afkeuren?": await client.get(f"{base}/afkeuren", params={"reden": "gekaapt"}),
+            "annuleren?": await client.get(f"/producten/bestellingen/{order_id}/annuleren"),
+        }
+    for what, ask in asks.items():
+        assert ask.status_code == 303, (what, ask.text)
+        assert "Weet u het zeker?" not in ask.text, what
     for what, answer in answers.items():
         assert answer.status_code == 404, (what, answer.text)
         for success in ("is goedgekeurd", "is afgekeurd", "is geannuleerd", "alert-ok"):
@@ -514,6 +547,48 @@ async def test_another_schools_weborder_and_budget_order_answer_404_and_change_n
     assert seen.json()["status"] == "ingediend"
     (order,) = [o for o in orders.json()["items"] if o["order_id"] == order_id]
     assert order["status"] == "in_bezwaartermijn"
+
+
+async def test_cancelling_a_budget_order_asks_first(world: World) -> None:
+    """Issue 14: "annuleren" of an order links to "Weet u het zeker?", which names the order and
+    changes nothing; the page's form (POST with CSRF) cancels."""
+    stack = world.stack
+    a = stack.schools["a"]
+    token = await stack.api_token(a.email, a.password)
+    async with stack.client() as client:
+        placed = await client.post(
+            f"/api/v1/schools/{a.school_id}/budget/orders",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"collective_students": 2, "individual_students": 0, "reference": "vraag eerst"},
+        )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    path = f"/producten/bestellingen/{order_id}/annuleren"
+
+    async def status() -> str:
+        async with stack.client() as client:
+            orders = await client.get(
+                f"/api/v1/schools/{a.school_id}/budget/orders",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        (order,) = [o for o in orders.json()["items"] if o["order_id"] == order_id]
+        return str(order["status"])
+
+    async with holder(stack) as client:
+        listing = await client.get("/producten")
+        assert f'href="{path}"' in listing.text
+        asked = await client.get(path)
+        assert asked.status_code == 200
+        assert "Weet u het zeker?" in asked.text
+        assert "(referentie vraag eerst: 2 studenten met bijdrage" in asked.text
+        assert "wordt geannuleerd" in asked.text
+        assert await status() == "in_bezwaartermijn"
+        done = await client.post(path, data={"csrf_token": stack.csrf_of(asked.text)})
+        assert done.status_code == 303, done.text
+        assert "De bestelling is geannuleerd." in (await client.get(done.headers["location"])).text
+        again = await client.get(path)  # nothing left to cancel: back to the list
+        assert again.status_code == 303
+    assert await status() == "geannuleerd"
 
 
 # --- Docent+ (R-ROLE-2) and Aanbod (R-WEB-3) ---------------------------------------------------

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
@@ -140,6 +141,32 @@ async def issue_key(request: Request, provider_id: UUID, session: PageSession) -
         request, Ops.KEY_ISSUE, ProviderRef(provider_id=provider_id), actor=session.actor
     )
     return await _provider_page(request, provider_id, session, issued=issued)
+
+
+@router.get("/{provider_id}/sleutels/{key_id}/intrekken", response_class=HTMLResponse)
+async def confirm_revoke_key(
+    request: Request, provider_id: UUID, key_id: UUID, session: PageSession
+) -> Response:
+    """ "Weet u het zeker?" naming the key by its prefix and the provider (issue 14)."""
+    _require(session)
+    provider = next(
+        (p for p in await _providers(request, session) if p.provider_id == provider_id), None
+    )
+    if provider is None:
+        raise from_http_status(404)
+    keys = await backend.send(
+        request, Ops.KEY_LIST, ProviderRef(provider_id=provider_id), actor=session.actor
+    )
+    key = next((k for k in keys if k.key_id == key_id and k.revoked_at is None), None)
+    if key is None:  # unknown or revoked already: the provider's page shows its keys
+        return RedirectResponse(f"/beheer/aanbieders/{provider_id}", status_code=303)
+    params = {"prefix": key.prefix, "provider": provider.name}
+    return confirm_page(
+        request,
+        consequences=[i18n.render("confirm.revoke_key", params)],
+        confirm_label=i18n.gettext("confirm.revoke_key.button"),
+        back=f"/beheer/aanbieders/{provider_id}",
+    )
 
 
 @router.post("/{provider_id}/sleutels/{key_id}/intrekken", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
+from ck_gateway.routes.pages_budget_orders import confirm_cancel
 from ck_gateway.usecases import budget
 
 router = APIRouter(include_in_schema=False)
@@ -104,6 +105,17 @@ async def admin_approve(
         status = _refusal(exc)
         return await _admin_refused(request, session, school_id, exc.error.message, status)
     return _admin_back(school_id, "goedgekeurd")
+
+
+@router.get("/beheer/scholen/{school_id}/bestellingen/{order_id}/annuleren")
+async def admin_confirm_cancel(
+    request: Request, school_id: UUID, order_id: UUID, session: PageSession
+) -> Response:
+    """ "Weet u het zeker?" before the admin cancels a school's order (issue 14)."""
+    _require(session, Permission.DECIDE_BUDGET_ORDER)
+    orders = await budget.orders(request, session.actor, school_id)
+    order = next((o for o in orders.items if o.order_id == order_id), None)
+    return confirm_cancel(request, order, f"/beheer/scholen/{school_id}/bestellingen")
 
 
 @router.post("/beheer/scholen/{school_id}/bestellingen/{order_id}/annuleren")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import whole_number
-from ck_contracts.budget import MAX_STUDENTS, BudgetReason, OrderCounts, OrderStatus
+from ck_contracts.budget import MAX_STUDENTS, BudgetReason, Order, OrderCounts, OrderStatus
 from ck_contracts.money import format_euro
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
@@ -25,9 +25,10 @@ from starlette.datastructures import FormData
 from ck_gateway import i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.budget_views import STATUS_LABELS, notice, own_school
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
-from ck_gateway.rendering import render
+from ck_gateway.rendering import amsterdam, render
 from ck_gateway.usecases import budget
 from ck_gateway.usecases.schools import get_school
 
@@ -196,6 +197,34 @@ async def change_order_form(request: Request, order_id: UUID, session: PageSessi
             "euro": format_euro,
         },
     )
+
+
+def confirm_cancel(request: Request, order: Order | None, back: str) -> Response:
+    """ "Weet u het zeker?" for cancelling a budget order (issue 14), naming the order; an order
+    that is gone or past its objection period goes back to the list (the POST would refuse)."""
+    if order is None or order.status != OrderStatus.IN_OBJECTION_PERIOD:
+        return RedirectResponse(back, status_code=303)
+    params = {
+        "placed": amsterdam(order.placed_at),
+        "reference": order.reference or "-",
+        "collective": order.collective_students,
+        "individual": order.individual_students,
+        "amount_cents": order.quote.invoice_total_cents,
+    }
+    return confirm_page(
+        request,
+        consequences=[i18n.render("confirm.cancel_order", params)],
+        confirm_label=i18n.gettext("confirm.cancel_order.button"),
+        back=back,
+    )
+
+
+@router.get("/producten/bestellingen/{order_id}/annuleren", response_class=HTMLResponse)
+async def confirm_cancel_order(request: Request, order_id: UUID, session: PageSession) -> Response:
+    school_id = own_school(session, Permission.ORDER_BUDGET)
+    orders = await budget.orders(request, session.actor, school_id)
+    order = next((o for o in orders.items if o.order_id == order_id), None)
+    return confirm_cancel(request, order, "/producten")
 
 
 @router.post("/producten/bestellingen/{order_id}/annuleren", response_class=HTMLResponse)

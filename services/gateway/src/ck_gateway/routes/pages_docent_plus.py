@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from ck_contracts.accounts import SessionInfo
+from ck_contracts.accounts import AccountsReason, SessionInfo
 from ck_contracts.bounds import MAX_PAGE, whole_number
 from ck_contracts.roster import (
     ListFilter,
@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import GatewayError
 from ck_gateway.rendering import render
@@ -124,6 +125,23 @@ async def grant_page(request: Request, person_id: UUID, session: PageSession) ->
             status = 404
         return await _show(request, session, error=exc.error.message, status_code=status)
     return RedirectResponse(f"{PATH}?gedaan=gegeven", status_code=303)
+
+
+@router.get(PATH + "/{person_id}/toegang-intrekken", response_class=HTMLResponse)
+async def confirm_revoke_page(request: Request, person_id: UUID, session: PageSession) -> Response:
+    """ "Weet u het zeker?" naming the teacher (issue 14); the page's form posts the revocation."""
+    school_id = school_of(session)
+    accesses = await docent_plus_list(request, session, school_id)
+    access = next((a for a in accesses.items if a.person_id == person_id), None)
+    if access is None:  # nothing to revoke (already revoked, or not this school's teacher)
+        message = i18n.render(AccountsReason.NO_DOCENT_PLUS_ACCESS)
+        return await _show(request, session, error=message, status_code=404)
+    return confirm_page(
+        request,
+        consequences=[i18n.render("confirm.revoke_docent_plus", {"name": access.name})],
+        confirm_label=i18n.gettext("confirm.revoke_docent_plus.button"),
+        back=PATH,
+    )
 
 
 @router.post(PATH + "/{person_id}/toegang-intrekken", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ from uuid import UUID
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import whole_number
 from ck_contracts.roles import Permission
+from ck_contracts.roster import MembershipStatus
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
@@ -20,8 +21,9 @@ from starlette.datastructures import FormData
 
 from ck_gateway import i18n
 from ck_gateway.auth import PageSession
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.errors import forbidden
+from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
 from ck_gateway.roster_views import (
     GENERAL,
@@ -155,6 +157,30 @@ async def _add_person(request: Request, session: SessionInfo, page: RosterPage) 
     )
 
 
+async def _confirm_removal(
+    request: Request, session: SessionInfo, page: RosterPage, person_id: UUID
+) -> Response:
+    """GET .../verwijderen: "Weet u het zeker?", naming the person and, for an active member,
+    that the CJP membership ends (issue 14). Nothing changes until the page's form is posted."""
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
+    person = await roster.get_person(request, session, school_id, person_id)
+    if person.kind != page.kind:
+        raise from_http_status(404)
+    name = f"{person.voornaam} {person.achternaam}".strip() or person.email
+    consequences = []
+    if person.status == MembershipStatus.ACTIVE:
+        consequences.append(i18n.render("confirm.remove_person.membership_ends", {"name": name}))
+    consequences.append(
+        i18n.render("confirm.remove_person.removed", {"name": name, "list": page.title})
+    )
+    return confirm_page(
+        request,
+        consequences=consequences,
+        confirm_label=i18n.gettext("confirm.remove_person.button"),
+        back=page.path,
+    )
+
+
 async def _remove_person(
     request: Request, session: SessionInfo, page: RosterPage, person_id: UUID
 ) -> Response:
@@ -225,6 +251,9 @@ def _routes(page: RosterPage) -> None:
     async def remove_person(request: Request, person_id: UUID, session: PageSession) -> Response:
         return await _remove_person(request, session, page, person_id)
 
+    async def confirm_removal(request: Request, person_id: UUID, session: PageSession) -> Response:
+        return await _confirm_removal(request, session, page, person_id)
+
     async def template(request: Request, session: PageSession) -> Response:
         own_school(session, Permission.UPLOAD_ROSTER)
         return await roster.template_file(request, session, page.kind)
@@ -247,6 +276,7 @@ def _routes(page: RosterPage) -> None:
     for path, endpoint, method in (
         ("", show_list, "GET"),
         ("", add_person, "POST"),
+        ("/{person_id}/verwijderen", confirm_removal, "GET"),
         ("/{person_id}/verwijderen", remove_person, "POST"),
         ("/template", template, "GET"),
         ("/validatietool", validation_tool, "GET"),

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
+from ck_contracts.bounds import MAX_PAGE_SIZE
 from ck_contracts.money import format_euro
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import ErrorCode
@@ -36,6 +37,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.budget_views import order_tabs, own_school
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL, validated
 from ck_gateway.rendering import render
@@ -184,6 +186,60 @@ async def approve(request: Request, weborder_id: UUID, session: PageSession) -> 
         SETTLE_SECONDS,
     )
     return RedirectResponse(f"/bestellingen/weborders?weborder={weborder_id}", status_code=303)
+
+
+async def _submitted(request: Request, session: SessionInfo, weborder_id: UUID) -> Weborder | None:
+    """The school's submitted weborder with this id, or None."""
+    school_id = own_school(session, Permission.APPROVE_WEBORDERS)
+    page = 1
+    while True:
+        query = SchoolWeborders(
+            school_id=school_id,
+            status=WeborderStatus.SUBMITTED,
+            page=page,
+            page_size=MAX_PAGE_SIZE,
+        )
+        listing = await _weborders(request, session, query)
+        found = next((w for w in listing.items if w.weborder_id == weborder_id), None)
+        if found is not None or page * MAX_PAGE_SIZE >= listing.total:
+            return found
+        page += 1
+
+
+@router.get("/bestellingen/weborders/{weborder_id}/afkeuren", response_class=HTMLResponse)
+async def confirm_reject(request: Request, weborder_id: UUID, session: PageSession) -> Response:
+    """The row's "afkeuren" form GETs here with the reason: "Weet u het zeker?" naming the
+    weborder and the reason (issue 14); this page's form posts the rejection."""
+    own_school(session, Permission.APPROVE_WEBORDERS)
+    reason = text(request.query_params, "reden")
+    if problem := reason_error(reason, what="afkeuren"):
+        return await _weborders_page(
+            request,
+            session,
+            errors={"reden": problem},
+            failed_id=str(weborder_id),
+            status_code=422,
+        )
+    weborder = await _submitted(request, session, weborder_id)
+    if weborder is None:  # decided meanwhile, or not this school's: the list shows its state
+        return RedirectResponse("/bestellingen/weborders", status_code=303)
+    params = {
+        "activity": weborder.activity,
+        "provider": weborder.provider_name,
+        "amount_cents": weborder.amount_cents,
+        "activity_date": weborder.activity_date.isoformat(),
+        "reason": reason,
+    }
+    return confirm_page(
+        request,
+        consequences=[
+            i18n.render("confirm.reject_weborder", params),
+            i18n.render("confirm.reject_weborder.reason", params),
+        ],
+        confirm_label=i18n.gettext("confirm.reject_weborder.button"),
+        back="/bestellingen/weborders",
+        hidden={"reden": reason},
+    )
 
 
 @router.post("/bestellingen/weborders/{weborder_id}/afkeuren", response_class=HTMLResponse)

@@ -26,6 +26,7 @@ from ck_contracts.roster import (
     Person,
     PersonFields,
     PersonPage,
+    PersonRef,
     RemovePerson,
     RosterKind,
     RowError,
@@ -165,6 +166,14 @@ async def add_person(
 ) -> Person:
     command = AddPerson(school_id=school_id, kind=kind, fields=fields)
     return await backend.send(request, Ops.ADD_PERSON, command, actor=session.actor)
+
+
+async def get_person(
+    request: Request, session: SessionInfo, school_id: UUID, person_id: UUID
+) -> Person:
+    """One person of the school's roster (the confirmation page names them)."""
+    ref = PersonRef(school_id=school_id, person_id=person_id)
+    return await backend.send(request, Ops.PERSON_GET, ref, actor=session.actor)
 
 
 async def remove_person(
