@@ -164,6 +164,9 @@ async def _run(
     workers: int,
 ) -> None:
     try:
+        if not await _recorded(db, job_id):
+            log.warning("roster.job_not_recorded", job_id=str(job_id))
+            return
         async with _slots(workers):
             await _update(db, clock, job_id, status=JobStatus.RUNNING.value)
             await _work(db, clock, job_id, start, content, max_bytes)
@@ -177,6 +180,18 @@ async def _run(
         log.error("roster.job_failed", job_id=str(job_id), error=type(exc).__name__)
         with contextlib.suppress(Exception):
             await _fail(db, clock, job_id)
+
+
+async def _recorded(db: Database, job_id: uuid.UUID, tries: int = 1500) -> bool:
+    """Whether the job's row is committed. The start operation records it in the request's
+    unit of work (exactly once: ck_runtime.commands), which commits with the reply, after the
+    task was made; a repeated request's unit rolls back, and its task finds no row."""
+    for _ in range(tries):
+        async with db.read() as session:
+            if await store.job_exists(session, job_id):
+                return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def _fail(db: Database, clock: Clock, job_id: uuid.UUID) -> None:

@@ -40,7 +40,7 @@ from ck_contracts.roster import (
     RosterReason,
     Selection,
 )
-from ck_runtime.db import Database
+from ck_runtime.db import Database, rowcount
 from ck_runtime.errors import NotFound
 from sqlalchemy import (
     ColumnElement,
@@ -591,7 +591,12 @@ async def update_job(session: AsyncSession, job_id: UUID, now: datetime, **value
         .where(roster_jobs.c.id == job_id, roster_jobs.c.status.in_(UNFINISHED))
         .values(updated_at=now, **values)
     )
-    return bool(getattr(found, "rowcount", 0))
+    return rowcount(found) > 0
+
+
+async def job_exists(session: AsyncSession, job_id: UUID) -> bool:
+    found = await session.execute(select(roster_jobs.c.id).where(roster_jobs.c.id == job_id))
+    return found.first() is not None
 
 
 async def get_job(session: AsyncSession, school_id: UUID, job_id: UUID) -> Any | None:
@@ -624,4 +629,4 @@ async def fail_unfinished_jobs(
             finished_at=now,
         )
     )
-    return int(getattr(found, "rowcount", 0))
+    return rowcount(found)
