@@ -4,6 +4,7 @@ through the router: start, progress, the result, another school's job, a stopped
 from __future__ import annotations
 
 import asyncio
+import itertools
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -128,7 +129,7 @@ def counts(job: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def assert_monotonic(seen: list[dict[str, Any]]) -> None:
-    for before, after in zip(seen, seen[1:], strict=False):
+    for before, after in itertools.pairwise(seen):
         assert all(a >= b for a, b in zip(counts(after), counts(before), strict=True)), (
             before,
             after,
