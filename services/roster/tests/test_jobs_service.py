@@ -4,8 +4,8 @@ through the router: start, progress, the result, another school's job, a stopped
 from __future__ import annotations
 
 import asyncio
-import itertools
 import base64
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
