@@ -6,6 +6,8 @@ from ck_runtime.settings import ServiceSettings, load_settings
 from pydantic import Field
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+DEFAULT_JOB_WORKERS = 2
+DEFAULT_JOB_STALE_SECONDS = 300.0
 
 
 class RosterSettings(ServiceSettings):
@@ -13,6 +15,11 @@ class RosterSettings(ServiceSettings):
 
     # Largest spreadsheet accepted (R-ROSTER-3: an oversized file gets a clear red result).
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1)
+    # Jobs (issue 14): files read, checked and stored at a time by one process (the others
+    # wait, queued), and how long an unfinished job's heartbeat may be silent before the job
+    # counts as interrupted (a process that stopped without saying so).
+    job_workers: int = Field(default=DEFAULT_JOB_WORKERS, ge=1, le=16)
+    job_stale_seconds: float = Field(default=DEFAULT_JOB_STALE_SECONDS, ge=10)
 
 
 def get_settings(**overrides: object) -> RosterSettings:

@@ -20,7 +20,7 @@ import gc
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import attrgetter
@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ck_contracts.roster import (
+    JobStart,
+    JobStatus,
     ListFilter,
     ListRequest,
     MembershipStatus,
@@ -38,7 +40,7 @@ from ck_contracts.roster import (
     RosterReason,
     Selection,
 )
-from ck_runtime.db import Database
+from ck_runtime.db import Database, rowcount
 from ck_runtime.errors import NotFound
 from sqlalchemy import (
     ColumnElement,
@@ -70,10 +72,12 @@ from ck_roster.domain.matching import (
     plan_replace,
     year_texts,
 )
-from ck_roster.tables import LOWERED_FIELDS, known_schools, people
+from ck_roster.tables import LOWERED_FIELDS, known_schools, people, roster_jobs
 
 T = TypeVar("T")
 _DICT = attrgetter("__dict__")
+# A job's progress: told the number of rows stored so far (ck_roster.jobs).
+Progress = Callable[[int], Awaitable[None]]
 INSERT_BATCH = 5000  # rows per executemany of an upload's inserts
 CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
 ID_CHUNK = 2000  # ids per IN (...) of a selection: under SQLite's and asyncpg's parameter limits
@@ -165,11 +169,13 @@ async def replace_roster(
     kind: RosterKind,
     rows: Sequence[PersonFields],
     now: datetime,
+    progress: Progress | None = None,
 ) -> ReplacePlan:
     """Replace the roster with the file's rows in the caller's transaction. The ids in the
-    plan's `removed` and `changed` are UUIDs; those of `kept` are as the database returned them."""
+    plan's `removed` and `changed` are UUIDs; those of `kept` are as the database returned them.
+    `progress` is told how many of the file's rows are stored so far (a job's progress)."""
     with gc_paused():
-        return await _replace_roster(session, school_id, kind, rows, now)
+        return await _replace_roster(session, school_id, kind, rows, now, progress)
 
 
 async def _replace_roster(
@@ -178,6 +184,7 @@ async def _replace_roster(
     kind: RosterKind,
     rows: Sequence[PersonFields],
     now: datetime,
+    progress: Progress | None = None,
 ) -> ReplacePlan:
     plan = plan_replace(await load_existing(session, school_id, kind), rows)
     plan.removed = list(map(as_uuid, plan.removed))
@@ -205,7 +212,12 @@ async def _replace_roster(
                 for pid, row in batch
             ]
             await session.execute(changes, params)
-    plan.added_ids = await insert_people(session, school_id, kind, plan.added, now)
+    kept = len(plan.kept)
+    if progress is not None:
+        await progress(kept)
+    plan.added_ids = await insert_people(
+        session, school_id, kind, plan.added, now, progress, already=kept
+    )
     return plan
 
 
@@ -227,6 +239,9 @@ async def insert_people(
     kind: RosterKind,
     rows: Sequence[PersonFields],
     now: datetime,
+    progress: Progress | None = None,
+    *,
+    already: int = 0,
 ) -> list[Any]:
     """Insert new people in bulk; their ids, as the driver took them (see ReplacePlan). The
     values are converted for the database once per column (the ids once per row) and handed
@@ -279,10 +294,14 @@ async def insert_people(
             )
             if running is not None:
                 await running
+                if progress is not None:
+                    await progress(already + start)
             running = asyncio.create_task(connection.exec_driver_sql(sql, params))
             await asyncio.sleep(0)  # hand it to the driver before the next batch is made
         if running is not None:
             await running
+            if progress is not None:
+                await progress(already + len(rows))
     finally:
         if running is not None and not running.done():  # cancelled or failed half-way
             running.cancel()
@@ -543,3 +562,71 @@ async def export_rows(
         .order_by(people.c.achternaam_lower, people.c.voornaam_lower, people.c.id)
     )
     return list((await session.execute(query)).all())
+
+
+# --- jobs (issue 14) ------------------------------------------------------------------------------
+UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+async def create_job(session: AsyncSession, job_id: UUID, start: JobStart, now: datetime) -> None:
+    await session.execute(
+        roster_jobs.insert().values(
+            id=job_id,
+            school_id=start.school_id,
+            kind=start.kind.value,
+            action=start.action.value,
+            status=JobStatus.QUEUED.value,
+            filename=start.filename,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def update_job(session: AsyncSession, job_id: UUID, now: datetime, **values: Any) -> bool:
+    """Progress or the end of an unfinished job (its counts, status, result); also its
+    heartbeat (`updated_at`). False when the job is finished already (failed meanwhile)."""
+    found = await session.execute(
+        update(roster_jobs)
+        .where(roster_jobs.c.id == job_id, roster_jobs.c.status.in_(UNFINISHED))
+        .values(updated_at=now, **values)
+    )
+    return rowcount(found) > 0
+
+
+async def job_exists(session: AsyncSession, job_id: UUID) -> bool:
+    found = await session.execute(select(roster_jobs.c.id).where(roster_jobs.c.id == job_id))
+    return found.first() is not None
+
+
+async def get_job(session: AsyncSession, school_id: UUID, job_id: UUID) -> Any | None:
+    """The job's row when it is this school's (R-ROLE-6: another school's job is not found)."""
+    found = await session.execute(
+        select(roster_jobs).where(roster_jobs.c.id == job_id, roster_jobs.c.school_id == school_id)
+    )
+    return found.first()
+
+
+async def fail_unfinished_jobs(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    before: datetime | None = None,
+    job_ids: Sequence[UUID] | None = None,
+) -> int:
+    """Mark unfinished jobs failed (roster.job.interrupted): those whose heartbeat is older than
+    `before`, or the given ones, or (neither given) all of them."""
+    statement = update(roster_jobs).where(roster_jobs.c.status.in_(UNFINISHED))
+    if before is not None:
+        statement = statement.where(roster_jobs.c.updated_at < before)
+    if job_ids is not None:
+        statement = statement.where(roster_jobs.c.id.in_(list(job_ids)))
+    found = await session.execute(
+        statement.values(
+            status=JobStatus.FAILED.value,
+            reason=RosterReason.JOB_INTERRUPTED.value,
+            updated_at=now,
+            finished_at=now,
+        )
+    )
+    return rowcount(found)

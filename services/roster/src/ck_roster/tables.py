@@ -75,3 +75,28 @@ people = Table(
     Index("ix_people_roster_achternaam", "school_id", "kind", "achternaam_lower", "id"),
     sqlite_with_rowid=False,
 )
+
+# --- jobs (issue 14): a validation or upload running in the background, with its progress ---
+# The file itself is not kept: a job the service could not finish (it stopped) is failed, not
+# resumed (docs/architecture.md, "Jobs: progress on long work").
+roster_jobs = Table(
+    "roster_jobs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("school_id", Uuid, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    _text("filename"),
+    Column("total", Integer),
+    Column("rows_read", Integer, nullable=False, server_default="0"),
+    Column("validated", Integer, nullable=False, server_default="0"),
+    Column("stored", Integer, nullable=False, server_default="0"),
+    _text("reason"),
+    Column("result", Text),  # JSON: {"report": ValidationReport, "upload": UploadResult}
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(timezone=True), nullable=False),  # the heartbeat
+    Column("finished_at", UtcDateTime(timezone=True)),
+    Index("ix_roster_jobs_school", "school_id", "created_at"),
+    Index("ix_roster_jobs_unfinished", "status", "updated_at"),
+)

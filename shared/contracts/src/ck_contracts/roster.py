@@ -7,6 +7,7 @@ inside the RPC payload; the gateway limits their size first.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -305,6 +306,52 @@ class RemovedPerson(BaseModel):
     person_id: UUID
 
 
+# --- jobs: validation and upload in the background (issue 14) -----------------------------------
+class JobAction(StrEnum):
+    VALIDATE = "validate"  # the validatietool: the report only, nothing stored
+    UPLOAD = "upload"  # replace the roster (R-ROSTER-4)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for a free worker of the roster service
+    RUNNING = "running"
+    DONE = "done"  # finished: `report` (validate) or `upload` (upload)
+    FAILED = "failed"  # `reason` says why; an upload of a bad file has its red `report` too
+
+
+class JobStart(FileRequest):
+    """Start a validation or an upload in the background; the answer is the job (queued)."""
+
+    action: JobAction
+    confirmed: bool = False  # an upload needs it, as UploadRequest
+
+
+class JobRef(BaseModel):
+    school_id: UUID
+    job_id: UUID
+
+
+class RosterJob(BaseModel):
+    """A validation or upload of a roster file and how far it got. Counts are of the file's
+    people: `total` is known once the file is read (None before); `rows_read`, `validated` and
+    `stored` only grow, and end at `total` when an upload is done."""
+
+    job_id: UUID
+    kind: RosterKind
+    action: JobAction
+    status: JobStatus
+    filename: str = ""
+    total: int | None = None
+    rows_read: int = 0
+    validated: int = 0
+    stored: int = 0
+    reason: str = ""  # a RosterReason when failed
+    report: ValidationReport | None = None
+    upload: UploadResult | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
 # --- reasons ----------------------------------------------------------------------------------
 class RosterReason(Reasons):
     """What the roster service answers with; the gateway's catalogue has their Dutch. The
@@ -352,6 +399,9 @@ class RosterReason(Reasons):
     FILE_BOMB = "roster.file.bomb"
     FILE_NO_SHEET = "roster.file.no_sheet"
     FILE_FORMULAS = "roster.file.formulas"
+    # jobs (issue 14)
+    JOB_NOT_FOUND = "roster.job.not_found"
+    JOB_INTERRUPTED = "roster.job.interrupted"  # the service stopped while the job ran
 
 
 # Every reason a file or a hand-entered person can be refused with.
@@ -457,4 +507,32 @@ class Ops:
         permission=Permission.VIEW_ROSTER,
         school_scoped=True,
         reasons=(*_SCHOOL, RosterReason.UNKNOWN_PERSON),
+    )
+
+    # --- jobs (issue 14): validation and upload in the background with progress (the
+    # synchronous VALIDATE and UPLOAD stay for API clients that want one answer) ---
+    JOB_START = Operation[JobStart, RosterJob](
+        SERVICE,
+        "roster.job.start",
+        JobStart,
+        RosterJob,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(
+            *_SCHOOL,
+            RosterReason.CONFIRM_STUDENTS,
+            RosterReason.CONFIRM_TEACHERS,
+            RosterReason.FILE_NOT_BASE64,
+        ),
+    )
+    JOB_GET = Operation[JobRef, RosterJob](
+        SERVICE,
+        "roster.job.get",
+        JobRef,
+        RosterJob,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.JOB_NOT_FOUND),
     )

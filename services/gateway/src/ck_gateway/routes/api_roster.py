@@ -10,12 +10,14 @@ from ck_contracts.roles import Permission
 from ck_contracts.roster import (
     FileRequest,
     InviteResult,
+    JobAction,
     ListFilter,
     ListRequest,
     MembershipStatus,
     Person,
     PersonFields,
     PersonPage,
+    RosterJob,
     RosterKind,
     Selection,
     SortField,
@@ -358,3 +360,54 @@ async def export(
 ) -> Response:
     _check(session, Permission.VIEW_ROSTER, school_id)
     return await roster.export_file(request, session, school_id, kind, filt)
+
+
+# --- jobs: validation and upload with progress (issue 14) ----------------------------------------
+@router.post(
+    "/jobs",
+    response_model=RosterJob,
+    status_code=202,
+    summary="Validate or upload a file in the background: a job with progress",
+    description="`action=validate` (the validatietool) or `action=upload` (needs "
+    "`confirmed=true`, as `POST /upload`). Answers 202 as soon as the file is received and the "
+    "job recorded, with a `Location` header of the job; `GET` it for `status` (queued, running, "
+    "done, failed) and the counts `rows_read`, `validated`, `stored` of `total`, then the "
+    "`report` (validate, or an upload of a bad file: failed) or the `upload` counts (done). "
+    "A job interrupted by a restart of the service fails with reason `roster.job.interrupted`: "
+    "nothing was applied.",
+    responses={202: {"headers": {"Location": {"description": "The job's URL."}}}},
+)
+async def start_job(
+    request: Request,
+    response: Response,
+    school_id: UUID,
+    kind: KindPath,
+    file: UploadedFile,
+    session: ApiSession,
+    action: Annotated[JobAction, Form(description="validate or upload")],
+    confirmed: Annotated[
+        bool, Form(description="For an upload: the file holds everyone entitled.")
+    ] = False,
+) -> RosterJob:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    if action == JobAction.UPLOAD and not confirmed:
+        message = i18n.gettext("roster.api.confirm")
+        raise GatewayError(422, ErrorCode.INVALID, message, {"confirmed": message})
+    payload = await _file_payload(school_id, kind, file)
+    job = await roster.start_job(request, session, payload, action)
+    response.headers["Location"] = (
+        f"/api/v1/schools/{school_id}/roster/{kind.value}/jobs/{job.job_id}"
+    )
+    return job
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=RosterJob,
+    summary="A validation or upload job: status, progress and, when done, its result",
+)
+async def get_job(
+    request: Request, school_id: UUID, kind: KindPath, job_id: UUID, session: ApiSession
+) -> RosterJob:
+    _check(session, Permission.UPLOAD_ROSTER, school_id)
+    return await roster.get_job(request, session, school_id, kind, job_id)

@@ -20,6 +20,9 @@ from ck_contracts.roster import (
     FileRequest,
     InviteRequest,
     InviteResult,
+    JobAction,
+    JobRef,
+    JobStart,
     ListFilter,
     ListRequest,
     Ops,
@@ -28,6 +31,7 @@ from ck_contracts.roster import (
     PersonPage,
     PersonRef,
     RemovePerson,
+    RosterJob,
     RosterKind,
     RowError,
     Selection,
@@ -36,13 +40,13 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
-from ck_contracts.rpc import RpcError
+from ck_contracts.rpc import ErrorCode, RpcError
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from ck_gateway import backend, i18n
-from ck_gateway.errors import forbidden
+from ck_gateway.errors import GatewayError, forbidden
 from ck_gateway.roster_views import may_export, may_invite
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -219,3 +223,33 @@ async def export_file(
         request, Ops.EXPORT, command, actor=session.actor, timeout=backend.file_timeout(request)
     )
     return _attachment(exported.content_b64, exported.filename)
+
+
+# --- jobs: validation and upload with progress (issue 14) ----------------------------------------
+def localized_job(job: RosterJob) -> RosterJob:
+    """The job with the Dutch of its report filled in (as the validatietool shows it)."""
+    if job.report is None:
+        return job
+    return job.model_copy(update={"report": localized_report(job.report)})
+
+
+async def start_job(
+    request: Request, session: SessionInfo, file: FileRequest, action: JobAction
+) -> RosterJob:
+    """Hand the file to the roster service, which answers as soon as the job is recorded."""
+    start = JobStart(**file.model_dump(), action=action, confirmed=action == JobAction.UPLOAD)
+    return await backend.send(
+        request, Ops.JOB_START, start, actor=session.actor, timeout=backend.file_timeout(request)
+    )
+
+
+async def get_job(
+    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, job_id: UUID
+) -> RosterJob:
+    """The school's job of this list (another list's or school's job: not found)."""
+    job = await backend.send(
+        request, Ops.JOB_GET, JobRef(school_id=school_id, job_id=job_id), actor=session.actor
+    )
+    if job.kind != kind:
+        raise GatewayError(404, ErrorCode.NOT_FOUND, i18n.gettext("roster.job.not_found"))
+    return localized_job(job)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -72,12 +72,15 @@ def validate(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     keep_people: bool = True,
+    on_read: Callable[[int], None] | None = None,
 ) -> Validated:
     """Check a roster file without storing it. Never raises. keep_people=False: the report
-    only (the validatietool), without building the people an upload stores."""
+    only (the validatietool), without building the people an upload stores. `on_read` is told
+    the number of data rows once the file is read, before they are checked (a job's progress);
+    an exception it raises is ignored."""
     try:
         with _gc_paused():
-            return _validate(kind, content, max_bytes, keep_people)
+            return _validate(kind, content, max_bytes, keep_people, on_read)
     except Exception as exc:  # the school always gets an answer, never a stack trace
         log.warning("roster validation failed unexpectedly: %s", type(exc).__name__)
         return _failed(UNEXPECTED)
@@ -111,7 +114,13 @@ def _failed(problem: Problem, errors: list[RowError] | None = None) -> Validated
     return Validated(report)
 
 
-def _validate(kind: RosterKind, content: bytes, max_bytes: int, keep_people: bool) -> Validated:
+def _validate(
+    kind: RosterKind,
+    content: bytes,
+    max_bytes: int,
+    keep_people: bool,
+    on_read: Callable[[int], None] | None = None,
+) -> Validated:
     try:
         sheet = read_rows(content, max_bytes=max_bytes)
     except SpreadsheetError as exc:
@@ -128,6 +137,9 @@ def _validate(kind: RosterKind, content: bytes, max_bytes: int, keep_people: boo
     first = header_at + 1
     while first < len(rows) and _is_hint_row(rows[first]):
         first += 1
+    if on_read is not None:
+        with contextlib.suppress(Exception):
+            on_read(len(rows) - first)
     errors = _formula_errors(sheet, mapping, first)
     count, people, row_errors = _check_rows(rows, first, mapping, keep_people)
     errors.extend(row_errors)

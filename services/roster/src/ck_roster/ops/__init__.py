@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from ck_runtime.rpc_server import RpcRouter
 
-from ck_roster.ops import school
+from ck_roster.ops import jobs, school
 
 router = RpcRouter("roster")
 router.include(school.router)
+router.include(jobs.router)  # issue 14: validation and upload as jobs
 
 __all__ = ["router"]

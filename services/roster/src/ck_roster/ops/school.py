@@ -17,7 +17,6 @@ from typing import Any
 
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import (
-    PEOPLE_PER_EVENT,
     AddPerson,
     ExportRequest,
     FileRequest,
@@ -33,10 +32,7 @@ from ck_contracts.roster import (
     RemovedPerson,
     RemovePerson,
     RosterKind,
-    RosterPeopleAdded,
     RosterReason,
-    RosterUploaded,
-    TeacherRemoved,
     TemplateFile,
     TemplateRequest,
     UploadRequest,
@@ -55,6 +51,7 @@ from ck_roster import export as export_file
 from ck_roster import store, templates
 from ck_roster.domain import invitations, matching, rules, validation
 from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
+from ck_roster.uploads import apply_upload, teacher_removed
 
 log = get_logger(__name__)
 router = RpcRouter("roster")
@@ -159,61 +156,10 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
     if not result.report.ok:
         log.info("roster.upload_refused", kind=request.kind.value, errors=len(result.report.errors))
         raise report_error(result.report)
-    upload_id = uuid.uuid4()
     async with call.db.transaction() as session:
-        await store.lock_school(session, request.school_id)
-        plan = await store.replace_roster(
+        return await apply_upload(
             session, request.school_id, request.kind, result.people, call.clock.now()
         )
-        outcome = UploadResult(
-            upload_id=upload_id,
-            added=len(plan.added),
-            kept=len(plan.kept),
-            removed=len(plan.removed),
-            total=len(plan.added) + len(plan.kept),
-        )
-        removed: list[Any] = [
-            PersonRemoved(school_id=request.school_id, person_id=pid, kind=request.kind)
-            for pid in plan.removed
-        ]
-        # The new people's ids, in chunks, for the services that check person ids (R-DOSSIER-1).
-        added = [
-            RosterPeopleAdded(
-                school_id=request.school_id,
-                upload_id=upload_id,
-                kind=request.kind,
-                person_ids=plan.added_ids[start : start + PEOPLE_PER_EVENT],
-            )
-            for start in range(0, len(plan.added_ids), PEOPLE_PER_EVENT)
-        ]
-        removed += [teacher_removed(request.school_id, t) for t in plan.removed_teachers]
-        uploaded = RosterUploaded(
-            school_id=request.school_id, kind=request.kind, **outcome.model_dump()
-        )
-        # RosterUploaded last: once it is out, so is every removal and addition before it.
-        await add_to_outbox(session, *removed, *added, uploaded)
-        if plan.removed or plan.changed:
-            erases_personal_data(session)  # no old copy of them stays in the files (R-AVG-2)
-    log.info(
-        "roster.uploaded",
-        kind=request.kind.value,
-        added=outcome.added,
-        kept=outcome.kept,
-        removed=outcome.removed,
-        changed=len(plan.changed),
-    )
-    return outcome
-
-
-def teacher_removed(school_id: uuid.UUID, teacher: matching.RemovedTeacher) -> TeacherRemoved:
-    """For the weborders service, which erases the teacher's name and address (R-AVG-2)."""
-    return TeacherRemoved(
-        school_id=school_id,
-        person_id=teacher.id,
-        voornaam=teacher.voornaam,
-        achternaam=teacher.achternaam,
-        email=teacher.email,
-    )
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
