@@ -42,6 +42,13 @@ REQUESTS: dict[str, dict[str, Any]] = {
     Ops.INVITE.name: {"kind": "students", "selection": {"all": True}, "school_name": "A"},
     Ops.EXPORT.name: {"kind": "students"},
     Ops.PERSON_GET.name: {"person_id": str(uuid.uuid4())},
+    Ops.JOB_START.name: {
+        "kind": "students",
+        "filename": "l.xlsx",
+        "content_b64": FILE,
+        "action": "validate",
+    },
+    Ops.JOB_GET.name: {"job_id": str(uuid.uuid4())},
 }
 SCOPED = sorted(op.name for op in operations_of(Ops) if op.school_scoped)
 
