@@ -224,7 +224,7 @@ def _uuid(value: uuid.UUID, database_url: str) -> Any:
     return value if "postgresql" in database_url else value.hex
 
 
-# --- participants ----------------------------------------------------------------------------------
+# --- participants ---------------------------------------------------------------------------
 def _mark(
     world: World, weborder_id: str, add: list[Any], remove: tuple[Any, ...] = ()
 ) -> dict[str, Any]:
@@ -314,7 +314,7 @@ async def test_a_rejected_weborder_takes_no_participants(world: World) -> None:
     assert error["params"] == {"status": "afgekeurd"}
 
 
-# --- participants by CJP card number ---------------------------------------------------------------
+# --- participants by CJP card number -------------------------------------------------------
 async def _activate(
     world: World,
     person: uuid.UUID,

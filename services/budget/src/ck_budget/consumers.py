@@ -16,17 +16,17 @@ returns it.
 
 budget.events.spending: the budget half of the weborder saga (R-WEB-2/4, see
 ck_contracts.weborders). WeborderApproved / SchooltoerOrdered debit the collective balance
-under the balance row's lock and answer BudgetDebited, or BudgetDebitRefused with a reason
-code and params (insufficient_balance, period_over; no Dutch since issue 13: the gateway's
-catalogue has it): a refusal is a normal outcome, the event is acked. Exactly once per weborder / Schooltoer order: the inbox drops a redelivery (same event
-id), the `debits` key on the reference drops a republished request (new event id) for a
-reference that was debited before. The second time nothing is published: the first answer
-was written to the outbox in the debit's own transaction, so it is delivered anyway, and a
-second answer would only give the weborders service a duplicate to ignore. A refusal is not
-kept: a later request for the same reference (the school approves again after a payment) is
-decided afresh. WeborderApprovalCancelled credits a debited amount back once ("Geannuleerd:
-..." in the ledger, BudgetCredited); a cancellation of something never debited, or credited
-before, is logged and ignored.
+under the balance row's lock and answer BudgetDebited, or BudgetDebitRefused with a reason code
+and params (insufficient_balance, period_over; no Dutch since issue 13: the gateway's catalogue
+has it): a refusal is a normal outcome, the event is acked. Exactly once per weborder /
+Schooltoer order: the inbox drops a redelivery (same event id), the `debits` key on the
+reference drops a republished request (new event id) for a reference that was debited before.
+The second time nothing is published: the first answer was written to the outbox in the debit's
+own transaction, so it is delivered anyway, and a second answer would only give the weborders
+service a duplicate to ignore. A refusal is not kept: a later request for the same reference
+(the school approves again after a payment) is decided afresh. WeborderApprovalCancelled
+credits a debited amount back once ("Geannuleerd: ..." in the ledger, BudgetCredited); a
+cancellation of something never debited, or credited before, is logged and ignored.
 
 The approval scheduler approves orders whose objection period has ended (R-BUDGET-3), safe
 with several replicas. Each pass takes a batch of due orders in one transaction. On
