@@ -75,6 +75,11 @@ async def test_a_refusal_is_stored_as_a_code_with_params(world: World) -> None:
     assert got["refusal_code"] == "insufficient_balance"
     assert got["refusal_params"] == {**BALANCE, "kind": "weborder"}
     assert got["reapprovable"] is True and got["attempt"] == 1
+    ref = {"school_id": world.school, "weborder_id": weborder_id}
+    assert await world.ok(Ops.WEBORDER_GET, ref, world.docent()) == got
+    other = {"school_id": world.other_school, "weborder_id": weborder_id}
+    missing = await world.error(Ops.WEBORDER_GET, other, world.holder(world.other_school))
+    assert missing["code"] == "not_found"
 
 
 async def test_a_weborder_refused_for_balance_is_approved_again_once(world: World) -> None:

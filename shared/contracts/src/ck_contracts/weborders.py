@@ -367,6 +367,11 @@ class ReapproveWeborder(BaseModel):
     weborder_id: UUID
 
 
+class SchoolWeborderRef(BaseModel):
+    school_id: UUID
+    weborder_id: UUID
+
+
 class MarkParticipants(BaseModel):
     """The school marks who took part (picked from its roster): `add` are added, `remove`
     taken off; everyone else stays as they are (so a paged picker sends one page's ticks)."""
@@ -565,6 +570,13 @@ class Ops:
         Weborder,
         Permission.APPROVE_WEBORDERS,
         (R.WEBORDER_NOT_FOUND, R.WEBORDER_NOT_REFUSED, R.REFUSAL_FINAL),
+    )
+    WEBORDER_GET: Operation[SchoolWeborderRef, Weborder] = _school(
+        "weborder.get",
+        SchoolWeborderRef,
+        Weborder,
+        Permission.VIEW_SCHOOL,
+        (R.WEBORDER_NOT_FOUND,),
     )
     PARTICIPANTS_MARK: Operation[MarkParticipants, Weborder] = _school(
         "weborder.participants.mark",

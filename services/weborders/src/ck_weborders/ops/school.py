@@ -32,6 +32,7 @@ from ck_contracts.weborders import (
     SchoolRef,
     SchooltoerOrder,
     SchooltoerOrdered,
+    SchoolWeborderRef,
     SchoolWeborders,
     SearchOffer,
     Weborder,
@@ -218,6 +219,17 @@ async def reapprove(call: Call, request: ReapproveWeborder) -> Weborder:
             ),
         )
     log.info("weborder.reapproved", weborder_id=str(row.id), attempt=found.attempt)
+    return found
+
+
+@router.handles(Ops.WEBORDER_GET)
+async def get_weborder(call: Call, request: SchoolWeborderRef) -> Weborder:
+    async with call.db.read() as session:
+        found = await store.load_weborder(
+            session, store.one_weborder(request.weborder_id, store.of_school(request.school_id))
+        )
+    if found is None:
+        raise NotFound(R.WEBORDER_NOT_FOUND)
     return found
 
 
