@@ -10,13 +10,14 @@ Revision ID: c13a7e5f2b01
 Revises: 08c649a55ce2
 Create Date: 2026-12-20 10:00:00.000000
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'c13a7e5f2b01'
-down_revision: str | None = '08c649a55ce2'
+revision: str = "c13a7e5f2b01"
+down_revision: str | None = "08c649a55ce2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
