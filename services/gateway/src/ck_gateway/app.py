@@ -53,6 +53,7 @@ from ck_gateway.routes import (
     pages_dossier,
     pages_membership,
     pages_offer,
+    pages_participants,
     pages_roster,
     pages_school,
     pages_weborders,
@@ -183,6 +184,7 @@ def create_app(
         pages_budget_allocation.router,
         pages_budget_admin.router,
         pages_weborders.router,
+        pages_participants.router,  # issue 13: opnieuw goedkeuren, deelnemers
         pages_offer.router,
         pages_dossier.router,
         pages_admin.router,

@@ -77,16 +77,21 @@ class BudgetDebited(Event):
 
 @register_event
 class BudgetDebitRefused(Event):
-    """Nothing was debited: the balance is too low or the programme period is over."""
+    """Nothing was debited: the balance is too low or the programme period is over.
+
+    `code` is a BudgetReason (insufficient_balance {balance_cents, amount_cents,
+    shortfall_cents, kind}, period_over {ends_on}) with its `params`; the gateway's catalogue
+    has the Dutch. `reason` is the Dutch sentence the budget service wrote before issue 13: no
+    longer sent (empty), still accepted so that a refusal published by an older budget
+    service and still in flight is stored and shown as it is (weborders keeps it as legacy
+    text when `code` is empty)."""
 
     routing_key = "budget.debit.refused"
     reference_id: UUID
     kind: str
-    # TRANSITION (issue 12): Dutch, shown to the budget holder; `code` and `params` say the
-    # same as a BudgetReason (insufficient_balance, period_over) for the gateway's catalogue.
-    reason: str
     code: str = ""
     params: dict[str, Param] = Field(default_factory=dict)
+    reason: str = ""  # legacy (before issue 13): Dutch text; new events leave it empty
 
 
 @register_event

@@ -140,6 +140,10 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             roster.PersonRemoved.routing_key,
         ),
     ),
+    # --- issue 13 (weborder lifecycle) ---
+    # Card number -> student (a keyed hash, never the number), so a provider can name a
+    # weborder's participants by CJP card number (R-DOSSIER-1).
+    EventQueue("weborders", "members", (membership.MembershipActivated.routing_key,)),
 )
 
 
@@ -189,6 +193,7 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         weborders.WeborderApprovalCancelled,
         weborders.SchooltoerOrdered,
         weborders.WeborderSettled,
+        weborders.WeborderReapproved,  # issue 13 (lifecycle)
         # issue 13: mails to providers, the daily digest to budget holders
         notifier.EmailRequested,
         notifier.BudgetHolderMailRequested,

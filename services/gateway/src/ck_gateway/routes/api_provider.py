@@ -20,11 +20,14 @@ from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.roles import Actor, Role
 from ck_contracts.weborders import (
+    MAX_CARDS,
     CreateWeborder,
+    NameParticipants,
     Offering,
     OfferingFields,
     OfferRequest,
     Ops,
+    ParticipantsNamed,
     ProviderAuth,
     ProviderList,
     ProviderWeborderRef,
@@ -37,11 +40,12 @@ from ck_contracts.weborders import (
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ck_gateway import backend, i18n
 from ck_gateway.api_models import ErrorBody, error_responses
 from ck_gateway.errors import unauthenticated
+from ck_gateway.weborder_views import card_results, page_with_reasons, with_reason
 
 KEY_PREFIX = "ck_live_"
 _KEY_LENGTH = range(16, 201)  # ProviderAuth.api_key
@@ -215,7 +219,7 @@ async def list_weborders(
 ) -> Any:
     query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
     answer = await backend.send(request, Ops.WEBORDER_LIST_OWN, query)
-    return _json(answer)
+    return _json(page_with_reasons(answer))
 
 
 @router.get(
@@ -227,7 +231,7 @@ async def list_weborders(
 async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
     answer = await backend.send(request, Ops.WEBORDER_GET_OWN, ref)
-    return _json(answer)
+    return _json(with_reason(answer))
 
 
 @router.post(
@@ -311,6 +315,67 @@ async def charge_card(
     )
     charged = await backend.send(request, BudgetOps.CARD_CHARGE, charge, actor=actor)
     return JSONResponse(charged.model_dump(mode="json"), status_code=201)
+
+
+# --- issue 13: participants by CJP card number --------------------------------------------------
+class CardNumbers(BaseModel):
+    card_numbers: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, max_length=MAX_CARDS, description="CJP card numbers of the participants."
+    )
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"card_numbers": ["1234567890128", "9876543210982"]}]}
+    )
+
+
+class ParticipantsNamedOut(ParticipantsNamed):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
+                    "added": 1,
+                    "already_named": 0,
+                    "unknown": 1,
+                    "results": [
+                        {
+                            "card_number": "1234567890128",
+                            "outcome": "added",
+                            "reason": "",
+                            "message": "",
+                        },
+                        {
+                            "card_number": "0000000000000",
+                            "outcome": "card_unknown",
+                            "reason": "card_unknown",
+                            "message": "Onbekend CJP-kaartnummer: geen student van deze school "
+                            "heeft een CJP met dit nummer. De andere deelnemers zijn wel verwerkt.",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+@router.post(
+    "/weborders/{weborder_id}/participants",
+    response_model=ParticipantsNamedOut,
+    summary="Name the participants of one of your weborders by CJP card number (R-DOSSIER-1)",
+    description="Each card number of a student of the weborder's school is added to the "
+    "weborder's participants (once: naming someone again answers `already_named`); the "
+    "activity then appears in the student's Cultuurkaart-dossier once the school has approved "
+    "the weborder. A number no student of that school has gets `outcome: card_unknown` with a "
+    "Dutch `message`; the other numbers are processed all the same (200). Not for a rejected "
+    "or cancelled weborder (409). Naming again is harmless, so a retry needs no "
+    "Idempotency-Key.",
+    responses=error_responses(404, 409),
+)
+async def name_participants(
+    request: Request, weborder_id: UUID, key: ApiKey, body: CardNumbers
+) -> Any:
+    command = NameParticipants(api_key=key, weborder_id=weborder_id, card_numbers=body.card_numbers)
+    answer = await backend.send(request, Ops.PARTICIPANTS_BY_CARD, command)
+    return _json(card_results(answer))
 
 
 PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

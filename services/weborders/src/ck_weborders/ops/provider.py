@@ -16,10 +16,14 @@ import uuid
 from ck_contracts.rpc import FieldError
 from ck_contracts.weborders import (
     SERVICE,
+    CardOutcome,
     CreateWeborder,
+    NamedCard,
+    NameParticipants,
     Offering,
     OfferRequest,
     Ops,
+    ParticipantsNamed,
     Provider,
     ProviderAuth,
     ProviderList,
@@ -206,3 +210,53 @@ async def requests_own(call: Call, request: ProviderAuth) -> list[OfferRequest]:
     async with call.db.read() as session:
         provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
         return await store.requests_to_provider(session, provider.id)
+
+
+# --- issue 13: participants named by CJP card number ---------------------------------------------
+@router.handles(Ops.PARTICIPANTS_BY_CARD)
+async def name_participants(call: Call, request: NameParticipants) -> ParticipantsNamed:
+    """The provider names who took part by CJP card number. Each number is looked up as a keyed
+    hash among the cards of this school's students (member_cards, from MembershipActivated):
+    known ones are added (once), an unknown number (not a card, another school's, a removed
+    student's) gets its own result with a reason, and the others are added all the same.
+    Card numbers are not logged; the answer echoes them (the provider's own input)."""
+    deps = deps_of(call)
+    async with call.db.transaction() as session:
+        provider = await store.provider_by_key(session, deps.pepper, request.api_key)
+        mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
+        row = await store.weborder_row(session, mine)
+        if row is None:
+            raise NotFound(R.WEBORDER_NOT_FOUND)
+        domain.require_markable(row.status)
+        hashes = [domain.card_hash(deps.card_key, number) for number in request.card_numbers]
+        holders = await store.card_holders(session, row.school_id, hashes)
+        before = set((await store.participants_of(session, [row.id])).get(row.id, []))
+        await store.put_participants(session, row.id, row.school_id, holders.values())
+    results: list[NamedCard] = []
+    seen: set[object] = set()
+    for number, digest in zip(request.card_numbers, hashes, strict=True):
+        person = holders.get(digest)
+        if person is None:
+            results.append(
+                NamedCard(card_number=number, outcome=CardOutcome.UNKNOWN, reason=R.CARD_UNKNOWN)
+            )
+        elif person in before or person in seen:
+            results.append(NamedCard(card_number=number, outcome=CardOutcome.ALREADY))
+        else:
+            seen.add(person)
+            results.append(NamedCard(card_number=number, outcome=CardOutcome.ADDED))
+    named = ParticipantsNamed(
+        weborder_id=row.id,
+        added=sum(r.outcome is CardOutcome.ADDED for r in results),
+        already_named=sum(r.outcome is CardOutcome.ALREADY for r in results),
+        unknown=sum(r.outcome is CardOutcome.UNKNOWN for r in results),
+        results=results,
+    )
+    log.info(
+        "weborder.participants_named",
+        weborder_id=str(row.id),
+        added=named.added,
+        already_named=named.already_named,
+        unknown=named.unknown,
+    )
+    return named
