@@ -142,9 +142,7 @@ async def on_refused(
     }
     if await _settle(session, event, values):
         if event.kind == DebitKind.WEBORDER.value:
-            row = await store.weborder_row(
-                session, store.one_weborder(event.reference_id, true())
-            )
+            row = await store.weborder_row(session, store.one_weborder(event.reference_id, true()))
             await _mail_provider(session, row, MailTemplate.WEBORDER_REFUSED, portal_url)
         log.info("saga.refused", kind=event.kind, reference_id=str(event.reference_id))
 
