@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, budget, invoicing, membership, notifier, roster, weborders
+from ck_contracts import (
+    accounts,
+    budget,
+    invoicing,
+    membership,
+    notifier,
+    payouts,
+    roster,
+    weborders,
+)
 from ck_contracts.messaging import Event, event_queue
 
 SERVICES = (
@@ -129,6 +138,17 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             roster.TeacherRemoved.routing_key,
         ),
     ),
+    # Payouts (issue 13): what the budget debited for a provider, credited back, and card
+    # payments, gathered into the providers' reimbursement statements.
+    EventQueue(
+        "invoicing",
+        "spending",
+        (
+            budget.BudgetDebited.routing_key,
+            budget.BudgetCredited.routing_key,
+            budget.CardPaymentMade.routing_key,
+        ),
+    ),
     EventQueue(
         "budget",
         "members",
@@ -176,7 +196,12 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         budget.BudgetCredited,
         budget.CardPaymentMade,
     ),
-    "invoicing": (invoicing.InvoiceCreated, invoicing.InvoicePaid),
+    "invoicing": (
+        invoicing.InvoiceCreated,
+        invoicing.InvoicePaid,
+        payouts.StatementIssued,
+        payouts.StatementPaid,
+    ),
     "weborders": (
         weborders.WeborderApproved,
         weborders.WeborderApprovalCancelled,
