@@ -208,19 +208,20 @@ async def close_due_periods(db: Database, settings: InvoicingSettings, clock: Cl
             except NumbersExhausted as exc:
                 log.error("payout.numbers_exhausted", error=str(exc))
                 raise
-            await add_to_outbox(
-                session,
-                *(
-                    StatementIssued(
-                        statement_id=s["id"],
-                        provider_id=s["provider_id"],
-                        number=s["number"],
-                        period_end=end,
-                        total_cents=int(s["total_cents"]),
-                    )
-                    for s in statements
-                ),
-            )
+            if statements:
+                await add_to_outbox(
+                    session,
+                    *(
+                        StatementIssued(
+                            statement_id=s["id"],
+                            provider_id=s["provider_id"],
+                            number=s["number"],
+                            period_end=end,
+                            total_cents=int(s["total_cents"]),
+                        )
+                        for s in statements
+                    ),
+                )
         made += len(statements)
         log.info("payout.period_closed", period_end=end.isoformat(), statements=len(statements))
     return made

@@ -293,13 +293,14 @@ async def list_statements(
         .limit(query.page_size)
         .offset((query.page - 1) * query.page_size)
     )
-    return int(total), [to_summary(r) for r in rows]
+    return int(total), [to_summary(cast("Row[Any]", r)) for r in rows]
 
 
 async def get_statement(session: AsyncSession, statement_id: uuid.UUID) -> Row[Any] | None:
-    return (
+    row = (
         await session.execute(select(*_STATEMENT_COLUMNS).where(statements.c.id == statement_id))
     ).first()
+    return cast("Row[Any] | None", row)
 
 
 async def statement_lines(session: AsyncSession, statement_id: uuid.UUID) -> list[StatementLine]:
@@ -365,7 +366,7 @@ async def mark_paid(
     return _rowcount(result) == 1
 
 
-async def pending_total(session: AsyncSession) -> Sequence[Row[Any]]:
+async def pending_total(session: AsyncSession) -> Sequence[Row[Any, Any]]:
     """Per provider, what is on no statement yet (tests and operators)."""
     return (
         await session.execute(

@@ -98,8 +98,8 @@ class StatementPage(BaseModel):
 
 
 class StatementQuery(BaseModel):
-    """A CJP admin's list: any provider, or one; periods ending within [period_from,
-    period_to] (dates in Europe/Amsterdam); paid or not."""
+    """A CJP admin's list: any provider, or one; statements whose period's last day lies
+    within [period_from, period_to] (dates in Europe/Amsterdam); paid or not."""
 
     provider_id: UUID | None = None
     period_from: date | None = None

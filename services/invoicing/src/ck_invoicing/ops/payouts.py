@@ -111,10 +111,9 @@ async def mark_paid(call: Call, command: MarkStatementPaid) -> Statement:
         if row.status == StatementStatus.OPEN.value:
             if command.paid_on > domain.local_date(now):
                 reason = PayoutReason.STATEMENT_PAID_DATE_IN_FUTURE
-                params = {"paid_on": command.paid_on.isoformat()}
-                raise Invalid(
-                    reason, fields={"paid_on": FieldError(reason=reason, params=params)}, **params
-                )
+                paid_on = command.paid_on.isoformat()
+                field = FieldError(reason=reason, params={"paid_on": paid_on})
+                raise Invalid(reason, fields={"paid_on": field}, paid_on=paid_on)
             if await payout_store.mark_paid(
                 session,
                 command.statement_id,
