@@ -34,11 +34,11 @@ def filename(number: str) -> str:
 
 def line_description(line: StatementLine) -> str:
     """Dutch, as the document shows it (the gateway's pages have their own words)."""
-    text = (
-        f"{KIND_LABELS[line.kind]}: {line.description}"
-        if line.description
-        else (KIND_LABELS[line.kind])
-    )
+    # The budget's ledger text already names a weborder or Schooltoer order; a card payment's
+    # is the provider's own (what was bought).
+    text = line.description or KIND_LABELS[line.kind]
+    if line.kind is LineKind.CARD_PAYMENT:
+        text = f"{KIND_LABELS[line.kind]}: {text}"
     if line.correction:
         where = f" (stond op {line.corrects_number})" if line.corrects_number else ""
         text = f"Correctie, goedkeuring geannuleerd{where}: {text}"
