@@ -403,3 +403,23 @@ async def test_pdf_reads_back(db: Database, tmp_path: Path) -> None:
     assert "Nova College" in text
     assert "€ 1.234,56" in text and "€ -420,00" in text and "€ 814,56" in text
     assert "Correctie" in text and "U26000001" in text
+
+
+def test_a_debit_published_before_provider_id_existed_still_decodes() -> None:
+    """The contract change is backwards compatible for messages in flight."""
+    from ck_contracts.messaging import decode_event
+
+    old = {
+        "type": "budget.debit.succeeded",
+        "version": 1,
+        "id": str(uuid.uuid4()),
+        "occurred_at": "2026-03-03T10:00:00Z",
+        "school_id": str(SCHOOL_A),
+        "reference_id": str(uuid.uuid4()),
+        "kind": "weborder",
+        "amount_cents": 100,
+        "balance_cents": 0,
+    }
+    event = decode_event(old)
+    assert isinstance(event, BudgetDebited)
+    assert event.provider_id is None and event.description == ""
