@@ -95,6 +95,9 @@ async def test_an_approved_weborder_is_debited(world: World) -> None:
     assert answer["reference_id"] == str(event.weborder_id)
     assert answer["kind"] == "weborder"
     assert answer["amount_cents"] == 5_500 and answer["balance_cents"] == 4_500
+    # For the provider's reimbursement statement (issue 13): who is owed it, and what it was.
+    assert answer["provider_id"] == str(event.provider_id)
+    assert answer["description"] == "Weborder Theater Utrecht: Hamlet (12-03-2027)"
     assert await world.published(REFUSED) == []
     await assert_consistent(world)
 
@@ -110,6 +113,7 @@ async def test_a_schooltoer_order_is_debited_like_a_weborder(world: World) -> No
     assert await world.spend(order)
     (answer,) = await world.published(DEBITED)
     assert answer["reference_id"] == str(order.order_id) and answer["kind"] == "schooltoer"
+    assert answer["provider_id"] is None  # invoicing decides Schooltoer's payee
     assert answer["balance_cents"] == 7_550
     too_much = SchooltoerOrdered(
         school_id=world.school, order_id=uuid.uuid4(), amount_cents=9_000, description="x"

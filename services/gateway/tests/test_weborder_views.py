@@ -48,6 +48,7 @@ def test_the_menu_offers_aanbod_to_school_staff_and_aanbieders_to_cjp() -> None:
         "Scholen",
         "School registreren",
         "Aanbieders",
+        "Uitbetalingen",
         "Onbestelbare berichten",
         "Support",
     ]
@@ -176,8 +177,15 @@ def test_the_openapi_document_describes_the_provider_api() -> None:
         "/offerings/{offering_id}",
         "/requests",
         "/card-payments",
+        "/statements",  # payouts (issue 13)
+        "/statements/{statement_id}",
+        "/statements/{statement_id}/pdf",
     ):
         assert f"/api/v1/provider{path}" in spec["paths"]
+    statement = spec["paths"]["/api/v1/provider/statements/{statement_id}"]["get"]
+    assert {"ProviderApiKey": []} in statement["security"] and "404" in statement["responses"]
+    pdf = spec["paths"]["/api/v1/provider/statements/{statement_id}/pdf"]["get"]
+    assert "application/pdf" in pdf["responses"]["200"]["content"]
 
 
 # --- issue 13: the weborder lifecycle -------------------------------------------------------------

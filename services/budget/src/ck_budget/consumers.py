@@ -286,6 +286,10 @@ async def debit_spending(
             kind=kind,
             amount_cents=event.amount_cents,
             balance_cents=after,
+            # For the provider's reimbursement statement (issue 13); a Schooltoer order names
+            # no provider (invoicing decides its payee).
+            provider_id=event.provider_id if isinstance(event, WeborderApproved) else None,
+            description=description,
         ),
     )
     log.info("debit.done", kind=kind, reference_id=str(reference_id), cents=event.amount_cents)

@@ -43,6 +43,7 @@ from ck_gateway.routes import (
     health,
     pages_admin,
     pages_admin_operations,
+    pages_admin_payouts,
     pages_admin_providers,
     pages_auth,
     pages_budget_admin,
@@ -189,6 +190,7 @@ def create_app(
         pages_dossier.router,
         pages_admin.router,
         pages_admin_providers.router,
+        pages_admin_payouts.router,  # issue 13: reimbursement statements
         pages_admin_operations.router,
         pages_docent_plus.router,
         api.router,

@@ -38,6 +38,8 @@ ADMIN_MENU: tuple[MenuItem, ...] = (
         "School registreren", "/beheer/scholen/nieuw", Permission.REGISTER_SCHOOL, for_school=False
     ),
     MenuItem("Aanbieders", "/beheer/aanbieders", Permission.REGISTER_PROVIDER, for_school=False),
+    # payouts to providers (issue 13, capability 4)
+    MenuItem("Uitbetalingen", "/beheer/uitbetalingen", Permission.RECORD_PAYMENT, for_school=False),
     MenuItem(
         "Onbestelbare berichten",
         "/beheer/onbestelbare-berichten",

@@ -73,6 +73,11 @@ class BudgetDebited(Event):
     kind: str  # "weborder" / "schooltoer"
     amount_cents: int
     balance_cents: int  # after the debit
+    # Payouts (issue 13): who is owed this money, and the ledger's description. Optional so
+    # that events published before they existed still decode (provider_id None: invoicing
+    # keeps the line off every statement and logs it; a Schooltoer order never has one).
+    provider_id: UUID | None = None
+    description: str = ""
 
 
 @register_event

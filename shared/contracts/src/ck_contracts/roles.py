@@ -46,6 +46,8 @@ class Permission(StrEnum):
     # the Cultuurkaart-dossier (R-DOSSIER-1): teachers follow their students
     VIEW_DOSSIER = "view_dossier"
     WRITE_DOSSIER_NOTE = "write_dossier_note"
+    # payouts to providers (issue 13): a provider reads its own reimbursement statements
+    VIEW_PAYOUTS = "view_payouts"
     # members (public activation page)
     ACTIVATE_MEMBERSHIP = "activate_membership"
 
@@ -76,6 +78,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DOCENT_PLUS: frozenset(_SCHOOL_STAFF),
     Role.PROVIDER: frozenset(
         {Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER, Permission.CHARGE_CARD}
+        # payouts (issue 13, capability 4)
+        | {Permission.VIEW_PAYOUTS}
     ),
     Role.CJP_ADMIN: frozenset(
         {

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, budget, invoicing, membership, notifier, roster, weborders
+from ck_contracts import (
+    accounts,
+    budget,
+    invoicing,
+    membership,
+    notifier,
+    payouts,
+    roster,
+    weborders,
+)
 from ck_contracts.messaging import Event, event_queue
 
 SERVICES = (
@@ -131,6 +140,17 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     ),
     # issue 13: mails to a school's budget holders, whose addresses only accounts knows.
     EventQueue("accounts", "mails", (notifier.BudgetHolderMailRequested.routing_key,)),
+    # Payouts (issue 13): what the budget debited for a provider, credited back, and card
+    # payments, gathered into the providers' reimbursement statements.
+    EventQueue(
+        "invoicing",
+        "spending",
+        (
+            budget.BudgetDebited.routing_key,
+            budget.BudgetCredited.routing_key,
+            budget.CardPaymentMade.routing_key,
+        ),
+    ),
     EventQueue(
         "budget",
         "members",
@@ -187,6 +207,8 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         invoicing.InvoiceCreated,
         invoicing.InvoicePaid,
         notifier.BudgetHolderMailRequested,  # issue 13: an invoice is issued
+        payouts.StatementIssued,  # issue 13: payouts
+        payouts.StatementPaid,
     ),
     "weborders": (
         weborders.WeborderApproved,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from ck_contracts.invoicing import SERVICE
 from ck_runtime.rpc_server import RpcRouter
 
-from ck_invoicing.ops import admin, school
+from ck_invoicing.ops import admin, payouts, school
 
 router = RpcRouter(SERVICE)
 router.include(school.router)
 router.include(admin.router)
+router.include(payouts.router)  # issue 13: reimbursement statements
