@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
@@ -24,6 +25,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(known_schools_consumer("invoicing"), budget_consumer()),
+        retention=(audit.retention_rule(settings),),
         publishes=PUBLISHERS["invoicing"],
         description="Invoices for approved budget orders: gapless numbers per year, the "
         "deviation of ordered versus uploaded, PDFs, and payments recorded by CJP.",

@@ -8,10 +8,12 @@ event for the same order does nothing either.
 
 from __future__ import annotations
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.budget import BudgetOrderApproved
 from ck_contracts.invoicing import InvoiceCreated
 from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
 from ck_contracts.topology import queues_of
+from ck_runtime import audit
 from ck_runtime.clock import Clock, current_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
@@ -54,6 +56,16 @@ def budget_consumer(clock: Clock | None = None) -> EventConsumer:
                 number=made["number"],
                 total_cents=made["total_cents"],
             ),
+        )
+        await audit.record(
+            session,
+            None,  # issued by the platform when the order was approved
+            AuditAction.INVOICE_ISSUED,
+            "invoice",
+            made["id"],
+            school_id=event.school_id,
+            details={"number": made["number"], "total_cents": made["total_cents"]},
+            at=now,
         )
         log.info("invoice.created", invoice_id=str(made["id"]), number=made["number"])
 

@@ -12,6 +12,7 @@ import base64
 import uuid
 from typing import Any
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.weborders import (
     SERVICE,
     AddNote,
@@ -38,6 +39,7 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.clock import amsterdam_today
 from ck_runtime.errors import Conflict, NotFound
 from ck_runtime.known_schools import require_known_school
@@ -115,6 +117,18 @@ async def decide(call: Call, request: DecideWeborder) -> Weborder:
                     ),
                 ),
             )
+        # The rejection's reason is free text: the trail keeps the decision, not the words.
+        await audit.record(
+            session,
+            actor,
+            AuditAction.WEBORDER_APPROVED if request.approve else AuditAction.WEBORDER_REJECTED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
+        )
         found = await store.load_weborder(
             session, store.one_weborder(row.id, store.of_school(request.school_id))
         )
@@ -152,6 +166,17 @@ async def cancel_approval(call: Call, request: CancelApproval) -> Weborder:
                     row.provider_name, row.activity, row.activity_date
                 ),
             ),
+        )
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.WEBORDER_APPROVAL_CANCELLED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
         )
         found = await store.load_weborder(session, this)
     assert found is not None
