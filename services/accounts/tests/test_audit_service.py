@@ -89,7 +89,10 @@ async def test_grants_and_revocations_are_recorded(db: Database) -> None:
     assert (await call(db, Ops.DOCENT_PLUS_REVOKE, ref(school_id, revoked), who))["ok"]
     consumer = teachers_consumer()
     end = MembershipEnded(
-        school_id=school_id, person_id=ended, kind=RosterKind.TEACHERS, reason=EndReason.ENDED_BY_CJP
+        school_id=school_id,
+        person_id=ended,
+        kind=RosterKind.TEACHERS,
+        reason=EndReason.ENDED_BY_CJP,
     )
     assert await consumer.handle(end.envelope(), db)
     gone = PersonRemoved(school_id=school_id, person_id=removed, kind=RosterKind.TEACHERS)

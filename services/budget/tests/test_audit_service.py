@@ -4,6 +4,7 @@ action's own transaction, naming the actor by id and role only; a school lists o
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -105,10 +106,8 @@ async def test_the_schedulers_approval_and_its_entry_commit_together(world: Worl
     order = await place(world)
     await break_audit_log(world.db)
     world.clock.set(world.period_ends + timedelta(minutes=1))
-    try:
+    with contextlib.suppress(Exception):  # the pass fails on the missing table
         await approve_due(world.db, world.settings, world.clock)
-    except Exception:
-        pass
     (listed,) = (await world.ok(Ops.ORDER_LIST, {"school_id": world.school}))["items"]
     assert listed["order_id"] == order and listed["status"] != "goedgekeurd"
     assert await world.published("budget.order.approved") == []

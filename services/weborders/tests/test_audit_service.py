@@ -5,7 +5,6 @@ cancellation's free text stays out; a school lists only its own entries."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ck_contracts.audit import AuditAction, AuditRole

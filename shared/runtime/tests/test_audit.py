@@ -78,7 +78,9 @@ async def write(
 
 
 async def listed(db: Database, actor: Actor, **query: Any) -> dict[str, Any]:
-    request = RpcRequest(op=OP.name, actor=actor, payload=AuditQuery(**query).model_dump(mode="json"))
+    request = RpcRequest(
+        op=OP.name, actor=actor, payload=AuditQuery(**query).model_dump(mode="json")
+    )
     return await ROUTER.dispatch(request, db)
 
 
@@ -105,9 +107,7 @@ async def test_the_platform_acts_as_system_at_the_clocks_time(database_url: str)
     db = await database(database_url)
     clock = ManualClock(MONDAY + timedelta(hours=3))
     async with db.transaction() as session:
-        await audit.record(
-            session, None, AuditAction.INVOICE_ISSUED, "invoice", "x", clock=clock
-        )
+        await audit.record(session, None, AuditAction.INVOICE_ISSUED, "invoice", "x", clock=clock)
     async with db.read() as session:
         (entry,) = (await audit.list_entries(session, "invoicing", AuditQuery())).items
     assert (entry.actor_id, entry.actor_role) == (None, AuditRole.SYSTEM)
