@@ -11,7 +11,15 @@ from ck_runtime.audit import list_entries
 from ck_runtime.db import Database
 from sqlalchemy import text
 
-ALLOWED_SUBJECTS = {"budget_order", "school", "invoice", "weborder", "api_key", "teacher"}
+ALLOWED_SUBJECTS = {
+    "budget_order",
+    "school",
+    "invoice",
+    "weborder",
+    "api_key",
+    "teacher",
+    "provider_statement",
+}
 
 
 async def entries(db: Database, service: str = "test") -> list[AuditEntry]:
