@@ -49,6 +49,7 @@ def test_the_menu_offers_aanbod_to_school_staff_and_aanbieders_to_cjp() -> None:
         "School registreren",
         "Aanbieders",
         "Uitbetalingen",
+        "Geschiedenis",  # the audit trail (issue 13)
         "Onbestelbare berichten",
         "Support",
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from ck_contracts.accounts import SchoolRegistered
+from ck_contracts.audit import AuditAction, AuditRole
 from ck_contracts.budget import BudgetCredited, BudgetDebited, CardPaymentMade
 from ck_contracts.invoicing import Ops
 from ck_contracts.roles import Actor, Role
@@ -29,6 +30,7 @@ from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
+from ck_testkit.audit import assert_no_personal_data, entries
 from sqlalchemy import func, select
 
 SCHOOL_A = uuid.UUID(int=0xA)
@@ -326,7 +328,8 @@ async def test_admin_lists_filters_and_marks_paid_once(db: Database) -> None:
     refused = await call(db, Ops.STATEMENT_MARK_PAID, future, admin(), at(10))
     assert refused["error"]["reason"] == "statement_paid_date_in_future", refused
     command = {"statement_id": first, "paid_on": "2026-03-10", "payment_reference": "BATCH-7"}
-    paid = await call(db, Ops.STATEMENT_MARK_PAID, command, admin(), at(10))
+    marker = admin()
+    paid = await call(db, Ops.STATEMENT_MARK_PAID, command, marker, at(10))
     assert paid["ok"] and paid["result"]["status"] == "betaald", paid
     again = {**command, "paid_on": "2026-03-09"}
     assert (await call(db, Ops.STATEMENT_MARK_PAID, again, admin(), at(10)))["result"][
@@ -339,6 +342,19 @@ async def test_admin_lists_filters_and_marks_paid_once(db: Database) -> None:
             )
         ).all()
     assert len(events) == 1
+    # The audit trail (issue 13): one entry for the payment (none for the repeat), by the admin.
+    (entry,) = [e for e in await entries(db) if e.action == AuditAction.PROVIDER_STATEMENT_PAID]
+    assert (entry.subject_type, entry.subject_id) == ("provider_statement", first)
+    assert (entry.actor_id, entry.actor_role) == (marker.user_id, AuditRole.CJP_ADMIN)
+    item = listed["result"]["items"][1]
+    assert entry.provider_id == uuid.UUID(item["provider_id"]) and entry.school_id is None
+    assert entry.details == {
+        "number": "U26000001",
+        "total_cents": item["total_cents"],
+        "paid_on": "2026-03-10",
+    }
+    assert entry.at == at(10)
+    assert_no_personal_data([entry], "BATCH-7")
     unpaid = await call(db, Ops.STATEMENT_LIST, {"paid": False}, admin(), at(10))
     assert unpaid["result"]["total"] == 2
     # A provider or a school may not mark anything paid.

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from alembic import command
+from ck_contracts.audit import AuditAction, AuditRole
 from ck_contracts.budget import BudgetDebitRefused
 from ck_contracts.membership import MembershipActivated
 from ck_contracts.roster import RosterKind
@@ -19,6 +20,7 @@ from ck_contracts.weborders import Ops
 from ck_runtime.db import Database
 from ck_runtime.migrations import alembic_config, upgrade_async
 from ck_runtime.outbox import OUTBOX
+from ck_testkit.audit import entries
 from sqlalchemy import select, text
 
 World = Any
@@ -109,6 +111,17 @@ async def test_a_weborder_refused_for_balance_is_approved_again_once(world: Worl
     assert [m["template"] for m in mails] == ["weborder_refused", "weborder_approved"]
     assert mails[0]["context"]["refusal_code"] == "insufficient_balance"
     assert mails[0]["context"]["reason"] == ""
+    # The audit trail (issue 13): the re-approval is an approval by the budget holder who
+    # clicked, with the attempt; the first approval's entry stays.
+    approved = [e for e in await entries(world.db) if e.subject_id == weborder_id]
+    assert [e.action for e in approved] == [AuditAction.WEBORDER_APPROVED] * 2
+    assert (approved[1].actor_id, approved[1].actor_role) == (
+        holder.user_id,
+        AuditRole.BUDGET_HOLDER,
+    )
+    assert approved[1].details == {"amount_cents": 31_250, "attempt": 2}
+    assert approved[1].school_id == world.school
+    assert approved[1].provider_id == world.providers["A"]
 
 
 async def test_simultaneous_reapprovals_start_one_debit(world: World) -> None:
@@ -176,7 +189,7 @@ async def test_a_refusal_in_dutch_from_an_older_budget_service_still_works(world
 
 async def test_the_migration_recognises_refusals_stored_as_dutch(database_url: str) -> None:
     config = alembic_config("weborders", database_url)
-    await asyncio.to_thread(command.upgrade, config, "08c649a55ce2")  # the revision before
+    await asyncio.to_thread(command.upgrade, config, "c13a0d1e5e01")  # the revision before
     db = Database(database_url)
     provider = uuid.uuid4()
     texts = {

@@ -53,6 +53,7 @@ def _sample(world: World) -> dict[str, dict[str, Any]]:
             "text": "Enthousiast",
             "author": "Docent",
         },
+        Ops.AUDIT_LIST.name: {"school_id": school},  # the audit trail (issue 13)
     }
 
 

@@ -45,6 +45,7 @@ from ck_gateway.routes import (
     pages_admin_operations,
     pages_admin_payouts,
     pages_admin_providers,
+    pages_audit,
     pages_auth,
     pages_budget_admin,
     pages_budget_allocation,
@@ -193,6 +194,7 @@ def create_app(
         pages_admin_payouts.router,  # issue 13: reimbursement statements
         pages_admin_operations.router,
         pages_docent_plus.router,
+        pages_audit.router,  # audit trail (issue 13)
         api.router,
         api_budget.router,
         api_membership.router,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
@@ -32,6 +33,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             spending_consumer(settings),  # payouts (issue 13)
         ),
         background=(payout_scheduler(settings, clock),),
+        retention=(audit.retention_rule(settings),),
         publishes=PUBLISHERS["invoicing"],
         description="Invoices for approved budget orders: gapless numbers per year, the "
         "deviation of ordered versus uploaded, PDFs, and payments recorded by CJP; the "

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetOrderApproved, CardPaymentMade
 from ck_contracts.invoicing import InvoiceCreated
 from ck_contracts.notifier import BudgetHolderMailRequested, MailTemplate
 from ck_contracts.payouts import LineKind, StatementIssued
 from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
 from ck_contracts.topology import queues_of
+from ck_runtime import audit
 from ck_runtime.clock import Clock, amsterdam_date, current_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import Database
@@ -79,6 +81,16 @@ def budget_consumer(clock: Clock | None = None, portal_url: str = "") -> EventCo
                     "link": f"{portal_url.rstrip('/')}/bestellingen/budget",
                 },
             ),
+        )
+        await audit.record(
+            session,
+            None,  # issued by the platform when the order was approved
+            AuditAction.INVOICE_ISSUED,
+            "invoice",
+            made["id"],
+            school_id=event.school_id,
+            details={"number": made["number"], "total_cents": made["total_cents"]},
+            at=now,
         )
         log.info("invoice.created", invoice_id=str(made["id"]), number=made["number"])
 

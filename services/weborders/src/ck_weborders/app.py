@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, ServiceRuntime, run_service
@@ -42,6 +43,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             members_consumer(clock, lambda: deps.card_key),  # issue 13
         ),
         background=(digest_scheduler(settings, clock),),
+        retention=(audit.retention_rule(settings),),
         publishes=PUBLISHERS["weborders"],
         description="Cultural providers and their API keys, the offer, weborders and their "
         "approval saga with the budget, Schooltoer, the spending export and the "

@@ -7,6 +7,7 @@ removed student's links are deleted with one statement (R-AVG-2).
 
 from __future__ import annotations
 
+from ck_runtime.audit import add_audit_table
 from ck_runtime.known_schools import add_known_schools_table
 from ck_runtime.tables import UtcDateTime, add_runtime_tables
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
+audit_log = add_audit_table(metadata)  # the audit trail (ck_runtime.audit)
 known_schools = add_known_schools_table(metadata)
 
 # Cultural providers (R-ROLE-3), registered by a CJP admin.

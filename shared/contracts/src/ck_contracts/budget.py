@@ -17,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
@@ -294,6 +295,9 @@ _ORDER_CANCEL_REFUSED = (
 
 class Ops:
     """The budget service's operations."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     ORDER_FORM = Operation[SchoolRef, OrderForm](
         SERVICE,

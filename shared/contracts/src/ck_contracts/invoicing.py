@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import ShortText
 from ck_contracts.budget import OrderLine
 from ck_contracts.messaging import Event, register_event
@@ -123,6 +124,9 @@ class InvoicingReason(Reasons):
 
 class Ops:
     """The invoicing service's operations."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     LIST = Operation[SchoolInvoices, InvoiceList](
         SERVICE,

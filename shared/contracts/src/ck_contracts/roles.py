@@ -50,6 +50,8 @@ class Permission(StrEnum):
     VIEW_PAYOUTS = "view_payouts"
     # members (public activation page)
     ACTIVATE_MEMBERSHIP = "activate_membership"
+    # --- audit trail (issue 13, capability 6) ---
+    VIEW_AUDIT = "view_audit"  # the action history: a budget holder its school's, CJP all
 
 
 _SCHOOL_STAFF = {
@@ -72,6 +74,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.APPROVE_WEBORDERS,
             Permission.MANAGE_DOCENT_PLUS,
             Permission.ASSIGN_BUDGET,
+            Permission.VIEW_AUDIT,  # audit trail (issue 13)
         }
     ),
     # R-ROLE-2: browse, request, see and invite students; nothing that moves money or settings.
@@ -92,6 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DECIDE_BUDGET_ORDER,
             Permission.END_MEMBERSHIP,
             Permission.VIEW_OPERATIONS,
+            Permission.VIEW_AUDIT,  # audit trail (issue 13)
         }
     ),
     Role.MEMBER: frozenset({Permission.ACTIVATE_MEMBERSHIP}),

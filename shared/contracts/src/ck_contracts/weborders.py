@@ -27,6 +27,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import (
     KEY_MAX,
     Email,
@@ -483,6 +484,9 @@ def _school(
 
 class Ops:
     """The operations of the weborders service (wire names unchanged)."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     # CJP admin
     PROVIDER_REGISTER: Operation[RegisterProvider, Provider] = _admin(

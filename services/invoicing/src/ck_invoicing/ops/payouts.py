@@ -12,6 +12,7 @@ import asyncio
 import base64
 import uuid
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.invoicing import SERVICE, Ops
 from ck_contracts.payouts import (
     MarkStatementPaid,
@@ -28,6 +29,7 @@ from ck_contracts.payouts import (
 )
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import FieldError
+from ck_runtime import audit
 from ck_runtime.errors import Forbidden, Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -132,6 +134,21 @@ async def mark_paid(call: Call, command: MarkStatementPaid) -> Statement:
                         paid_on=command.paid_on,
                         paid_by=actor.user_id,
                     ),
+                )
+                # The audit trail (issue 13), in the same transaction as the payment.
+                await audit.record(
+                    session,
+                    actor,
+                    AuditAction.PROVIDER_STATEMENT_PAID,
+                    "provider_statement",
+                    row.id,
+                    provider_id=row.provider_id,
+                    details={
+                        "number": row.number,
+                        "total_cents": int(row.total_cents),
+                        "paid_on": command.paid_on.isoformat(),
+                    },
+                    at=now,
                 )
                 log.info("statement.paid", statement_id=str(row.id), number=row.number)
         return await _statement(session, command.statement_id, None)

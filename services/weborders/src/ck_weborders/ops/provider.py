@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import uuid
 
+from ck_contracts.audit import AuditAction
+from ck_contracts.roles import Actor, Role
 from ck_contracts.rpc import FieldError
 from ck_contracts.weborders import (
     SERVICE,
@@ -35,6 +37,7 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.errors import Conflict, Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
@@ -166,9 +169,18 @@ async def get_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     return found
 
 
+def _provider_actor(call: Call, provider_id: uuid.UUID) -> Actor:
+    """Who acts for the audit trail: the portal's provider user, or for an API key (no user
+    behind it) the provider itself, by its id."""
+    if call.actor is not None:
+        return call.actor
+    return Actor(user_id=provider_id, role=Role.PROVIDER, provider_id=provider_id)
+
+
 @router.handles(Ops.WEBORDER_CANCEL_OWN)
 async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     """Only before the school decided (ingediend)."""
+    now = call.clock.now()
     async with call.db.transaction() as session:
         provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
         mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
@@ -177,13 +189,24 @@ async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
             mine,
             SUBMITTED,
             WeborderStatus.CANCELLED,
-            cancelled_at=call.clock.now(),
+            cancelled_at=now,
         )
         found = await store.load_weborder(session, mine)
         if found is None:
             raise NotFound(R.WEBORDER_NOT_FOUND)
         if not done:
             raise Conflict(R.WEBORDER_NOT_CANCELLABLE, status=found.status.value)
+        await audit.record(
+            session,
+            _provider_actor(call, provider.id),
+            AuditAction.WEBORDER_CANCELLED,
+            "weborder",
+            request.weborder_id,
+            school_id=found.school_id,
+            provider_id=provider.id,
+            details={"amount_cents": found.amount_cents},
+            at=now,
+        )
     log.info("weborder.cancelled_by_provider", weborder_id=str(request.weborder_id))
     return found
 

@@ -12,6 +12,7 @@ import base64
 import uuid
 from typing import Any
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.notifier import MailTemplate
 from ck_contracts.roster import RosterKind
 from ck_contracts.weborders import (
@@ -44,6 +45,7 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.clock import amsterdam_today
 from ck_runtime.errors import Conflict, NotFound
 from ck_runtime.known_schools import require_known_school
@@ -129,6 +131,18 @@ async def decide(call: Call, request: DecideWeborder) -> Weborder:
                 deps_of(call).settings.portal_url,
                 reason=reason,
             )
+        # The rejection's reason is free text: the trail keeps the decision, not the words.
+        await audit.record(
+            session,
+            actor,
+            AuditAction.WEBORDER_APPROVED if request.approve else AuditAction.WEBORDER_REJECTED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
+        )
         found = await store.load_weborder(
             session, store.one_weborder(row.id, store.of_school(request.school_id))
         )
@@ -166,6 +180,17 @@ async def cancel_approval(call: Call, request: CancelApproval) -> Weborder:
                     row.provider_name, row.activity, row.activity_date
                 ),
             ),
+        )
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.WEBORDER_APPROVAL_CANCELLED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
         )
         found = await store.load_weborder(session, this)
     assert found is not None
@@ -226,6 +251,18 @@ async def reapprove(call: Call, request: ReapproveWeborder) -> Weborder:
                 amount_cents=row.amount_cents,
                 attempt=found.attempt,
             ),
+        )
+        # The budget holder approved (again): the same trail entry as the first approval.
+        await audit.record(
+            session,
+            actor,
+            AuditAction.WEBORDER_APPROVED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents, "attempt": found.attempt},
+            at=now,
         )
     log.info("weborder.reapproved", weborder_id=str(row.id), attempt=found.attempt)
     return found
