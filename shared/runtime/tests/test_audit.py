@@ -206,6 +206,14 @@ def test_plain_details_pass() -> None:
     assert audit.check_details(details) == details
 
 
+def test_an_id_with_a_long_run_of_digits_passes() -> None:
+    # Found when merging: a random user id like this one made a Docent+ grant fail.
+    details = {"user_id": "33822edb-772a-4c54-b96f-bb252995352e"}
+    assert audit.check_details(details) == details
+    with pytest.raises(ValueError):  # not an id: a card number with dashes stays refused
+        audit.check_details({"ref": "33822edb-252995352"})
+
+
 async def test_entries_are_kept_seven_whole_calendar_years(database_url: str) -> None:
     db = await database(database_url)
     settings: ServiceSettings = load_settings(ServiceSettings, "invoicing")

@@ -101,6 +101,13 @@ _PERSONAL_KEYS = frozenset(
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def check_details(details: Mapping[str, DetailValue]) -> dict[str, DetailValue]:
     """The details as stored; ValueError when one could be personal data or free text."""
     out: dict[str, DetailValue] = {}
@@ -108,7 +115,10 @@ def check_details(details: Mapping[str, DetailValue]) -> dict[str, DetailValue]:
         if not _KEY.match(key) or key in _PERSONAL_KEYS:
             raise ValueError(f"audit detail {key!r}: not a plain, non-personal key")
         if isinstance(value, str):
-            if len(value) > DETAIL_TEXT_MAX or _EMAIL_LIKE.search(value) or _DIGITS.search(value):
+            # An id (a canonical UUID) is no personal data, even when its hex happens to hold
+            # a run of 9+ decimal digits (about one random UUID in 20 does).
+            digits = _DIGITS.search(value) and not _is_uuid(value)
+            if len(value) > DETAIL_TEXT_MAX or _EMAIL_LIKE.search(value) or digits:
                 raise ValueError(f"audit detail {key!r}: text that could be personal data")
         elif value is not None and not isinstance(value, int | bool):
             raise ValueError(f"audit detail {key!r}: only numbers, flags and short codes")
