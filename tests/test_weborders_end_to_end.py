@@ -261,3 +261,94 @@ def test_the_school_json_api_for_spending(portal: Portal) -> None:
         assert http.get(f"{base}/offer", headers=api).status_code == 200
         export = http.get(f"{base}/spending.xlsx", headers=api)
         assert export.status_code == 200 and export.content[:2] == b"PK"
+
+
+# --- issue 13: the weborder lifecycle ------------------------------------------------------------
+def test_refused_for_balance_topped_up_approved_again_and_participants_in_the_dossier(
+    portal: Portal,
+) -> None:
+    """A weborder refused for lack of balance; the school orders budget, CJP approves and
+    records the payment; "opnieuw goedkeuren" debits it once (the ledger shows one debit and
+    the right balance); the students the school marks have the activity in their dossier."""
+    tag = uuid.uuid4().hex[:6]
+    holder = f"lc-{tag}@levensloop.test"
+    school = school_with_password(portal, f"Levensloop College {tag}", holder, PASSWORD)
+    school_id = str(school["school_id"])
+    base = f"/api/v1/schools/{school_id}"
+    with portal.client() as admin, portal.client() as http, portal.client() as api:
+        page_login(admin, portal.admin_email, portal.admin_password)
+        _provider, key = register_provider(admin, f"Dansgezelschap {tag}", kvk(tag, 4))
+        auth = {"Authorization": f"Bearer {key}"}
+        page_login(http, holder, PASSWORD)
+        token = api.post("/api/v1/auth/login", json={"email": holder, "password": PASSWORD})
+        school_api = {"Authorization": f"Bearer {token.json()['token']}"}
+        uploaded = api.post(
+            f"{base}/roster/students/upload",
+            headers=school_api,
+            data={"confirmed": "true"},
+            files={"file": ("leerlingen.xlsx", student_xlsx(student_rows(2, seed=13)))},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        people = api.get(f"{base}/roster/students/people", headers=school_api).json()["items"]
+        took_part, stayed_home = people[0]["person_id"], people[1]["person_id"]
+
+        body = weborder(int(school["school_number"]), 2000, "Dansvoorstelling Levensloop")  # type: ignore[arg-type]
+
+        def created() -> httpx.Response | None:
+            reply = api.post("/api/v1/provider/weborders", json=body, headers=auth)
+            return reply if reply.status_code == 201 else None
+
+        weborder_id = wait_for(created, what="the school is known").json()["weborder_id"]
+
+        # No budget yet: the approval is refused, with the catalogue's Dutch and a way back.
+        refused = approve_in_portal(http, weborder_id)
+        assert 'id="geweigerd"' in refused and "Het saldo is te laag" in refused, refused
+        assert f"/bestellingen/weborders/{weborder_id}/opnieuw-goedkeuren" in refused
+        seen = api.get(f"/api/v1/provider/weborders/{weborder_id}", headers=auth).json()
+        assert seen["status"] == "geweigerd" and seen["refusal_code"] == "insufficient_balance"
+
+        # The top-up: an order of 1 student with contribution (EUR 21,00), approved and paid.
+        order_budget(http, collective=1)
+        admin_approves_and_records_payment(admin, school_id, "10,50")
+        wait_for(showing(http, "/bestellingen/overzicht", "€ 21,00"), what="the budget credited")
+
+        # "opnieuw goedkeuren": the same saga once more, debited once.
+        page = http.get("/bestellingen/weborders")
+        again = http.post(
+            f"/bestellingen/weborders/{weborder_id}/opnieuw-goedkeuren",
+            data={"csrf_token": csrf_from(page.text)},
+        )
+        assert again.status_code == 303, again.text
+
+        def approved() -> dict[str, Any] | None:
+            got = api.get(f"/api/v1/provider/weborders/{weborder_id}", headers=auth).json()
+            return got if got["status"] == "goedgekeurd" else None
+
+        assert wait_for(approved, 20, "the second approval")["attempt"] == 2
+        twice = api.post(f"{base}/weborders/{weborder_id}/reapproval", headers=school_api)
+        assert twice.status_code == 409, twice.text
+        ledger = api.get(f"{base}/budget/ledger", headers=school_api).json()
+        assert ledger["balance_cents"] == 100
+        debits = [e for e in ledger["entries"] if "Levensloop" in e["description"]]
+        assert [e["amount_cents"] for e in debits] == [-2000]
+        assert sum(e["amount_cents"] for e in ledger["entries"]) == ledger["balance_cents"]
+
+        # Participants: the school marks one student; the activity is in her dossier only.
+        def marked() -> httpx.Response | None:
+            reply = api.post(
+                f"{base}/weborders/{weborder_id}/participants",
+                headers=school_api,
+                json={"add": [took_part]},
+            )
+            return reply if reply.status_code == 200 else None
+
+        assert wait_for(marked, what="the students known to weborders").json()[
+            "participant_ids"
+        ] == [took_part]
+        dossier = api.get(f"{base}/dossier/{took_part}", headers=school_api).json()
+        assert [e["kind"] for e in dossier["entries"]] == ["activiteit"]
+        assert "Dansvoorstelling Levensloop" in dossier["entries"][0]["text"]
+        other = api.get(f"{base}/dossier/{stayed_home}", headers=school_api).json()
+        assert other["entries"] == []
+        shown = http.get(f"/dossier/{took_part}")
+        assert "Dansvoorstelling Levensloop" in shown.text

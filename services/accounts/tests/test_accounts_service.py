@@ -222,6 +222,7 @@ def school_scoped_requests(school_id: str) -> dict[str, dict[str, Any]]:
             "email": "dirk@nova.nl",
         },
         Ops.DOCENT_PLUS_REVOKE.name: {"school_id": school_id, "person_id": person},
+        Ops.AUDIT_LIST.name: {"school_id": school_id},  # the audit trail (issue 13)
     }
 
 

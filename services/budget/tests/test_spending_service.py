@@ -95,6 +95,9 @@ async def test_an_approved_weborder_is_debited(world: World) -> None:
     assert answer["reference_id"] == str(event.weborder_id)
     assert answer["kind"] == "weborder"
     assert answer["amount_cents"] == 5_500 and answer["balance_cents"] == 4_500
+    # For the provider's reimbursement statement (issue 13): who is owed it, and what it was.
+    assert answer["provider_id"] == str(event.provider_id)
+    assert answer["description"] == "Weborder Theater Utrecht: Hamlet (12-03-2027)"
     assert await world.published(REFUSED) == []
     await assert_consistent(world)
 
@@ -110,6 +113,7 @@ async def test_a_schooltoer_order_is_debited_like_a_weborder(world: World) -> No
     assert await world.spend(order)
     (answer,) = await world.published(DEBITED)
     assert answer["reference_id"] == str(order.order_id) and answer["kind"] == "schooltoer"
+    assert answer["provider_id"] is None  # invoicing decides Schooltoer's payee
     assert answer["balance_cents"] == 7_550
     too_much = SchooltoerOrdered(
         school_id=world.school, order_id=uuid.uuid4(), amount_cents=9_000, description="x"
@@ -117,9 +121,13 @@ async def test_a_schooltoer_order_is_debited_like_a_weborder(world: World) -> No
     assert await world.spend(too_much)
     (refusal,) = await world.published(REFUSED)
     assert refusal["kind"] == "schooltoer"
-    assert refusal["reason"] == (
-        "Onvoldoende saldo: het saldo is € 75,50, de Schooltoer-bestelling kost € 90,00."
-    )
+    assert refusal["code"] == "insufficient_balance" and refusal["reason"] == ""
+    assert refusal["params"] == {
+        "balance_cents": 7_550,
+        "amount_cents": 9_000,
+        "shortfall_cents": 1_450,
+        "kind": "schooltoer",
+    }
     await assert_consistent(world)
 
 
@@ -129,8 +137,8 @@ async def test_too_low_a_balance_is_refused_and_the_event_acked(world: World) ->
     assert await world.spend(event)  # handled (acked), not an error
     (refusal,) = await world.published(REFUSED)
     assert refusal["reference_id"] == str(event.weborder_id) and refusal["kind"] == "weborder"
-    assert refusal["reason"] == "Onvoldoende saldo: het saldo is € 40,00, de weborder kost € 55,00."
-    assert refusal["code"] == "insufficient_balance"
+    # Issue 13: a code and params, no Dutch (the gateway's catalogue renders it).
+    assert refusal["reason"] == "" and refusal["code"] == "insufficient_balance"
     assert refusal["params"] == {
         "balance_cents": 4_000,
         "amount_cents": 5_500,
@@ -155,7 +163,8 @@ async def test_exactly_the_balance_may_be_spent(world: World) -> None:
     assert (await ledger(world))["balance_cents"] == 0
     assert await world.spend(approved(world, 1))
     (refusal,) = await world.published(REFUSED)
-    assert refusal["reason"] == "Onvoldoende saldo: het saldo is € 0,00, de weborder kost € 0,01."
+    assert refusal["code"] == "insufficient_balance" and refusal["reason"] == ""
+    assert refusal["params"]["balance_cents"] == 0 and refusal["params"]["amount_cents"] == 1
 
 
 async def test_nothing_is_debited_after_the_programme_period(world: World) -> None:
@@ -166,10 +175,7 @@ async def test_nothing_is_debited_after_the_programme_period(world: World) -> No
     world.clock.advance(timedelta(minutes=2))
     assert await world.spend(approved(world, 1_000))
     (refusal,) = await world.published(REFUSED)
-    assert refusal["reason"] == (
-        "De programmaperiode is voorbij (budget was te besteden tot en met 31-07-2027). "
-        "Er kan niets meer worden afgeschreven of toegewezen."
-    )
+    assert refusal["reason"] == ""
     assert refusal["code"] == "period_over" and refusal["params"] == {"ends_on": "2027-07-31"}
     result = await ledger(world)
     assert result["balance_cents"] == 9_000 and result["expired_cents"] == 9_000

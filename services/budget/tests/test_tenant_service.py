@@ -32,6 +32,7 @@ def scoped_requests(school: uuid.UUID) -> dict[str, dict[str, Any]]:
             "person_ids": [uuid.uuid4()],
             "amount_cents_each": 100,
         },
+        Ops.AUDIT_LIST.name: {"school_id": school},  # the audit trail (issue 13)
     }
 
 

@@ -51,6 +51,8 @@ def test_cjp_admin_sees_the_admin_menu_and_no_school_menu() -> None:
         "Scholen",
         "School registreren",
         "Aanbieders",
+        "Uitbetalingen",
+        "Geschiedenis",  # the audit trail (issue 13)
         "Onbestelbare berichten",
         "Support",
     ]

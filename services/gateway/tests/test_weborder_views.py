@@ -48,6 +48,8 @@ def test_the_menu_offers_aanbod_to_school_staff_and_aanbieders_to_cjp() -> None:
         "Scholen",
         "School registreren",
         "Aanbieders",
+        "Uitbetalingen",
+        "Geschiedenis",  # the audit trail (issue 13)
         "Onbestelbare berichten",
         "Support",
     ]
@@ -176,5 +178,62 @@ def test_the_openapi_document_describes_the_provider_api() -> None:
         "/offerings/{offering_id}",
         "/requests",
         "/card-payments",
+        "/statements",  # payouts (issue 13)
+        "/statements/{statement_id}",
+        "/statements/{statement_id}/pdf",
     ):
         assert f"/api/v1/provider{path}" in spec["paths"]
+    statement = spec["paths"]["/api/v1/provider/statements/{statement_id}"]["get"]
+    assert {"ProviderApiKey": []} in statement["security"] and "404" in statement["responses"]
+    pdf = spec["paths"]["/api/v1/provider/statements/{statement_id}/pdf"]["get"]
+    assert "application/pdf" in pdf["responses"]["200"]["content"]
+
+
+# --- issue 13: the weborder lifecycle -------------------------------------------------------------
+def test_the_openapi_document_has_the_lifecycle_calls() -> None:
+    spec = create_app(get_settings(secret_key="s")).openapi()
+    named = spec["paths"]["/api/v1/provider/weborders/{weborder_id}/participants"]["post"]
+    assert named["tags"] == ["provider"] and {"ProviderApiKey": []} in named["security"]
+    assert "CardNumbers" in str(named["requestBody"]) and "card_unknown" in str(named)
+    assert "card_numbers" in spec["components"]["schemas"]["CardNumbers"]["properties"]
+    school = "/api/v1/schools/{school_id}/weborders/{weborder_id}"
+    assert "post" in spec["paths"][f"{school}/reapproval"]
+    assert "post" in spec["paths"][f"{school}/participants"]
+    assert "get" in spec["paths"][school]
+    weborder = spec["components"]["schemas"]["Weborder"]["properties"]
+    assert {"refusal_code", "refusal_params", "reapprovable", "attempt"} <= set(weborder)
+
+
+def test_a_refusal_is_rendered_from_the_catalogue_and_legacy_text_kept() -> None:
+    from ck_contracts.weborders import Weborder, WeborderStatus
+    from ck_gateway.weborder_views import refusal_text, with_reason
+
+    params = {"balance_cents": 4000, "amount_cents": 5500, "shortfall_cents": 1500}
+    assert refusal_text("insufficient_balance", params, "") == (
+        "Het saldo is te laag: nodig € 55,00, saldo € 40,00, tekort € 15,00."
+    )
+    assert refusal_text("period_over", {"ends_on": "2024-07-31"}, "").startswith(
+        "De programmaperiode is voorbij (budget was te besteden tot en met 31 juli 2024)"
+    )
+    legacy = "Onvoldoende saldo: het saldo is € 40,00, de weborder kost € 55,00."
+    assert refusal_text("insufficient_balance", {}, legacy) == legacy
+    weborder = Weborder.model_validate(
+        {
+            "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
+            "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
+            "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "provider_name": "T",
+            "status": WeborderStatus.REFUSED,
+            "created_at": "2024-02-20T10:15:00Z",
+            "school_number": 1,
+            "activity": "A",
+            "activity_date": "2024-03-01",
+            "participants": 1,
+            "amount_cents": 5500,
+            "refusal_code": "insufficient_balance",
+            "refusal_params": params,
+        }
+    )
+    assert with_reason(weborder).reason.startswith("Het saldo is te laag")
+    rejected = weborder.model_copy(update={"status": WeborderStatus.REJECTED, "reason": "Te duur"})
+    assert with_reason(rejected).reason == "Te duur"

@@ -1047,3 +1047,190 @@ async def test_a_lost_reply_is_answered_again_and_nothing_runs_twice(world: Worl
         if "antwoord" in e["description"] or "verloren" in e["description"]
     ]
     assert len(debits) == 2, debits
+
+
+# --- issue 13: the weborder lifecycle (re-approval, participants) ---------------------------------
+async def _api(stack: Stack, key: str = "a") -> dict[str, str]:
+    school = stack.schools[key]
+    return {"Authorization": f"Bearer {await stack.api_token(school.email, school.password)}"}
+
+
+async def _credited(stack: Stack, cents: int) -> None:
+    before = await balance(stack)
+    await credit(stack, stack.schools["a"].school_id, cents)
+
+    async def arrived() -> bool:
+        return await balance(stack) == before + cents
+
+    assert await eventually(arrived, 20)
+
+
+async def _status(world: World, weborder_id: str, wanted: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        async with world.stack.client() as client:
+            got = await client.get(
+                f"/api/v1/provider/weborders/{weborder_id}", headers=world.a.headers
+            )
+        found.update(got.json())
+        return bool(found["status"] == wanted)
+
+    assert await eventually(reached, 20), found
+    return found
+
+
+async def test_a_refusal_for_balance_is_approved_again_after_a_top_up(world: World) -> None:
+    stack = world.stack
+    school = stack.schools["a"]
+    before = await balance(stack)
+    amount = before + 4_321
+    made = (await create(world, weborder_body(stack, amount, "Opera Carmen"))).json()
+    weborder_id = made["weborder_id"]
+    async with holder(stack) as client:
+        refused = await approve(client, stack, weborder_id)
+        row = row_of(refused.text, weborder_id)
+        # The budget's code rendered from the gateway's catalogue (no Dutch from the budget).
+        assert "Geweigerd" in row and "Het saldo is te laag: nodig" in row, row
+        assert "opnieuw goedkeuren" in row
+        assert "kunt u de weborder opnieuw goedkeuren" in refused.text
+    seen = await _status(world, weborder_id, "geweigerd")
+    assert seen["refusal_code"] == "insufficient_balance" and seen["reapprovable"] is True
+    assert seen["reason"].startswith("Het saldo is te laag")
+    await _credited(stack, 4_321)
+    async with holder(stack) as client:
+        page = await client.get("/bestellingen/weborders")
+        done = await client.post(
+            f"/bestellingen/weborders/{weborder_id}/opnieuw-goedkeuren",
+            data={"csrf_token": stack.csrf_of(page.text)},
+        )
+        assert done.status_code == 303, done.text
+    approved = await _status(world, weborder_id, "goedgekeurd")
+    assert approved["attempt"] == 2 and approved["reason"] == ""
+    assert await balance(stack) == 0
+    api = await _api(stack)
+    base = f"/api/v1/schools/{school.school_id}/weborders/{weborder_id}"
+    async with stack.client() as client:
+        again = await client.post(f"{base}/reapproval", headers=api)
+        ledger = await client.get(f"/api/v1/schools/{school.school_id}/budget/ledger", headers=api)
+        other = await client.post(f"{base}/reapproval", headers=await _api(stack, "b"))
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "weborder_not_refused"
+    assert other.status_code == 403
+    debits = [e for e in ledger.json()["entries"] if "Opera Carmen" in e["description"]]
+    assert [e["amount_cents"] for e in debits] == [-amount]  # debited once
+
+
+async def _named_student(stack: Stack, voornaam: str) -> str:
+    school = stack.schools["a"]
+    async with stack.client() as client:
+        added = await client.post(
+            f"/api/v1/schools/{school.school_id}/roster/students/people",
+            headers=await _api(stack),
+            json={
+                "voornaam": voornaam,
+                "achternaam": "Levensloop",
+                "locatienaam": "Hoofdlocatie",
+                "studiejaar": 1,
+                "opleiding": "Dans",
+                "klas": "DA1",
+            },
+        )
+    assert added.status_code == 201, added.text
+    person_id = str(added.json()["person_id"])
+    await _on_weborders_roster(stack, school, person_id)
+    return person_id
+
+
+async def test_participants_from_the_roster_and_by_card_number_reach_the_dossier(
+    world: World,
+) -> None:
+    stack = world.stack
+    school = stack.schools["a"]
+    ann, bram, cor = [await _named_student(stack, name) for name in ("Ann", "Bram", "Cor")]
+    made = (await create(world, weborder_body(stack, 1_00, "Dansworkshop Bolero"))).json()
+    weborder_id = made["weborder_id"]
+    picker = f"/bestellingen/weborders/{weborder_id}/deelnemers"
+    async with holder(stack) as client:
+        page = await client.get(f"{picker}?achternaam=levensloop")
+        assert page.status_code == 200, page.text
+        for person in (ann, bram, cor):
+            assert f'id="student-{person}"' in page.text
+        saved = await client.post(
+            picker,
+            data={
+                "csrf_token": stack.csrf_of(page.text),
+                "achternaam": "levensloop",
+                "getoond": [ann, bram, cor],
+                "deelnemer": [ann],
+            },
+        )
+        assert saved.status_code == 303, saved.text
+        shown = await client.get(saved.headers["location"])
+        assert "1 student(en) aangemerkt" in shown.text
+        assert re.search(rf'value="{ann}" checked', shown.text)
+        assert not re.search(rf'value="{bram}" checked', shown.text)
+        tampered = await client.post(
+            picker,
+            data={"csrf_token": stack.csrf_of(page.text), "getoond": ["x"], "deelnemer": []},
+        )
+        assert tampered.status_code == 422
+    async with logged_in(stack, DOCENT_EMAIL, DOCENT_PASSWORD) as client:
+        assert (await client.get(picker)).status_code == 403
+    # The school API: another school's or nobody's id refuses the whole change.
+    api = await _api(stack)
+    base = f"/api/v1/schools/{school.school_id}/weborders/{weborder_id}"
+    async with stack.client() as client:
+        stranger = await client.post(
+            f"{base}/participants", headers=api, json={"add": [bram, str(uuid.uuid4())]}
+        )
+        assert stranger.status_code == 422, stranger.text
+        assert stranger.json()["error"]["code"] == "participants_not_on_roster"
+        got = await client.get(base, headers=api)
+        assert got.json()["participant_ids"] == [ann]
+    # The provider names Cor by card number; an unknown number is reported, nothing else lost.
+    await publish_event(
+        stack.amqp_url,
+        MembershipActivated(
+            school_id=school.school_id,
+            person_id=uuid.UUID(cor),
+            kind=RosterKind.STUDENTS,
+            card_number="7777777777773",
+        ),
+    )
+    named: dict[str, Any] = {}
+
+    async def cor_named() -> bool:
+        async with stack.client() as client:
+            reply = await client.post(
+                f"/api/v1/provider/weborders/{weborder_id}/participants",
+                headers=world.a.headers,
+                json={"card_numbers": ["0000000000000", "7777 7777 7777 3"]},
+            )
+        assert reply.status_code == 200, reply.text
+        named.update(reply.json())
+        return bool(named["results"][1]["outcome"] != "card_unknown")
+
+    assert await eventually(cor_named, 20), named
+    unknown, known = named["results"]
+    assert unknown["outcome"] == "card_unknown" and "Onbekend CJP-kaartnummer" in unknown["message"]
+    assert known["outcome"] in ("added", "already_named")
+    async with stack.client() as client:
+        theirs = await client.post(
+            f"/api/v1/provider/weborders/{weborder_id}/participants",
+            headers=world.b.headers,
+            json={"card_numbers": ["7777777777773"]},
+        )
+    assert theirs.status_code == 404
+    # Approved: the activity is in Ann's and Cor's dossier, not in Bram's.
+    await _credited(stack, 1_00)
+    async with holder(stack) as client:
+        await approve(client, stack, weborder_id)
+    await _status(world, weborder_id, "goedgekeurd")
+    async with stack.client() as client:
+        for person, expected in ((ann, True), (cor, True), (bram, False)):
+            dossier = await client.get(
+                f"/api/v1/schools/{school.school_id}/dossier/{person}", headers=api
+            )
+            texts = [e["text"] for e in dossier.json()["entries"]]
+            assert any("Dansworkshop Bolero" in t for t in texts) is expected, (person, texts)

@@ -108,6 +108,11 @@ FORMATTED = {
     "new_count": "1",
     "reminder_count": "0",
     "reminder_days": "7",
+    # issue 13: a refusal's code chooses the wording; its params are formatted amounts/dates
+    "refusal_code": "insufficient_balance",
+    "balance_cents": "1000",
+    "shortfall_cents": "11345",
+    "ends_on": "2026-07-31",
 }
 
 

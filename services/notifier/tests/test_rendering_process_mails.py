@@ -61,13 +61,41 @@ def test_rejected_weborder_carries_the_school_s_reason() -> None:
     assert "<em>Datum past niet</em>" in mail.html
 
 
+REFUSAL = {
+    "reason": "",
+    "refusal_code": "insufficient_balance",
+    "balance_cents": "1000",
+    "shortfall_cents": "122456",
+    "ends_on": "",
+}
+
+
 def test_refused_for_balance_says_it_can_be_approved_again() -> None:
-    reason = "Onvoldoende saldo: het saldo is € 10,00, de weborder kost € 1.234,56."
-    mail = render(MailTemplate.WEBORDER_REFUSED, {**WEBORDER, "reason": reason})
+    mail = render(MailTemplate.WEBORDER_REFUSED, {**WEBORDER, **REFUSAL})
     assert "Weborder niet afgeschreven bij Grafisch Lyceum Zuid" in mail.subject
-    assert f"Reden: {reason}" in mail.text
+    reason = (
+        "Het saldo van de school is te laag: de weborder kost € 1.234,56, het saldo is "
+        "€ 10,00 (tekort € 1.224,56)."
+    )
+    assert f"Reden: {reason}\n" in mail.text
+    assert f"Reden: <em>{reason}</em>" in mail.html
     assert "opnieuw goedkeuren" in mail.text
     assert "niet opnieuw aan te maken" in mail.text
+
+
+def test_refused_for_the_period_words_the_last_day() -> None:
+    context = {**WEBORDER, **REFUSAL, "refusal_code": "period_over", "balance_cents": ""}
+    mail = render(MailTemplate.WEBORDER_REFUSED, {**context, "ends_on": "2026-07-31"})
+    reason = "De programmaperiode is voorbij: het budget was te besteden tot en met 31 juli 2026."
+    assert f"Reden: {reason}" in mail.text and reason in mail.html
+
+
+def test_a_legacy_refusal_shows_its_stored_dutch_escaped_in_html() -> None:
+    legacy = "Onvoldoende saldo: het saldo is € 10,00, de weborder kost € 1.234,56 <b>."
+    context = {**WEBORDER, **REFUSAL, "reason": legacy, "balance_cents": "", "shortfall_cents": ""}
+    mail = render(MailTemplate.WEBORDER_REFUSED, context)
+    assert f"Reden: {legacy}\n" in mail.text
+    assert "&lt;b&gt;" in mail.html and "<b>" not in mail.html
 
 
 def _digest_item(kind: str, activity: str) -> dict[str, str]:

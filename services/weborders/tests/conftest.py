@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ck_contracts.accounts import SchoolRegistered
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
+from ck_contracts.membership import MembershipActivated
 from ck_contracts.messaging import Event
 from ck_contracts.operations import Operation
 from ck_contracts.roles import Actor, Role
@@ -31,7 +32,7 @@ from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.migrations import upgrade_async
-from ck_weborders.consumers import budget_consumer, roster_consumer
+from ck_weborders.consumers import budget_consumer, members_consumer, roster_consumer
 from ck_weborders.ops import router
 from ck_weborders.settings import WebordersDeps, get_settings
 
@@ -122,6 +123,9 @@ class World:
 
     async def feed(self, event: Event) -> bool:
         roster_events = (PersonRemoved, PersonAdded, RosterPeopleAdded, TeacherRemoved)
+        if isinstance(event, MembershipActivated):  # issue 13: card number -> student
+            members = members_consumer(self.clock, lambda: self.deps.card_key)
+            return await members.handle(event.envelope(), self.db)
         consumer = (
             roster_consumer(self.clock)
             if isinstance(event, roster_events)

@@ -42,6 +42,10 @@ def _sample(world: World) -> dict[str, dict[str, Any]]:
             "requested_by": "Docent",
         },
         Ops.EXPORT.name: {"school_id": school},
+        # issue 13
+        Ops.WEBORDER_REAPPROVE.name: {"school_id": school, "weborder_id": some},
+        Ops.WEBORDER_GET.name: {"school_id": school, "weborder_id": some},
+        Ops.PARTICIPANTS_MARK.name: {"school_id": school, "weborder_id": some, "add": [some]},
         Ops.DOSSIER_GET.name: {"school_id": school, "person_id": some},
         Ops.DOSSIER_NOTE.name: {
             "school_id": school,
@@ -49,6 +53,7 @@ def _sample(world: World) -> dict[str, dict[str, Any]]:
             "text": "Enthousiast",
             "author": "Docent",
         },
+        Ops.AUDIT_LIST.name: {"school_id": school},  # the audit trail (issue 13)
     }
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ck_contracts.accounts import SchoolRegistered
+from ck_contracts.budget import BudgetDebitRefused
 from ck_contracts.notifier import BudgetHolderMailRequested, EmailRequested, MailTemplate
 from ck_contracts.weborders import Ops
 from ck_runtime.db import Database
@@ -122,10 +123,37 @@ async def test_the_provider_is_mailed_when_the_approval_is_debited_once(world: W
 async def test_a_refusal_by_the_budget_mails_the_provider_with_the_reason(world: World) -> None:
     made = await world.create()
     await world.approve(made["weborder_id"])
-    await world.refused(made["weborder_id"])
+    await world.refused(made["weborder_id"])  # legacy: Dutch text only, kept as it is
     (mail,) = await _events(world, MAIL)
     assert mail["template"] == MailTemplate.WEBORDER_REFUSED
     assert mail["context"]["reason"].startswith("Het saldo is te laag")
+    assert mail["context"]["refusal_code"] == "insufficient_balance"
+
+
+async def test_a_coded_refusal_mails_the_code_and_params_not_dutch(world: World) -> None:
+    made = await world.create()
+    await world.approve(made["weborder_id"])
+    await world.feed(
+        BudgetDebitRefused(
+            school_id=world.school,
+            reference_id=uuid.UUID(made["weborder_id"]),
+            kind="weborder",
+            code="insufficient_balance",
+            params={
+                "balance_cents": 1000,
+                "amount_cents": 31_250,
+                "shortfall_cents": 30_250,
+                "kind": "weborder",
+            },
+        )
+    )
+    (mail,) = await _events(world, MAIL)
+    assert mail["template"] == MailTemplate.WEBORDER_REFUSED
+    context = mail["context"]
+    assert context["reason"] == ""  # no Dutch from weborders: the notifier words the code
+    assert context["refusal_code"] == "insufficient_balance"
+    assert context["balance_cents"] == "1000" and context["shortfall_cents"] == "30250"
+    assert context["ends_on"] == ""
 
 
 async def test_one_digest_a_day_per_school_with_reminders(world: World) -> None:

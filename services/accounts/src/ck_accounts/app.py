@@ -4,6 +4,7 @@ teachers' memberships it depends on (R-SCHOOL-1, R-ROLE-1..6)."""
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.logs import get_logger
 from ck_runtime.service import Service, ServiceRuntime, run_service
 
@@ -39,7 +40,7 @@ def build(settings: AccountsSettings | None = None) -> Service:
         consumers=(teachers_consumer(), mails_consumer()),
         deps=settings,
         on_start=(_bootstrap_admin,),
-        retention=retention_rules(),
+        retention=[*retention_rules(), audit.retention_rule(settings)],
         publishes=PUBLISHERS["accounts"],
         description="Schools, users, roles, sessions, password links and Docent+ access.",
     )

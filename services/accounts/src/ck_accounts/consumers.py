@@ -16,10 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid5
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.membership import MembershipActivated, MembershipEnded
 from ck_contracts.notifier import BudgetHolderMailRequested, EmailRequested
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
+from ck_runtime import audit
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -68,6 +70,25 @@ def _school_of(event: MembershipActivated | MembershipEnded | PersonRemoved) -> 
     return event.school_id
 
 
+async def _revoked_by_system(
+    session: AsyncSession,
+    event: MembershipEnded | PersonRemoved,
+    school_id: UUID,
+    user_id: UUID,
+    reason: str,
+) -> None:
+    """The audit entry of access that ended with the teacher's membership: by the platform."""
+    await audit.record(
+        session,
+        None,
+        AuditAction.DOCENT_PLUS_REVOKED,
+        "teacher",
+        event.person_id,
+        school_id=school_id,
+        details={"user_id": str(user_id), "reason": reason},
+    )
+
+
 async def on_activated(event: MembershipActivated, session: AsyncSession) -> None:
     if event.kind != RosterKind.TEACHERS or (school_id := _school_of(event)) is None:
         return
@@ -96,6 +117,7 @@ async def on_ended(event: MembershipEnded, session: AsyncSession) -> None:
         not active
         and (user_id := await store.delete_docent_plus(session, event.person_id)) is not None
     ):
+        await _revoked_by_system(session, event, school_id, user_id, event.reason.value)
         log.info("docent_plus.ended", user_id=str(user_id), reason=event.reason.value)
 
 
@@ -111,6 +133,7 @@ async def on_removed(event: PersonRemoved, session: AsyncSession) -> None:
         occurred_at=event.occurred_at,
     )
     if (user_id := await store.delete_docent_plus(session, event.person_id)) is not None:
+        await _revoked_by_system(session, event, school_id, user_id, "removed_from_roster")
         log.info("docent_plus.ended", user_id=str(user_id), reason="removed_from_roster")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ck_runtime.audit import add_audit_table
 from ck_runtime.tables import UtcDateTime, add_runtime_tables
 from sqlalchemy import (
     JSON,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
+audit_log = add_audit_table(metadata)  # the audit trail (ck_runtime.audit)
 
 schools = Table(
     "schools",

@@ -4,6 +4,7 @@ the weborder saga (debits and credits of the collective balance) and card paymen
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
@@ -43,6 +44,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             approval_scheduler(settings, clock),
             objection_mail_scheduler(settings, clock),  # issue 13
         ),
+        retention=(audit.retention_rule(settings),),
         publishes=PUBLISHERS["budget"],
         description="Budget orders, objection period, ledger, allocation, spending, card payments.",
     )

@@ -16,17 +16,17 @@ returns it.
 
 budget.events.spending: the budget half of the weborder saga (R-WEB-2/4, see
 ck_contracts.weborders). WeborderApproved / SchooltoerOrdered debit the collective balance
-under the balance row's lock and answer BudgetDebited, or BudgetDebitRefused with the Dutch
-reason (balance too low, programme period over): a refusal is a normal outcome, the event is
-acked. Exactly once per weborder / Schooltoer order: the inbox drops a redelivery (same event
-id), the `debits` key on the reference drops a republished request (new event id) for a
-reference that was debited before. The second time nothing is published: the first answer
-was written to the outbox in the debit's own transaction, so it is delivered anyway, and a
-second answer would only give the weborders service a duplicate to ignore. A refusal is not
-kept: a later request for the same reference (the school approves again after a payment) is
-decided afresh. WeborderApprovalCancelled credits a debited amount back once ("Geannuleerd:
-..." in the ledger, BudgetCredited); a cancellation of something never debited, or credited
-before, is logged and ignored.
+under the balance row's lock and answer BudgetDebited, or BudgetDebitRefused with a reason code
+and params (insufficient_balance, period_over; no Dutch since issue 13: the gateway's catalogue
+has it): a refusal is a normal outcome, the event is acked. Exactly once per weborder /
+Schooltoer order: the inbox drops a redelivery (same event id), the `debits` key on the
+reference drops a republished request (new event id) for a reference that was debited before.
+The second time nothing is published: the first answer was written to the outbox in the debit's
+own transaction, so it is delivered anyway, and a second answer would only give the weborders
+service a duplicate to ignore. A refusal is not kept: a later request for the same reference
+(the school approves again after a payment) is decided afresh. WeborderApprovalCancelled
+credits a debited amount back once ("Geannuleerd: ..." in the ledger, BudgetCredited); a
+cancellation of something never debited, or credited before, is logged and ignored.
 
 The approval scheduler approves orders whose objection period has ended (R-BUDGET-3), safe
 with several replicas. Each pass takes a batch of due orders in one transaction. On
@@ -46,10 +46,9 @@ import contextlib
 from datetime import date, timedelta
 from typing import Any
 
-from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, BudgetReason
+from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated, MembershipEnded
-from ck_contracts.money import format_euro
 from ck_contracts.notifier import BudgetHolderMailRequested, MailTemplate
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
@@ -257,7 +256,6 @@ async def debit_spending(
                 correlation_id=event.correlation_id,
                 reference_id=reference_id,
                 kind=kind,
-                reason=_transition_dutch(refusal),
                 code=refusal.reason,
                 params=refusal.params,
             ),
@@ -288,6 +286,10 @@ async def debit_spending(
             kind=kind,
             amount_cents=event.amount_cents,
             balance_cents=after,
+            # For the provider's reimbursement statement (issue 13); a Schooltoer order names
+            # no provider (invoicing decides its payee).
+            provider_id=event.provider_id if isinstance(event, WeborderApproved) else None,
+            description=description,
         ),
     )
     log.info("debit.done", kind=kind, reference_id=str(reference_id), cents=event.amount_cents)
@@ -353,28 +355,6 @@ def spending_consumer(settings: BudgetSettings, clock: Clock) -> EventConsumer:
             SchooltoerOrdered.routing_key: on_debit,
             WeborderApprovalCancelled.routing_key: on_cancelled,
         },
-    )
-
-
-# TRANSITION (issue 12): BudgetDebitRefused still carries the refusal in Dutch for the
-# weborders service, which shows it as it is; `code` and `params` carry the same for the
-# gateway's catalogue. This goes once weborders renders the code.
-_SPENDING_WHAT = {"weborder": "de weborder", "schooltoer": "de Schooltoer-bestelling"}
-
-
-def _transition_dutch(refusal: domain.Refusal) -> str:
-    params = refusal.params
-    if refusal.reason is BudgetReason.PERIOD_OVER:
-        ends_on = date.fromisoformat(str(params["ends_on"]))
-        return (
-            f"De programmaperiode is voorbij (budget was te besteden tot en met "
-            f"{ends_on:%d-%m-%Y}). Er kan niets meer worden afgeschreven of toegewezen."
-        )
-    what = _SPENDING_WHAT.get(str(params.get("kind")), "de bestelling")
-    balance, amount = int(params["balance_cents"] or 0), int(params["amount_cents"] or 0)
-    return (
-        f"Onvoldoende saldo: het saldo is {format_euro(balance)}, {what} kost "
-        f"{format_euro(amount)}."
     )
 
 

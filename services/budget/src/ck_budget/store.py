@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.budget import (
     BudgetOrderApproved,
     Order,
@@ -16,6 +17,8 @@ from ck_contracts.budget import (
     OrderStatus,
     Quote,
 )
+from ck_contracts.roles import Actor
+from ck_runtime import audit
 from ck_runtime.db import erases_personal_data, rowcount
 from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.outbox import add_to_outbox
@@ -219,13 +222,14 @@ async def approve(
     order_id: uuid.UUID,
     now: datetime,
     *,
-    decided_by: uuid.UUID | None = None,
+    actor: Actor | None = None,
     only_when_due: bool = True,
 ) -> bool:
     """Approve an open order, exactly once: a conditional UPDATE decides which of several
     approvers (schedulers on other replicas, an admin) wins; only the winner writes the
-    BudgetOrderApproved event, in the same transaction (outbox). False: someone else did, or
-    the order was cancelled meanwhile."""
+    BudgetOrderApproved event and the audit entry (actor None: the scheduler, "system"), in
+    the same transaction (outbox). False: someone else did, or the order was cancelled
+    meanwhile."""
     conditions = [orders.c.id == order_id, orders.c.status == OPEN]
     if only_when_due:
         conditions.append(orders.c.objection_ends_at <= now)
@@ -235,7 +239,7 @@ async def approve(
         .values(
             status=OrderStatus.APPROVED.value,
             decided_at=now,
-            decided_by=decided_by,
+            decided_by=actor.user_id if actor is not None else None,
             updated_at=now,
         )
     )
@@ -243,6 +247,16 @@ async def approve(
         return False
     row = (await session.execute(select(orders).where(orders.c.id == order_id))).one()
     await add_to_outbox(session, approved_event(row, now))
+    await audit.record(
+        session,
+        actor,
+        AuditAction.BUDGET_ORDER_APPROVED,
+        "budget_order",
+        row.id,
+        school_id=row.school_id,
+        details={"total_cents": row.total_cents, "early": not only_when_due},
+        at=now,
+    )
     return True
 
 

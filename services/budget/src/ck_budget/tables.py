@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ck_runtime.audit import add_audit_table
 from ck_runtime.known_schools import add_known_schools_table
 from ck_runtime.tables import UtcDateTime, add_runtime_tables
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
+audit_log = add_audit_table(metadata)  # the audit trail (ck_runtime.audit)
 known_schools = add_known_schools_table(metadata)
 
 # Budget orders (R-BUDGET-2..4). Priced when placed or changed; the lines are the invoice's.

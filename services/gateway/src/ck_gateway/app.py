@@ -43,7 +43,9 @@ from ck_gateway.routes import (
     health,
     pages_admin,
     pages_admin_operations,
+    pages_admin_payouts,
     pages_admin_providers,
+    pages_audit,
     pages_auth,
     pages_budget_admin,
     pages_budget_allocation,
@@ -53,6 +55,7 @@ from ck_gateway.routes import (
     pages_dossier,
     pages_membership,
     pages_offer,
+    pages_participants,
     pages_roster,
     pages_school,
     pages_weborders,
@@ -183,12 +186,15 @@ def create_app(
         pages_budget_allocation.router,
         pages_budget_admin.router,
         pages_weborders.router,
+        pages_participants.router,  # issue 13: opnieuw goedkeuren, deelnemers
         pages_offer.router,
         pages_dossier.router,
         pages_admin.router,
         pages_admin_providers.router,
+        pages_admin_payouts.router,  # issue 13: reimbursement statements
         pages_admin_operations.router,
         pages_docent_plus.router,
+        pages_audit.router,  # audit trail (issue 13)
         api.router,
         api_budget.router,
         api_membership.router,

@@ -38,6 +38,17 @@ ADMIN_MENU: tuple[MenuItem, ...] = (
         "School registreren", "/beheer/scholen/nieuw", Permission.REGISTER_SCHOOL, for_school=False
     ),
     MenuItem("Aanbieders", "/beheer/aanbieders", Permission.REGISTER_PROVIDER, for_school=False),
+    # payouts to providers (issue 13, capability 4)
+    MenuItem("Uitbetalingen", "/beheer/uitbetalingen", Permission.RECORD_PAYMENT, for_school=False),
+    # --- audit trail (issue 13) ---
+    # A budget holder holds VIEW_AUDIT too: its school's history is under Instellingen.
+    MenuItem(
+        "Geschiedenis",
+        "/beheer/geschiedenis",
+        Permission.VIEW_AUDIT,
+        for_school=False,
+        not_for=frozenset({Role.BUDGET_HOLDER}),
+    ),
     MenuItem(
         "Onbestelbare berichten",
         "/beheer/onbestelbare-berichten",

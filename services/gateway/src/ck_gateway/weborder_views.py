@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from ck_contracts.bounds import (
@@ -25,7 +25,11 @@ from ck_contracts.money import format_euro, parse_euro
 from ck_contracts.weborders import (
     MAX_AMOUNT_CENTS,
     OrderSchooltoer,
+    ParticipantsNamed,
     ProviderFields,
+    SchooltoerOrder,
+    Weborder,
+    WeborderPage,
     WebordersReason,
     WeborderStatus,
 )
@@ -184,3 +188,49 @@ def message_error(message: str, limit: int, *, what: str) -> str | None:
     if len(normalise_lines(message)) > limit:
         return f"Een {what} is hoogstens {limit:,} tekens lang.".replace(",", ".")
     return None
+
+
+# --- issue 13: the budget's refusal in Dutch, re-approval, participants ---------------------------
+Refusable = TypeVar("Refusable", Weborder, SchooltoerOrder)
+
+
+def refusal_text(refusal_code: str, params: Mapping[str, Any], legacy: str) -> str:
+    """The budget's refusal (a BudgetReason with params) from the catalogue. A refusal stored
+    before issue 13 has no params: its Dutch text (`legacy`) is shown as it was."""
+    if refusal_code and (params or not legacy) and i18n.has(refusal_code):
+        return i18n.render(refusal_code, params)
+    return legacy
+
+
+def with_reason(item: Refusable) -> Refusable:
+    """A weborder or Schooltoer order with `reason` in Dutch for a refusal code, as the pages
+    and the JSON API (`reason`, documented as the Dutch reason) show it."""
+    if item.status != WeborderStatus.REFUSED or not item.refusal_code:
+        return item
+    text = refusal_text(item.refusal_code, item.refusal_params, item.reason)
+    return item.model_copy(update={"reason": text})
+
+
+def page_with_reasons(page: WeborderPage) -> WeborderPage:
+    return page.model_copy(update={"items": [with_reason(w) for w in page.items]})
+
+
+def card_results(named: ParticipantsNamed) -> ParticipantsNamed:
+    """Each unknown card number gets its Dutch message."""
+    results = [
+        r.model_copy(update={"message": i18n.render(r.reason)}) if r.reason else r
+        for r in named.results
+    ]
+    return named.model_copy(update={"results": results})
+
+
+def selected_ids(values: list[str]) -> list[UUID] | None:
+    """Ticked or shown person ids from the participants form; None when one is not an id (a
+    tampered form)."""
+    out: list[UUID] = []
+    for value in values:
+        try:
+            out.append(UUID(value))
+        except ValueError:
+            return None
+    return out

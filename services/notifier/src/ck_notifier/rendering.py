@@ -69,7 +69,11 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     ),
     MailTemplate.WEBORDER_APPROVED: _WEBORDER_KEYS,
     MailTemplate.WEBORDER_REJECTED: _WEBORDER_KEYS | {"reason"},
-    MailTemplate.WEBORDER_REFUSED: _WEBORDER_KEYS | {"reason"},
+    # Issue 13 (lifecycle): the budget's refusal as a code and its params, worded here
+    # (templates/_refusal_reason.txt); `reason` is "" unless the refusal was stored as Dutch
+    # text before issue 13. Params the code does not have are "".
+    MailTemplate.WEBORDER_REFUSED: _WEBORDER_KEYS
+    | {"reason", "refusal_code", "balance_cents", "shortfall_cents", "ends_on"},
     MailTemplate.WEBORDERS_AWAITING: frozenset(
         {
             "recipient_name",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ck_contracts.topology import PUBLISHERS
+from ck_runtime import audit
 from ck_runtime.clock import Clock
 from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
-from ck_weborders.consumers import budget_consumer, roster_consumer
+from ck_weborders.consumers import budget_consumer, members_consumer, roster_consumer
 from ck_weborders.mails import digest_scheduler
 from ck_weborders.ops import router
 from ck_weborders.settings import WebordersDeps, WebordersSettings, get_settings
@@ -39,8 +40,10 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             known_schools_consumer("weborders"),
             budget_consumer(clock, settings.portal_url),
             roster_consumer(clock),
+            members_consumer(clock, lambda: deps.card_key),  # issue 13
         ),
         background=(digest_scheduler(settings, clock),),
+        retention=(audit.retention_rule(settings),),
         publishes=PUBLISHERS["weborders"],
         description="Cultural providers and their API keys, the offer, weborders and their "
         "approval saga with the budget, Schooltoer, the spending export and the "

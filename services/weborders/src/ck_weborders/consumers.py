@@ -3,7 +3,9 @@
 weborders.events.budget: the budget's answers in the approval saga. Every transition is a
 conditional update from in_behandeling, so a redelivered or late event (another event id, so
 the inbox lets it through) changes nothing: BudgetDebited -> goedgekeurd (+ WeborderSettled for
-a weborder), BudgetDebitRefused -> geweigerd with the budget's reason. BudgetCredited records
+a weborder), BudgetDebitRefused -> geweigerd with the budget's reason code and params (issue
+13; a refusal in flight from an older budget service carries Dutch text only: it is kept as
+legacy text, its code recognised from the text). BudgetCredited records
 that a cancelled approval's amount is back. CardPaymentMade becomes a card-payment row (export,
 dossier), once per payment id.
 
@@ -16,8 +18,15 @@ a late card payment, or an addition delivered after the removal, does not bring 
 (R-AVG-2; the roster never reuses an id). TeacherRemoved erases a removed teacher's name and
 address where they arranged something (on_teacher_removed).
 
+weborders.events.members (issue 13): MembershipActivated of a student -> member_cards, a keyed
+hash of the card number and the person (never the number), so a provider can name a
+weborder's participants by CJP card number. A student removed before (tombstone) is not
+added; PersonRemoved (roster queue) deletes the person's cards.
+
 Issue 13: BudgetDebited and BudgetDebitRefused of a weborder also mail its provider
-(ck_weborders.mails), in the transaction of the change, so the mail goes when the status moved.
+(ck_weborders.mails), in the transaction of the change, so the mail goes when the status moved
+(also after a re-approval). The refusal mail carries the refusal code and params (or the
+legacy Dutch text); the notifier's template has the Dutch wording.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
+from ck_contracts.membership import MembershipActivated
 from ck_contracts.messaging import Event
 from ck_contracts.notifier import MailTemplate
 from ck_contracts.roster import (
@@ -44,10 +54,10 @@ from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import erases_personal_data
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
+from sqlalchemy import true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_weborders import mails, store
-from ck_weborders.tables import weborders as weborders_table
+from ck_weborders import domain, mails, store
 
 log = get_logger(__name__)
 S = WeborderStatus
@@ -88,10 +98,10 @@ async def _settle(
 
 
 async def _mail_provider(
-    session: AsyncSession, weborder_id: Any, template: MailTemplate, portal_url: str
+    session: AsyncSession, row: Any, template: MailTemplate, portal_url: str
 ) -> None:
-    """Issue 13: the provider hears the outcome (goedgekeurd, or geweigerd with the reason)."""
-    row = await store.weborder_row(session, weborders_table.c.id == weborder_id)
+    """Issue 13: the provider hears the outcome (goedgekeurd, or geweigerd with the refusal
+    code and params, or a legacy Dutch reason). `row` is a row of store.weborder_query()."""
     if row is not None:
         await mails.weborder_decided(session, row, template, portal_url, reason=row.reason)
 
@@ -103,9 +113,8 @@ async def on_debited(
     if not await _settle(session, event, values):
         return
     if event.kind == DebitKind.WEBORDER.value:
-        await _mail_provider(
-            session, event.reference_id, MailTemplate.WEBORDER_APPROVED, portal_url
-        )
+        row = await store.weborder_row(session, store.one_weborder(event.reference_id, true()))
+        await _mail_provider(session, row, MailTemplate.WEBORDER_APPROVED, portal_url)
         participants = await store.participants_of(session, [event.reference_id])
         await add_to_outbox(
             session,
@@ -113,6 +122,8 @@ async def on_debited(
                 school_id=event.school_id,
                 weborder_id=event.reference_id,
                 participant_ids=participants.get(event.reference_id, []),
+                provider_id=row.provider_id if row is not None else None,
+                attempt=row.attempt if row is not None else 1,
             ),
         )
     log.info("saga.debited", kind=event.kind, reference_id=str(event.reference_id))
@@ -121,12 +132,18 @@ async def on_debited(
 async def on_refused(
     event: BudgetDebitRefused, session: AsyncSession, clock: Clock, portal_url: str = ""
 ) -> None:
-    values = {"status": S.REFUSED.value, "reason": event.reason[:500]}
+    code = event.code or domain.legacy_refusal_code(event.reason)
+    values = {
+        "status": S.REFUSED.value,
+        # Legacy Dutch (an older budget service): kept and shown as it is; new events have none.
+        "reason": "" if event.code else event.reason[:500],
+        "refusal_code": code[:60],
+        "refusal_params": dict(event.params) if event.code else None,
+    }
     if await _settle(session, event, values):
         if event.kind == DebitKind.WEBORDER.value:
-            await _mail_provider(
-                session, event.reference_id, MailTemplate.WEBORDER_REFUSED, portal_url
-            )
+            row = await store.weborder_row(session, store.one_weborder(event.reference_id, true()))
+            await _mail_provider(session, row, MailTemplate.WEBORDER_REFUSED, portal_url)
         log.info("saga.refused", kind=event.kind, reference_id=str(event.reference_id))
 
 
@@ -230,3 +247,21 @@ def roster_consumer(clock: Clock) -> EventConsumer:
             TeacherRemoved.routing_key: _with_clock(on_teacher_removed, clock),
         },
     )
+
+
+# --- issue 13: card number -> student (keyed hash) -----------------------------------------------
+def members_consumer(clock: Clock, card_key: Callable[[], bytes]) -> EventConsumer:
+    """`card_key` is read when the first event arrives (the pepper is read at start-up)."""
+
+    async def on_activated(event: MembershipActivated, session: AsyncSession) -> None:
+        if event.kind != RosterKind.STUDENTS or event.school_id is None:
+            return  # only students take part in weborders
+        if not domain.normal_card_number(event.card_number):
+            return
+        if await store.removed_of(session, [event.person_id]):
+            return  # removed before this arrived: nothing of theirs comes back
+        digest = domain.card_hash(card_key(), event.card_number)
+        await store.put_card(session, digest, event.person_id, event.school_id)
+        log.info("member_card.recorded", person_id=str(event.person_id))
+
+    return EventConsumer(_queue("members"), {MembershipActivated.routing_key: on_activated})

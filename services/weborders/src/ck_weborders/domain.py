@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from ck_contracts.rpc import FieldError, Param
 from ck_contracts.weborders import DossierEntry, WeborderFields
 from ck_contracts.weborders import WebordersReason as R
-from ck_runtime.errors import Invalid
+from ck_runtime.errors import Conflict, Invalid
 
 KEY_PREFIX = "ck_live_"
 KEY_LENGTH = len(KEY_PREFIX) + 43
@@ -148,3 +148,56 @@ def note_entry(at: datetime, text: str, author: str) -> DossierEntry:
 def in_dossier_order(entries: list[DossierEntry]) -> list[DossierEntry]:
     """Oldest first; on one day activities, then card payments, then notes."""
     return sorted(entries, key=lambda e: (e.at, DOSSIER_ORDER.get(e.kind, 3)))
+
+
+# --- issue 13: the weborder lifecycle ------------------------------------------------------------
+# A refusal by the budget for lack of balance can be approved again once the school has money;
+# a refusal because the programme period is over cannot: after R-BUDGET-8 nothing is ever
+# debited again, so "opnieuw goedkeuren" could only be refused once more. Any other (unknown,
+# future) refusal code is final too: re-approving it is a decision to make when it exists.
+REAPPROVABLE_REFUSALS = frozenset({"insufficient_balance"})
+# A refusal published by a budget service from before issue 13 carries Dutch text only; these
+# are the beginnings of the sentences it wrote (the migration maps stored rows the same way).
+_LEGACY_REFUSALS = (
+    ("Onvoldoende saldo", "insufficient_balance"),
+    ("Het saldo is te laag", "insufficient_balance"),
+    ("De programmaperiode is voorbij", "period_over"),
+)
+
+
+def legacy_refusal_code(text: str) -> str:
+    """The reason code of a refusal sent as Dutch text only ("" when it is not recognised)."""
+    text = text.strip()
+    return next((code for prefix, code in _LEGACY_REFUSALS if text.startswith(prefix)), "")
+
+
+def reapprovable(status: str, refusal_code: str) -> bool:
+    return status == "geweigerd" and refusal_code in REAPPROVABLE_REFUSALS
+
+
+# Participants may be marked (by the school) or named (by the provider) on a weborder that is
+# still alive: before the decision, while it is being debited, approved, or refused for balance
+# (it may be approved again). Not on a rejected or cancelled one. The dossier shows them only
+# while the weborder is approved (R-DOSSIER-1).
+MARKABLE = frozenset({"ingediend", "in_behandeling", "goedgekeurd", "geweigerd"})
+
+
+def require_markable(status: str) -> None:
+    if status not in MARKABLE:
+        raise Conflict(R.PARTICIPANTS_NOT_MARKABLE, status=status)
+
+
+def normal_card_number(raw: str) -> str:
+    """A card number as typed or sent: spaces, dots and dashes dropped, letters upper-cased."""
+    return "".join(ch for ch in raw if ch not in " .-\t").upper()
+
+
+def card_hash(key: bytes, card_number: str) -> str:
+    """The keyed hash under which a card number is kept (never the number itself)."""
+    return hmac.new(key, normal_card_number(card_number).encode(), hashlib.sha256).hexdigest()
+
+
+def card_key(pepper: bytes) -> bytes:
+    """The card-number key, derived from the API-key pepper with its own label, so the two
+    hashes never coincide and the card key is as secret as the pepper."""
+    return hmac.new(pepper, b"ck-weborders/member-card/v1", hashlib.sha256).digest()

@@ -103,6 +103,9 @@ async def weborder_decided(
     }
     if template in (MailTemplate.WEBORDER_REJECTED, MailTemplate.WEBORDER_REFUSED):
         context["reason"] = reason
+    if template is MailTemplate.WEBORDER_REFUSED:
+        # Issue 13 (lifecycle): no Dutch here; the notifier words the code and its params.
+        context.update(refusal_context(weborder.refusal_code, weborder.refusal_params))
     await add_to_outbox(
         session,
         EmailRequested(
@@ -112,6 +115,22 @@ async def weborder_decided(
             context=context,
         ),
     )
+
+
+def refusal_context(code: str, params: dict[str, Any] | None) -> dict[str, str]:
+    """The budget's refusal code and the params its wording uses, as strings ("" when absent)."""
+    given = params or {}
+
+    def param(name: str) -> str:
+        value = given.get(name)
+        return "" if value is None else str(value)
+
+    return {
+        "refusal_code": code,
+        "balance_cents": param("balance_cents"),
+        "shortfall_cents": param("shortfall_cents"),
+        "ends_on": param("ends_on"),
+    }
 
 
 # --- the budget holders' daily digest -------------------------------------------------------------

@@ -88,6 +88,13 @@ class WebordersDeps:
         service's logging and a missing data dir fails the start, not the first API call."""
         return self.settings.effective_pepper()
 
+    @cached_property
+    def card_key(self) -> bytes:
+        """The key of the card-number hashes (issue 13), derived from the pepper."""
+        from ck_weborders.domain import card_key
+
+        return card_key(self.pepper)
+
 
 def deps_of(call: Call) -> WebordersDeps:
     assert isinstance(call.deps, WebordersDeps), "the weborders service runs with WebordersDeps"

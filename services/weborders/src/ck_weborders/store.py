@@ -47,6 +47,7 @@ from ck_weborders.tables import (
     api_keys,
     card_payments,
     dossier_notes,
+    member_cards,
     offer_requests,
     offerings,
     providers,
@@ -206,6 +207,8 @@ def schooltoer_from_row(row: Row[Any]) -> SchooltoerOrder:
         school_id=row.school_id,
         status=WeborderStatus(row.status),
         reason=row.reason,
+        refusal_code=row.refusal_code,
+        refusal_params=row.refusal_params or {},
         created_at=row.created_at,
         travel_date=row.travel_date,
         from_place=row.from_place,
@@ -232,6 +235,10 @@ def weborder_from_row(row: Row[Any], participant_ids: list[uuid.UUID]) -> Webord
         provider_name=row.provider_name,
         status=WeborderStatus(row.status),
         reason=row.reason,
+        refusal_code=row.refusal_code,
+        refusal_params=row.refusal_params or {},
+        reapprovable=domain.reapprovable(row.status, row.refusal_code),
+        attempt=row.attempt,
         created_at=row.created_at,
         decided_at=row.decided_at,
         school_number=row.school_number,
@@ -467,6 +474,14 @@ async def move_weborder(
         .values(status=to.value, **values)
     )
     return changed(done) == 1
+
+
+def refusal_in(codes: Iterable[str]) -> ColumnElement[bool]:
+    return weborders.c.refusal_code.in_(sorted(codes))
+
+
+def next_attempt() -> Any:
+    return weborders.c.attempt + 1
 
 
 async def status_of(session: AsyncSession, weborder_id: uuid.UUID) -> WeborderStatus:
@@ -734,6 +749,7 @@ async def remove_person(session: AsyncSession, person: uuid.UUID, now: datetime)
         .on_conflict_do_nothing()
     )
     await session.execute(delete(roster_people).where(roster_people.c.person_id == person))
+    await session.execute(delete(member_cards).where(member_cards.c.person_id == person))
     notes = await session.execute(delete(dossier_notes).where(dossier_notes.c.person_id == person))
     links = await session.execute(
         delete(weborder_participants).where(weborder_participants.c.person_id == person)
@@ -856,3 +872,92 @@ async def mark_digested(
             .where(weborders.c.id.in_(ids), weborders.c.reminded_at.is_(None))
             .values(reminded_at=now, digested_at=func.coalesce(weborders.c.digested_at, now))
         )
+
+
+# --- issue 13: participants and card numbers -----------------------------------------------------
+async def remove_participants(
+    session: AsyncSession, weborder_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
+) -> int:
+    ids = list(dict.fromkeys(person_ids))
+    removed = 0
+    for start in range(0, len(ids), CHUNK):
+        done = await session.execute(
+            delete(weborder_participants).where(
+                weborder_participants.c.weborder_id == weborder_id,
+                weborder_participants.c.person_id.in_(ids[start : start + CHUNK]),
+            )
+        )
+        removed += changed(done)
+    return removed
+
+
+async def put_participants(
+    session: AsyncSession,
+    weborder_id: uuid.UUID,
+    school_id: uuid.UUID,
+    person_ids: Iterable[uuid.UUID],
+) -> int:
+    """Add people to a weborder's participants; those already there stay (ON CONFLICT DO
+    NOTHING, so a repeat or two requests at once add each person once). How many were new."""
+    rows = [
+        {"weborder_id": weborder_id, "person_id": pid, "school_id": school_id}
+        for pid in dict.fromkeys(person_ids)
+    ]
+    if not rows:
+        return 0
+    before = await _participant_count(session, weborder_id)
+    await session.execute(insert(session, weborder_participants).on_conflict_do_nothing(), rows)
+    return await _participant_count(session, weborder_id) - before
+
+
+async def _participant_count(session: AsyncSession, weborder_id: uuid.UUID) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.count())
+                .select_from(weborder_participants)
+                .where(weborder_participants.c.weborder_id == weborder_id)
+            )
+        ).scalar_one()
+    )
+
+
+async def put_card(
+    session: AsyncSession, card_hash: str, person_id: uuid.UUID, school_id: uuid.UUID
+) -> None:
+    """A student's card (keyed hash). A number that comes back for another person (a freed
+    number reissued) now names the new holder."""
+    statement = insert(session, member_cards).values(
+        card_hash=card_hash, person_id=person_id, school_id=school_id
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["card_hash"],
+            set_={"person_id": statement.excluded.person_id, "school_id": school_id},
+        )
+    )
+
+
+async def card_holders(
+    session: AsyncSession, school_id: uuid.UUID, hashes: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    """card hash -> student, for the cards of students on this school's roster."""
+    wanted = list(dict.fromkeys(hashes))
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(member_cards.c.card_hash, member_cards.c.person_id)
+            .select_from(
+                member_cards.join(
+                    roster_people, roster_people.c.person_id == member_cards.c.person_id
+                )
+            )
+            .where(
+                member_cards.c.card_hash.in_(wanted[start : start + CHUNK]),
+                member_cards.c.school_id == school_id,
+                roster_people.c.school_id == school_id,
+                roster_people.c.kind == RosterKind.STUDENTS.value,
+            )
+        )
+        found.update({h: p for h, p in rows})
+    return found

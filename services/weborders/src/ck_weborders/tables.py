@@ -7,9 +7,11 @@ removed student's links are deleted with one statement (R-AVG-2).
 
 from __future__ import annotations
 
+from ck_runtime.audit import add_audit_table
 from ck_runtime.known_schools import add_known_schools_table
 from ck_runtime.tables import UtcDateTime, add_runtime_tables
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     Date,
@@ -25,6 +27,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
+audit_log = add_audit_table(metadata)  # the audit trail (ck_runtime.audit)
 known_schools = add_known_schools_table(metadata)
 
 # Cultural providers (R-ROLE-3), registered by a CJP admin.
@@ -114,6 +117,12 @@ weborders = Table(
     # issue 13: named in a budget holders' daily digest as new / as a reminder (once each)
     Column("digested_at", UtcDateTime(timezone=True)),
     Column("reminded_at", UtcDateTime(timezone=True)),
+    # issue 13: why the budget refused (a BudgetReason code and its params; the Dutch is the
+    # gateway's). Refusals stored before keep their Dutch in `reason` (code set by the
+    # migration from the text, params empty). attempt: how many times the school approved.
+    Column("refusal_code", String(60), nullable=False, server_default=""),
+    Column("refusal_params", JSON),
+    Column("attempt", Integer, nullable=False, server_default="1"),
     Index("ix_weborders_school", "school_id", "created_at"),
     Index("ix_weborders_provider", "provider_id", "created_at"),
     Index("ux_weborders_idempotency", "provider_id", "idempotency_key", unique=True),
@@ -145,6 +154,8 @@ schooltoer_orders = Table(
     Column("ordered_by", Uuid, nullable=False),
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
     Column("settled_at", UtcDateTime(timezone=True)),
+    Column("refusal_code", String(60), nullable=False, server_default=""),  # issue 13
+    Column("refusal_params", JSON),
     Index("ix_schooltoer_school", "school_id", "created_at"),
 )
 
@@ -194,4 +205,18 @@ removed_people = Table(
     metadata,
     Column("person_id", Uuid, primary_key=True),
     Column("removed_at", UtcDateTime(timezone=True), nullable=False),
+)
+
+
+# --- issue 13: participants by CJP card number ----------------------------------------------------
+# Card number -> student, from MembershipActivated (students only). Only a keyed hash of the
+# number is kept (HMAC-SHA256 under a key derived from the API-key pepper): the table alone does
+# not tell a card number, not even by trying all 10^12 of them. Deleted with the person
+# (PersonRemoved); a re-activation adds the new card beside the old.
+member_cards = Table(
+    "member_cards",
+    metadata,
+    Column("card_hash", String(64), primary_key=True),
+    Column("person_id", Uuid, nullable=False, index=True),
+    Column("school_id", Uuid, nullable=False),
 )

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import (
     Code,
     Email,
@@ -229,6 +230,9 @@ _SETTINGS_RULES = (_R.BRIN_INVALID, _R.BRIN_REQUIRED, _R.CONTACT_EMAIL_INVALID)
 
 class Ops:
     """The accounts operations (the wire names are the `name`s)."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     # --- public: no actor ---
     LOGIN = Operation[Login, LoginResult](

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
@@ -73,20 +74,30 @@ class BudgetDebited(Event):
     kind: str  # "weborder" / "schooltoer"
     amount_cents: int
     balance_cents: int  # after the debit
+    # Payouts (issue 13): who is owed this money, and the ledger's description. Optional so
+    # that events published before they existed still decode (provider_id None: invoicing
+    # keeps the line off every statement and logs it; a Schooltoer order never has one).
+    provider_id: UUID | None = None
+    description: str = ""
 
 
 @register_event
 class BudgetDebitRefused(Event):
-    """Nothing was debited: the balance is too low or the programme period is over."""
+    """Nothing was debited: the balance is too low or the programme period is over.
+
+    `code` is a BudgetReason (insufficient_balance {balance_cents, amount_cents,
+    shortfall_cents, kind}, period_over {ends_on}) with its `params`; the gateway's catalogue
+    has the Dutch. `reason` is the Dutch sentence the budget service wrote before issue 13: no
+    longer sent (empty), still accepted so that a refusal published by an older budget
+    service and still in flight is stored and shown as it is (weborders keeps it as legacy
+    text when `code` is empty)."""
 
     routing_key = "budget.debit.refused"
     reference_id: UUID
     kind: str
-    # TRANSITION (issue 12): Dutch, shown to the budget holder; `code` and `params` say the
-    # same as a BudgetReason (insufficient_balance, period_over) for the gateway's catalogue.
-    reason: str
     code: str = ""
     params: dict[str, Param] = Field(default_factory=dict)
+    reason: str = ""  # legacy (before issue 13): Dutch text; new events leave it empty
 
 
 @register_event
@@ -284,6 +295,9 @@ _ORDER_CANCEL_REFUSED = (
 
 class Ops:
     """The budget service's operations."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     ORDER_FORM = Operation[SchoolRef, OrderForm](
         SERVICE,

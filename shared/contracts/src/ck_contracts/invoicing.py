@@ -9,10 +9,22 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import ShortText
 from ck_contracts.budget import OrderLine
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
+from ck_contracts.payouts import (
+    MarkStatementPaid,
+    PayoutReason,
+    ProviderStatementQuery,
+    Statement,
+    StatementPage,
+    StatementPdf,
+    StatementPdfRequest,
+    StatementQuery,
+    StatementRef,
+)
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import Reasons
 
@@ -113,6 +125,9 @@ class InvoicingReason(Reasons):
 class Ops:
     """The invoicing service's operations."""
 
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
+
     LIST = Operation[SchoolInvoices, InvoiceList](
         SERVICE,
         "invoicing.list",
@@ -155,4 +170,70 @@ class Ops:
             InvoicingReason.PAYMENT_AMOUNT_MISMATCH,
             InvoicingReason.PAYMENT_DATE_IN_FUTURE,
         ),
+    )
+
+    # --- payouts to providers (issue 13, capability 4; models in ck_contracts.payouts) -------
+    # A CJP admin: every provider's statements, one with its lines, its PDF, marking it paid.
+    STATEMENT_LIST = Operation[StatementQuery, StatementPage](
+        SERVICE,
+        "invoicing.statement.list",
+        StatementQuery,
+        StatementPage,
+        Audience.ADMIN,
+        permission=Permission.RECORD_PAYMENT,
+    )
+    STATEMENT_GET = Operation[StatementRef, Statement](
+        SERVICE,
+        "invoicing.statement.get",
+        StatementRef,
+        Statement,
+        Audience.ADMIN,
+        permission=Permission.RECORD_PAYMENT,
+        reasons=(PayoutReason.STATEMENT_NOT_FOUND,),
+    )
+    STATEMENT_PDF = Operation[StatementPdfRequest, StatementPdf](
+        SERVICE,
+        "invoicing.statement.pdf",
+        StatementPdfRequest,
+        StatementPdf,
+        Audience.ADMIN,
+        permission=Permission.RECORD_PAYMENT,
+        reasons=(PayoutReason.STATEMENT_NOT_FOUND,),
+    )
+    STATEMENT_MARK_PAID = Operation[MarkStatementPaid, Statement](
+        SERVICE,
+        "invoicing.statement.mark_paid",
+        MarkStatementPaid,
+        Statement,
+        Audience.ADMIN,
+        permission=Permission.RECORD_PAYMENT,
+        reasons=(PayoutReason.STATEMENT_NOT_FOUND, PayoutReason.STATEMENT_PAID_DATE_IN_FUTURE),
+    )
+    # The provider (API key checked by the gateway with weborders; the actor names the
+    # provider): its own statements only; another provider's answers "not found".
+    PROVIDER_STATEMENT_LIST = Operation[ProviderStatementQuery, StatementPage](
+        SERVICE,
+        "invoicing.provider.statement.list",
+        ProviderStatementQuery,
+        StatementPage,
+        Audience.PROVIDER,
+        permission=Permission.VIEW_PAYOUTS,
+    )
+    PROVIDER_STATEMENT_GET = Operation[StatementRef, Statement](
+        SERVICE,
+        "invoicing.provider.statement.get",
+        StatementRef,
+        Statement,
+        Audience.PROVIDER,
+        permission=Permission.VIEW_PAYOUTS,
+        reasons=(PayoutReason.STATEMENT_NOT_FOUND,),
+    )
+    PROVIDER_STATEMENT_PDF = Operation[StatementPdfRequest, StatementPdf](
+        SERVICE,
+        "invoicing.provider.statement.pdf",
+        StatementPdfRequest,
+        StatementPdf,
+        Audience.PROVIDER,
+        permission=Permission.VIEW_PAYOUTS,
+        reasons=(PayoutReason.STATEMENT_NOT_FOUND,),
     )

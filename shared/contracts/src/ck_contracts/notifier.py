@@ -32,7 +32,9 @@ class MailTemplate(StrEnum):
     # provider_reference, link (+ reason for the two refusals)
     WEBORDER_APPROVED = "weborder_approved"
     WEBORDER_REJECTED = "weborder_rejected"  # the school said no, with its reason
-    WEBORDER_REFUSED = "weborder_refused"  # approved, but the budget refused it (reason)
+    # Approved, but the budget refused it: + reason (legacy Dutch text, else ""), refusal_code
+    # (a BudgetReason), balance_cents, shortfall_cents, ends_on (its params, "" when absent)
+    WEBORDER_REFUSED = "weborder_refused"
     # To a school's budget holders (published as BudgetHolderMailRequested; accounts adds
     # recipient_name). The daily digest: school_name, school_number, new_count, reminder_count,
     # reminder_days, link; items (one per weborder): activity, provider_name, activity_date,

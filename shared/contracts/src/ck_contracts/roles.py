@@ -46,8 +46,12 @@ class Permission(StrEnum):
     # the Cultuurkaart-dossier (R-DOSSIER-1): teachers follow their students
     VIEW_DOSSIER = "view_dossier"
     WRITE_DOSSIER_NOTE = "write_dossier_note"
+    # payouts to providers (issue 13): a provider reads its own reimbursement statements
+    VIEW_PAYOUTS = "view_payouts"
     # members (public activation page)
     ACTIVATE_MEMBERSHIP = "activate_membership"
+    # --- audit trail (issue 13, capability 6) ---
+    VIEW_AUDIT = "view_audit"  # the action history: a budget holder its school's, CJP all
 
 
 _SCHOOL_STAFF = {
@@ -70,12 +74,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.APPROVE_WEBORDERS,
             Permission.MANAGE_DOCENT_PLUS,
             Permission.ASSIGN_BUDGET,
+            Permission.VIEW_AUDIT,  # audit trail (issue 13)
         }
     ),
     # R-ROLE-2: browse, request, see and invite students; nothing that moves money or settings.
     Role.DOCENT_PLUS: frozenset(_SCHOOL_STAFF),
     Role.PROVIDER: frozenset(
         {Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER, Permission.CHARGE_CARD}
+        # payouts (issue 13, capability 4)
+        | {Permission.VIEW_PAYOUTS}
     ),
     Role.CJP_ADMIN: frozenset(
         {
@@ -88,6 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DECIDE_BUDGET_ORDER,
             Permission.END_MEMBERSHIP,
             Permission.VIEW_OPERATIONS,
+            Permission.VIEW_AUDIT,  # audit trail (issue 13)
         }
     ),
     Role.MEMBER: frozenset({Permission.ACTIVATE_MEMBERSHIP}),

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ck_contracts import accounts, budget, invoicing, membership, notifier, roster, weborders
+from ck_contracts import (
+    accounts,
+    budget,
+    invoicing,
+    membership,
+    notifier,
+    payouts,
+    roster,
+    weborders,
+)
 from ck_contracts.messaging import Event, event_queue
 
 SERVICES = (
@@ -131,6 +140,17 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     ),
     # issue 13: mails to a school's budget holders, whose addresses only accounts knows.
     EventQueue("accounts", "mails", (notifier.BudgetHolderMailRequested.routing_key,)),
+    # Payouts (issue 13): what the budget debited for a provider, credited back, and card
+    # payments, gathered into the providers' reimbursement statements.
+    EventQueue(
+        "invoicing",
+        "spending",
+        (
+            budget.BudgetDebited.routing_key,
+            budget.BudgetCredited.routing_key,
+            budget.CardPaymentMade.routing_key,
+        ),
+    ),
     EventQueue(
         "budget",
         "members",
@@ -140,6 +160,10 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             roster.PersonRemoved.routing_key,
         ),
     ),
+    # --- issue 13 (weborder lifecycle) ---
+    # Card number -> student (a keyed hash, never the number), so a provider can name a
+    # weborder's participants by CJP card number (R-DOSSIER-1).
+    EventQueue("weborders", "members", (membership.MembershipActivated.routing_key,)),
 )
 
 
@@ -183,12 +207,15 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         invoicing.InvoiceCreated,
         invoicing.InvoicePaid,
         notifier.BudgetHolderMailRequested,  # issue 13: an invoice is issued
+        payouts.StatementIssued,  # issue 13: payouts
+        payouts.StatementPaid,
     ),
     "weborders": (
         weborders.WeborderApproved,
         weborders.WeborderApprovalCancelled,
         weborders.SchooltoerOrdered,
         weborders.WeborderSettled,
+        weborders.WeborderReapproved,  # issue 13 (lifecycle)
         # issue 13: mails to providers, the daily digest to budget holders
         notifier.EmailRequested,
         notifier.BudgetHolderMailRequested,

@@ -5,7 +5,12 @@ R-DOSSIER-1). Money is integer euro cents; money only moves in the budget servic
 The approval saga (R-WEB-2):
   budget holder approves -> WeborderApproved (status: approving) -> budget debits the
   collective balance under its row lock -> BudgetDebited or BudgetDebitRefused (budget.py's
-  saga events) -> the weborder ends approved or refused, with the budget's Dutch reason.
+  saga events) -> the weborder ends approved or refused, with the budget's reason code and
+  params (refusal_code, refusal_params; the gateway renders the Dutch).
+  Refused for lack of balance (insufficient_balance) -> the budget holder may approve again
+  ("opnieuw goedkeuren", WEBORDER_REAPPROVE): the same saga once more (WeborderApproved with a
+  new event id; WeborderReapproved tells the provider). A refusal because the programme period
+  is over (period_over) is final: after R-BUDGET-8 nothing can ever be debited.
   A cancelled approval after the fact -> WeborderApprovalCancelled -> the budget credits the
   amount back with a ledger entry (BudgetCredited).
 Schooltoer orders run the same course (SchooltoerOrdered). Card payments (R-WEB-6) are a
@@ -22,6 +27,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ck_contracts.audit import audit_list_op
 from ck_contracts.bounds import (
     KEY_MAX,
     Email,
@@ -43,7 +49,7 @@ from ck_contracts.bounds import (
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
-from ck_contracts.rpc import Empty, Reasons
+from ck_contracts.rpc import Empty, Param, Reasons
 
 SERVICE = "weborders"
 Req = TypeVar("Req", bound=BaseModel)
@@ -99,12 +105,32 @@ class SchooltoerOrdered(Event):
 
 @register_event
 class WeborderSettled(Event):
-    """A weborder reached approved with its activity, for the dossier of its participants
-    (R-DOSSIER-1). Ids only."""
+    """A weborder reached approved (debited). Ids only. The dossier is the weborders service's
+    own (R-DOSSIER-1: it reads its participants table), so this event is for others: the
+    provider's mail, the payouts. `provider_id` and `attempt` since issue 13 (empty / 1 from an
+    older publisher)."""
 
     routing_key = "weborders.weborder.settled"
     weborder_id: UUID
     participant_ids: list[UUID] = Field(default_factory=list, max_length=5_000)
+    provider_id: UUID | None = None
+    attempt: int = Field(default=1, ge=1)  # 2 and up: approved after "opnieuw goedkeuren"
+
+
+# --- issue 13: the weborder lifecycle (re-approval after a refusal for balance) ---------------
+@register_event
+class WeborderReapproved(Event):
+    """The budget holder approved a weborder again after the budget refused it for lack of
+    balance ("opnieuw goedkeuren"): the budget is asked to debit it once more (a
+    WeborderApproved in the same transaction). For the provider's mail (issue 13, capability
+    5): ids and figures only, no personal data. The outcome follows as WeborderSettled (with
+    the same `attempt`) or another refusal."""
+
+    routing_key = "weborders.weborder.reapproved"
+    weborder_id: UUID
+    provider_id: UUID
+    amount_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
+    attempt: int = Field(ge=2)  # the how-manieth approval this is
 
 
 # --- shapes -----------------------------------------------------------------------------------
@@ -173,9 +199,18 @@ class Weborder(WeborderFields):
     provider_id: UUID
     provider_name: str
     status: WeborderStatus
-    reason: str = ""  # rejection reason or the budget's refusal, Dutch
+    # The school's rejection or cancellation reason (its own words). For a refusal by the
+    # budget: empty, see refusal_code; a refusal recorded before issue 13 keeps its Dutch
+    # text here. The gateway's answers fill it with the catalogue's Dutch for a refusal code.
+    reason: str = ""
     created_at: datetime
     decided_at: datetime | None = None
+    # Why the budget refused the debit: a BudgetReason (insufficient_balance, period_over) and
+    # its params; empty unless geweigerd.
+    refusal_code: str = ""
+    refusal_params: dict[str, Param] = Field(default_factory=dict)
+    reapprovable: bool = False  # geweigerd for lack of balance: "opnieuw goedkeuren" is offered
+    attempt: int = 1  # how many times the school approved it
 
 
 class WeborderPage(BaseModel):
@@ -197,8 +232,10 @@ class SchooltoerOrder(SchooltoerFields):
     order_id: UUID
     school_id: UUID
     status: WeborderStatus  # approving -> approved / refused
-    reason: str = ""
+    reason: str = ""  # legacy Dutch refusal (before issue 13); see refusal_code
     created_at: datetime
+    refusal_code: str = ""
+    refusal_params: dict[str, Param] = Field(default_factory=dict)
 
 
 class OfferRequest(BaseModel):
@@ -321,6 +358,62 @@ class ExportFile(BaseModel):
     content_b64: str
 
 
+# --- issue 13: re-approval and participants -----------------------------------------------------
+MAX_MARK = 5_000  # people per participants change (the roster picker sends one page at a time)
+MAX_CARDS = 1_000  # card numbers per provider call
+
+
+class ReapproveWeborder(BaseModel):
+    school_id: UUID
+    weborder_id: UUID
+
+
+class SchoolWeborderRef(BaseModel):
+    school_id: UUID
+    weborder_id: UUID
+
+
+class MarkParticipants(BaseModel):
+    """The school marks who took part (picked from its roster): `add` are added, `remove`
+    taken off; everyone else stays as they are (so a paged picker sends one page's ticks)."""
+
+    school_id: UUID
+    weborder_id: UUID
+    add: list[UUID] = Field(default_factory=list, max_length=MAX_MARK)
+    remove: list[UUID] = Field(default_factory=list, max_length=MAX_MARK)
+
+
+CardNumber = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class NameParticipants(ProviderAuth):
+    """A provider names participants by their CJP card number (R-DOSSIER-1)."""
+
+    weborder_id: UUID
+    card_numbers: list[CardNumber] = Field(min_length=1, max_length=MAX_CARDS)
+
+
+class CardOutcome(StrEnum):
+    ADDED = "added"
+    ALREADY = "already_named"
+    UNKNOWN = "card_unknown"  # no student of this school has this card (or not a card at all)
+
+
+class NamedCard(BaseModel):
+    card_number: str  # as the provider sent it (it is the provider's own input)
+    outcome: CardOutcome
+    reason: str = ""  # a WebordersReason when not added: the gateway adds `message`
+    message: str = ""
+
+
+class ParticipantsNamed(BaseModel):
+    weborder_id: UUID
+    added: int
+    already_named: int
+    unknown: int
+    results: list[NamedCard]
+
+
 class WebordersReason(Reasons):
     """Why the weborders service says no; the gateway's catalogue has the Dutch. The provider
     API answers with these codes, so a provider's program can branch on them."""
@@ -344,6 +437,11 @@ class WebordersReason(Reasons):
     APPROVAL_NOT_CANCELLABLE = "approval_not_cancellable"  # {status}
     TRAVEL_DATE_IN_PAST = "travel_date_in_past"  # {travel_date, today}
     STUDENT_NOT_ON_ROSTER = "student_not_on_roster"
+    # issue 13: re-approval and participants
+    WEBORDER_NOT_REFUSED = "weborder_not_refused"  # {status}: only a refused one is re-approved
+    REFUSAL_FINAL = "weborder_refusal_final"  # {code}: refused for another reason than balance
+    PARTICIPANTS_NOT_MARKABLE = "participants_not_markable"  # {status}: rejected or cancelled
+    CARD_UNKNOWN = "card_unknown"  # per card number in ParticipantsNamed.results
 
 
 R = WebordersReason
@@ -386,6 +484,9 @@ def _school(
 
 class Ops:
     """The operations of the weborders service (wire names unchanged)."""
+
+    # --- audit trail (issue 13): the same read operation in every service that records ---
+    AUDIT_LIST = audit_list_op(SERVICE)
 
     # CJP admin
     PROVIDER_REGISTER: Operation[RegisterProvider, Provider] = _admin(
@@ -437,6 +538,13 @@ class Ops:
     REQUESTS_OWN: Operation[ProviderAuth, list[OfferRequest]] = _provider(
         "provider.requests", ProviderAuth, list[OfferRequest]
     )
+    # issue 13: participants named by CJP card number; unknown numbers are reported per item
+    PARTICIPANTS_BY_CARD: Operation[NameParticipants, ParticipantsNamed] = _provider(
+        "provider.weborder.participants",
+        NameParticipants,
+        ParticipantsNamed,
+        (R.WEBORDER_NOT_FOUND, R.PARTICIPANTS_NOT_MARKABLE),
+    )
     # school
     WEBORDER_LIST: Operation[SchoolWeborders, WeborderPage] = _school(
         "weborder.list", SchoolWeborders, WeborderPage, Permission.VIEW_SCHOOL
@@ -458,6 +566,28 @@ class Ops:
         Weborder,
         Permission.APPROVE_WEBORDERS,
         (R.WEBORDER_NOT_FOUND, R.APPROVAL_NOT_CANCELLABLE),
+    )
+    # issue 13: "opnieuw goedkeuren" after a refusal for lack of balance; the participants
+    WEBORDER_REAPPROVE: Operation[ReapproveWeborder, Weborder] = _school(
+        "weborder.reapprove",
+        ReapproveWeborder,
+        Weborder,
+        Permission.APPROVE_WEBORDERS,
+        (R.WEBORDER_NOT_FOUND, R.WEBORDER_NOT_REFUSED, R.REFUSAL_FINAL),
+    )
+    WEBORDER_GET: Operation[SchoolWeborderRef, Weborder] = _school(
+        "weborder.get",
+        SchoolWeborderRef,
+        Weborder,
+        Permission.VIEW_SCHOOL,
+        (R.WEBORDER_NOT_FOUND,),
+    )
+    PARTICIPANTS_MARK: Operation[MarkParticipants, Weborder] = _school(
+        "weborder.participants.mark",
+        MarkParticipants,
+        Weborder,
+        Permission.APPROVE_WEBORDERS,
+        (R.WEBORDER_NOT_FOUND, R.PARTICIPANTS_NOT_MARKABLE, R.PARTICIPANTS_NOT_ON_ROSTER),
     )
     # Spends the collective budget, so only who may approve weborders orders it.
     SCHOOLTOER_ORDER: Operation[OrderSchooltoer, SchooltoerOrder] = _school(

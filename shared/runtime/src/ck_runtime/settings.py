@@ -56,6 +56,9 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: float = Field(default=7.0, ge=0)
     # An inbox row must outlive every redelivery of its message (see retention.runtime_rules).
     inbox_retention_days: float = Field(default=30.0, ge=1)
+    # The audit trail (ck_runtime.audit): an entry is kept this many whole calendar years after
+    # the year it was written in (7: the Dutch fiscal retention of money records, art. 52 AWR).
+    audit_retention_years: int = Field(default=7, ge=7, le=50)
     # Development mode (`ck-dev run`, the test stacks): a missing secret is generated instead
     # of stopping the process, and the clock may be pinned. Shared variable CK_DEV_MODE.
     dev_mode: bool = False

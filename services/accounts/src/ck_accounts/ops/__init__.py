@@ -4,6 +4,8 @@ admins: registering and listing schools). `router` holds them all."""
 
 from __future__ import annotations
 
+from ck_contracts.accounts import Ops
+from ck_runtime.audit import audit_router
 from ck_runtime.rpc_server import RpcRouter
 
 from ck_accounts.ops import admin, public, school
@@ -12,5 +14,6 @@ router = RpcRouter("accounts")
 router.include(public.router)
 router.include(school.router)
 router.include(admin.router)
+router.include(audit_router(Ops.AUDIT_LIST))  # <service>.audit.list (ck_runtime.audit)
 
 __all__ = ["router"]

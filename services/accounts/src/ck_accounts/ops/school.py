@@ -18,9 +18,11 @@ from ck_contracts.accounts import (
     SchoolSettingsChanged,
     UpdateSchool,
 )
+from ck_contracts.audit import AuditAction
 from ck_contracts.notifier import EmailRequested, MailTemplate
 from ck_contracts.roles import Role
 from ck_contracts.rpc import FieldError
+from ck_runtime import audit
 from ck_runtime.errors import Conflict, Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -130,6 +132,16 @@ async def grant_docent_plus(call: Call, cmd: DocentPlusGrant) -> DocentPlusAcces
                     },
                 ),
             )
+            await audit.record(
+                session,
+                call.require_actor(),
+                AuditAction.DOCENT_PLUS_GRANTED,
+                "teacher",
+                cmd.person_id,
+                school_id=cmd.school_id,
+                details={"user_id": str(user_id)},
+                at=now,
+            )
     except IntegrityError as exc:  # a simultaneous grant took the address or the teacher
         raise _email_taken() from exc
     log.info("docent_plus.granted", school_id=str(cmd.school_id), user_id=str(user_id))
@@ -144,6 +156,17 @@ async def revoke_docent_plus(call: Call, cmd: DocentPlusRef) -> None:
     at once and cannot log in again (the gateway asks accounts on every request)."""
     async with call.db.transaction() as session:
         user_id = await store.delete_docent_plus(session, cmd.person_id, cmd.school_id)
+        if user_id is not None:
+            await audit.record(
+                session,
+                call.require_actor(),
+                AuditAction.DOCENT_PLUS_REVOKED,
+                "teacher",
+                cmd.person_id,
+                school_id=cmd.school_id,
+                details={"user_id": str(user_id)},
+                clock=call.clock,
+            )
     if user_id is None:
         raise NotFound(AccountsReason.NO_DOCENT_PLUS_ACCESS)
     log.info("docent_plus.revoked", school_id=str(cmd.school_id), user_id=str(user_id))

@@ -25,9 +25,7 @@ async def approve_order(call: Call, request: OrderRef) -> Order:
         row = await store.load_order(session, request.school_id, request.order_id)
         if row is None:
             raise NotFound(BudgetReason.UNKNOWN_ORDER)
-        if not await store.approve(
-            session, row.id, now, decided_by=actor.user_id, only_when_due=False
-        ):
+        if not await store.approve(session, row.id, now, actor=actor, only_when_due=False):
             raise domain.approval_refused(row.status)
         row = await store.order_row(session, row.id)
     log.info("order.approved", order_id=str(row.id), by_admin=True)

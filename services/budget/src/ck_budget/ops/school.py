@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
@@ -28,6 +29,7 @@ from ck_contracts.budget import (
     SchoolRef,
 )
 from ck_contracts.roles import Permission
+from ck_runtime import audit
 from ck_runtime.errors import Forbidden, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
@@ -50,6 +52,16 @@ async def _school_number(session: AsyncSession, school_id: uuid.UUID) -> int:
     if school is None:
         raise NotFound(BudgetReason.UNKNOWN_SCHOOL)
     return int(school.school_number)
+
+
+def _order_details(counts: PlaceOrder | ChangeOrder, total_cents: int) -> dict[str, int]:
+    """What the audit trail keeps of an order: its counts and total (not the reference,
+    which is free text)."""
+    return {
+        "collective_students": counts.collective_students,
+        "individual_students": counts.individual_students,
+        "total_cents": total_cents,
+    }
 
 
 # --- ordering (R-BUDGET-2..4) --------------------------------------------------------------------
@@ -105,6 +117,16 @@ async def place_order(call: Call, request: PlaceOrder) -> Order:
                 **store.quote_values(priced),
             },
         )
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.BUDGET_ORDER_PLACED,
+            "budget_order",
+            order_id,
+            school_id=request.school_id,
+            details=_order_details(request, priced.invoice_total_cents),
+            at=now,
+        )
     log.info("order.placed", order_id=str(order_id), total_cents=priced.invoice_total_cents)
     return store.order_from_row(row)
 
@@ -123,6 +145,16 @@ async def change_order(call: Call, request: ChangeOrder) -> Order:
         if not await store.change_open_order(session, row.id, request, priced, now):
             raise domain.change_refused(row.status, row.objection_ends_at)
         row = await store.order_row(session, row.id)
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.BUDGET_ORDER_CHANGED,
+            "budget_order",
+            row.id,
+            school_id=request.school_id,
+            details=_order_details(request, priced.invoice_total_cents),
+            at=now,
+        )
     log.info("order.changed", order_id=str(row.id))
     return store.order_from_row(row)
 
@@ -145,6 +177,16 @@ async def cancel_order(call: Call, request: OrderRef) -> Order:
         if not await store.cancel_open_order(session, row.id, now, decided_by):
             raise domain.change_refused(row.status, row.objection_ends_at, cancel=True)
         row = await store.order_row(session, row.id)
+        await audit.record(
+            session,
+            actor,
+            AuditAction.BUDGET_ORDER_CANCELLED,
+            "budget_order",
+            row.id,
+            school_id=school,
+            details={"total_cents": row.total_cents},
+            at=now,
+        )
     log.info("order.cancelled", order_id=str(row.id), by_admin=is_admin)
     return store.order_from_row(row)
 
@@ -206,7 +248,22 @@ async def allocate(call: Call, request: Allocate) -> AllocationResult:
         )
         await store.add_allocations(session, request.school_id, ids, request.amount_cents_each, now)
         await store.save_balance(session, request.school_id, now, assignable_cents=assignable)
-    total = len(ids) * request.amount_cents_each
+        total = len(ids) * request.amount_cents_each
+        # Counts and amounts only: the students are not named (their ids would outlive them).
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.BUDGET_ALLOCATED,
+            "school",
+            request.school_id,
+            school_id=request.school_id,
+            details={
+                "students": len(ids),
+                "amount_cents_each": request.amount_cents_each,
+                "total_cents": total,
+            },
+            at=now,
+        )
     log.info("budget.allocated", students=len(ids), cents=total)
     return AllocationResult(
         allocated_students=len(ids),

@@ -18,13 +18,19 @@ from uuid import UUID
 from ck_contracts.bounds import Key, Page, PageSize
 from ck_contracts.budget import CardCharge, CardCharged
 from ck_contracts.budget import Ops as BudgetOps
+from ck_contracts.invoicing import Ops as InvoiceOps
+from ck_contracts.payouts import ProviderStatementQuery, Statement, StatementPage, StatementRef
 from ck_contracts.roles import Actor, Role
 from ck_contracts.weborders import (
+    MAX_CARDS,
     CreateWeborder,
+    NameParticipants,
     Offering,
     OfferingFields,
     OfferRequest,
     Ops,
+    ParticipantsNamed,
+    Provider,
     ProviderAuth,
     ProviderList,
     ProviderWeborderRef,
@@ -35,13 +41,15 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ck_gateway import backend, i18n
 from ck_gateway.api_models import ErrorBody, error_responses
 from ck_gateway.errors import unauthenticated
+from ck_gateway.usecases import payouts
+from ck_gateway.weborder_views import card_results, page_with_reasons, with_reason
 
 KEY_PREFIX = "ck_live_"
 _KEY_LENGTH = range(16, 201)  # ProviderAuth.api_key
@@ -215,7 +223,7 @@ async def list_weborders(
 ) -> Any:
     query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
     answer = await backend.send(request, Ops.WEBORDER_LIST_OWN, query)
-    return _json(answer)
+    return _json(page_with_reasons(answer))
 
 
 @router.get(
@@ -227,7 +235,7 @@ async def list_weborders(
 async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
     answer = await backend.send(request, Ops.WEBORDER_GET_OWN, ref)
-    return _json(answer)
+    return _json(with_reason(answer))
 
 
 @router.post(
@@ -311,6 +319,187 @@ async def charge_card(
     )
     charged = await backend.send(request, BudgetOps.CARD_CHARGE, charge, actor=actor)
     return JSONResponse(charged.model_dump(mode="json"), status_code=201)
+
+
+# --- issue 13: participants by CJP card number --------------------------------------------------
+class CardNumbers(BaseModel):
+    card_numbers: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, max_length=MAX_CARDS, description="CJP card numbers of the participants."
+    )
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"card_numbers": ["1234567890128", "9876543210982"]}]}
+    )
+
+
+class ParticipantsNamedOut(ParticipantsNamed):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
+                    "added": 1,
+                    "already_named": 0,
+                    "unknown": 1,
+                    "results": [
+                        {
+                            "card_number": "1234567890128",
+                            "outcome": "added",
+                            "reason": "",
+                            "message": "",
+                        },
+                        {
+                            "card_number": "0000000000000",
+                            "outcome": "card_unknown",
+                            "reason": "card_unknown",
+                            "message": "Onbekend CJP-kaartnummer: geen student van deze school "
+                            "heeft een CJP met dit nummer. De andere deelnemers zijn wel verwerkt.",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+@router.post(
+    "/weborders/{weborder_id}/participants",
+    response_model=ParticipantsNamedOut,
+    summary="Name the participants of one of your weborders by CJP card number (R-DOSSIER-1)",
+    description="Each card number of a student of the weborder's school is added to the "
+    "weborder's participants (once: naming someone again answers `already_named`); the "
+    "activity then appears in the student's Cultuurkaart-dossier once the school has approved "
+    "the weborder. A number no student of that school has gets `outcome: card_unknown` with a "
+    "Dutch `message`; the other numbers are processed all the same (200). Not for a rejected "
+    "or cancelled weborder (409). Naming again is harmless, so a retry needs no "
+    "Idempotency-Key.",
+    responses=error_responses(404, 409),
+)
+async def name_participants(
+    request: Request, weborder_id: UUID, key: ApiKey, body: CardNumbers
+) -> Any:
+    command = NameParticipants(api_key=key, weborder_id=weborder_id, card_numbers=body.card_numbers)
+    answer = await backend.send(request, Ops.PARTICIPANTS_BY_CARD, command)
+    return _json(card_results(answer))
+
+
+# --- payouts (issue 13, capability 4): the provider's reimbursement statements ------------------
+_STATEMENT_EXAMPLE: dict[str, Any] = {
+    "statement_id": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+    "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "number": "U26000017",
+    "period_start": "2026-03-04T23:00:00Z",
+    "period_end": "2026-03-08T23:00:00Z",
+    "issued_at": "2026-03-09T00:00:00Z",
+    "line_count": 2,
+    "total_cents": 37800,
+    "status": "open",
+    "paid_on": None,
+    "payment_reference": "",
+}
+
+
+class StatementPageOut(StatementPage):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"total": 1, "items": [_STATEMENT_EXAMPLE]}]}
+    )
+
+
+class StatementOut(Statement):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_STATEMENT_EXAMPLE,
+                    "lines": [
+                        {
+                            "booked_at": "2026-03-06T10:15:00Z",
+                            "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
+                            "school_name": "Nova College",
+                            "kind": "weborder",
+                            "reference_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
+                            "description": "Weborder Stadsschouwburg: De Storm (14-03-2026)",
+                            "amount_cents": 42000,
+                            "correction": False,
+                            "corrects_number": None,
+                        },
+                        {
+                            "booked_at": "2026-03-07T09:00:00Z",
+                            "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
+                            "school_name": "Nova College",
+                            "kind": "weborder",
+                            "reference_id": "6e1d4b2f-8c3a-4d2e-af9b-3a4c5d6e7f80",
+                            "description": "Weborder Stadsschouwburg: Workshop (02-03-2026)",
+                            "amount_cents": -4200,
+                            "correction": True,
+                            "corrects_number": "U26000009",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+async def _provider_actor(request: Request, key: str) -> tuple[Provider, Actor]:
+    """The key checked by the weborders service (as for card payments); the provider is the
+    actor invoicing checks again."""
+    provider = await backend.send(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
+    actor = Actor(
+        user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
+    )
+    return provider, actor
+
+
+@router.get(
+    "/statements",
+    response_model=StatementPageOut,
+    summary="Your reimbursement statements (uitbetalingsoverzichten), newest period first",
+    description="CJP gathers what schools spent with you (approved weborders as debited from "
+    "the school's budget, CJP card payments, and for CJP's transport partner Schooltoer "
+    "orders) per period, twice a week by default (periods end Monday and Thursday 00:00 "
+    "Europe/Amsterdam), into a statement with a number of its own series (U + year + "
+    "counter, gapless). A cancelled approval whose weborder was on an earlier statement is a "
+    "negative correction line on your next one. `paid=true|false` filters on whether CJP "
+    "has paid it out.",
+)
+async def list_statements(
+    request: Request,
+    key: ApiKey,
+    paid: Annotated[bool | None, Query()] = None,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
+) -> Any:
+    _, actor = await _provider_actor(request, key)
+    query = ProviderStatementQuery(paid=paid, page=page, page_size=page_size)
+    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_LIST, query, actor=actor)
+    return _json(answer)
+
+
+@router.get(
+    "/statements/{statement_id}",
+    response_model=StatementOut,
+    summary="One of your statements with its lines (date, school, description, amount)",
+    responses=error_responses(404),
+)
+async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> Any:
+    _, actor = await _provider_actor(request, key)
+    ref = StatementRef(statement_id=statement_id)
+    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_GET, ref, actor=actor)
+    return _json(answer)
+
+
+@router.get(
+    "/statements/{statement_id}/pdf",
+    response_class=Response,
+    summary="One of your statements as a PDF (Uitbetalingsoverzicht, Dutch, A4)",
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF"},
+        **error_responses(404),
+    },
+)
+async def statement_pdf(request: Request, statement_id: UUID, key: ApiKey) -> Response:
+    provider, actor = await _provider_actor(request, key)
+    return await payouts.provider_pdf(request, actor, statement_id, provider)
 
 
 PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

@@ -18,18 +18,22 @@ from ck_contracts.bounds import (
 )
 from ck_contracts.roles import Permission
 from ck_contracts.weborders import (
+    MAX_MARK,
     AddNote,
     CancelApproval,
     DecideWeborder,
     Dossier,
     DossierEntry,
     DossierRef,
+    MarkParticipants,
     Offering,
     OfferRequest,
     OrderSchooltoer,
+    ReapproveWeborder,
     RequestOffering,
     SchooltoerFields,
     SchooltoerOrder,
+    SchoolWeborderRef,
     SchoolWeborders,
     SearchOffer,
     Weborder,
@@ -99,7 +103,9 @@ async def list_weborders(
     summary="Approve or reject a weborder (R-WEB-2)",
     description="Approving starts the debit: the answer's status is `in_behandeling`; the "
     "budget service's answer makes it `goedgekeurd`, or `geweigerd` with the Dutch reason in "
-    "`reason` (balance too low: nothing is debited). Rejecting needs a reason.",
+    "`reason` (balance too low: nothing is debited; `refusal_code` and `refusal_params` say "
+    "the same for programs, and `reapprovable` whether it may be approved again, see "
+    "`/reapproval`). Rejecting needs a reason.",
     responses=error_responses(409),
 )
 async def decide(
@@ -126,6 +132,70 @@ async def cancel_approval(
     _check(session, Permission.APPROVE_WEBORDERS, school_id)
     command = CancelApproval(school_id=school_id, weborder_id=weborder_id, reason=body.reason)
     return await usecase.cancel_approval(request, session.actor, command)
+
+
+# --- issue 13: weborder lifecycle --------------------------------------------------------------
+class ParticipantChanges(BaseModel):
+    add: list[UUID] = Field(default_factory=list, max_length=MAX_MARK)
+    remove: list[UUID] = Field(default_factory=list, max_length=MAX_MARK)
+
+
+@router.get(
+    "/weborders/{weborder_id}",
+    response_model=Weborder,
+    summary="One weborder, with its participants and (when refused) the budget's reason",
+)
+async def get_weborder(
+    request: Request, school_id: UUID, weborder_id: UUID, session: ApiSession
+) -> Weborder:
+    _check(session, Permission.VIEW_SCHOOL, school_id)
+    ref = SchoolWeborderRef(school_id=school_id, weborder_id=weborder_id)
+    return await usecase.weborder(request, session.actor, ref)
+
+
+@router.post(
+    "/weborders/{weborder_id}/reapproval",
+    response_model=Weborder,
+    summary="Approve a weborder again after the budget refused it for lack of balance",
+    description="'opnieuw goedkeuren': only for a weborder with status `geweigerd` whose "
+    "`reapprovable` is true (refused with `refusal_code` `insufficient_balance`). The approval "
+    "saga runs again: the answer's status is `in_behandeling`, then `goedgekeurd` (debited "
+    "once) or `geweigerd` again. A refusal because the programme period is over is final "
+    "(409 `weborder_refusal_final`); any other status is 409 `weborder_not_refused`. Send an "
+    "`Idempotency-Key` to retry safely.",
+    responses=error_responses(409),
+)
+async def reapprove(
+    request: Request, school_id: UUID, weborder_id: UUID, session: ApiSession
+) -> Weborder:
+    _check(session, Permission.APPROVE_WEBORDERS, school_id)
+    command = ReapproveWeborder(school_id=school_id, weborder_id=weborder_id)
+    return await usecase.reapprove(request, session.actor, command)
+
+
+@router.post(
+    "/weborders/{weborder_id}/participants",
+    response_model=Weborder,
+    summary="Mark which students took part in a weborder (R-DOSSIER-1)",
+    description="`add` and `remove` are person ids of the school's students (the roster's "
+    "`person_id`); everyone else stays as they are. Once the weborder is approved the activity "
+    "is in each participant's Cultuurkaart-dossier. A person who is not a student on the "
+    "school's roster refuses the whole change (422 `participants_not_on_roster`); a rejected "
+    "or cancelled weborder takes none (409). The answer lists all `participant_ids`.",
+    responses=error_responses(409),
+)
+async def mark_participants(
+    request: Request,
+    school_id: UUID,
+    weborder_id: UUID,
+    session: ApiSession,
+    body: ParticipantChanges,
+) -> Weborder:
+    _check(session, Permission.APPROVE_WEBORDERS, school_id)
+    command = MarkParticipants(
+        school_id=school_id, weborder_id=weborder_id, add=body.add, remove=body.remove
+    )
+    return await usecase.mark_participants(request, session.actor, command)
 
 
 @router.get(

@@ -110,7 +110,10 @@ def _outcome(weborder: Weborder | None) -> tuple[str, str]:
     if weborder.status == WeborderStatus.APPROVED:
         return i18n.render("weborders_page.approved", params), ""
     if weborder.status == WeborderStatus.REFUSED:
-        return "", i18n.render("weborders_page.refused", params)
+        refused = i18n.render("weborders_page.refused", params)
+        if weborder.reapprovable:  # issue 13: after a top-up the school may approve again
+            refused += " " + i18n.render("weborders_page.refused.reapprovable")
+        return "", refused
     if weborder.status == WeborderStatus.APPROVING:
         return i18n.render("weborders_page.approving", params), ""
     return "", ""

@@ -16,13 +16,16 @@ from ck_contracts.weborders import (
     Dossier,
     DossierEntry,
     DossierRef,
+    MarkParticipants,
     Offering,
     OfferRequest,
     Ops,
     OrderSchooltoer,
+    ReapproveWeborder,
     RequestOffering,
     SchoolRef,
     SchooltoerOrder,
+    SchoolWeborderRef,
     SchoolWeborders,
     SearchOffer,
     Weborder,
@@ -31,17 +34,35 @@ from ck_contracts.weborders import (
 from fastapi import Request
 
 from ck_gateway import backend
+from ck_gateway.weborder_views import page_with_reasons, with_reason
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+# A refused weborder's or Schooltoer order's `reason` is filled with the catalogue's Dutch for
+# its refusal code (issue 13: the budget sends a code and params, no Dutch).
 async def weborders(request: Request, actor: Actor, query: SchoolWeborders) -> WeborderPage:
-    return await backend.send(request, Ops.WEBORDER_LIST, query, actor=actor)
+    return page_with_reasons(await backend.send(request, Ops.WEBORDER_LIST, query, actor=actor))
 
 
 async def decide(request: Request, actor: Actor, command: DecideWeborder) -> Weborder:
     """Approve (the budget then debits it: status in_behandeling) or reject with a reason."""
-    return await backend.send(request, Ops.WEBORDER_DECIDE, command, actor=actor)
+    return with_reason(await backend.send(request, Ops.WEBORDER_DECIDE, command, actor=actor))
+
+
+async def reapprove(request: Request, actor: Actor, command: ReapproveWeborder) -> Weborder:
+    """ "opnieuw goedkeuren" (issue 13): a weborder refused for lack of balance runs the approval
+    saga again (status in_behandeling)."""
+    return with_reason(await backend.send(request, Ops.WEBORDER_REAPPROVE, command, actor=actor))
+
+
+async def weborder(request: Request, actor: Actor, ref: SchoolWeborderRef) -> Weborder:
+    return with_reason(await backend.send(request, Ops.WEBORDER_GET, ref, actor=actor))
+
+
+async def mark_participants(request: Request, actor: Actor, command: MarkParticipants) -> Weborder:
+    """The school marks who took part, from its roster (issue 13, R-DOSSIER-1)."""
+    return with_reason(await backend.send(request, Ops.PARTICIPANTS_MARK, command, actor=actor))
 
 
 async def cancel_approval(request: Request, actor: Actor, command: CancelApproval) -> Weborder:
@@ -51,16 +72,17 @@ async def cancel_approval(request: Request, actor: Actor, command: CancelApprova
 async def schooltoer_orders(
     request: Request, actor: Actor, school_id: UUID
 ) -> list[SchooltoerOrder]:
-    return await backend.send(
+    orders = await backend.send(
         request, Ops.SCHOOLTOER_LIST, SchoolRef(school_id=school_id), actor=actor
     )
+    return [with_reason(order) for order in orders]
 
 
 async def order_schooltoer(
     request: Request, actor: Actor, command: OrderSchooltoer
 ) -> SchooltoerOrder:
     """The service refuses a travel date in the past (travel_date_in_past), as the form does."""
-    return await backend.send(request, Ops.SCHOOLTOER_ORDER, command, actor=actor)
+    return with_reason(await backend.send(request, Ops.SCHOOLTOER_ORDER, command, actor=actor))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.invoicing import (
     SERVICE,
     Invoice,
@@ -13,6 +14,7 @@ from ck_contracts.invoicing import (
 )
 from ck_contracts.roles import Permission
 from ck_contracts.rpc import FieldError
+from ck_runtime import audit
 from ck_runtime.errors import Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -66,6 +68,20 @@ async def record_payment(call: Call, command: RecordPayment) -> Invoice:
                         individual_budget_cents=row.individual_budget_cents,
                         paid_on=command.paid_on,
                     ),
+                )
+                await audit.record(
+                    session,
+                    actor,
+                    AuditAction.INVOICE_PAID,
+                    "invoice",
+                    row.id,
+                    school_id=row.school_id,
+                    details={
+                        "number": row.number,
+                        "amount_cents": command.amount_cents,
+                        "paid_on": command.paid_on.isoformat(),
+                    },
+                    at=now,
                 )
                 log.info("invoice.paid", invoice_id=str(row.id), number=row.number)
             # Paid now, by this call or a concurrent one: answer with the row as it is.

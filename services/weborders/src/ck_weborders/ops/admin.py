@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.rpc import Empty, FieldError
 from ck_contracts.weborders import (
     SERVICE,
@@ -17,6 +18,7 @@ from ck_contracts.weborders import (
     RevokeKey,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.errors import Conflict, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
@@ -58,6 +60,15 @@ async def issue_key(call: Call, request: ProviderRef) -> IssuedApiKey:
             raise NotFound(R.PROVIDER_NOT_FOUND)
         digest = domain.key_hash(deps_of(call).pepper, secret)
         await store.add_api_key(session, key_id, request.provider_id, digest, prefix, now)
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.API_KEY_ISSUED,
+            "api_key",
+            key_id,
+            provider_id=request.provider_id,
+            at=now,
+        )
     log.info("provider.key_issued", provider_id=str(request.provider_id), key_id=str(key_id))
     return IssuedApiKey(key_id=key_id, prefix=prefix, created_at=now, secret=secret)
 
@@ -66,12 +77,21 @@ async def issue_key(call: Call, request: ProviderRef) -> IssuedApiKey:
 async def revoke_key(call: Call, request: RevokeKey) -> ApiKeyInfo:
     """Takes effect with the next API call: keys are checked against the database every time.
     Revoking a revoked key changes nothing."""
+    now = call.clock.now()
     async with call.db.transaction() as session:
-        key = await store.revoke_api_key(
-            session, request.provider_id, request.key_id, call.clock.now()
-        )
+        key = await store.revoke_api_key(session, request.provider_id, request.key_id, now)
         if key is None:
             raise NotFound(R.API_KEY_NOT_FOUND)
+        if key.revoked_at == now:  # revoked by this call (a revoked key stays as it was)
+            await audit.record(
+                session,
+                call.require_actor(),
+                AuditAction.API_KEY_REVOKED,
+                "api_key",
+                key.key_id,
+                provider_id=request.provider_id,
+                at=now,
+            )
     log.info("provider.key_revoked", provider_id=str(request.provider_id), key_id=str(key.key_id))
     return key
 

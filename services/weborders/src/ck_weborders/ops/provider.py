@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import uuid
 
+from ck_contracts.audit import AuditAction
+from ck_contracts.roles import Actor, Role
 from ck_contracts.rpc import FieldError
 from ck_contracts.weborders import (
     SERVICE,
+    CardOutcome,
     CreateWeborder,
+    NamedCard,
+    NameParticipants,
     Offering,
     OfferRequest,
     Ops,
+    ParticipantsNamed,
     Provider,
     ProviderAuth,
     ProviderList,
@@ -31,6 +37,7 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.errors import Conflict, Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
@@ -162,9 +169,18 @@ async def get_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     return found
 
 
+def _provider_actor(call: Call, provider_id: uuid.UUID) -> Actor:
+    """Who acts for the audit trail: the portal's provider user, or for an API key (no user
+    behind it) the provider itself, by its id."""
+    if call.actor is not None:
+        return call.actor
+    return Actor(user_id=provider_id, role=Role.PROVIDER, provider_id=provider_id)
+
+
 @router.handles(Ops.WEBORDER_CANCEL_OWN)
 async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     """Only before the school decided (ingediend)."""
+    now = call.clock.now()
     async with call.db.transaction() as session:
         provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
         mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
@@ -173,13 +189,24 @@ async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
             mine,
             SUBMITTED,
             WeborderStatus.CANCELLED,
-            cancelled_at=call.clock.now(),
+            cancelled_at=now,
         )
         found = await store.load_weborder(session, mine)
         if found is None:
             raise NotFound(R.WEBORDER_NOT_FOUND)
         if not done:
             raise Conflict(R.WEBORDER_NOT_CANCELLABLE, status=found.status.value)
+        await audit.record(
+            session,
+            _provider_actor(call, provider.id),
+            AuditAction.WEBORDER_CANCELLED,
+            "weborder",
+            request.weborder_id,
+            school_id=found.school_id,
+            provider_id=provider.id,
+            details={"amount_cents": found.amount_cents},
+            at=now,
+        )
     log.info("weborder.cancelled_by_provider", weborder_id=str(request.weborder_id))
     return found
 
@@ -206,3 +233,53 @@ async def requests_own(call: Call, request: ProviderAuth) -> list[OfferRequest]:
     async with call.db.read() as session:
         provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
         return await store.requests_to_provider(session, provider.id)
+
+
+# --- issue 13: participants named by CJP card number ---------------------------------------------
+@router.handles(Ops.PARTICIPANTS_BY_CARD)
+async def name_participants(call: Call, request: NameParticipants) -> ParticipantsNamed:
+    """The provider names who took part by CJP card number. Each number is looked up as a keyed
+    hash among the cards of this school's students (member_cards, from MembershipActivated):
+    known ones are added (once), an unknown number (not a card, another school's, a removed
+    student's) gets its own result with a reason, and the others are added all the same.
+    Card numbers are not logged; the answer echoes them (the provider's own input)."""
+    deps = deps_of(call)
+    async with call.db.transaction() as session:
+        provider = await store.provider_by_key(session, deps.pepper, request.api_key)
+        mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
+        row = await store.weborder_row(session, mine)
+        if row is None:
+            raise NotFound(R.WEBORDER_NOT_FOUND)
+        domain.require_markable(row.status)
+        hashes = [domain.card_hash(deps.card_key, number) for number in request.card_numbers]
+        holders = await store.card_holders(session, row.school_id, hashes)
+        before = set((await store.participants_of(session, [row.id])).get(row.id, []))
+        await store.put_participants(session, row.id, row.school_id, holders.values())
+    results: list[NamedCard] = []
+    seen: set[object] = set()
+    for number, digest in zip(request.card_numbers, hashes, strict=True):
+        person = holders.get(digest)
+        if person is None:
+            results.append(
+                NamedCard(card_number=number, outcome=CardOutcome.UNKNOWN, reason=R.CARD_UNKNOWN)
+            )
+        elif person in before or person in seen:
+            results.append(NamedCard(card_number=number, outcome=CardOutcome.ALREADY))
+        else:
+            seen.add(person)
+            results.append(NamedCard(card_number=number, outcome=CardOutcome.ADDED))
+    named = ParticipantsNamed(
+        weborder_id=row.id,
+        added=sum(r.outcome is CardOutcome.ADDED for r in results),
+        already_named=sum(r.outcome is CardOutcome.ALREADY for r in results),
+        unknown=sum(r.outcome is CardOutcome.UNKNOWN for r in results),
+        results=results,
+    )
+    log.info(
+        "weborder.participants_named",
+        weborder_id=str(row.id),
+        added=named.added,
+        already_named=named.already_named,
+        unknown=named.unknown,
+    )
+    return named

@@ -12,7 +12,9 @@ import base64
 import uuid
 from typing import Any
 
+from ck_contracts.audit import AuditAction
 from ck_contracts.notifier import MailTemplate
+from ck_contracts.roster import RosterKind
 from ck_contracts.weborders import (
     SERVICE,
     AddNote,
@@ -22,23 +24,28 @@ from ck_contracts.weborders import (
     DossierEntry,
     DossierRef,
     ExportFile,
+    MarkParticipants,
     Offering,
     OfferRequest,
     Ops,
     OrderSchooltoer,
+    ReapproveWeborder,
     RequestOffering,
     SchoolRef,
     SchooltoerOrder,
     SchooltoerOrdered,
+    SchoolWeborderRef,
     SchoolWeborders,
     SearchOffer,
     Weborder,
     WeborderApprovalCancelled,
     WeborderApproved,
     WeborderPage,
+    WeborderReapproved,
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
+from ck_runtime import audit
 from ck_runtime.clock import amsterdam_today
 from ck_runtime.errors import Conflict, NotFound
 from ck_runtime.known_schools import require_known_school
@@ -124,6 +131,18 @@ async def decide(call: Call, request: DecideWeborder) -> Weborder:
                 deps_of(call).settings.portal_url,
                 reason=reason,
             )
+        # The rejection's reason is free text: the trail keeps the decision, not the words.
+        await audit.record(
+            session,
+            actor,
+            AuditAction.WEBORDER_APPROVED if request.approve else AuditAction.WEBORDER_REJECTED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
+        )
         found = await store.load_weborder(
             session, store.one_weborder(row.id, store.of_school(request.school_id))
         )
@@ -162,9 +181,125 @@ async def cancel_approval(call: Call, request: CancelApproval) -> Weborder:
                 ),
             ),
         )
+        await audit.record(
+            session,
+            call.require_actor(),
+            AuditAction.WEBORDER_APPROVAL_CANCELLED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents},
+            at=now,
+        )
         found = await store.load_weborder(session, this)
     assert found is not None
     log.info("weborder.approval_cancelled", weborder_id=str(row.id))
+    return found
+
+
+# --- issue 13: "opnieuw goedkeuren" and the participants ------------------------------------------
+@router.handles(Ops.WEBORDER_REAPPROVE)
+async def reapprove(call: Call, request: ReapproveWeborder) -> Weborder:
+    """A weborder the budget refused for lack of balance is approved again: in_behandeling,
+    and the budget is asked once more (WeborderApproved, a new event id: the budget keeps no
+    refusal, so it decides afresh; its `debits` key still debits a weborder at most once).
+    One conditional update from geweigerd (with a re-approvable refusal code), so two clicks
+    at once start one debit; a repeated request id gets the first answer (exactly-once
+    commands). WeborderReapproved tells the provider (mails). A refusal because the programme
+    period is over is final (REFUSAL_FINAL)."""
+    actor = call.require_actor()
+    now = call.clock.now()
+    async with call.db.transaction() as session:
+        row = await _school_weborder(session, request.school_id, request.weborder_id)
+        this = store.one_weborder(row.id, store.of_school(request.school_id))
+        done = await store.move_weborder(
+            session,
+            this & store.refusal_in(domain.REAPPROVABLE_REFUSALS),
+            S.REFUSED,
+            S.APPROVING,
+            reason="",
+            refusal_code="",
+            refusal_params=None,
+            attempt=store.next_attempt(),
+            decided_at=now,
+            decided_by=actor.user_id,
+        )
+        if not done:
+            current = await store.weborder_row(session, this)
+            assert current is not None
+            if current.status == S.REFUSED.value:
+                raise Conflict(R.REFUSAL_FINAL, code=current.refusal_code)
+            raise Conflict(R.WEBORDER_NOT_REFUSED, status=current.status)
+        found = await store.load_weborder(session, this)
+        assert found is not None
+        await add_to_outbox(
+            session,
+            WeborderApproved(
+                school_id=row.school_id,
+                weborder_id=row.id,
+                provider_id=row.provider_id,
+                amount_cents=row.amount_cents,
+                description=domain.weborder_description(
+                    row.provider_name, row.activity, row.activity_date
+                ),
+            ),
+            WeborderReapproved(
+                school_id=row.school_id,
+                weborder_id=row.id,
+                provider_id=row.provider_id,
+                amount_cents=row.amount_cents,
+                attempt=found.attempt,
+            ),
+        )
+        # The budget holder approved (again): the same trail entry as the first approval.
+        await audit.record(
+            session,
+            actor,
+            AuditAction.WEBORDER_APPROVED,
+            "weborder",
+            row.id,
+            school_id=row.school_id,
+            provider_id=row.provider_id,
+            details={"amount_cents": row.amount_cents, "attempt": found.attempt},
+            at=now,
+        )
+    log.info("weborder.reapproved", weborder_id=str(row.id), attempt=found.attempt)
+    return found
+
+
+@router.handles(Ops.WEBORDER_GET)
+async def get_weborder(call: Call, request: SchoolWeborderRef) -> Weborder:
+    async with call.db.read() as session:
+        found = await store.load_weborder(
+            session, store.one_weborder(request.weborder_id, store.of_school(request.school_id))
+        )
+    if found is None:
+        raise NotFound(R.WEBORDER_NOT_FOUND)
+    return found
+
+
+@router.handles(Ops.PARTICIPANTS_MARK)
+async def mark_participants(call: Call, request: MarkParticipants) -> Weborder:
+    """The school marks who took part, picked from its roster: students of this school only
+    (the roster projection), all or nothing; `add` wins over `remove` for the same person."""
+    add = list(dict.fromkeys(request.add))
+    remove = [pid for pid in dict.fromkeys(request.remove) if pid not in set(add)]
+    async with call.db.transaction() as session:
+        row = await _school_weborder(session, request.school_id, request.weborder_id)
+        domain.require_markable(row.status)
+        if add:
+            students = await store.on_roster(
+                session, request.school_id, add, RosterKind.STUDENTS.value
+            )
+            domain.require_participants(add, students)
+        added = await store.put_participants(session, row.id, request.school_id, add)
+        removed = await store.remove_participants(session, row.id, remove)
+        found = await store.load_weborder(
+            session, store.one_weborder(row.id, store.of_school(request.school_id))
+        )
+    assert found is not None
+    log.info("weborder.participants_marked", weborder_id=str(row.id), added=added, removed=removed)
     return found
 
 
