@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from ck_testkit.browser import CHROMIUM
+from ck_testkit.jobs import follow_job_sync
 from ck_testkit.portal import Portal, csrf_from, mail_text
 from ck_testkit.rosters import STUDENT_HEADER
-from ck_testkit.jobs import follow_job_sync
 from openpyxl import Workbook, load_workbook
 
 T = TypeVar("T")

@@ -34,8 +34,8 @@ from ck_roster.app import get_settings as roster_settings
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
 from ck_testkit.broker import can_make_vhosts, virtual_host
-from ck_testkit.rosters import STUDENT_HEADER
 from ck_testkit.jobs import follow_job
+from ck_testkit.rosters import STUDENT_HEADER
 from fastapi import FastAPI
 from openpyxl import Workbook, load_workbook
 
