@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from ck_testkit.browser import CHROMIUM
+from ck_testkit.jobs import follow_job_sync
 from ck_testkit.portal import Portal, csrf_from, mail_text
 from ck_testkit.rosters import STUDENT_HEADER
 from openpyxl import Workbook, load_workbook
@@ -116,7 +117,9 @@ def upload_roster(http: httpx.Client) -> None:
         return None if response.status_code == 404 else response
 
     response = eventually(attempt, what="the roster service knows the school")
-    assert response.status_code == 200, response.text
+    done = follow_job_sync(http, response)  # the job's progress page until it is done
+    assert done.status_code == 200, done.text
+    assert "De upload is afgerond." in done.text
 
 
 def row_of(html: str, achternaam: str) -> str:

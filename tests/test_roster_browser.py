@@ -89,6 +89,8 @@ def test_validate_upload_filter_and_remove_students(  # type: ignore[no-untyped-
     fill_template(template, filled, bad_rows)
     page.set_input_files("#f-bestand", str(filled))
     page.click("button:has-text('valideer bestand')")
+    # The file became a job: its page refreshes itself until the report is there (issue 14).
+    expect(page).to_have_url(re.compile(r"/beheer-studenten/taken/[0-9a-f-]{36}$"))
     expect(page.locator("#resultaat")).to_have_class(re.compile("alert-error"))
     errors = page.locator("table.errors")
     expect(errors).to_contain_text("mobiel nummer")
@@ -109,6 +111,7 @@ def test_validate_upload_filter_and_remove_students(  # type: ignore[no-untyped-
     page.set_input_files("#f-bestand", str(filled))
     page.check("#f-bevestigd")
     page.click("button:has-text('af afronden')")
+    expect(page).to_have_url(re.compile(r"/beheer-studenten/taken/[0-9a-f-]{36}$"))
     expect(page.locator("main")).to_contain_text("De upload is afgerond.")
     expect(page.locator("#toegevoegd")).to_have_text("4")
 

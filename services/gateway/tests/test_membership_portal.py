@@ -34,6 +34,7 @@ from ck_roster.app import get_settings as roster_settings
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
 from ck_testkit.broker import can_make_vhosts, virtual_host
+from ck_testkit.jobs import follow_job
 from ck_testkit.rosters import STUDENT_HEADER
 from fastapi import FastAPI
 from openpyxl import Workbook, load_workbook
@@ -146,7 +147,9 @@ async def upload(client: httpx.AsyncClient, stack: Stack, rows: list[tuple[Any, 
         data={"csrf_token": stack.csrf_of(page.text), "bevestigd": "ja"},
         files={"bestand": ("leerlingen.xlsx", workbook(rows), XLSX)},
     )
-    assert response.status_code == 200, response.text
+    done = await follow_job(client, response)  # the job's progress page until it is done
+    assert done.status_code == 200, done.text
+    assert "De upload is afgerond." in done.text
 
 
 def person_ids(html: str) -> dict[str, str]:

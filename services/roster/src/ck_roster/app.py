@@ -12,6 +12,7 @@ from ck_runtime.settings import ServiceSettings, load_settings
 from ck_roster import jobs
 from ck_roster.consumers import status_consumer
 from ck_roster.ops import router
+from ck_roster.retention import retention_rules
 from ck_roster.settings import RosterSettings, get_settings
 
 __all__ = ["RosterSettings", "build", "get_settings", "main"]
@@ -44,6 +45,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         deps=settings,
         consumers=(known_schools_consumer("roster"), status_consumer()),
         on_start=(fail_abandoned_jobs,),
+        retention=retention_rules(settings),
         background=(job_keeper,),
         publishes=PUBLISHERS["roster"],
         description="People of a school: templates, validation, roster uploads, the list, "

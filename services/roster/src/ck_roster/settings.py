@@ -8,6 +8,7 @@ from pydantic import Field
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 DEFAULT_JOB_WORKERS = 2
 DEFAULT_JOB_STALE_SECONDS = 300.0
+DEFAULT_JOB_RETENTION_DAYS = 30
 
 
 class RosterSettings(ServiceSettings):
@@ -20,6 +21,8 @@ class RosterSettings(ServiceSettings):
     # counts as interrupted (a process that stopped without saying so).
     job_workers: int = Field(default=DEFAULT_JOB_WORKERS, ge=1, le=16)
     job_stale_seconds: float = Field(default=DEFAULT_JOB_STALE_SECONDS, ge=10)
+    # How long a finished job (its counts and report) can still be opened (ck_roster.retention).
+    job_retention_days: int = Field(default=DEFAULT_JOB_RETENTION_DAYS, ge=1)
 
 
 def get_settings(**overrides: object) -> RosterSettings:

@@ -12,7 +12,7 @@ from uuid import UUID
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import whole_number
 from ck_contracts.roles import Permission
-from ck_contracts.roster import MembershipStatus
+from ck_contracts.roster import JobAction, JobStatus, MembershipStatus
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
@@ -196,27 +196,29 @@ def _tool_context(page: RosterPage, **more: Any) -> dict[str, Any]:
 
 
 async def _validate(request: Request, session: SessionInfo, page: RosterPage) -> Response:
+    """The validatietool's form: the file becomes a validation job of the roster service; the
+    answer is the job's progress page (issue 14)."""
     form: FormData = await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
     upload = await roster.read_upload(form.get("bestand"))
     if upload is None:
         context = _tool_context(page, errors={"bestand": i18n.gettext(NO_FILE)})
         return render(request, "roster_validate.html", context, status_code=422)
-    report = await roster.validate_file(
-        request, session, roster.file_request(school_id, page.kind, upload[0], upload[1])
-    )
-    return render(
-        request,
-        "roster_validate.html",
-        _tool_context(page, report=report, filename=upload[0]),
-        status_code=200 if report.ok else 422,
-    )
+    file = roster.file_request(school_id, page.kind, upload[0], upload[1])
+    job = await roster.start_job(request, session, file, JobAction.VALIDATE)
+    return RedirectResponse(job_path(page, job.job_id), status_code=303)
+
+
+def _upload_title(page: RosterPage) -> str:
+    return f"{page.title}: upload bestand"
 
 
 async def _upload(request: Request, session: SessionInfo, page: RosterPage) -> Response:
+    """The upload's form: checked here for the file and the confirmation (every error at
+    once), then an upload job of the roster service, which checks everything again; the
+    answer is the job's progress page (issue 14)."""
     form: FormData = await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
-    title = f"{page.title}: upload bestand"
     errors: dict[str, str] = {}
     upload = await roster.read_upload(form.get("bestand"))
     if upload is None:
@@ -224,18 +226,59 @@ async def _upload(request: Request, session: SessionInfo, page: RosterPage) -> R
     if form.get("bevestigd") != "ja":
         errors["bevestigd"] = i18n.render("roster.form.confirm", {"people": page.file_people})
     if errors or upload is None:
-        context = {"title": title, "page": page, "errors": errors}
+        context = {"title": _upload_title(page), "page": page, "errors": errors}
         return render(request, "roster_upload.html", context, status_code=422)
     file = roster.file_request(school_id, page.kind, upload[0], upload[1])
-    try:
-        done = await roster.upload_file(request, session, file)
-    except RpcFailed as exc:
-        if exc.error.code != ErrorCode.INVALID:
-            raise
-        report = roster.refused_report(exc.error)
-        context = {"title": title, "page": page, "report": report, "filename": upload[0]}
-        return render(request, "roster_upload.html", context, status_code=422)
-    return render(request, "roster_upload.html", {"title": title, "page": page, "done": done})
+    job = await roster.start_job(request, session, file, JobAction.UPLOAD)
+    return RedirectResponse(job_path(page, job.job_id), status_code=303)
+
+
+# --- a job's progress page (issue 14) ----------------------------------------------------------
+def job_path(page: RosterPage, job_id: UUID) -> str:
+    return f"{page.path}/taken/{job_id}"
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+async def _job_page(
+    request: Request, session: SessionInfo, page: RosterPage, job_id: UUID
+) -> Response:
+    """While the job runs: its counts, refreshing itself every second (a meta refresh: the CSP
+    allows no script). When it is done: the validatietool's report or the upload's result, as
+    the forms answered before jobs. The state is the roster service's, so a reload (or coming
+    back later) shows the same."""
+    school_id = own_school(session, Permission.UPLOAD_ROSTER)
+    job = await roster.get_job(request, session, school_id, page.kind, job_id)
+    validating = job.action == JobAction.VALIDATE
+    if job.status in UNFINISHED:
+        title = f"{page.title}: validatietool" if validating else _upload_title(page)
+        context = {
+            "title": title,
+            "page": page,
+            "job": job,
+            "validating": validating,
+            "notice": i18n.gettext("roster.job.queued")
+            if job.status == JobStatus.QUEUED
+            else i18n.gettext("roster.job.busy"),
+            "refresh_seconds": 1,
+        }
+        return render(request, "roster_job.html", context)
+    errors: dict[str, str] = {}
+    if job.report is None and job.status == JobStatus.FAILED:
+        errors[GENERAL] = i18n.render(job.reason or "internal")
+    if validating:
+        context = _tool_context(page, report=job.report, filename=job.filename, errors=errors)
+        return render(request, "roster_validate.html", context)
+    context = {
+        "title": _upload_title(page),
+        "page": page,
+        "errors": errors,
+        "report": job.report,
+        "filename": job.filename,
+        "done": job.upload if job.status == JobStatus.DONE else None,
+    }
+    return render(request, "roster_upload.html", context)
 
 
 # --- routes, the same for both parts ----------------------------------------------------------
@@ -273,6 +316,9 @@ def _routes(page: RosterPage) -> None:
     async def upload(request: Request, session: PageSession) -> Response:
         return await _upload(request, session, page)
 
+    async def job(request: Request, job_id: UUID, session: PageSession) -> Response:
+        return await _job_page(request, session, page, job_id)
+
     for path, endpoint, method in (
         ("", show_list, "GET"),
         ("", add_person, "POST"),
@@ -283,6 +329,7 @@ def _routes(page: RosterPage) -> None:
         ("/validatietool", validate, "POST"),
         ("/upload", upload_form, "GET"),
         ("/upload", upload, "POST"),
+        ("/taken/{job_id}", job, "GET"),
     ):
         endpoint.__name__ = f"{slug}_{endpoint.__name__}"
         router.add_api_route(
