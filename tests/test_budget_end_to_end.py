@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,6 +119,14 @@ def order(http: httpx.Client, collective: int, individual: int, order_id: str = 
     return check.text
 
 
+def form_values(html: str) -> dict[str, str]:
+    """The text inputs and text areas of a page's form, as shown (entities undone)."""
+    inputs = r'<input id="f-[^"]+" name="([^"]+)" type="[^"]+" value="([^"]*)"'
+    areas = r'<textarea id="f-[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>'
+    found = re.findall(inputs, html) + re.findall(areas, html)
+    return {name: unescape(value) for name, value in found}
+
+
 def pdf_text(content: bytes, folder: Path) -> str:
     path = folder / "factuur.pdf"
     path.write_bytes(content)
@@ -158,12 +167,29 @@ def test_order_approval_invoice_payment_and_allocation(
             page_login(http, HOLDER, PASSWORD)
             page_login(admin, ADMIN, admin_password)
 
+            # Instellingen: the postal address (issue 14, R-SCHOOL-1), printed on the invoice.
+            settings_page = http.get("/instellingen").text
+            saved = http.post(
+                "/instellingen",
+                data={
+                    **form_values(settings_page),
+                    "street": "Kerkstraat 12a",
+                    "postcode": "2011ab",
+                    "city": "Haarlem",
+                    "csrf_token": csrf_from(settings_page),
+                },
+            )
+            assert saved.status_code == 303, saved.text
+            assert 'value="2011 AB"' in http.get("/instellingen").text
+
             # Producten: the school's data prefilled, the yellow block, the order (R-BUDGET-2).
             form = wait_for(
                 showing(http, "/producten", "gele-blok"),
                 what="the budget service knows the school",
             )
             assert "1001" in form.text and 'id="gele-blok"' in form.text
+            # The DUO count is the collective count's starting value (issue 14).
+            assert re.search(r'name="collectief"[^>]*value="1001"', form.text), form.text
             checked = order(http, collective=10, individual=5)
             assert "€ 117,50" in checked  # 10 x 10,50 + 5 x 2,50
             listed = http.get("/producten?gedaan=besteld").text
@@ -191,7 +217,15 @@ def test_order_approval_invoice_payment_and_allocation(
             pdf = http.get(link.group(1))
             assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
             text = pdf_text(pdf.content, tmp_path)
-            for expected in (number.group(1), "Nova College", "€ 130,00", "PO-2026-17"):
+            for expected in (
+                number.group(1),
+                "Nova College",
+                "€ 130,00",
+                "PO-2026-17",
+                "Kerkstraat 12a",
+                "2011 AB",
+                "Haarlem",
+            ):
                 assert expected in text, expected
 
             # A CJP admin records the payment (R-INVOICE-4); recording it twice changes nothing.

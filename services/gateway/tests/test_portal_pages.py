@@ -227,6 +227,34 @@ async def test_settings_with_bad_input_come_back_with_messages_and_nothing_lost(
     assert field_value(response.text, "duo_student_count") == "800"
 
 
+async def test_the_postal_address_is_edited_under_instellingen(stack: Stack) -> None:
+    """Issue 14 (R-SCHOOL-1): street and number, postcode (Dutch format), city."""
+    school = stack.schools["a"]
+    async with stack.client() as client:
+        await stack.page_login(client, school.email, school.password)
+        page = await client.get("/instellingen")
+        assert 'name="postcode"' in page.text and "Postadres" in page.text
+        form = {
+            "csrf_token": stack.csrf_of(page.text),
+            "name": school.name,
+            "brin_codes": "01AB",
+            "duo_student_count": "800",
+            "street": "Kerkstraat 12a",
+            "postcode": "12345",
+            "city": "Haarlem",
+        }
+        refused = await client.post("/instellingen", data=form)
+        assert refused.status_code == 422
+        assert "Vul een postcode in zoals 1234 AB." in refused.text
+        assert field_value(refused.text, "postcode") == "12345"
+        assert field_value(refused.text, "street") == "Kerkstraat 12a"
+        saved = await client.post("/instellingen", data={**form, "postcode": "2011ab"})
+        assert saved.status_code == 303, saved.text
+        shown = await client.get("/instellingen")
+    assert field_value(shown.text, "postcode") == "2011 AB"
+    assert field_value(shown.text, "city") == "Haarlem"
+
+
 async def test_tenant_isolation_on_pages(stack: Stack) -> None:
     a, b = stack.schools["a"], stack.schools["b"]
     async with stack.client() as client:

@@ -21,12 +21,16 @@ from ck_gateway.errors import dutch_errors
 
 MAX_CONTACTS = 3
 CONTACT_PARTS = ("name", "role", "email", "phone")
+ADDRESS_FIELDS = ("street", "postcode", "city")  # the postal address (issue 14)
 SETTINGS_FIELDS = (
     "name",
     "brin_codes",
     "locations",
     "duo_student_count",
     "default_order_reference",
+    "street",
+    "postcode",
+    "city",
     *(f"contact_{i}_{part}" for i in range(MAX_CONTACTS) for part in CONTACT_PARTS),
 )
 REGISTER_FIELDS = (
@@ -130,6 +134,9 @@ def parse_settings_form(form: Mapping[str, Any]) -> Parsed:
         **_settings_data(values),
         "contacts": contacts,
         "default_order_reference": values["default_order_reference"],
+        "street": values["street"],
+        "postcode": values["postcode"],
+        "city": values["city"],
     }
     parsed = Parsed(values=values, contact_rows=rows)
     parsed.errors = _plain_checks(data)
@@ -199,7 +206,7 @@ def form_field(path: str, contact_rows: list[int] | None = None) -> str:
         return "contact_0_name"
     if head == "budget_holder" and len(parts) >= 2:
         return f"budget_holder_{parts[1]}"
-    if head in ("name", "duo_student_count", "default_order_reference"):
+    if head in ("name", "duo_student_count", "default_order_reference", *ADDRESS_FIELDS):
         return head
     return GENERAL
 
@@ -220,6 +227,7 @@ def settings_values(settings: Mapping[str, Any]) -> dict[str, str]:
         "locations": "\n".join(settings.get("locations", [])),
         "duo_student_count": str(settings.get("duo_student_count", "")),
         "default_order_reference": str(settings.get("default_order_reference", "")),
+        **{name: str(settings.get(name, "")) for name in ADDRESS_FIELDS},
     }
     contacts = list(settings.get("contacts", []))
     for i in range(MAX_CONTACTS):

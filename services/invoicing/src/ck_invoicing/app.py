@@ -24,7 +24,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         rpc=router,
         deps=settings,
         consumers=(
-            known_schools_consumer("invoicing"),
+            known_schools_consumer("invoicing", address=True),
             budget_consumer(portal_url=settings.portal_url),
         ),
         publishes=PUBLISHERS["invoicing"],

@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
-known_schools = add_known_schools_table(metadata)
+known_schools = add_known_schools_table(metadata, address=True)
 
 invoices = Table(
     "invoices",

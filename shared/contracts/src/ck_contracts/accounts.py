@@ -14,6 +14,7 @@ from ck_contracts.bounds import (
     Name,
     Password,
     Phone,
+    Postcode,
     RequiredEmail,
     RequiredName,
     Secret,
@@ -40,6 +41,11 @@ class SchoolRegistered(Event):
     school_number: int
     name: str = ""  # the school's name (not personal data): for mails and invoices
     duo_student_count: int | None = None  # prefilled in the budget order form (R-BUDGET-2)
+    # The postal address (an organisation's, not personal data) for the invoice (R-INVOICE-2).
+    # None: sent before addresses travelled; "" is an address left empty.
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
 
 
 @register_event
@@ -50,6 +56,9 @@ class SchoolSettingsChanged(Event):
     school_number: int
     duo_student_count: int
     name: str = ""
+    street: str | None = None  # the postal address, as in SchoolRegistered
+    postcode: str | None = None
+    city: str | None = None
 
 
 # --- shared shapes ------------------------------------------------------------------------------
@@ -73,6 +82,11 @@ class SchoolSettings(BaseModel):
     duo_student_count: int = Field(ge=0, le=1_000_000)
     contacts: list[Contact] = Field(default_factory=list, max_length=MAX_CONTACTS)
     default_order_reference: ShortText = ""
+    # Issue 14: the postal address, printed on invoices (R-INVOICE-2). Optional: schools
+    # registered before it have none until Instellingen is saved with one.
+    street: ShortText = ""  # street and house number, one line ("Kerkstraat 12a")
+    postcode: Postcode = ""  # Dutch format, stored as "1234 AB"
+    city: ShortText = ""
 
 
 class School(SchoolSettings):

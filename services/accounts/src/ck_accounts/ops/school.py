@@ -58,6 +58,9 @@ async def update_school(call: Call, cmd: UpdateSchool) -> School:
                 school_number=school.school_number,
                 duo_student_count=settings.duo_student_count,
                 name=settings.name,
+                street=settings.street,
+                postcode=settings.postcode,
+                city=settings.city,
             ),
         )
     log.info("school.updated", school_id=str(cmd.school_id))
