@@ -446,3 +446,28 @@ async def test_a_postcode_not_in_the_dutch_format_is_refused(db: Database, postc
     )
     assert not reply["ok"]
     assert reply["error"]["field_errors"]["settings.postcode"]["reason"] == "field.postcode"
+
+
+async def test_the_check_reports_every_format_problem_and_stores_nothing(db: Database) -> None:
+    """Issue 14: the forms ask before they show their errors, so one round says it all."""
+    school = await register(db)
+    holder = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school["school_id"],
+    }
+    query = {
+        "brin_codes": ["25LG", "XYZ", "12ab"],
+        "contact_emails": ["", "geen-adres", "jan@nova.nl"],
+        "budget_holder_email": "ook-geen",
+    }
+    reply = await call(db, Ops.CHECK_SCHOOL_INPUT, query, holder)
+    assert reply["ok"], reply
+    fields = reply["result"]["fields"]
+    assert set(fields) == {"brin_codes.1", "contacts.1.email", "budget_holder.email"}, fields
+    assert fields["brin_codes.1"] == {"reason": "brin_invalid", "params": {"brin": "XYZ"}}
+    assert fields["contacts.1.email"]["reason"] == "contact_email_invalid"
+    clean = await call(db, Ops.CHECK_SCHOOL_INPUT, {"brin_codes": ["25LG"]}, holder)
+    assert clean["result"]["fields"] == {}
+    anonymous = await call(db, Ops.CHECK_SCHOOL_INPUT, query)
+    assert anonymous["error"]["code"] == "unauthenticated"

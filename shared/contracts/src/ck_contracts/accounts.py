@@ -23,7 +23,7 @@ from ck_contracts.bounds import (
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Actor, Permission
-from ck_contracts.rpc import Empty, Reasons
+from ck_contracts.rpc import Empty, FieldProblems, Reasons
 
 SERVICE = "accounts"
 
@@ -105,6 +105,21 @@ class Person(BaseModel):
 class RegisterSchool(BaseModel):
     settings: SchoolSettings
     budget_holder: Person
+
+
+class CheckSchoolInput(BaseModel):
+    """Issue 14 (one round of errors): the parts of a settings or registration form that only
+    accounts' rules judge, as typed, so a page that refuses the form already can show these
+    problems too. Nothing is stored. Contacts by their index in the command's list; "" for a
+    contact without an address."""
+
+    brin_codes: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_BRIN_CODES
+    )
+    contact_emails: list[Annotated[str, Field(max_length=254)]] = Field(
+        default_factory=list, max_length=MAX_CONTACTS
+    )
+    budget_holder_email: Annotated[str, Field(max_length=254)] | None = None
 
 
 class SchoolRef(BaseModel):
@@ -361,4 +376,15 @@ class Ops:
         list[School],
         Audience.ADMIN,
         permission=Permission.REGISTER_SCHOOL,
+    )
+    # --- issue 14: one round of errors -------------------------------------------------------
+    # Any logged-in actor (the handler checks there is one): it judges text, reads and stores
+    # nothing, for the settings form (school) and the registration form (CJP admin) alike.
+    CHECK_SCHOOL_INPUT = Operation[CheckSchoolInput, FieldProblems](
+        SERVICE,
+        "school.check_input",
+        CheckSchoolInput,
+        FieldProblems,
+        Audience.SCHOOL,
+        reasons=(_R.BRIN_INVALID, _R.CONTACT_EMAIL_INVALID, _R.EMAIL_INVALID),
     )

@@ -8,6 +8,7 @@ import uuid
 
 from ck_contracts.accounts import (
     AccountsReason,
+    CheckSchoolInput,
     DocentPlusAccess,
     DocentPlusGrant,
     DocentPlusList,
@@ -20,7 +21,7 @@ from ck_contracts.accounts import (
 )
 from ck_contracts.notifier import EmailRequested, MailTemplate
 from ck_contracts.roles import Role
-from ck_contracts.rpc import FieldError
+from ck_contracts.rpc import FieldError, FieldProblems
 from ck_runtime.errors import Conflict, Invalid, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -65,6 +66,17 @@ async def update_school(call: Call, cmd: UpdateSchool) -> School:
         )
     log.info("school.updated", school_id=str(cmd.school_id))
     return school
+
+
+@router.handles(Ops.CHECK_SCHOOL_INPUT)
+async def check_school_input(call: Call, query: CheckSchoolInput) -> FieldProblems:
+    """Issue 14: the format rules of the settings and registration forms, nothing stored."""
+    call.require_actor()
+    return FieldProblems(
+        fields=domain.format_errors(
+            query.brin_codes, query.contact_emails, query.budget_holder_email
+        )
+    )
 
 
 # --- Docent+ -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import FILENAME_MAX, clean_text
 from ck_contracts.roster import (
     AddPerson,
+    CheckPerson,
     ExportRequest,
     FileRequest,
     InviteRequest,
@@ -35,7 +36,7 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
-from ck_contracts.rpc import RpcError
+from ck_contracts.rpc import FieldProblems, RpcError
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
@@ -165,6 +166,18 @@ async def add_person(
 ) -> Person:
     command = AddPerson(school_id=school_id, kind=kind, fields=fields)
     return await backend.send(request, Ops.ADD_PERSON, command, actor=session.actor)
+
+
+async def check_person(
+    request: Request,
+    session: SessionInfo,
+    school_id: UUID,
+    kind: RosterKind,
+    values: dict[str, str],
+) -> FieldProblems:
+    """The service's rules over the add form as typed (nothing is stored; issue 14)."""
+    command = CheckPerson(school_id=school_id, kind=kind, fields=values)
+    return await backend.send(request, Ops.CHECK_PERSON, command, actor=session.actor)
 
 
 async def remove_person(
