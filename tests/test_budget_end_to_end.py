@@ -398,3 +398,13 @@ def test_order_approval_invoice_payment_and_allocation(
             by_name = {row[1]: row[-3:] for row in rows[1:-1]}
             assert by_name == {"de Boer": (15.5, 0, 15.5), "Yilmaz": (5, 0, 5)}, rows
             assert rows[-1][0] == "Totaal" and rows[-1][-3:] == (20.5, 0, 20.5)
+            # The same figures in the JSON API, by person id.
+            figures = http.get(f"/api/v1/schools/{school_id}/budget/allocations", headers=api)
+            assert figures.status_code == 200, figures.text
+            body = figures.json()
+            assert (body["allocated_cents"], body["spent_cents"], body["left_cents"]) == (
+                2050,
+                0,
+                2050,
+            )
+            assert {i["person_id"]: i["left_cents"] for i in body["items"]}[person_id] == 1550
