@@ -41,7 +41,10 @@ def test_the_yellow_block_follows_the_counts(  # type: ignore[no-untyped-def]
         page.wait_for_timeout(200)
     console_errors.clear()  # the 404s while the budget service did not know the school yet
     block = page.locator("#gele-blok")
-    expect(block).to_contain_text("€ 0,00")
+    # Issue 14: the collective count starts at the school's DUO count (1001 students).
+    expect(page.locator("#f-collectief")).to_have_value("1001")
+    expect(page.locator("#blok-collectief")).to_have_text("€ 21.021,00")
+    expect(block).to_contain_text("€ 0,00")  # nothing individual yet
 
     page.fill("#f-collectief", "10")
     expect(page.locator("#blok-collectief")).to_have_text("€ 210,00")

@@ -12,6 +12,7 @@ real broker. Once with SQLite, once with budget and invoicing on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +34,7 @@ from ck_runtime.service import ServiceRuntime
 from ck_testkit.journeys import page_login, path_of, showing, wait_for
 from ck_testkit.portal import Portal, csrf_from, mail_text
 from ck_testkit.rosters import student_xlsx
+from openpyxl import load_workbook
 
 T = TypeVar("T")
 ADMIN = "beheer@cjp.test"
@@ -118,6 +121,29 @@ def order(http: httpx.Client, collective: int, individual: int, order_id: str = 
     return check.text
 
 
+def assign(http: httpx.Client, data: dict[str, str]) -> httpx.Response:
+    """Budget toewijzen in its two steps (issue 14): the totals of the selection, then the
+    confirmation with the fields the check page carries. The check's answer when it refuses."""
+    page = http.get("/bestellingen/toewijzen")
+    check = http.post("/bestellingen/toewijzen", data={**data, "csrf_token": csrf_from(page.text)})
+    if check.status_code != 200:
+        return check
+    form = check.text[check.text.index('action="/bestellingen/toewijzen/bevestigen"') :]
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
+    carried: dict[str, list[str]] = {}
+    for name, value in fields:
+        carried.setdefault(name, []).append(unescape(value))
+    return http.post("/bestellingen/toewijzen/bevestigen", data=carried)
+
+
+def form_values(html: str) -> dict[str, str]:
+    """The text inputs and text areas of a page's form, as shown (entities undone)."""
+    inputs = r'<input id="f-[^"]+" name="([^"]+)" type="[^"]+" value="([^"]*)"'
+    areas = r'<textarea id="f-[^"]+" name="([^"]+)"[^>]*>([^<]*)</textarea>'
+    found = re.findall(inputs, html) + re.findall(areas, html)
+    return {name: unescape(value) for name, value in found}
+
+
 def pdf_text(content: bytes, folder: Path) -> str:
     path = folder / "factuur.pdf"
     path.write_bytes(content)
@@ -158,12 +184,29 @@ def test_order_approval_invoice_payment_and_allocation(
             page_login(http, HOLDER, PASSWORD)
             page_login(admin, ADMIN, admin_password)
 
+            # Instellingen: the postal address (issue 14, R-SCHOOL-1), printed on the invoice.
+            settings_page = http.get("/instellingen").text
+            saved = http.post(
+                "/instellingen",
+                data={
+                    **form_values(settings_page),
+                    "street": "Kerkstraat 12a",
+                    "postcode": "2011ab",
+                    "city": "Haarlem",
+                    "csrf_token": csrf_from(settings_page),
+                },
+            )
+            assert saved.status_code == 303, saved.text
+            assert 'value="2011 AB"' in http.get("/instellingen").text
+
             # Producten: the school's data prefilled, the yellow block, the order (R-BUDGET-2).
             form = wait_for(
                 showing(http, "/producten", "gele-blok"),
                 what="the budget service knows the school",
             )
             assert "1001" in form.text and 'id="gele-blok"' in form.text
+            # The DUO count is the collective count's starting value (issue 14).
+            assert re.search(r'name="collectief"[^>]*value="1001"', form.text), form.text
             checked = order(http, collective=10, individual=5)
             assert "€ 117,50" in checked  # 10 x 10,50 + 5 x 2,50
             listed = http.get("/producten?gedaan=besteld").text
@@ -191,7 +234,15 @@ def test_order_approval_invoice_payment_and_allocation(
             pdf = http.get(link.group(1))
             assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
             text = pdf_text(pdf.content, tmp_path)
-            for expected in (number.group(1), "Nova College", "€ 130,00", "PO-2026-17"):
+            for expected in (
+                number.group(1),
+                "Nova College",
+                "€ 130,00",
+                "PO-2026-17",
+                "Kerkstraat 12a",
+                "2011 AB",
+                "Haarlem",
+            ):
                 assert expected in text, expected
 
             # A CJP admin records the payment (R-INVOICE-4); recording it twice changes nothing.
@@ -278,27 +329,30 @@ def test_order_approval_invoice_payment_and_allocation(
             assert "Yilmaz" not in page  # not active: no budget for them
 
             def allocated() -> httpx.Response | None:
-                page = http.get("/bestellingen/toewijzen")
-                done = http.post(
-                    "/bestellingen/toewijzen",
-                    data={
-                        "bedrag": "10,50",
-                        "persoon": person_id,
-                        "csrf_token": csrf_from(page.text),
-                    },
-                )
+                done = assign(http, {"bedrag": "10,50", "persoon": person_id})
                 # The budget service hears of the activation through the broker.
                 return done if done.status_code == 200 else None
 
             done = wait_for(allocated, what="the budget service knows the active student")
             assert "€ 10,50 toegewezen aan 1 student(en)" in done.text
             assert "Nog toe te wijzen: € 94,50" in done.text
-            # Never beyond what is assignable: all or nothing, with a clear message.
+            # Issue 14: the totals of the selection before anything is assigned.
             page = http.get("/bestellingen/toewijzen")
-            refused = http.post(
+            check = http.post(
                 "/bestellingen/toewijzen",
-                data={"bedrag": "100,00", "persoon": person_id, "csrf_token": csrf_from(page.text)},
+                data={"bedrag": "2,00", "persoon": person_id, "csrf_token": csrf_from(page.text)},
             )
+            assert check.status_code == 200, check.text
+            assert "Er is nog niets toegewezen." in check.text
+            assert re.search(r'id="selectie-totaal"><strong>€ 2,00<', check.text), check.text
+            assert re.search(r'id="selectie-daarna">€ 92,50<', check.text), check.text
+            assert "€ 94,50" in http.get("/bestellingen/overzicht").text  # nothing assigned yet
+            # Per student: assigned, spent, left (nothing spent yet), and the page's totals.
+            shown = http.get("/bestellingen/toewijzen").text
+            assert re.search(r'id="totaal-toegewezen">€ 10,50<', shown), shown
+            assert re.search(r'id="totaal-over">€ 10,50<', shown), shown
+            # Never beyond what is assignable: all or nothing, with a clear message.
+            refused = assign(http, {"bedrag": "100,00", "persoon": person_id})
             assert refused.status_code == 409, refused.text
             ledger = http.get("/bestellingen/overzicht").text
             assert "€ 94,50" in ledger
@@ -321,13 +375,36 @@ def test_order_approval_invoice_payment_and_allocation(
             wait_for(showing(http, "/bestellingen/toewijzen", "Yilmaz"), what="Ali listed")
 
             def both() -> httpx.Response | None:
-                page = http.get("/bestellingen/toewijzen")
-                done = http.post(
-                    "/bestellingen/toewijzen",
-                    data={"bedrag": "5,00", "iedereen": "ja", "csrf_token": csrf_from(page.text)},
-                )
+                done = assign(http, {"bedrag": "5,00", "iedereen": "ja", "status": "actief"})
                 return done if done.status_code == 200 else None
 
             done = wait_for(both, what="the budget service knows both active students")
             assert "€ 10,00 toegewezen aan 2 student(en)" in done.text, done.text
             assert "Nog toe te wijzen: € 84,50" in done.text
+
+            # Filters like the people list (issue 14): any column, the status.
+            media = http.get("/bestellingen/toewijzen", params={"opleiding": "medi"}).text
+            assert "Boer" in media and "Yilmaz" not in media
+            assert re.search(r'id="totaal-toegewezen">€ 15,50<', media), media
+            nieuw = http.get("/bestellingen/toewijzen", params={"status": "nieuw"}).text
+            assert "Boer" not in nieuw and "Yilmaz" not in nieuw
+            # The export: every student matching the filter with assigned, spent and left.
+            export = http.get("/bestellingen/toewijzen/export.xlsx", params={"status": "actief"})
+            assert export.status_code == 200, export.text
+            assert "budget_toewijzingen_" in export.headers["content-disposition"]
+            sheet = load_workbook(io.BytesIO(export.content)).active
+            rows = [tuple(c.value for c in row) for row in sheet.iter_rows()]
+            assert rows[0][-3:] == ("Toegewezen", "Besteed", "Over")
+            by_name = {row[1]: row[-3:] for row in rows[1:-1]}
+            assert by_name == {"de Boer": (15.5, 0, 15.5), "Yilmaz": (5, 0, 5)}, rows
+            assert rows[-1][0] == "Totaal" and rows[-1][-3:] == (20.5, 0, 20.5)
+            # The same figures in the JSON API, by person id.
+            figures = http.get(f"/api/v1/schools/{school_id}/budget/allocations", headers=api)
+            assert figures.status_code == 200, figures.text
+            body = figures.json()
+            assert (body["allocated_cents"], body["spent_cents"], body["left_cents"]) == (
+                2050,
+                0,
+                2050,
+            )
+            assert {i["person_id"]: i["left_cents"] for i in body["items"]}[person_id] == 1550

@@ -90,7 +90,7 @@ def test_budget_holder_grants_and_revokes_docent_plus(  # type: ignore[no-untype
     holder.click("main >> a:has-text('upload bestand')")
     holder.set_input_files("#f-bestand", str(roster))
     holder.check("#f-bevestigd")
-    holder.click("button:has-text('af afronden')")
+    holder.click("button:has-text('afronden')")
     expect(holder.locator("main")).to_contain_text("De upload is afgerond.")
     expect(holder.locator("#toegevoegd")).to_have_text("2")
 

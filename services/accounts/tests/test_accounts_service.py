@@ -398,3 +398,77 @@ async def test_an_older_hash_is_replaced_at_log_in(db: Database) -> None:
     assert (await login(db, "admin@cjp.nl", "verkeerd wachtwoord"))["error"]["code"] == (
         "unauthenticated"
     )
+
+
+# --- issue 14: the postal address (R-SCHOOL-1, printed on invoices) ----------------------------
+async def test_the_postal_address_is_stored_normalised_and_announced(db: Database) -> None:
+    school = await register(db)
+    holder = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school["school_id"],
+    }
+    settings = {
+        **SCHOOL["settings"],
+        "street": " Kerkstraat 12a ",
+        "postcode": "2011ab",
+        "city": "Haarlem",
+    }
+    reply = await call(
+        db, Ops.SCHOOL_UPDATE, {"school_id": school["school_id"], "settings": settings}, holder
+    )
+    assert reply["ok"], reply
+    assert (reply["result"]["street"], reply["result"]["postcode"]) == ("Kerkstraat 12a", "2011 AB")
+    got = await call(db, Ops.SCHOOL_GET, {"school_id": school["school_id"]}, holder)
+    assert (got["result"]["postcode"], got["result"]["city"]) == ("2011 AB", "Haarlem")
+    async with db.read() as session:
+        bodies = [r.body for r in (await session.execute(select(outbox.c.body))).all()]
+    registered = [b for b in bodies if b["type"] == "accounts.school.registered"]
+    changed = [b for b in bodies if b["type"] == "accounts.school.settings_changed"]
+    assert registered[0]["postcode"] == ""  # registered without an address
+    assert (changed[0]["street"], changed[0]["postcode"], changed[0]["city"]) == (
+        "Kerkstraat 12a",
+        "2011 AB",
+        "Haarlem",
+    )
+
+
+@pytest.mark.parametrize("postcode", ["123 AB", "0123 AB", "1234 A", "1234-AB", "ABCD 12"])
+async def test_a_postcode_not_in_the_dutch_format_is_refused(db: Database, postcode: str) -> None:
+    school = await register(db)
+    holder = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school["school_id"],
+    }
+    settings = {**SCHOOL["settings"], "postcode": postcode}
+    reply = await call(
+        db, Ops.SCHOOL_UPDATE, {"school_id": school["school_id"], "settings": settings}, holder
+    )
+    assert not reply["ok"]
+    assert reply["error"]["field_errors"]["settings.postcode"]["reason"] == "field.postcode"
+
+
+async def test_the_check_reports_every_format_problem_and_stores_nothing(db: Database) -> None:
+    """Issue 14: the forms ask before they show their errors, so one round says it all."""
+    school = await register(db)
+    holder = {
+        "user_id": str(uuid.uuid4()),
+        "role": "budgethouder",
+        "school_id": school["school_id"],
+    }
+    query = {
+        "brin_codes": ["25LG", "XYZ", "12ab"],
+        "contact_emails": ["", "geen-adres", "jan@nova.nl"],
+        "budget_holder_email": "ook-geen",
+    }
+    reply = await call(db, Ops.CHECK_SCHOOL_INPUT, query, holder)
+    assert reply["ok"], reply
+    fields = reply["result"]["fields"]
+    assert set(fields) == {"brin_codes.1", "contacts.1.email", "budget_holder.email"}, fields
+    assert fields["brin_codes.1"] == {"reason": "brin_invalid", "params": {"brin": "XYZ"}}
+    assert fields["contacts.1.email"]["reason"] == "contact_email_invalid"
+    clean = await call(db, Ops.CHECK_SCHOOL_INPUT, {"brin_codes": ["25LG"]}, holder)
+    assert clean["result"]["fields"] == {}
+    anonymous = await call(db, Ops.CHECK_SCHOOL_INPUT, query)
+    assert anonymous["error"]["code"] == "unauthenticated"

@@ -344,3 +344,33 @@ async def test_no_card_payments_after_the_programme_period(world: World) -> None
     )
     assert error["code"] == "conflict" and error["reason"] == "period_over"
     assert await allocation(world, student) == (1_000, 0)
+
+
+async def test_allocations_show_assigned_spent_and_left_per_student(world: World) -> None:
+    """Issue 14 (Budget toewijzen shows the money): per student and in total, only this
+    school's students, for some ids (a page of the list) or all (the export)."""
+    anna = await student_with_budget(world, 2_000)
+    bram = await student_with_budget(world, 1_000)
+    nobody = uuid.uuid4()  # on the list, never assigned anything
+    await world.ok(Ops.CARD_CHARGE, charge(world.card(anna), 1_250), world.provider(uuid.uuid4()))
+    some = await world.ok(
+        Ops.ALLOCATIONS, {"school_id": world.school, "person_ids": [bram, nobody, anna]}
+    )
+    assert [
+        (i["person_id"], i["allocated_cents"], i["spent_cents"], i["left_cents"])
+        for i in some["items"]
+    ] == [
+        (str(bram), 1_000, 0, 1_000),
+        (str(anna), 2_000, 1_250, 750),
+    ]
+    assert (some["allocated_cents"], some["spent_cents"], some["left_cents"]) == (
+        3_000,
+        1_250,
+        1_750,
+    )
+    everyone = await world.ok(Ops.ALLOCATIONS, {"school_id": world.school})
+    assert {i["person_id"] for i in everyone["items"]} == {str(anna), str(bram)}
+    # Another school's budget holder sees nothing of these students.
+    other = uuid.uuid4()
+    refused = await world.error(Ops.ALLOCATIONS, {"school_id": world.school}, world.holder(other))
+    assert refused["code"] == "forbidden"

@@ -52,8 +52,24 @@ def test_settings_form_becomes_the_contract_payload() -> None:
             }
         ],
         "default_order_reference": "REF-1",
+        "street": "",
+        "postcode": "",
+        "city": "",
     }
     assert parsed.contact_rows == [1]
+
+
+def test_the_postal_address_is_read_and_the_postcode_written_one_way() -> None:
+    form = {**FILLED, "street": " Kerkstraat 12a", "postcode": "2011ab", "city": "Haarlem"}
+    parsed = parse_settings_form(form)
+    assert parsed.ok, parsed.errors
+    assert parsed.payload is not None
+    assert (parsed.payload["street"], parsed.payload["postcode"]) == ("Kerkstraat 12a", "2011 AB")
+    bad = parse_settings_form({**form, "postcode": "2011", "name": ""})
+    assert bad.errors["postcode"] == "Vul een postcode in zoals 1234 AB."
+    assert "name" in bad.errors  # both in one round
+    assert bad.values["postcode"] == "2011"
+    assert settings_values({"postcode": "2011 AB", "city": "Haarlem"})["postcode"] == "2011 AB"
 
 
 def test_bad_input_is_kept_with_a_message_per_field() -> None:

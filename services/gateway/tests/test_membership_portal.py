@@ -338,6 +338,13 @@ async def test_activation_page_keeps_input_and_shows_dutch_errors(mstack: Stack)
         assert 'value="de Boer"' in missing.text
         assert 'value="31-13-2006"' in missing.text
 
+        # One round (issue 14): a malformed code (the service's rule) with the page's own.
+        malformed = await activate_page(client, mstack, "ABC", email="geen-adres")
+        assert malformed.status_code == 422
+        assert "Een activatiecode bestaat uit 12 letters en cijfers" in malformed.text
+        assert 'id="e-code"' in malformed.text and 'id="e-email"' in malformed.text
+        assert 'value="ABC"' in malformed.text
+
         wrong = await activate_page(client, mstack, "ABCD-EFGH-JKMN")
         assert wrong.status_code == 422
         assert "Deze activatiecode is onbekend" in wrong.text

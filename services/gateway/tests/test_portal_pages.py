@@ -227,6 +227,61 @@ async def test_settings_with_bad_input_come_back_with_messages_and_nothing_lost(
     assert field_value(response.text, "duo_student_count") == "800"
 
 
+async def test_settings_report_every_error_in_one_round(stack: Stack) -> None:
+    """Issue 14: a blank name and a bad count (the gateway's check), a bad postcode (the
+    contract's) and a bad BRIN code and contact address (accounts' rules) in one answer."""
+    school = stack.schools["a"]
+    async with stack.client() as client:
+        await stack.page_login(client, school.email, school.password)
+        page = await client.get("/instellingen")
+        form = {
+            "csrf_token": stack.csrf_of(page.text),
+            "name": "",
+            "brin_codes": "01AB\nXYZ",
+            "duo_student_count": "veel",
+            "postcode": "12345",
+            "contact_0_name": "Jan",
+            "contact_0_email": "geen-adres",
+        }
+        response = await client.post("/instellingen", data=form)
+    assert response.status_code == 422
+    for name in ("name", "brin_codes", "duo_student_count", "postcode", "contact_0_email"):
+        assert f'aria-describedby="e-{name}"' in response.text, name
+    assert "geen geldige BRIN-code" in response.text
+    assert "Vul een geldig e-mailadres in." in response.text
+    assert "Vul een postcode in zoals 1234 AB." in response.text
+    assert field_value(response.text, "duo_student_count") == "veel"
+    assert field_value(response.text, "contact_0_email") == "geen-adres"
+
+
+async def test_the_postal_address_is_edited_under_instellingen(stack: Stack) -> None:
+    """Issue 14 (R-SCHOOL-1): street and number, postcode (Dutch format), city."""
+    school = stack.schools["a"]
+    async with stack.client() as client:
+        await stack.page_login(client, school.email, school.password)
+        page = await client.get("/instellingen")
+        assert 'name="postcode"' in page.text and "Postadres" in page.text
+        form = {
+            "csrf_token": stack.csrf_of(page.text),
+            "name": school.name,
+            "brin_codes": "01AB",
+            "duo_student_count": "800",
+            "street": "Kerkstraat 12a",
+            "postcode": "12345",
+            "city": "Haarlem",
+        }
+        refused = await client.post("/instellingen", data=form)
+        assert refused.status_code == 422
+        assert "Vul een postcode in zoals 1234 AB." in refused.text
+        assert field_value(refused.text, "postcode") == "12345"
+        assert field_value(refused.text, "street") == "Kerkstraat 12a"
+        saved = await client.post("/instellingen", data={**form, "postcode": "2011ab"})
+        assert saved.status_code == 303, saved.text
+        shown = await client.get("/instellingen")
+    assert field_value(shown.text, "postcode") == "2011 AB"
+    assert field_value(shown.text, "city") == "Haarlem"
+
+
 async def test_tenant_isolation_on_pages(stack: Stack) -> None:
     a, b = stack.schools["a"], stack.schools["b"]
     async with stack.client() as client:
@@ -331,6 +386,31 @@ async def test_admin_register_form_errors_keep_the_input(stack: Stack) -> None:
     assert "Vul een heel getal in." in response.text
     assert field_value(response.text, "duo_student_count") == "twintig"
     assert field_value(response.text, "budget_holder_email") == "halve@school.example"
+
+
+async def test_register_form_reports_every_error_in_one_round(stack: Stack) -> None:
+    """Issue 14: blanks and numbers (the gateway's) with BRIN and address formats (accounts')."""
+    async with stack.client() as client:
+        await stack.page_login(client, stack.admin_email, stack.admin_password)
+        form = await client.get("/beheer/scholen/nieuw")
+        response = await client.post(
+            "/beheer/scholen/nieuw",
+            data={
+                "csrf_token": stack.csrf_of(form.text),
+                "name": "",
+                "brin_codes": "01AB\nXYZ",
+                "duo_student_count": "twintig",
+                "budget_holder_name": "Piet",
+                "budget_holder_email": "geen-adres",
+            },
+        )
+    assert response.status_code == 422
+    assert "Dit veld mag niet leeg zijn." in response.text  # the name
+    assert "Vul een heel getal in." in response.text
+    assert "&#39;XYZ&#39; is geen geldige BRIN-code" in response.text
+    for name in ("name", "brin_codes", "duo_student_count", "budget_holder_email"):
+        assert f'aria-describedby="e-{name}"' in response.text, name
+    assert textarea_value(response.text, "brin_codes") == "01AB\nXYZ"
 
 
 async def test_a_budget_holder_cannot_register_a_school(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import aio_pika
 import pytest
-from ck_contracts.accounts import SchoolRegistered
+from ck_contracts.accounts import SchoolRegistered, SchoolSettingsChanged
 from ck_contracts.budget import BudgetOrderApproved, OrderLine
 from ck_contracts.invoicing import Invoice, InvoiceCreated, InvoicePaid, InvoiceStatus, Ops
 from ck_contracts.messaging import EVENTS_EXCHANGE
@@ -460,6 +460,60 @@ async def test_pdf_reads_back(db: Database, tmp_path: Path) -> None:
     paid = await call(db, Ops.PDF, ref, admin())
     text = pdf_text(base64.b64decode(paid["result"]["content_b64"]), tmp_path)
     assert "Betaald" in text and f"Betaald op {clocks.today():%d-%m-%Y}" in text
+
+
+async def test_pdf_prints_the_school_postal_address(db: Database, tmp_path: Path) -> None:
+    """Issue 14 (R-SCHOOL-1, R-INVOICE-2): the address set under Instellingen travels in
+    SchoolSettingsChanged and stands under the school's name; an older event without an
+    address (None) keeps it, an empty one clears it."""
+    invoice = await make_invoice(db, school_number=10289)
+    consumer = known_schools_consumer("invoicing", address=True)
+    first = clocks.now()
+    registered = SchoolRegistered(
+        school_id=SCHOOL_A, school_number=10289, name="Nova College", occurred_at=first
+    )
+    changed = SchoolSettingsChanged(
+        school_id=SCHOOL_A,
+        school_number=10289,
+        duo_student_count=1001,
+        name="Nova College",
+        street="Kerkstraat 12a",
+        postcode="2011 AB",
+        city="Haarlem",
+        occurred_at=first + timedelta(minutes=1),
+    )
+    assert await consumer.handle(registered.envelope(), db)
+    assert await consumer.handle(changed.envelope(), db)
+    ref = {"school_id": SCHOOL_A, "invoice_id": invoice["id"]}
+
+    async def text() -> str:
+        reply = await call(db, Ops.PDF, ref, budget_holder(SCHOOL_A))
+        assert reply["ok"], reply
+        return pdf_text(base64.b64decode(reply["result"]["content_b64"]), tmp_path)
+
+    printed = await text()
+    assert "Nova College" in printed and "Kerkstraat 12a" in printed, printed
+    assert "2011 AB" in printed and "Haarlem" in printed, printed
+    # An event without address fields (sent before addresses travelled) keeps the address.
+    renamed = SchoolSettingsChanged(
+        school_id=SCHOOL_A,
+        school_number=10289,
+        duo_student_count=1001,
+        name="Nova College Haarlem",
+        occurred_at=first + timedelta(minutes=2),
+    )
+    assert await consumer.handle(renamed.envelope(), db)
+    printed = await text()
+    assert "Nova College Haarlem" in printed and "Kerkstraat 12a" in printed, printed
+    # The school empties its address: the invoice has none.
+    cleared = SchoolSettingsChanged.model_validate(
+        renamed.model_dump()
+        | {"id": uuid.uuid4(), "street": "", "postcode": "", "city": ""}
+        | {"occurred_at": first + timedelta(minutes=3)}
+    )
+    assert await consumer.handle(cleared.envelope(), db)
+    printed = await text()
+    assert "Kerkstraat" not in printed and "2011 AB" not in printed, printed
 
 
 def test_pdf_escapes_what_it_is_given() -> None:

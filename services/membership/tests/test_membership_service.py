@@ -678,3 +678,16 @@ async def test_every_school_scoped_operation_refuses_another_schools_actor(db: D
         stranger = _actor_of(OTHER_SCHOOL, op.permission)
         reply = await call(db, op, SCOPED_REQUESTS[op.name], stranger)
         assert reply["error"]["code"] == "forbidden", (op.name, reply)
+
+
+async def test_the_code_check_says_only_whether_it_can_be_a_code(db: Database) -> None:
+    """Issue 14: asked by the activation page when it refuses the form for its own reasons."""
+    bad = await call(db, Ops.CHECK_ACTIVATION_CODE, {"code": "ABC"})
+    assert bad["ok"], bad
+    assert bad["result"]["fields"] == {
+        "code": {"reason": "activation_code_malformed", "params": {}}
+    }
+    fine = await call(db, Ops.CHECK_ACTIVATION_CODE, {"code": "abcd-efgh-jkmn"})
+    assert fine["result"]["fields"] == {}
+    blank = await call(db, Ops.CHECK_ACTIVATION_CODE, {"code": ""})
+    assert blank["result"]["fields"] == {}

@@ -232,6 +232,36 @@ async def test_template_is_a_spreadsheet(db: Database) -> None:
 
 
 # --- hand edits -----------------------------------------------------------------------------------
+async def test_check_person_reports_every_problem_and_stores_nothing(db: Database) -> None:
+    """Issue 14: the add form's text as typed; every rule of ADD_PERSON at once."""
+    typed = {
+        "voornaam": "Anna",
+        "achternaam": "",
+        "email": "anna-at-school",
+        "mobiel": "0612345678",
+        "locatienaam": "Haarlem",
+        "studiejaar": "twee",
+        "opleiding": "ICT",
+    }
+    check = {"school_id": str(SCHOOL_A), "kind": "students", "fields": typed}
+    reply = await call(db, Ops.CHECK_PERSON, check)
+    assert reply["ok"], reply
+    found = {path: e["reason"] for path, e in reply["result"]["fields"].items()}
+    assert set(found) == {
+        "fields.achternaam",
+        "fields.email",
+        "fields.mobiel",
+        "fields.studiejaar",
+    }, found
+    assert found["fields.mobiel"] == "roster.cell.mobiel_06"
+    fine = {**typed, "achternaam": "de Vries", "email": "anna@school.nl", "mobiel": ""}
+    ok = await call(db, Ops.CHECK_PERSON, {**check, "fields": {**fine, "studiejaar": "2"}})
+    assert ok["result"]["fields"] == {}
+    assert await people_count(db) == 0
+    other = await call(db, Ops.CHECK_PERSON, {**check, "school_id": str(uuid.uuid4())})
+    assert other["error"]["code"] == "forbidden"
+
+
 async def test_add_and_remove_by_hand(db: Database) -> None:
     fields = {
         "voornaam": " Anna ",

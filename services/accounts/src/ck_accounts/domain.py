@@ -72,14 +72,27 @@ def settings_errors(settings: SchoolSettings) -> dict[str, FieldError]:
     errors: dict[str, FieldError] = {}
     if not settings.brin_codes:
         errors["brin_codes"] = FieldError(reason=AccountsReason.BRIN_REQUIRED)
-    for i, brin in enumerate(settings.brin_codes):
+    errors.update(format_errors(settings.brin_codes, [c.email for c in settings.contacts]))
+    return errors
+
+
+def format_errors(
+    brin_codes: list[str], contact_emails: list[str], budget_holder_email: str | None = None
+) -> dict[str, FieldError]:
+    """The format rules of a school's input, on text as typed: each BRIN code, each contact's
+    address (when given), the budget holder's address (when asked). Used by the commands and
+    by the check operation the forms ask (issue 14), so both say the same."""
+    errors: dict[str, FieldError] = {}
+    for i, brin in enumerate(brin_codes):
         if not _BRIN.match(brin.strip().upper()):
             errors[f"brin_codes.{i}"] = FieldError(
-                reason=AccountsReason.BRIN_INVALID, params={"brin": brin}
+                reason=AccountsReason.BRIN_INVALID, params={"brin": brin.strip()}
             )
-    for i, contact in enumerate(settings.contacts):
-        if contact.email and email_error(contact.email):
+    for i, email in enumerate(contact_emails):
+        if email.strip() and email_error(email):
             errors[f"contacts.{i}.email"] = FieldError(reason=AccountsReason.CONTACT_EMAIL_INVALID)
+    if budget_holder_email is not None and (problem := email_error(budget_holder_email)):
+        errors["budget_holder.email"] = problem
     return errors
 
 

@@ -243,6 +243,9 @@ def _school(row: Row[Any]) -> School:
         duo_student_count=row.duo_student_count,
         contacts=row.contacts,
         default_order_reference=row.default_order_reference,
+        street=row.street,
+        postcode=row.postcode,
+        city=row.city,
     )
 
 
@@ -253,6 +256,9 @@ _SETTINGS_COLUMNS = (
     "duo_student_count",
     "contacts",
     "default_order_reference",
+    "street",
+    "postcode",
+    "city",
 )
 
 

@@ -31,6 +31,10 @@ schools = Table(
     Column("duo_student_count", Integer, nullable=False),
     Column("contacts", JSON, nullable=False),
     Column("default_order_reference", String(100), nullable=False, default=""),
+    # Issue 14: the postal address (R-SCHOOL-1, printed on invoices).
+    Column("street", String(100), nullable=False, server_default=""),
+    Column("postcode", String(10), nullable=False, server_default=""),
+    Column("city", String(100), nullable=False, server_default=""),
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
     Column("updated_at", UtcDateTime(timezone=True), nullable=False),
 )

@@ -465,6 +465,29 @@ async def members_with_card(session: AsyncSession, card_number: str) -> Sequence
     ).all()
 
 
+_IDS_PER_QUERY = 500  # an IN list stays far below SQLite's and asyncpg's parameter limits
+
+
+async def allocations_of(
+    session: AsyncSession, school_id: uuid.UUID, person_ids: Sequence[uuid.UUID] | None
+) -> list[tuple[uuid.UUID, int, int]]:
+    """(person id, allocated, spent) of the school's students with an allocation: these
+    students, or all of them (None), in the order of the ids given (else by person id)."""
+    columns = (allocations.c.person_id, allocations.c.allocated_cents, allocations.c.spent_cents)
+    of_school = select(*columns).where(allocations.c.school_id == school_id)
+    if person_ids is None:
+        rows = (await session.execute(of_school.order_by(allocations.c.person_id))).all()
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+    found: dict[uuid.UUID, tuple[uuid.UUID, int, int]] = {}
+    unique = list(dict.fromkeys(person_ids))
+    for start in range(0, len(unique), _IDS_PER_QUERY):
+        chunk = unique[start : start + _IDS_PER_QUERY]
+        query = of_school.where(allocations.c.person_id.in_(chunk))
+        for r in (await session.execute(query)).all():
+            found[r[0]] = (r[0], int(r[1]), int(r[2]))
+    return [found[i] for i in unique if i in found]
+
+
 async def lock_allocation(
     session: AsyncSession, person_id: uuid.UUID, school_id: uuid.UUID
 ) -> Row[Any] | None:

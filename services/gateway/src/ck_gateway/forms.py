@@ -1,32 +1,49 @@
-"""HTML forms <-> contract models, without I/O.
+"""HTML forms <-> contract models (and the one place a form's errors are merged).
 
 A form that fails is shown again with exactly what the user typed and one Dutch message per
 field, so bad input loses nothing. Errors come from two places with the same field paths: the
 gateway's own schema check (pydantic) and the owning service's rules (e.g. BRIN format); both
 are mapped to the form's field names here.
+
+One round of errors (issue 14): the gateway's own check never stops at the first group (blank
+fields, numbers and the contract's limits are all reported together), and when it refuses a
+form the page still asks the owning service for the rules only it knows, through the service's
+check operation (nothing is stored), and shows both at once: `also_checked`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ck_contracts.accounts import RegisterSchool, SchoolSettings
+from ck_contracts.accounts import (
+    MAX_BRIN_CODES,
+    CheckSchoolInput,
+    RegisterSchool,
+    SchoolSettings,
+)
+from ck_contracts.accounts import MAX_CONTACTS as CONTRACT_MAX_CONTACTS
 from ck_contracts.bounds import SEARCH_MAX, clean_text
+from ck_contracts.rpc import FieldProblems
+from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from pydantic import BaseModel, ValidationError
 
-from ck_gateway.errors import dutch_errors
+from ck_gateway.errors import dutch_errors, render_fields
 
 MAX_CONTACTS = 3
 CONTACT_PARTS = ("name", "role", "email", "phone")
+ADDRESS_FIELDS = ("street", "postcode", "city")  # the postal address (issue 14)
 SETTINGS_FIELDS = (
     "name",
     "brin_codes",
     "locations",
     "duo_student_count",
     "default_order_reference",
+    "street",
+    "postcode",
+    "city",
     *(f"contact_{i}_{part}" for i in range(MAX_CONTACTS) for part in CONTACT_PARTS),
 )
 REGISTER_FIELDS = (
@@ -58,6 +75,32 @@ def validated(
             name = (names or {}).get(path.rsplit(".", 1)[-1], GENERAL)
             errors.setdefault(name, message)
         return None, errors
+
+
+def merged(own: Mapping[str, str], more: Mapping[str, str]) -> dict[str, str]:
+    """Per form field one message: the page's own first (it knows the form's words), then
+    the service's for every other field."""
+    errors = dict(own)
+    for name, message in more.items():
+        errors.setdefault(name, message)
+    return errors
+
+
+async def also_checked(
+    own: dict[str, str],
+    check: Awaitable[FieldProblems],
+    to_form: Callable[[Mapping[str, str]], dict[str, str]],
+) -> dict[str, str]:
+    """The page's own errors and the owning service's, in one round. `check` is the service's
+    check operation over what was typed (it stores nothing); `to_form` maps its field paths
+    to the form's names. The check helps, it does not decide: the command itself is checked
+    again when the form is sent without errors, so a refused or unanswered check leaves the
+    page's own errors."""
+    try:
+        problems = await check
+    except (RpcFailed, ServiceUnavailable):
+        return own
+    return merged(own, to_form(render_fields(problems.fields)))
 
 
 def search_term(raw: Any) -> str:
@@ -130,6 +173,9 @@ def parse_settings_form(form: Mapping[str, Any]) -> Parsed:
         **_settings_data(values),
         "contacts": contacts,
         "default_order_reference": values["default_order_reference"],
+        "street": values["street"],
+        "postcode": values["postcode"],
+        "city": values["city"],
     }
     parsed = Parsed(values=values, contact_rows=rows)
     parsed.errors = _plain_checks(data)
@@ -179,6 +225,21 @@ def parse_register_form(form: Mapping[str, Any]) -> Parsed:
     return parsed
 
 
+def school_input_check(parsed: Parsed) -> CheckSchoolInput:
+    """What accounts alone judges in a settings or registration form, as typed (cut to the
+    check's bounds: a value that long is refused by the form's own check already)."""
+    values = parsed.values
+    contacts, _ = _contacts(values) if "contact_0_name" in values else ([], [])
+    holder = values.get("budget_holder_email")
+    return CheckSchoolInput(
+        brin_codes=[code[:64] for code in split_codes(values.get("brin_codes", ""))][
+            :MAX_BRIN_CODES
+        ],
+        contact_emails=[c["email"][:254] for c in contacts][:CONTRACT_MAX_CONTACTS],
+        budget_holder_email=None if holder is None else holder.strip()[:254],
+    )
+
+
 def form_field(path: str, contact_rows: list[int] | None = None) -> str:
     """A field path of the contracts ("settings.contacts.1.email") -> a form field name."""
     parts = path.split(".")
@@ -199,7 +260,7 @@ def form_field(path: str, contact_rows: list[int] | None = None) -> str:
         return "contact_0_name"
     if head == "budget_holder" and len(parts) >= 2:
         return f"budget_holder_{parts[1]}"
-    if head in ("name", "duo_student_count", "default_order_reference"):
+    if head in ("name", "duo_student_count", "default_order_reference", *ADDRESS_FIELDS):
         return head
     return GENERAL
 
@@ -220,6 +281,7 @@ def settings_values(settings: Mapping[str, Any]) -> dict[str, str]:
         "locations": "\n".join(settings.get("locations", [])),
         "duo_student_count": str(settings.get("duo_student_count", "")),
         "default_order_reference": str(settings.get("default_order_reference", "")),
+        **{name: str(settings.get(name, "")) for name in ADDRESS_FIELDS},
     }
     contacts = list(settings.get("contacts", []))
     for i in range(MAX_CONTACTS):

@@ -255,8 +255,10 @@ def person_errors(fields: Mapping[str, str]) -> dict[str, str]:
 
 
 def parse_person_form(page: RosterPage, form: Mapping[str, Any]) -> ParsedPerson:
-    """The add form -> PersonFields; blanks in required fields and a studiejaar that is no whole
-    number get a Dutch message here, the other rules (e-mail, mobiel) come from the service."""
+    """The add form -> PersonFields; blanks in required fields, a studiejaar that is no whole
+    number and the contract's own limits (lengths, control characters) get a Dutch message
+    here, all at once. The other rules (e-mail, mobiel) are the service's: the page asks it
+    (Ops.CHECK_PERSON) when this check refuses, so one round shows everything (issue 14)."""
     values = {}
     for column in page.form_fields:
         raw = form.get(column.name, "")
@@ -273,12 +275,15 @@ def parse_person_form(page: RosterPage, form: Mapping[str, Any]) -> ParsedPerson
             data["studiejaar"] = year
         else:
             errors["studiejaar"] = "Vul een heel getal van 1 tot en met 6 in."
-    if errors:
-        return ParsedPerson(values, errors=errors)
     try:
-        return ParsedPerson(values, PersonFields.model_validate(data))
+        checked = PersonFields.model_validate(data)
     except ValidationError as exc:
-        return ParsedPerson(values, errors=person_errors(render_fields(field_errors(exc))))
+        for name, message in person_errors(render_fields(field_errors(exc))).items():
+            errors.setdefault(name, message)
+    else:
+        if not errors:
+            return ParsedPerson(values, checked)
+    return ParsedPerson(values, errors=errors)
 
 
 # --- "studenten uitnodigen" (R-MEMBER-2) ------------------------------------------------------

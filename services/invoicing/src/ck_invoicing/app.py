@@ -28,7 +28,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
         deps=settings,
         clock=clock,
         consumers=(
-            known_schools_consumer("invoicing"),
+            known_schools_consumer("invoicing", address=True),
             budget_consumer(portal_url=settings.portal_url),
             spending_consumer(settings),  # payouts (issue 13)
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from html import escape as html_escape
 from importlib import resources
@@ -100,8 +101,13 @@ def _line_rows(invoice: Invoice) -> str:
 
 
 def render_html(
-    invoice: Invoice, school_number: int, settings: InvoicingSettings, school_name: str = ""
+    invoice: Invoice,
+    school_number: int,
+    settings: InvoicingSettings,
+    school_name: str = "",
+    address_lines: Sequence[str] = (),
 ) -> str:
+    """address_lines: the school's postal address under its name (R-INVOICE-2), when known."""
     local_day = domain.local_date(invoice.invoice_date)
     due = domain.format_date(local_day + timedelta(days=settings.payment_term_days))
     vat = sum(line.vat_cents for line in invoice.lines)
@@ -112,6 +118,7 @@ def render_html(
         "school_number": str(school_number),
         # The name as accounts announced it; the number alone until it is known.
         "school_name": escape(school_name or f"School {school_number}"),
+        "school_address": "\n      ".join(_p(line) for line in address_lines),
         "invoice_date": domain.format_date(local_day),
         "due_date": due,
         "reference": escape(invoice.reference or "-"),
@@ -126,10 +133,15 @@ def render_html(
 
 
 def render_pdf(
-    invoice: Invoice, school_number: int, settings: InvoicingSettings, school_name: str = ""
+    invoice: Invoice,
+    school_number: int,
+    settings: InvoicingSettings,
+    school_name: str = "",
+    address_lines: Sequence[str] = (),
 ) -> bytes:
     """Blocking and CPU-bound (some milliseconds): call it in a worker thread."""
-    document = HTML(string=render_html(invoice, school_number, settings, school_name))
+    html = render_html(invoice, school_number, settings, school_name, address_lines)
+    document = HTML(string=html)
     with _render_lock:
         pdf: bytes | None = document.write_pdf(stylesheets=[_stylesheet()], font_config=_fonts())
     assert pdf is not None

@@ -31,7 +31,7 @@ from sqlalchemy import (
 metadata = MetaData()
 outbox, inbox = add_runtime_tables(metadata)
 audit_log = add_audit_table(metadata)  # the audit trail (ck_runtime.audit)
-known_schools = add_known_schools_table(metadata)
+known_schools = add_known_schools_table(metadata, address=True)
 
 invoices = Table(
     "invoices",

@@ -15,6 +15,7 @@ from ck_contracts.bounds import (
     Name,
     Password,
     Phone,
+    Postcode,
     RequiredEmail,
     RequiredName,
     Secret,
@@ -23,7 +24,7 @@ from ck_contracts.bounds import (
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Actor, Permission
-from ck_contracts.rpc import Empty, Reasons
+from ck_contracts.rpc import Empty, FieldProblems, Reasons
 
 SERVICE = "accounts"
 
@@ -41,6 +42,11 @@ class SchoolRegistered(Event):
     school_number: int
     name: str = ""  # the school's name (not personal data): for mails and invoices
     duo_student_count: int | None = None  # prefilled in the budget order form (R-BUDGET-2)
+    # The postal address (an organisation's, not personal data) for the invoice (R-INVOICE-2).
+    # None: sent before addresses travelled; "" is an address left empty.
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
 
 
 @register_event
@@ -51,6 +57,9 @@ class SchoolSettingsChanged(Event):
     school_number: int
     duo_student_count: int
     name: str = ""
+    street: str | None = None  # the postal address, as in SchoolRegistered
+    postcode: str | None = None
+    city: str | None = None
 
 
 # --- shared shapes ------------------------------------------------------------------------------
@@ -74,6 +83,11 @@ class SchoolSettings(BaseModel):
     duo_student_count: int = Field(ge=0, le=1_000_000)
     contacts: list[Contact] = Field(default_factory=list, max_length=MAX_CONTACTS)
     default_order_reference: ShortText = ""
+    # Issue 14: the postal address, printed on invoices (R-INVOICE-2). Optional: schools
+    # registered before it have none until Instellingen is saved with one.
+    street: ShortText = ""  # street and house number, one line ("Kerkstraat 12a")
+    postcode: Postcode = ""  # Dutch format, stored as "1234 AB"
+    city: ShortText = ""
 
 
 class School(SchoolSettings):
@@ -92,6 +106,21 @@ class Person(BaseModel):
 class RegisterSchool(BaseModel):
     settings: SchoolSettings
     budget_holder: Person
+
+
+class CheckSchoolInput(BaseModel):
+    """Issue 14 (one round of errors): the parts of a settings or registration form that only
+    accounts' rules judge, as typed, so a page that refuses the form already can show these
+    problems too. Nothing is stored. Contacts by their index in the command's list; "" for a
+    contact without an address."""
+
+    brin_codes: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_BRIN_CODES
+    )
+    contact_emails: list[Annotated[str, Field(max_length=254)]] = Field(
+        default_factory=list, max_length=MAX_CONTACTS
+    )
+    budget_holder_email: Annotated[str, Field(max_length=254)] | None = None
 
 
 class SchoolRef(BaseModel):
@@ -351,4 +380,15 @@ class Ops:
         list[School],
         Audience.ADMIN,
         permission=Permission.REGISTER_SCHOOL,
+    )
+    # --- issue 14: one round of errors -------------------------------------------------------
+    # Any logged-in actor (the handler checks there is one): it judges text, reads and stores
+    # nothing, for the settings form (school) and the registration form (CJP admin) alike.
+    CHECK_SCHOOL_INPUT = Operation[CheckSchoolInput, FieldProblems](
+        SERVICE,
+        "school.check_input",
+        CheckSchoolInput,
+        FieldProblems,
+        Audience.SCHOOL,
+        reasons=(_R.BRIN_INVALID, _R.CONTACT_EMAIL_INVALID, _R.EMAIL_INVALID),
     )

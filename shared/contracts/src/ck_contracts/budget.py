@@ -250,6 +250,34 @@ class AllocationResult(BaseModel):
     assignable_individual_cents: int
 
 
+class AllocationsQuery(BaseModel):
+    """Issue 14 (Budget toewijzen shows the money): each student's individual budget. person_ids:
+    these students (those on a page of the list, or a selection); None: every student of the
+    school who was ever assigned budget (the export)."""
+
+    school_id: UUID
+    person_ids: list[UUID] | None = Field(default=None, max_length=MAX_ALLOCATION_STUDENTS)
+
+
+class StudentBudget(BaseModel):
+    """One student's individual budget: assigned in total, spent with the CJP card, left."""
+
+    person_id: UUID
+    allocated_cents: int
+    spent_cents: int
+    left_cents: int
+
+
+class StudentBudgets(BaseModel):
+    """Only students with an allocation are listed (the others have 0 of everything); the
+    totals are over the listed ones."""
+
+    items: list[StudentBudget]
+    allocated_cents: int = 0
+    spent_cents: int = 0
+    left_cents: int = 0
+
+
 class BudgetReason(Reasons):
     """Why the budget service says no; params in the comments (the gateway has the Dutch)."""
 
@@ -408,4 +436,14 @@ class Ops:
             _R.PAYMENT_REFERENCE_REUSED,
             _R.PERIOD_OVER,
         ),
+    )
+    # --- issue 14: Budget toewijzen shows the money --------------------------------------------
+    ALLOCATIONS = Operation[AllocationsQuery, StudentBudgets](
+        SERVICE,
+        "budget.allocations",
+        AllocationsQuery,
+        StudentBudgets,
+        Audience.SCHOOL,
+        permission=Permission.ASSIGN_BUDGET,
+        school_scoped=True,
     )

@@ -28,7 +28,7 @@ from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
 from ck_contracts.roster import RosterKind
-from ck_contracts.rpc import Reasons
+from ck_contracts.rpc import FieldProblems, Reasons
 
 SERVICE = "membership"
 
@@ -112,6 +112,14 @@ class MembershipEnded(Event):
 
 
 # --- operations -------------------------------------------------------------------------------
+class CheckActivationCode(BaseModel):
+    """Issue 14 (one round of errors): the code as typed, for its format only. The page checks
+    the member's details itself; this tells it, in the same round, whether the code can be a
+    code at all. Nothing is looked up or counted: it reveals nothing about codes."""
+
+    code: Annotated[str, Field(max_length=CODE_MAX)] = ""
+
+
 class Activate(BaseModel):
     """The public activation page (/activeren): the code plus the member's own details."""
 
@@ -194,4 +202,13 @@ class Ops:
         permission=Permission.END_MEMBERSHIP,
         school_scoped=True,
         reasons=(_R.NO_ACTIVE_MEMBERSHIP,),
+    )
+    # --- issue 14: one round of errors -------------------------------------------------------
+    CHECK_ACTIVATION_CODE = Operation[CheckActivationCode, FieldProblems](
+        SERVICE,
+        "membership.activation.check_code",
+        CheckActivationCode,
+        FieldProblems,
+        Audience.PUBLIC,
+        reasons=(_R.CODE_MALFORMED,),
     )

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from ck_contracts.bounds import (
+    LONG_TEXT_MAX,
     Code,
     Email,
     FileName,
@@ -29,7 +30,7 @@ from ck_contracts.bounds import (
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
-from ck_contracts.rpc import CommonReason, Param, Reasons
+from ck_contracts.rpc import CommonReason, FieldProblems, Param, Reasons
 
 SERVICE = "roster"
 
@@ -206,6 +207,20 @@ class AddPerson(BaseModel):
     school_id: UUID
     kind: RosterKind
     fields: PersonFields
+
+
+class CheckPerson(BaseModel):
+    """Issue 14: the add form's text as typed, for the service's rules only (nothing is
+    stored): the gateway asks when its own check already refuses the form, so the page shows
+    every problem in one round. Values are the raw text of each field (bounded, never stored)."""
+
+    school_id: UUID
+    kind: RosterKind
+    # Not the Text annotation: the roster's own rules report control characters and lengths
+    # (as for a file's cells), so the check takes the text as it came, only bounded.
+    fields: dict[
+        Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=LONG_TEXT_MAX)]
+    ] = Field(default_factory=dict, max_length=20)
 
 
 class RemovePerson(BaseModel):
@@ -535,4 +550,15 @@ class Ops:
         permission=Permission.UPLOAD_ROSTER,
         school_scoped=True,
         reasons=(*_SCHOOL, RosterReason.JOB_NOT_FOUND),
+    )
+    # --- issue 14: one round of errors -------------------------------------------------------
+    CHECK_PERSON = Operation[CheckPerson, FieldProblems](
+        SERVICE,
+        "roster.person.check",
+        CheckPerson,
+        FieldProblems,
+        Audience.SCHOOL,
+        permission=Permission.UPLOAD_ROSTER,
+        school_scoped=True,
+        reasons=(*_SCHOOL, *_CELL_REASONS),
     )

@@ -64,6 +64,14 @@ class FieldError(BaseModel):
     params: dict[str, Param] = Field(default_factory=dict)
 
 
+class FieldProblems(BaseModel):
+    """The answer of a check operation (issue 14, one round of errors): every problem a
+    service's rules find in a form's input, by the field paths of the command it checks,
+    without doing anything. Empty: nothing to report."""
+
+    fields: dict[str, FieldError] = Field(default_factory=dict)
+
+
 class RpcError(BaseModel):
     code: ErrorCode
     reason: str = ""

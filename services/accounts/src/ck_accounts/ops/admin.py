@@ -68,6 +68,9 @@ async def register_school(
                     school_number=number,
                     name=settings.name,
                     duo_student_count=settings.duo_student_count,
+                    street=settings.street,
+                    postcode=settings.postcode,
+                    city=settings.city,
                 ),
                 EmailRequested(
                     school_id=school_id,

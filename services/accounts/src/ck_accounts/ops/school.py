@@ -8,6 +8,7 @@ import uuid
 
 from ck_contracts.accounts import (
     AccountsReason,
+    CheckSchoolInput,
     DocentPlusAccess,
     DocentPlusGrant,
     DocentPlusList,
@@ -21,7 +22,7 @@ from ck_contracts.accounts import (
 from ck_contracts.audit import AuditAction
 from ck_contracts.notifier import EmailRequested, MailTemplate
 from ck_contracts.roles import Role
-from ck_contracts.rpc import FieldError
+from ck_contracts.rpc import FieldError, FieldProblems
 from ck_runtime import audit
 from ck_runtime.errors import Conflict, Invalid, NotFound
 from ck_runtime.logs import get_logger
@@ -60,10 +61,24 @@ async def update_school(call: Call, cmd: UpdateSchool) -> School:
                 school_number=school.school_number,
                 duo_student_count=settings.duo_student_count,
                 name=settings.name,
+                street=settings.street,
+                postcode=settings.postcode,
+                city=settings.city,
             ),
         )
     log.info("school.updated", school_id=str(cmd.school_id))
     return school
+
+
+@router.handles(Ops.CHECK_SCHOOL_INPUT)
+async def check_school_input(call: Call, query: CheckSchoolInput) -> FieldProblems:
+    """Issue 14: the format rules of the settings and registration forms, nothing stored."""
+    call.require_actor()
+    return FieldProblems(
+        fields=domain.format_errors(
+            query.brin_codes, query.contact_emails, query.budget_holder_email
+        )
+    )
 
 
 # --- Docent+ -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ck_contracts.audit import AuditAction
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
+    AllocationsQuery,
     BudgetReason,
     ChangeOrder,
     Ledger,
@@ -27,6 +28,8 @@ from ck_contracts.budget import (
     PlaceOrder,
     Quote,
     SchoolRef,
+    StudentBudget,
+    StudentBudgets,
 )
 from ck_contracts.roles import Permission
 from ck_runtime import audit
@@ -202,6 +205,28 @@ async def list_orders(call: Call, request: SchoolRef) -> OrderList:
 # it was assigned: they are not entries of this ledger (the collective balance), and neither
 # the balance nor the assignable pool changes by them. The export and the dossier get them
 # from CardPaymentMade.
+@router.handles(Ops.ALLOCATIONS)
+async def student_budgets(call: Call, query: AllocationsQuery) -> StudentBudgets:
+    """Issue 14: assigned, spent and left per student, with the totals of those listed."""
+    async with call.db.read() as session:
+        rows = await store.allocations_of(session, query.school_id, query.person_ids)
+    items = [
+        StudentBudget(
+            person_id=person_id,
+            allocated_cents=allocated,
+            spent_cents=spent,
+            left_cents=allocated - spent,
+        )
+        for person_id, allocated, spent in rows
+    ]
+    return StudentBudgets(
+        items=items,
+        allocated_cents=sum(i.allocated_cents for i in items),
+        spent_cents=sum(i.spent_cents for i in items),
+        left_cents=sum(i.left_cents for i in items),
+    )
+
+
 @router.handles(Ops.LEDGER)
 async def ledger(call: Call, request: SchoolRef) -> Ledger:
     ends_on = settings_of(call).ends_on

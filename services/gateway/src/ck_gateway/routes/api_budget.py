@@ -19,6 +19,7 @@ from ck_contracts.budget import (
     OrderForm,
     OrderList,
     Quote,
+    StudentBudgets,
 )
 from ck_contracts.invoicing import (
     MAX_PAYMENT_CENTS,
@@ -169,6 +170,16 @@ async def allocate(
     return await budget.allocate(
         request, session.actor, school_id, body.person_ids, body.amount_cents_each
     )
+
+
+@router.get(
+    "/schools/{school_id}/budget/allocations",
+    response_model=StudentBudgets,
+    summary="Budget toewijzen: per student with individual budget the amount assigned, spent "
+    "with the CJP card and left (euro cents), with the totals; names are in the people list",
+)
+async def student_budgets(request: Request, school_id: UUID, session: ApiSession) -> StudentBudgets:
+    return await budget.student_budgets(request, session.actor, school_id, None)
 
 
 @router.get(

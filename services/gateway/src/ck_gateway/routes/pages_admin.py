@@ -10,7 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.forms import GENERAL, form_errors, parse_register_form
+from ck_gateway.forms import (
+    GENERAL,
+    also_checked,
+    form_errors,
+    parse_register_form,
+    school_input_check,
+)
 from ck_gateway.rendering import render
 from ck_gateway.usecases import schools as usecases
 
@@ -35,7 +41,10 @@ async def register_school(request: Request, session: PageSession) -> Response:
     usecases.require_admin(session)
     parsed = parse_register_form(form)
     status = 422
-    if parsed.ok:
+    if not parsed.ok:  # refused here: accounts' format rules too, in the same round
+        check = usecases.check_school_input(request, session, school_input_check(parsed))
+        parsed.errors = await also_checked(parsed.errors, check, form_errors)
+    else:
         try:
             command = RegisterSchool.model_validate(parsed.payload)
             registered = await usecases.register_school(request, session, command)

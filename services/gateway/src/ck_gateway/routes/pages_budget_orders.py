@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from ck_contracts.accounts import SessionInfo
+from ck_contracts.accounts import School, SessionInfo
 from ck_contracts.bounds import whole_number
 from ck_contracts.budget import MAX_STUDENTS, BudgetReason, Order, OrderCounts, OrderStatus
 from ck_contracts.money import format_euro
@@ -77,6 +77,16 @@ def service_errors(exc: RpcFailed) -> dict[str, str]:
     return errors
 
 
+def starting_collective(first_order: bool, budget_duo: int | None, school: School) -> int:
+    """The collective count the form starts with: on the first order the school's DUO student
+    count (as budget last heard it, else as accounts has it); a Bijbestellen starts at 0 (the
+    DUO count is already ordered, offering it again would order it twice)."""
+    if not first_order:
+        return 0
+    count = budget_duo if budget_duo is not None else school.duo_student_count
+    return min(max(count, 0), MAX_STUDENTS)
+
+
 async def _order_page(
     request: Request,
     session: SessionInfo,
@@ -92,7 +102,13 @@ async def _order_page(
         # The default reference is a school setting (Instellingen), kept by accounts.
         school = await get_school(request, session, school_id)
         reference = form.default_reference or school.default_order_reference
-        values = {"collectief": "0", "individueel": "0", "referentie": reference}
+        values = {
+            "collectief": str(
+                starting_collective(form.first_order, form.duo_student_count, school)
+            ),
+            "individueel": "0",
+            "referentie": reference,
+        }
     return render(
         request,
         "producten.html",

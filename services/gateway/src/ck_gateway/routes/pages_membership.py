@@ -37,7 +37,7 @@ from ck_gateway import backend, i18n
 from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import dutch_errors, forbidden, from_rpc_error
-from ck_gateway.forms import text_field
+from ck_gateway.forms import also_checked, text_field
 from ck_gateway.rendering import render
 from ck_gateway.roster_views import (
     GENERAL,
@@ -49,7 +49,13 @@ from ck_gateway.roster_views import (
     parse_list_query,
 )
 from ck_gateway.routes.pages_roster import own_school, render_list
-from ck_gateway.usecases.membership import LINK_KEY, MAX_LINK_KEY, ActivationBody, activate
+from ck_gateway.usecases.membership import (
+    LINK_KEY,
+    MAX_LINK_KEY,
+    ActivationBody,
+    activate,
+    check_activation_code,
+)
 from ck_gateway.usecases.roster import export_file, send_invitations
 
 router = APIRouter()
@@ -185,13 +191,14 @@ def parse_activation_form(form: Mapping[str, Any], today: date) -> ParsedActivat
             parsed.errors["geboortedatum"] = i18n.gettext("activation.bad_date")
         elif born > today:
             parsed.errors["geboortedatum"] = i18n.render(MembershipReason.BIRTH_DATE_FUTURE)
-    if parsed.errors:
-        return parsed
-    data = {**values, "geboortedatum": born}
+    # The contract's limits too, in the same round (issue 14): never stop at the first group.
+    data = {**values, "geboortedatum": born or today}
     try:
         ActivationBody.model_validate(data)
     except ValidationError as exc:
-        parsed.errors = activation_errors(dutch_errors(exc))
+        for name, message in activation_errors(dutch_errors(exc)).items():
+            parsed.errors.setdefault(name, message)
+    if parsed.errors:
         return parsed
     parsed.payload = {**values, "geboortedatum": born.isoformat() if born else ""}
     return parsed
@@ -226,8 +233,10 @@ async def activation_form(request: Request, code: str = "", sleutel: str = "") -
 async def activation(request: Request) -> Response:
     form = await checked_form(request)
     parsed = parse_activation_form(form, backend.today(request))
-    if parsed.payload is None:
-        return _activation_page(request, parsed.values, parsed.errors, status_code=422)
+    if parsed.payload is None:  # refused here: the code's format too, in the same round
+        check = check_activation_code(request, parsed.values["code"])
+        errors = await also_checked(parsed.errors, check, activation_errors)
+        return _activation_page(request, parsed.values, errors, status_code=422)
     try:
         done = await activate(request, parsed.payload)
     except RpcFailed as exc:

@@ -24,6 +24,7 @@ from ck_gateway.auth import PageSession
 from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
+from ck_gateway.forms import also_checked
 from ck_gateway.rendering import render
 from ck_gateway.roster_views import (
     GENERAL,
@@ -142,7 +143,13 @@ async def _add_person(request: Request, session: SessionInfo, page: RosterPage) 
     form = await checked_form(request)
     school_id = own_school(session, Permission.UPLOAD_ROSTER)
     parsed = parse_person_form(page, form)
-    if parsed.fields is not None:
+    if parsed.fields is None:  # refused here: the service's rules too, in the same round
+        parsed.errors = await also_checked(
+            parsed.errors,
+            roster.check_person(request, session, school_id, page.kind, parsed.values),
+            person_errors,
+        )
+    else:
         try:
             await roster.add_person(request, session, school_id, page.kind, parsed.fields)
             return RedirectResponse(f"{page.path}?gedaan=toegevoegd", status_code=303)

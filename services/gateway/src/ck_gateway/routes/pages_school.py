@@ -14,10 +14,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ck_gateway.auth import PageSession, page_session
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden
-from ck_gateway.forms import GENERAL, form_errors, parse_settings_form, settings_values
+from ck_gateway.forms import (
+    GENERAL,
+    also_checked,
+    form_errors,
+    parse_settings_form,
+    school_input_check,
+    settings_values,
+)
 from ck_gateway.menu import settings_editable
 from ck_gateway.rendering import render
-from ck_gateway.usecases.schools import get_school, update_settings
+from ck_gateway.usecases.schools import check_school_input, get_school, update_settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +79,14 @@ async def _save_settings(request: Request, session: SessionInfo, school_id: UUID
         raise forbidden()
     parsed = parse_settings_form(form)
     action = _settings_path(session, school_id)
-    if parsed.ok:
+    if not parsed.ok:  # refused here: accounts' format rules too, in the same round
+        rows = parsed.contact_rows
+        parsed.errors = await also_checked(
+            parsed.errors,
+            check_school_input(request, session, school_input_check(parsed)),
+            lambda fields: form_errors(fields, rows),
+        )
+    else:
         try:
             settings = SchoolSettings.model_validate(parsed.payload)
             await update_settings(request, session, school_id, settings)

@@ -14,6 +14,7 @@ from uuid import UUID
 from ck_contracts.budget import (
     Allocate,
     AllocationResult,
+    AllocationsQuery,
     ChangeOrder,
     Ledger,
     Ops,
@@ -25,6 +26,7 @@ from ck_contracts.budget import (
     PlaceOrder,
     Quote,
     SchoolRef,
+    StudentBudgets,
 )
 from ck_contracts.invoicing import Invoice, InvoiceList, InvoiceRef, RecordPayment, SchoolInvoices
 from ck_contracts.invoicing import Ops as InvoiceOps
@@ -104,6 +106,15 @@ async def allocate(
         school_id=school_id, person_ids=person_ids, amount_cents_each=amount_cents_each
     )
     return await backend.send(request, Ops.ALLOCATE, command, actor=actor)
+
+
+async def student_budgets(
+    request: Request, actor: Actor, school_id: UUID, person_ids: list[UUID] | None
+) -> StudentBudgets:
+    """Assigned, spent and left per student (issue 14); None: every student with budget."""
+    check(actor, Permission.ASSIGN_BUDGET, school_id)
+    query = AllocationsQuery(school_id=school_id, person_ids=person_ids)
+    return await backend.send(request, Ops.ALLOCATIONS, query, actor=actor)
 
 
 # --- invoices (Bestellingen > Budget) ------------------------------------------------------------

@@ -9,8 +9,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.bounds import CODE_MAX, RequiredEmail, Text
-from ck_contracts.membership import Activate, Activated, EndMembership, MemberName, Ops
+from ck_contracts.membership import (
+    Activate,
+    Activated,
+    CheckActivationCode,
+    EndMembership,
+    MemberName,
+    Ops,
+)
 from ck_contracts.roles import Actor, Permission
+from ck_contracts.rpc import FieldProblems
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +58,13 @@ async def activate(request: Request, payload: dict[str, Any]) -> Activated:
         {**fields, "link_key": link_key, "client": client_key(request)}
     )
     return await backend.send(request, Ops.ACTIVATE, command)
+
+
+async def check_activation_code(request: Request, code: str) -> FieldProblems:
+    """Whether the typed code can be a code at all (issue 14: asked when the page refuses the
+    form for its own reasons, so a malformed code is said in the same round)."""
+    query = CheckActivationCode(code=code[:CODE_MAX])
+    return await backend.send(request, Ops.CHECK_ACTIVATION_CODE, query)
 
 
 async def end_membership(request: Request, actor: Actor, school_id: UUID, person_id: UUID) -> None:

@@ -16,6 +16,7 @@ from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import FILENAME_MAX, clean_text
 from ck_contracts.roster import (
     AddPerson,
+    CheckPerson,
     ExportRequest,
     FileRequest,
     InviteRequest,
@@ -40,7 +41,7 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
-from ck_contracts.rpc import ErrorCode, RpcError
+from ck_contracts.rpc import ErrorCode, FieldProblems, RpcError
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
@@ -178,6 +179,18 @@ async def get_person(
     """One person of the school's roster (the confirmation page names them)."""
     ref = PersonRef(school_id=school_id, person_id=person_id)
     return await backend.send(request, Ops.PERSON_GET, ref, actor=session.actor)
+
+
+async def check_person(
+    request: Request,
+    session: SessionInfo,
+    school_id: UUID,
+    kind: RosterKind,
+    values: dict[str, str],
+) -> FieldProblems:
+    """The service's rules over the add form as typed (nothing is stored; issue 14)."""
+    command = CheckPerson(school_id=school_id, kind=kind, fields=values)
+    return await backend.send(request, Ops.CHECK_PERSON, command, actor=session.actor)
 
 
 async def remove_person(

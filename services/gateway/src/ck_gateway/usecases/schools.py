@@ -7,6 +7,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ck_contracts.accounts import (
+    CheckSchoolInput,
     Ops,
     RegisteredSchool,
     RegisterSchool,
@@ -17,7 +18,7 @@ from ck_contracts.accounts import (
     UpdateSchool,
 )
 from ck_contracts.roles import Permission
-from ck_contracts.rpc import Empty
+from ck_contracts.rpc import Empty, FieldProblems
 from fastapi import Request
 
 from ck_gateway import backend
@@ -38,6 +39,13 @@ async def update_settings(
         raise forbidden()
     command = UpdateSchool(school_id=school_id, settings=settings)
     return await backend.send(request, Ops.SCHOOL_UPDATE, command, actor=session.actor)
+
+
+async def check_school_input(
+    request: Request, session: SessionInfo, query: CheckSchoolInput
+) -> FieldProblems:
+    """Accounts' format rules over a settings or registration form as typed (issue 14)."""
+    return await backend.send(request, Ops.CHECK_SCHOOL_INPUT, query, actor=session.actor)
 
 
 def require_admin(session: SessionInfo) -> None:

@@ -21,7 +21,7 @@ from ck_contracts.invoicing import (
     SchoolInvoices,
 )
 from ck_runtime.errors import NotFound
-from ck_runtime.known_schools import school_name
+from ck_runtime.known_schools import school_address
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
 from sqlalchemy.engine import Row
@@ -59,9 +59,14 @@ async def get_invoice(call: Call, ref: InvoiceRef) -> Invoice:
 async def invoice_pdf(call: Call, ref: InvoiceRef) -> InvoicePdf:
     row, invoice = await _own_invoice(call, ref)
     async with call.db.read() as session:
-        name = await school_name(session, invoice.school_id)
+        school = await school_address(session, invoice.school_id)
     content = await asyncio.to_thread(
-        pdf.render_pdf, invoice, int(row.school_number), settings_of(call), name
+        pdf.render_pdf,
+        invoice,
+        int(row.school_number),
+        settings_of(call),
+        school.name,
+        school.lines(),
     )
     log.info("invoice.pdf", invoice_id=str(invoice.invoice_id), size=len(content))
     return InvoicePdf(

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from ck_contracts.membership import (
     Activate,
     Activated,
+    CheckActivationCode,
     MembershipActivated,
     MembershipReason,
     Ops,
 )
 from ck_contracts.notifier import EmailRequested, MailTemplate
 from ck_contracts.roster import RosterKind
-from ck_contracts.rpc import FieldError
+from ck_contracts.rpc import FieldError, FieldProblems
 from ck_runtime.errors import Conflict, Invalid, Throttled
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -37,6 +38,15 @@ _REFUSED = {
     MembershipReason.CODE_USED: "used",
     MembershipReason.CODE_REVOKED: "revoked",
 }
+
+
+@router.handles(Ops.CHECK_ACTIVATION_CODE)
+async def check_activation_code(call: Call, query: CheckActivationCode) -> FieldProblems:
+    """Issue 14: whether the typed text can be a code at all (the same rule as ACTIVATE's
+    first check); a blank code is the page's own "fill it in"."""
+    if query.code.strip() and domain.normalise_code(query.code) is None:
+        return FieldProblems(fields={"code": FieldError(reason=MembershipReason.CODE_MALFORMED)})
+    return FieldProblems()
 
 
 @router.handles(Ops.ACTIVATE)

@@ -18,6 +18,7 @@ from typing import Any
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import (
     AddPerson,
+    CheckPerson,
     ExportRequest,
     FileRequest,
     InviteRequest,
@@ -39,7 +40,7 @@ from ck_contracts.roster import (
     UploadResult,
     ValidationReport,
 )
-from ck_contracts.rpc import FieldError
+from ck_contracts.rpc import FieldError, FieldProblems
 from ck_runtime.db import erases_personal_data
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from ck_runtime.known_schools import require_known_school
@@ -163,6 +164,14 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
 
 
 # --- hand edits (R-ROSTER-5) ----------------------------------------------------------------------
+@router.handles(Ops.CHECK_PERSON)
+async def check_person(call: Call, command: CheckPerson) -> FieldProblems:
+    """Issue 14: the add form's problems by the rules of ADD_PERSON, nothing stored (the
+    address already in the list is ADD_PERSON's own check, in its transaction)."""
+    errors = rules.validate_person(command.kind, command.fields)
+    return FieldProblems(fields={f"fields.{name}": error for name, error in errors.items()})
+
+
 @router.handles(Ops.ADD_PERSON)
 async def add_person(call: Call, command: AddPerson) -> Person:
     errors = rules.validate_person(command.kind, command.fields)
