@@ -40,6 +40,8 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     MailTemplate.DOCENT_PLUS_ACCESS: frozenset(
         {"recipient_name", "school_name", "school_number", "link"}
     ),
+    # --- provider portal (issue 13) ---
+    MailTemplate.PROVIDER_ACCESS: frozenset({"recipient_name", "provider_name", "link"}),
 }
 
 _environment = Environment(

@@ -135,6 +135,30 @@ class SchoolRef(BaseModel):
     school_id: UUID
 
 
+# --- provider portal (issue 13) ---
+class OwnCardPayments(BaseModel):
+    """The logged-in provider's card payments, newest first (the provider is the actor)."""
+
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
+class ProviderCardPayment(BaseModel):
+    payment_id: UUID
+    school_number: int | None  # None while the school is unknown here (never in practice)
+    school_name: str
+    amount_cents: int
+    description: str
+    provider_reference: str
+    paid_at: datetime
+
+
+class ProviderCardPaymentPage(BaseModel):
+    total: int
+    total_cents: int  # of all the provider's card payments, not only this page
+    items: list[ProviderCardPayment]
+
+
 class Rates(BaseModel):
     """The programme's amounts (configuration of the budget service, R-BUDGET-1)."""
 
@@ -378,6 +402,15 @@ class Ops:
             _R.STUDENTS_NOT_ACTIVE,
             _R.INSUFFICIENT_ASSIGNABLE,
         ),
+    )
+    # Provider portal (issue 13): the provider's own card payments (the actor's provider_id).
+    CARD_PAYMENTS_OWN = Operation[OwnCardPayments, ProviderCardPaymentPage](
+        SERVICE,
+        "budget.card.list_own",
+        OwnCardPayments,
+        ProviderCardPaymentPage,
+        Audience.PROVIDER,
+        permission=Permission.CHARGE_CARD,
     )
     # A provider charges a CJP card (R-WEB-6), refused beyond the student's budget.
     CARD_CHARGE = Operation[CardCharge, CardCharged](

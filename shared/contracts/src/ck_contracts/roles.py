@@ -48,6 +48,8 @@ class Permission(StrEnum):
     WRITE_DOSSIER_NOTE = "write_dossier_note"
     # members (public activation page)
     ACTIVATE_MEMBERSHIP = "activate_membership"
+    # --- provider portal (issue 13) ---
+    MANAGE_API_KEYS = "manage_api_keys"  # a provider user's own API keys (portal session only)
 
 
 _SCHOOL_STAFF = {
@@ -75,7 +77,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # R-ROLE-2: browse, request, see and invite students; nothing that moves money or settings.
     Role.DOCENT_PLUS: frozenset(_SCHOOL_STAFF),
     Role.PROVIDER: frozenset(
-        {Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER, Permission.CHARGE_CARD}
+        {
+            Permission.CREATE_WEBORDER,
+            Permission.PUBLISH_OFFER,
+            Permission.CHARGE_CARD,
+            Permission.MANAGE_API_KEYS,  # provider portal (issue 13)
+        }
     ),
     Role.CJP_ADMIN: frozenset(
         {

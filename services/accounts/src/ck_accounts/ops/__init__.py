@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from ck_runtime.rpc_server import RpcRouter
 
-from ck_accounts.ops import admin, public, school
+from ck_accounts.ops import admin, provider_users, public, school
 
 router = RpcRouter("accounts")
 router.include(public.router)
 router.include(school.router)
 router.include(admin.router)
+router.include(provider_users.router)  # issue 13: the provider portal's users
 
 __all__ = ["router"]
