@@ -53,6 +53,7 @@ from ck_gateway.routes import (
     pages_dossier,
     pages_membership,
     pages_offer,
+    pages_provider,
     pages_roster,
     pages_school,
     pages_weborders,
@@ -186,6 +187,7 @@ def create_app(
         pages_admin_providers.router,
         pages_admin_operations.router,
         pages_docent_plus.router,
+        pages_provider.router,  # issue 13: the provider portal (/aanbieder)
         api.router,
         api_budget.router,
         api_membership.router,

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
+from ck_contracts.bounds import Page, PageSize, RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
@@ -139,8 +139,8 @@ class SchoolRef(BaseModel):
 class OwnCardPayments(BaseModel):
     """The logged-in provider's card payments, newest first (the provider is the actor)."""
 
-    page: int = Field(default=1, ge=1, le=10_000)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 class ProviderCardPayment(BaseModel):

@@ -6,6 +6,7 @@ import contextlib
 from uuid import UUID
 
 from ck_contracts.accounts import School, SchoolSettings, SessionInfo
+from ck_contracts.roles import Role
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from fastapi import APIRouter, Request
@@ -27,6 +28,8 @@ SUPPORT_URL = "https://support.cjp.nl"
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, session: PageSession) -> Response:
+    if session.actor.role is Role.PROVIDER:  # issue 13: a provider user's home is its portal
+        return RedirectResponse("/aanbieder", status_code=303)
     return render(request, "home.html", {"title": "Home"})
 
 
