@@ -109,6 +109,8 @@ def _own_school(session: SessionInfo) -> UUID | None:
 @router.get("/instellingen", response_class=HTMLResponse)
 async def own_settings(request: Request, session: PageSession) -> Response:
     if (school_id := _own_school(session)) is None:
+        if session.actor.role is Role.PROVIDER:  # issue 13: no school of its own, not an admin
+            raise forbidden()
         return RedirectResponse("/beheer/scholen", status_code=303)  # CJP admins: every school
     return await _show_settings(request, session, school_id)
 
