@@ -30,9 +30,7 @@ def test_a_provider_user_works_in_the_provider_portal(  # type: ignore[no-untype
     school = school_with_password(portal, f"Browser Aanbieder College {tag}", holder, PASSWORD)
     with portal.client() as admin:
         page_login(admin, portal.admin_email, portal.admin_password)
-        provider_id, key = register_provider(
-            admin, f"Podium {tag}", f"{int(tag, 16) % 10**8:08d}"
-        )
+        provider_id, key = register_provider(admin, f"Podium {tag}", f"{int(tag, 16) % 10**8:08d}")
         detail = admin.get(f"/beheer/aanbieders/{provider_id}")
         invited = admin.post(
             f"/beheer/aanbieders/{provider_id}/gebruikers",

@@ -183,21 +183,26 @@ async def world(
             await runtime.start()
             started.append(runtime)
         for school in stack.schools.values():
-            actor = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school.school_id)
-            ref = {"school_id": str(school.school_id)}
-            for service, op in (("weborders", Ops.WEBORDER_LIST), ("budget", BudgetOps.LEDGER)):
-
-                async def known(service: str = service, op: Any = op, actor: Actor = actor) -> bool:
-                    reply = await stack.rpc.call(service, op.name, ref, actor=actor)
-                    return bool(reply.ok)
-
-                assert await eventually(known, 30), f"{service} does not know the school"
+            await _known_everywhere(stack, school.school_id)
         a = await register_and_invite(stack, "Poppodium Testdam", "11112222", "piet@podium.example")
         b = await register_and_invite(stack, "Museum Testdam", "33334444", "mia@museum.example")
         yield World(stack, a, b)
     finally:
         for runtime in reversed(started):
             await runtime.stop()
+
+
+async def _known_everywhere(stack: Stack, school_id: uuid.UUID) -> None:
+    """Weborders and budget have the school from SchoolRegistered (eventually)."""
+    actor = Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=school_id)
+    ref = {"school_id": str(school_id)}
+    for service, op in (("weborders", Ops.WEBORDER_LIST), ("budget", BudgetOps.LEDGER)):
+
+        async def known(service: str = service, name: str = op.name) -> bool:
+            reply = await stack.rpc.call(service, name, ref, actor=actor)
+            return bool(reply.ok)
+
+        assert await eventually(known, 30), f"{service} does not know the school"
 
 
 def weborder_form(stack: Stack, csrf: str, **changes: str) -> dict[str, str]:

@@ -90,8 +90,12 @@ async def test_only_a_provider_actor_stands_in_for_a_key(world: World) -> None:
         world.docent(),
         world.admin(),
         # Another role with a provider id is still not a provider.
-        Actor(user_id=uuid.uuid4(), role=Role.BUDGET_HOLDER, school_id=world.school,
-              provider_id=provider_a),
+        Actor(
+            user_id=uuid.uuid4(),
+            role=Role.BUDGET_HOLDER,
+            school_id=world.school,
+            provider_id=provider_a,
+        ),
         Actor(user_id=uuid.uuid4(), role=Role.PROVIDER),  # a provider user without a provider
     ):
         error = await world.error(Ops.WEBORDER_LIST_OWN, {}, actor)

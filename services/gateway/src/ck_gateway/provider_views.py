@@ -79,7 +79,9 @@ def parse_weborder(form: Mapping[str, Any]) -> tuple[WeborderFields | None, dict
         errors["datum"] = message("date")
     participants = whole_number(values["deelnemers"], low=1, high=MAX_PARTICIPANTS)
     if participants is None:
-        errors["deelnemers"] = message("participants", max=f"{MAX_PARTICIPANTS:,}".replace(",", "."))
+        errors["deelnemers"] = message(
+            "participants", max=f"{MAX_PARTICIPANTS:,}".replace(",", ".")
+        )
     amount = parse_euro(values["bedrag"])
     if amount is None or amount <= 0 or amount > MAX_AMOUNT_CENTS:
         errors["bedrag"] = message("amount", max=format_euro(MAX_AMOUNT_CENTS))

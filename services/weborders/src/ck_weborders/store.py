@@ -158,11 +158,9 @@ async def provider_and_school(
     """(id, name: the provider's; school_id: None for an unknown number; key_id,
     last_used_at: the key's)."""
     digest = _hash_or_refuse(pepper, api_key)
-    row = (
-        await session.execute(
-            _PROVIDER_AND_SCHOOL, {"key_hash": digest, "school_number": school_number}
-        )
-    ).first()
+    params = {"key_hash": digest, "school_number": school_number}
+    found = (await session.execute(_PROVIDER_AND_SCHOOL, params)).first()
+    row = cast("Row[Any] | None", found)  # five columns; read by name
     if row is None:
         raise Unauthenticated(WebordersReason.API_KEY_INVALID)
     return row

@@ -11,8 +11,8 @@ from ck_contracts.budget import (
     CardCharge,
     CardCharged,
     CardPaymentMade,
-    OwnCardPayments,
     Ops,
+    OwnCardPayments,
     ProviderCardPaymentPage,
 )
 from ck_runtime.errors import Conflict, Forbidden, NotFound

@@ -27,8 +27,8 @@ from ck_gateway.auth import PageSession
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
-from ck_gateway.usecases import provider_users
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
+from ck_gateway.usecases import provider_users
 from ck_gateway.weborder_views import PROVIDER_FIELDS, parse_provider, text
 
 router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)

@@ -186,7 +186,9 @@ async def create_weborder(request: Request, session: ProviderSession) -> Respons
 
 
 @router.post("/weborders/{weborder_id}/annuleren", response_class=HTMLResponse)
-async def cancel_weborder(request: Request, weborder_id: UUID, session: ProviderSession) -> Response:
+async def cancel_weborder(
+    request: Request, weborder_id: UUID, session: ProviderSession
+) -> Response:
     await checked_form(request)
     try:
         await usecase.cancel_weborder(request, _caller(session), weborder_id)

@@ -20,16 +20,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ck_contracts.rpc import FieldError
+from ck_contracts.roles import Role
+from ck_contracts.rpc import Empty, FieldError
 from ck_contracts.weborders import (
     SERVICE,
+    ApiKeyInfo,
     CreateWeborder,
+    IssuedApiKey,
     Offering,
     OfferRequest,
     Ops,
+    OwnKeyRef,
     Provider,
     ProviderAuth,
     ProviderList,
+    ProviderOfferingRef,
     ProviderWeborderRef,
     PublishOffering,
     Weborder,
@@ -38,9 +43,6 @@ from ck_contracts.weborders import (
     WeborderStatus,
 )
 from ck_contracts.weborders import WebordersReason as R
-from ck_contracts.roles import Role
-from ck_contracts.rpc import Empty
-from ck_contracts.weborders import ApiKeyInfo, IssuedApiKey, OwnKeyRef, ProviderOfferingRef
 from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter

@@ -8,15 +8,15 @@ Revision ID: 16db2b34cd3e
 Revises: e8ca808f2380
 Create Date: 2026-12-05 08:42:40.570029
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 
-
-revision: str = '16db2b34cd3e'
-down_revision: str | None = 'e8ca808f2380'
+revision: str = "16db2b34cd3e"
+down_revision: str | None = "e8ca808f2380"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
