@@ -5,7 +5,8 @@ geweigerd (nothing debited), and no request is answered with 500.
 
 The broker is a private RabbitMQ node (ck_testkit.rabbit_node) that the test kills with SIGKILL
 in the middle of concurrent approvals, round after round; the shared node on 5672 keeps
-running for everyone else. A second test kills the weborders and budget processes instead.
+running for everyone else. A second test kills the weborders and budget processes instead, a
+third kills the broker, weborders and budget together.
 Every service, the gateway and the SMTP sink are their own processes (ck_devstack.Stack).
 """
 
@@ -297,4 +298,38 @@ def test_services_killed_during_approvals_every_saga_finishes(
             await killer
 
         asyncio.run(one_round())
+    check_end_state(saga_portal, school, ids, answers)
+
+
+def test_broker_and_services_killed_together_every_saga_finishes(
+    saga_portal: Portal, rabbit: PrivateRabbit
+) -> None:
+    """Everything of the saga at once: the broker, weborders (the saga's owner, its outbox)
+    and budget (the debit) die with SIGKILL in the middle of the approvals; the broker comes
+    back first, then the services."""
+    stack = saga_portal.stack
+    school = school_with_budget(saga_portal)
+    ids = create_weborders(saga_portal, school, PER_ROUND)
+    answers = Answers()
+
+    async def one_round() -> None:
+        await asyncio.to_thread(rabbit.settle)
+
+        async def kill_all_meanwhile() -> None:
+            await asyncio.sleep(0.5)
+            await asyncio.gather(
+                asyncio.to_thread(rabbit.kill, settle=False),
+                asyncio.to_thread(stack.kill_service, "weborders"),
+                asyncio.to_thread(stack.kill_service, "budget"),
+            )
+            await asyncio.sleep(2)
+            await asyncio.to_thread(rabbit.start)
+            await asyncio.to_thread(stack.start_service, "budget")
+            await asyncio.to_thread(stack.start_service, "weborders")
+
+        killer = asyncio.create_task(kill_all_meanwhile())
+        await approve_all(saga_portal, school, ids, answers)
+        await killer
+
+    asyncio.run(one_round())
     check_end_state(saga_portal, school, ids, answers)

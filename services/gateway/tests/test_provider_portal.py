@@ -236,6 +236,10 @@ async def test_a_provider_user_lands_on_its_portal_with_its_own_menu(world: Worl
         for part in ("/aanbieder/aanbod", "/aanbieder/aanvragen", "/aanbieder/api-sleutels"):
             assert f'href="{part}"' in page.text
         assert 'href="/bestellingen"' not in page.text
+        # The address the provider's mails link to shows the same list.
+        alias = await client.get("/aanbieder/weborders?status=ingediend")
+        assert alias.status_code == 303
+        assert alias.headers["location"] == "/aanbieder?status=ingediend"
 
 
 async def test_roles_stay_in_their_own_portal(world: World) -> None:

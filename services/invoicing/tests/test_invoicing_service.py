@@ -615,3 +615,29 @@ async def test_service_through_the_broker(private_amqp_url: str, sqlite_url: str
         await connection.close()
         await client.stop()
         await runtime.stop()
+
+
+# --- issue 13: the budget holders hear of an issued invoice ---------------------------------------
+async def test_an_issued_invoice_asks_for_a_mail_to_the_budget_holders_once(db: Database) -> None:
+    from ck_contracts.accounts import SchoolRegistered
+    from ck_contracts.notifier import BudgetHolderMailRequested, MailTemplate
+    from ck_runtime.known_schools import known_schools_consumer
+
+    registered = SchoolRegistered(school_id=SCHOOL_A, school_number=10289, name="ROC Zuid")
+    await known_schools_consumer("invoicing").handle(registered.envelope(), db)
+    consumer = budget_consumer(clock=MARCH_2026, portal_url="https://portaal.example/")
+    event = approved(SCHOOL_A, individual=10, collective=10, reference="PO-77")
+    assert await consumer.handle(event.envelope(), db)
+    assert not await consumer.handle(event.envelope(), db)  # a redelivery: no second mail
+    (mail,) = await outbox_events(db, BudgetHolderMailRequested.routing_key)
+    assert mail["template"] == MailTemplate.INVOICE_ISSUED
+    assert mail["school_id"] == str(SCHOOL_A)
+    assert "to" not in mail  # addressed by accounts, which knows the budget holders
+    assert mail["context"] == {
+        "school_name": "ROC Zuid",
+        "school_number": "10289",
+        "invoice_number": "26000001",
+        "total_cents": "13000",
+        "invoice_date": "2026-03-02",
+        "link": "https://portaal.example/bestellingen/budget",
+    }

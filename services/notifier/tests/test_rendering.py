@@ -8,7 +8,13 @@ from uuid import uuid4
 import pytest
 from ck_contracts.notifier import MailTemplate
 from ck_notifier.domain import Mail, compose
-from ck_notifier.rendering import REQUIRED_KEYS, MissingContext, UnknownTemplate, render
+from ck_notifier.rendering import (
+    REQUIRED_ITEM_KEYS,
+    REQUIRED_KEYS,
+    MissingContext,
+    UnknownTemplate,
+    render,
+)
 from ck_runtime.consumers import PoisonMessage
 from ck_testkit import clocks
 
@@ -91,14 +97,35 @@ def test_missing_context_key_is_poison_and_names_no_values() -> None:
     assert "Fatima" not in message and "Grafisch" not in message
 
 
+# Keys the templates format (ISO dates, amounts in cents, counts): a real value, not "waarde-".
+FORMATTED = {
+    "activity_date": "2026-03-02",
+    "submitted_on": "2026-03-02",
+    "last_day": "2026-03-10",
+    "invoice_date": "2026-03-11",
+    "amount_cents": "12345",
+    "total_cents": "13000",
+    "new_count": "1",
+    "reminder_count": "0",
+    "reminder_days": "7",
+}
+
+
 @pytest.mark.parametrize("template", list(MailTemplate))
 def test_every_template_of_the_contract_renders(template: MailTemplate) -> None:
-    context = {key: f"waarde-{key}" for key in REQUIRED_KEYS[template]}
-    mail = render(template, context)
+    context = {key: FORMATTED.get(key, f"waarde-{key}") for key in REQUIRED_KEYS[template]}
+    items = (
+        [{key: FORMATTED.get(key, f"rij-{key}") for key in REQUIRED_ITEM_KEYS.get(template, ())}]
+        if template in REQUIRED_ITEM_KEYS
+        else []
+    )
+    mail = render(template, context, items)
     assert mail.subject and mail.text.strip() and "<html" in mail.html
-    for value in context.values():
-        assert value in mail.text
-    assert mail.text.endswith("Je kunt deze e-mail niet beantwoorden.\n")  # the same footer
+    for key, value in context.items():
+        if key not in FORMATTED:
+            assert value in mail.text
+    # The same footer (providers are addressed with "U", schools and members with "je").
+    assert mail.text.endswith("kunt deze e-mail niet beantwoorden.\n")
     assert "#e6007e" in mail.html  # the same look as the welcome mail (base.html)
 
 

@@ -8,17 +8,20 @@ import asyncio
 from typing import Any
 
 import pytest
+from ck_contracts.notifier import EmailRequested
 from ck_contracts.weborders import Ops
 from ck_runtime.outbox import OUTBOX
 from sqlalchemy import func, select
 
 World = Any
+MAIL = EmailRequested.routing_key
 
 
 async def _outbox(world: World) -> list[dict[str, Any]]:
+    """The saga's events (the provider's mails are tested in test_process_mails.py)."""
     async with world.db.read() as session:
         rows = await session.execute(select(OUTBOX.c.body).order_by(OUTBOX.c.seq))
-        return [dict(r.body) for r in rows]
+        return [dict(r.body) for r in rows if r.body.get("type") != MAIL]
 
 
 async def _count(world: World, table: str) -> int:

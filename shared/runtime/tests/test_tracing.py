@@ -108,3 +108,54 @@ async def test_statements_outside_a_span_start_no_trace(
     names = [s.name for s in spans.get_finished_spans()]
     assert any(name.startswith("SELECT") for name in names) and "work" in names
     await db.dispose()
+
+
+UNSAMPLED_PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+
+async def test_a_statements_span_holds_the_sql_but_no_parameter(
+    sqlite_url: str, spans: InMemorySpanExporter
+) -> None:
+    from ck_runtime.db import Database
+    from sqlalchemy import text
+
+    await migrated_database(sqlite_url)
+    db = Database(sqlite_url, service="roster")
+    tracer = tracing.tracer("roster")
+    assert tracer is not None
+    with tracer.start_as_current_span("work"):
+        async with db.transaction() as session:
+            await session.execute(text("SELECT :secret AS x"), {"secret": "Emma Jansen"})
+    (statement,) = [s for s in spans.get_finished_spans() if s.name.startswith("SELECT")]
+    attributes = dict(statement.attributes or {})
+    assert attributes["db.system"] == "sqlite" and "SELECT ?" in str(attributes["db.statement"])
+    assert "Emma Jansen" not in json.dumps(attributes)
+    await db.dispose()
+
+
+async def test_under_an_unsampled_parent_nothing_is_made_and_the_context_goes_on(
+    sqlite_url: str, spans: InMemorySpanExporter
+) -> None:
+    """Parent-based sampling: a message whose sender was not sampled gets no span of its own,
+    nor do its statements, RPC calls or outbox rows; what it sends on says "not sampled"."""
+    from ck_runtime.db import Database
+
+    await migrated_database(sqlite_url)
+    db = Database(sqlite_url, service="roster")
+    event = SchoolRegistered(school_id=uuid.uuid4(), school_number=33)
+    headers = {"traceparent": UNSAMPLED_PARENT}
+    with tracing.consume_span("roster", "handle", headers, SpanKind.CONSUMER) as span:
+        assert span is None
+        with tracing.client_span("roster", "call", SpanKind.CLIENT, {}) as client:
+            assert client is None
+        sent: dict[str, Any] = {}
+        tracing.inject(sent)
+        await db.ping()
+        async with db.transaction() as session:
+            await add_to_outbox(session, event)
+    assert spans.get_finished_spans() == ()
+    assert sent["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert sent["traceparent"].endswith("-00")
+    kept = (await bodies(db, event.id))[tracing.OUTBOX_TRACE_KEY]
+    assert kept["traceparent"].endswith("-00")
+    await db.dispose()

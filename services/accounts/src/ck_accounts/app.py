@@ -8,7 +8,7 @@ from ck_runtime.logs import get_logger
 from ck_runtime.service import Service, ServiceRuntime, run_service
 
 from ck_accounts.admins import ensure_admin
-from ck_accounts.consumers import teachers_consumer
+from ck_accounts.consumers import mails_consumer, teachers_consumer
 from ck_accounts.ops import router
 from ck_accounts.retention import retention_rules
 from ck_accounts.settings import AccountsSettings, get_settings
@@ -36,7 +36,7 @@ def build(settings: AccountsSettings | None = None) -> Service:
         name="accounts",
         settings=settings,
         rpc=router,
-        consumers=(teachers_consumer(),),
+        consumers=(teachers_consumer(), mails_consumer()),
         deps=settings,
         on_start=(_bootstrap_admin,),
         retention=retention_rules(),

@@ -14,13 +14,15 @@ applied changes nothing. Removal from the roster is final: roster never reuses a
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from ck_contracts.membership import MembershipActivated, MembershipEnded
+from ck_contracts.notifier import BudgetHolderMailRequested, EmailRequested
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
-from ck_runtime.consumers import EventConsumer
+from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.logs import get_logger
+from ck_runtime.outbox import add_to_outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_accounts import store
@@ -122,3 +124,46 @@ def teachers_consumer() -> EventConsumer:
             PersonRemoved.routing_key: on_removed,
         },
     )
+
+
+# --- issue 13: mails to a school's budget holders -------------------------------------------------
+# Budget, invoicing and weborders write a mail for "the budget holders of school X"
+# (BudgetHolderMailRequested: content, no address). Only accounts knows who they are, so it
+# addresses the mail here: one EmailRequested per active budget holder, with their name added.
+# The mail's id (= the event id, the notifier's de-duplication key) is uuid5 of the request's
+# id and the user's id, so a request delivered twice never becomes two mails.
+MAILS_CONCERN = "mails"
+
+
+def budget_holder_mail_id(request_id: UUID, user_id: UUID) -> UUID:
+    return uuid5(request_id, str(user_id))
+
+
+async def on_budget_holder_mail(event: BudgetHolderMailRequested, session: AsyncSession) -> None:
+    if event.school_id is None:
+        raise PoisonMessage(f"BudgetHolderMailRequested {event.id} names no school")
+    holders = await store.budget_holders_of(session, event.school_id)
+    mails = [
+        EmailRequested(
+            id=budget_holder_mail_id(event.id, holder.id),
+            school_id=event.school_id,
+            template=event.template,
+            to=holder.email,
+            context={**event.context, "recipient_name": holder.name},
+            items=event.items,
+        )
+        for holder in holders
+    ]
+    if mails:
+        await add_to_outbox(session, *mails)
+    log.info(
+        "budget_holder_mail.addressed",
+        request_id=str(event.id),
+        template=str(event.template),
+        recipients=len(mails),
+    )
+
+
+def mails_consumer() -> EventConsumer:
+    (queue,) = [q for q in queues_of("accounts") if q.concern == MAILS_CONCERN]
+    return EventConsumer(queue, {BudgetHolderMailRequested.routing_key: on_budget_holder_mail})

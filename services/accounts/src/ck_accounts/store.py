@@ -446,3 +446,24 @@ async def provider_users(session: AsyncSession, provider_id: uuid.UUID) -> list[
         )
         for row in rows
     ]
+
+
+# --- issue 13: who receives a school's budget-holder mails ----------------------------------------
+async def budget_holders_of(session: AsyncSession, school_id: uuid.UUID) -> list[Row[Any]]:
+    """The school's active budget holders (id, e-mail, name), in a stable order."""
+    return cast(
+        list[Row[Any]],
+        list(
+            (
+                await session.execute(
+                    select(users.c.id, users.c.email, users.c.name)
+                    .where(
+                        users.c.school_id == school_id,
+                        users.c.role == Role.BUDGET_HOLDER.value,
+                        users.c.active.is_(True),
+                    )
+                    .order_by(users.c.id)
+                )
+            ).all()
+        ),
+    )

@@ -12,6 +12,7 @@ from ck_runtime.settings import ServiceSettings, load_settings
 from ck_budget.consumers import (
     approval_scheduler,
     members_consumer,
+    objection_mail_scheduler,
     payments_consumer,
     spending_consumer,
 )
@@ -38,7 +39,10 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             members_consumer(clock),
             spending_consumer(settings, clock),
         ),
-        background=(approval_scheduler(settings, clock),),
+        background=(
+            approval_scheduler(settings, clock),
+            objection_mail_scheduler(settings, clock),  # issue 13
+        ),
         publishes=PUBLISHERS["budget"],
         description="Budget orders, objection period, ledger, allocation, spending, card payments.",
     )

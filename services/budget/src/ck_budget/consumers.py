@@ -43,13 +43,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, BudgetReason
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated, MembershipEnded
 from ck_contracts.money import format_euro
+from ck_contracts.notifier import BudgetHolderMailRequested, MailTemplate
 from ck_contracts.roster import PersonRemoved, RosterKind
 from ck_contracts.topology import queues_of
 from ck_contracts.weborders import (
@@ -58,11 +59,12 @@ from ck_contracts.weborders import (
     WeborderApprovalCancelled,
     WeborderApproved,
 )
-from ck_runtime.clock import Clock
+from ck_runtime.clock import Clock, amsterdam_date
 from ck_runtime.consumers import EventConsumer, PoisonMessage
 from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
+from ck_runtime.periodic import run_periodic
 from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -418,3 +420,55 @@ def approval_scheduler(settings: BudgetSettings, clock: Clock) -> Background:
         await run_scheduler(runtime.db, settings, clock)
 
     return approval_scheduler
+
+
+# --- issue 13: the budget holders are told an objection period is about to end -------------------
+# Every replica runs this job (ck_runtime.periodic); the conditional UPDATE of the order's
+# objection_mailed_at (store.mark_objection_mailed) makes it one mail per order, and the
+# BudgetHolderMailRequested is written in the same transaction. Accounts addresses it.
+OBJECTION_MAIL_JOB = "budget.objection_mail"
+
+
+async def mail_ending_periods(db: Database, settings: BudgetSettings, clock: Clock) -> int:
+    """One pass: ask for the mail of every open order whose period ends within
+    `objection_mail_days_before` days. Returns how many this pass asked for."""
+    if settings.objection_mail_days_before == 0:
+        return 0
+    now = clock.now()
+    before = timedelta(days=settings.objection_mail_days_before)
+    mailed = 0
+    async with db.transaction() as session:
+        for order_id in await store.ending_orders(session, now, before, settings.approval_batch):
+            row = await store.mark_objection_mailed(session, order_id, now)
+            if row is None:
+                continue
+            last_day = amsterdam_date(row.objection_ends_at - timedelta(microseconds=1))
+            await add_to_outbox(
+                session,
+                BudgetHolderMailRequested(
+                    school_id=row.school_id,
+                    template=MailTemplate.ORDER_OBJECTION_ENDING,
+                    context={
+                        "school_name": row.school_name or "",
+                        "school_number": str(row.school_number),
+                        "order_reference": row.reference,
+                        "total_cents": str(row.total_cents),
+                        "last_day": last_day.isoformat(),
+                        "link": f"{settings.portal_url.rstrip('/')}/producten",
+                    },
+                ),
+            )
+            mailed += 1
+    if mailed:
+        log.info("orders.objection_mailed", count=mailed)
+    return mailed
+
+
+def objection_mail_scheduler(settings: BudgetSettings, clock: Clock) -> Background:
+    async def objection_mail_scheduler(runtime: ServiceRuntime) -> None:
+        async def one_pass() -> bool:
+            return await mail_ending_periods(runtime.db, settings, clock) >= settings.approval_batch
+
+        await run_periodic(OBJECTION_MAIL_JOB, one_pass, settings.approval_poll_seconds)
+
+    return objection_mail_scheduler

@@ -42,6 +42,9 @@ class BudgetSettings(ServiceSettings):
     # it approves per transaction.
     approval_poll_seconds: float = Field(default=15.0, gt=0)
     approval_batch: int = Field(default=100, ge=1, le=10_000)
+    # issue 13: the budget holders are mailed this many days (24 h each) before an order's
+    # objection period ends; 0 turns the mail off. The job shares the approval's poll interval.
+    objection_mail_days_before: int = Field(default=2, ge=0, le=30)
 
     def rates(self) -> Rates:
         return Rates(

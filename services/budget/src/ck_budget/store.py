@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ck_contracts.budget import (
@@ -593,3 +593,53 @@ async def provider_card_payments(
             for row in rows
         ],
     )
+
+
+# --- issue 13: the budget holders are told an objection period is about to end -------------------
+async def ending_orders(
+    session: AsyncSession, now: datetime, before: timedelta, limit: int
+) -> Sequence[uuid.UUID]:
+    """Open orders whose period ends within `before` and whose budget holders were not told
+    yet. On PostgreSQL locked SKIP LOCKED, as due_orders."""
+    query = (
+        select(orders.c.id)
+        .where(
+            orders.c.status == OPEN,
+            orders.c.objection_mailed_at.is_(None),
+            orders.c.objection_ends_at > now,
+            orders.c.objection_ends_at <= now + before,
+        )
+        .order_by(orders.c.objection_ends_at, orders.c.id)
+        .limit(limit)
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).scalars())
+
+
+async def mark_objection_mailed(
+    session: AsyncSession, order_id: uuid.UUID, now: datetime
+) -> Row[Any] | None:
+    """The conditional UPDATE that makes the mail once-only, whoever runs it: the order's row
+    (with the school's name) when this call marked it, None when someone else did first or
+    the order is no longer open."""
+    result = await session.execute(
+        update(orders)
+        .where(
+            orders.c.id == order_id,
+            orders.c.status == OPEN,
+            orders.c.objection_mailed_at.is_(None),
+        )
+        .values(objection_mailed_at=now)
+    )
+    if rowcount(result) != 1:
+        return None
+    return (
+        await session.execute(
+            select(orders, KNOWN_SCHOOLS.c.name.label("school_name"))
+            .select_from(
+                orders.outerjoin(KNOWN_SCHOOLS, KNOWN_SCHOOLS.c.school_id == orders.c.school_id)
+            )
+            .where(orders.c.id == order_id)
+        )
+    ).one()

@@ -44,6 +44,8 @@ orders = Table(
     Column("decided_at", UtcDateTime(timezone=True)),
     Column("decided_by", Uuid),  # the CJP admin who approved or cancelled; None: automatic
     Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+    # issue 13: the budget holders were told the objection period is about to end (once)
+    Column("objection_mailed_at", UtcDateTime(timezone=True)),
     Index("ix_orders_school", "school_id", "placed_at"),
     # The approval scheduler's question: open orders whose period has ended.
     Index("ix_orders_due", "status", "objection_ends_at"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from ck_runtime import metrics, tracing
 from ck_runtime.clock import Clock, install_clock
@@ -29,6 +28,7 @@ from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
 from ck_gateway.middleware.metrics import HttpMetricsMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
+from ck_gateway.middleware.tracing import TracingMiddleware
 from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
 from ck_gateway.rendering import STATIC_DIR, render_bare_error
 from ck_gateway.routes import (
@@ -131,6 +131,9 @@ def create_app(
         openapi_url=docs.OPENAPI_PATH,
         docs_url=None,  # our own page: Swagger UI from local files, no inline script
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks would add a second server span (and metrics and
+        # logs we take elsewhere) once a tracer provider is global: ours is TracingMiddleware.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     if settings.portal_url.startswith("https://") and not settings.secure_cookies:
         log.warning(
@@ -203,42 +206,8 @@ def create_app(
     return app
 
 
-# Probes and scrapes every few seconds would be most of the traces and tell nothing.
-UNTRACED_URLS = "/health,/metrics,/static,/api/docs"
-
-
 def _trace_requests(app: FastAPI) -> None:
-    """A server span per HTTP request (OpenTelemetry's FastAPI instrumentation), when tracing
-    is on (ck_runtime.tracing); the RPC client's spans are its children."""
-    provider = tracing.provider("gateway")
-    if provider is None:
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=provider,
-        excluded_urls=UNTRACED_URLS,
-        # No span per ASGI send/receive message: they double the spans and say little.
-        exclude_spans=["receive", "send"],
-        server_request_hook=_hide_query_and_peer,
-    )
-
-
-_URL_KEYS = ("http.url", "url.full")
-_HIDDEN_KEYS = ("url.query", "net.peer.ip", "client.address", "http.client_ip")
-
-
-def _hide_query_and_peer(span: Any, _scope: Any) -> None:
-    """Like the access log: no query string (password and activation links carry tokens) and
-    no client address in spans (R-AVG-2)."""
-    if not span.is_recording():
-        return
-    attributes = getattr(span, "attributes", None) or {}
-    for key in _URL_KEYS:
-        value = attributes.get(key)
-        if isinstance(value, str) and "?" in value:
-            span.set_attribute(key, value.split("?", 1)[0])
-    for key in _HIDDEN_KEYS:
-        if key in attributes:
-            span.set_attribute(key, "(hidden)")
+    """A server span per HTTP request, outermost, when tracing is on (ck_runtime.tracing)."""
+    found = tracing.tracer("gateway")
+    if found is not None:
+        app.add_middleware(TracingMiddleware, tracer=found)

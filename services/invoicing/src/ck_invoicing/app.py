@@ -23,7 +23,10 @@ def build(settings: ServiceSettings | None = None) -> Service:
         settings=settings,
         rpc=router,
         deps=settings,
-        consumers=(known_schools_consumer("invoicing"), budget_consumer()),
+        consumers=(
+            known_schools_consumer("invoicing"),
+            budget_consumer(portal_url=settings.portal_url),
+        ),
         publishes=PUBLISHERS["invoicing"],
         description="Invoices for approved budget orders: gapless numbers per year, the "
         "deviation of ordered versus uploaded, PDFs, and payments recorded by CJP.",

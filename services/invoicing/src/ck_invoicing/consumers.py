@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from ck_contracts.budget import BudgetOrderApproved
 from ck_contracts.invoicing import InvoiceCreated
+from ck_contracts.notifier import BudgetHolderMailRequested, MailTemplate
 from ck_contracts.roster import PersonAdded, PersonRemoved, RosterUploaded
 from ck_contracts.topology import queues_of
-from ck_runtime.clock import Clock, current_clock
+from ck_runtime.clock import Clock, amsterdam_date, current_clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.known_schools import school_name
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +26,9 @@ log = get_logger(__name__)
 CONCERN = "budget"
 
 
-def budget_consumer(clock: Clock | None = None) -> EventConsumer:
+def budget_consumer(clock: Clock | None = None, portal_url: str = "") -> EventConsumer:
     """clock: the invoice date and so the year of the number (the runtime's clock unless a
-    test gives its own)."""
+    test gives its own). portal_url: the link in the budget holders' invoice mail."""
 
     async def on_order_approved(event: BudgetOrderApproved, session: AsyncSession) -> None:
         if event.school_id is None:
@@ -53,6 +55,19 @@ def budget_consumer(clock: Clock | None = None) -> EventConsumer:
                 order_id=event.order_id,
                 number=made["number"],
                 total_cents=made["total_cents"],
+            ),
+            # Issue 13: the budget holders hear of the invoice (accounts addresses the mail).
+            BudgetHolderMailRequested(
+                school_id=event.school_id,
+                template=MailTemplate.INVOICE_ISSUED,
+                context={
+                    "school_name": await school_name(session, event.school_id),
+                    "school_number": str(made["school_number"]),
+                    "invoice_number": made["number"],
+                    "total_cents": str(made["total_cents"]),
+                    "invoice_date": amsterdam_date(now).isoformat(),
+                    "link": f"{portal_url.rstrip('/')}/bestellingen/budget",
+                },
             ),
         )
         log.info("invoice.created", invoice_id=str(made["id"]), number=made["number"])

@@ -8,7 +8,7 @@ from ck_runtime.known_schools import known_schools_consumer
 from ck_runtime.service import Service, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
-from ck_membership.consumers import roster_consumer
+from ck_membership.consumers import reminder_scheduler, roster_consumer
 from ck_membership.ops import router
 from ck_membership.settings import MembershipSettings, get_settings
 from ck_membership.store import retention_rules
@@ -31,6 +31,7 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
             known_schools_consumer("membership"),
             roster_consumer(settings.portal_url, clock),
         ),
+        background=(reminder_scheduler(settings, clock),),  # issue 13
         retention=retention_rules(),
         publishes=PUBLISHERS["membership"],
         description="Memberships, invitations, activation codes and CJP cards.",

@@ -8,7 +8,7 @@ number of statements, whatever its size: a 50,000-person invitation is 100 such 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID, uuid4, uuid5
@@ -25,11 +25,15 @@ from ck_contracts.roster import PersonRemoved
 from ck_contracts.topology import queues_of
 from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, PoisonMessage
+from ck_runtime.db import Database
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
+from ck_runtime.periodic import run_periodic
+from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_membership import domain, store
+from ck_membership.settings import MembershipSettings
 from ck_membership.tables import InvitationStatus
 
 log = get_logger(__name__)
@@ -122,6 +126,19 @@ async def on_invitations_requested(
                 person_id=person_id, activation_code=shown, mailed=mailed
             )
         )
+    # Issue 13: where the mail went, for a reminder (kept while the invitation is open).
+    await store.remember_recipients(
+        session,
+        [
+            {
+                "id": invitation_of[p][0],
+                "email": domain.normalise_email(people[p].email),
+                "voornaam": people[p].voornaam,
+            }
+            for p in ids
+            if p in invitation_of
+        ],
+    )
     events: list[Any] = []
     if mails:
         events.append(
@@ -180,3 +197,71 @@ def roster_consumer(portal_url: str, clock: Clock) -> EventConsumer:
         PersonRemoved.routing_key: person_removed,
     }
     return EventConsumer(queue, handlers)
+
+
+# --- issue 13: invitation reminders ----------------------------------------------------------
+# An invited member who has not activated `invitation_reminder_days` after the last mail gets a
+# reminder with the same code and the same personal link (the invitation is unchanged, as on a
+# resend, R-MEMBER-2), at most `invitation_reminders` times. Every replica runs the job
+# (ck_runtime.periodic); the conditional UPDATE of reminders_sent (store.mark_reminded) makes
+# each reminder once-only, and the mails are asked for in the same transaction. The mail id is
+# uuid5(invitation id, "reminder-<n>"): the same reminder is the same mail for the notifier.
+REMINDER_JOB = "membership.invitation_reminders"
+
+
+def reminder_mail_id(invitation_id: UUID, number: int) -> UUID:
+    return uuid5(invitation_id, f"reminder-{number}")
+
+
+async def remind_invitations(db: Database, settings: MembershipSettings, clock: Clock) -> int:
+    """One pass: a batch of due reminders. Returns how many this pass asked for."""
+    if settings.invitation_reminders == 0:
+        return 0
+    now = clock.now()
+    sent_before = now - timedelta(days=settings.invitation_reminder_days)
+    by_school: dict[UUID, list[MailItem]] = {}
+    async with db.transaction() as session:
+        due = await store.reminders_due(
+            session, sent_before, settings.invitation_reminders, settings.reminder_batch
+        )
+        for row in due:
+            if not await store.mark_reminded(session, row.id, row.reminders_sent, now):
+                continue
+            shown = domain.display_code(row.code)
+            by_school.setdefault(row.school_id, []).append(
+                MailItem(
+                    id=reminder_mail_id(row.id, row.reminders_sent + 1),
+                    to=row.email,
+                    context={
+                        "voornaam": row.voornaam or "",
+                        "school_name": row.school_name,
+                        "link": activation_link(settings.portal_url, shown, row.id),
+                        "code": shown,
+                    },
+                )
+            )
+        if by_school:
+            await add_to_outbox(
+                session,
+                *(
+                    EmailsRequested(
+                        school_id=school_id, template=MailTemplate.INVITATION_REMINDER, mails=mails
+                    )
+                    for school_id, mails in by_school.items()
+                ),
+            )
+    count = sum(len(mails) for mails in by_school.values())
+    if count:
+        log.info("invitations.reminded", count=count)
+    return count
+
+
+def reminder_scheduler(settings: MembershipSettings, clock: Clock) -> Background:
+    async def invitation_reminders(runtime: ServiceRuntime) -> None:
+        async def one_pass() -> bool:
+            count = await remind_invitations(runtime.db, settings, clock)
+            return count >= settings.reminder_batch
+
+        await run_periodic(REMINDER_JOB, one_pass, settings.reminder_poll_seconds)
+
+    return invitation_reminders

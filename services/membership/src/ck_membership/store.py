@@ -207,6 +207,11 @@ async def erase_personal_details(
         .where(memberships.c.person_id == person_id, *_of_school(memberships, school_id))
         .values(dict.fromkeys(PERSONAL_COLUMNS))
     )
+    await session.execute(  # issue 13: the reminder's address of any invitation
+        update(invitations)
+        .where(invitations.c.person_id == person_id, *_of_school(invitations, school_id))
+        .values(email=None, voornaam=None)
+    )
 
 
 async def revoke_open_invitation(
@@ -219,7 +224,7 @@ async def revoke_open_invitation(
             invitations.c.status == OPEN,
             *_of_school(invitations, school_id),
         )
-        .values(status=InvitationStatus.REVOKED, closed_at=now)
+        .values(status=InvitationStatus.REVOKED, closed_at=now, email=None, voornaam=None)
     )
     return rowcount(result)
 
@@ -234,7 +239,7 @@ async def claim_invitation(session: AsyncSession, invitation_id: UUID, now: date
     claimed = await session.execute(
         update(invitations)
         .where(invitations.c.id == invitation_id, invitations.c.status == InvitationStatus.OPEN)
-        .values(status=InvitationStatus.USED, closed_at=now)
+        .values(status=InvitationStatus.USED, closed_at=now, email=None, voornaam=None)
     )
     return rowcount(claimed) == 1
 
@@ -296,6 +301,60 @@ async def mark_resent(
 
 async def add_invitations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await session.execute(insert(invitations), rows)
+
+
+# --- issue 13: invitation reminders ----------------------------------------------------------
+async def remember_recipients(session: AsyncSession, recipients: list[dict[str, Any]]) -> None:
+    """The address and first name the invitation mail went to (id, email, voornaam), for a
+    reminder; an empty address (no mail) is stored as NULL."""
+    if recipients:
+        await session.execute(
+            update(invitations)
+            .where(invitations.c.id == bindparam("b_id"), invitations.c.status == OPEN)
+            .values(email=bindparam("b_email"), voornaam=bindparam("b_voornaam")),
+            [
+                {"b_id": r["id"], "b_email": r["email"] or None, "b_voornaam": r["voornaam"]}
+                for r in recipients
+            ],
+        )
+
+
+async def reminders_due(
+    session: AsyncSession, sent_before: datetime, most: int, limit: int
+) -> list[Row[Any]]:
+    """Open invitations with an address, last mailed before `sent_before`, with fewer than
+    `most` reminders. On PostgreSQL locked SKIP LOCKED: replicas take other rows."""
+    query = (
+        select(invitations)
+        .where(
+            invitations.c.status == OPEN,
+            invitations.c.last_sent_at <= sent_before,
+            invitations.c.reminders_sent < most,
+            invitations.c.email.is_not(None),
+        )
+        .order_by(invitations.c.last_sent_at, invitations.c.id)
+        .limit(limit)
+    )
+    if _postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).all())
+
+
+async def mark_reminded(
+    session: AsyncSession, invitation_id: UUID, reminders_sent: int, now: datetime
+) -> bool:
+    """The conditional UPDATE that makes each reminder once-only: True for the one caller
+    that moved the count from `reminders_sent`."""
+    result = await session.execute(
+        update(invitations)
+        .where(
+            invitations.c.id == invitation_id,
+            invitations.c.status == OPEN,
+            invitations.c.reminders_sent == reminders_sent,
+        )
+        .values(reminders_sent=reminders_sent + 1, last_sent_at=now)
+    )
+    return rowcount(result) == 1
 
 
 # --- retention (ck_runtime.retention, R-AVG-2) ---------------------------------------------------

@@ -65,6 +65,13 @@ invitations = Table(
     Column("last_sent_at", UtcDateTime(timezone=True), nullable=False),
     Column("send_count", Integer, nullable=False),
     Column("closed_at", UtcDateTime(timezone=True)),  # used or revoked
+    # issue 13, reminders (at most MEMBERSHIP_INVITATION_REMINDERS): the address and first name
+    # the last invitation mail went to, kept only while the invitation is open (blanked when
+    # it is used or revoked, and when the person leaves the roster, R-AVG-2).
+    Column("email", String(254)),
+    Column("voornaam", String(200)),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
+    Index("ix_invitations_reminders", "status", "last_sent_at"),
     # Activation looks a code up; a new code is checked against the existing ones.
     Index("uq_invitations_code", "code", unique=True),
     # At most one open invitation per person; an invitation chunk and a removal find it by

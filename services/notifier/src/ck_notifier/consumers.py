@@ -45,7 +45,7 @@ def email_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
         try:
             if not valid_address(event.to):
                 raise InvalidRecipient(f"mail {template}: the recipient is not a valid address")
-            rendered = render(template, event.context)
+            rendered = render(template, event.context, event.items)
         except PoisonMessage as exc:
             # Template name, key names and the event id only: no address, no context values.
             log.error(

@@ -12,10 +12,12 @@ on the slow test machine (tests/test_rendering.py, bench/bench_notifier_mails.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cache, lru_cache
 
+from ck_contracts.money import format_euro
 from ck_contracts.notifier import MailTemplate
 from ck_runtime.consumers import PoisonMessage
 from jinja2 import (
@@ -26,6 +28,19 @@ from jinja2 import (
     TemplateError,
     meta,
     select_autoescape,
+)
+
+_WEBORDER_KEYS = frozenset(
+    {
+        "provider_name",
+        "school_name",
+        "school_number",
+        "activity",
+        "activity_date",
+        "amount_cents",
+        "provider_reference",
+        "link",
+    }
 )
 
 # The context keys each template needs. Keep in step with the templates/ folder and with the
@@ -42,6 +57,62 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     ),
     # --- provider portal (issue 13) ---
     MailTemplate.PROVIDER_ACCESS: frozenset({"recipient_name", "provider_name", "link"}),
+    # --- issue 13: the mails that drive the process, and reminders ---
+    MailTemplate.OFFER_REQUESTED: frozenset(
+        {
+            "provider_name",
+            "school_name",
+            "school_number",
+            "offering_title",
+            "requested_by",
+            "message",
+            "link",
+        }
+    ),
+    MailTemplate.WEBORDER_APPROVED: _WEBORDER_KEYS,
+    MailTemplate.WEBORDER_REJECTED: _WEBORDER_KEYS | {"reason"},
+    MailTemplate.WEBORDER_REFUSED: _WEBORDER_KEYS | {"reason"},
+    MailTemplate.WEBORDERS_AWAITING: frozenset(
+        {
+            "recipient_name",
+            "school_name",
+            "school_number",
+            "new_count",
+            "reminder_count",
+            "reminder_days",
+            "link",
+        }
+    ),
+    MailTemplate.ORDER_OBJECTION_ENDING: frozenset(
+        {
+            "recipient_name",
+            "school_name",
+            "school_number",
+            "order_reference",
+            "total_cents",
+            "last_day",
+            "link",
+        }
+    ),
+    MailTemplate.INVOICE_ISSUED: frozenset(
+        {
+            "recipient_name",
+            "school_name",
+            "school_number",
+            "invoice_number",
+            "total_cents",
+            "invoice_date",
+            "link",
+        }
+    ),
+    MailTemplate.INVITATION_REMINDER: frozenset({"voornaam", "school_name", "link", "code"}),
+}
+
+# The keys each row of a listing template needs (EmailRequested.items).
+REQUIRED_ITEM_KEYS: dict[str, frozenset[str]] = {
+    MailTemplate.WEBORDERS_AWAITING: frozenset(
+        {"activity", "provider_name", "activity_date", "amount_cents", "submitted_on", "kind"}
+    ),
 }
 
 _environment = Environment(
@@ -51,6 +122,40 @@ _environment = Environment(
     keep_trailing_newline=True,
     auto_reload=False,  # compiled once per process: no stat() of the file per mail
 )
+
+_MONTHS = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+_WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+
+
+def dutch_date(iso: str, *, weekday: bool = False) -> str:
+    """Filter `datum`: an ISO date from the producer ("2026-03-02") in Dutch ("2 maart 2026",
+    with weekday=True "maandag 2 maart 2026"). Producers send ISO dates and amounts in cents,
+    so the Dutch way of writing them lives here, once, for every mail."""
+    day = date.fromisoformat(iso.strip())
+    text = f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{_WEEKDAYS[day.weekday()]} {text}" if weekday else text
+
+
+def euro(cents: str) -> str:
+    """Filter `euro`: an amount in cents ("12999") as Dutch money ("€ 129,99")."""
+    return format_euro(int(cents))
+
+
+_environment.filters["datum"] = dutch_date
+_environment.filters["euro"] = euro
 
 
 class UnknownTemplate(PoisonMessage):
@@ -118,19 +223,37 @@ def check_context(template: str, context: Mapping[str, str]) -> frozenset[str]:
     return required
 
 
-def render(template: str, context: Mapping[str, str]) -> RenderedMail:
+def check_items(template: str, items: Sequence[Mapping[str, str]]) -> None:
+    """Every row has the keys its template needs (a template without rows takes none)."""
+    required = REQUIRED_ITEM_KEYS.get(template)
+    if required is None:
+        if items:
+            raise MissingContext(f"mail template {template} takes no items")
+        return
+    for item in items:
+        missing = sorted(required - item.keys())
+        if missing:
+            raise MissingContext(f"mail template {template} misses item keys: {', '.join(missing)}")
+
+
+def render(
+    template: str, context: Mapping[str, str], items: Sequence[Mapping[str, str]] = ()
+) -> RenderedMail:
     """Render one mail. Errors name the template and keys, never a context value."""
     required = check_context(template, context)
-    values = {key: context[key] for key in required}
+    check_items(template, items)
+    values: dict[str, object] = {key: context[key] for key in required}
+    if template in REQUIRED_ITEM_KEYS:
+        values["items"] = [dict(item) for item in items]
     try:
         compiled = _compiled(template)
         if _SCHOOL_KEYS.issuperset(compiled.subject_keys):
-            subject = _subject(template, tuple(values[key] for key in compiled.subject_keys))
+            subject = _subject(template, tuple(context[key] for key in compiled.subject_keys))
         else:  # personal data in the subject: not kept in a cache
             subject = " ".join(compiled.subject.render(values).split())
         text = compiled.text.render(values)
         html = compiled.html.render(values)
-    except (TemplateError, KeyError) as exc:
+    except (TemplateError, KeyError, ValueError) as exc:
         raise UnrenderableTemplate(
             f"mail template {template} failed: {type(exc).__name__}"
         ) from exc

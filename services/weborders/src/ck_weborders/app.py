@@ -9,6 +9,7 @@ from ck_runtime.service import Service, ServiceRuntime, run_service
 from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_weborders.consumers import budget_consumer, roster_consumer
+from ck_weborders.mails import digest_scheduler
 from ck_weborders.ops import router
 from ck_weborders.settings import WebordersDeps, WebordersSettings, get_settings
 
@@ -36,9 +37,10 @@ def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -
         on_start=(read_pepper,),
         consumers=(
             known_schools_consumer("weborders"),
-            budget_consumer(clock),
+            budget_consumer(clock, settings.portal_url),
             roster_consumer(clock),
         ),
+        background=(digest_scheduler(settings, clock),),
         publishes=PUBLISHERS["weborders"],
         description="Cultural providers and their API keys, the offer, weborders and their "
         "approval saga with the budget, Schooltoer, the spending export and the "

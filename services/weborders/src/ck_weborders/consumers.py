@@ -15,16 +15,21 @@ participations and the person link of their card payments, and leaves a tombston
 a late card payment, or an addition delivered after the removal, does not bring them back
 (R-AVG-2; the roster never reuses an id). TeacherRemoved erases a removed teacher's name and
 address where they arranged something (on_teacher_removed).
+
+Issue 13: BudgetDebited and BudgetDebitRefused of a weborder also mail its provider
+(ck_weborders.mails), in the transaction of the change, so the mail goes when the status moved.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ck_contracts.budget import BudgetCredited, BudgetDebited, BudgetDebitRefused, CardPaymentMade
 from ck_contracts.messaging import Event
+from ck_contracts.notifier import MailTemplate
 from ck_contracts.roster import (
     PersonAdded,
     PersonRemoved,
@@ -41,7 +46,8 @@ from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_weborders import store
+from ck_weborders import mails, store
+from ck_weborders.tables import weborders as weborders_table
 
 log = get_logger(__name__)
 S = WeborderStatus
@@ -81,11 +87,25 @@ async def _settle(
     return done
 
 
-async def on_debited(event: BudgetDebited, session: AsyncSession, clock: Clock) -> None:
+async def _mail_provider(
+    session: AsyncSession, weborder_id: Any, template: MailTemplate, portal_url: str
+) -> None:
+    """Issue 13: the provider hears the outcome (goedgekeurd, or geweigerd with the reason)."""
+    row = await store.weborder_row(session, weborders_table.c.id == weborder_id)
+    if row is not None:
+        await mails.weborder_decided(session, row, template, portal_url, reason=row.reason)
+
+
+async def on_debited(
+    event: BudgetDebited, session: AsyncSession, clock: Clock, portal_url: str = ""
+) -> None:
     values = {"status": S.APPROVED.value, "settled_at": clock.now()}
     if not await _settle(session, event, values):
         return
     if event.kind == DebitKind.WEBORDER.value:
+        await _mail_provider(
+            session, event.reference_id, MailTemplate.WEBORDER_APPROVED, portal_url
+        )
         participants = await store.participants_of(session, [event.reference_id])
         await add_to_outbox(
             session,
@@ -98,9 +118,15 @@ async def on_debited(event: BudgetDebited, session: AsyncSession, clock: Clock) 
     log.info("saga.debited", kind=event.kind, reference_id=str(event.reference_id))
 
 
-async def on_refused(event: BudgetDebitRefused, session: AsyncSession, clock: Clock) -> None:
+async def on_refused(
+    event: BudgetDebitRefused, session: AsyncSession, clock: Clock, portal_url: str = ""
+) -> None:
     values = {"status": S.REFUSED.value, "reason": event.reason[:500]}
     if await _settle(session, event, values):
+        if event.kind == DebitKind.WEBORDER.value:
+            await _mail_provider(
+                session, event.reference_id, MailTemplate.WEBORDER_REFUSED, portal_url
+            )
         log.info("saga.refused", kind=event.kind, reference_id=str(event.reference_id))
 
 
@@ -129,12 +155,17 @@ async def on_card_payment(event: CardPaymentMade, session: AsyncSession, clock: 
     log.info("card_payment.recorded", payment_id=str(event.payment_id))
 
 
-def budget_consumer(clock: Clock) -> EventConsumer:
+def budget_consumer(clock: Clock, portal_url: str = "") -> EventConsumer:
+    """portal_url: the links in the provider's mails (issue 13)."""
     return EventConsumer(
         _queue("budget"),
         {
-            BudgetDebited.routing_key: _with_clock(on_debited, clock),
-            BudgetDebitRefused.routing_key: _with_clock(on_refused, clock),
+            BudgetDebited.routing_key: _with_clock(
+                functools.partial(on_debited, portal_url=portal_url), clock
+            ),
+            BudgetDebitRefused.routing_key: _with_clock(
+                functools.partial(on_refused, portal_url=portal_url), clock
+            ),
             BudgetCredited.routing_key: _with_clock(on_credited, clock),
             CardPaymentMade.routing_key: _with_clock(on_card_payment, clock),
         },

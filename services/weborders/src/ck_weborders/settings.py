@@ -32,6 +32,12 @@ class WebordersSettings(ServiceSettings):
     api_key_pepper: str = ""
     # Offerings per page of the offer search (R-WEB-3).
     offer_page_size: int = Field(default=20, ge=1, le=200)
+    # issue 13, the budget holders' daily digest of weborders awaiting a decision: sent once a
+    # day per school from this hour (Europe/Amsterdam) when there is something to tell; a
+    # weborder undecided for reminder_days is named once more, as a reminder.
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    reminder_days: int = Field(default=7, ge=1, le=365)
+    mail_poll_seconds: float = Field(default=60.0, gt=0)
 
     def require_pepper(self) -> None:
         """Fail closed: SettingsError (one sentence) when the pepper is missing outside

@@ -909,3 +909,82 @@ async def erase_teacher(
         .values(author="")
     )
     return {"weborders": arranged, "requests": changed(requests), "notes": changed(notes)}
+
+
+# --- issue 13: the mails that drive the process ---------------------------------------------
+async def provider_contact(session: AsyncSession, provider_id: uuid.UUID) -> Row[Any] | None:
+    """The provider's name and contact address (the provider's mails go there)."""
+    row = (
+        await session.execute(
+            select(providers.c.name, providers.c.contact_email).where(providers.c.id == provider_id)
+        )
+    ).first()
+    return cast(Row[Any] | None, row)
+
+
+async def provider_of_offering(session: AsyncSession, offering_id: uuid.UUID) -> uuid.UUID | None:
+    found = (
+        await session.execute(select(offerings.c.provider_id).where(offerings.c.id == offering_id))
+    ).scalar()
+    return None if found is None else cast(uuid.UUID, found)
+
+
+def _undigested(reminder_cutoff: datetime) -> ColumnElement[bool]:
+    """Waiting for the budget holder and not yet named as new, or waiting since before the
+    cutoff and not yet reminded of."""
+    return (weborders.c.status == S.SUBMITTED.value) & (
+        weborders.c.digested_at.is_(None)
+        | (weborders.c.reminded_at.is_(None) & (weborders.c.created_at <= reminder_cutoff))
+    )
+
+
+async def schools_with_digest(
+    session: AsyncSession, reminder_cutoff: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Schools with something for their budget holders' digest."""
+    query = (
+        select(weborders.c.school_id)
+        .where(_undigested(reminder_cutoff))
+        .group_by(weborders.c.school_id)
+        .order_by(weborders.c.school_id)
+        .limit(limit)
+    )
+    return [cast(uuid.UUID, school) for school in (await session.execute(query)).scalars()]
+
+
+async def digest_rows(
+    session: AsyncSession, school_id: uuid.UUID, reminder_cutoff: datetime
+) -> list[Row[Any]]:
+    """The school's weborders for its digest, oldest first."""
+    query = (
+        weborder_query()
+        .where(weborders.c.school_id == school_id, _undigested(reminder_cutoff))
+        .order_by(weborders.c.created_at, weborders.c.id)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def mark_digested(
+    session: AsyncSession,
+    new: Sequence[uuid.UUID],
+    reminded: Sequence[uuid.UUID],
+    now: datetime,
+) -> None:
+    """Named in a digest: as new (digested_at) and/or as a reminder (reminded_at; a weborder
+    reminded of is also no longer new)."""
+    for chunk_start in range(0, len(new), CHUNK):
+        await session.execute(
+            update(weborders)
+            .where(
+                weborders.c.id.in_(new[chunk_start : chunk_start + CHUNK]),
+                weborders.c.digested_at.is_(None),
+            )
+            .values(digested_at=now)
+        )
+    for chunk_start in range(0, len(reminded), CHUNK):
+        ids = reminded[chunk_start : chunk_start + CHUNK]
+        await session.execute(
+            update(weborders)
+            .where(weborders.c.id.in_(ids), weborders.c.reminded_at.is_(None))
+            .values(reminded_at=now, digested_at=func.coalesce(weborders.c.digested_at, now))
+        )

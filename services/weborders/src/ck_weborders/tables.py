@@ -116,9 +116,13 @@ weborders = Table(
     Column("settled_at", UtcDateTime(timezone=True)),  # debited by the budget
     Column("cancelled_at", UtcDateTime(timezone=True)),
     Column("credited_at", UtcDateTime(timezone=True)),  # a cancelled approval credited back
+    # issue 13: named in a budget holders' daily digest as new / as a reminder (once each)
+    Column("digested_at", UtcDateTime(timezone=True)),
+    Column("reminded_at", UtcDateTime(timezone=True)),
     Index("ix_weborders_school", "school_id", "created_at"),
     Index("ix_weborders_provider", "provider_id", "created_at"),
     Index("ux_weborders_idempotency", "provider_id", "idempotency_key", unique=True),
+    Index("ix_weborders_status", "status", "created_at"),  # the digest's question
 )
 
 weborder_participants = Table(

@@ -11,6 +11,9 @@ from ck_contracts.messaging import Event, register_event
 
 SERVICE = "notifier"
 
+# A listing mail (the digest) names at most this many rows; the rest are counted only.
+MAX_ITEMS_PER_MAIL = 100
+
 
 class MailTemplate(StrEnum):
     """Each template's context keys are listed in the notifier's rendering.REQUIRED_KEYS."""
@@ -22,6 +25,27 @@ class MailTemplate(StrEnum):
     DOCENT_PLUS_ACCESS = "docent_plus_access"  # recipient_name, school_name, school_number, link
     # --- provider portal (issue 13) ---
     PROVIDER_ACCESS = "provider_access"  # recipient_name, provider_name, link
+
+    # --- issue 13: the mails that drive the process, and reminders ----------------------------
+    # To a provider's contact address (weborders): provider_name, school_name, school_number,
+    # offering_title, requested_by, message, link
+    OFFER_REQUESTED = "offer_requested"
+    # provider_name, school_name, school_number, activity, activity_date, amount,
+    # provider_reference, link (+ reason for the two refusals)
+    WEBORDER_APPROVED = "weborder_approved"
+    WEBORDER_REJECTED = "weborder_rejected"  # the school said no, with its reason
+    WEBORDER_REFUSED = "weborder_refused"  # approved, but the budget refused it (reason)
+    # To a school's budget holders (published as BudgetHolderMailRequested; accounts adds
+    # recipient_name). The daily digest: school_name, school_number, new_count, reminder_count,
+    # reminder_days, link; items (one per weborder): activity, provider_name, activity_date,
+    # amount, submitted_on, kind ("nieuw" or "herinnering")
+    WEBORDERS_AWAITING = "weborders_awaiting"
+    # school_name, school_number, order_reference, invoice_total, ends_on, link
+    ORDER_OBJECTION_ENDING = "order_objection_ending"
+    # school_name, school_number, invoice_number, invoice_total, invoice_date, link
+    INVOICE_ISSUED = "invoice_issued"
+    # To an invited member (membership): voornaam ("" allowed), school_name, link, code
+    INVITATION_REMINDER = "invitation_reminder"
 
 
 @register_event
@@ -36,6 +60,8 @@ class EmailRequested(Event):
     template: MailTemplate
     to: str
     context: dict[str, str]
+    # Rows for a template that lists things (the daily digest): each a dict of strings.
+    items: list[dict[str, str]] = Field(default_factory=list, max_length=MAX_ITEMS_PER_MAIL)
 
 
 # A batch never holds more mails than this: one message, one transaction in the notifier.
@@ -61,3 +87,22 @@ class EmailsRequested(Event):
     routing_key = "notifier.emails.requested"
     template: MailTemplate
     mails: list[MailItem] = Field(max_length=MAX_MAILS_PER_EVENT)
+
+
+# --- issue 13: mails to a school's budget holders -------------------------------------------------
+@register_event
+class BudgetHolderMailRequested(Event):
+    """Ask for one templated mail to each budget holder of `school_id`.
+
+    The service that owns the facts (weborders' digest, budget's objection period, invoicing's
+    invoice) writes the mail's content, and names no one: the budget holders' addresses live
+    in accounts only. Accounts consumes this, adds `recipient_name` and publishes one
+    EmailRequested per budget holder (mail id = uuid5(this event's id, the user's id), so a
+    redelivery never mails twice). So no address travels in this event nor is copied into
+    the services that ask (R-AVG-2).
+    """
+
+    routing_key = "accounts.budget_holder_mail.requested"
+    template: MailTemplate
+    context: dict[str, str]
+    items: list[dict[str, str]] = Field(default_factory=list, max_length=MAX_ITEMS_PER_MAIL)

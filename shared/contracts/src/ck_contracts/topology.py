@@ -129,6 +129,8 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
             roster.TeacherRemoved.routing_key,
         ),
     ),
+    # issue 13: mails to a school's budget holders, whose addresses only accounts knows.
+    EventQueue("accounts", "mails", (notifier.BudgetHolderMailRequested.routing_key,)),
     EventQueue(
         "budget",
         "members",
@@ -175,13 +177,21 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         budget.BudgetDebitRefused,
         budget.BudgetCredited,
         budget.CardPaymentMade,
+        notifier.BudgetHolderMailRequested,  # issue 13: an order's objection period ends
     ),
-    "invoicing": (invoicing.InvoiceCreated, invoicing.InvoicePaid),
+    "invoicing": (
+        invoicing.InvoiceCreated,
+        invoicing.InvoicePaid,
+        notifier.BudgetHolderMailRequested,  # issue 13: an invoice is issued
+    ),
     "weborders": (
         weborders.WeborderApproved,
         weborders.WeborderApprovalCancelled,
         weborders.SchooltoerOrdered,
         weborders.WeborderSettled,
+        # issue 13: mails to providers, the daily digest to budget holders
+        notifier.EmailRequested,
+        notifier.BudgetHolderMailRequested,
     ),
     "notifier": (),
 }

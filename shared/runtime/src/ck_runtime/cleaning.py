@@ -69,12 +69,13 @@ def clean_table(
         query = query.where(sa.or_(*candidates))
     changes: list[tuple[dict[str, Any], dict[str, Any]]] = []
     # yield_per on the statement: Connection.execution_options() would change the connection
-    # in place, and alembic's own UPDATE afterwards must not stream. Not on PostgreSQL: the
-    # query there reads only the candidate rows, and asyncpg's server-side cursor stays open
-    # until the transaction ends, so a later migration in the same run could not ALTER the
-    # table ("being used by active queries in this session").
-    streaming = {} if connection.dialect.name == "postgresql" else {"yield_per": batch}
-    result = connection.execute(query.execution_options(**streaming))
+    # in place, and alembic's own UPDATE afterwards must not stream. Not on PostgreSQL: there
+    # the query fetches only the candidates (above), and asyncpg's server-side cursor stays
+    # open until the transaction ends, so a later migration of the same upgrade could not
+    # ALTER the table ("being used by active queries in this session").
+    if connection.dialect.name != "postgresql":
+        query = query.execution_options(yield_per=batch)
+    result = connection.execute(query)
     for row in result.mappings():
         cleaned = {c.name: clean_value(row[c.name], c) for c in columns}
         changed = {name: value for name, value in cleaned.items() if value != row[name]}

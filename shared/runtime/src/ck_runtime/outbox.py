@@ -22,6 +22,7 @@ from ck_contracts.messaging import (
     EVENTS_EXCHANGE,
     Event,
 )
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Tracer, set_span_in_context
 from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
@@ -125,8 +126,12 @@ class ConfirmingPublisher:
                 headers=headers,
             )
             if tracer is not None and isinstance(trace_context, dict):
-                await self._traced(tracer, exchange, message, row, trace_context)
-                return
+                parent = tracing.extract(trace_context)
+                if parent is not None and not tracing.unsampled(parent):
+                    await self._traced(tracer, exchange, message, row, parent)
+                    return
+                # Not sampled: no span; the consumer learns that from the writer's context.
+                headers.update({k: v for k, v in trace_context.items() if isinstance(v, str)})
             await self._send(exchange, message, row)
 
         # Confirms are pipelined: all of a batch is in flight at once.
@@ -138,14 +143,14 @@ class ConfirmingPublisher:
         exchange: aio_pika.abc.AbstractExchange,
         message: aio_pika.Message,
         row: dict[str, object],
-        trace_context: dict[str, Any],
+        parent: Context,
     ) -> None:
         """A producer span in the trace of the transaction that wrote the row, from the
         publish to the broker's confirm; its context goes in the message's headers."""
         routing_key = str(row["routing_key"])
         span = tracer.start_span(
             f"{routing_key} publish",
-            context=tracing.extract(trace_context),
+            context=parent,
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "rabbitmq",

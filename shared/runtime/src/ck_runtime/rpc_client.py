@@ -198,17 +198,17 @@ class RpcClient:
         """Send one request and wait for its reply, at most `timeout` seconds per attempt;
         a timed-out request is sent again (same request id) `retries` times."""
         arguments = (actor, timeout, request_id, keep_reply_seconds)
-        tracer = tracing.tracer(self._name)
-        if tracer is None:
+        if not tracing.enabled():
             return await self._measured(service, op, payload, arguments)
         # A client span for the whole call (every attempt); its context goes in the headers.
-        with tracer.start_as_current_span(
+        with tracing.client_span(
+            self._name,
             f"{service}/{op}",
-            kind=SpanKind.CLIENT,
-            attributes={"rpc.system": "ck-amqp", "rpc.service": service, "rpc.method": op},
+            SpanKind.CLIENT,
+            {"rpc.system": "ck-amqp", "rpc.service": service, "rpc.method": op},
         ) as span:
             reply = await self._measured(service, op, payload, arguments)
-            if not reply.ok and reply.error is not None:
+            if span is not None and not reply.ok and reply.error is not None:
                 span.set_attribute("ck.rpc.error", reply.error.code)
                 if reply.error.code in INTERNAL_ERRORS:
                     tracing.mark_failed(span, reply.error.code)

@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACER_NAME = "ck_runtime"
 # The key under which an outbox row's body keeps the writer's trace context until published.
@@ -43,6 +45,9 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_
 # service name -> provider; None: tracing is off (the common, cheap case).
 _make_provider: Callable[[str], TracerProvider] | None = None
 _providers: dict[str, TracerProvider] = {}
+# service name -> its tracer: get_tracer builds a new Tracer on every call (a profile's top
+# tracing frame when it was asked per RPC call and per message).
+_tracers: dict[str, Tracer] = {}
 
 
 def enabled() -> bool:
@@ -70,6 +75,7 @@ def setup_from_environment(service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)  # for any library that asks the global one
     _providers.clear()
+    _tracers.clear()
     _make_provider = lambda _name: provider  # noqa: E731 - one service per process
     return True
 
@@ -87,6 +93,7 @@ def install_for_tests(exporter: SpanExporter) -> None:
         return provider
 
     _providers.clear()
+    _tracers.clear()
     _make_provider = make
 
 
@@ -96,6 +103,7 @@ def shutdown() -> None:
     for provider in {id(p): p for p in _providers.values()}.values():
         provider.shutdown()
     _providers.clear()
+    _tracers.clear()
     _make_provider = None
 
 
@@ -111,15 +119,27 @@ def provider(service: str) -> TracerProvider | None:
 
 def tracer(service: str) -> Tracer | None:
     """The service's tracer; None when tracing is off."""
-    found = provider(service)
-    return None if found is None else found.get_tracer(TRACER_NAME)
+    if _make_provider is None:
+        return None
+    cached = _tracers.get(service)
+    if cached is None:
+        found = provider(service)
+        if found is None:
+            return None
+        cached = _tracers[service] = found.get_tracer(TRACER_NAME)
+    return cached
 
 
 # -- propagation in AMQP headers ------------------------------------------------------------
+# W3C trace context only (no baggage): called for every RPC request and outbox row, so the
+# propagator is used directly rather than through the global composite one.
+_W3C = TraceContextTextMapPropagator()
+
+
 def inject(headers: MutableMapping[str, Any], context: Context | None = None) -> None:
     """Put `traceparent` (and `tracestate`) of the current span, or of `context`, in headers."""
     if _make_provider is not None:
-        propagate.inject(headers, context=context)
+        _W3C.inject(headers, context=context)
 
 
 def current_context_carrier() -> dict[str, str] | None:
@@ -128,7 +148,7 @@ def current_context_carrier() -> dict[str, str] | None:
     if _make_provider is None or not trace.get_current_span().get_span_context().is_valid:
         return None
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    _W3C.inject(carrier)
     return carrier or None
 
 
@@ -136,7 +156,16 @@ def extract(headers: Mapping[str, Any] | None) -> Context | None:
     if not headers:
         return None
     carrier = {k: v for k, v in headers.items() if isinstance(v, str)}
-    return propagate.extract(carrier) if "traceparent" in carrier else None
+    return _W3C.extract(carrier) if "traceparent" in carrier else None
+
+
+def unsampled(context: Context | None = None) -> bool:
+    """Is the span of `context` (default: the current one) a valid one that was not sampled?
+    Sampling is parent-based (the standard `parentbased_*` samplers, the default): no child of
+    such a span is ever recorded, so the hooks below make none and pass the context on as it
+    is, which spares most of what tracing costs for the nine requests in ten not sampled."""
+    span_context = trace.get_current_span(context).get_span_context()
+    return span_context.is_valid and not span_context.trace_flags.sampled
 
 
 @contextmanager
@@ -148,14 +177,37 @@ def consume_span(
     attributes: Mapping[str, str | int] | None = None,
 ) -> Iterator[Span | None]:
     """A server or consumer span around the handling of one message, child of the context in
-    its headers (a new trace when they carry none); None when tracing is off."""
+    its headers (a new trace when they carry none); None when tracing is off, and when the
+    sender's span was not sampled (then its context is current, for what is sent on)."""
     found = tracer(service)
     if found is None:
         yield None
         return
+    parent = extract(headers)
+    if parent is not None and unsampled(parent):
+        token = otel_context.attach(parent)
+        try:
+            yield None
+        finally:
+            otel_context.detach(token)
+        return
     with found.start_as_current_span(
-        name, context=extract(headers), kind=kind, attributes=attributes
+        name, context=parent, kind=kind, attributes=attributes
     ) as span:
+        yield span
+
+
+@contextmanager
+def client_span(
+    service: str, name: str, kind: SpanKind, attributes: Mapping[str, str | int]
+) -> Iterator[Span | None]:
+    """A client or producer span under the current one; None when tracing is off or the
+    current span was not sampled."""
+    found = tracer(service)
+    if found is None or unsampled():
+        yield None
+        return
+    with found.start_as_current_span(name, kind=kind, attributes=attributes) as span:
         yield span
 
 
@@ -176,44 +228,62 @@ def add_trace_id(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
 
 
 # -- the database -------------------------------------------------------------------------------
-def instrument_engine(engine: Any, service: str) -> None:
-    """A span per statement on this engine (SQLAlchemy instrumentation) inside a sampled
-    piece of work, when tracing is on. Statements outside any span (the outbox relay's polls,
-    the retention job, health checks) start no trace of their own, and under an unsampled
-    span they are skipped at once: their spans would be dropped by the parent-based sampler
-    anyway, and a statement is the most frequent thing a service does.
+_SPAN_OF_STATEMENT = "_ck_span"
 
-    EngineTracer rather than SQLAlchemyInstrumentor().instrument(engine=...): the instrumentor
-    is a process-wide singleton that instruments once and also patches create_engine, while a
-    test process runs several services, each with its own engine and provider."""
+
+def instrument_engine(engine: Any, service: str) -> None:
+    """A client span per SQL statement on this engine, inside a sampled piece of work, when
+    tracing is on: `db.system`, `db.name` and the statement as compiled, with placeholders and
+    without its parameters (no personal data in spans). Statements outside any span (the
+    outbox relay's polls, the retention job, health checks) start no trace of their own, and
+    under an unsampled span they cost one check: a statement is the most frequent thing a
+    service does.
+
+    Two SQLAlchemy event listeners of our own rather than OpenTelemetry's SQLAlchemy
+    instrumentation: that one built each statement's span data before asking whether anyone
+    records it (a fifth of what tracing cost per weborder, bench/bench_tracing_overhead.py),
+    and it is a process-wide singleton while a test process runs several services, each with
+    its own engine and provider."""
     found = tracer(service)
     if found is None:
         return
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-    from opentelemetry.metrics import get_meter
+    from sqlalchemy import event
 
-    class _InSampledSpansOnly(EngineTracer):
-        @classmethod
-        def _register_event_listener(
-            cls, target: Any, identifier: str, func: Any, *args: Any, **kw: Any
-        ) -> None:
-            # Statements only: the pool events feed a connection-usage metric of OpenTelemetry
-            # metrics, which this platform does not export (metrics are Prometheus').
-            if identifier in ("before_cursor_execute", "after_cursor_execute", "handle_error"):
-                super()._register_event_listener(  # type: ignore[no-untyped-call]
-                    target, identifier, func, *args, **kw
-                )
+    target = getattr(engine, "sync_engine", engine)
+    system = str(target.dialect.name)
+    database = os.path.basename(str(target.url.database or "")) or system
 
-        def _before_cur_exec(
-            self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
-        ) -> tuple[Any, Any]:
-            if not trace.get_current_span().is_recording():
-                return statement, params
-            result: tuple[Any, Any] = super()._before_cur_exec(  # type: ignore[no-untyped-call]
-                conn, cursor, statement, params, context, many
+    def before(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if context is None or not trace.get_current_span().is_recording():
+            return
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+        span = found.start_span(
+            f"{verb} {database}",
+            kind=SpanKind.CLIENT,
+            attributes={"db.system": system, "db.name": database, "db.statement": statement},
+        )
+        setattr(context, _SPAN_OF_STATEMENT, span)
+
+    def after(
+        _conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        span = getattr(context, _SPAN_OF_STATEMENT, None)
+        if span is not None:
+            setattr(context, _SPAN_OF_STATEMENT, None)
+            span.end()
+
+    def failed(exception_context: Any) -> None:
+        context = exception_context.execution_context
+        span = getattr(context, _SPAN_OF_STATEMENT, None)
+        if span is not None:
+            setattr(context, _SPAN_OF_STATEMENT, None)
+            span.set_status(
+                Status(StatusCode.ERROR, type(exception_context.original_exception).__name__)
             )
-            return result
+            span.end()
 
-    # Statements are recorded without their parameters (no personal data in spans).
-    usage = get_meter(TRACER_NAME).create_up_down_counter("db.client.connections.usage")
-    _InSampledSpansOnly(found, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
+    event.listen(target, "before_cursor_execute", before)
+    event.listen(target, "after_cursor_execute", after)
+    event.listen(target, "handle_error", failed)

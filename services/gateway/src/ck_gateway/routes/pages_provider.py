@@ -120,6 +120,13 @@ async def weborders_page(request: Request, session: ProviderSession) -> Response
     return await _weborders_page(request, session)
 
 
+@router.get("/weborders", response_class=HTMLResponse)
+async def weborders_alias(request: Request, session: ProviderSession) -> Response:
+    """The address the provider's mails link to (ck_weborders.mails): the list, same filters."""
+    query = request.url.query
+    return RedirectResponse("/aanbieder" + (f"?{query}" if query else ""), status_code=303)
+
+
 async def _weborder_form(
     request: Request,
     values: dict[str, str],

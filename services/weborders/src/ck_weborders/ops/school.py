@@ -12,6 +12,7 @@ import base64
 import uuid
 from typing import Any
 
+from ck_contracts.notifier import MailTemplate
 from ck_contracts.weborders import (
     SERVICE,
     AddNote,
@@ -47,7 +48,7 @@ from ck_runtime.rpc_server import Call, RpcRouter
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_weborders import domain, export, store
+from ck_weborders import domain, export, mails, store
 from ck_weborders.settings import deps_of
 
 log = get_logger(__name__)
@@ -114,6 +115,14 @@ async def decide(call: Call, request: DecideWeborder) -> Weborder:
                         row.provider_name, row.activity, row.activity_date
                     ),
                 ),
+            )
+        else:  # issue 13: the provider hears of the rejection, with the school's reason
+            await mails.weborder_decided(
+                session,
+                row,
+                MailTemplate.WEBORDER_REJECTED,
+                deps_of(call).settings.portal_url,
+                reason=reason,
             )
         found = await store.load_weborder(
             session, store.one_weborder(row.id, store.of_school(request.school_id))
@@ -232,6 +241,11 @@ async def request_offering(call: Call, request: RequestOffering) -> OfferRequest
             created_at=call.clock.now(),
         )
         await store.add_offer_request(session, made)
+        provider_id = await store.provider_of_offering(session, request.offering_id)
+        if provider_id is not None:  # issue 13: the provider hears of the request
+            await mails.offer_requested(
+                session, made, provider_id, deps_of(call).settings.portal_url
+            )
     log.info(
         "offer.requested", request_id=str(made.request_id), offering_id=str(request.offering_id)
     )

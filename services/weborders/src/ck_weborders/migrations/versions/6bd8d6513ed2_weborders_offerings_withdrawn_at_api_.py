@@ -1,7 +1,7 @@
 """weborders: offerings withdrawn_at, api_keys last_used_at
 
 Revision ID: 6bd8d6513ed2
-Revises: 08c649a55ce2
+Revises: c13a0d1e5e01
 Create Date: 2026-12-05 08:43:33.969468
 """
 
@@ -14,7 +14,7 @@ import ck_runtime.tables
 
 
 revision: str = "6bd8d6513ed2"
-down_revision: str | None = "08c649a55ce2"
+down_revision: str | None = "c13a0d1e5e01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
