@@ -492,6 +492,9 @@ async def test_api_keys_are_shown_once_used_and_revoked_by_their_provider_only(
     async with provider(world, "b") as client:
         theirs = await client.get("/aanbieder/api-sleutels")
         assert secret[:12] not in theirs.text
+        asked = await client.get(f"/aanbieder/api-sleutels/{key_id.group(1)}/intrekken")
+        assert asked.status_code == 303  # another provider's key: no confirmation page
+        assert asked.headers["location"] == "/aanbieder/api-sleutels"
         refused = await client.post(
             f"/aanbieder/api-sleutels/{key_id.group(1)}/intrekken",
             data={"csrf_token": stack.csrf_of(theirs.text)},
@@ -499,11 +502,17 @@ async def test_api_keys_are_shown_once_used_and_revoked_by_their_provider_only(
         assert refused.status_code == 404
     async with provider(world) as client:
         page = await client.get("/aanbieder/api-sleutels")
-        revoked = await client.post(
-            f"/aanbieder/api-sleutels/{key_id.group(1)}/intrekken",
-            data={"csrf_token": stack.csrf_of(page.text)},
-        )
+        # the list links to a confirmation page (issue 14); the GET changes nothing
+        link = f"/aanbieder/api-sleutels/{key_id.group(1)}/intrekken"
+        assert f'href="{link}"' in row(page.text)
+        asked = await client.get(link)
+        assert asked.status_code == 200
+        assert "Weet u het zeker?" in asked.text and f"{secret[:12]}..." in asked.text
+        assert "actief" in row((await client.get("/aanbieder/api-sleutels")).text)
+        revoked = await client.post(link, data={"csrf_token": stack.csrf_of(asked.text)})
         assert revoked.status_code == 303
+        after = await client.get("/aanbieder/api-sleutels")
+        assert "ingetrokken op" in row(after.text)
     async with stack.client() as client:
         dead = await client.get(
             "/api/v1/provider/weborders", headers={"Authorization": f"Bearer {secret}"}

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ck_gateway import i18n
 from ck_gateway.auth import ProviderSession
+from ck_gateway.confirm import confirm_page
 from ck_gateway.csrf_guard import checked_form
 from ck_gateway.forms import GENERAL
 from ck_gateway.provider_views import (
@@ -392,6 +393,22 @@ async def issue_key(request: Request, session: ProviderSession) -> Response:
     # Shown on this answer only (pages are Cache-Control: no-store); never again.
     issued = await usecase.issue_api_key(request, session.actor)
     return await _keys_page(request, session, issued=issued)
+
+
+@router.get("/api-sleutels/{key_id}/intrekken", response_class=HTMLResponse)
+async def confirm_revoke_key(request: Request, key_id: UUID, session: ProviderSession) -> Response:
+    """ "Weet u het zeker?" naming the key by its prefix (issue 14, as the CJP admin's
+    Aanbieders page); only the POST of that page revokes."""
+    keys = await usecase.api_keys(request, session.actor)
+    key = next((k for k in keys if k.key_id == key_id and k.revoked_at is None), None)
+    if key is None:  # unknown, another provider's or revoked already: the list shows the keys
+        return RedirectResponse("/aanbieder/api-sleutels", status_code=303)
+    return confirm_page(
+        request,
+        consequences=[i18n.render("confirm.revoke_own_key", {"prefix": key.prefix})],
+        confirm_label=i18n.gettext("confirm.revoke_key.button"),
+        back="/aanbieder/api-sleutels",
+    )
 
 
 @router.post("/api-sleutels/{key_id}/intrekken", response_class=HTMLResponse)
