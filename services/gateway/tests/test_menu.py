@@ -79,12 +79,14 @@ def test_a_provider_user_sees_only_the_provider_menu() -> None:
         "Aanbod",
         "Aanvragen",
         "Kaartbetalingen",
+        "Uitbetalingen",
         "API-sleutels",
         "Support",
     ]
     items = menu_for(actor)
     assert active_item(items, "/aanbieder/aanbod/123") == "/aanbieder/aanbod"
     assert active_item(items, "/aanbieder/weborders/nieuw") == "/aanbieder"
+    assert active_item(items, "/aanbieder/uitbetalingen") == "/aanbieder/uitbetalingen"
     # A provider role without a provider (never issued) sees no provider parts.
     assert labels(Actor(user_id=uuid4(), role=Role.PROVIDER)) == ["Support"]
 

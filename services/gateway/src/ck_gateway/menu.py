@@ -66,6 +66,10 @@ PROVIDER_MENU: tuple[MenuItem, ...] = (
     MenuItem(
         "Kaartbetalingen", "/aanbieder/kaartbetalingen", None, for_school=False, for_provider=True
     ),
+    # payouts (issue 13, capability 4): the provider's reimbursement statements
+    MenuItem(
+        "Uitbetalingen", "/aanbieder/uitbetalingen", None, for_school=False, for_provider=True
+    ),
     MenuItem("API-sleutels", "/aanbieder/api-sleutels", None, for_school=False, for_provider=True),
 )
 SUPPORT = MenuItem("Support", "/support", None, for_school=False)

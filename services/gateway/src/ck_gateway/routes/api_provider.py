@@ -19,9 +19,7 @@ from uuid import UUID
 from ck_contracts.bounds import Key, Page, PageSize
 from ck_contracts.budget import CardCharge, CardCharged, OwnCardPayments, ProviderCardPaymentPage
 from ck_contracts.budget import Ops as BudgetOps
-from ck_contracts.invoicing import Ops as InvoiceOps
-from ck_contracts.payouts import ProviderStatementQuery, Statement, StatementPage, StatementRef
-from ck_contracts.roles import Actor, Role
+from ck_contracts.payouts import ProviderStatementQuery, Statement, StatementPage
 from ck_contracts.weborders import (
     MAX_CARDS,
     NameParticipants,
@@ -30,8 +28,6 @@ from ck_contracts.weborders import (
     OfferRequest,
     Ops,
     ParticipantsNamed,
-    Provider,
-    ProviderAuth,
     ProviderList,
     Weborder,
     WeborderFields,
@@ -491,16 +487,6 @@ class StatementOut(Statement):
     )
 
 
-async def _provider_actor(request: Request, key: str) -> tuple[Provider, Actor]:
-    """The key checked by the weborders service (as for card payments); the provider is the
-    actor invoicing checks again."""
-    provider = await backend.send(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
-    actor = Actor(
-        user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
-    )
-    return provider, actor
-
-
 @router.get(
     "/statements",
     response_model=StatementPageOut,
@@ -520,10 +506,8 @@ async def list_statements(
     page: Annotated[Page, Query()] = 1,
     page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
-    _, actor = await _provider_actor(request, key)
     query = ProviderStatementQuery(paid=paid, page=page, page_size=page_size)
-    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_LIST, query, actor=actor)
-    return _json(answer)
+    return _json(await payouts.own_statements(request, ProviderCaller.of_key(key), query))
 
 
 @router.get(
@@ -533,10 +517,7 @@ async def list_statements(
     responses=error_responses(404),
 )
 async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> Any:
-    _, actor = await _provider_actor(request, key)
-    ref = StatementRef(statement_id=statement_id)
-    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_GET, ref, actor=actor)
-    return _json(answer)
+    return _json(await payouts.own_statement(request, ProviderCaller.of_key(key), statement_id))
 
 
 @router.get(
@@ -549,8 +530,7 @@ async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> An
     },
 )
 async def statement_pdf(request: Request, statement_id: UUID, key: ApiKey) -> Response:
-    provider, actor = await _provider_actor(request, key)
-    return await payouts.provider_pdf(request, actor, statement_id, provider)
+    return await payouts.own_statement_pdf(request, ProviderCaller.of_key(key), statement_id)
 
 
 PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

@@ -2,7 +2,7 @@
 their weborders (status, school and date filters; create; cancel before the school decides),
 their offer (create, edit, withdraw), offer requests from teachers ("beantwoorden met een
 weborder" opens the weborder form prefilled), card payments and API keys (create: shown once;
-prefix and last use; revoke).
+prefix and last use; revoke) and reimbursement statements with their PDF (Uitbetalingen).
 
 Every route takes `ProviderSession` (auth.require_provider_session): provider users only. The
 provider is the session's actor; no form field names a provider, and the services check the
@@ -21,6 +21,7 @@ from uuid import UUID
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.budget import OwnCardPayments
 from ck_contracts.money import format_euro
+from ck_contracts.payouts import ProviderStatementQuery
 from ck_contracts.weborders import IssuedApiKey, ProviderList
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
@@ -44,6 +45,7 @@ from ck_gateway.provider_views import (
 )
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
+from ck_gateway.usecases import payouts
 from ck_gateway.usecases import providers as usecase
 from ck_gateway.usecases.providers import ProviderCaller
 from ck_gateway.weborder_views import STATUS_LABELS, page_number, status_filter
@@ -356,6 +358,51 @@ async def card_payments_page(request: Request, session: ProviderSession) -> Resp
             "euro": format_euro,
         },
     )
+
+
+# --- Uitbetalingen (issue 13, capability 4) ------------------------------------------------------
+STATEMENT_STATUS = {"open": False, "betaald": True}  # ?status=... -> ProviderStatementQuery.paid
+
+
+@router.get("/uitbetalingen", response_class=HTMLResponse)
+async def statements_page(request: Request, session: ProviderSession) -> Response:
+    """The provider's own reimbursement statements, newest period first (invoicing takes the
+    provider from the actor), paid or not, each with its PDF."""
+    status = request.query_params.get("status", "")
+    status = status if status in STATEMENT_STATUS else ""
+    page = page_number(request.query_params.get("pagina"))
+    query = ProviderStatementQuery(
+        paid=STATEMENT_STATUS.get(status), page=page, page_size=PAGE_SIZE
+    )
+    listing = await payouts.own_statements(request, _caller(session), query)
+    pages = max(1, -(-listing.total // PAGE_SIZE))
+
+    def link(to_page: int) -> str:
+        return "/aanbieder/uitbetalingen?" + urlencode(
+            {k: v for k, v in (("status", status), ("pagina", str(to_page))) if v}
+        )
+
+    return render(
+        request,
+        "aanbieder_uitbetalingen.html",
+        {
+            "title": "Uitbetalingen",
+            "statements": listing.items,
+            "total": listing.total,
+            "status": status,
+            "page": page,
+            "pages": pages,
+            "previous_page": link(page - 1) if page > 1 else "",
+            "next_page": link(page + 1) if page < pages else "",
+            "euro": format_euro,
+        },
+    )
+
+
+@router.get("/uitbetalingen/{statement_id}/pdf")
+async def statement_pdf(request: Request, statement_id: UUID, session: ProviderSession) -> Response:
+    """Another provider's statement does not exist for this one (404 from invoicing)."""
+    return await payouts.own_statement_pdf(request, _caller(session), statement_id)
 
 
 # --- API-sleutels --------------------------------------------------------------------------------

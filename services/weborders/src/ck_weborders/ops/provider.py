@@ -405,6 +405,15 @@ async def issue_own_key(call: Call, _request: Empty) -> IssuedApiKey:
             raise NotFound(R.PROVIDER_NOT_FOUND)
         digest = domain.key_hash(deps_of(call).pepper, secret)
         await store.add_api_key(session, key_id, provider_id, digest, prefix, now)
+        await audit.record(  # the provider user acts (actor role provider, its provider_id)
+            session,
+            call.require_actor(),
+            AuditAction.API_KEY_ISSUED,
+            "api_key",
+            key_id,
+            provider_id=provider_id,
+            at=now,
+        )
     log.info("provider.key_issued", provider_id=str(provider_id), key_id=str(key_id), by="portal")
     return IssuedApiKey(key_id=key_id, prefix=prefix, created_at=now, secret=secret)
 
@@ -412,10 +421,20 @@ async def issue_own_key(call: Call, _request: Empty) -> IssuedApiKey:
 @router.handles(Ops.OWN_KEY_REVOKE)
 async def revoke_own_key(call: Call, request: OwnKeyRef) -> ApiKeyInfo:
     """Only the provider's own key; another provider's key does not exist for this one."""
-    provider_id = portal_provider_id(call)
+    provider_id, now = portal_provider_id(call), call.clock.now()
     async with call.db.transaction() as session:
-        key = await store.revoke_api_key(session, provider_id, request.key_id, call.clock.now())
-    if key is None:
-        raise NotFound(R.API_KEY_NOT_FOUND)
+        key = await store.revoke_api_key(session, provider_id, request.key_id, now)
+        if key is None:
+            raise NotFound(R.API_KEY_NOT_FOUND)
+        if key.revoked_at == now:  # revoked by this call (a revoked key stays as it was)
+            await audit.record(
+                session,
+                call.require_actor(),
+                AuditAction.API_KEY_REVOKED,
+                "api_key",
+                key.key_id,
+                provider_id=provider_id,
+                at=now,
+            )
     log.info("provider.key_revoked", provider_id=str(provider_id), key_id=str(key.key_id))
     return key
