@@ -24,12 +24,16 @@ import httpx
 import pytest
 from ck_budget.app import build as build_budget
 from ck_budget.settings import get_settings as budget_settings
+from ck_contracts.budget import CardPaymentMade
 from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import RosterKind
 from ck_contracts.weborders import Ops
+from ck_invoicing.app import build as build_invoicing
+from ck_invoicing.settings import get_settings as invoicing_settings
+from ck_runtime.clock import ManualClock
 from ck_runtime.service import ServiceRuntime
 from ck_testkit import eventually, publish_event
 from ck_testkit.broker import can_make_vhosts, virtual_host
@@ -65,6 +69,7 @@ class World:
     stack: Stack
     a: ProviderUser
     b: ProviderUser
+    payout_clock: ManualClock  # the invoicing service's: closes payout periods when moved
 
 
 @asynccontextmanager
@@ -157,6 +162,7 @@ async def world(
     stack: Stack, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     data: Path = tmp_path_factory.mktemp("provider-portal")
+    payout_clock = ManualClock(MONDAY)
     runtimes = [
         ServiceRuntime(
             build_weborders(
@@ -176,6 +182,16 @@ async def world(
                 )
             )
         ),
+        ServiceRuntime(  # reimbursement statements (payouts), closed on payout_clock
+            build_invoicing(
+                invoicing_settings(
+                    amqp_url=amqp_url,
+                    database_url=f"sqlite+aiosqlite:///{data / 'invoicing.sqlite3'}",
+                    payout_poll_seconds=0.1,
+                ),
+                clock=payout_clock,
+            )
+        ),
     ]
     started: list[ServiceRuntime] = []
     try:
@@ -186,7 +202,7 @@ async def world(
             await _known_everywhere(stack, school.school_id)
         a = await register_and_invite(stack, "Poppodium Testdam", "11112222", "piet@podium.example")
         b = await register_and_invite(stack, "Museum Testdam", "33334444", "mia@museum.example")
-        yield World(stack, a, b)
+        yield World(stack, a, b, payout_clock)
     finally:
         for runtime in reversed(started):
             await runtime.stop()
@@ -586,3 +602,84 @@ async def test_card_payments_are_listed_for_their_provider_only(world: World) ->
         page = await client.get("/aanbieder/kaartbetalingen")
         assert "Concertkaartje" not in page.text
         assert "Er zijn nog geen kaartbetalingen" in page.text
+
+
+# --- Uitbetalingen (issue 13, capability 4) ------------------------------------------------------
+async def test_statements_are_listed_and_downloaded_by_their_provider_only(world: World) -> None:
+    """Card payments for A and B become statements when the invoicing clock passes a period
+    end; A's portal and API list A's statements only, with the PDF; B's PDF is 404 for A."""
+    stack = world.stack
+    school = stack.schools["b"]
+    paid_at = world.payout_clock.now()
+    for provider_id, amount, text in (
+        (world.a.provider_id, 1100, "Rondleiding A"),
+        (world.a.provider_id, 900, "Workshop A"),
+        (world.b.provider_id, 4200, "Voorstelling B"),
+    ):
+        await publish_event(
+            stack.amqp_url,
+            CardPaymentMade(
+                school_id=school.school_id,
+                payment_id=uuid.uuid4(),
+                person_id=uuid.uuid4(),
+                provider_id=uuid.UUID(provider_id),
+                amount_cents=amount,
+                description=text,
+                paid_at=paid_at,
+            ),
+        )
+    world.payout_clock.advance(timedelta(days=4))  # past Thursday 00:00 and its hour's delay
+
+    async def statement_of(user: ProviderUser, text: str) -> dict[str, Any] | None:
+        async with stack.client() as client:
+            listed = await client.get(
+                "/api/v1/provider/statements", headers={"Authorization": f"Bearer {user.key}"}
+            )
+            assert listed.status_code == 200, listed.text
+            for item in listed.json()["items"]:
+                one = await client.get(
+                    f"/api/v1/provider/statements/{item['statement_id']}",
+                    headers={"Authorization": f"Bearer {user.key}"},
+                )
+                if any(line["description"] == text for line in one.json()["lines"]):
+                    return dict(one.json())
+        return None
+
+    found: dict[str, Any] = {}
+
+    async def both() -> bool:
+        found["a"] = await statement_of(world.a, "Rondleiding A")
+        found["b"] = await statement_of(world.b, "Voorstelling B")
+        return found["a"] is not None and found["b"] is not None
+
+    assert await eventually(both, 30)
+    mine, theirs = found["a"], found["b"]
+    assert mine["provider_id"] == world.a.provider_id
+    texts = {line["description"] for line in mine["lines"]}
+    assert {"Rondleiding A", "Workshop A"} <= texts and "Voorstelling B" not in texts
+    assert theirs["total_cents"] == 4200 and theirs["status"] == "open"
+    async with provider(world) as client:
+        page = await client.get("/aanbieder/uitbetalingen")
+        assert page.status_code == 200
+        assert mine["number"] in page.text and theirs["number"] not in page.text
+        assert 'href="/aanbieder/uitbetalingen"' in page.text  # in the provider menu
+        pdf = await client.get(f"/aanbieder/uitbetalingen/{mine['statement_id']}/pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert pdf.headers["content-type"] == "application/pdf"
+        other = await client.get(f"/aanbieder/uitbetalingen/{theirs['statement_id']}/pdf")
+        assert other.status_code == 404
+        paid_only = await client.get("/aanbieder/uitbetalingen?status=betaald")
+        assert mine["number"] not in paid_only.text  # nothing paid yet
+    async with stack.client() as client:
+        key = {"Authorization": f"Bearer {world.a.key}"}
+        api_pdf = await client.get(
+            f"/api/v1/provider/statements/{mine['statement_id']}/pdf", headers=key
+        )
+        assert api_pdf.status_code == 200 and api_pdf.content.startswith(b"%PDF")
+        for path in ("", "/pdf"):
+            refused = await client.get(
+                f"/api/v1/provider/statements/{theirs['statement_id']}{path}", headers=key
+            )
+            assert refused.status_code == 404, path
+    async with holder(stack) as client:  # a school user has no provider portal
+        assert (await client.get("/aanbieder/uitbetalingen")).status_code == 403
