@@ -1,8 +1,9 @@
 """Layouts that fit, and confirmations (issue 14), in Debian's Chromium against the whole system.
 
 Every portal page -- the budget holder's school pages (Docent+ users see the same pages with
-fewer buttons), the Docenten+ page, the CJP admin's pages, the public log-in and activation
-pages, and a confirmation page -- at 1366x768 (a school laptop) and 375 px (a phone):
+fewer buttons), the Docenten+ page, the CJP admin's pages, the provider portal's pages (issue
+13, /aanbieder, with its API key confirmation), the public log-in and activation pages, and a
+confirmation page -- at 1366x768 (a school laptop) and 375 px (a phone):
 
 - no horizontal overflow: document.documentElement.scrollWidth <= window.innerWidth (a wide
   table scrolls inside its own wrapper, never the page);
@@ -30,6 +31,7 @@ from ck_testkit.journeys import (
     admin_approves_and_records_payment,
     order_budget,
     page_login,
+    provider_user,
     register_provider,
     school_with_password,
     showing,
@@ -169,6 +171,21 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
             return str(reply.json()["weborder_id"]) if reply.status_code == 201 else None
 
         weborder_id = wait_for(posted, what="the weborders service knows the school")
+        offering = http.post(
+            "/api/v1/provider/offerings",
+            json={
+                "title": "Theaterworkshop improvisatie voor groepen tot dertig studenten",
+                "description": "Twee uur improvisatietheater op school.",
+                "discipline": "theater",
+                "city": "Haarlem",
+                "price_cents": 750,
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert offering.status_code == 201, offering.text
+        offering_id = offering.json()["offering_id"]
+        provider_email = f"podium-{tag}@aanbieder.schermen.test"
+        provider_user(portal, admin, provider_id, provider_email, PASSWORD)
         listing = http.get("/beheer-studenten")
         person_id = re.search(r'href="/dossier/([0-9a-f-]{36})"', listing.text)
         assert person_id
@@ -177,6 +194,11 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
             r'href="(/producten/bestellingen/[0-9a-f-]+/annuleren)"', orders.text
         )
         assert open_order
+    with portal.client() as provider_http:
+        page_login(provider_http, provider_email, PASSWORD)
+        keys = provider_http.get("/aanbieder/api-sleutels")
+        key_id = re.search(r'<tr id="sleutel-([0-9a-f-]{36})">', keys.text)
+        assert key_id, keys.text
 
     holder_paths = [
         "/",
@@ -212,12 +234,24 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
         f"/beheer/aanbieders/{provider_id}",
         "/beheer/onbestelbare-berichten",
     ]
+    provider_paths = [  # the provider portal (issue 13)
+        "/aanbieder",
+        "/aanbieder/weborders/nieuw",
+        "/aanbieder/aanbod",
+        f"/aanbieder/aanbod/{offering_id}",
+        "/aanbieder/aanvragen",
+        "/aanbieder/kaartbetalingen",
+        "/aanbieder/uitbetalingen",
+        "/aanbieder/api-sleutels",
+        f"/aanbieder/api-sleutels/{key_id.group(1)}/intrekken",
+    ]
     public_paths = ["/inloggen", "/activeren"]
 
     problems = _check_pages(browser, portal, holder, PASSWORD, holder_paths, shots)
     problems += _check_pages(
         browser, portal, portal.admin_email, portal.admin_password, admin_paths, shots
     )
+    problems += _check_pages(browser, portal, provider_email, PASSWORD, provider_paths, shots)
     problems += _check_pages(browser, portal, "", "", public_paths, shots)
     assert not problems, "\n".join(problems)
 

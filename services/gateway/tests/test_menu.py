@@ -69,3 +69,32 @@ def test_the_page_marks_its_own_menu_item_only() -> None:
     assert active_item(menu, "/beheer/scholen") == "/beheer/scholen"
     assert active_item(menu, "/beheer/scholenlijst") is None
     assert active_item(menu, "/") is None
+
+
+# --- provider portal (issue 13) ------------------------------------------------------------------
+def test_a_provider_user_sees_only_the_provider_menu() -> None:
+    actor = Actor(user_id=uuid4(), role=Role.PROVIDER, provider_id=uuid4())
+    assert labels(actor) == [
+        "Weborders",
+        "Aanbod",
+        "Aanvragen",
+        "Kaartbetalingen",
+        "Uitbetalingen",
+        "API-sleutels",
+        "Support",
+    ]
+    items = menu_for(actor)
+    assert active_item(items, "/aanbieder/aanbod/123") == "/aanbieder/aanbod"
+    assert active_item(items, "/aanbieder/weborders/nieuw") == "/aanbieder"
+    assert active_item(items, "/aanbieder/uitbetalingen") == "/aanbieder/uitbetalingen"
+    # A provider role without a provider (never issued) sees no provider parts.
+    assert labels(Actor(user_id=uuid4(), role=Role.PROVIDER)) == ["Support"]
+
+
+def test_school_users_and_admins_see_no_provider_menu() -> None:
+    for actor in (
+        Actor(user_id=uuid4(), role=Role.BUDGET_HOLDER, school_id=SCHOOL),
+        Actor(user_id=uuid4(), role=Role.DOCENT_PLUS, school_id=SCHOOL),
+        Actor(user_id=uuid4(), role=Role.CJP_ADMIN),
+    ):
+        assert not any(item.path.startswith("/aanbieder") for item in menu_for(actor))

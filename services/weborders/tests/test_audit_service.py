@@ -1,13 +1,16 @@
 """The weborders service's audit trail (issue 13): a school approving, rejecting and cancelling
 the approval of a weborder, a provider cancelling its own, and a CJP admin issuing and revoking
 an API key each write one entry in the action's own transaction; the rejection's and the
-cancellation's free text stays out; a school lists only its own entries."""
+cancellation's free text stays out; a school lists only its own entries. A provider user issuing
+and revoking its own keys in the provider portal is recorded too, the user as the actor."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ck_contracts.audit import AuditAction, AuditRole
+from ck_contracts.roles import Actor, Role
 from ck_contracts.weborders import Ops
 from ck_testkit.audit import assert_no_personal_data, break_audit_log, entries
 
@@ -113,3 +116,38 @@ async def test_a_school_lists_only_its_own_entries(world: World) -> None:
     assert len(everything["items"]) == 4
     of_b = await world.ok(Ops.AUDIT_LIST, {"provider_id": world.providers["B"]}, world.admin())
     assert [e["action"] for e in of_b["items"]] == ["api_key.issued"]
+
+
+async def test_a_provider_users_own_keys_are_recorded_with_the_user_as_actor(world: World) -> None:
+    """The provider portal's self-service keys (issue 13): the provider user acts (its user id,
+    role provider), the provider is named, no school; the secret never appears."""
+    provider = world.providers["A"]
+    user = Actor(user_id=uuid.uuid4(), role=Role.PROVIDER, provider_id=provider)
+    before = len(await entries(world.db))
+    issued = await world.ok(Ops.OWN_KEY_ISSUE, {}, user)
+    await world.ok(Ops.OWN_KEY_REVOKE, {"key_id": issued["key_id"]}, user)
+    await world.ok(Ops.OWN_KEY_REVOKE, {"key_id": issued["key_id"]}, user)  # no second entry
+    other = Actor(user_id=uuid.uuid4(), role=Role.PROVIDER, provider_id=world.providers["B"])
+    error = await world.error(Ops.OWN_KEY_REVOKE, {"key_id": issued["key_id"]}, other)
+    assert error["code"] == "not_found"  # B's refused attempt records nothing
+
+    found = (await entries(world.db))[before:]
+    assert [(e.action, e.subject_type, e.subject_id) for e in found] == [
+        (AuditAction.API_KEY_ISSUED, "api_key", issued["key_id"]),
+        (AuditAction.API_KEY_REVOKED, "api_key", issued["key_id"]),
+    ]
+    assert {(e.actor_id, e.actor_role) for e in found} == {(user.user_id, AuditRole.PROVIDER)}
+    assert all(e.provider_id == provider and e.school_id is None for e in found)
+    assert_no_personal_data(found, issued["secret"])
+    # A CJP admin finds them filtered on the provider.
+    of_a = await world.ok(Ops.AUDIT_LIST, {"provider_id": provider}, world.admin())
+    assert {e["id"] for e in of_a["items"]} >= {str(e.id) for e in found}
+
+
+async def test_an_own_key_and_its_entry_commit_together(world: World) -> None:
+    user = Actor(user_id=uuid.uuid4(), role=Role.PROVIDER, provider_id=world.providers["A"])
+    before = await world.ok(Ops.OWN_KEY_LIST, {}, user)
+    await break_audit_log(world.db)
+    error = await world.error(Ops.OWN_KEY_ISSUE, {}, user)
+    assert error["code"] == "internal"
+    assert await world.ok(Ops.OWN_KEY_LIST, {}, user) == before

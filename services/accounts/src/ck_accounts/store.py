@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from ck_contracts.accounts import DocentPlusAccess, School, SchoolSettings
+from ck_contracts.accounts import DocentPlusAccess, ProviderUser, School, SchoolSettings
 from ck_contracts.roles import Role
 from ck_runtime.db import erases_personal_data
 from sqlalchemy import CursorResult, Result, Row, Select, case, delete, func, insert, select, update
@@ -21,6 +21,7 @@ from ck_accounts import domain
 from ck_accounts.tables import (
     login_throttle,
     password_links,
+    provider_names,
     schools,
     sessions,
     teacher_memberships,
@@ -110,6 +111,7 @@ async def add_user(
     school_id: uuid.UUID | None = None,
     person_id: uuid.UUID | None = None,
     password_hash: str | None = None,
+    provider_id: uuid.UUID | None = None,
 ) -> None:
     await session.execute(
         insert(users).values(
@@ -119,6 +121,7 @@ async def add_user(
             role=role,
             school_id=school_id,
             person_id=person_id,
+            provider_id=provider_id,
             password_hash=password_hash,
             active=True,
             created_at=now,
@@ -151,9 +154,17 @@ async def set_password_by_email(session: AsyncSession, email: str, hashed: str) 
 
 # --- sessions ------------------------------------------------------------------------------------
 # The user with their school, in one query: the gateway resolves a session on every request.
-_USER_WITH_SCHOOL = select(
-    users, schools.c.school_number, schools.c.name.label("school_name")
-).outerjoin(schools, schools.c.id == users.c.school_id)
+# Provider users (issue 13) get their provider's name the same way, from provider_names.
+_USER_WITH_SCHOOL = (
+    select(
+        users,
+        schools.c.school_number,
+        schools.c.name.label("school_name"),
+        provider_names.c.name.label("provider_name"),
+    )
+    .outerjoin(schools, schools.c.id == users.c.school_id)
+    .outerjoin(provider_names, provider_names.c.id == users.c.provider_id)
+)
 _SESSION_USER = _USER_WITH_SCHOOL.add_columns(
     sessions.c.expires_at.label("session_expires_at")
 ).join(sessions, sessions.c.user_id == users.c.id)
@@ -413,6 +424,34 @@ async def change_teacher_membership(
         .where(teacher_memberships.c.person_id == person_id)
         .values(active=active, removed=removed, changed_at=changed_at)
     )
+
+
+# --- provider users (issue 13) -------------------------------------------------------------------
+async def keep_provider_name(session: AsyncSession, provider_id: uuid.UUID, name: str) -> None:
+    """The provider's name as the weborders service has it now (insert or update)."""
+    statement = _upsert(session)(provider_names).values(id=provider_id, name=name)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_={"name": name})
+    )
+
+
+async def provider_users(session: AsyncSession, provider_id: uuid.UUID) -> list[ProviderUser]:
+    rows = await session.execute(
+        select(users)
+        .where(users.c.provider_id == provider_id, users.c.role == Role.PROVIDER.value)
+        .order_by(users.c.name, users.c.id)
+    )
+    return [
+        ProviderUser(
+            user_id=row.id,
+            provider_id=row.provider_id,
+            name=row.name,
+            email=row.email,
+            created_at=row.created_at,
+            password_set=row.password_hash is not None,
+        )
+        for row in rows
+    ]
 
 
 # --- issue 13: who receives a school's budget-holder mails ----------------------------------------

@@ -39,6 +39,16 @@ schools = Table(
     Column("updated_at", UtcDateTime(timezone=True), nullable=False),
 )
 
+# Provider portal (issue 13): the names of providers that have portal users, copied from the
+# weborders service (which owns providers) when a CJP admin invites a user; for the portal's
+# header and the invitation mail. No personal data.
+provider_names = Table(
+    "provider_names",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
 users = Table(
     "users",
     metadata,
@@ -52,6 +62,9 @@ users = Table(
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
     # Docent+ only (R-ROLE-2): the teacher in the school's roster this account belongs to.
     Column("person_id", Uuid, index=True, unique=True),
+    # Provider users only (issue 13): the cultural provider (owned by weborders) they act for.
+    # No foreign key: adding one would make SQLite rebuild the users table (see the migration).
+    Column("provider_id", Uuid, index=True),
 )
 
 sessions = Table(

@@ -15,6 +15,8 @@ from ck_contracts.budget import (
     OrderCounts,
     OrderLine,
     OrderStatus,
+    ProviderCardPayment,
+    ProviderCardPaymentPage,
     Quote,
 )
 from ck_contracts.roles import Actor
@@ -30,6 +32,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     select,
     text,
     update,
@@ -582,6 +585,50 @@ async def record_debit(session: AsyncSession, values: dict[str, Any]) -> None:
 async def mark_credited(session: AsyncSession, reference_id: uuid.UUID, now: datetime) -> None:
     await session.execute(
         update(debits).where(debits.c.reference_id == reference_id).values(credited_at=now)
+    )
+
+
+# --- provider portal (issue 13) ------------------------------------------------------------------
+async def provider_card_payments(
+    session: AsyncSession, provider_id: uuid.UUID, page: int, page_size: int
+) -> ProviderCardPaymentPage:
+    """One provider's card payments, newest first, with the school's number and name (no
+    student: the provider sees what it charged, not whom)."""
+    mine = card_payments.c.provider_id == provider_id
+    total, total_cents = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(card_payments.c.amount_cents), 0)).where(
+                mine
+            )
+        )
+    ).one()
+    rows = await session.execute(
+        select(card_payments, KNOWN_SCHOOLS.c.school_number, KNOWN_SCHOOLS.c.name)
+        .select_from(
+            card_payments.outerjoin(
+                KNOWN_SCHOOLS, KNOWN_SCHOOLS.c.school_id == card_payments.c.school_id
+            )
+        )
+        .where(mine)
+        .order_by(card_payments.c.paid_at.desc(), card_payments.c.payment_id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return ProviderCardPaymentPage(
+        total=int(total),
+        total_cents=int(total_cents),
+        items=[
+            ProviderCardPayment(
+                payment_id=row.payment_id,
+                school_number=row.school_number,
+                school_name=row.name or "",
+                amount_cents=row.amount_cents,
+                description=row.description,
+                provider_reference=row.provider_reference,
+                paid_at=row.paid_at,
+            )
+            for row in rows
+        ],
     )
 
 

@@ -56,6 +56,7 @@ from ck_gateway.routes import (
     pages_membership,
     pages_offer,
     pages_participants,
+    pages_provider,
     pages_roster,
     pages_school,
     pages_weborders,
@@ -195,6 +196,7 @@ def create_app(
         pages_admin_operations.router,
         pages_docent_plus.router,
         pages_audit.router,  # audit trail (issue 13)
+        pages_provider.router,  # issue 13: the provider portal (/aanbieder)
         api.router,
         api_budget.router,
         api_membership.router,

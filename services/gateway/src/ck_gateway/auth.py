@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated
 
 from ck_contracts.accounts import Ops, SessionInfo, SessionToken
+from ck_contracts.roles import Role
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ck_gateway import backend, i18n
-from ck_gateway.errors import unauthenticated
+from ck_gateway.errors import forbidden, unauthenticated
 from ck_gateway.usecases.requests import request_of
 
 SESSION_COOKIE = "ck_session"
@@ -95,7 +96,19 @@ async def bearer_token(
     return token
 
 
+# --- provider portal (issue 13) ---
+async def require_provider_session(request: Request) -> SessionInfo:
+    """A page under /aanbieder: a logged-in provider user (role provider with a provider id);
+    anyone else logged in gets 403, nobody logged in goes to /inloggen. The services check the
+    actor again and take the provider from it (never from a form)."""
+    session = await require_page_session(request)
+    if session.actor.role is not Role.PROVIDER or session.actor.provider_id is None:
+        raise forbidden()
+    return session
+
+
 PageSession = Annotated[SessionInfo, Depends(require_page_session)]
+ProviderSession = Annotated[SessionInfo, Depends(require_provider_session)]  # issue 13
 ApiSession = Annotated[SessionInfo, Depends(require_api_session)]
 BearerToken = Annotated[str, Depends(bearer_token)]
 

@@ -15,6 +15,7 @@ class MenuItem:
     permission: Permission | None  # None: everyone who is logged in
     for_school: bool = True  # only for users of one school (not for CJP admins)
     not_for: frozenset[Role] = frozenset()  # roles that hold the permission but not this part
+    for_provider: bool = False  # only for provider users (issue 13: /aanbieder)
 
 
 SCHOOL_MENU: tuple[MenuItem, ...] = (
@@ -56,12 +57,29 @@ ADMIN_MENU: tuple[MenuItem, ...] = (
         for_school=False,
     ),
 )
+# --- provider portal (issue 13): provider users only; add a part here and guard its routes
+# with auth.ProviderSession.
+PROVIDER_MENU: tuple[MenuItem, ...] = (
+    MenuItem("Weborders", "/aanbieder", None, for_school=False, for_provider=True),
+    MenuItem("Aanbod", "/aanbieder/aanbod", None, for_school=False, for_provider=True),
+    MenuItem("Aanvragen", "/aanbieder/aanvragen", None, for_school=False, for_provider=True),
+    MenuItem(
+        "Kaartbetalingen", "/aanbieder/kaartbetalingen", None, for_school=False, for_provider=True
+    ),
+    # payouts (issue 13, capability 4): the provider's reimbursement statements
+    MenuItem(
+        "Uitbetalingen", "/aanbieder/uitbetalingen", None, for_school=False, for_provider=True
+    ),
+    MenuItem("API-sleutels", "/aanbieder/api-sleutels", None, for_school=False, for_provider=True),
+)
 SUPPORT = MenuItem("Support", "/support", None, for_school=False)
 
 
 def may_open(actor: Actor, item: MenuItem) -> bool:
     if actor.role in item.not_for:
         return False
+    if item.for_provider:
+        return actor.role is Role.PROVIDER and actor.provider_id is not None
     if item.permission is None:
         return True
     if item.for_school:
@@ -74,7 +92,8 @@ def menu_for(actor: Actor | None) -> list[MenuItem]:
     """Items the actor may use, in the manual's order; hidden rather than shown disabled."""
     if actor is None:
         return []
-    return [item for item in (*ADMIN_MENU, *SCHOOL_MENU, SUPPORT) if may_open(actor, item)]
+    items = (*ADMIN_MENU, *SCHOOL_MENU, *PROVIDER_MENU, SUPPORT)
+    return [item for item in items if may_open(actor, item)]
 
 
 def active_item(items: list[MenuItem], path: str) -> str | None:

@@ -55,6 +55,8 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     MailTemplate.DOCENT_PLUS_ACCESS: frozenset(
         {"recipient_name", "school_name", "school_number", "link"}
     ),
+    # --- provider portal (issue 13) ---
+    MailTemplate.PROVIDER_ACCESS: frozenset({"recipient_name", "provider_name", "link"}),
     # --- issue 13: the mails that drive the process, and reminders ---
     MailTemplate.OFFER_REQUESTED: frozenset(
         {

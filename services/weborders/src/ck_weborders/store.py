@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from ck_contracts.roster import RosterKind
@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import null as sql_null
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,8 +90,9 @@ async def on_roster(
 
 # --- API keys ------------------------------------------------------------------------------------
 # One indexed query per call, no cache: a revoked key stops working with the next request.
+# The key's id and last use come along for the portal's "last used" (touch_key).
 _PROVIDER_BY_KEY = (
-    select(providers)
+    select(providers, api_keys.c.id.label("key_id"), api_keys.c.last_used_at)
     .select_from(api_keys.join(providers, providers.c.id == api_keys.c.provider_id))
     .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
 )
@@ -98,7 +100,13 @@ _PROVIDER_BY_KEY = (
 # The weborder hot path: the key's provider and the school of the number in one statement
 # (unique index on key_hash, unique index on school_number).
 _PROVIDER_AND_SCHOOL = (
-    select(providers.c.id, providers.c.name, KNOWN_SCHOOLS.c.school_id)
+    select(
+        providers.c.id,
+        providers.c.name,
+        KNOWN_SCHOOLS.c.school_id,
+        api_keys.c.id.label("key_id"),
+        api_keys.c.last_used_at,
+    )
     .select_from(
         api_keys.join(providers, providers.c.id == api_keys.c.provider_id).outerjoin(
             KNOWN_SCHOOLS, KNOWN_SCHOOLS.c.school_number == bindparam("school_number")
@@ -106,6 +114,28 @@ _PROVIDER_AND_SCHOOL = (
     )
     .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
 )
+# The same for a provider portal session (issue 13): the provider by the actor's id.
+_PROVIDER_AND_SCHOOL_BY_ID = (
+    select(
+        providers.c.id,
+        providers.c.name,
+        KNOWN_SCHOOLS.c.school_id,
+        sql_null().label("key_id"),
+        sql_null().label("last_used_at"),
+    )
+    .select_from(
+        providers.outerjoin(
+            KNOWN_SCHOOLS, KNOWN_SCHOOLS.c.school_number == bindparam("school_number")
+        )
+    )
+    .where(providers.c.id == bindparam("provider_id"))
+)
+_PROVIDER_BY_ID = select(
+    providers, sql_null().label("key_id"), sql_null().label("last_used_at")
+).where(providers.c.id == bindparam("provider_id"))
+
+# A key's last use is written at most once per this interval (touch_key).
+KEY_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def _hash_or_refuse(pepper: bytes, api_key: str) -> str:
@@ -125,17 +155,48 @@ async def provider_by_key(session: AsyncSession, pepper: bytes, api_key: str) ->
 
 async def provider_and_school(
     session: AsyncSession, pepper: bytes, api_key: str, school_number: int
-) -> tuple[uuid.UUID, str, uuid.UUID | None]:
-    """(provider id, provider name, school id or None for an unknown number)."""
+) -> Row[Any]:
+    """(id, name: the provider's; school_id: None for an unknown number; key_id,
+    last_used_at: the key's)."""
     digest = _hash_or_refuse(pepper, api_key)
-    row = (
-        await session.execute(
-            _PROVIDER_AND_SCHOOL, {"key_hash": digest, "school_number": school_number}
-        )
-    ).first()
+    params = {"key_hash": digest, "school_number": school_number}
+    found = (await session.execute(_PROVIDER_AND_SCHOOL, params)).first()
+    row = cast("Row[Any] | None", found)  # five columns; read by name
     if row is None:
         raise Unauthenticated(WebordersReason.API_KEY_INVALID)
-    return row.id, row.name, row.school_id
+    return row
+
+
+async def provider_by_id(session: AsyncSession, provider_id: uuid.UUID) -> Row[Any] | None:
+    """The provider of a portal session (issue 13), shaped like provider_by_key's row (with
+    key_id and last_used_at None)."""
+    return (await session.execute(_PROVIDER_BY_ID, {"provider_id": provider_id})).first()
+
+
+async def provider_and_school_by_id(
+    session: AsyncSession, provider_id: uuid.UUID, school_number: int
+) -> Row[Any] | None:
+    """provider_and_school's row for a portal session (issue 13); None: no such provider."""
+    params = {"provider_id": provider_id, "school_number": school_number}
+    return (await session.execute(_PROVIDER_AND_SCHOOL_BY_ID, params)).first()
+
+
+def key_use_stale(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether this call should record the key's use (at most once a minute per key)."""
+    return last_used_at is None or now - last_used_at >= KEY_USE_RESOLUTION
+
+
+async def touch_key(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> None:
+    """Record the key's use; conditional, so replicas racing for the same minute write once."""
+    await session.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            (api_keys.c.last_used_at.is_(None))
+            | (api_keys.c.last_used_at <= now - KEY_USE_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
 
 
 async def school_by_number(session: AsyncSession, school_number: int) -> uuid.UUID | None:
@@ -161,7 +222,11 @@ def provider_from_row(row: Row[Any]) -> Provider:
 
 def key_from_row(row: Row[Any]) -> ApiKeyInfo:
     return ApiKeyInfo(
-        key_id=row.id, prefix=row.prefix, created_at=row.created_at, revoked_at=row.revoked_at
+        key_id=row.id,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
     )
 
 
@@ -176,6 +241,7 @@ def offering_from_row(row: Row[Any]) -> Offering:
         city=row.city,
         price_cents=row.price_cents,
         updated_at=row.updated_at,
+        withdrawn_at=row.withdrawn_at,
     )
 
 
@@ -446,6 +512,23 @@ def of_provider(provider_id: uuid.UUID) -> ColumnElement[bool]:
     return weborders.c.provider_id == provider_id
 
 
+def provider_filters(
+    provider_id: uuid.UUID,
+    school_number: int | None,
+    activity_from: date | None,
+    activity_to: date | None,
+) -> ColumnElement[bool]:
+    """The provider's weborders, narrowed by the portal's filters (issue 13)."""
+    where = of_provider(provider_id)
+    if school_number is not None:
+        where = where & (weborders.c.school_number == school_number)
+    if activity_from is not None:
+        where = where & (weborders.c.activity_date >= activity_from)
+    if activity_to is not None:
+        where = where & (weborders.c.activity_date <= activity_to)
+    return where
+
+
 def of_school(school_id: uuid.UUID) -> ColumnElement[bool]:
     return weborders.c.school_id == school_id
 
@@ -516,13 +599,57 @@ async def save_offering(
     else:
         done = await session.execute(
             update(offerings)
-            .where(offerings.c.id == offering_id, offerings.c.provider_id == provider.id)
+            .where(
+                offerings.c.id == offering_id,
+                offerings.c.provider_id == provider.id,
+                offerings.c.withdrawn_at.is_(None),
+            )
             .values(**values)
         )
         if changed(done) != 1:
             return None
     row = (await session.execute(offering_query().where(offerings.c.id == offering_id))).one()
     return offering_from_row(row)
+
+
+async def own_offering_row(
+    session: AsyncSession, provider_id: uuid.UUID, offering_id: uuid.UUID
+) -> Offering | None:
+    """One of the provider's own offerings (withdrawn or not); None: not the provider's."""
+    row = (
+        await session.execute(
+            offering_query().where(
+                offerings.c.id == offering_id, offerings.c.provider_id == provider_id
+            )
+        )
+    ).first()
+    return None if row is None else offering_from_row(row)
+
+
+async def withdraw_offering(
+    session: AsyncSession, provider_id: uuid.UUID, offering_id: uuid.UUID, now: datetime
+) -> Offering | None:
+    """Withdraw one of the provider's own offerings (a withdrawn one stays as it was)."""
+    await session.execute(
+        update(offerings)
+        .where(
+            offerings.c.id == offering_id,
+            offerings.c.provider_id == provider_id,
+            offerings.c.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now)
+    )
+    return await own_offering_row(session, provider_id, offering_id)
+
+
+async def offerings_of(session: AsyncSession, provider_id: uuid.UUID) -> list[Offering]:
+    """The provider's own offerings: current ones by title, then the withdrawn ones."""
+    rows = await session.execute(
+        offering_query()
+        .where(offerings.c.provider_id == provider_id)
+        .order_by(offerings.c.withdrawn_at.is_not(None), offerings.c.title, offerings.c.id)
+    )
+    return [offering_from_row(r) for r in rows]
 
 
 async def requests_to_provider(
@@ -544,7 +671,7 @@ async def search_offerings(
 ) -> list[Offering]:
     """Case-insensitive substring search on title, description and provider name; discipline
     and city match whole (lower-cased by the caller). Sorted by title."""
-    query = offering_query()
+    query = offering_query().where(offerings.c.withdrawn_at.is_(None))
     if text:
         query = query.where(offerings.c.search_text.contains(text, autoescape=True))
     if discipline:
@@ -558,7 +685,12 @@ async def search_offerings(
 
 async def offering_title(session: AsyncSession, offering_id: uuid.UUID) -> str | None:
     title = (
-        await session.execute(select(offerings.c.title).where(offerings.c.id == offering_id))
+        await session.execute(
+            # A withdrawn offering (issue 13) takes no new requests: as if it were gone.
+            select(offerings.c.title).where(
+                offerings.c.id == offering_id, offerings.c.withdrawn_at.is_(None)
+            )
+        )
     ).scalar()
     return None if title is None else str(title)
 

@@ -52,6 +52,9 @@ api_keys = Table(
     Column("prefix", String(12), nullable=False),
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
     Column("revoked_at", UtcDateTime(timezone=True)),
+    # Provider portal (issue 13): the last call the key authenticated, written at most once a
+    # minute per key (store.touch_key), so the hot path almost never writes for it.
+    Column("last_used_at", UtcDateTime(timezone=True)),
 )
 
 # A provider's offer (R-WEB-3). search_text: title, description and provider name lower-cased,
@@ -70,6 +73,8 @@ offerings = Table(
     Column("price_cents", BigInteger, nullable=False),
     Column("search_text", Text, nullable=False),
     Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+    # Provider portal (issue 13): withdrawn by the provider; out of the offer, kept for the links.
+    Column("withdrawn_at", UtcDateTime(timezone=True)),
 )
 
 # A school's request for an offering, for its provider to answer with a weborder (R-WEB-3).

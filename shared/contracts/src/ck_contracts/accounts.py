@@ -166,6 +166,7 @@ class SessionInfo(BaseModel):
     school_number: int | None = None
     school_name: str | None = None
     expires_at: datetime
+    provider_name: str | None = None  # provider users (issue 13): their provider's name
 
 
 class LoginResult(SessionInfo):
@@ -215,6 +216,34 @@ class DocentPlusList(BaseModel):
     items: list[DocentPlusAccess]
 
 
+# --- provider users (issue 13) ---
+class InviteProviderUser(BaseModel):
+    """Menu Aanbieders: a CJP admin gives a cultural provider's employee a portal account with
+    role provider; they get a mail with a link to set a password (as a budget holder does).
+    provider_name is the weborders service's name of the provider, for the mail and the
+    portal's header (accounts keeps a copy; weborders owns providers)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    provider_id: UUID
+    provider_name: RequiredName
+    name: RequiredName
+    email: RequiredEmail
+
+
+class ProviderUsersRef(BaseModel):
+    provider_id: UUID
+
+
+class ProviderUser(BaseModel):
+    user_id: UUID
+    provider_id: UUID
+    name: str
+    email: str
+    created_at: datetime
+    password_set: bool  # False until the link in the mail was used
+
+
 class AccountsReason(Reasons):
     """What the accounts service may answer with, besides the common reasons; the gateway's
     catalogue has the Dutch ("# === accounts")."""
@@ -245,6 +274,8 @@ class AccountsReason(Reasons):
     NO_DOCENT_PLUS_ACCESS = "docent_plus_no_access"
     # CJP admins (the command line)
     NOT_AN_ADMIN_ACCOUNT = "not_an_admin_account"
+    # provider users (issue 13)
+    PROVIDER_USER_EMAIL_TAKEN = "provider_user_email_taken"
 
 
 _R = AccountsReason
@@ -372,6 +403,24 @@ class Ops:
             _R.REGISTRATION_RACED,
             *_SETTINGS_RULES,
         ),
+    )
+    # --- admin: provider users (issue 13) ---
+    PROVIDER_USER_INVITE = Operation[InviteProviderUser, ProviderUser](
+        SERVICE,
+        "provider_user.invite",
+        InviteProviderUser,
+        ProviderUser,
+        Audience.ADMIN,
+        permission=Permission.REGISTER_PROVIDER,
+        reasons=(_R.PROVIDER_USER_EMAIL_TAKEN, _R.EMAIL_INVALID),
+    )
+    PROVIDER_USER_LIST = Operation[ProviderUsersRef, list[ProviderUser]](
+        SERVICE,
+        "provider_user.list",
+        ProviderUsersRef,
+        list[ProviderUser],
+        Audience.ADMIN,
+        permission=Permission.REGISTER_PROVIDER,
     )
     SCHOOL_LIST = Operation[Empty, list[School]](
         SERVICE,

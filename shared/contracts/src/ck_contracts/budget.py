@@ -18,7 +18,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ck_contracts.audit import audit_list_op
-from ck_contracts.bounds import RequiredName, RequiredShortText, ShortText, Text
+from ck_contracts.bounds import Page, PageSize, RequiredName, RequiredShortText, ShortText, Text
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Permission
@@ -144,6 +144,30 @@ class CardCharged(BaseModel):
 
 class SchoolRef(BaseModel):
     school_id: UUID
+
+
+# --- provider portal (issue 13) ---
+class OwnCardPayments(BaseModel):
+    """The logged-in provider's card payments, newest first (the provider is the actor)."""
+
+    page: Page = 1
+    page_size: PageSize = 50
+
+
+class ProviderCardPayment(BaseModel):
+    payment_id: UUID
+    school_number: int | None  # None while the school is unknown here (never in practice)
+    school_name: str
+    amount_cents: int
+    description: str
+    provider_reference: str
+    paid_at: datetime
+
+
+class ProviderCardPaymentPage(BaseModel):
+    total: int
+    total_cents: int  # of all the provider's card payments, not only this page
+    items: list[ProviderCardPayment]
 
 
 class Rates(BaseModel):
@@ -420,6 +444,15 @@ class Ops:
             _R.STUDENTS_NOT_ACTIVE,
             _R.INSUFFICIENT_ASSIGNABLE,
         ),
+    )
+    # Provider portal (issue 13): the provider's own card payments (the actor's provider_id).
+    CARD_PAYMENTS_OWN = Operation[OwnCardPayments, ProviderCardPaymentPage](
+        SERVICE,
+        "budget.card.list_own",
+        OwnCardPayments,
+        ProviderCardPaymentPage,
+        Audience.PROVIDER,
+        permission=Permission.CHARGE_CARD,
     )
     # A provider charges a CJP card (R-WEB-6), refused beyond the student's budget.
     CARD_CHARGE = Operation[CardCharge, CardCharged](

@@ -23,6 +23,8 @@ class MailTemplate(StrEnum):
     INVITATION = "invitation"  # voornaam ("" allowed), school_name, link, code
     MEMBERSHIP_CONFIRMED = "membership_confirmed"  # voornaam, school_name, card_number
     DOCENT_PLUS_ACCESS = "docent_plus_access"  # recipient_name, school_name, school_number, link
+    # --- provider portal (issue 13) ---
+    PROVIDER_ACCESS = "provider_access"  # recipient_name, provider_name, link
 
     # --- issue 13: the mails that drive the process, and reminders ----------------------------
     # To a provider's contact address (weborders): provider_name, school_name, school_number,

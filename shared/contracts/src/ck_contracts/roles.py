@@ -52,6 +52,8 @@ class Permission(StrEnum):
     ACTIVATE_MEMBERSHIP = "activate_membership"
     # --- audit trail (issue 13, capability 6) ---
     VIEW_AUDIT = "view_audit"  # the action history: a budget holder its school's, CJP all
+    # --- provider portal (issue 13) ---
+    MANAGE_API_KEYS = "manage_api_keys"  # a provider user's own API keys (portal session only)
 
 
 _SCHOOL_STAFF = {
@@ -80,7 +82,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # R-ROLE-2: browse, request, see and invite students; nothing that moves money or settings.
     Role.DOCENT_PLUS: frozenset(_SCHOOL_STAFF),
     Role.PROVIDER: frozenset(
-        {Permission.CREATE_WEBORDER, Permission.PUBLISH_OFFER, Permission.CHARGE_CARD}
+        {
+            Permission.CREATE_WEBORDER,
+            Permission.PUBLISH_OFFER,
+            Permission.CHARGE_CARD,
+            Permission.MANAGE_API_KEYS,  # provider portal (issue 13)
+        }
         # payouts (issue 13, capability 4)
         | {Permission.VIEW_PAYOUTS}
     ),

@@ -153,6 +153,9 @@ class ApiKeyInfo(BaseModel):
     prefix: str  # the first characters, to recognise a key ("ck_live_AbCd")
     created_at: datetime
     revoked_at: datetime | None = None
+    # Provider portal (issue 13): when the key last authenticated a call, to the minute (the
+    # service writes it at most once a minute per key).
+    last_used_at: datetime | None = None
 
 
 class IssuedApiKey(ApiKeyInfo):
@@ -174,6 +177,9 @@ class Offering(OfferingFields):
     provider_id: UUID
     provider_name: str
     updated_at: datetime
+    # Provider portal (issue 13): a withdrawn offering leaves the offer schools browse, takes no
+    # new requests and is no longer edited; weborders and requests made before keep their link.
+    withdrawn_at: datetime | None = None
 
 
 class WeborderFields(BaseModel):
@@ -263,9 +269,12 @@ class Dossier(BaseModel):
 
 # --- operations -------------------------------------------------------------------------------
 class ProviderAuth(BaseModel):
-    """Every provider API call carries the key as sent; the service checks it (keyed hash)."""
+    """Who the provider is, on every provider operation. From the API: the key as sent, which
+    the service checks (keyed hash). From the provider portal (issue 13): no key (""); the
+    gateway sends the session's Actor (role provider, provider_id) and the service uses the
+    actor's provider_id, never a provider id from the payload."""
 
-    api_key: Annotated[str, Secret(KEY_MAX, min_length=16)]
+    api_key: Annotated[str, Secret(KEY_MAX)] = ""
 
 
 class CreateWeborder(ProviderAuth):
@@ -281,11 +290,26 @@ class ProviderList(ProviderAuth):
     status: WeborderStatus | None = None
     page: Page = 1
     page_size: PageSize = 50
+    # Provider portal filters (issue 13): one school, activity dates from/to (inclusive).
+    school_number: int | None = Field(default=None, ge=1, le=99_999_999)
+    activity_from: date | None = None
+    activity_to: date | None = None
 
 
 class PublishOffering(ProviderAuth):
     offering_id: UUID | None = None  # None: a new offering
     offering: OfferingFields
+
+
+# --- provider portal (issue 13) ---
+class ProviderOfferingRef(ProviderAuth):
+    offering_id: UUID
+
+
+class OwnKeyRef(BaseModel):
+    """One of the logged-in provider's own keys (the provider comes from the actor)."""
+
+    key_id: UUID
 
 
 class RegisterProvider(BaseModel):
@@ -430,6 +454,9 @@ class WebordersReason(Reasons):
     PARTICIPANTS_NOT_ON_ROSTER = "participants_not_on_roster"  # {count, shown}
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     WEBORDER_NOT_CANCELLABLE = "weborder_not_cancellable"  # {status}
+    # provider portal (issue 13)
+    OFFERING_WITHDRAWN = "offering_withdrawn"  # edit or request a withdrawn offering
+    PROVIDER_ACTOR_REQUIRED = "provider_actor_required"  # no key and no provider actor
     # the school
     WEBORDER_NOT_FOUND = "weborder_not_found"
     REJECTION_REASON_REQUIRED = "rejection_reason_required"
@@ -445,7 +472,7 @@ class WebordersReason(Reasons):
 
 
 R = WebordersReason
-_KEY = (R.API_KEY_INVALID,)
+_KEY = (R.API_KEY_INVALID, R.PROVIDER_ACTOR_REQUIRED)
 
 
 def _admin(
@@ -458,9 +485,17 @@ def _admin(
 def _provider(
     name: str, request: type[Req], response: Any, reasons: tuple[str, ...] = ()
 ) -> Operation[Req, Any]:
-    # Public on the RPC queue: no actor, the API key in the payload authenticates the provider
-    # (checked by the service on every call).
+    # Public on the RPC queue: the API key in the payload authenticates the provider (checked
+    # by the service on every call), or, without a key, the portal's provider actor (issue 13).
     return Operation(SERVICE, name, request, response, Audience.PUBLIC, reasons=_KEY + reasons)
+
+
+def _own(
+    name: str, request: type[Req], response: Any, reasons: tuple[str, ...] = ()
+) -> Operation[Req, Any]:
+    # Provider portal only (issue 13): the logged-in provider user as the actor, never a key.
+    provider, permission = Audience.PROVIDER, Permission.MANAGE_API_KEYS
+    return Operation(SERVICE, name, request, response, provider, permission, reasons=reasons)
 
 
 def _school(
@@ -533,7 +568,10 @@ class Ops:
         (R.WEBORDER_NOT_FOUND, R.WEBORDER_NOT_CANCELLABLE),
     )
     OFFERING_PUBLISH: Operation[PublishOffering, Offering] = _provider(
-        "provider.offering.publish", PublishOffering, Offering, (R.OFFERING_NOT_FOUND,)
+        "provider.offering.publish",
+        PublishOffering,
+        Offering,
+        (R.OFFERING_NOT_FOUND, R.OFFERING_WITHDRAWN),
     )
     REQUESTS_OWN: Operation[ProviderAuth, list[OfferRequest]] = _provider(
         "provider.requests", ProviderAuth, list[OfferRequest]
@@ -544,6 +582,23 @@ class Ops:
         NameParticipants,
         ParticipantsNamed,
         (R.WEBORDER_NOT_FOUND, R.PARTICIPANTS_NOT_MARKABLE),
+    )
+    # --- provider portal (issue 13): the key or the provider actor, like the ones above ---
+    OFFERINGS_OWN: Operation[ProviderAuth, list[Offering]] = _provider(
+        "provider.offering.list", ProviderAuth, list[Offering]
+    )
+    OFFERING_WITHDRAW: Operation[ProviderOfferingRef, Offering] = _provider(
+        "provider.offering.withdraw", ProviderOfferingRef, Offering, (R.OFFERING_NOT_FOUND,)
+    )
+    # the provider's own API keys: a portal session only (a key cannot make keys)
+    OWN_KEY_LIST: Operation[Empty, list[ApiKeyInfo]] = _own(
+        "provider.own_key.list", Empty, list[ApiKeyInfo]
+    )
+    OWN_KEY_ISSUE: Operation[Empty, IssuedApiKey] = _own(
+        "provider.own_key.issue", Empty, IssuedApiKey, (R.PROVIDER_NOT_FOUND,)
+    )
+    OWN_KEY_REVOKE: Operation[OwnKeyRef, ApiKeyInfo] = _own(
+        "provider.own_key.revoke", OwnKeyRef, ApiKeyInfo, (R.API_KEY_NOT_FOUND,)
     )
     # school
     WEBORDER_LIST: Operation[SchoolWeborders, WeborderPage] = _school(

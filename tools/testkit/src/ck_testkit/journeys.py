@@ -137,3 +137,31 @@ def admin_approves_and_records_payment(admin: httpx.Client, school_id: str, amou
         },
     )
     assert paid.status_code == 303, paid.text
+
+
+def provider_user(
+    portal: Portal, admin: httpx.Client, provider_id: str, email: str, password: str
+) -> None:
+    """Aanbieders: the CJP admin invites a provider user, who sets a password from the mail
+    (issue 13, the provider portal). `admin` is logged in as a CJP admin."""
+    detail = admin.get(f"/beheer/aanbieders/{provider_id}")
+    invited = admin.post(
+        f"/beheer/aanbieders/{provider_id}/gebruikers",
+        data={"naam": "Piet Podium", "email": email, "csrf_token": csrf_from(detail.text)},
+    )
+    assert invited.status_code == 303, invited.text
+    welcome = mail_text(portal.wait_for_mail(email))
+    found = re.search(r"https?://\S+/wachtwoord-instellen\?token=([\w-]+)", welcome)
+    assert found, welcome
+    with portal.client() as http:
+        page = http.get(path_of(found.group(0)))
+        done = http.post(
+            "/wachtwoord-instellen",
+            data={
+                "token": found.group(1),
+                "password": password,
+                "password_repeat": password,
+                "csrf_token": csrf_from(page.text),
+            },
+        )
+        assert done.status_code == 200, done.text

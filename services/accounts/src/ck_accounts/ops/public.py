@@ -78,7 +78,12 @@ async def login(call: Call, cmd: Login) -> LoginResult:
 def _session_info_of(row: Row[Any], expires_at: datetime) -> SessionInfo:
     if not row.active:
         raise Unauthenticated(AccountsReason.SESSION_EXPIRED)
-    actor = Actor(user_id=row.id, role=Role(row.role), school_id=row.school_id)
+    actor = Actor(
+        user_id=row.id,
+        role=Role(row.role),
+        school_id=row.school_id,
+        provider_id=row.provider_id,  # provider users (issue 13)
+    )
     return SessionInfo(
         actor=actor,
         user_name=row.name,
@@ -86,6 +91,7 @@ def _session_info_of(row: Row[Any], expires_at: datetime) -> SessionInfo:
         school_number=row.school_number,
         school_name=row.school_name,
         expires_at=expires_at,
+        provider_name=row.provider_name,
     )
 
 

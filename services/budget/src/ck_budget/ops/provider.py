@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import uuid
 
-from ck_contracts.budget import BudgetReason, CardCharge, CardCharged, CardPaymentMade, Ops
+from ck_contracts.budget import (
+    BudgetReason,
+    CardCharge,
+    CardCharged,
+    CardPaymentMade,
+    Ops,
+    OwnCardPayments,
+    ProviderCardPaymentPage,
+)
 from ck_runtime.errors import Conflict, Forbidden, NotFound
 from ck_runtime.logs import get_logger
 from ck_runtime.outbox import add_to_outbox
@@ -111,3 +119,16 @@ async def charge_card(call: Call, request: CardCharge) -> CardCharged:
     return CardCharged(
         payment_id=payment_id, amount_cents=request.amount_cents, remaining_cents=remaining
     )
+
+
+# --- provider portal (issue 13) ------------------------------------------------------------------
+@router.handles(Ops.CARD_PAYMENTS_OWN)
+async def own_card_payments(call: Call, request: OwnCardPayments) -> ProviderCardPaymentPage:
+    """Only the actor's provider's payments: the provider id never comes from the payload."""
+    provider_id = call.require_actor().provider_id
+    if provider_id is None:
+        raise Forbidden()
+    async with call.db.read() as session:
+        return await store.provider_card_payments(
+            session, provider_id, request.page, request.page_size
+        )

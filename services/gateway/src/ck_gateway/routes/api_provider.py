@@ -12,29 +12,23 @@ start with `ck_live_` and are refused here before any service is asked.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from ck_contracts.bounds import Key, Page, PageSize
-from ck_contracts.budget import CardCharge, CardCharged
+from ck_contracts.budget import CardCharge, CardCharged, OwnCardPayments, ProviderCardPaymentPage
 from ck_contracts.budget import Ops as BudgetOps
-from ck_contracts.invoicing import Ops as InvoiceOps
-from ck_contracts.payouts import ProviderStatementQuery, Statement, StatementPage, StatementRef
-from ck_contracts.roles import Actor, Role
+from ck_contracts.payouts import ProviderStatementQuery, Statement, StatementPage
 from ck_contracts.weborders import (
     MAX_CARDS,
-    CreateWeborder,
     NameParticipants,
     Offering,
     OfferingFields,
     OfferRequest,
     Ops,
     ParticipantsNamed,
-    Provider,
-    ProviderAuth,
     ProviderList,
-    ProviderWeborderRef,
-    PublishOffering,
     Weborder,
     WeborderFields,
     WeborderPage,
@@ -49,7 +43,9 @@ from ck_gateway import backend, i18n
 from ck_gateway.api_models import ErrorBody, error_responses
 from ck_gateway.errors import unauthenticated
 from ck_gateway.usecases import payouts
-from ck_gateway.weborder_views import card_results, page_with_reasons, with_reason
+from ck_gateway.usecases import providers as usecase
+from ck_gateway.usecases.providers import ProviderCaller
+from ck_gateway.weborder_views import card_results
 
 KEY_PREFIX = "ck_live_"
 _KEY_LENGTH = range(16, 201)  # ProviderAuth.api_key
@@ -204,15 +200,17 @@ async def create_weborder(
         ),
     ] = "",
 ) -> Any:
-    command = CreateWeborder(api_key=key, idempotency_key=idempotency_key, weborder=weborder)
-    answer = await backend.send(request, Ops.WEBORDER_CREATE, command)
+    caller = ProviderCaller.of_key(key)
+    answer = await usecase.create_weborder(request, caller, weborder, idempotency_key)
     return _json(answer, status_code=201)
 
 
 @router.get(
     "/weborders",
     response_model=WeborderPage,
-    summary="Your own weborders, newest first, optionally of one status",
+    summary="Your own weborders, newest first, optionally of one status, school or period",
+    description="`school_number`: one school's weborders; `activity_from` / `activity_to` "
+    "(YYYY-MM-DD, inclusive): activities on or after / on or before that day.",
 )
 async def list_weborders(
     request: Request,
@@ -220,10 +218,20 @@ async def list_weborders(
     status: Annotated[WeborderStatus | None, Query()] = None,
     page: Annotated[Page, Query()] = 1,
     page_size: Annotated[PageSize, Query()] = 50,
+    school_number: Annotated[int | None, Query(ge=1, le=99_999_999)] = None,
+    activity_from: Annotated[date | None, Query()] = None,
+    activity_to: Annotated[date | None, Query()] = None,
 ) -> Any:
-    query = ProviderList(api_key=key, status=status, page=page, page_size=page_size)
-    answer = await backend.send(request, Ops.WEBORDER_LIST_OWN, query)
-    return _json(page_with_reasons(answer))
+    query = ProviderList(
+        status=status,
+        page=page,
+        page_size=page_size,
+        school_number=school_number,
+        activity_from=activity_from,
+        activity_to=activity_to,
+    )
+    answer = await usecase.weborders(request, ProviderCaller.of_key(key), query)
+    return _json(answer)
 
 
 @router.get(
@@ -233,9 +241,8 @@ async def list_weborders(
     responses=error_responses(404),
 )
 async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
-    ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
-    answer = await backend.send(request, Ops.WEBORDER_GET_OWN, ref)
-    return _json(with_reason(answer))
+    answer = await usecase.weborder(request, ProviderCaller.of_key(key), weborder_id)
+    return _json(answer)
 
 
 @router.post(
@@ -245,8 +252,7 @@ async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     responses=error_responses(404, 409),
 )
 async def cancel_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
-    ref = ProviderWeborderRef(api_key=key, weborder_id=weborder_id)
-    answer = await backend.send(request, Ops.WEBORDER_CANCEL_OWN, ref)
+    answer = await usecase.cancel_weborder(request, ProviderCaller.of_key(key), weborder_id)
     return _json(answer)
 
 
@@ -261,8 +267,7 @@ async def publish_offering(
     key: ApiKey,
     offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
 ) -> Any:
-    command = PublishOffering(api_key=key, offering=offering)
-    answer = await backend.send(request, Ops.OFFERING_PUBLISH, command)
+    answer = await usecase.publish_offering(request, ProviderCaller.of_key(key), offering)
     return _json(answer, status_code=201)
 
 
@@ -270,7 +275,8 @@ async def publish_offering(
     "/offerings/{offering_id}",
     response_model=OfferingOut,
     summary="Change one of your offerings",
-    responses=error_responses(404),
+    description="A withdrawn offering cannot be changed (409 `offering_withdrawn`).",
+    responses=error_responses(404, 409),
 )
 async def change_offering(
     request: Request,
@@ -278,8 +284,35 @@ async def change_offering(
     key: ApiKey,
     offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
 ) -> Any:
-    command = PublishOffering(api_key=key, offering_id=offering_id, offering=offering)
-    answer = await backend.send(request, Ops.OFFERING_PUBLISH, command)
+    caller = ProviderCaller.of_key(key)
+    answer = await usecase.publish_offering(request, caller, offering, offering_id)
+    return _json(answer)
+
+
+class OfferingList(BaseModel):
+    items: list[Offering]
+
+
+@router.get(
+    "/offerings",
+    response_model=OfferingList,
+    summary="Your own offerings, current ones by title, then the withdrawn ones",
+)
+async def list_offerings(request: Request, key: ApiKey) -> Any:
+    found = await usecase.offerings(request, ProviderCaller.of_key(key))
+    return _json(OfferingList(items=found))
+
+
+@router.post(
+    "/offerings/{offering_id}/withdraw",
+    response_model=OfferingOut,
+    summary="Withdraw one of your offerings from the offer schools browse",
+    description="Schools no longer find it and cannot request it; weborders and requests that "
+    "name it keep their link. Withdrawing again changes nothing (`withdrawn_at` stays).",
+    responses=error_responses(404),
+)
+async def withdraw_offering(request: Request, offering_id: UUID, key: ApiKey) -> Any:
+    answer = await usecase.withdraw_offering(request, ProviderCaller.of_key(key), offering_id)
     return _json(answer)
 
 
@@ -290,7 +323,7 @@ async def change_offering(
     "carries its request_id (R-WEB-3)",
 )
 async def offer_requests(request: Request, key: ApiKey) -> Any:
-    requests = await backend.send(request, Ops.REQUESTS_OWN, ProviderAuth(api_key=key))
+    requests = await usecase.offer_requests(request, ProviderCaller.of_key(key))
     return _json(OfferRequestList(items=requests))
 
 
@@ -313,12 +346,26 @@ async def charge_card(
     key: ApiKey,
     charge: Annotated[CardPaymentBody, Body(examples=[_CHARGE_EXAMPLE])],
 ) -> Any:
-    provider = await backend.send(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
-    actor = Actor(
-        user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
-    )
+    actor = await usecase.provider_actor(request, ProviderCaller.of_key(key))
     charged = await backend.send(request, BudgetOps.CARD_CHARGE, charge, actor=actor)
     return JSONResponse(charged.model_dump(mode="json"), status_code=201)
+
+
+@router.get(
+    "/card-payments",
+    response_model=ProviderCardPaymentPage,
+    summary="Your card payments, newest first, with the school (never the student)",
+    description="`total_cents` is the sum of all your card payments, not only this page's.",
+)
+async def list_card_payments(
+    request: Request,
+    key: ApiKey,
+    page: Annotated[Page, Query()] = 1,
+    page_size: Annotated[PageSize, Query()] = 50,
+) -> Any:
+    query = OwnCardPayments(page=page, page_size=page_size)
+    answer = await usecase.card_payments(request, ProviderCaller.of_key(key), query)
+    return _json(answer)
 
 
 # --- issue 13: participants by CJP card number --------------------------------------------------
@@ -440,16 +487,6 @@ class StatementOut(Statement):
     )
 
 
-async def _provider_actor(request: Request, key: str) -> tuple[Provider, Actor]:
-    """The key checked by the weborders service (as for card payments); the provider is the
-    actor invoicing checks again."""
-    provider = await backend.send(request, Ops.PROVIDER_AUTHENTICATE, ProviderAuth(api_key=key))
-    actor = Actor(
-        user_id=provider.provider_id, role=Role.PROVIDER, provider_id=provider.provider_id
-    )
-    return provider, actor
-
-
 @router.get(
     "/statements",
     response_model=StatementPageOut,
@@ -469,10 +506,8 @@ async def list_statements(
     page: Annotated[Page, Query()] = 1,
     page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
-    _, actor = await _provider_actor(request, key)
     query = ProviderStatementQuery(paid=paid, page=page, page_size=page_size)
-    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_LIST, query, actor=actor)
-    return _json(answer)
+    return _json(await payouts.own_statements(request, ProviderCaller.of_key(key), query))
 
 
 @router.get(
@@ -482,10 +517,7 @@ async def list_statements(
     responses=error_responses(404),
 )
 async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> Any:
-    _, actor = await _provider_actor(request, key)
-    ref = StatementRef(statement_id=statement_id)
-    answer = await backend.send(request, InvoiceOps.PROVIDER_STATEMENT_GET, ref, actor=actor)
-    return _json(answer)
+    return _json(await payouts.own_statement(request, ProviderCaller.of_key(key), statement_id))
 
 
 @router.get(
@@ -498,8 +530,7 @@ async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> An
     },
 )
 async def statement_pdf(request: Request, statement_id: UUID, key: ApiKey) -> Response:
-    provider, actor = await _provider_actor(request, key)
-    return await payouts.provider_pdf(request, actor, statement_id, provider)
+    return await payouts.own_statement_pdf(request, ProviderCaller.of_key(key), statement_id)
 
 
 PROVIDER_TAG = {"name": "provider", "description": DESCRIPTION}

@@ -29,11 +29,13 @@ from ck_gateway.csrf_guard import checked_form
 from ck_gateway.errors import forbidden, from_http_status
 from ck_gateway.rendering import render
 from ck_gateway.routes.pages_weborders import refusal_status, service_errors
+from ck_gateway.usecases import provider_users
 from ck_gateway.weborder_views import PROVIDER_FIELDS, parse_provider, text
 
 router = APIRouter(prefix="/beheer/aanbieders", include_in_schema=False)
 
-DONE = ("geregistreerd", "ingetrokken")  # ?gedaan=...: msgid providers_page.done.<it>
+# ?gedaan=...: msgid providers_page.done.<it>; "uitgenodigd": a provider user (issue 13)
+DONE = ("geregistreerd", "ingetrokken", "uitgenodigd")
 
 
 def _require(session: SessionInfo) -> None:
@@ -100,6 +102,8 @@ async def _provider_page(
     *,
     issued: IssuedApiKey | None = None,
     error: str = "",
+    invite_values: dict[str, str] | None = None,
+    invite_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     _require(session)
@@ -112,7 +116,11 @@ async def _provider_page(
         request, Ops.KEY_LIST, ProviderRef(provider_id=provider_id), actor=session.actor
     )
     keys.sort(key=lambda k: k.created_at, reverse=True)
+    users = await provider_users.users_of(request, session.actor, provider_id)
     context: dict[str, Any] = {
+        "users": users,
+        "invite_values": invite_values or {},
+        "invite_errors": invite_errors or {},
         "title": provider.name,
         "provider": provider,
         "keys": keys,
@@ -184,3 +192,34 @@ async def revoke_key(
             request, provider_id, session, error=message, status_code=refusal_status(exc)
         )
     return RedirectResponse(f"/beheer/aanbieders/{provider_id}?gedaan=ingetrokken", status_code=303)
+
+
+# --- provider users (issue 13): invited to the provider portal ---------------------------------
+@router.post("/{provider_id}/gebruikers", response_class=HTMLResponse)
+async def invite_user(request: Request, provider_id: UUID, session: PageSession) -> Response:
+    form = await checked_form(request)
+    _require(session)
+    values = {"naam": text(form, "naam"), "email": text(form, "email")}
+    provider = next(
+        (p for p in await _providers(request, session) if p.provider_id == provider_id), None
+    )
+    if provider is None:
+        raise from_http_status(404)
+    errors = provider_users.invite_errors(values)
+    if not errors:
+        try:
+            await provider_users.invite(request, session.actor, provider, values)
+        except RpcFailed as exc:
+            errors = service_errors(exc, {"name": "naam", "email": "email"})
+    if errors:
+        return await _provider_page(
+            request,
+            provider_id,
+            session,
+            invite_values=values,
+            invite_errors=errors,
+            status_code=422,
+        )
+    return RedirectResponse(
+        f"/beheer/aanbieders/{provider_id}?gedaan=uitgenodigd#gebruikers", status_code=303
+    )

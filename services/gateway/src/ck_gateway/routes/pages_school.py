@@ -6,6 +6,7 @@ import contextlib
 from uuid import UUID
 
 from ck_contracts.accounts import School, SchoolSettings, SessionInfo
+from ck_contracts.roles import Role
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from fastapi import APIRouter, Request
@@ -34,6 +35,8 @@ SUPPORT_URL = "https://support.cjp.nl"
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, session: PageSession) -> Response:
+    if session.actor.role is Role.PROVIDER:  # issue 13: a provider user's home is its portal
+        return RedirectResponse("/aanbieder", status_code=303)
     return render(request, "home.html", {"title": "Home"})
 
 
@@ -120,6 +123,8 @@ def _own_school(session: SessionInfo) -> UUID | None:
 @router.get("/instellingen", response_class=HTMLResponse)
 async def own_settings(request: Request, session: PageSession) -> Response:
     if (school_id := _own_school(session)) is None:
+        if session.actor.role is Role.PROVIDER:  # issue 13: no school of its own, not an admin
+            raise forbidden()
         return RedirectResponse("/beheer/scholen", status_code=303)  # CJP admins: every school
     return await _show_settings(request, session, school_id)
 

@@ -1,7 +1,13 @@
 """The provider API (R-ROLE-3, R-WEB-1/3): public operations, authenticated by the API key in
-the payload. A provider only ever reaches its own weborders, offerings and requests
-(R-ROLE-6): every query is bound to the provider id the key resolved to. Programs call these,
-so every refusal is a stable code (WebordersReason) with params.
+the payload, or (issue 13, the provider portal) by the gateway's signed Actor of a provider
+user's session when the payload has no key: then the actor must have role provider and its
+provider_id is used, never a provider id from a payload. A provider only ever reaches its own
+weborders, offerings and requests (R-ROLE-6): every query is bound to the provider id the key
+or actor resolved to. Programs call these, so every refusal is a stable code
+(WebordersReason) with params.
+
+A key's last use is recorded at most once a minute (store.touch_key): on the weborder hot path
+inside its own transaction, elsewhere in a small transaction of its own only when due.
 
 WEBORDER_CREATE is the hot path: one transaction with one SELECT (key -> provider and school
 number -> school, both by unique index) and one INSERT (ON CONFLICT DO NOTHING on the
@@ -12,23 +18,28 @@ request cost a statement each only when present.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from ck_contracts.audit import AuditAction
 from ck_contracts.roles import Actor, Role
-from ck_contracts.rpc import FieldError
+from ck_contracts.rpc import Empty, FieldError
 from ck_contracts.weborders import (
     SERVICE,
+    ApiKeyInfo,
     CardOutcome,
     CreateWeborder,
+    IssuedApiKey,
     NamedCard,
     NameParticipants,
     Offering,
     OfferRequest,
     Ops,
+    OwnKeyRef,
     ParticipantsNamed,
     Provider,
     ProviderAuth,
     ProviderList,
+    ProviderOfferingRef,
     ProviderWeborderRef,
     PublishOffering,
     Weborder,
@@ -38,9 +49,10 @@ from ck_contracts.weborders import (
 )
 from ck_contracts.weborders import WebordersReason as R
 from ck_runtime import audit
-from ck_runtime.errors import Conflict, Invalid, NotFound
+from ck_runtime.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ck_runtime.logs import get_logger
 from ck_runtime.rpc_server import Call, RpcRouter
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_weborders import domain, store
@@ -56,10 +68,48 @@ def _invalid(reason: R, field: str) -> Invalid:
     return Invalid(reason, fields={field: FieldError(reason=reason)})
 
 
+# --- who the provider is: the key, or the portal's provider actor (issue 13) ---------------------
+def portal_provider_id(call: Call) -> uuid.UUID:
+    """The provider of a portal session: the signed actor's provider_id, role provider only."""
+    actor = call.actor
+    if actor is None:
+        raise Unauthenticated(R.PROVIDER_ACTOR_REQUIRED)
+    if actor.role is not Role.PROVIDER or actor.provider_id is None:
+        log.warning("provider.actor_refused", role=actor.role.value)
+        raise Forbidden()
+    return actor.provider_id
+
+
+async def provider_of(call: Call, session: AsyncSession, request: ProviderAuth) -> Row[Any]:
+    """The provider row (with key_id and last_used_at of the key, None for a session)."""
+    if request.api_key:
+        return await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
+    row = await store.provider_by_id(session, portal_provider_id(call))
+    if row is None:
+        raise Unauthenticated(R.PROVIDER_ACTOR_REQUIRED)
+    return row
+
+
+async def touched(call: Call, provider: Row[Any]) -> None:
+    """Record the key's use when due (a read-only call then writes once a minute per key)."""
+    now = call.clock.now()
+    if provider.key_id is not None and store.key_use_stale(provider.last_used_at, now):
+        async with call.db.transaction() as session:
+            await store.touch_key(session, provider.key_id, now)
+
+
+async def touched_in(call: Call, session: AsyncSession, provider: Row[Any]) -> None:
+    """touched() inside a write transaction the operation has open anyway."""
+    now = call.clock.now()
+    if provider.key_id is not None and store.key_use_stale(provider.last_used_at, now):
+        await store.touch_key(session, provider.key_id, now)
+
+
 @router.handles(Ops.PROVIDER_AUTHENTICATE)
 async def authenticate(call: Call, request: ProviderAuth) -> Provider:
     async with call.db.read() as session:
-        row = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
+        row = await provider_of(call, session, request)
+    await touched(call, row)
     return store.provider_from_row(row)
 
 
@@ -72,9 +122,20 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
     fingerprint = domain.request_fingerprint(fields) if key else None
     weborder_id, now = uuid.uuid4(), call.clock.now()
     async with call.db.transaction() as session:
-        provider_id, provider_name, school_id = await store.provider_and_school(
-            session, deps_of(call).pepper, request.api_key, fields.school_number
-        )
+        if request.api_key:
+            found = await store.provider_and_school(
+                session, deps_of(call).pepper, request.api_key, fields.school_number
+            )
+        else:  # a portal session (issue 13)
+            by_id = await store.provider_and_school_by_id(
+                session, portal_provider_id(call), fields.school_number
+            )
+            if by_id is None:
+                raise Unauthenticated(R.PROVIDER_ACTOR_REQUIRED)
+            found = by_id
+        provider_id, provider_name, school_id = found.id, found.name, found.school_id
+        if found.key_id is not None and store.key_use_stale(found.last_used_at, now):
+            await store.touch_key(session, found.key_id, now)
         if school_id is None:
             raise _invalid(R.SCHOOL_NUMBER_UNKNOWN, "school_number")
         if fields.offering_id is not None or fields.request_id is not None:
@@ -151,19 +212,25 @@ async def _check_links(
 @router.handles(Ops.WEBORDER_LIST_OWN)
 async def list_own(call: Call, request: ProviderList) -> WeborderPage:
     async with call.db.read() as session:
-        provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
-        return await store.weborder_page(
-            session, store.of_provider(provider.id), request.status, request.page, request.page_size
+        provider = await provider_of(call, session, request)
+        where = store.provider_filters(
+            provider.id, request.school_number, request.activity_from, request.activity_to
         )
+        page = await store.weborder_page(
+            session, where, request.status, request.page, request.page_size
+        )
+    await touched(call, provider)
+    return page
 
 
 @router.handles(Ops.WEBORDER_GET_OWN)
 async def get_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     async with call.db.read() as session:
-        provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
+        provider = await provider_of(call, session, request)
         found = await store.load_weborder(
             session, store.one_weborder(request.weborder_id, store.of_provider(provider.id))
         )
+    await touched(call, provider)
     if found is None:  # another provider's weborder does not exist for this one
         raise NotFound(R.WEBORDER_NOT_FOUND)
     return found
@@ -182,7 +249,8 @@ async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
     """Only before the school decided (ingediend)."""
     now = call.clock.now()
     async with call.db.transaction() as session:
-        provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
+        provider = await provider_of(call, session, request)
+        await touched_in(call, session, provider)
         mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
         done = await store.move_weborder(
             session,
@@ -213,13 +281,18 @@ async def cancel_own(call: Call, request: ProviderWeborderRef) -> Weborder:
 
 @router.handles(Ops.OFFERING_PUBLISH)
 async def publish_offering(call: Call, request: PublishOffering) -> Offering:
-    """A new offering, or a change to one of the provider's own."""
+    """A new offering, or a change to one of the provider's own (not a withdrawn one)."""
     async with call.db.transaction() as session:
-        provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
+        provider = await provider_of(call, session, request)
+        await touched_in(call, session, provider)
         offering = await store.save_offering(
             session, provider, request.offering_id, request.offering, call.clock.now()
         )
         if offering is None:
+            assert request.offering_id is not None
+            own = await store.own_offering_row(session, provider.id, request.offering_id)
+            if own is not None:  # the provider's own, withdrawn
+                raise Conflict(R.OFFERING_WITHDRAWN)
             raise NotFound(R.OFFERING_NOT_FOUND)
     log.info(
         "offering.published", offering_id=str(offering.offering_id), provider_id=str(provider.id)
@@ -231,8 +304,10 @@ async def publish_offering(call: Call, request: PublishOffering) -> Offering:
 async def requests_own(call: Call, request: ProviderAuth) -> list[OfferRequest]:
     """Offer requests addressed to the provider's offerings, newest first (the latest 500)."""
     async with call.db.read() as session:
-        provider = await store.provider_by_key(session, deps_of(call).pepper, request.api_key)
-        return await store.requests_to_provider(session, provider.id)
+        provider = await provider_of(call, session, request)
+        found = await store.requests_to_provider(session, provider.id)
+    await touched(call, provider)
+    return found
 
 
 # --- issue 13: participants named by CJP card number ---------------------------------------------
@@ -245,7 +320,8 @@ async def name_participants(call: Call, request: NameParticipants) -> Participan
     Card numbers are not logged; the answer echoes them (the provider's own input)."""
     deps = deps_of(call)
     async with call.db.transaction() as session:
-        provider = await store.provider_by_key(session, deps.pepper, request.api_key)
+        provider = await provider_of(call, session, request)
+        await touched_in(call, session, provider)
         mine = store.one_weborder(request.weborder_id, store.of_provider(provider.id))
         row = await store.weborder_row(session, mine)
         if row is None:
@@ -283,3 +359,82 @@ async def name_participants(call: Call, request: NameParticipants) -> Participan
         unknown=named.unknown,
     )
     return named
+
+
+# --- provider portal (issue 13) ------------------------------------------------------------------
+@router.handles(Ops.OFFERINGS_OWN)
+async def offerings_own(call: Call, request: ProviderAuth) -> list[Offering]:
+    """The provider's offerings, withdrawn ones last."""
+    async with call.db.read() as session:
+        provider = await provider_of(call, session, request)
+        found = await store.offerings_of(session, provider.id)
+    await touched(call, provider)
+    return found
+
+
+@router.handles(Ops.OFFERING_WITHDRAW)
+async def withdraw_offering(call: Call, request: ProviderOfferingRef) -> Offering:
+    """Out of the offer schools browse, no new requests; withdrawing twice changes nothing.
+    Weborders and requests that name it keep their link."""
+    async with call.db.transaction() as session:
+        provider = await provider_of(call, session, request)
+        await touched_in(call, session, provider)
+        offering = await store.withdraw_offering(
+            session, provider.id, request.offering_id, call.clock.now()
+        )
+        if offering is None:  # another provider's offering does not exist for this one
+            raise NotFound(R.OFFERING_NOT_FOUND)
+    log.info("offering.withdrawn", offering_id=str(offering.offering_id))
+    return offering
+
+
+@router.handles(Ops.OWN_KEY_LIST)
+async def own_keys(call: Call, _request: Empty) -> list[ApiKeyInfo]:
+    async with call.db.read() as session:
+        return await store.keys_of(session, portal_provider_id(call))
+
+
+@router.handles(Ops.OWN_KEY_ISSUE)
+async def issue_own_key(call: Call, _request: Empty) -> IssuedApiKey:
+    """A new key for the logged-in provider, shown once (as the CJP admin's KEY_ISSUE)."""
+    provider_id = portal_provider_id(call)
+    secret = domain.new_api_key()
+    key_id, now, prefix = uuid.uuid4(), call.clock.now(), domain.display_prefix(secret)
+    async with call.db.transaction() as session:
+        if not await store.provider_exists(session, provider_id):
+            raise NotFound(R.PROVIDER_NOT_FOUND)
+        digest = domain.key_hash(deps_of(call).pepper, secret)
+        await store.add_api_key(session, key_id, provider_id, digest, prefix, now)
+        await audit.record(  # the provider user acts (actor role provider, its provider_id)
+            session,
+            call.require_actor(),
+            AuditAction.API_KEY_ISSUED,
+            "api_key",
+            key_id,
+            provider_id=provider_id,
+            at=now,
+        )
+    log.info("provider.key_issued", provider_id=str(provider_id), key_id=str(key_id), by="portal")
+    return IssuedApiKey(key_id=key_id, prefix=prefix, created_at=now, secret=secret)
+
+
+@router.handles(Ops.OWN_KEY_REVOKE)
+async def revoke_own_key(call: Call, request: OwnKeyRef) -> ApiKeyInfo:
+    """Only the provider's own key; another provider's key does not exist for this one."""
+    provider_id, now = portal_provider_id(call), call.clock.now()
+    async with call.db.transaction() as session:
+        key = await store.revoke_api_key(session, provider_id, request.key_id, now)
+        if key is None:
+            raise NotFound(R.API_KEY_NOT_FOUND)
+        if key.revoked_at == now:  # revoked by this call (a revoked key stays as it was)
+            await audit.record(
+                session,
+                call.require_actor(),
+                AuditAction.API_KEY_REVOKED,
+                "api_key",
+                key.key_id,
+                provider_id=provider_id,
+                at=now,
+            )
+    log.info("provider.key_revoked", provider_id=str(provider_id), key_id=str(key.key_id))
+    return key
