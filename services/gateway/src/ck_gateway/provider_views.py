@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from ck_contracts.bounds import whole_number
@@ -19,7 +19,7 @@ from ck_contracts.weborders import (
     OfferRequest,
     WeborderFields,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ck_gateway import i18n
 from ck_gateway.errors import dutch_errors
@@ -47,6 +47,7 @@ OFFERING_FIELDS = {
 }
 MAX_SCHOOL_NUMBER = 99_999_999
 MAX_PARTICIPANTS = 10_000
+Fields = TypeVar("Fields", bound=BaseModel)
 
 
 def message(msgid: str, **params: Any) -> str:
@@ -90,23 +91,31 @@ def parse_weborder(form: Mapping[str, Any]) -> tuple[WeborderFields | None, dict
         errors["aanbod"] = message("offering")
     if values["aanvraag"] and request_id is None:
         errors["aanvraag"] = message("request")
-    if errors:
-        return None, errors
+    # The contract's limits too (lengths, control characters, an address's shape), in the same
+    # round (issue 14): never stop at the first group. A field judged above keeps its message.
+    data = {
+        "school_number": number,
+        "activity": values["activiteit"],
+        "activity_date": activity_date,
+        "participants": participants,
+        "amount_cents": amount,
+        "provider_reference": values["referentie"],
+        "docent_plus_email": values["docent_email"],
+        "offering_id": offering_id,
+        "request_id": request_id,
+    }
+    fields, more = _validated(WeborderFields, data, WEBORDER_FIELDS)
+    return (None, {**more, **errors}) if errors or fields is None else (fields, {})
+
+
+def _validated(
+    model: type[Fields], data: dict[str, Any], names: Mapping[str, str]
+) -> tuple[Fields | None, dict[str, str]]:
+    """The contract's own check of a form's fields, by form field name."""
     try:
-        fields = WeborderFields(
-            school_number=number,
-            activity=values["activiteit"],
-            activity_date=activity_date,
-            participants=participants,
-            amount_cents=amount,
-            provider_reference=values["referentie"],
-            docent_plus_email=values["docent_email"],
-            offering_id=offering_id,
-            request_id=request_id,
-        )
-    except ValidationError as exc:  # lengths, control characters, an address's shape
-        return None, rename_fields(dutch_errors(exc), WEBORDER_FIELDS)
-    return fields, {}
+        return model.model_validate(data), {}
+    except ValidationError as exc:
+        return None, rename_fields(dutch_errors(exc), names)
 
 
 def answer_values(found: OfferRequest, offering: Offering | None) -> dict[str, str]:
@@ -148,19 +157,15 @@ def parse_offering(form: Mapping[str, Any]) -> tuple[OfferingFields | None, dict
     price = parse_euro(values["prijs"]) if values["prijs"] else None
     if price is None or price < 0 or price > MAX_AMOUNT_CENTS:
         errors["prijs"] = message("price", max=format_euro(MAX_AMOUNT_CENTS))
-    if errors or price is None:
-        return None, errors
-    try:
-        fields = OfferingFields(
-            title=values["titel"],
-            description=values["omschrijving"],
-            discipline=values["discipline"],
-            city=values["plaats"],
-            price_cents=price,
-        )
-    except ValidationError as exc:
-        return None, rename_fields(dutch_errors(exc), OFFERING_FIELDS)
-    return fields, {}
+    data = {
+        "title": values["titel"],
+        "description": values["omschrijving"],
+        "discipline": values["discipline"],
+        "city": values["plaats"],
+        "price_cents": price,
+    }
+    fields, more = _validated(OfferingFields, data, OFFERING_FIELDS)  # same round (issue 14)
+    return (None, {**more, **errors}) if errors or fields is None else (fields, {})
 
 
 @dataclass

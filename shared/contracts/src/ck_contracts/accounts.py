@@ -24,7 +24,7 @@ from ck_contracts.bounds import (
 from ck_contracts.messaging import Event, register_event
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.roles import Actor, Permission
-from ck_contracts.rpc import Empty, FieldProblems, Reasons
+from ck_contracts.rpc import Empty, FieldError, FieldProblems, Reasons
 
 SERVICE = "accounts"
 
@@ -286,6 +286,30 @@ _PASSWORD_RULES = (
     _R.PASSWORD_TOO_SIMPLE,
 )
 _SETTINGS_RULES = (_R.BRIN_INVALID, _R.BRIN_REQUIRED, _R.CONTACT_EMAIL_INVALID)
+
+
+# --- password rules (issue 14, "setpw": one round of errors on the set-password page) ---------
+# A pure rule in the contract, like the postcode's: accounts applies it to every password it
+# stores (ck_accounts.domain re-exports it), the gateway's set-password page applies it to what
+# was typed so that a mistyped repeat and a weak password are reported together. No I/O.
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 128
+
+
+def password_error(password: str, email: str) -> FieldError | None:
+    """None when the password is acceptable for the account with this e-mail address;
+    otherwise the rule it breaks (the field "password")."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return FieldError(
+            reason=_R.PASSWORD_TOO_SHORT, params={"min_length": MIN_PASSWORD_LENGTH}
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return FieldError(reason=_R.PASSWORD_TOO_LONG, params={"max_length": MAX_PASSWORD_LENGTH})
+    if password.strip().lower() == email.strip().lower():
+        return FieldError(reason=_R.PASSWORD_IS_EMAIL)
+    if len(set(password)) < 4:
+        return FieldError(reason=_R.PASSWORD_TOO_SIMPLE)
+    return None
 
 
 class Ops:

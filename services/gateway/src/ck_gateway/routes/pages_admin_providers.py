@@ -205,7 +205,7 @@ async def invite_user(request: Request, provider_id: UUID, session: PageSession)
     )
     if provider is None:
         raise from_http_status(404)
-    errors = provider_users.invite_errors(values)
+    errors = await provider_users.all_invite_errors(request, session.actor, values, provider)
     if not errors:
         try:
             await provider_users.invite(request, session.actor, provider, values)

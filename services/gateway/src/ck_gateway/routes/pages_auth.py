@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ck_contracts.accounts import Ops, PasswordLink, PasswordLinkInfo, SetPassword
+from ck_contracts.accounts import (
+    Ops,
+    PasswordLink,
+    PasswordLinkInfo,
+    SetPassword,
+    password_error,
+)
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed, ServiceUnavailable
 from fastapi import APIRouter, Request
@@ -18,7 +24,7 @@ from ck_gateway.auth import (
 )
 from ck_gateway.csrf import COOKIE_NAME as CSRF_COOKIE
 from ck_gateway.csrf_guard import checked_form
-from ck_gateway.errors import from_rpc_error
+from ck_gateway.errors import from_rpc_error, render_fields
 from ck_gateway.forms import text_field
 from ck_gateway.rendering import csrf_token, render, set_csrf_cookie
 from ck_gateway.usecases import sessions
@@ -32,6 +38,7 @@ EMAIL_MISSING = "login.email_missing"
 PASSWORD_MISSING = "login.password_missing"  # noqa: S105 (a message id, not a secret)
 NEW_PASSWORD_MISSING = "password_link.password_missing"  # noqa: S105
 PASSWORDS_DIFFER = "password_link.passwords_differ"
+REPEAT_MISSING = "password_link.repeat_missing"
 
 
 def safe_next(target: str | None) -> str:
@@ -145,11 +152,7 @@ async def set_password(request: Request) -> Response:
     if token is None:
         return _link_unusable(request, i18n.render(INVALID_LINK), 400)
     password, repeated = text_field(form, "password"), text_field(form, "password_repeat")
-    errors: dict[str, str] = {}
-    if not password:
-        errors["password"] = i18n.render(NEW_PASSWORD_MISSING)
-    elif password != repeated:
-        errors["password_repeat"] = i18n.render(PASSWORDS_DIFFER)
+    errors = _password_form_errors(password, repeated)
     try:
         if not errors:
             command = request_of(SetPassword, token=token, password=password)
@@ -157,9 +160,14 @@ async def set_password(request: Request) -> Response:
             return render(
                 request,
                 "password_link.html",
-                {"title": "Wachtwoord ingesteld", "info": info, "done": True},
+                {"title": "Wachtwoord instellen", "info": info, "done": True},
             )
         info = await _link_info(request, token)
+        # One round of errors (issue 14): the password's own rules (the contract's, the same
+        # that accounts applies when it stores it) next to a blank or mistyped repeat.
+        if password and "password" not in errors:
+            if (problem := password_error(password, info.email)) is not None:
+                errors["password"] = render_fields({"password": problem})["password"]
     except RpcFailed as exc:
         if exc.error.code != ErrorCode.INVALID:
             error = from_rpc_error(exc.error)
@@ -173,3 +181,15 @@ async def set_password(request: Request) -> Response:
         {"title": "Wachtwoord instellen", "info": info, "token": token, "errors": errors},
         status_code=422,
     )
+
+
+def _password_form_errors(password: str, repeated: str) -> dict[str, str]:
+    """What the form alone shows: a blank field, each; two passwords that differ."""
+    errors: dict[str, str] = {}
+    if not password:
+        errors["password"] = i18n.render(NEW_PASSWORD_MISSING)
+    if not repeated:
+        errors["password_repeat"] = i18n.render(REPEAT_MISSING)
+    elif password and password != repeated:
+        errors["password_repeat"] = i18n.render(PASSWORDS_DIFFER)
+    return errors
