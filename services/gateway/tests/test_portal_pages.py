@@ -500,6 +500,44 @@ async def test_password_page_explains_a_weak_or_mistyped_password(stack: Stack) 
     assert 'href="/inloggen"' in done.text
 
 
+async def test_password_page_reports_every_problem_at_once(stack: Stack) -> None:
+    """Issue 14 (one round of errors): a weak password and a mistyped repeat are reported
+    together, each next to its field; the passwords are not shown again."""
+    async with stack.client() as client:
+        token = await _fresh_link(stack, client, "e")
+        page = await client.get(f"/wachtwoord-instellen?token={token}")
+        csrf = stack.csrf_of(page.text)
+
+        async def post(password: str, repeated: str) -> Any:
+            return await client.post(
+                "/wachtwoord-instellen",
+                data={
+                    "token": token,
+                    "password": password,
+                    "password_repeat": repeated,
+                    "csrf_token": csrf,
+                },
+            )
+
+        short = await post("kortje", "kortjf")
+        own_address = await post("budgethouder-e@school-e.example", "iets anders")
+        simple = await post("aaaaaaaaaaaaaa", "")
+        blank = await post("", "")
+        done = await post("een heel lang wachtwoord", "een heel lang wachtwoord")
+    assert short.status_code == 422
+    assert "minstens 12 tekens" in short.text and "niet gelijk" in short.text
+    assert "kortje" not in short.text and "kortjf" not in short.text  # never echoed
+    assert "Budgethouder E" in short.text  # the form, for whom, shown again
+    assert own_address.status_code == 422
+    assert "niet gelijk zijn aan uw e-mailadres" in own_address.text
+    assert "De twee wachtwoorden zijn niet gelijk." in own_address.text
+    assert simple.status_code == 422
+    assert "te eenvoudig" in simple.text and "Vul het wachtwoord nog een keer in." in simple.text
+    assert blank.status_code == 422
+    assert "Kies een wachtwoord." in blank.text and "Vul het wachtwoord nog een keer in." in blank.text
+    assert done.status_code == 200  # the link was not used up by the refused attempts
+
+
 async def _fresh_link(stack: Stack, client: Any, key: str) -> str:
     admin = await stack.admin_token()
     email = f"budgethouder-{key}@school-{key}.example"

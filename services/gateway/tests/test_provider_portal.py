@@ -683,3 +683,46 @@ async def test_statements_are_listed_and_downloaded_by_their_provider_only(world
             assert refused.status_code == 404, path
     async with holder(stack) as client:  # a school user has no provider portal
         assert (await client.get("/aanbieder/uitbetalingen")).status_code == 403
+
+
+async def test_every_provider_portal_form_reports_every_error_at_once(world: World) -> None:
+    """Issue 14 (one round of errors): a blank field and a value beyond the contract's limits
+    (or an address that breaks accounts' rule) are reported together, next to their fields,
+    with what was typed kept."""
+    stack = world.stack
+    long_reference, long_city = "R" * 101, "Plaats" * 20
+    async with provider(world) as client:
+        form = await client.get("/aanbieder/weborders/nieuw")
+        csrf = stack.csrf_of(form.text)
+        weborder = await client.post(
+            "/aanbieder/weborders",
+            data=weborder_form(stack, csrf, activiteit="", referentie=long_reference),
+        )
+        page = await client.get("/aanbieder/aanbod")
+        csrf = stack.csrf_of(page.text)
+        offering = {"titel": "", "plaats": long_city, "prijs": "12,50", "csrf_token": csrf}
+        added = await client.post("/aanbieder/aanbod", data=offering)
+    assert weborder.status_code == 422
+    assert "Vul de activiteit in." in weborder.text and "Maximaal 100 tekens." in weborder.text
+    assert f'value="{long_reference}"' in weborder.text and 'value="24"' in weborder.text
+    assert added.status_code == 422
+    assert "Vul de titel van het aanbod in." in added.text and "Maximaal 100 tekens." in added.text
+    assert f'value="{long_city}"' in added.text and 'value="12,50"' in added.text
+    async with admin(stack) as client:
+        detail = await client.get(f"/beheer/aanbieders/{world.a.provider_id}")
+        csrf = stack.csrf_of(detail.text)
+        invite = await client.post(
+            f"/beheer/aanbieders/{world.a.provider_id}/gebruikers",
+            data={"naam": "", "email": "piet@podium", "csrf_token": csrf},
+        )
+        too_long = await client.post(
+            f"/beheer/aanbieders/{world.a.provider_id}/gebruikers",
+            data={"naam": "P" * 201, "email": "geen-adres", "csrf_token": csrf},
+        )
+    assert invite.status_code == 422
+    assert "Vul de naam van de gebruiker in." in invite.text
+    assert "met @ en een punt in het domein" in invite.text  # accounts' rule, same round
+    assert 'value="piet@podium"' in invite.text
+    assert too_long.status_code == 422
+    assert "Maximaal 200 tekens." in too_long.text and "Vul een geldig e-mailadres" in too_long.text
+    assert f'value="{"P" * 201}"' in too_long.text
