@@ -534,7 +534,8 @@ async def test_password_page_reports_every_problem_at_once(stack: Stack) -> None
     assert simple.status_code == 422
     assert "te eenvoudig" in simple.text and "Vul het wachtwoord nog een keer in." in simple.text
     assert blank.status_code == 422
-    assert "Kies een wachtwoord." in blank.text and "Vul het wachtwoord nog een keer in." in blank.text
+    assert "Kies een wachtwoord." in blank.text
+    assert "Vul het wachtwoord nog een keer in." in blank.text
     assert done.status_code == 200  # the link was not used up by the refused attempts
 
 

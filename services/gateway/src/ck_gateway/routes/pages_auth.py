@@ -165,9 +165,8 @@ async def set_password(request: Request) -> Response:
         info = await _link_info(request, token)
         # One round of errors (issue 14): the password's own rules (the contract's, the same
         # that accounts applies when it stores it) next to a blank or mistyped repeat.
-        if password and "password" not in errors:
-            if (problem := password_error(password, info.email)) is not None:
-                errors["password"] = render_fields({"password": problem})["password"]
+        if password and (problem := password_error(password, info.email)) is not None:
+            errors["password"] = render_fields({"password": problem})["password"]
     except RpcFailed as exc:
         if exc.error.code != ErrorCode.INVALID:
             error = from_rpc_error(exc.error)
