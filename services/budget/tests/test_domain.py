@@ -325,3 +325,9 @@ def test_clip_fits_free_text_in_a_column() -> None:
     assert domain.clip("  Weborder\n Hamlet ") == "Weborder Hamlet"
     assert domain.clip("x" * 300) == "x" * 199 + "…"
     assert len(domain.cancelled_description("y" * 300)) == 200
+
+
+def test_a_cancelled_description_says_geannuleerd_once() -> None:
+    assert domain.cancelled_description("Weborder Spoor") == "Geannuleerd: Weborder Spoor"
+    already = "Geannuleerd: Weborder Spoor: Hamlet (1 maart 2027)"
+    assert domain.cancelled_description(already) == already

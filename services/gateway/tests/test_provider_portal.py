@@ -28,6 +28,7 @@ from ck_contracts.budget import CardPaymentMade
 from ck_contracts.budget import Ops as BudgetOps
 from ck_contracts.invoicing import InvoicePaid
 from ck_contracts.membership import MembershipActivated
+from ck_contracts.money import format_euro
 from ck_contracts.roles import Actor, Role
 from ck_contracts.roster import RosterKind
 from ck_contracts.weborders import Ops
@@ -726,3 +727,207 @@ async def test_every_provider_portal_form_reports_every_error_at_once(world: Wor
     assert too_long.status_code == 422
     assert "Maximaal 200 tekens." in too_long.text and "Vul een geldig e-mailadres" in too_long.text
     assert f'value="{"P" * 201}"' in too_long.text
+
+
+# --- Uitbetalingen for the CJP admin (issue 13, capability 4: /beheer/uitbetalingen) -----------
+async def _statement_with(stack: Stack, user: ProviderUser, text: str) -> dict[str, Any] | None:
+    """The provider's statement (through its API) holding a line with this description."""
+    key = {"Authorization": f"Bearer {user.key}"}
+    async with stack.client() as client:
+        listed = await client.get("/api/v1/provider/statements", headers=key)
+        assert listed.status_code == 200, listed.text
+        for item in listed.json()["items"]:
+            one = await client.get(
+                f"/api/v1/provider/statements/{item['statement_id']}", headers=key
+            )
+            if any(line["description"] == text for line in one.json()["lines"]):
+                return dict(one.json())
+    return None
+
+
+def _row_of(page: str, number: str) -> str:
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page, re.S)
+    return next((row for row in rows if number in row), "")
+
+
+async def test_admin_lists_filters_reads_downloads_and_marks_statements_paid(
+    world: World,
+) -> None:
+    """Card payments for A and B become statements when invoicing's clock passes a period
+    end. The CJP admin lists them at /beheer/uitbetalingen, filters on provider and on paid,
+    opens one with its lines, downloads its PDF and marks it paid with the CSRF form (a bad
+    date comes back with the message and what was typed); the list and the provider API then
+    show it paid. A budget holder and a provider user get 403 on every one of these pages."""
+    stack = world.stack
+    tag = uuid.uuid4().hex[:6]
+    school = stack.schools["a"]
+    texts = {"a": f"Concert A {tag}", "b": f"Expositie B {tag}"}
+    paid_at = world.payout_clock.now()
+    for user, amount, text in (
+        (world.a, 1500, texts["a"]),
+        (world.a, 500, f"Toegift A {tag}"),
+        (world.b, 3300, texts["b"]),
+    ):
+        await publish_event(
+            stack.amqp_url,
+            CardPaymentMade(
+                school_id=school.school_id,
+                payment_id=uuid.uuid4(),
+                person_id=uuid.uuid4(),
+                provider_id=uuid.UUID(user.provider_id),
+                amount_cents=amount,
+                description=text,
+                paid_at=paid_at,
+            ),
+        )
+    # Invoicing must hold the lines before the clock passes the period end, or they would
+    # wait for the period after.
+    found: dict[str, Any] = {}
+
+    async def both() -> bool:
+        found["a"] = await _statement_with(stack, world.a, texts["a"])
+        found["b"] = await _statement_with(stack, world.b, texts["b"])
+        return found["a"] is not None and found["b"] is not None
+
+    for _ in range(3):  # a line that came in after a closing lands on the next period's
+        world.payout_clock.advance(timedelta(days=4))
+        if await eventually(both, 15):
+            break
+    assert found["a"] and found["b"], found
+    mine, theirs = found["a"], found["b"]
+    assert mine["provider_id"] == world.a.provider_id and mine["status"] == "open"
+
+    async with admin(stack) as client:
+        # The list: both providers' statements, with the provider's name, count and total.
+        listed = await client.get("/beheer/uitbetalingen")
+        assert listed.status_code == 200, listed.text
+        assert 'href="/beheer/uitbetalingen"' in listed.text  # in the admin menu
+        row = _row_of(listed.text, mine["number"])
+        assert row and "Poppodium Testdam" in row and "Open" in row, listed.text
+        assert f"/beheer/uitbetalingen/{mine['statement_id']}" in row
+        assert theirs["number"] in listed.text
+
+        # Filters: one provider; paid or open.
+        only_a = await client.get(
+            "/beheer/uitbetalingen", params={"aanbieder": world.a.provider_id}
+        )
+        assert only_a.status_code == 200
+        assert mine["number"] in only_a.text and theirs["number"] not in only_a.text
+        only_b = await client.get(
+            "/beheer/uitbetalingen", params={"aanbieder": world.b.provider_id}
+        )
+        assert theirs["number"] in only_b.text and mine["number"] not in only_b.text
+        paid = await client.get("/beheer/uitbetalingen", params={"status": "betaald"})
+        assert paid.status_code == 200 and mine["number"] not in paid.text
+        still_open = await client.get("/beheer/uitbetalingen", params={"status": "open"})
+        assert mine["number"] in still_open.text
+        bad = await client.get("/beheer/uitbetalingen", params={"aanbieder": "geen-aanbieder"})
+        assert bad.status_code == 422 and "Kies een aanbieder uit de lijst." in bad.text
+
+        # One statement: its lines, total and the form to record the payment.
+        page = await client.get(f"/beheer/uitbetalingen/{mine['statement_id']}")
+        assert page.status_code == 200, page.text
+        assert f"Uitbetalingsoverzicht {mine['number']}" in page.text
+        assert texts["a"] in page.text and f"Toegift A {tag}" in page.text
+        assert texts["b"] not in page.text and "Poppodium Testdam" in page.text
+        assert format_euro(mine["total_cents"]) in page.text
+        assert f"/beheer/uitbetalingen/{mine['statement_id']}/betaald" in page.text
+
+        pdf = await client.get(f"/beheer/uitbetalingen/{mine['statement_id']}/pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert pdf.headers["content-type"] == "application/pdf"
+        unknown = await client.get(f"/beheer/uitbetalingen/{uuid.uuid4()}")
+        assert unknown.status_code == 404
+
+        # Mark paid: a bad date first (the form keeps what was typed), no CSRF token refused.
+        action = f"/beheer/uitbetalingen/{mine['statement_id']}/betaald"
+        typo = await client.post(
+            action,
+            data={
+                "datum": "31-02-gisteren",
+                "kenmerk": f"BANK-{tag}",
+                "csrf_token": stack.csrf_of(page.text),
+            },
+        )
+        assert typo.status_code == 422, typo.text
+        assert "Vul een datum in als jjjj-mm-dd." in typo.text
+        assert 'value="31-02-gisteren"' in typo.text and f'value="BANK-{tag}"' in typo.text
+        forged = await client.post(action, data={"datum": mine["period_end"][:10]})
+        assert forged.status_code == 403
+        still = await client.get(f"/beheer/uitbetalingen/{mine['statement_id']}")
+        assert "markeer als betaald" in still.text  # neither attempt changed it
+        paid_on = mine["period_end"][:10]  # a day the payout clock has passed
+        done = await client.post(
+            action,
+            data={
+                "datum": paid_on,
+                "kenmerk": f"BANK-{tag}",
+                "csrf_token": stack.csrf_of(still.text),
+            },
+        )
+        assert done.status_code == 303, done.text
+        shown = await client.get(done.headers["location"])
+        assert "Het uitbetalingsoverzicht is als betaald gemarkeerd." in shown.text
+        day = f"{paid_on[8:10]}-{paid_on[5:7]}-{paid_on[:4]}"
+        assert f"betaald op {day}" in _row_of(shown.text, mine["number"])
+        paid = await client.get("/beheer/uitbetalingen", params={"status": "betaald"})
+        assert mine["number"] in paid.text and theirs["number"] not in paid.text
+        open_now = await client.get("/beheer/uitbetalingen", params={"status": "open"})
+        assert mine["number"] not in open_now.text and theirs["number"] in open_now.text
+        detail = await client.get(f"/beheer/uitbetalingen/{mine['statement_id']}")
+        assert f"betaald op {day} (BANK-{tag})" in detail.text
+        assert "markeer als betaald" not in detail.text
+        # Marking it again (a double click, a second admin) changes nothing.
+        again = await client.post(
+            action,
+            data={
+                "datum": "2020-01-02",
+                "kenmerk": "ANDERS",
+                "csrf_token": stack.csrf_of(detail.text),
+            },
+        )
+        assert again.status_code == 303, again.text
+        detail = await client.get(f"/beheer/uitbetalingen/{mine['statement_id']}")
+        assert f"betaald op {day} (BANK-{tag})" in detail.text and "ANDERS" not in detail.text
+
+    # The provider sees it paid through its API; the other statement stays open.
+    async with stack.client() as client:
+        key = {"Authorization": f"Bearer {world.a.key}"}
+        one = await client.get(f"/api/v1/provider/statements/{mine['statement_id']}", headers=key)
+        assert one.json()["status"] == "betaald" and one.json()["paid_on"] == paid_on
+        assert one.json()["payment_reference"] == f"BANK-{tag}"
+        listed_paid = await client.get("/api/v1/provider/statements?paid=true", headers=key)
+        assert mine["statement_id"] in {s["statement_id"] for s in listed_paid.json()["items"]}
+        b_key = {"Authorization": f"Bearer {world.b.key}"}
+        other = await client.get(
+            f"/api/v1/provider/statements/{theirs['statement_id']}", headers=b_key
+        )
+        assert other.json()["status"] == "open"
+
+    # Neither a budget holder nor a provider user reaches the admin's pages.
+    for outsider, home in (
+        (holder(stack), "/bestellingen/overzicht"),
+        (provider(world, "b"), "/aanbieder"),
+    ):
+        async with outsider as client:
+            csrf = stack.csrf_of((await client.get(home)).text)  # a valid token of this session
+            for path in (
+                "/beheer/uitbetalingen",
+                f"/beheer/uitbetalingen?aanbieder={world.a.provider_id}",
+                f"/beheer/uitbetalingen/{theirs['statement_id']}",
+                f"/beheer/uitbetalingen/{theirs['statement_id']}/pdf",
+            ):
+                refused = await client.get(path)
+                assert refused.status_code in (403, 404), (path, refused.status_code)
+                assert theirs["number"] not in refused.text
+            posted = await client.post(
+                f"/beheer/uitbetalingen/{theirs['statement_id']}/betaald",
+                data={"datum": paid_on, "csrf_token": csrf},
+            )
+            assert posted.status_code in (403, 404), posted.status_code
+    async with stack.client() as client:
+        b_key = {"Authorization": f"Bearer {world.b.key}"}
+        other = await client.get(
+            f"/api/v1/provider/statements/{theirs['statement_id']}", headers=b_key
+        )
+        assert other.json()["status"] == "open"  # still open after the outsiders' attempts

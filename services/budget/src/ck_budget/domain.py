@@ -236,8 +236,15 @@ def debit_refusal(
     return None
 
 
+CANCELLED_PREFIX = "Geannuleerd: "
+
+
 def cancelled_description(description: str) -> str:
-    return clip(f"Geannuleerd: {description}")
+    """The ledger line of a credit for a cancelled approval. Weborders already sends its
+    description with the prefix: it is not doubled ("Geannuleerd: Geannuleerd: ...")."""
+    if description.startswith(CANCELLED_PREFIX):
+        return clip(description)
+    return clip(f"{CANCELLED_PREFIX}{description}")
 
 
 def clip(text: str, length: int = 200) -> str:
