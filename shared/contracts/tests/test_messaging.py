@@ -29,8 +29,9 @@ def test_unknown_type_is_refused() -> None:
 
 
 def test_school_registered_carries_no_personal_data() -> None:
-    # R-AVG-2: ids, numbers and the school's own name travel to every service; never the
-    # budget holder's name or address.
+    # R-AVG-2: ids, numbers and the school's own name and postal address (an institution's,
+    # printed on its invoices: R-INVOICE-2) travel to every service; never the budget
+    # holder's name or e-mail address.
     fields = set(SchoolRegistered.model_fields)
     assert fields == {
         "id",
@@ -40,6 +41,9 @@ def test_school_registered_carries_no_personal_data() -> None:
         "school_number",
         "name",
         "duo_student_count",
+        "street",
+        "postcode",
+        "city",
     }
 
 
