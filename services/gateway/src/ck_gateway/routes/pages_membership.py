@@ -99,6 +99,13 @@ def invitation_run_path(page: RosterPage, run_id: UUID) -> str:
     return f"{page.path}/uitnodigingen/{run_id}"
 
 
+_RUN_NOTICES = {
+    InvitationRunStatus.QUEUED: "roster.invitations.run.queued",
+    InvitationRunStatus.SENDING: "roster.invitations.run.sending",
+    InvitationRunStatus.DONE: "roster.invitations.run.done",
+}
+
+
 async def _run_page(
     request: Request, session: SessionInfo, page: RosterPage, run_id: UUID
 ) -> Response:
@@ -113,7 +120,7 @@ async def _run_page(
         "page": page,
         "run": run,
         "finished": finished,
-        "notice": i18n.gettext(f"roster.invitations.run.{run.status.value}"),
+        "notice": i18n.gettext(_RUN_NOTICES[run.status]),
         "invited": invite_notice(run.requested, run.skipped_active),
         "refresh_seconds": None if finished else 1,
     }
