@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from ck_contracts.membership import InvitationsSent, SentInvitation
 from ck_contracts.notifier import EmailsSent
 from ck_contracts.roster import Ops, RosterKind, RosterReason
+from ck_roster import runs
+from ck_roster.app import get_settings
 from ck_roster.consumers import status_consumer
+from ck_roster.retention import retention_rules
 from ck_roster.runs import runs_consumer
 from ck_roster.tables import outbox
+from ck_runtime.clock import ManualClock
 from ck_runtime.db import Database
+from ck_runtime.retention import Retention
+from ck_testkit.clocks import MONDAY
 from sqlalchemy import select
 
 from .test_invitations_service import (
@@ -31,6 +38,7 @@ from .test_invitations_service import (
 __all__ = ["db"]  # the fixture, shared with the invitations' tests
 
 REQUESTED = "roster.invitations.requested"
+OLD, RECENT = uuid.uuid4(), uuid.uuid4()
 
 
 async def chunks(db: Database) -> list[dict[str, Any]]:
@@ -144,3 +152,28 @@ async def test_a_run_that_selects_no_one_is_done_at_once(db: Database) -> None:
     reply = await call(db, Ops.INVITE, invite_payload({"filter": filt}))
     empty = (await run(db, reply["result"]["request_id"]))["result"]
     assert (empty["status"], empty["requested"], empty["chunks"]) == ("done", 0, 0)
+
+
+async def test_a_run_is_deleted_once_it_has_not_moved_for_the_retention_period(
+    db: Database,
+) -> None:
+    clock = ManualClock(MONDAY)
+    retention = Retention(db, clock, retention_rules(get_settings(job_retention_days=30)))
+    async with db.transaction() as session:
+        for run_id, days in ((OLD, 0), (RECENT, 5)):
+            await runs.add_run(
+                session,
+                run_id=run_id,
+                school_id=SCHOOL_A,
+                kind=RosterKind.STUDENTS,
+                requested=1,
+                skipped_active=0,
+                chunks=1,
+                now=MONDAY + timedelta(days=days),
+            )
+    clock.set(MONDAY + timedelta(days=30) - timedelta(seconds=1))
+    assert (await retention.run_once())["invitation_runs.idle"] == 0
+    clock.set(MONDAY + timedelta(days=30))
+    assert (await retention.run_once())["invitation_runs.idle"] == 1
+    assert (await run(db, str(OLD)))["error"]["code"] == "not_found"
+    assert (await run(db, str(RECENT)))["ok"]
