@@ -186,6 +186,14 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
         offering_id = offering.json()["offering_id"]
         provider_email = f"podium-{tag}@aanbieder.schermen.test"
         provider_user(portal, admin, provider_id, provider_email, PASSWORD)
+        # issue 14 (invitejobs): an invitation run's progress page
+        inviting = http.get("/beheer-studenten/uitnodigen")
+        invited = http.post(
+            "/beheer-studenten/uitnodigen",
+            data={"csrf_token": csrf_from(inviting.text), "keuze": "filter"},
+        )
+        assert invited.status_code == 303, invited.text
+        run_path = invited.headers["location"]
         listing = http.get("/beheer-studenten")
         person_id = re.search(r'href="/dossier/([0-9a-f-]{36})"', listing.text)
         assert person_id
@@ -206,6 +214,7 @@ def test_every_page_fits_and_passes_axe(  # type: ignore[no-untyped-def]
         "/instellingen",
         "/beheer-studenten",
         "/beheer-studenten/uitnodigen",
+        run_path,
         "/beheer-studenten/validatietool",
         "/beheer-studenten/upload",
         f"/beheer-studenten/{person_id.group(1)}/verwijderen",

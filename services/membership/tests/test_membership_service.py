@@ -199,10 +199,14 @@ async def test_resend_keeps_the_code_and_active_members_are_left_alone(db: Datab
     assert [m["to"] for m in batches[1]["mails"]] == [b.email.lower(), c.email.lower()]
     # A new click is a new mail (a new id), even with the same code.
     assert batches[1]["mails"][0]["id"] != batches[0]["mails"][1]["id"]
-    # Everyone active: no events at all.
+    # Everyone active: no mail; only an empty InvitationsSent with the click's request_id,
+    # so the roster's invitation run knows the chunk was handled (issue 14).
     before = len(await outbox_bodies(db))
     assert await invite(db, [a]) == {}
-    assert len(await outbox_bodies(db)) == before
+    after = await outbox_bodies(db)
+    assert len(after) == before + 1
+    assert after[-1]["invitations"] == [] and after[-1]["request_id"]
+    assert len(await outbox_bodies(db, "notifier.emails.requested")) == 2
 
 
 async def test_redelivery_changes_nothing_and_a_republished_chunk_makes_no_new_mail(

@@ -98,4 +98,7 @@ def test_the_service_runs_the_rule_and_the_period_is_a_setting(
         get_settings()
     monkeypatch.delenv("ROSTER_JOB_RETENTION_DAYS")
     service = build(get_settings())
-    assert [rule.name for rule in service.retention] == ["roster_jobs.finished"]
+    assert [rule.name for rule in service.retention] == [
+        "roster_jobs.finished",
+        "invitation_runs.idle",
+    ]

@@ -143,11 +143,22 @@ async def on_invitations_requested(
     if mails:
         events.append(
             EmailsRequested(
-                school_id=event.school_id, template=MailTemplate.INVITATION, mails=mails
+                school_id=event.school_id,
+                template=MailTemplate.INVITATION,
+                mails=mails,
+                run_id=event.request_id,  # issue 14: the notifier reports the run's progress
             )
         )
-    if sent:
-        events.append(InvitationsSent(school_id=event.school_id, kind=event.kind, invitations=sent))
+    # Issue 14: one for every chunk, even one that invited no one, so the roster's invitation
+    # run knows when all its chunks are handled.
+    events.append(
+        InvitationsSent(
+            school_id=event.school_id,
+            kind=event.kind,
+            invitations=sent,
+            request_id=event.request_id,
+        )
+    )
     if events:
         await add_to_outbox(session, *events)
     log.info(

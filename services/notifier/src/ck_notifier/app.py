@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ck_contracts.topology import PUBLISHERS
 from ck_runtime.clock import Clock
 from ck_runtime.service import Service, run_service
 
@@ -25,6 +26,7 @@ def build(settings: NotifierSettings | None = None, clock: Clock | None = None) 
         background=(mail_sender(doorbell),),
         retention=retention_rules(settings),
         samplers=(sample_mails,),
+        publishes=PUBLISHERS["notifier"],
         description="E-mail over SMTP: Dutch templates, retries, a dead letter for operators.",
     )
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ck_contracts.notifier import EmailRequested, EmailsRequested
+from ck_contracts.notifier import EmailRequested, EmailsRequested, EmailsSent
 from ck_contracts.topology import queues_of
 from ck_runtime.clock import Clock
 from ck_runtime.consumers import EventConsumer, EventHandler, PoisonMessage
 from ck_runtime.logs import current_correlation_id, get_logger
+from ck_runtime.outbox import add_to_outbox
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_notifier.domain import valid_address
@@ -90,6 +91,7 @@ def emails_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
                             error=INVALID_RECIPIENT,
                             correlation_id=correlation_id,
                             now=now,
+                            run_id=event.run_id,
                         )
                     )
                     continue
@@ -101,6 +103,7 @@ def emails_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
                         rendered=render(template, item.context),
                         correlation_id=correlation_id,
                         now=now,
+                        run_id=event.run_id,
                     )
                 )
         except PoisonMessage as exc:
@@ -110,6 +113,9 @@ def emails_requested_handler(doorbell: Doorbell, clock: Clock) -> EventHandler:
             )
             raise
         await add_mails(session, rows)  # one statement; ids already there are left alone
+        if event.run_id is not None and invalid:
+            # issue 14: never sent, so they count as failed in the run's progress at once
+            await add_to_outbox(session, EmailsSent(run_id=event.run_id, failed=len(invalid)))
         for mail_id in invalid:
             log.warning("mail.invalid_recipient", mail_id=mail_id, template=template)
         doorbell.ring_after_commit(session)

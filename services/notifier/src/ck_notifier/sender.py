@@ -53,6 +53,7 @@ from uuid import UUID
 from ck_runtime.clock import Clock, current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
+from ck_runtime.outbox import add_to_outbox
 from ck_runtime.service import Background, ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +69,8 @@ from ck_notifier.store import (
     mark_failed_tries,
     mark_sent,
     receipts_among,
+    run_progress,
+    runs_of,
     unrecorded_receipts,
 )
 from ck_notifier.tables import MailStatus
@@ -258,6 +261,12 @@ class MailSender:
         await mark_sent(session, sent, now)
         await delete_receipts(session, sent)
         await mark_failed_tries(session, [t for _, _, t in tries])
+        # Issue 14: the progress of invitation runs, counts only, in this same transaction
+        # (each mail counted once: it becomes sent, or failed for good, only here).
+        given_up = [t.mail_id for _, _, t in tries if t.outcome.status == MailStatus.FAILED]
+        progress = run_progress(await runs_of(session, sent), await runs_of(session, given_up))
+        if progress:
+            await add_to_outbox(session, *progress)
         if sent:
             log.info("mails.sent", mails=len(sent) - len(accepted))
         waiting = 0

@@ -13,8 +13,20 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ck_contracts.notifier import EmailsSent
 from ck_runtime.db import erases_personal_data
-from sqlalchemy import Column, Dialect, Insert, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    Column,
+    Dialect,
+    Insert,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +68,7 @@ def mail_row(
     rendered: RenderedMail,
     correlation_id: str | None,
     now: datetime,
+    run_id: UUID | None = None,
 ) -> dict[str, Any]:
     """A pending mail, as add_mails inserts it."""
     return {
@@ -71,11 +84,18 @@ def mail_row(
         "last_error": None,
         "correlation_id": correlation_id,
         "created_at": now,
+        "run_id": run_id,
     }
 
 
 def unsendable_row(
-    *, mail_id: UUID, template: str, error: str, correlation_id: str | None, now: datetime
+    *,
+    mail_id: UUID,
+    template: str,
+    error: str,
+    correlation_id: str | None,
+    now: datetime,
+    run_id: UUID | None = None,
 ) -> dict[str, Any]:
     """A mail that can never be sent (an invalid address): failed at once, with nothing of the
     recipient kept, so it shows in `ck-notifier failed` but is never replayed."""
@@ -92,6 +112,7 @@ def unsendable_row(
         "last_error": error,
         "correlation_id": correlation_id,
         "created_at": now,
+        "run_id": run_id,
     }
 
 
@@ -233,6 +254,27 @@ async def mark_sent(session: AsyncSession, mail_ids: Sequence[UUID], now: dateti
             html_body=None,
         )
     )
+
+
+async def runs_of(session: AsyncSession, mail_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """Issue 14: how many of these mails each invitation run holds (mails without a run are
+    left out). One grouped query per pass."""
+    if not mail_ids:
+        return {}
+    rows = await session.execute(
+        select(T.run_id, func.count())
+        .where(T.id.in_(list(mail_ids)), T.run_id.is_not(None))
+        .group_by(T.run_id)
+    )
+    return {run_id: count for run_id, count in rows}
+
+
+def run_progress(sent: Mapping[UUID, int], failed: Mapping[UUID, int]) -> list[EmailsSent]:
+    """Issue 14: one EmailsSent per run with its counts (no address, no mail id)."""
+    return [
+        EmailsSent(run_id=run_id, sent=sent.get(run_id, 0), failed=failed.get(run_id, 0))
+        for run_id in sorted({*sent, *failed}, key=str)
+    ]
 
 
 @dataclass(frozen=True)

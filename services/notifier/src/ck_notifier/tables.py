@@ -36,6 +36,8 @@ outgoing_mails = Table(
     Column("correlation_id", String(64)),
     Column("created_at", UtcDateTime(timezone=True), nullable=False),
     Column("sent_at", UtcDateTime(timezone=True)),
+    # issue 14: the invitation run (EmailsRequested.run_id) whose progress counts this mail
+    Column("run_id", Uuid),
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_outgoing_mails_status"),
     Index("ix_outgoing_mails_due", "status", "next_attempt_at"),
 )

@@ -13,6 +13,7 @@ from ck_roster import jobs
 from ck_roster.consumers import status_consumer
 from ck_roster.ops import router
 from ck_roster.retention import retention_rules
+from ck_roster.runs import runs_consumer
 from ck_roster.settings import RosterSettings, get_settings
 
 __all__ = ["RosterSettings", "build", "get_settings", "main"]
@@ -43,7 +44,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
         settings=settings,
         rpc=router,
         deps=settings,
-        consumers=(known_schools_consumer("roster"), status_consumer()),
+        consumers=(known_schools_consumer("roster"), status_consumer(), runs_consumer()),
         on_start=(fail_abandoned_jobs,),
         retention=retention_rules(settings),
         background=(job_keeper,),

@@ -15,6 +15,7 @@ from ck_runtime.consumers import EventConsumer
 from sqlalchemy import bindparam, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_roster import runs
 from ck_roster.tables import people
 
 CONCERN = "membership-status"
@@ -22,7 +23,9 @@ CONCERN = "membership-status"
 
 async def on_invitations_sent(event: InvitationsSent, session: AsyncSession) -> None:
     """An invitation does not undo an active membership (events may arrive out of order).
-    One executemany for the whole chunk: a 50,000-person invitation is 100 such chunks."""
+    One executemany for the whole chunk: a 50,000-person invitation is 100 such chunks.
+    Issue 14: the chunk also counts in its invitation run (ck_roster.runs)."""
+    await runs.on_invitations_sent(event, session)
     if not event.invitations:
         return
     active = MembershipStatus.ACTIVE.value

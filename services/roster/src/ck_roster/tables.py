@@ -100,3 +100,27 @@ roster_jobs = Table(
     Index("ix_roster_jobs_school", "school_id", "created_at"),
     Index("ix_roster_jobs_unfinished", "status", "updated_at"),
 )
+
+
+# --- issue 14: invitation runs ---------------------------------------------------------------
+# One row per click on "verstuur uitnodiging" (id = the InvitationsRequested chunks'
+# request_id): how far its mails got, counts only (no one's address). Written by the invite
+# operation (requested, chunks) and by the consumers of InvitationsSent (chunks_handled,
+# queued) and of the notifier's EmailsSent (sent, failed), each an `x = x + n` update.
+invitation_runs = Table(
+    "invitation_runs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("school_id", Uuid, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("requested", Integer, nullable=False),
+    Column("skipped_active", Integer, nullable=False, server_default="0"),
+    Column("chunks", Integer, nullable=False),
+    Column("chunks_handled", Integer, nullable=False, server_default="0"),
+    Column("queued", Integer, nullable=False, server_default="0"),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(timezone=True), nullable=False),
+    Index("ix_invitation_runs_updated", "updated_at"),
+)

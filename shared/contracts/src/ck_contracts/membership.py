@@ -81,6 +81,10 @@ class InvitationsSent(Event):
     routing_key = "membership.invitations.sent"
     kind: RosterKind
     invitations: list[SentInvitation] = Field(max_length=MAX_PEOPLE_PER_EVENT)
+    # issue 14 (invitation runs): the InvitationsRequested chunk's request_id (the run). Set:
+    # published for every chunk handled, even when it invited no one, so the run knows when
+    # all its chunks are handled; its `mailed` invitations are the run's mails queued.
+    request_id: UUID | None = None
 
 
 @register_event

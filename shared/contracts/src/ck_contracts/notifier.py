@@ -89,6 +89,24 @@ class EmailsRequested(Event):
     routing_key = "notifier.emails.requested"
     template: MailTemplate
     mails: list[MailItem] = Field(max_length=MAX_MAILS_PER_EVENT)
+    # issue 14: the invitation run these mails belong to (the roster's request id); the
+    # notifier reports the run's progress in EmailsSent. None: no one follows these mails.
+    run_id: UUID | None = None
+
+
+# --- issue 14: progress of an invitation run --------------------------------------------------
+@register_event
+class EmailsSent(Event):
+    """Counts only (no address, no mail id): of the run's mails, `sent` were accepted by the
+    SMTP server and `failed` were given up for good (an invalid address, a permanent refusal,
+    too many tries) since the previous EmailsSent of this run. The notifier publishes at most
+    one per run per sending pass (and one when a batch holds invalid addresses), in the
+    transaction that records the outcomes, so each mail is counted once."""
+
+    routing_key = "notifier.emails.sent"
+    run_id: UUID
+    sent: int = 0
+    failed: int = 0
 
 
 # --- issue 13: mails to a school's budget holders -------------------------------------------------

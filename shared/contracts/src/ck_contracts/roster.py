@@ -334,6 +334,37 @@ class JobStatus(StrEnum):
     FAILED = "failed"  # `reason` says why; an upload of a bad file has its red `report` too
 
 
+# --- issue 14: an invitation run (one click on "verstuur uitnodiging") ----------------------------
+class InvitationRunStatus(StrEnum):
+    QUEUED = "queued"  # the membership service has not handled every chunk yet
+    SENDING = "sending"  # every chunk handled: mails queued, not all of them sent (or failed)
+    DONE = "done"  # every mail queued was sent or given up (failed)
+
+
+class InvitationRunRef(BaseModel):
+    school_id: UUID
+    run_id: UUID
+
+
+class InvitationRun(BaseModel):
+    """One click's invitations and how far their mails got (counts only). `requested`: people
+    handed to the membership service; `queued`: invitation mails it asked the notifier for
+    (people without an e-mail address get a code only); `sent`: accepted by the SMTP server;
+    `failed`: given up (an operator may replay them). Counts only grow."""
+
+    run_id: UUID
+    kind: RosterKind
+    status: InvitationRunStatus
+    requested: int
+    skipped_active: int
+    chunks: int
+    chunks_handled: int
+    queued: int
+    sent: int
+    failed: int
+    created_at: datetime
+
+
 class JobStart(FileRequest):
     """Start a validation or an upload in the background; the answer is the job (queued)."""
 
@@ -417,6 +448,8 @@ class RosterReason(Reasons):
     # jobs (issue 14)
     JOB_NOT_FOUND = "roster.job.not_found"
     JOB_INTERRUPTED = "roster.job.interrupted"  # the service stopped while the job ran
+    # invitation runs (issue 14)
+    RUN_NOT_FOUND = "roster.invitations.run_not_found"
 
 
 # Every reason a file or a hand-entered person can be refused with.
@@ -550,6 +583,17 @@ class Ops:
         permission=Permission.UPLOAD_ROSTER,
         school_scoped=True,
         reasons=(*_SCHOOL, RosterReason.JOB_NOT_FOUND),
+    )
+    # --- issue 14: invitation runs ------------------------------------------------------------
+    INVITATION_RUN_GET = Operation[InvitationRunRef, InvitationRun](
+        SERVICE,
+        "roster.invitations.run.get",
+        InvitationRunRef,
+        InvitationRun,
+        Audience.SCHOOL,
+        permission=Permission.INVITE_MEMBERS,
+        school_scoped=True,
+        reasons=(*_SCHOOL, RosterReason.RUN_NOT_FOUND),
     )
     # --- issue 14: one round of errors -------------------------------------------------------
     CHECK_PERSON = Operation[CheckPerson, FieldProblems](

@@ -69,6 +69,8 @@ EVENT_QUEUES: tuple[EventQueue, ...] = (
     ),
     # The roster's list shows each person's membership status (R-ROSTER-6).
     EventQueue("roster", "membership-status", MEMBERSHIP_STATUS_EVENTS),
+    # issue 14: the mails of an invitation run, counted as the notifier sends them.
+    EventQueue("roster", "invitation-runs", (notifier.EmailsSent.routing_key,)),
     # Invitations to create; people who left the roster lose their invitation (R-ROSTER-7).
     EventQueue(
         "membership",
@@ -220,5 +222,5 @@ PUBLISHERS: dict[str, tuple[type[Event], ...]] = {
         notifier.EmailRequested,
         notifier.BudgetHolderMailRequested,
     ),
-    "notifier": (),
+    "notifier": (notifier.EmailsSent,),  # issue 14: counts of an invitation run's mails
 }

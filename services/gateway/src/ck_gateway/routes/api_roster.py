@@ -9,6 +9,7 @@ from ck_contracts.bounds import Page, PageSize, SearchText
 from ck_contracts.roles import Permission
 from ck_contracts.roster import (
     FileRequest,
+    InvitationRun,
     InviteResult,
     JobAction,
     ListFilter,
@@ -320,9 +321,12 @@ _SELECTION_EXAMPLES: dict[str, Any] = {
     description="Exactly one of `all`, `person_ids` or `filter`. Each selected person gets an "
     "activation code; those with an e-mail address get the invitation mail (in the background). "
     "People with an active membership are skipped and counted (`skipped_active`); sending again "
-    "to the others is allowed. A Docent+ may invite students only (R-ROLE-2).",
+    "to the others is allowed. A Docent+ may invite students only (R-ROLE-2). Issue 14: the "
+    "answer's `Location` is the invitation run (`request_id` is its id); `GET` it for the "
+    "mails queued, sent and failed.",
     responses={
         202: {
+            "headers": {"Location": {"description": "The invitation run's URL."}},
             "content": {
                 "application/json": {
                     "example": {
@@ -331,19 +335,39 @@ _SELECTION_EXAMPLES: dict[str, Any] = {
                         "skipped_active": 14,
                     }
                 }
-            }
+            },
         },
     },
 )
 async def invite(
     request: Request,
+    response: Response,
     school_id: UUID,
     kind: KindPath,
     body: Annotated[Selection, Body(openapi_examples=_SELECTION_EXAMPLES)],
     session: ApiSession,
 ) -> InviteResult:
     _check(session, Permission.INVITE_MEMBERS, school_id)
-    return await roster.send_invitations(request, session, school_id, kind, body)
+    done = await roster.send_invitations(request, session, school_id, kind, body)
+    response.headers["Location"] = (
+        f"/api/v1/schools/{school_id}/roster/{kind.value}/invitations/{done.request_id}"
+    )
+    return done
+
+
+@router.get(
+    "/invitations/{run_id}",
+    response_model=InvitationRun,
+    summary="An invitation run: people invited, mails queued, sent and failed (issue 14)",
+    description="`status`: queued (the membership service is still handling the chunks), "
+    "sending (mails queued, not all sent), done (every mail queued was sent or given up). "
+    "Counts only grow; `sent + failed` ends at `queued`.",
+)
+async def get_invitation_run(
+    request: Request, school_id: UUID, kind: KindPath, run_id: UUID, session: ApiSession
+) -> InvitationRun:
+    _check(session, Permission.INVITE_MEMBERS, school_id)
+    return await roster.get_invitation_run(request, session, school_id, kind, run_id)
 
 
 @router.get(

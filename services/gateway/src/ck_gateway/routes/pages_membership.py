@@ -22,11 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
 from ck_contracts.bounds import CODE_MAX, clean_text
 from ck_contracts.membership import MembershipReason
 from ck_contracts.roles import Permission
+from ck_contracts.roster import InvitationRunStatus
 from ck_contracts.rpc import ErrorCode
 from ck_runtime.rpc_client import RpcFailed
 from fastapi import APIRouter, Request
@@ -43,7 +45,7 @@ from ck_gateway.roster_views import (
     GENERAL,
     PAGES,
     RosterPage,
-    invite_notice_seal,
+    invite_notice,
     may_invite,
     parse_invite_form,
     parse_list_query,
@@ -56,7 +58,7 @@ from ck_gateway.usecases.membership import (
     activate,
     check_activation_code,
 )
-from ck_gateway.usecases.roster import export_file, send_invitations
+from ck_gateway.usecases.roster import export_file, get_invitation_run, send_invitations
 
 router = APIRouter()
 
@@ -88,15 +90,41 @@ async def _invite(request: Request, session: SessionInfo, page: RosterPage) -> R
             status_code=422,
         )
     done = await send_invitations(request, session, school_id, page.kind, parsed.selection)
-    secret: str = request.app.state.secret_key
-    target = query.link(
-        f"{page.path}/uitnodigen",
-        gedaan="uitgenodigd",
-        aantal=done.requested,
-        al_actief=done.skipped_active,
-        teken=invite_notice_seal(secret, school_id, done.requested, done.skipped_active),
-    )
-    return RedirectResponse(target, status_code=303)
+    # Issue 14: the answer is the run's progress page (mails queued and sent).
+    return RedirectResponse(invitation_run_path(page, done.request_id), status_code=303)
+
+
+# --- an invitation run's progress page (issue 14) -----------------------------------------------
+def invitation_run_path(page: RosterPage, run_id: UUID) -> str:
+    return f"{page.path}/uitnodigingen/{run_id}"
+
+
+_RUN_NOTICES = {
+    InvitationRunStatus.QUEUED: "roster.invitations.run.queued",
+    InvitationRunStatus.SENDING: "roster.invitations.run.sending",
+    InvitationRunStatus.DONE: "roster.invitations.run.done",
+}
+
+
+async def _run_page(
+    request: Request, session: SessionInfo, page: RosterPage, run_id: UUID
+) -> Response:
+    """The run's counts (people invited, mails queued, sent, failed), refreshing itself every
+    second until every mail is sent or given up (a meta refresh: the CSP allows no script).
+    The state is the roster service's, so a reload or coming back later shows the same."""
+    school_id = own_school(session, Permission.INVITE_MEMBERS)
+    run = await get_invitation_run(request, session, school_id, page.kind, run_id)
+    finished = run.status == InvitationRunStatus.DONE
+    context = {
+        "title": f"{page.title}: uitnodigingen",
+        "page": page,
+        "run": run,
+        "finished": finished,
+        "notice": i18n.gettext(_RUN_NOTICES[run.status]),
+        "invited": invite_notice(run.requested, run.skipped_active),
+        "refresh_seconds": None if finished else 1,
+    }
+    return render(request, "invitation_run.html", context)
 
 
 def _page_routes(page: RosterPage) -> None:
@@ -108,6 +136,9 @@ def _page_routes(page: RosterPage) -> None:
     async def invite(request: Request, session: PageSession) -> Response:
         return await _invite(request, session, page)
 
+    async def run(request: Request, run_id: UUID, session: PageSession) -> Response:
+        return await _run_page(request, session, page, run_id)
+
     async def export(request: Request, session: PageSession) -> Response:
         school_id = own_school(session, Permission.VIEW_ROSTER)
         query = parse_list_query(page, school_id, request.query_params)
@@ -117,6 +148,7 @@ def _page_routes(page: RosterPage) -> None:
         ("/uitnodigen", invite_list, "GET"),
         ("/uitnodigen", invite, "POST"),
         ("/export", export, "GET"),
+        ("/uitnodigingen/{run_id}", run, "GET"),
     ):
         endpoint.__name__ = f"{slug}_{endpoint.__name__}"
         router.add_api_route(

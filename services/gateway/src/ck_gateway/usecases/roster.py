@@ -19,6 +19,8 @@ from ck_contracts.roster import (
     CheckPerson,
     ExportRequest,
     FileRequest,
+    InvitationRun,
+    InvitationRunRef,
     InviteRequest,
     InviteResult,
     JobAction,
@@ -266,3 +268,23 @@ async def get_job(
     if job.kind != kind:
         raise GatewayError(404, ErrorCode.NOT_FOUND, i18n.gettext("roster.job.not_found"))
     return localized_job(job)
+
+
+# --- invitation runs: the mails of one "verstuur uitnodiging" (issue 14) --------------------------
+async def get_invitation_run(
+    request: Request, session: SessionInfo, school_id: UUID, kind: RosterKind, run_id: UUID
+) -> InvitationRun:
+    """The school's run of this list (another list's or school's run: not found)."""
+    if not may_invite(session.actor, school_id, kind):
+        raise forbidden()
+    run = await backend.send(
+        request,
+        Ops.INVITATION_RUN_GET,
+        InvitationRunRef(school_id=school_id, run_id=run_id),
+        actor=session.actor,
+    )
+    if run.kind != kind:
+        raise GatewayError(
+            404, ErrorCode.NOT_FOUND, i18n.gettext("roster.invitations.run_not_found")
+        )
+    return run

@@ -21,6 +21,8 @@ from ck_contracts.roster import (
     CheckPerson,
     ExportRequest,
     FileRequest,
+    InvitationRun,
+    InvitationRunRef,
     InviteRequest,
     InviteResult,
     ListRequest,
@@ -49,7 +51,7 @@ from ck_runtime.outbox import add_to_outbox
 from ck_runtime.rpc_server import Call, RpcRouter
 
 from ck_roster import export as export_file
-from ck_roster import store, templates
+from ck_roster import runs, store, templates
 from ck_roster.domain import invitations, matching, rules, validation
 from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
 from ck_roster.uploads import apply_upload, teacher_removed
@@ -255,6 +257,17 @@ async def invite(call: Call, request: InviteRequest) -> InviteResult:
         )
         if events:
             await add_to_outbox(session, *events)
+        # issue 14: the run whose progress the chunks' events bring back (ck_roster.runs)
+        await runs.add_run(
+            session,
+            run_id=request_id,
+            school_id=request.school_id,
+            kind=request.kind,
+            requested=len(rows) - skipped,
+            skipped_active=skipped,
+            chunks=len(events),
+            now=call.clock.now(),
+        )
     requested = len(rows) - skipped
     log.info(
         "roster.invitations_requested",
@@ -265,6 +278,16 @@ async def invite(call: Call, request: InviteRequest) -> InviteResult:
         request_id=str(request_id),
     )
     return InviteResult(request_id=request_id, requested=requested, skipped_active=skipped)
+
+
+@router.handles(Ops.INVITATION_RUN_GET)
+async def get_invitation_run(call: Call, ref: InvitationRunRef) -> InvitationRun:
+    """Issue 14: an invitation run and its counts; another school's run is "not found"."""
+    run = await runs.read_run(call.db, ref.school_id, ref.run_id)
+    if run is None:
+        raise NotFound(RosterReason.RUN_NOT_FOUND)
+    _require_for_kind(call, run.kind)  # a Docent+ follows students' runs only (R-ROLE-2)
+    return run
 
 
 @router.handles(Ops.EXPORT)
