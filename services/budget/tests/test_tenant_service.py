@@ -33,6 +33,7 @@ def scoped_requests(school: uuid.UUID) -> dict[str, dict[str, Any]]:
             "amount_cents_each": 100,
         },
         Ops.AUDIT_LIST.name: {"school_id": school},  # the audit trail (issue 13)
+        Ops.ALLOCATIONS.name: {"school_id": school},  # Budget toewijzen (issue 14)
     }
 
 

@@ -49,6 +49,8 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "action": "validate",
     },
     Ops.JOB_GET.name: {"job_id": str(uuid.uuid4())},
+    Ops.INVITATION_RUN_GET.name: {"run_id": str(uuid.uuid4())},
+    Ops.CHECK_PERSON.name: {"kind": "students", "fields": {"voornaam": "Anna"}},
 }
 SCOPED = sorted(op.name for op in operations_of(Ops) if op.school_scoped)
 
