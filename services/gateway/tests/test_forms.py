@@ -128,3 +128,18 @@ def test_register_form() -> None:
     missing = parse_register_form({"name": "", "brin_codes": "05XY", "duo_student_count": "1"})
     assert missing.errors["name"] == "Dit veld mag niet leeg zijn."
     assert "budget_holder_name" in missing.errors
+
+
+async def test_a_check_that_cannot_hold_the_text_leaves_the_pages_own_errors() -> None:
+    """A 300,000-character value does not fit the check's request: the page's own message is
+    the answer, not a 500 (found by tests/test_input_bounds_end_to_end.py)."""
+    from ck_contracts.membership import CheckActivationCode
+    from ck_contracts.rpc import FieldProblems
+    from ck_gateway.forms import also_checked
+
+    async def check() -> FieldProblems:
+        CheckActivationCode(code="x" * 300_000)  # raises: longer than a code can be
+        raise AssertionError("unreachable")
+
+    own = {"code": "Maximaal 40 tekens."}
+    assert await also_checked(own, check(), lambda fields: dict(fields)) == own

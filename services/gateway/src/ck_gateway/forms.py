@@ -95,10 +95,11 @@ async def also_checked(
     check operation over what was typed (it stores nothing); `to_form` maps its field paths
     to the form's names. The check helps, it does not decide: the command itself is checked
     again when the form is sent without errors, so a refused or unanswered check leaves the
-    page's own errors."""
+    page's own errors. So does text the check's request cannot even hold (a 300,000-character
+    name): the page has refused it already."""
     try:
         problems = await check
-    except (RpcFailed, ServiceUnavailable):
+    except (RpcFailed, ServiceUnavailable, ValidationError):
         return own
     return merged(own, to_form(render_fields(problems.fields)))
 

@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from ck_contracts.accounts import SessionInfo
-from ck_contracts.bounds import FILENAME_MAX, clean_text
+from ck_contracts.bounds import FILENAME_MAX, LONG_TEXT_MAX, clean_text
 from ck_contracts.roster import (
     AddPerson,
     CheckPerson,
@@ -190,8 +190,11 @@ async def check_person(
     kind: RosterKind,
     values: dict[str, str],
 ) -> FieldProblems:
-    """The service's rules over the add form as typed (nothing is stored; issue 14)."""
-    command = CheckPerson(school_id=school_id, kind=kind, fields=values)
+    """The service's rules over the add form as typed (nothing is stored; issue 14). A value
+    beyond what the check takes (a 300,000-character name) is cut to that: the page has
+    already said it is too long, and its own message wins on that field."""
+    clipped = {name: value[:LONG_TEXT_MAX] for name, value in values.items()}
+    command = CheckPerson(school_id=school_id, kind=kind, fields=clipped)
     return await backend.send(request, Ops.CHECK_PERSON, command, actor=session.actor)
 
 
