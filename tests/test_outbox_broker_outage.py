@@ -2,16 +2,15 @@
 comes back. Every school must reach the roster service once and every welcome mail must be
 delivered once: nothing lost, nothing sent twice.
 
-Real parts only: the local RabbitMQ (its application is stopped and started with rabbitmqctl),
-SQLite databases, the accounts, roster and notifier services in this process, and a real SMTP
-server.
+Real parts only: a private RabbitMQ node (ck_testkit.rabbit_node, stopped and started by the
+test, so the machine's shared broker keeps serving everything else), SQLite databases, the
+accounts, roster and notifier services in this process, and a real SMTP server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,18 +27,15 @@ from ck_runtime.known_schools import KNOWN_SCHOOLS
 from ck_runtime.service import ServiceRuntime
 from ck_runtime.settings import ServiceSettings, load_settings
 from ck_testkit import eventually, free_port
+from ck_testkit.rabbit_node import PrivateRabbit, available
 from sqlalchemy import func, select
 
 pytestmark = [
     pytest.mark.broker_outage,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs the local RabbitMQ"),
+    pytest.mark.skipif(not available(), reason="needs RabbitMQ installed (a private node)"),
 ]
 
 SCHOOLS = 40
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120)
 
 
 async def count(runtime: ServiceRuntime, table, where=None) -> int:  # type: ignore[no-untyped-def]
@@ -50,8 +46,14 @@ async def count(runtime: ServiceRuntime, table, where=None) -> int:  # type: ign
         return int((await session.execute(query)).scalar_one())
 
 
-async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_path: Path) -> None:
-    amqp_url = private_amqp_url
+@pytest.fixture
+def rabbit() -> Iterator[PrivateRabbit]:
+    with PrivateRabbit() as node:
+        yield node
+
+
+async def test_nothing_lost_and_nothing_sent_twice(rabbit: PrivateRabbit, tmp_path: Path) -> None:
+    amqp_url = rabbit.amqp_url
     smtp_port = free_port()
     sink = SmtpSink(tmp_path / "mail", "127.0.0.1", smtp_port)
     sink.start()
@@ -69,7 +71,6 @@ async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_pa
     runtimes = [accounts, roster, notifier]
     for runtime in runtimes:
         await runtime.start()
-    broker_stopped = False
     try:
 
         async def register(numbers: range, pause: float = 0.02) -> None:
@@ -89,15 +90,12 @@ async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_pa
         # Schools are being registered (the flow runs) when the broker stops under it.
         first = asyncio.create_task(register(range(0, 10), pause=0.1))
         await asyncio.sleep(0.3)
-        await asyncio.to_thread(rabbitmqctl, "stop_app")
-        broker_stopped = True
+        await asyncio.to_thread(rabbit.stop)
         await first
         await register(range(10, 30))  # registered while the broker is down
         pending = await count(accounts, accounts_outbox, accounts_outbox.c.published_at.is_(None))
         assert pending >= 20  # their events wait in the outbox
-        await asyncio.to_thread(rabbitmqctl, "start_app")
-        await asyncio.to_thread(rabbitmqctl, "await_startup")
-        broker_stopped = False
+        await asyncio.to_thread(rabbit.start)
         await register(range(30, SCHOOLS))  # and more while the services reconnect
 
         async def all_arrived() -> bool:
@@ -119,9 +117,6 @@ async def test_nothing_lost_and_nothing_sent_twice(private_amqp_url: str, tmp_pa
         assert await count(roster, KNOWN_SCHOOLS) == SCHOOLS
         assert await count(accounts, accounts_outbox, accounts_outbox.c.published_at.is_(None)) == 0
     finally:
-        if broker_stopped:  # never leave the machine's broker stopped
-            await asyncio.to_thread(rabbitmqctl, "start_app")
-            await asyncio.to_thread(rabbitmqctl, "await_startup")
         for runtime in runtimes:
             await runtime.stop()
         sink.stop()
