@@ -240,8 +240,9 @@ CANCELLED_PREFIX = "Geannuleerd: "
 
 
 def cancelled_description(description: str) -> str:
-    """The ledger line of a credit for a cancelled approval. Weborders already sends its
-    description with the prefix: it is not doubled ("Geannuleerd: Geannuleerd: ...")."""
+    """The ledger line of a credit for a cancelled approval; budget owns this wording. A
+    description that already has the prefix (sent by weborders releases before this one, and
+    still in queues during an upgrade) is not doubled ("Geannuleerd: Geannuleerd: ...")."""
     if description.startswith(CANCELLED_PREFIX):
         return clip(description)
     return clip(f"{CANCELLED_PREFIX}{description}")

@@ -70,10 +70,6 @@ def weborder_description(provider_name: str, activity: str, activity_date: date)
     return head + tail
 
 
-def cancellation_description(provider_name: str, activity: str, activity_date: date) -> str:
-    return _fit("Geannuleerd: " + weborder_description(provider_name, activity, activity_date))
-
-
 def schooltoer_description(from_place: str, to_place: str, travel_date: date) -> str:
     return _fit(f"Schooltoer {from_place} - {to_place} ({dutch_date(travel_date)})")
 

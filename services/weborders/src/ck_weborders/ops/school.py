@@ -176,7 +176,8 @@ async def cancel_approval(call: Call, request: CancelApproval) -> Weborder:
                 school_id=row.school_id,
                 weborder_id=row.id,
                 amount_cents=row.amount_cents,
-                description=domain.cancellation_description(
+                # The plain ledger text: budget owns the wording of its credit line.
+                description=domain.weborder_description(
                     row.provider_name, row.activity, row.activity_date
                 ),
             ),
