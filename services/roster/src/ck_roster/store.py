@@ -72,6 +72,7 @@ from ck_roster.domain.matching import (
     plan_replace,
     year_texts,
 )
+from ck_roster.domain.people import People
 from ck_roster.tables import LOWERED_FIELDS, known_schools, people, roster_jobs
 
 T = TypeVar("T")
@@ -272,8 +273,12 @@ async def insert_people(
     # objects cost more to make and to compare than inserting the rows). The people get them
     # in the order of their lower-cased achternaam, so the list's index (school, kind,
     # achternaam_lower, id) is appended to as well.
-    surnames = [v["achternaam"].lower() for v in map(_DICT, rows)]
-    rows = [rows[i] for i in sorted(range(len(rows)), key=surnames.__getitem__)]
+    if isinstance(rows, People):  # columns: reordered a column at a time, no objects made
+        surnames = list(map(str.lower, rows.columns[TEXT_INDEX["achternaam"]]))
+        rows = rows.take(sorted(range(len(rows)), key=surnames.__getitem__))
+    else:
+        surnames = [v["achternaam"].lower() for v in map(_DICT, rows)]
+        rows = [rows[i] for i in sorted(range(len(rows)), key=surnames.__getitem__)]
     del surnames
     ids = _new_ids(len(rows), id_processor)
     # Each batch's values are made while the driver stores the previous one (SQLite and

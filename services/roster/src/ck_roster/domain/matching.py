@@ -17,6 +17,8 @@ from uuid import UUID
 
 from ck_contracts.roster import PersonFields
 
+from ck_roster.domain.people import People
+
 T = TypeVar("T")
 KEY_BATCH = 5000  # rows whose keys are computed at once
 _SEPARATOR = "\x1f"  # never in a trimmed spreadsheet cell that a person would type
@@ -80,8 +82,10 @@ YEAR = len(TEXT_FIELDS)
 _KEY_FIELDS = ("voornaam", "achternaam", "locatienaam", "opleiding")
 
 
-def columns_of(rows: Sequence[PersonFields]) -> list[tuple[Any, ...]]:
+def columns_of(rows: Sequence[PersonFields]) -> list[Sequence[Any]]:
     """The people's values by column: TEXT_FIELDS, then studiejaar."""
+    if isinstance(rows, People):  # already columns, in this order (People.COLUMN_FIELDS)
+        return rows.columns
     if not rows:
         return [() for _ in range(YEAR + 1)]
     return list(zip(*map(_VALUES, map(_DICT, rows)), strict=True))
@@ -91,7 +95,7 @@ def year_texts(years: Iterable[int | None]) -> list[str]:
     return ["" if year is None else str(year) for year in years]
 
 
-def name_keys_of(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
+def name_keys_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
     voornaam, achternaam, locatie, opleiding = (
         map(str.lower, map(str.strip, columns[TEXT_INDEX[f]])) for f in _KEY_FIELDS
     )
@@ -104,7 +108,7 @@ def _blake(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def digests_of(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
+def digests_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
     return list(map(_blake, map(_SEPARATOR.join, zip(*columns[:YEAR], years, strict=True))))
 
 
@@ -148,7 +152,7 @@ class ReplacePlan:
 
     kept: list[tuple[UUID, PersonFields]] = field(default_factory=list)
     changed: list[tuple[UUID, PersonFields]] = field(default_factory=list)
-    added: list[PersonFields] = field(default_factory=list)
+    added: Sequence[PersonFields] = field(default_factory=list)  # People when all are new
     removed: list[UUID] = field(default_factory=list)
     # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
     # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
@@ -166,8 +170,10 @@ def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> 
     """
     plan = ReplacePlan()
     if not existing:  # a first upload: everyone is new, no keys needed
-        plan.added = list(rows)
+        plan.added = rows if isinstance(rows, People) else list(rows)
         return plan
+    added: list[PersonFields] = []
+    plan.added = added
     by_email = {p.email_lower: p for p in existing if p.email_lower}
     by_name: dict[str, list[Existing]] = {}
     for person in existing:
@@ -188,7 +194,7 @@ def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> 
     for (email, row), key in zip(pending, name_keys(pending_rows), strict=True):
         by_key = _name_match(by_name.get(key, ()), taken, bool(email))
         if by_key is None:
-            plan.added.append(row)
+            added.append(row)
         else:
             taken.add(by_key.id)
             plan.kept.append((by_key.id, row))
