@@ -48,6 +48,7 @@ from ck_runtime.logs import get_logger
 
 from ck_roster import store
 from ck_roster.domain import validation
+from ck_roster.filework import in_file_thread
 from ck_roster.settings import DEFAULT_JOB_WORKERS
 from ck_roster.uploads import apply_upload
 
@@ -216,7 +217,7 @@ async def _work(
         read.append(asyncio.wrap_future(future, loop=loop))
 
     upload = start.action == JobAction.UPLOAD
-    result = await asyncio.to_thread(
+    result = await in_file_thread(
         validation.validate,
         start.kind,
         start.filename,

@@ -9,7 +9,6 @@ Docent+ stays on the students' list (R-ROLE-2). Failures are reason codes
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
@@ -53,6 +52,7 @@ from ck_runtime.rpc_server import Call, RpcRouter
 from ck_roster import export as export_file
 from ck_roster import runs, store, templates
 from ck_roster.domain import invitations, matching, rules, validation
+from ck_roster.filework import in_file_thread
 from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
 from ck_roster.uploads import apply_upload, teacher_removed
 
@@ -88,7 +88,7 @@ async def _validate(
 ) -> validation.Validated:
     content = _decode(request.content_b64)
     # Reading 50,000 rows takes a while: off the event loop, so other requests keep moving.
-    return await asyncio.to_thread(
+    return await in_file_thread(
         validation.validate,
         request.kind,
         request.filename,
@@ -301,7 +301,7 @@ async def export(call: Call, request: ExportRequest) -> TemplateFile:
             session, request.school_id, request.kind, request.filter, names
         )
     # Writing 50,000 rows takes a second or two: off the event loop.
-    content = await asyncio.to_thread(export_file.export_xlsx, request.kind, rows)
+    content = await in_file_thread(export_file.export_xlsx, request.kind, rows)
     log.info("roster.exported", kind=request.kind.value, rows=len(rows), bytes=len(content))
     return TemplateFile(
         filename=export_file.export_filename(request.kind, school_number, call.clock.now()),

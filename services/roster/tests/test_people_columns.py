@@ -1,0 +1,103 @@
+"""A valid file's people as columns (ck_roster.domain.people.People): the same people the
+PersonFields model would make, the same keys and stored values for the store, and the e-mail
+and mobile columns' whole-column check agreeing with the check per cell."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from ck_contracts.roster import PersonFields, RosterKind
+from ck_roster.domain import matching, rules
+from ck_roster.domain.people import COLUMN_FIELDS, People
+from ck_roster.domain.validation import (
+    _WHOLE_EMAIL,
+    _WHOLE_MOBILE,
+    _misses,
+    _pattern_misses,
+    validate,
+)
+from ck_roster.store import field_columns, field_row
+from ck_testkit import rosters
+
+
+def people_of(rows: list[tuple[object, ...]]) -> People:
+    result = validate(RosterKind.STUDENTS, "leerlingen.xlsx", rosters.student_xlsx(rows))
+    assert result.report.ok, result.report.errors[:3]
+    return result.people
+
+
+def test_people_are_what_pydantic_would_make() -> None:
+    people = people_of(rosters.student_rows(300, seed=11))
+    assert len(people) == 300
+    for person in (people[0], people[150], people[-1]):
+        again = PersonFields.model_validate(person.model_dump())
+        assert person == again and person.model_dump() == again.model_dump()
+        assert person.afdeling == ""  # not a students' column: its default
+    assert list(people)[7] == people[7]
+    assert people == list(people) and people[10:20] == list(people)[10:20]
+
+
+def test_the_store_gets_the_same_values_from_columns_as_from_objects() -> None:
+    people = people_of(rosters.student_rows(120, seed=12))
+    objects = list(people)
+    by_columns = list(zip(*field_columns(people), strict=True))
+    by_objects = list(zip(*field_columns(objects), strict=True))
+    assert by_columns == by_objects == [field_row(p) for p in objects]
+    order = list(reversed(range(len(people))))
+    assert list(people.take(order)) == [objects[i] for i in order]
+
+
+def test_a_first_upload_plans_the_columns_themselves() -> None:
+    people = people_of(rosters.student_rows(50, seed=13))
+    plan = matching.plan_replace([], people)
+    assert plan.added is people and not plan.kept and not plan.removed
+
+
+def test_an_empty_people_equals_an_empty_list() -> None:
+    assert People.empty() == [] and len(People.empty()) == 0
+    with pytest.raises(ValueError):
+        People([[1], [1, 2]] + [[]] * (len(COLUMN_FIELDS) - 2), frozenset())
+
+
+@pytest.mark.parametrize(
+    ("pattern", "whole", "good", "bad"),
+    [
+        (
+            rules.EMAIL,
+            _WHOLE_EMAIL,
+            ["anna@school.nl", "a.b@c.d.nl", ""],
+            ["anna@school", "a b@c.nl", "a@b.nl\nc@d.nl", "@x.nl", "a@@b.nl", "\n"],
+        ),
+        (
+            rules.DUTCH_MOBILE,
+            _WHOLE_MOBILE,
+            ["+31612345678", "+31687654321", ""],
+            ["0612345678", "+3161234567", "+31612345678\n+31612345678", "+3191234567"],
+        ),
+    ],
+)
+def test_whole_column_check_agrees_with_the_check_per_cell(
+    pattern: re.Pattern[str], whole: re.Pattern[str], good: list[str], bad: list[str]
+) -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        column = [rng.choice(good) for _ in range(rng.randint(0, 6))]
+        if rng.random() < 0.5:
+            column.insert(rng.randint(0, len(column)), rng.choice(bad))
+        per_cell = _misses(list(map(pattern.fullmatch, column)), column)
+        assert _pattern_misses(pattern, whole, column) == per_cell, column
+
+
+def test_an_address_with_a_line_break_inside_is_still_refused() -> None:
+    rows = rosters.student_rows(3, seed=14)
+    broken = list(rows[1])
+    broken[2] = "anna@school.nl\npiet@school.nl"
+    result = validate(
+        RosterKind.STUDENTS,
+        "leerlingen.xlsx",
+        rosters.student_xlsx([rows[0], tuple(broken), rows[2]]),
+    )
+    assert not result.report.ok
+    assert any(e.column == "email" for e in result.report.errors), result.report.errors
