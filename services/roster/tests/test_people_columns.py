@@ -101,3 +101,51 @@ def test_an_address_with_a_line_break_inside_is_still_refused() -> None:
     )
     assert not result.report.ok
     assert any(e.column == "email" for e in result.report.errors), result.report.errors
+
+
+async def test_columns_stored_in_batches_two_batches_and_one_row(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine people in batches of four (two whole batches and one row): every row stored with
+    the values of its PersonFields, the progress told after every batch, on SQLite and
+    PostgreSQL."""
+    import uuid
+
+    from ck_roster import store
+    from ck_roster.tables import known_schools
+    from ck_roster.tables import people as people_table
+    from ck_roster.uploads import apply_upload
+    from ck_runtime.db import Database
+    from ck_runtime.migrations import upgrade_async
+    from ck_testkit import clocks
+    from sqlalchemy import select
+
+    monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    people = people_of(rosters.student_rows(9, seed=15))
+    await upgrade_async("roster", database_url)
+    db = Database(database_url)
+    school = uuid.uuid4()
+    told: list[int] = []
+
+    async def progress(count: int) -> None:
+        told.append(count)
+
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                known_schools.insert().values(
+                    school_id=school, school_number=4711, updated_at=clocks.now()
+                )
+            )
+        async with db.transaction() as session:
+            outcome = await apply_upload(
+                session, school, RosterKind.STUDENTS, people, clocks.now(), progress
+            )
+        assert (outcome.added, outcome.total) == (9, 9)
+        assert told == [0, 4, 8, 9]
+        columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
+        async with db.read() as session:
+            stored = (await session.execute(select(*columns))).all()
+        assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
+    finally:
+        await db.dispose()

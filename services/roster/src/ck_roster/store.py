@@ -315,23 +315,28 @@ async def insert_people(
     return ids
 
 
-_VERSION_4 = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
-_VERSION_4_BITS = (0x4000 << 64) | (0x8000 << 48)
+# A version-4 UUID's fixed bits, set on random bytes a byte at a time (bytes.translate):
+# byte 6 is 0100xxxx (the version), byte 8 is 10xxxxxx (the variant).
+_VERSION_BYTE = bytes(0x40 | (b & 0x0F) for b in range(256))
+_VARIANT_BYTE = bytes(0x80 | (b & 0x3F) for b in range(256))
 
 
 def _new_ids(count: int, processor: Any) -> list[Any]:
-    """`count` random uuid4 ids in ascending order, converted for the driver."""
-    data = os.urandom(16 * count)
-    numbers = sorted(
-        (int.from_bytes(data[i : i + 16]) & _VERSION_4) | _VERSION_4_BITS
-        for i in range(0, 16 * count, 16)
-    )
-    if processor is not None and numbers:
-        sample = numbers[0]
-        if processor(UUID(int=sample)) == format(sample, "032x"):  # SQLite: 32 hex digits
-            return [format(n, "032x") for n in numbers]
-        return [processor(UUID(int=n)) for n in numbers]
-    return [UUID(int=n) for n in numbers]
+    """`count` random uuid4 ids in ascending order, converted for the driver. Made with C-level
+    bytes operations: 16 random bytes per id, the version bits set on every 16th byte at once,
+    then 32 hex digits per id (which sort as the UUIDs do)."""
+    if count <= 0:
+        return []
+    data = bytearray(os.urandom(16 * count))
+    data[6::16] = data[6::16].translate(_VERSION_BYTE)
+    data[8::16] = data[8::16].translate(_VARIANT_BYTE)
+    hexes = sorted(data.hex(" ", -16).split(" ") if count > 1 else [data.hex()])
+    if processor is not None:
+        sample = hexes[0]
+        if processor(UUID(hex=sample)) == sample:  # SQLite: 32 hex digits, as made here
+            return hexes
+        return [processor(UUID(hex=h)) for h in hexes]
+    return [UUID(hex=h) for h in hexes]
 
 
 def new_person_values(
