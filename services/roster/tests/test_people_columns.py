@@ -118,7 +118,7 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
     from ck_runtime.db import Database
     from ck_runtime.migrations import upgrade_async
     from ck_testkit import clocks
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     monkeypatch.setattr(store, "INSERT_BATCH", 4)
     people = people_of(rosters.student_rows(9, seed=15))
@@ -141,6 +141,9 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
             outcome = await apply_upload(
                 session, school, RosterKind.STUDENTS, people, clocks.now(), progress
             )
+            if db.sqlite:  # the upload's small page cache is the connection's own again
+                cache = await session.execute(text("PRAGMA cache_size"))
+                assert cache.scalar() == -65536
         assert (outcome.added, outcome.total) == (9, 9)
         assert told == [0, 4, 8, 9]
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]

@@ -262,7 +262,11 @@ def _clean_column(
         slow = [i for i, v in enumerate(clean) if v is None] if None in clean else []
     else:
         if types == {str}:
-            clean = list(map(str.strip, raw))
+            # One object per distinct value: calamine makes a str per cell, and a roster
+            # repeats its locations, programmes, classes and first names thousands of times
+            # (the people are held until they are stored).
+            stripped = list(map(str.strip, raw))
+            clean = list(map({}.setdefault, stripped, stripped))
             slow = []
         else:
             clean = [v.strip() if v.__class__ is str else v for v in raw]
