@@ -248,10 +248,11 @@ def _misses(results: list[Any], clean: list[Any]) -> list[int]:
 
 
 def _clean_column(
-    field: str, required: bool, raw: Sequence[Any]
+    field: str, required: bool, raw: Sequence[Any], keep: bool = True
 ) -> tuple[list[Any], dict[int, Problem]]:
     """One column's cleaned values and {position: problem}. Common cells take a fast path over
-    the whole column; the rest goes through the rule of rules.py."""
+    the whole column; the rest goes through the rule of rules.py. `keep`: the values become
+    people (an upload), worth one object per distinct text."""
     rule = rules.rule_for(field, required)
     types = set(map(type, raw))
     if field == "studiejaar":
@@ -265,8 +266,9 @@ def _clean_column(
             # One object per distinct value: calamine makes a str per cell, and a roster
             # repeats its locations, programmes, classes and first names thousands of times
             # (the people are held until they are stored).
-            stripped = list(map(str.strip, raw))
-            clean = list(map({}.setdefault, stripped, stripped))
+            clean = list(map(str.strip, raw))
+            if keep:
+                clean = list(map({}.setdefault, clean, clean))
             slow = []
         else:
             clean = [v.strip() if v.__class__ is str else v for v in raw]
@@ -336,7 +338,7 @@ def _strings(values: list[Any]) -> list[str]:
 
 def _has_duplicates(mails: list[Any]) -> bool:
     """Whether two non-empty addresses are the same, ignoring case (a quick look first)."""
-    lowered = [mail.lower() for mail in mails if mail]
+    lowered = list(map(str.lower, filter(None, mails)))  # C-level: no Python frame per row
     return len(set(lowered)) != len(lowered)
 
 
@@ -357,7 +359,7 @@ def _check_rows(
     problems: dict[int, list[tuple[str, Problem]]] = {}
     for index, column in mapping:
         raw = transposed[index] if transposed else ()
-        clean, found = _clean_column(column.field, column.required, raw)
+        clean, found = _clean_column(column.field, column.required, raw, keep_people)
         fields.append(column.field)
         columns.append(clean)
         for position, problem in found.items():
