@@ -152,3 +152,33 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
         assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
     finally:
         await db.dispose()
+
+
+def test_a_re_upload_plans_from_columns_as_from_objects() -> None:
+    """Matching a file kept as columns against people already there gives the plan the
+    PersonFields path gives: the same kept, changed, added and removed, in the same order.
+    The file: some people as they were, some with a changed class, some without an address
+    matched on their name, some new, and a row whose address belongs to someone else."""
+    import uuid
+
+    from ck_roster.domain.matching import Existing, digest, email_key, name_key
+
+    rows = rosters.student_rows(60, seed=16)
+    there_rows = [list(row) for row in rows[:45]]
+    for row in there_rows[10:20]:
+        row[7] = "9Z9"  # klas: changed in the new file
+    for row in there_rows[20:25]:
+        row[2] = ""  # no address then: a name match now
+    there = people_of([tuple(row) for row in there_rows])
+    existing = [Existing(uuid.uuid4(), email_key(p), name_key(p), digest(p)) for p in list(there)]
+    new_rows = list(rows[5:60])
+    new_rows[30] = (*new_rows[30][:2], rows[0][2], *new_rows[30][3:])  # someone else's address
+    people = people_of(new_rows)
+    by_columns = matching.plan_replace(existing, people)
+    by_objects = matching.plan_replace(existing, list(people))
+    assert list(by_columns.kept) == list(by_objects.kept)
+    assert by_columns.changed == by_objects.changed
+    assert list(by_columns.added) == list(by_objects.added)
+    assert by_columns.removed == by_objects.removed
+    assert list(by_columns.kept[1:3]) == list(by_objects.kept[1:3])
+    assert len(by_columns.changed) >= 10 and len(by_columns.removed) == 5
