@@ -61,7 +61,10 @@ async def _upload(
 ) -> dict[str, float]:
     from ck_contracts.roster import RosterKind
     from ck_roster.domain import validation
-    from ck_roster.filework import in_file_thread
+    try:
+        from ck_roster.filework import in_file_thread
+    except ImportError:  # a tree from before the file thread (a baseline)
+        in_file_thread = asyncio.to_thread  # type: ignore[assignment]
     from ck_roster.tables import known_schools
     from ck_roster.uploads import apply_upload
     from ck_runtime.db import Database
