@@ -61,10 +61,15 @@ async def _upload(
 ) -> dict[str, float]:
     from ck_contracts.roster import RosterKind
     from ck_roster.domain import validation
+
     try:
-        from ck_roster.filework import in_file_thread
+        from ck_roster.filework import in_file_thread, release_memory
     except ImportError:  # a tree from before the file thread (a baseline)
         in_file_thread = asyncio.to_thread  # type: ignore[assignment]
+
+        async def release_memory() -> None:
+            pass
+
     from ck_roster.tables import known_schools
     from ck_roster.uploads import apply_upload
     from ck_runtime.db import Database
@@ -89,6 +94,7 @@ async def _upload(
         validation.validate, RosterKind.STUDENTS, "leerlingen.xlsx", content
     )
     assert result.report.ok, result.report.reason
+    await release_memory()
     validated = time.process_time()
     async with db.transaction() as session:
         outcome = await apply_upload(
@@ -100,10 +106,12 @@ async def _upload(
         profiler.dump_stats(profile)  # type: ignore[arg-type]
     assert outcome.added == ROWS, outcome
     del result
+    await release_memory()  # as the upload operation does once it is done
     if second is not None:  # as the service does it next: a re-upload with 1 % changed
         again = await in_file_thread(
             validation.validate, RosterKind.STUDENTS, "leerlingen.xlsx", second
         )
+        await release_memory()  # as the upload operation does after reading
         async with db.transaction() as session:
             await apply_upload(session, school, RosterKind.STUDENTS, again.people, clocks.now())
     await db.dispose()

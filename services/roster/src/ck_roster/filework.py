@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ctypes
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,3 +39,26 @@ async def in_file_thread(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwa
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
     return await loop.run_in_executor(_executor(), call)
+
+
+def _trim() -> None:
+    """glibc's malloc_trim(0): give the pages that freed memory left in every arena back to
+    the system. Elsewhere (musl, macOS) there is nothing to call."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
+
+
+async def release_memory() -> None:
+    """After a file is done with (and its rows and people are dropped): glibc keeps what a
+    50,000-row file freed (~100 MB) inside its arenas, the process's resident size stays at
+    the upload's peak, and what the store allocates next (on the event loop's thread, in
+    another arena) comes on top of it. Called after a file is read and checked, and again
+    when the operation is done. Measured in one process (a first upload, then a re-upload
+    with 1 % changed): the re-upload's peak 310 MB without, 262 MB with the call at the end,
+    226 MB with both; the resident size after an upload 241 -> 122 MB. A few ms, on the file
+    thread."""
+    await in_file_thread(_trim)
