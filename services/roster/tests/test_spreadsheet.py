@@ -328,3 +328,22 @@ def test_a_50000_row_roster_passes_the_unpacked_limit() -> None:
     assert unpacked < spreadsheet.MAX_UNPACKED_BYTES / 4  # about 19 MB of 100
     sheet = read_rows(content)
     assert len(sheet.rows) == 50_002 and sheet.formulas == []  # header, hints, 50,000 people
+
+
+@pytest.mark.parametrize(
+    ("xml", "expected"),
+    [
+        (b"<c r='A1'><v>1</v></c>", False),
+        (b"f<c r='A1'><f>SUM(B1)</f></c>", True),
+        (b"<x:c r='A1'><x:f>1+1</x:f></x:c>", True),
+        (b"<c r='A1' t='inlineStr'><is><t>if of off</t></is></c>", False),
+        (b"<c r='A1' t='inlineStr'><is><t>" + b"f" * 5000 + b"</t></is></c>", False),
+        (b"<c><is><t>" + b"f" * 5000 + b"</t></is></c><c r='B1'><f>1</f></c>", True),
+        (b"ff<", False),  # "<f" needs the "f" after the "<"
+        (b"<ff", True),
+    ],
+)
+def test_formula_presence_quick_look(xml: bytes, expected: bool) -> None:
+    """The quick look agrees with the substring searches it replaces."""
+    assert spreadsheet._may_have_formulas(xml) is expected
+    assert (b"<f" in xml or b":f" in xml) is expected

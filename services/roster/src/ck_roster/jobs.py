@@ -48,6 +48,7 @@ from ck_runtime.logs import get_logger
 
 from ck_roster import store
 from ck_roster.domain import validation
+from ck_roster.filework import in_file_thread, release_memory
 from ck_roster.settings import DEFAULT_JOB_WORKERS
 from ck_roster.uploads import apply_upload
 
@@ -169,7 +170,10 @@ async def _run(
             return
         async with _slots(workers):
             await _update(db, clock, job_id, status=JobStatus.RUNNING.value)
-            await _work(db, clock, job_id, start, content, max_bytes)
+            try:
+                await _work(db, clock, job_id, start, content, max_bytes)
+            finally:
+                await release_memory()  # the file's rows and people are gone (filework)
     except JobGone:
         log.warning("roster.job_gone", job_id=str(job_id))
     except asyncio.CancelledError:
@@ -216,7 +220,7 @@ async def _work(
         read.append(asyncio.wrap_future(future, loop=loop))
 
     upload = start.action == JobAction.UPLOAD
-    result = await asyncio.to_thread(
+    result = await in_file_thread(
         validation.validate,
         start.kind,
         start.filename,
@@ -226,6 +230,7 @@ async def _work(
         on_read=on_read,
     )
     del content
+    await release_memory()  # what reading freed, before the store allocates (ops.school)
     for future in read:
         await future  # rows_read is written before validated
     report = result.report

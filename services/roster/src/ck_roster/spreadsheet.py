@@ -364,12 +364,31 @@ _CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,3})([0-9]+)\"")
 _CELL_WINDOW = 400
 
 
+_FEW_F = 2000  # "f" bytes worth looking at one by one
+
+
+def _may_have_formulas(xml: bytes) -> bool:
+    """Whether an <f> element (of any prefix: "<f" or ":f") may be in the XML. A count of one
+    byte runs at memory speed, and a worksheet whose text is in the shared strings has hardly
+    any "f" outside formulas, so each is looked at (two substring searches of a 15 MB sheet
+    took 20 ms, a tenth of reading it)."""
+    count = xml.count(b"f")
+    if count > _FEW_F:
+        return b"<f" in xml or b":f" in xml
+    position = xml.find(b"f")
+    while position != -1:
+        if position and xml[position - 1] in b"<:":
+            return True
+        position = xml.find(b"f", position + 1)
+    return False
+
+
 def find_formulas(sheet_xml: bytes) -> tuple[list[FormulaCell], bool]:
     """Cells of a worksheet's XML that hold a formula (<f> elements), and whether some of them
     could not be located."""
     cells: list[FormulaCell] = []
     unlocated = False
-    if b"<f" not in sheet_xml and b":f" not in sheet_xml:
+    if not _may_have_formulas(sheet_xml):
         return cells, unlocated
     for match in _FORMULA.finditer(sheet_xml):
         start = max(0, match.start() - _CELL_WINDOW)

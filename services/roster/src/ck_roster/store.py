@@ -20,7 +20,7 @@ import gc
 import os
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import attrgetter
@@ -72,6 +72,7 @@ from ck_roster.domain.matching import (
     plan_replace,
     year_texts,
 )
+from ck_roster.domain.people import People
 from ck_roster.tables import LOWERED_FIELDS, known_schools, people, roster_jobs
 
 T = TypeVar("T")
@@ -175,7 +176,32 @@ async def replace_roster(
     plan's `removed` and `changed` are UUIDs; those of `kept` are as the database returned them.
     `progress` is told how many of the file's rows are stored so far (a job's progress)."""
     with gc_paused():
-        return await _replace_roster(session, school_id, kind, rows, now, progress)
+        async with _small_page_cache(session):
+            return await _replace_roster(session, school_id, kind, rows, now, progress)
+
+
+# SQLite's page cache of the upload's connection while it writes (KiB). ck_runtime.db gives every
+# connection 64 MiB so that the list reads a roster from memory; an upload of 50,000 people
+# dirties about 30 MB of pages, which stayed in that cache until the transaction ended: 30 MB
+# more resident memory at the upload's peak, for no gain (the pages go to the WAL at the
+# commit either way). With a small cache they go to the WAL while the upload writes; the CPU
+# of the upload measured the same (bench/profile_roster_upload.py).
+UPLOAD_PAGE_CACHE_KIB = 4096
+
+
+@contextlib.asynccontextmanager
+async def _small_page_cache(session: AsyncSession) -> AsyncIterator[None]:
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
+    await connection.exec_driver_sql(f"PRAGMA cache_size=-{UPLOAD_PAGE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a broken connection is discarded anyway
+            await connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
 
 
 async def _replace_roster(
@@ -272,8 +298,12 @@ async def insert_people(
     # objects cost more to make and to compare than inserting the rows). The people get them
     # in the order of their lower-cased achternaam, so the list's index (school, kind,
     # achternaam_lower, id) is appended to as well.
-    surnames = [v["achternaam"].lower() for v in map(_DICT, rows)]
-    rows = [rows[i] for i in sorted(range(len(rows)), key=surnames.__getitem__)]
+    if isinstance(rows, People):  # columns: reordered a column at a time, no objects made
+        surnames = list(map(str.lower, rows.columns[TEXT_INDEX["achternaam"]]))
+        rows = rows.take(sorted(range(len(rows)), key=surnames.__getitem__))
+    else:
+        surnames = [v["achternaam"].lower() for v in map(_DICT, rows)]
+        rows = [rows[i] for i in sorted(range(len(rows)), key=surnames.__getitem__)]
     del surnames
     ids = _new_ids(len(rows), id_processor)
     # Each batch's values are made while the driver stores the previous one (SQLite and
@@ -310,23 +340,28 @@ async def insert_people(
     return ids
 
 
-_VERSION_4 = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
-_VERSION_4_BITS = (0x4000 << 64) | (0x8000 << 48)
+# A version-4 UUID's fixed bits, set on random bytes a byte at a time (bytes.translate):
+# byte 6 is 0100xxxx (the version), byte 8 is 10xxxxxx (the variant).
+_VERSION_BYTE = bytes(0x40 | (b & 0x0F) for b in range(256))
+_VARIANT_BYTE = bytes(0x80 | (b & 0x3F) for b in range(256))
 
 
 def _new_ids(count: int, processor: Any) -> list[Any]:
-    """`count` random uuid4 ids in ascending order, converted for the driver."""
-    data = os.urandom(16 * count)
-    numbers = sorted(
-        (int.from_bytes(data[i : i + 16]) & _VERSION_4) | _VERSION_4_BITS
-        for i in range(0, 16 * count, 16)
-    )
-    if processor is not None and numbers:
-        sample = numbers[0]
-        if processor(UUID(int=sample)) == format(sample, "032x"):  # SQLite: 32 hex digits
-            return [format(n, "032x") for n in numbers]
-        return [processor(UUID(int=n)) for n in numbers]
-    return [UUID(int=n) for n in numbers]
+    """`count` random uuid4 ids in ascending order, converted for the driver. Made with C-level
+    bytes operations: 16 random bytes per id, the version bits set on every 16th byte at once,
+    then 32 hex digits per id (which sort as the UUIDs do)."""
+    if count <= 0:
+        return []
+    data = bytearray(os.urandom(16 * count))
+    data[6::16] = data[6::16].translate(_VERSION_BYTE)
+    data[8::16] = data[8::16].translate(_VARIANT_BYTE)
+    hexes = sorted(data.hex(" ", -16).split(" ") if count > 1 else [data.hex()])
+    if processor is not None:
+        sample = hexes[0]
+        if processor(UUID(hex=sample)) == sample:  # SQLite: 32 hex digits, as made here
+            return hexes
+        return [processor(UUID(hex=h)) for h in hexes]
+    return [UUID(hex=h) for h in hexes]
 
 
 def new_person_values(

@@ -8,14 +8,17 @@ changed. `plan_replace` gives the effect of an upload; store.replace_roster appl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
-from typing import Any, NamedTuple, TypeVar
+from operator import attrgetter, itemgetter, methodcaller
+from typing import Any, NamedTuple, TypeVar, overload
 from uuid import UUID
 
 from ck_contracts.roster import PersonFields
+
+from ck_roster.domain.people import People
 
 T = TypeVar("T")
 KEY_BATCH = 5000  # rows whose keys are computed at once
@@ -80,8 +83,10 @@ YEAR = len(TEXT_FIELDS)
 _KEY_FIELDS = ("voornaam", "achternaam", "locatienaam", "opleiding")
 
 
-def columns_of(rows: Sequence[PersonFields]) -> list[tuple[Any, ...]]:
+def columns_of(rows: Sequence[PersonFields]) -> list[Sequence[Any]]:
     """The people's values by column: TEXT_FIELDS, then studiejaar."""
+    if isinstance(rows, People):  # already columns, in this order (People.COLUMN_FIELDS)
+        return rows.columns
     if not rows:
         return [() for _ in range(YEAR + 1)]
     return list(zip(*map(_VALUES, map(_DICT, rows)), strict=True))
@@ -91,7 +96,7 @@ def year_texts(years: Iterable[int | None]) -> list[str]:
     return ["" if year is None else str(year) for year in years]
 
 
-def name_keys_of(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
+def name_keys_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
     voornaam, achternaam, locatie, opleiding = (
         map(str.lower, map(str.strip, columns[TEXT_INDEX[f]])) for f in _KEY_FIELDS
     )
@@ -100,12 +105,14 @@ def name_keys_of(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
     )
 
 
-def _blake(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+_BLAKE_16 = functools.partial(hashlib.blake2b, digest_size=16)
+_HEX = methodcaller("hexdigest")
 
 
-def digests_of(columns: list[tuple[Any, ...]], years: list[str]) -> list[str]:
-    return list(map(_blake, map(_SEPARATOR.join, zip(*columns[:YEAR], years, strict=True))))
+def digests_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
+    """digest() of every row, as a chain of C-level maps (no Python frame per row)."""
+    texts = map(_SEPARATOR.join, zip(*columns[:YEAR], years, strict=True))
+    return list(map(_HEX, map(_BLAKE_16, map(str.encode, texts))))
 
 
 def name_keys(rows: Sequence[PersonFields]) -> list[str]:
@@ -146,9 +153,9 @@ class RemovedTeacher(NamedTuple):
 class ReplacePlan:
     """The effect of an upload: who is kept (and of those, who changed), added, removed."""
 
-    kept: list[tuple[UUID, PersonFields]] = field(default_factory=list)
+    kept: Sequence[tuple[Any, PersonFields]] = field(default_factory=list)
     changed: list[tuple[UUID, PersonFields]] = field(default_factory=list)
-    added: list[PersonFields] = field(default_factory=list)
+    added: Sequence[PersonFields] = field(default_factory=list)  # People when all are new
     removed: list[UUID] = field(default_factory=list)
     # The ids the added people got, once stored: as the driver took them (a UUID, or its 32
     # hex digits on SQLite), which is what pydantic's UUID fields read fastest.
@@ -166,8 +173,13 @@ def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> 
     """
     plan = ReplacePlan()
     if not existing:  # a first upload: everyone is new, no keys needed
-        plan.added = list(rows)
+        plan.added = rows if isinstance(rows, People) else list(rows)
         return plan
+    if isinstance(rows, People):
+        return _plan_columns(existing, rows)
+    added: list[PersonFields] = []
+    kept_rows: list[tuple[Any, PersonFields]] = []
+    plan.added, plan.kept = added, kept_rows
     by_email = {p.email_lower: p for p in existing if p.email_lower}
     by_name: dict[str, list[Existing]] = {}
     for person in existing:
@@ -180,7 +192,7 @@ def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> 
         by_mail = by_email.get(email) if email else None
         if by_mail is not None and by_mail.id not in taken:
             taken.add(by_mail.id)
-            plan.kept.append((by_mail.id, row))
+            kept_rows.append((by_mail.id, row))
             matched.append(by_mail)
         else:
             pending.append((email, row))
@@ -188,13 +200,13 @@ def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> 
     for (email, row), key in zip(pending, name_keys(pending_rows), strict=True):
         by_key = _name_match(by_name.get(key, ()), taken, bool(email))
         if by_key is None:
-            plan.added.append(row)
+            added.append(row)
         else:
             taken.add(by_key.id)
-            plan.kept.append((by_key.id, row))
+            kept_rows.append((by_key.id, row))
             matched.append(by_key)
     for start in range(0, len(matched), KEY_BATCH):  # a batch at a time: less memory
-        kept = plan.kept[start : start + KEY_BATCH]
+        kept = kept_rows[start : start + KEY_BATCH]
         new = digests([row for _, row in kept])
         for person, (pid, row), value in zip(
             matched[start : start + KEY_BATCH], kept, new, strict=True
@@ -213,3 +225,76 @@ def _name_match(
             continue
         return person
     return None
+
+
+class KeptRows(Sequence[tuple[Any, PersonFields]]):
+    """ReplacePlan.kept of a People: (person id, row) pairs whose rows are made when asked
+    for (a re-upload keeps ~50,000 people; only the changed ones are ever needed as objects)."""
+
+    def __init__(self, ids: list[Any], positions: list[int], rows: People) -> None:
+        self.ids, self.positions, self.rows = ids, positions, rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, PersonFields]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> KeptRows: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, PersonFields] | KeptRows:
+        if isinstance(index, slice):
+            return KeptRows(self.ids[index], self.positions[index], self.rows)
+        return self.ids[index], self.rows[self.positions[index]]
+
+
+def _plan_columns(existing: Sequence[Existing], rows: People) -> ReplacePlan:
+    """plan_replace for rows kept as columns: the same matching in the same order, a column at
+    a time, without a PersonFields per row (only the changed rows become objects)."""
+    plan = ReplacePlan()
+    by_email = {p.email_lower: p for p in existing if p.email_lower}
+    by_name: dict[str, list[Existing]] = {}
+    for person in existing:
+        by_name.setdefault(person.match_key, []).append(person)
+    emails = list(map(str.lower, map(str.strip, rows.columns[TEXT_INDEX["email"]])))
+    taken: set[Any] = set()
+    kept_ids: list[Any] = []
+    kept_positions: list[int] = []
+    matched: list[Existing] = []  # the person of each kept row
+    pending: list[int] = []
+    for position, email in enumerate(emails):  # first every e-mail match (see plan_replace)
+        by_mail = by_email.get(email) if email else None
+        if by_mail is not None and by_mail.id not in taken:
+            taken.add(by_mail.id)
+            kept_ids.append(by_mail.id)
+            kept_positions.append(position)
+            matched.append(by_mail)
+        else:
+            pending.append(position)
+    added: list[int] = []
+    columns = rows.take(pending).columns
+    keys = name_keys_of(columns, year_texts(columns[YEAR]))
+    del columns
+    for position, key in zip(pending, keys, strict=True):
+        by_key = _name_match(by_name.get(key, ()), taken, bool(emails[position]))
+        if by_key is None:
+            added.append(position)
+        else:
+            taken.add(by_key.id)
+            kept_ids.append(by_key.id)
+            kept_positions.append(position)
+            matched.append(by_key)
+    del keys
+    columns = rows.take(kept_positions).columns
+    new = digests_of(columns, year_texts(columns[YEAR]))
+    del columns
+    plan.changed = [
+        (pid, rows[position])
+        for pid, position, person, value in zip(kept_ids, kept_positions, matched, new, strict=True)
+        if value != person.digest
+    ]
+    plan.kept = KeptRows(kept_ids, kept_positions, rows)
+    plan.added = rows.take(added)
+    plan.removed = [p.id for p in existing if p.id not in taken]
+    return plan

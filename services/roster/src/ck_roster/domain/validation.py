@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 from ck_contracts.bounds import NEEDS_CLEANING
 from ck_contracts.roster import (
-    PersonFields,
     RosterKind,
     RosterReason,
     RowError,
@@ -30,6 +29,7 @@ from ck_contracts.roster import (
 
 from ck_roster.domain import Problem, rules
 from ck_roster.domain.columns import COLUMNS, Column, find_column, normalise_header
+from ck_roster.domain.people import People
 from ck_roster.spreadsheet import (
     DEFAULT_MAX_BYTES,
     FORMULAS,
@@ -57,7 +57,7 @@ _HEADER_SEARCH_ROWS = 10
 @dataclass(frozen=True, slots=True)
 class Validated:
     report: ValidationReport
-    people: list[PersonFields] = field(default_factory=list)  # only when report.ok
+    people: People = field(default_factory=People.empty)  # only when report.ok
 
 
 def valid_reason(kind: RosterKind) -> RosterReason:
@@ -231,29 +231,13 @@ def _formula_errors(sheet: Sheet, mapping: list[tuple[int, Column]], first: int)
     return errors
 
 
-_FIELD_ORDER = tuple(PersonFields.model_fields)
-_DEFAULTS = {name: info.default for name, info in PersonFields.model_fields.items()}
 _YEARS: dict[Any, int] = {float(year): year for year in range(1, 7)}
 
 
-def _people(fields: list[str], columns: list[list[Any]]) -> list[PersonFields]:
-    """PersonFields from already validated values, without pydantic's per-row cost (the values
-    are exactly what validation would produce: trimmed strings, an int studiejaar)."""
-    fields_set = set(fields)
-    missing = {name: default for name, default in _DEFAULTS.items() if name not in fields_set}
-    keys = (*fields, *missing)
-    count = len(columns[0]) if columns else 0
-    defaults = [repeat(default, count) for default in missing.values()]
-    rows = list(map(dict, map(zip, repeat(keys), zip(*columns, *defaults, strict=True))))
-    new = PersonFields.__new__
-    people = [new(PersonFields) for _ in rows]
-    set_attr = object.__setattr__
-    for person, data in zip(people, rows, strict=True):
-        set_attr(person, "__dict__", data)
-        set_attr(person, "__pydantic_fields_set__", fields_set)
-        set_attr(person, "__pydantic_extra__", None)
-        set_attr(person, "__pydantic_private__", None)
-    return people
+def _people(fields: list[str], columns: list[list[Any]], count: int) -> People:
+    """The people from already validated values (trimmed strings, an int studiejaar): kept as
+    columns, which is what the store inserts (ck_roster.domain.people)."""
+    return People.from_fields(dict(zip(fields, columns, strict=True)), count)
 
 
 def _misses(results: list[Any], clean: list[Any]) -> list[int]:
@@ -264,10 +248,11 @@ def _misses(results: list[Any], clean: list[Any]) -> list[int]:
 
 
 def _clean_column(
-    field: str, required: bool, raw: Sequence[Any]
+    field: str, required: bool, raw: Sequence[Any], keep: bool = True
 ) -> tuple[list[Any], dict[int, Problem]]:
     """One column's cleaned values and {position: problem}. Common cells take a fast path over
-    the whole column; the rest goes through the rule of rules.py."""
+    the whole column; the rest goes through the rule of rules.py. `keep`: the values become
+    people (an upload), worth one object per distinct text."""
     rule = rules.rule_for(field, required)
     types = set(map(type, raw))
     if field == "studiejaar":
@@ -278,18 +263,23 @@ def _clean_column(
         slow = [i for i, v in enumerate(clean) if v is None] if None in clean else []
     else:
         if types == {str}:
+            # One object per distinct value: calamine makes a str per cell, and a roster
+            # repeats its locations, programmes, classes and first names thousands of times
+            # (the people are held until they are stored).
             clean = list(map(str.strip, raw))
+            if keep:
+                clean = list(map({}.setdefault, clean, clean))
             slow = []
         else:
             clean = [v.strip() if v.__class__ is str else v for v in raw]
             slow = [i for i, v in enumerate(raw) if v.__class__ is not str]
         if field == "email":
-            slow += _misses(list(map(rules.EMAIL.fullmatch, _strings(clean))), clean)
+            slow += _pattern_misses(rules.EMAIL, _WHOLE_EMAIL, clean)
         elif field == "mobiel":
-            slow += _misses(list(map(rules.DUTCH_MOBILE.fullmatch, _strings(clean))), clean)
+            slow += _pattern_misses(rules.DUTCH_MOBILE, _WHOLE_MOBILE, clean)
         elif required and "" in clean:
             slow += [i for i, v in enumerate(clean) if v == ""]
-        slow += _out_of_bounds(raw, rules.TEXT_LIMITS.get(field))
+        slow += _out_of_bounds(raw, rules.TEXT_LIMITS.get(field), all_text=types == {str})
     errors: dict[int, Problem] = {}
     for i in slow:
         value, problem = rule(raw[i])
@@ -299,13 +289,38 @@ def _clean_column(
     return clean, errors
 
 
-def _out_of_bounds(raw: Sequence[Any], limit: int | None) -> list[int]:
+def _whole_column(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """Matches a column joined with line breaks when every value is empty or matches `pattern`
+    in full. Only for patterns that can never match a line break (\\s, or no whitespace at
+    all), and only used when the join has exactly one line break per gap."""
+    return re.compile(f"(?:{pattern.pattern})?(?:\n(?:{pattern.pattern})?)*")
+
+
+_WHOLE_EMAIL = _whole_column(rules.EMAIL)
+_WHOLE_MOBILE = _whole_column(rules.DUTCH_MOBILE)
+
+
+def _pattern_misses(
+    pattern: re.Pattern[str], whole: re.Pattern[str], clean: list[Any]
+) -> list[int]:
+    """Positions of non-empty values that `pattern` does not match in full. A valid column is
+    one regex run over the joined column (a call per cell cost more than the match itself);
+    any miss, or a value with a line break of its own, and every cell is looked at."""
+    texts = _strings(clean)
+    joined = "\n".join(texts)
+    if joined.count("\n") == max(len(texts) - 1, 0) and whole.fullmatch(joined) is not None:
+        return []
+    return _misses(list(map(pattern.fullmatch, texts)), clean)
+
+
+def _out_of_bounds(raw: Sequence[Any], limit: int | None, *, all_text: bool = False) -> list[int]:
     """Positions of text cells the contract's bounds would refuse or change (a control
     character, a tab or line break inside, longer than the limit): one search over the whole
-    column first, so a clean column costs a join and a regex."""
+    column first, so a clean column costs a join and a regex. `all_text`: every value is a
+    str (no need to pick them out)."""
     if limit is None:
         return []
-    texts = [v for v in raw if v.__class__ is str]
+    texts = raw if all_text else [v for v in raw if v.__class__ is str]
     if not texts:
         return []
     if max(map(len, texts)) <= limit and NEEDS_CLEANING.search("".join(texts)) is None:
@@ -323,13 +338,13 @@ def _strings(values: list[Any]) -> list[str]:
 
 def _has_duplicates(mails: list[Any]) -> bool:
     """Whether two non-empty addresses are the same, ignoring case (a quick look first)."""
-    lowered = [mail.lower() for mail in mails if mail]
+    lowered = list(map(str.lower, filter(None, mails)))  # C-level: no Python frame per row
     return len(set(lowered)) != len(lowered)
 
 
 def _check_rows(
     rows: list[list[Any]], first: int, mapping: list[tuple[int, Column]], keep_people: bool = True
-) -> tuple[int, list[PersonFields], list[RowError]]:
+) -> tuple[int, People, list[RowError]]:
     """(people in the file, the people when there are no errors, every error)."""
     data = rows[first:]
     width = max(index for index, _ in mapping) + 1
@@ -344,7 +359,7 @@ def _check_rows(
     problems: dict[int, list[tuple[str, Problem]]] = {}
     for index, column in mapping:
         raw = transposed[index] if transposed else ()
-        clean, found = _clean_column(column.field, column.required, raw)
+        clean, found = _clean_column(column.field, column.required, raw, keep_people)
         fields.append(column.field)
         columns.append(clean)
         for position, problem in found.items():
@@ -380,5 +395,5 @@ def _check_rows(
         for header, problem in sorted(problems[position], key=lambda item: order[item[0]])
     ]
     if errors or not keep_people:
-        return len(numbers), [], errors
-    return len(numbers), _people(fields, columns), errors
+        return len(numbers), People.empty(), errors
+    return len(numbers), _people(fields, columns, len(numbers)), errors

@@ -9,7 +9,6 @@ Docent+ stays on the students' list (R-ROLE-2). Failures are reason codes
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
@@ -53,6 +52,7 @@ from ck_runtime.rpc_server import Call, RpcRouter
 from ck_roster import export as export_file
 from ck_roster import runs, store, templates
 from ck_roster.domain import invitations, matching, rules, validation
+from ck_roster.filework import in_file_thread, release_memory
 from ck_roster.settings import DEFAULT_MAX_UPLOAD_BYTES
 from ck_roster.uploads import apply_upload, teacher_removed
 
@@ -88,7 +88,7 @@ async def _validate(
 ) -> validation.Validated:
     content = _decode(request.content_b64)
     # Reading 50,000 rows takes a while: off the event loop, so other requests keep moving.
-    return await asyncio.to_thread(
+    return await in_file_thread(
         validation.validate,
         request.kind,
         request.filename,
@@ -137,6 +137,13 @@ async def template(call: Call, request: TemplateRequest) -> TemplateFile:
 @router.handles(Ops.VALIDATE)
 async def validate(call: Call, request: FileRequest) -> ValidationReport:
     await _known_school(call, request.school_id)
+    try:
+        return await _validate_file(call, request)
+    finally:
+        await release_memory()  # the file's rows are gone: their pages too (filework)
+
+
+async def _validate_file(call: Call, request: FileRequest) -> ValidationReport:
     result = await _validate(call, request, keep_people=False)  # the report is all it needs
     log.info(
         "roster.validated",
@@ -155,7 +162,17 @@ async def upload(call: Call, request: UploadRequest) -> UploadResult:
         reason = CONFIRM[request.kind]
         raise Invalid(reason, fields={"confirmed": FieldError(reason=reason)})
     await _known_school(call, request.school_id)
+    try:
+        return await _upload(call, request)
+    finally:
+        await release_memory()  # the file's rows and people are gone: their pages too
+
+
+async def _upload(call: Call, request: UploadRequest) -> UploadResult:
     result = await _validate(call, request)
+    # Reading the file freed more than the people kept: return it before the store allocates
+    # (on the event loop's thread, whose arena would not reuse the file thread's).
+    await release_memory()
     if not result.report.ok:
         log.info("roster.upload_refused", kind=request.kind.value, errors=len(result.report.errors))
         raise report_error(result.report)
@@ -301,7 +318,7 @@ async def export(call: Call, request: ExportRequest) -> TemplateFile:
             session, request.school_id, request.kind, request.filter, names
         )
     # Writing 50,000 rows takes a second or two: off the event loop.
-    content = await asyncio.to_thread(export_file.export_xlsx, request.kind, rows)
+    content = await in_file_thread(export_file.export_xlsx, request.kind, rows)
     log.info("roster.exported", kind=request.kind.value, rows=len(rows), bytes=len(content))
     return TemplateFile(
         filename=export_file.export_filename(request.kind, school_number, call.clock.now()),

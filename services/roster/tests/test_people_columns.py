@@ -1,0 +1,184 @@
+"""A valid file's people as columns (ck_roster.domain.people.People): the same people the
+PersonFields model would make, the same keys and stored values for the store, and the e-mail
+and mobile columns' whole-column check agreeing with the check per cell."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from ck_contracts.roster import PersonFields, RosterKind
+from ck_roster.domain import matching, rules
+from ck_roster.domain.people import COLUMN_FIELDS, People
+from ck_roster.domain.validation import (
+    _WHOLE_EMAIL,
+    _WHOLE_MOBILE,
+    _misses,
+    _pattern_misses,
+    validate,
+)
+from ck_roster.store import field_columns, field_row
+from ck_testkit import rosters
+
+
+def people_of(rows: list[tuple[object, ...]]) -> People:
+    result = validate(RosterKind.STUDENTS, "leerlingen.xlsx", rosters.student_xlsx(rows))
+    assert result.report.ok, result.report.errors[:3]
+    return result.people
+
+
+def test_people_are_what_pydantic_would_make() -> None:
+    people = people_of(rosters.student_rows(300, seed=11))
+    assert len(people) == 300
+    for person in (people[0], people[150], people[-1]):
+        again = PersonFields.model_validate(person.model_dump())
+        assert person == again and person.model_dump() == again.model_dump()
+        assert person.afdeling == ""  # not a students' column: its default
+    assert list(people)[7] == people[7]
+    assert people == list(people) and people[10:20] == list(people)[10:20]
+
+
+def test_the_store_gets_the_same_values_from_columns_as_from_objects() -> None:
+    people = people_of(rosters.student_rows(120, seed=12))
+    objects = list(people)
+    by_columns = list(zip(*field_columns(people), strict=True))
+    by_objects = list(zip(*field_columns(objects), strict=True))
+    assert by_columns == by_objects == [field_row(p) for p in objects]
+    order = list(reversed(range(len(people))))
+    assert list(people.take(order)) == [objects[i] for i in order]
+
+
+def test_a_first_upload_plans_the_columns_themselves() -> None:
+    people = people_of(rosters.student_rows(50, seed=13))
+    plan = matching.plan_replace([], people)
+    assert plan.added is people and not plan.kept and not plan.removed
+
+
+def test_an_empty_people_equals_an_empty_list() -> None:
+    assert People.empty() == [] and len(People.empty()) == 0
+    with pytest.raises(ValueError):
+        People([[1], [1, 2]] + [[]] * (len(COLUMN_FIELDS) - 2), frozenset())
+
+
+@pytest.mark.parametrize(
+    ("pattern", "whole", "good", "bad"),
+    [
+        (
+            rules.EMAIL,
+            _WHOLE_EMAIL,
+            ["anna@school.nl", "a.b@c.d.nl", ""],
+            ["anna@school", "a b@c.nl", "a@b.nl\nc@d.nl", "@x.nl", "a@@b.nl", "\n"],
+        ),
+        (
+            rules.DUTCH_MOBILE,
+            _WHOLE_MOBILE,
+            ["+31612345678", "+31687654321", ""],
+            ["0612345678", "+3161234567", "+31612345678\n+31612345678", "+3191234567"],
+        ),
+    ],
+)
+def test_whole_column_check_agrees_with_the_check_per_cell(
+    pattern: re.Pattern[str], whole: re.Pattern[str], good: list[str], bad: list[str]
+) -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        column = [rng.choice(good) for _ in range(rng.randint(0, 6))]
+        if rng.random() < 0.5:
+            column.insert(rng.randint(0, len(column)), rng.choice(bad))
+        per_cell = _misses(list(map(pattern.fullmatch, column)), column)
+        assert _pattern_misses(pattern, whole, column) == per_cell, column
+
+
+def test_an_address_with_a_line_break_inside_is_still_refused() -> None:
+    rows = rosters.student_rows(3, seed=14)
+    broken = list(rows[1])
+    broken[2] = "anna@school.nl\npiet@school.nl"
+    result = validate(
+        RosterKind.STUDENTS,
+        "leerlingen.xlsx",
+        rosters.student_xlsx([rows[0], tuple(broken), rows[2]]),
+    )
+    assert not result.report.ok
+    assert any(e.column == "email" for e in result.report.errors), result.report.errors
+
+
+async def test_columns_stored_in_batches_two_batches_and_one_row(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine people in batches of four (two whole batches and one row): every row stored with
+    the values of its PersonFields, the progress told after every batch, on SQLite and
+    PostgreSQL."""
+    import uuid
+
+    from ck_roster import store
+    from ck_roster.tables import known_schools
+    from ck_roster.tables import people as people_table
+    from ck_roster.uploads import apply_upload
+    from ck_runtime.db import Database
+    from ck_runtime.migrations import upgrade_async
+    from ck_testkit import clocks
+    from sqlalchemy import select, text
+
+    monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    people = people_of(rosters.student_rows(9, seed=15))
+    await upgrade_async("roster", database_url)
+    db = Database(database_url)
+    school = uuid.uuid4()
+    told: list[int] = []
+
+    async def progress(count: int) -> None:
+        told.append(count)
+
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                known_schools.insert().values(
+                    school_id=school, school_number=4711, updated_at=clocks.now()
+                )
+            )
+        async with db.transaction() as session:
+            outcome = await apply_upload(
+                session, school, RosterKind.STUDENTS, people, clocks.now(), progress
+            )
+            if db.sqlite:  # the upload's small page cache is the connection's own again
+                cache = await session.execute(text("PRAGMA cache_size"))
+                assert cache.scalar() == -65536
+        assert (outcome.added, outcome.total) == (9, 9)
+        assert told == [0, 4, 8, 9]
+        columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
+        async with db.read() as session:
+            stored = (await session.execute(select(*columns))).all()
+        assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
+    finally:
+        await db.dispose()
+
+
+def test_a_re_upload_plans_from_columns_as_from_objects() -> None:
+    """Matching a file kept as columns against people already there gives the plan the
+    PersonFields path gives: the same kept, changed, added and removed, in the same order.
+    The file: some people as they were, some with a changed class, some without an address
+    matched on their name, some new, and a row whose address belongs to someone else."""
+    import uuid
+
+    from ck_roster.domain.matching import Existing, digest, email_key, name_key
+
+    rows = rosters.student_rows(60, seed=16)
+    there_rows = [list(row) for row in rows[:45]]
+    for row in there_rows[10:20]:
+        row[7] = "9Z9"  # klas: changed in the new file
+    for row in there_rows[20:25]:
+        row[2] = ""  # no address then: a name match now
+    there = people_of([tuple(row) for row in there_rows])
+    existing = [Existing(uuid.uuid4(), email_key(p), name_key(p), digest(p)) for p in list(there)]
+    new_rows = list(rows[5:60])
+    new_rows[30] = (*new_rows[30][:2], rows[0][2], *new_rows[30][3:])  # someone else's address
+    people = people_of(new_rows)
+    by_columns = matching.plan_replace(existing, people)
+    by_objects = matching.plan_replace(existing, list(people))
+    assert list(by_columns.kept) == list(by_objects.kept)
+    assert by_columns.changed == by_objects.changed
+    assert list(by_columns.added) == list(by_objects.added)
+    assert by_columns.removed == by_objects.removed
+    assert list(by_columns.kept[1:3]) == list(by_objects.kept[1:3])
+    assert len(by_columns.changed) >= 10 and len(by_columns.removed) == 5
