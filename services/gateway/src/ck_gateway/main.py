@@ -6,14 +6,13 @@ ends the process with one clear sentence and exit code 2 instead of a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from ck_runtime import tracing
+from ck_runtime import event_loop, tracing
 from ck_runtime.amqp import BrokerUnreachable
 from ck_runtime.logs import configure_logging, get_logger
 from ck_runtime.settings import SettingsError
@@ -75,7 +74,7 @@ def main() -> None:
         get_logger(__name__).info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
     try:
         app = create_app(settings)  # a missing GATEWAY_SECRET_KEY stops here (fail closed)
-        asyncio.run(serve(app, settings))
+        event_loop.run(serve(app, settings))
     except (BrokerUnreachable, SettingsError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

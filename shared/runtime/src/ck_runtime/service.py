@@ -32,7 +32,7 @@ from faststream.rabbit import (
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
-from ck_runtime import metrics, tracing
+from ck_runtime import event_loop, metrics, tracing
 from ck_runtime.amqp import (
     BrokerUnreachable,
     TopologyMissing,
@@ -315,7 +315,7 @@ def run_service(build: Callable[[], Service]) -> None:
         if tracing.setup_from_environment(service.name):
             log.info("tracing.on", detail="OTLP export (OTEL_EXPORTER_OTLP_ENDPOINT)")
         runtime = ServiceRuntime(service)
-        asyncio.run(runtime.run_until_signalled())
+        event_loop.run(runtime.run_until_signalled())
     except (BrokerUnreachable, SettingsError, TopologyMissing) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

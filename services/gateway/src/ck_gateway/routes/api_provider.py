@@ -172,10 +172,15 @@ class CardPaymentOut(CardCharged):
     )
 
 
-def _json(answer: BaseModel, status_code: int = 200) -> JSONResponse:
+def _json(answer: BaseModel, status_code: int = 200) -> Response:
     """The service's typed answer as it is (no second validation by a response_model).
-    Provider operations are public on the RPC queue: the key in the payload is the actor."""
-    return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
+    Provider operations are public on the RPC queue: the key in the payload is the actor.
+    Serialised by pydantic-core straight to bytes (the same compact JSON as JSONResponse,
+    without the intermediate dict and json.dumps: part of the weborder hot path)."""
+    return Response(answer.model_dump_json(), status_code=status_code, media_type=_JSON)
+
+
+_JSON = "application/json"
 
 
 @router.post(
