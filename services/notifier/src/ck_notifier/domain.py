@@ -120,6 +120,10 @@ def _fold(name: str, value: str) -> str:
 _fold_cached = lru_cache(maxsize=1024)(_fold)  # From and subjects: the same for many mails
 
 
+# The mails of one EmailsRequested share their queueing time: formatted once per batch.
+_date = lru_cache(maxsize=64)(format_datetime)
+
+
 def _qp(body: str) -> str:
     """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters)."""
     data = body.replace("\r\n", "\n").replace("\n", CRLF).encode("utf-8")
@@ -138,7 +142,7 @@ def compose(mail: Mail, mail_from: str) -> bytes:
         _header("From", mail_from),
         _header("To", mail.recipient),
         _header("Subject", mail.subject),
-        f"Date: {format_datetime(mail.created_at)}{CRLF}",
+        f"Date: {_date(mail.created_at)}{CRLF}",
         f"Message-ID: {message_id(mail.id, mail_from)}{CRLF}",
         # RFC 3834: machine-made mail; keeps out-of-office replies away from the no-reply address.
         f"Auto-Submitted: auto-generated{CRLF}",
