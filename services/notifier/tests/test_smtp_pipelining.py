@@ -103,3 +103,16 @@ async def test_pipelined_mails_arrive_intact_and_a_refusal_keeps_the_connection(
         plain = mail.get_body(("plain",))
         assert plain is not None
         assert plain.get_content().replace("\r\n", "\n") == text
+
+
+def test_compose_writes_crlf_line_ends_only() -> None:
+    """The pipelined client sends compose()'s bytes without normalising them: no bare CR or LF
+    may reach the wire (a bare line end is how SMTP smuggling starts)."""
+    import re
+
+    texts = ["a\rb\r\nc\nd\n\r.e", "één\n\n.\r", "x" * 300 + "\r"]
+    for text in texts:
+        for recipient in ("leerling@school.example", "yılmaz@school.example"):
+            mail = Mail(uuid4(), "invitation", recipient, "Onderwerp", text, text, 0, utcnow())
+            message = compose(mail, FROM)
+            assert re.search(rb"\r(?!\n)|(?<!\r)\n", message) is None, (text, recipient)

@@ -125,13 +125,15 @@ _date = lru_cache(maxsize=64)(format_datetime)
 
 
 def _qp(body: str) -> str:
-    """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters)."""
-    data = body.replace("\r\n", "\n").replace("\n", CRLF).encode("utf-8")
+    """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters). A lone CR is
+    a line end too: b2a_qp would pass it on bare, and the wire takes CRLF only."""
+    data = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF).encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
 
 
 def compose(mail: Mail, mail_from: str) -> bytes:
-    """The message as it goes over the wire (CRLF line ends). Raises ValueError when the mail
+    """The message as it goes over the wire: every line end CRLF, no bare CR or LF (the SMTP
+    client sends it without normalising, ck_notifier.smtp_client). Raises ValueError when the mail
     has no recipient or content (it can never be sent)."""
     if mail.recipient is None or mail.subject is None:
         raise ValueError("the mail has no recipient or content")
@@ -177,7 +179,10 @@ def _compose_slowly(mail: Mail, mail_from: str) -> bytes:
     message.set_content(mail.text_body or "")
     message.add_alternative(mail.html_body or "", subtype="html")
     message["Content-Language"] = "nl"  # after the content: set_content drops Content-* headers
-    return message.as_bytes()
+    return _BARE_LINE_END.sub(b"\r\n", message.as_bytes())
+
+
+_BARE_LINE_END = re.compile(rb"\r\n|\r|\n")  # every line end as CRLF (compose's promise)
 
 
 # --- retries: when a mail that failed is tried again, and when the notifier gives up ---------

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiosmtplib
-from aiosmtplib.protocol import SMTPProtocol, normalize_message_line_endings
+from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.response import SMTPResponse
 
 from ck_notifier.settings import NotifierSettings
@@ -75,13 +75,10 @@ def _envelope_options(smtp: aiosmtplib.SMTP, sender: str, recipient: str, size: 
 
 
 def _wire_content(message: bytes) -> bytes:
-    """The DATA content with its end: CRLF line ends, dot-stuffed (RFC 5321 4.5.2), ".".
-    compose() writes CRLF already; only other input pays for aiosmtplib's regex."""
-    if message.count(b"\r") != message.count(b"\n") or message.count(b"\r\n") != message.count(
-        b"\n"
-    ):
-        message = normalize_message_line_endings(message)
-    elif not message.endswith(b"\r\n"):
+    """The DATA content with its end: dot-stuffed (RFC 5321 4.5.2), then ".". The message is
+    compose()'s, whose line ends are all CRLF already (aiosmtplib's normalising regex cost
+    more than the rest of the content's handling)."""
+    if not message.endswith(b"\r\n"):
         message += b"\r\n"
     stuffed = message.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
