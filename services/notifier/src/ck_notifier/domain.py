@@ -7,8 +7,9 @@ test machine, against about 25 µs here): fixed headers, both bodies UTF-8 in qu
 (binascii, in C), a boundary that cannot occur in quoted-printable text ("=" there is always
 followed by two hex digits or a line break). Headers that need encoding (a subject with "é", a
 long subject, a display name in MAIL_FROM) are encoded and folded by the standard library
-(`Header`, or the address policy for From), cached per value. Addresses with non-ASCII
-characters take the standard library's slow path.
+(`Header`, or the address policy for From), cached per value. An address with non-ASCII
+characters (sent with SMTPUTF8) stands in the To header as UTF-8 (RFC 6532); it took the
+standard library's 1.5 ms path before: about one student in nine of the benchmark's roster.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
+from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
 from uuid import UUID
@@ -120,25 +120,36 @@ def _fold(name: str, value: str) -> str:
 _fold_cached = lru_cache(maxsize=1024)(_fold)  # From and subjects: the same for many mails
 
 
+# The mails of one EmailsRequested share their queueing time: formatted once per batch.
+_date = lru_cache(maxsize=64)(format_datetime)
+
+
 def _qp(body: str) -> str:
-    """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters)."""
-    data = body.replace("\r\n", "\n").replace("\n", CRLF).encode("utf-8")
+    """UTF-8 quoted-printable with CRLF line ends (soft breaks at 76 characters). A lone CR is
+    a line end too: b2a_qp would pass it on bare, and the wire takes CRLF only."""
+    data = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF).encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
 
 
 def compose(mail: Mail, mail_from: str) -> bytes:
-    """The message as it goes over the wire (CRLF line ends). Raises ValueError when the mail
+    """The message as it goes over the wire: every line end CRLF, no bare CR or LF (the SMTP
+    client sends it without normalising, ck_notifier.smtp_client). Raises ValueError when the mail
     has no recipient or content (it can never be sent)."""
     if mail.recipient is None or mail.subject is None:
         raise ValueError("the mail has no recipient or content")
-    if not mail.recipient.isascii():
-        return _compose_slowly(mail, mail_from)
+    if mail.recipient.isascii():
+        to = _header("To", mail.recipient)
+    else:
+        # An internationalised address (RFC 6531) goes out with SMTPUTF8, which lets headers
+        # carry UTF-8 as it is (RFC 6532), as the standard library's SMTPUTF8 policy writes
+        # it; valid_address let through no line break, space or display name.
+        to = f"To: {mail.recipient}{CRLF}"
     boundary = f"==_ck_{mail.id.hex}"
     parts = [
         _header("From", mail_from),
-        _header("To", mail.recipient),
+        to,
         _header("Subject", mail.subject),
-        f"Date: {format_datetime(mail.created_at)}{CRLF}",
+        f"Date: {_date(mail.created_at)}{CRLF}",
         f"Message-ID: {message_id(mail.id, mail_from)}{CRLF}",
         # RFC 3834: machine-made mail; keeps out-of-office replies away from the no-reply address.
         f"Auto-Submitted: auto-generated{CRLF}",
@@ -158,22 +169,7 @@ def compose(mail: Mail, mail_from: str) -> bytes:
         _qp(mail.html_body or ""),
         f"{CRLF}--{boundary}--{CRLF}",
     ]
-    return "".join(parts).encode("ascii")
-
-
-def _compose_slowly(mail: Mail, mail_from: str) -> bytes:
-    """The standard library's way, for an internationalised address (SMTPUTF8)."""
-    message = EmailMessage(policy=SMTPUTF8)
-    message["From"] = mail_from
-    message["To"] = mail.recipient
-    message["Subject"] = mail.subject
-    message["Date"] = format_datetime(mail.created_at)
-    message["Message-ID"] = message_id(mail.id, mail_from)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(mail.text_body or "")
-    message.add_alternative(mail.html_body or "", subtype="html")
-    message["Content-Language"] = "nl"  # after the content: set_content drops Content-* headers
-    return message.as_bytes()
+    return "".join(parts).encode("utf-8")  # ASCII but for an internationalised To
 
 
 # --- retries: when a mail that failed is tried again, and when the notifier gives up ---------

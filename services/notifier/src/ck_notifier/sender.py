@@ -19,8 +19,10 @@ only makes the pass use fewer connections.
 Crash safety. Each mail the server accepts gets a receipt (table mail_receipts) written at
 once, a few per transaction (ck_notifier.receipts), while the pass goes on; the pass's own
 record at its end marks them sent and deletes the receipts. A worker starts its next mail
-(MAIL, RCPT) while the previous receipt is written but waits for that receipt before DATA, so
-each pool connection has at most one mail the server may have accepted without a receipt.
+(MAIL, RCPT, DATA: one pipelined group when the server offers PIPELINING) while the previous
+receipt is written but waits for that receipt before the mail's content (the server accepts
+only once the content ends), so each pool connection has at most one mail the server may have
+accepted without a receipt.
 A sender killed (SIGKILL, power) at any moment therefore sends at most `smtp_connections`
 mails again, never the rest of the pass: mails with a receipt are not due (due_mails skips
 them) and the next pass of any sender marks them sent. What is sent again keeps its
