@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import subprocess
@@ -40,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchkit import isolated_vhost, median, metric
+from benchkit import LOCAL_AMQP, isolated_vhost, median, metric
 
 DB_SERVICES = ("roster", "membership", "budget", "weborders")
 ADMIN_EMAIL = "scale@cjp.test"
@@ -389,16 +390,55 @@ class School:
     token: str  # the budget holder's bearer token
 
 
-def register_school(portal: Any, tag: str) -> School:
-    from ck_testkit.journeys import school_with_password
+@dataclass
+class Side:
+    """One portal of the comparison: its stack, school and what it measures with."""
+
+    label: str  # "1_school", "60_schools"
+    stack: Any
+    school: School
+    key: str  # a provider's API key
+    budget_url: str  # the budget database (asyncpg DSN)
+    content: bytes  # the roster file its school uploads
+
+
+def register_school(stack: Any, admin: httpx.Client, tag: str) -> School:
+    """The CJP admin registers a school (JSON API); its budget holder sets a password from the
+    welcome link, taken off the notifier's queue (no notifier runs here), and logs in."""
+    from bench_roster_upload import password_link_token
+    from ck_testkit.portal import csrf_from
 
     email = f"budget-{tag}@scale.test"
     password = secrets.token_urlsafe(16)
-    school = school_with_password(portal, f"Schaal {tag} College", email, password)
-    with portal.client() as http:
+    settings = {
+        "name": f"Schaal {tag} College",
+        "brin_codes": ["25LG"],
+        "locations": ["Haarlem"],
+        "duo_student_count": 50000,
+        "contacts": [],
+    }
+    school = admin.post(
+        "/api/v1/schools",
+        json={"settings": settings, "budget_holder": {"name": "Bea Budget", "email": email}},
+    )
+    school.raise_for_status()
+    token = password_link_token(stack.amqp_url)
+    with httpx.Client(base_url=stack.portal_url, timeout=30) as http:
+        page = http.get(f"/wachtwoord-instellen?token={token}")
+        http.post(
+            "/wachtwoord-instellen",
+            data={
+                "token": token,
+                "password": password,
+                "password_repeat": password,
+                "csrf_token": csrf_from(page.text),
+            },
+        ).raise_for_status()
         login = http.post("/api/v1/auth/login", json={"email": email, "password": password})
         login.raise_for_status()
-    return School(str(school["school_id"]), int(school["school_number"]), login.json()["token"])  # type: ignore[call-overload]
+    return School(
+        str(school.json()["school_id"]), int(school.json()["school_number"]), login.json()["token"]
+    )
 
 
 def roster_file(people: int, seed: int) -> bytes:
@@ -458,25 +498,43 @@ async def upload(
         return elapsed * 1000
 
 
-async def people_page(portal_url: str, school: School) -> float:
-    """Median ms of the filtered, sorted first page over every query, ROUNDS each."""
-    headers = {"Authorization": f"Bearer {school.token}"}
-    path = f"/api/v1/schools/{school.school_id}/roster/students/people"
-    times: list[float] = []
-    async with httpx.AsyncClient(base_url=portal_url, timeout=30) as http:
-        for query in PAGE_QUERIES:  # warm up
-            (await http.get(path, params=query, headers=headers)).raise_for_status()
-        for _ in range(ROUNDS):
+async def people_pages(sides: list[Side]) -> dict[str, float]:
+    """Median ms of the filtered, sorted first page over every query, ROUNDS each, the two
+    portals' requests alternating (which goes first alternates too)."""
+    times: dict[str, list[float]] = {side.label: [] for side in sides}
+    async with contextlib.AsyncExitStack() as exits:
+        clients = {
+            side.label: await exits.enter_async_context(
+                httpx.AsyncClient(base_url=side.stack.portal_url, timeout=30)
+            )
+            for side in sides
+        }
+
+        async def one(side: Side, query: dict[str, str]) -> float:
+            start = time.perf_counter()
+            reply = await clients[side.label].get(
+                f"/api/v1/schools/{side.school.school_id}/roster/students/people",
+                params={**query, "page_size": "50"},
+                headers={"Authorization": f"Bearer {side.school.token}"},
+            )
+            elapsed = (time.perf_counter() - start) * 1000
+            reply.raise_for_status()
+            return elapsed
+
+        for side in sides:  # warm up
             for query in PAGE_QUERIES:
-                start = time.perf_counter()
-                reply = await http.get(path, params={**query, "page_size": "50"}, headers=headers)
-                times.append((time.perf_counter() - start) * 1000)
-                reply.raise_for_status()
-    return median(times)
+                await one(side, query)
+        for round_ in range(ROUNDS):
+            for index, query in enumerate(PAGE_QUERIES):
+                order = sides if (round_ + index) % 2 == 0 else sides[::-1]
+                for side in order:
+                    times[side.label].append(await one(side, query))
+    return {label: median(values) for label, values in times.items()}
 
 
-async def invitation_run(portal_url: str, school: School, people: int) -> tuple[float, float]:
-    """(seconds until every mail was queued, seconds until every mail was sent)."""
+async def invitation_run(portal_url: str, school: School, people: int) -> float:
+    """Seconds until every mail of the run was queued for the notifier (the run's status left
+    `queued`: membership handled every chunk, made the codes and asked for the mails)."""
     headers = {"Authorization": f"Bearer {school.token}"}
     base = f"/api/v1/schools/{school.school_id}/roster/students/invitations"
     async with httpx.AsyncClient(base_url=portal_url, timeout=120) as http:
@@ -485,52 +543,62 @@ async def invitation_run(portal_url: str, school: School, people: int) -> tuple[
         reply.raise_for_status()
         assert reply.json()["requested"] == people, reply.json()
         run = f"{base}/{reply.json()['request_id']}"
-        queued = 0.0
         while time.perf_counter() - start < 900:
             status = (await http.get(run, headers=headers)).json()
-            now = time.perf_counter() - start
-            if status["status"] != "queued" and not queued:
-                queued = now
-            if status["status"] == "done":
-                assert status["sent"] == people, status
-                return queued, now
+            if status["status"] != "queued":
+                assert status["queued"] == people, status
+                return time.perf_counter() - start
             await asyncio.sleep(0.25)
     raise RuntimeError(f"the invitation run did not finish: {status}")
 
 
-async def approvals(
-    amqp_url: str, portal_url: str, school: School, key: str, budget_url: str
-) -> float:
-    """Median ms from the budget holder's approval until WeborderSettled, over APPROVALS."""
+async def give_budget(side: Side) -> None:
+    """Budget to approve against, as after a paid order (the order itself is not measured)."""
     import asyncpg
 
-    # Budget to approve against, as after a paid order (the order itself is not measured).
-    conn = await asyncpg.connect(budget_url)
+    conn = await asyncpg.connect(side.budget_url)
     try:
         await conn.execute(
             "INSERT INTO balances (school_id, balance_cents, assignable_cents, updated_at) "
             "VALUES ($1, 100000000, 0, now()) ON CONFLICT (school_id) DO UPDATE "
             "SET balance_cents = balances.balance_cents + 100000000",
-            uuid.UUID(school.school_id),
+            uuid.UUID(side.school.school_id),
         )
     finally:
         await conn.close()
+
+
+async def approvals(sides: list[Side]) -> dict[str, float]:
+    """Median ms from the budget holder's approval until WeborderSettled, over APPROVALS,
+    the two portals alternating."""
     from bench_weborders import weborder_body
 
-    body = weborder_body(school.number)
-    provider = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    holder = {"Authorization": f"Bearer {school.token}"}
-    times: list[float] = []
-    connection = await aio_pika.connect(amqp_url)
-    async with connection, httpx.AsyncClient(base_url=portal_url, timeout=30) as http:
-        queue = await event_queue(
-            await connection.channel(), "weborders.weborder.settled", "budget.debit.refused"
-        )
-        for round_ in range(APPROVALS + 1):  # the first one warms up
-            idem = {"Idempotency-Key": f"{school.school_id}-{round_}"}
+    times: dict[str, list[float]] = {side.label: [] for side in sides}
+    async with contextlib.AsyncExitStack() as exits:
+        clients, queues = {}, {}
+        for side in sides:
+            await give_budget(side)
+            connection = await aio_pika.connect(side.stack.amqp_url)
+            await exits.enter_async_context(connection)
+            queues[side.label] = await event_queue(
+                await connection.channel(), "weborders.weborder.settled", "budget.debit.refused"
+            )
+            clients[side.label] = await exits.enter_async_context(
+                httpx.AsyncClient(base_url=side.stack.portal_url, timeout=30)
+            )
+
+        async def one(side: Side, round_: int) -> float:
+            http = clients[side.label]
+            headers = {
+                "Authorization": f"Bearer {side.key}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"{side.school.school_id}-{round_}",
+            }
             for _ in range(300):  # the weborders service hears of the school by an event
                 made = await http.post(
-                    "/api/v1/provider/weborders", content=body, headers={**provider, **idem}
+                    "/api/v1/provider/weborders",
+                    content=weborder_body(side.school.number),
+                    headers=headers,
                 )
                 if made.status_code == 201:
                     break
@@ -539,41 +607,53 @@ async def approvals(
             weborder_id = made.json()["weborder_id"]
             start = time.perf_counter()
             decided = await http.post(
-                f"/api/v1/schools/{school.school_id}/weborders/{weborder_id}/decision",
-                headers=holder,
+                f"/api/v1/schools/{side.school.school_id}/weborders/{weborder_id}/decision",
+                headers={"Authorization": f"Bearer {side.school.token}"},
                 json={"approve": True, "reason": ""},
             )
             decided.raise_for_status()
-            async with queue.iterator(no_ack=True) as messages:
+            async with queues[side.label].iterator(no_ack=True) as messages:
                 async for message in messages:
                     event = json.loads(message.body)
                     if event.get("weborder_id") == weborder_id:
                         assert message.routing_key == "weborders.weborder.settled", event
                         break
-            if round_:
-                times.append((time.perf_counter() - start) * 1000)
-    return median(times)
+            return (time.perf_counter() - start) * 1000
+
+        for side in sides:  # the first of each warms up
+            await one(side, 0)
+        for round_ in range(1, APPROVALS + 1):
+            for side in sides if round_ % 2 else sides[::-1]:
+                times[side.label].append(await one(side, round_))
+    return {label: median(values) for label, values in times.items()}
 
 
-async def measure(
-    stack: Any, school: School, key: str, people: int, content: bytes, budget_url: str
-) -> dict[str, float]:
-    await wait_for_school(stack.portal_url, school)
-    figures: dict[str, float] = {}
+def say(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
 
-    def say(text: str) -> None:
-        print(f"  {text}", file=sys.stderr, flush=True)
 
-    figures["upload"] = await upload(stack.amqp_url, stack.portal_url, school, content, people)
-    say(f"upload {figures['upload']:.0f} ms")
-    figures["people_page"] = await people_page(stack.portal_url, school)
-    say(f"people page {figures['people_page']:.1f} ms")
-    queued, sent = await invitation_run(stack.portal_url, school, people)
-    figures["invitations_queued"], figures["invitations_sent"] = queued, sent
-    say(f"invitations queued {queued:.1f} s, sent {sent:.1f} s")
-    figures["weborder_approval"] = await approvals(
-        stack.amqp_url, stack.portal_url, school, key, budget_url
-    )
+async def measure(sides: list[Side], people: int) -> dict[str, dict[str, float]]:
+    """label -> figure -> value. The one-off measurements (upload, invitation run) run one
+    portal after the other, the others alternate between the portals."""
+    figures: dict[str, dict[str, float]] = {side.label: {} for side in sides}
+    for side in sides:
+        await wait_for_school(side.stack.portal_url, side.school)
+    for side in sides:
+        took = await upload(
+            side.stack.amqp_url, side.stack.portal_url, side.school, side.content, people
+        )
+        figures[side.label]["upload"] = took
+        say(f"{side.label}: upload {took:.0f} ms")
+    for label, took in (await people_pages(sides)).items():
+        figures[label]["people_page"] = took
+        say(f"{label}: people page {took:.1f} ms")
+    for side in sides[::-1]:
+        queued = await invitation_run(side.stack.portal_url, side.school, people)
+        figures[side.label]["invitations_queued"] = queued
+        say(f"{side.label}: invitations queued {queued:.1f} s")
+    for label, took in (await approvals(sides)).items():
+        figures[label]["weborder_approval"] = took
+        say(f"{label}: weborder approval {took:.0f} ms")
     return figures
 
 
@@ -581,90 +661,111 @@ UNITS = {
     "people_page": "ms",
     "upload": "ms",
     "invitations_queued": "s",
-    "invitations_sent": "s",
     "weborder_approval": "ms",
 }
 
 
-def main() -> None:
+# No notifier and no SMTP sink: the invitation mails stay queued for the notifier, whose
+# sending does not depend on how many schools there are (bench_notifier_mails.py,
+# bench_invitations.py) and would only disturb the figures that do.
+COMPONENTS = ("accounts", "roster", "membership", "budget", "weborders", "gateway")
+
+
+@contextlib.contextmanager
+def brokers(count: int) -> Iterator[list[str]]:
+    """`count` AMQP URLs, each a vhost of its own: on a private RabbitMQ node when this machine
+    can start one (ck_testkit.rabbit_node; the shared node on 5672 carries every test run and
+    helper, and a stall there would stall the figures), else on the shared node."""
+    from ck_testkit import rabbit_node
+
+    if not rabbit_node.available():
+        with contextlib.ExitStack() as exits:
+            yield [exits.enter_context(isolated_vhost()) for _ in range(count)]
+        return
+    with rabbit_node.PrivateRabbit() as rabbit:
+        urls = []
+        for n in range(count):
+            vhost = f"ck-scale-{n}"
+            rabbit.ctl("add_vhost", vhost)
+            rabbit.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+            urls.append(rabbit.amqp_url + vhost)
+        yield urls
+
+
+@contextlib.contextmanager
+def portal_side(
+    label: str, names: dict[str, str], content: bytes, tag: str, amqp_url: str
+) -> Iterator[Side]:
+    """A stack of the processes on these databases (a vhost of its own), its CJP admin, a
+    school whose budget holder set a password, and a provider with a key."""
     from ck_devstack import Stack
     from ck_testkit.journeys import page_login, register_provider
-    from ck_testkit.portal import Portal
 
+    quiet = {f"{s.upper()}_LOG_LEVEL": "WARNING" for s in COMPONENTS}
+    urls = {s: f"postgresql+asyncpg://postgres@127.0.0.1:5432/{n}" for s, n in names.items()}
+    with (
+        tempfile.TemporaryDirectory() as data,
+        Stack(
+            data,
+            amqp_url,
+            database_urls=urls,
+            components=COMPONENTS,
+            env=quiet,
+            broker_users=amqp_url.startswith(LOCAL_AMQP),  # users on the shared node only
+        ) as stack,
+    ):
+        password = secrets.token_urlsafe(16)
+        stack.run_command(
+            "accounts", "create-admin", "--email", ADMIN_EMAIL, input_text=password + "\n"
+        )
+        with httpx.Client(base_url=stack.portal_url, timeout=30) as admin:
+            login = admin.post(
+                "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}
+            )
+            login.raise_for_status()
+            admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
+            school = register_school(stack, admin, tag)
+        with httpx.Client(base_url=stack.portal_url, timeout=30) as admin:
+            page_login(admin, ADMIN_EMAIL, password)
+            _, key = register_provider(admin, "Schaal Theater", "12345678")
+        yield Side(label, stack, school, key, dsn(names["budget"]), content)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--schools", type=int, default=60, help="schools in the second phase")
+    parser.add_argument("--schools", type=int, default=60, help="schools on the loaded side")
     parser.add_argument("--people", type=int, default=50_000, help="people per school")
     args = parser.parse_args()
     if args.schools < 2:
         parser.error("--schools: at least 2")
     people = args.people
-    first_file, second_file = roster_file(people, seed=21), roster_file(people, seed=22)
+    one_label, many_label = "1_school", f"{args.schools}_schools"
     run = uuid.uuid4().hex[:8]
     try:
-        names = create_databases(run)
+        one_names = create_databases(f"{run}_one")
+        many_names = create_databases(f"{run}_many")
     except (OSError, subprocess.CalledProcessError):
         print("no PostgreSQL: skipped", file=sys.stderr)
         return
-    quiet = {
-        f"{s.upper()}_LOG_LEVEL": "WARNING"
-        for s in ("accounts", "roster", "membership", "notifier", "budget", "weborders", "gateway")
-    }
     try:
         with (
-            isolated_vhost() as amqp_url,
-            tempfile.TemporaryDirectory() as data,
-            Stack(
-                data,
-                amqp_url,
-                database_urls={
-                    s: f"postgresql+asyncpg://postgres@127.0.0.1:5432/{n}" for s, n in names.items()
-                },
-                components=(
-                    "smtp",
-                    "accounts",
-                    "roster",
-                    "membership",
-                    "notifier",
-                    "budget",
-                    "weborders",
-                    "gateway",
-                ),
-                env=quiet,
-            ) as stack,
+            brokers(2) as (one_url, many_url),
+            portal_side(one_label, one_names, roster_file(people, 21), "een", one_url) as one,
+            portal_side(many_label, many_names, roster_file(people, 22), "veel", many_url) as many,
         ):
-            admin_password = secrets.token_urlsafe(16)
-            stack.run_command(
-                "accounts",
-                "create-admin",
-                "--email",
-                ADMIN_EMAIL,
-                input_text=admin_password + "\n",
-            )
-            portal = Portal(stack, ADMIN_EMAIL, admin_password)
-            with portal.client() as admin:
-                page_login(admin, ADMIN_EMAIL, admin_password)
-                _, key = register_provider(admin, "Schaal Theater", "12345678")
-            budget_url = dsn(names["budget"])
-            one = asyncio.run(
-                measure(stack, register_school(portal, "een"), key, people, first_file, budget_url)
-            )
-            loaded = asyncio.run(bulk_load(names, args.schools - 2, people))
-            many = asyncio.run(
-                measure(
-                    stack, register_school(portal, "zestig"), key, people, second_file, budget_url
-                )
-            )
+            loaded = asyncio.run(bulk_load(many_names, args.schools - 1, people))
+            figures = asyncio.run(measure([one, many], people))
     finally:
-        drop_databases(names)
+        drop_databases(one_names)
+        drop_databases(many_names)
     metric("scale_schools", args.schools, "schools")
     metric("scale_people_per_school", people, "people")
-    metric("scale_rows_loaded", (args.schools - 2) * people, "people")
+    metric("scale_rows_loaded", (args.schools - 1) * people, "people")
     metric("scale_load_seconds", loaded, "s")
-    label = f"{args.schools}_schools"
     for name, unit in UNITS.items():
-        metric(f"scale_{name}_{label}", many[name], unit)
-        metric(f"scale_{name}_1_school", one[name], unit)
-        metric(f"scale_{name}_ratio", many[name] / one[name], "ratio")
+        metric(f"scale_{name}_{many_label}", figures[many_label][name], unit)
+        metric(f"scale_{name}_{one_label}", figures[one_label][name], unit)
+        metric(f"scale_{name}_ratio", figures[many_label][name] / figures[one_label][name], "ratio")
 
 
 if __name__ == "__main__":
