@@ -1,32 +1,34 @@
 """60 schools of 50,000 people on PostgreSQL (issue 15, capability 4): does one school's work
 cost the same with 1 school loaded as with 60?
 
-Every process runs (ck_devstack.Stack; a RabbitMQ vhost of its own); roster, membership,
-budget and weborders each on a PostgreSQL database of their own, made by the services' own
-Alembic migrations at start (names `ck_scale_<run>_<service>`, dropped at the end). Two
-phases, each with a school registered through the portal as a person would (CJP admin, budget
-holder's password from the welcome mail), the same four measurements on it:
+Two portals side by side, each a stack of its own (ck_devstack.Stack: accounts, roster,
+membership, budget, weborders, gateway; a vhost of its own on a private RabbitMQ node when the
+machine can start one) whose roster, membership, budget and weborders run on PostgreSQL
+databases of their own, made by the services' own Alembic migrations at start (names
+`ck_scale_<run>_<one|many>_<service>`, a prefix no test uses; dropped at the end). On each
+portal a CJP admin registers a school, its budget holder sets a password from the welcome
+link, a provider gets an API key. The "many" portal's databases then get SCHOOLS - 1 more
+schools bulk loaded on the server (INSERT ... SELECT; the roster's people copied from a
+template roster that the roster's own store.insert_people wrote, so keys, digests and
+lower-cased shadows are what an upload makes; statuses, invitations, memberships, the budget's
+balances, ledger, debits, membership projection and allocations, the weborders' roster
+projection, member cards and 200 weborders with participants per school), then VACUUM
+ANALYZE as autovacuum would leave them. Then, on each portal's own school:
 
-  1. people page: GET .../roster/students/people with a text filter and a sort, through the
-     gateway (8 filter/sort combinations, median of ROUNDS each);
-  2. upload: POST .../roster/students/upload of a 50,000-row file into the empty roster, until
-     the reply arrived and RosterUploaded was published;
+  1. upload: POST .../roster/students/upload of a 50,000-row file into the empty roster, until
+     the reply arrived and RosterUploaded was published (one portal, then the other);
+  2. people page: GET .../roster/students/people with a text filter and a sort through the
+     gateway, 8 filter/sort combinations, median of ROUNDS each, the portals alternating;
   3. invitation run: POST .../roster/students/invitations {"all": true}, until the run's
-     status left `queued` (every chunk handled by membership: all mails queued at the
-     notifier) and until it is `done` (every mail accepted by the SMTP sink);
-  4. weborder approval: a provider's weborder, the budget holder's decision through the JSON
-     API, until WeborderSettled (weborders -> budget debit saga -> weborders) was published;
-     median of APPROVALS.
+     status left `queued`: membership handled every chunk, made the codes and asked the
+     notifier for every mail. No notifier runs: sending does not depend on the number of
+     schools (bench_invitations.py and bench_notifier_mails.py measure it);
+  4. weborder approval: a provider's weborder, the budget holder's decision (JSON API), until
+     WeborderSettled was published (weborders -> budget debit -> weborders), median of
+     APPROVALS, the portals alternating.
 
-Phase "1 school": the first school alone. Then SCHOOLS - 2 more schools are bulk loaded straight
-into the four databases (INSERT ... SELECT on the server: roster people with statuses, their
-invitations and memberships, the budget's balances, ledger, membership projection and
-allocations, the weborders' roster projection, member cards, weborders with participants),
-followed by VACUUM ANALYZE as autovacuum would leave them. Phase "60 schools": a second school
-registered, so SCHOOLS schools in all. Each figure is printed for both phases with the ratio.
-
-    uv run python bench/bench_scale.py                      # 60 schools of 50,000
-    uv run python bench/bench_scale.py --schools 6 --people 5000   # a quick run
+    uv run python bench/bench_scale.py                              # 60 schools of 50,000
+    uv run python bench/bench_scale.py --schools 6 --people 5000    # a quick run
 """
 
 from __future__ import annotations
