@@ -4,7 +4,7 @@
 #   make run        install (+ RabbitMQ if missing), run the portal until Ctrl-C; ARGS="--port 9000"
 #   make test       install (+ RabbitMQ, PostgreSQL, the browser/PDF packages when missing), test
 #   make lint       ruff, then mypy --strict over shared/, the services and tools/ (pyproject [tool.mypy])
-#   make bench      every bench/bench_*.py in turn
+#   make bench      every bench/bench_*.py (BENCHES=...), a targets table; bench/results/latest.json
 #   make asyncapi   docs/asyncapi/<service>.json
 #   make definitions  deploy/rabbitmq/definitions.json from the contracts' topology
 #   make catalogue  the templates' Dutch into messages.po; lists text the catalogue lacks
@@ -97,12 +97,22 @@ lint: install
 	uv run ruff check .
 	uv run mypy $(MYPY_PACKAGES)
 
+# Each bench's output is also kept in bench/results/<bench>.log (this run's only: the folder is
+# emptied first); bench/summary.py then writes bench/results/latest.json and prints the table of
+# the issue's targets. A failing bench does not stop the others; make fails at the end.
+BENCHES ?= $(wildcard bench/bench_*.py)
+
 bench: install bench-packages
-	@shopt -s nullglob; \
-	for f in bench/bench_*.py; do \
+	@mkdir -p bench/results; rm -f bench/results/*.log bench/results/latest.json; \
+	failed=""; \
+	for f in $(BENCHES); do \
 	  echo "== $$f"; \
-	  uv run python "$$f"; \
-	done
+	  log="bench/results/$$(basename "$$f" .py).log"; \
+	  uv run python "$$f" 2>&1 | tee "$$log" || failed="$$failed $$f"; \
+	done; \
+	echo; echo "== summary (bench/results/latest.json)"; \
+	uv run python bench/summary.py --json bench/results/latest.json bench/results/*.log; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 asyncapi: install
 	uv run ck-dev asyncapi
