@@ -21,6 +21,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 DEBIAN_PACKAGES := chromium poppler-utils libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0
 
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): most tests wait on the broker, a database or a subprocess, so
+# two workers keep both cores busy; a file's tests stay together on one worker (module fixtures
+# such as a running stack are built once). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 # ck-dev run's options for `make run` (--port, --data-dir, ...; `make run ARGS=--help`).
 ARGS ?=
 
@@ -88,7 +92,7 @@ node-packages:
 test: install debian-packages node-packages
 	@$(ENSURE_SERVICES) --amqp-url "$${TEST_AMQP_URL:-}" --postgres-url "$${TEST_POSTGRES_URL:-}" \
 	  rabbitmq postgresql
-	uv run pytest $(PYTEST_ARGS)
+	uv run pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The packages mypy checks: the product code (tests are checked by running them).
 MYPY_PACKAGES := shared/contracts/src shared/runtime/src $(wildcard services/*/src) tools/devstack/src tools/testkit/src

@@ -15,16 +15,30 @@ def can_make_vhosts() -> bool:
     return shutil.which("rabbitmqctl") is not None
 
 
+# A broker that stops answering its command line (seen on an overloaded machine: add_vhost
+# waiting forever) fails the test run with a sentence instead of holding it until CI's limit.
+CTL_TIMEOUT_SECONDS = 120.0
+
+
+def _ctl(*arguments: str, check: bool = True) -> None:
+    command = ["rabbitmqctl", "-q", *arguments]
+    try:
+        subprocess.run(command, check=check, timeout=CTL_TIMEOUT_SECONDS)  # noqa: S603
+    except subprocess.TimeoutExpired as error:
+        if check:
+            raise RuntimeError(
+                f"rabbitmqctl {' '.join(arguments)} did not answer within "
+                f"{CTL_TIMEOUT_SECONDS:.0f} s: is the local RabbitMQ healthy (rabbitmqctl status)?"
+            ) from error
+
+
 @contextmanager
 def virtual_host(prefix: str = "ck-test") -> Iterator[str]:
     """Create a vhost on the local RabbitMQ (rabbitmqctl), yield its URL, delete it after."""
     vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)  # noqa: S603, S607
-    subprocess.run(  # noqa: S603
-        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],  # noqa: S607
-        check=True,
-    )
+    _ctl("add_vhost", vhost)
     try:
+        _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         yield f"{LOCAL_AMQP}{vhost}"
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False)  # noqa: S603, S607
+        _ctl("delete_vhost", vhost, check=False)
