@@ -255,6 +255,14 @@ class _PipeliningProtocol(SMTPProtocol):
         return responses
 
 
+# _PipeliningProtocol leans on aiosmtplib's private parts (pinned in uv.lock): a release that
+# renames them makes the notifier send one command at a time again instead of failing.
+_PRIVATE_PARTS_PRESENT = all(
+    hasattr(SMTPProtocol, name)
+    for name in ("_read_response_from_buffer", "_set_response_exception", "write")
+)
+
+
 def _expire(group: asyncio.Future[list[SMTPResponse]]) -> None:
     if not group.done():
         group.set_exception(
@@ -298,7 +306,7 @@ class SmtpClient:
         except Exception as exc:
             smtp.close()
             raise DeliveryError(describe(exc), outage=True) from exc
-        if type(smtp.protocol) is SMTPProtocol:
+        if type(smtp.protocol) is SMTPProtocol and _PRIVATE_PARTS_PRESENT:
             # The same object, able to pipeline now (see _PipeliningProtocol); it adds methods
             # and no state, so the switch is safe between commands.
             smtp.protocol.__class__ = _PipeliningProtocol
