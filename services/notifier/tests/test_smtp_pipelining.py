@@ -116,3 +116,36 @@ def test_compose_writes_crlf_line_ends_only() -> None:
             mail = Mail(uuid4(), "invitation", recipient, "Onderwerp", text, text, 0, utcnow())
             message = compose(mail, FROM)
             assert re.search(rb"\r(?!\n)|(?<!\r)\n", message) is None, (text, recipient)
+
+
+def test_pipelining_works_on_uvloop(tmp_path: Path, smtp_port: int) -> None:
+    """The notifier runs on uvloop (ck_runtime.event_loop), whose transport keeps the
+    protocol's data_received bound at connect: the switch to the pipelining protocol must reach
+    it, or every pipelined reply is dropped and the mail times out."""
+    import uvloop
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    controller = _Controller(
+        _StoreHandler(folder), hostname="127.0.0.1", port=smtp_port, enable_SMTPUTF8=True
+    )
+
+    async def send_two() -> bool:
+        client = _client(smtp_port)
+        try:
+            for recipient in ("een@school.example", "twee@school.example"):
+                await client.send("noreply@cjp.nl", recipient, _message(recipient, "Hallo"), None)
+            return isinstance(client._smtp and client._smtp.protocol, _PipeliningProtocol)
+        finally:
+            await client.close()
+
+    controller.start()
+    try:
+        pipelined = uvloop.run(send_two())
+    finally:
+        controller.stop()
+    assert pipelined
+    assert [m["X-Original-To"] for m in read_mails(folder)] == [
+        "een@school.example",
+        "twee@school.example",
+    ]

@@ -308,8 +308,13 @@ class SmtpClient:
             raise DeliveryError(describe(exc), outage=True) from exc
         if type(smtp.protocol) is SMTPProtocol and _PRIVATE_PARTS_PRESENT:
             # The same object, able to pipeline now (see _PipeliningProtocol); it adds methods
-            # and no state, so the switch is safe between commands.
-            smtp.protocol.__class__ = _PipeliningProtocol
+            # and no state, so the switch is safe between commands. uvloop's transport keeps
+            # the bound data_received it looked up at connect: handing it the protocol again
+            # makes it look the methods up anew (asyncio's looks them up on every read).
+            protocol = smtp.protocol
+            protocol.__class__ = _PipeliningProtocol
+            if protocol.transport is not None:
+                protocol.transport.set_protocol(protocol)
         self._smtp = smtp
         self.connections_opened += 1
         return smtp
