@@ -545,8 +545,15 @@ async def invitation_run(portal_url: str, school: School, people: int) -> float:
         reply.raise_for_status()
         assert reply.json()["requested"] == people, reply.json()
         run = f"{base}/{reply.json()['request_id']}"
+        status: Any = None
         while time.perf_counter() - start < 900:
-            status = (await http.get(run, headers=headers)).json()
+            polled = await http.get(run, headers=headers)
+            if polled.status_code >= 500:  # the gateway's RPC timed out on a busy machine
+                status = polled.text
+                await asyncio.sleep(0.25)
+                continue
+            polled.raise_for_status()
+            status = polled.json()
             if status["status"] != "queued":
                 assert status["queued"] == people, status
                 return time.perf_counter() - start

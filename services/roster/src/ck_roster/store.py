@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import repeat
@@ -57,6 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ck_roster.domain.ids import time_ordered_hexes, time_ordered_id
 from ck_roster.domain.matching import (
     TEXT_FIELDS,
     TEXT_INDEX,
@@ -294,7 +293,7 @@ async def insert_people(
     tail = (MembershipStatus.NEW.value, "", bind("created_at", now), bind("updated_at", now))
     sql = str(people.insert().compile(dialect=dialect, column_keys=list(INSERT_COLUMNS)))
     # In id order: the rows are stored clustered on (school, kind, id), so they are appended
-    # instead of scattered. Random version-4 ids made and sorted as integers (uuid.uuid4()
+    # instead of scattered. Time-ordered ids (domain.ids) made and sorted as hex text (UUID
     # objects cost more to make and to compare than inserting the rows). The people get them
     # in the order of their lower-cased achternaam, so the list's index (school, kind,
     # achternaam_lower, id) is appended to as well.
@@ -305,7 +304,7 @@ async def insert_people(
         surnames = [v["achternaam"].lower() for v in map(_DICT, rows)]
         rows = [rows[i] for i in sorted(range(len(rows)), key=surnames.__getitem__)]
     del surnames
-    ids = _new_ids(len(rows), id_processor)
+    ids = _new_ids(len(rows), now, id_processor)
     # Each batch's values are made while the driver stores the previous one (SQLite and
     # asyncpg do the storing without holding the GIL).
     running: asyncio.Task[Any] | None = None
@@ -340,23 +339,11 @@ async def insert_people(
     return ids
 
 
-# A version-4 UUID's fixed bits, set on random bytes a byte at a time (bytes.translate):
-# byte 6 is 0100xxxx (the version), byte 8 is 10xxxxxx (the variant).
-_VERSION_BYTE = bytes(0x40 | (b & 0x0F) for b in range(256))
-_VARIANT_BYTE = bytes(0x80 | (b & 0x3F) for b in range(256))
-
-
-def _new_ids(count: int, processor: Any) -> list[Any]:
-    """`count` random uuid4 ids in ascending order, converted for the driver. Made with C-level
-    bytes operations: 16 random bytes per id, the version bits set on every 16th byte at once,
-    then 32 hex digits per id (which sort as the UUIDs do)."""
-    if count <= 0:
-        return []
-    data = bytearray(os.urandom(16 * count))
-    data[6::16] = data[6::16].translate(_VERSION_BYTE)
-    data[8::16] = data[8::16].translate(_VARIANT_BYTE)
-    hexes = sorted(data.hex(" ", -16).split(" ") if count > 1 else [data.hex()])
-    if processor is not None:
+def _new_ids(count: int, now: datetime, processor: Any) -> list[Any]:
+    """`count` time-ordered ids of `now` in ascending order (domain.ids: the shared id index
+    is appended to, not scattered over), converted for the driver."""
+    hexes = time_ordered_hexes(count, now)
+    if processor is not None and hexes:
         sample = hexes[0]
         if processor(UUID(hex=sample)) == sample:  # SQLite: 32 hex digits, as made here
             return hexes
@@ -369,7 +356,7 @@ def new_person_values(
 ) -> dict[str, Any]:
     """One new person's row by column name (hand edits; bulk inserts use insert_people)."""
     return {
-        "id": uuid.uuid4(),
+        "id": time_ordered_id(now),
         "school_id": school_id,
         "kind": kind.value,
         **field_values(fields),

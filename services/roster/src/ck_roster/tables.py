@@ -65,7 +65,10 @@ people = Table(
     # On SQLite the rows of one roster lie together (WITHOUT ROWID, clustered on this key):
     # a filtered list reads them in one range scan instead of 50,000 look-ups.
     PrimaryKeyConstraint("school_id", "kind", "id", name="pk_people"),
-    Index("uq_people_id", "id", unique=True),  # status events and hand removals name the id
+    # Status events and hand removals name the id. Over every school's people: the ids are
+    # time-ordered (domain.ids), so an upload appends to this index instead of touching most
+    # of its leaf pages (with 60 schools it no longer fits in PostgreSQL's shared_buffers).
+    Index("uq_people_id", "id", unique=True),
     # Every read is of one school's roster of one kind, and the list's default sort is the
     # achternaam (R-ROSTER-6; the trailing id is the stable tiebreak). Deliberately the only
     # secondary index: each index costs about as much as the table itself when an upload
