@@ -51,7 +51,9 @@ class Target:
 # 1,000 weborders (= ms per weborder), the notifier's in us per mail.
 TARGETS: tuple[Target, ...] = (
     Target("roster_validate_vs_calamine_read", "<=", 1.2, "validation vs calamine read"),
-    Target("roster_upload_http_empty_vs_calamine", "<=", 3, "upload vs calamine read"),
+    # The upload in CPU: its wall ratio divides by a calamine read timed at another moment,
+    # and a busy machine slows that read more than the upload (seen: 1.6x wall, 3.9x CPU).
+    Target("roster_upload_cpu_roster_empty_vs_calamine", "<=", 3, "upload CPU vs calamine read"),
     Target("roster_upload_peak_rss", "<=", 200, "upload peak RSS (MB)"),
     Target("weborders_cpu_weborders_per_1000", "<=", 1.2, "weborders CPU per 1000 (s)"),
     Target("weborders_cpu_gateway_per_1000", "<=", 0.6, "gateway CPU per 1000 weborders (s)"),
