@@ -138,6 +138,30 @@ class PrivateRabbit:
         """Start the node (on the data it has, if any) and wait until it takes connections."""
         if self.running:
             return self
+        deadline = time.monotonic() + self.start_timeout
+        # A start script that exits at once is tried again (three launches in all): on a busy
+        # machine, right after a kill, it can still find the old node's name registered or
+        # its files held and give up, where a second later it starts.
+        for launch in range(3):
+            self._launch()
+            assert self._process is not None
+            while not _port_open(self.port):
+                exited = self._process.poll() is not None
+                if exited and launch < 2 and time.monotonic() < deadline:
+                    self._reap()
+                    time.sleep(2)
+                    break
+                if exited or time.monotonic() > deadline:
+                    self._reap()
+                    raise RabbitNodeError(f"{self.nodename} did not start:\n{self._log_tail()}")
+                time.sleep(0.2)
+            else:
+                break
+        # The listener opens late in the boot; await_startup makes sure the rest is up too.
+        self.ctl("await_startup", timeout=self.start_timeout)
+        return self
+
+    def _launch(self) -> None:
         with self._output.open("ab") as out:
             self._process = subprocess.Popen(  # noqa: S603
                 [str(RABBIT_BIN / "rabbitmq-server")],
@@ -148,15 +172,6 @@ class PrivateRabbit:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: kill() reaps all of it
             )
-        deadline = time.monotonic() + self.start_timeout
-        while not _port_open(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self._reap()
-                raise RabbitNodeError(f"{self.nodename} did not start:\n{self._log_tail()}")
-            time.sleep(0.2)
-        # The listener opens late in the boot; await_startup makes sure the rest is up too.
-        self.ctl("await_startup", timeout=self.start_timeout)
-        return self
 
     def stop(self) -> None:
         """A clean stop (rabbitmqctl stop), keeping the data."""
