@@ -18,25 +18,11 @@ from uuid import UUID
 
 from ck_contracts.roster import PersonFields
 
-from ck_roster.domain.people import People
+from ck_roster.domain.people import TEXT_FIELDS, People
 
 T = TypeVar("T")
 KEY_BATCH = 5000  # rows whose keys are computed at once
 _SEPARATOR = "\x1f"  # never in a trimmed spreadsheet cell that a person would type
-
-# Text fields of a person (PersonFields), in the order of the digest and the stored columns.
-TEXT_FIELDS = (
-    "voornaam",
-    "achternaam",
-    "email",
-    "mobiel",
-    "locatienaam",
-    "opleiding",
-    "klas",
-    "brin",
-    "afdeling",
-)
-
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):

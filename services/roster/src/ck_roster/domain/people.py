@@ -16,9 +16,9 @@ from typing import Any, overload
 
 from ck_contracts.roster import PersonFields
 
-# The order of the columns: the text fields as matching and the store keep them, then studiejaar
-# (ck_roster.domain.matching.TEXT_FIELDS + YEAR).
-COLUMN_FIELDS = (
+# Text fields of a person (PersonFields), in the order of the digest and the stored columns
+# (ck_roster.domain.matching and the store use this order).
+TEXT_FIELDS = (
     "voornaam",
     "achternaam",
     "email",
@@ -28,8 +28,9 @@ COLUMN_FIELDS = (
     "klas",
     "brin",
     "afdeling",
-    "studiejaar",
 )
+# The order of the columns: the text fields, then studiejaar.
+COLUMN_FIELDS = (*TEXT_FIELDS, "studiejaar")
 _DEFAULTS = {name: info.default for name, info in PersonFields.model_fields.items()}
 assert set(COLUMN_FIELDS) == set(_DEFAULTS), "People must hold every field of PersonFields"
 
