@@ -96,3 +96,41 @@ def test_service_prefix_wins_over_shared_variable(monkeypatch: pytest.MonkeyPatc
 def test_default_database_is_one_sqlite_file_per_service(tmp_path: object) -> None:
     settings = load_settings(ServiceSettings, "budget", data_dir=str(tmp_path))
     assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/budget.sqlite3"
+
+
+async def test_a_stop_step_that_never_returns_does_not_keep_the_process_alive(
+    amqp_url: str, sqlite_url: str
+) -> None:
+    """A broker that stops answering during shutdown (seen once: a teardown hung for 300 s in
+    connection.close) costs one bounded step; the steps after it still run."""
+    from structlog.testing import capture_logs
+
+    runtime = build_runtime(amqp_url, sqlite_url)
+    await runtime.start()
+    connection = runtime._connection
+    assert connection is not None
+    real_close = connection.close
+    never = asyncio.Event()
+
+    async def close_that_hangs(*_: object, **__: object) -> None:
+        await never.wait()
+
+    connection.close = close_that_hangs  # type: ignore[method-assign]
+    runtime.stop_step_seconds = 0.2
+    disposed: list[bool] = []
+    real_dispose = runtime.db.dispose
+
+    async def dispose() -> None:
+        disposed.append(True)
+        await real_dispose()
+
+    runtime.db.dispose = dispose  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        # A guard against hanging the suite (without the bound this stop never returns), not
+        # a timing assertion: the step's bound is 0.2 s.
+        await asyncio.wait_for(runtime.stop(), 120)
+    await real_close()
+    events = [(e["event"], e.get("step")) for e in logs]
+    assert ("service.stop_step_timed_out", "connection") in events
+    assert disposed == [True]
+    assert ("service.stopped", None) in events

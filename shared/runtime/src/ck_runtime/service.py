@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,24 +267,40 @@ class ServiceRuntime:
             interval=self.settings.metrics_sample_seconds,
         )
 
+    # A stop step that waits on a peer (the broker, the database) gets this long on top of
+    # the handlers' graceful_timeout; a step past it is logged and the stop goes on, so that a
+    # half-dead broker cannot keep a process (or a test's teardown) from ending.
+    stop_step_seconds: float = 10.0
+
     async def stop(self) -> None:
+        grace = self.settings.graceful_timeout
         if self.health is not None:
-            await self.health.stop()
+            await self._stop_step("health", self.health.stop())
         if self.rpc is not None:
-            await self.rpc.stop(self.settings.graceful_timeout)
-        await self.broker.stop()  # waits for handlers in flight (graceful_timeout)
+            await self._stop_step("rpc", self.rpc.stop(grace), extra=grace)
+        # Waits for handlers in flight (graceful_timeout).
+        await self._stop_step("consumers", self.broker.stop(), extra=grace)
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_step("tasks", asyncio.gather(*self._tasks, return_exceptions=True))
         if self._connection is not None:
-            await self._connection.close()
-        await self.db.dispose()
+            await self._stop_step("connection", self._connection.close())
+        await self._stop_step("database", self.db.dispose())
         self.readiness.invalidate()
         if self._previous_clock is not None:
             install_clock(self._previous_clock)
         log.info("service.stopped")
+
+    async def _stop_step(self, step: str, awaitable: Awaitable[object], extra: float = 0.0) -> None:
+        try:
+            await asyncio.wait_for(awaitable, self.stop_step_seconds + extra)
+        except TimeoutError:
+            seconds = self.stop_step_seconds + extra
+            log.error("service.stop_step_timed_out", step=step, seconds=seconds)
+        except Exception as exc:  # a failing step must not keep the later ones from running
+            log.error("service.stop_step_failed", step=step, error=repr(exc))
 
     async def run_until_signalled(self) -> None:
         loop = asyncio.get_running_loop()
