@@ -53,12 +53,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchkit import LOCAL_AMQP, isolated_vhost, median, metric
+from benchkit import LOCAL_AMQP, cpu_seconds, isolated_vhost, median, metric
 
 DB_SERVICES = ("roster", "membership", "budget", "weborders")
 ADMIN_EMAIL = "scale@cjp.test"
 ROUNDS = 5  # per people-page query
 APPROVALS = 12
+UPLOADS = 5  # upload samples per side, each into an empty roster of a school of its own
+SETTLE = 12.0  # s before and after an upload: consumers done, table counters flushed (PG 15)
 # (query parameters) as a school types them into the list's filter boxes, with a sort.
 PAGE_QUERIES: list[dict[str, str]] = [
     {"achternaam": "jan", "sort": "voornaam"},
@@ -359,6 +361,19 @@ async def vacuum(url: str) -> None:
         await conn.close()
 
 
+async def checkpoint(url: str) -> None:
+    """Write the load's dirty pages now (the whole cluster: one CHECKPOINT), so that the
+    measurements after it do not pay for them, nor for the full-page images that the first
+    change of each page after a checkpoint costs while it is running."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def bulk_load(names: dict[str, str], count: int, people: int) -> float:
     """Load `count` schools into the four databases at once; the seconds it took."""
     schools = loaded_schools(count)
@@ -375,6 +390,8 @@ async def bulk_load(names: dict[str, str], count: int, people: int) -> float:
     )
     say("rows in, VACUUM ANALYZE")
     await asyncio.gather(*(vacuum(dsn(name)) for name in names.values()))
+    say("CHECKPOINT")
+    await checkpoint(dsn(names["roster"]))
     return time.perf_counter() - start
 
 
@@ -398,10 +415,14 @@ class Side:
 
     label: str  # "1_school", "60_schools"
     stack: Any
-    school: School
+    school: School  # the school of the page, invitation and approval figures
+    upload_schools: list[School]  # one empty roster per upload sample; the first is `school`
     key: str  # a provider's API key
-    budget_url: str  # the budget database (asyncpg DSN)
-    content: bytes  # the roster file its school uploads
+    databases: dict[str, str]  # service -> database name
+
+    @property
+    def budget_url(self) -> str:
+        return dsn(self.databases["budget"])
 
 
 def register_school(stack: Any, admin: httpx.Client, tag: str) -> School:
@@ -472,6 +493,84 @@ async def event_queue(channel: Any, *routing_keys: str) -> Any:
     for key in routing_keys:
         await queue.bind("cultuurkaart.events", routing_key=key)
     return queue
+
+
+# --- what an upload read: PostgreSQL's table counters ---------------------------------------------
+IO_SERVICES = ("roster", "membership", "weborders")
+# Per table: sequential scans and the rows they read, index scans, blocks read (not in shared
+# buffers) and hit, heap and indexes together.
+TABLE_IO = (
+    "SELECT relname, s.seq_scan, s.seq_tup_read, coalesce(s.idx_scan, 0), "
+    "coalesce(io.heap_blks_read, 0) + coalesce(io.idx_blks_read, 0), "
+    "coalesce(io.heap_blks_hit, 0) + coalesce(io.idx_blks_hit, 0) "
+    "FROM pg_stat_user_tables AS s JOIN pg_statio_user_tables AS io USING (relid, relname)"
+)
+Counters = dict[tuple[str, str], tuple[int, ...]]
+
+
+async def tables_io(databases: dict[str, str]) -> Counters:
+    """(service, table) -> (seq scans, rows they read, index scans, blocks read, blocks hit)."""
+    import asyncpg
+
+    counters: Counters = {}
+    for service in IO_SERVICES:
+        conn = await asyncpg.connect(dsn(databases[service]))
+        try:
+            for row in await conn.fetch(TABLE_IO):
+                counters[(service, row[0])] = tuple(int(v) for v in row[1:])
+        finally:
+            await conn.close()
+    return counters
+
+
+def io_delta(before: Counters, after: Counters) -> str:
+    """Per service the blocks read and hit, and every table a sequential scan read rows of."""
+    parts = []
+    for service in IO_SERVICES:
+        read = hit = 0
+        scans = []
+        for (svc, table), values in after.items():
+            if svc != service:
+                continue
+            old = before.get((svc, table), (0,) * len(values))
+            seq, rows, _, blocks_read, blocks_hit = (
+                a - b for a, b in zip(values, old, strict=True)
+            )
+            read, hit = read + blocks_read, hit + blocks_hit
+            if rows:
+                scans.append(f"{table} seq {seq}x {rows} rows")
+        parts.append(f"{service} read {read} hit {hit}" + "".join(f", {s}" for s in scans))
+    return "; ".join(parts)
+
+
+async def roster_cpu(side: Side) -> dict[int, float]:
+    """pid -> CPU seconds so far of the roster process and of the PostgreSQL backends on its
+    database (same machine: /proc), the CPU an upload costs wherever it is spent."""
+    import asyncpg
+
+    pids = [side.stack.processes["roster"].pid]
+    conn = await asyncpg.connect(dsn(side.databases["roster"]))
+    try:
+        pids += [
+            row[0]
+            for row in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                side.databases["roster"],
+            )
+        ]
+    finally:
+        await conn.close()
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            used[pid] = cpu_seconds(pid)
+    return used
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between the two readings (a backend that ended in between is not counted:
+    the roster's pool keeps its connections)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 # --- the four measurements ---------------------------------------------------------------------
@@ -641,18 +740,46 @@ def say(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
 
 
-async def measure(sides: list[Side], people: int) -> dict[str, dict[str, float]]:
-    """label -> figure -> value. The one-off measurements (upload, invitation run) run one
-    portal after the other, the others alternate between the portals."""
+async def uploads(
+    sides: list[Side], files: list[bytes], people: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """ms and cpu-ms (roster process and its database's backends) of each upload sample per
+    side: sample i is file i into the side's i-th empty roster,
+    the same file on both sides, which side goes first alternating. Before each upload the
+    services' consumers (RosterPeopleAdded) finished the previous one, and the roster,
+    membership and weborders databases' table counters are read before and after it."""
+    times: dict[str, list[float]] = {side.label: [] for side in sides}
+    cpu: dict[str, list[float]] = {side.label: [] for side in sides}
+    for index, content in enumerate(files):
+        for side in sides if index % 2 == 0 else sides[::-1]:
+            school = side.upload_schools[index]
+            await wait_for_school(side.stack.portal_url, school)
+            await asyncio.sleep(SETTLE)
+            before, used = await tables_io(side.databases), await roster_cpu(side)
+            took = await upload(side.stack.amqp_url, side.stack.portal_url, school, content, people)
+            used_cpu = cpu_delta(used, await roster_cpu(side))
+            times[side.label].append(took)
+            cpu[side.label].append(used_cpu * 1000)
+            await asyncio.sleep(SETTLE)
+            read = io_delta(before, await tables_io(side.databases))
+            say(f"{side.label}: upload {index + 1} {took:.0f} ms, {used_cpu:.2f} cpu-s; {read}")
+    return times, cpu
+
+
+async def measure(
+    sides: list[Side], files: list[bytes], people: int
+) -> dict[str, dict[str, float]]:
+    """label -> figure -> value. The invitation run goes one portal after the other, the
+    others alternate between the portals."""
     figures: dict[str, dict[str, float]] = {side.label: {} for side in sides}
-    for side in sides:
-        await wait_for_school(side.stack.portal_url, side.school)
-    for side in sides:
-        took = await upload(
-            side.stack.amqp_url, side.stack.portal_url, side.school, side.content, people
-        )
-        figures[side.label]["upload"] = took
-        say(f"{side.label}: upload {took:.0f} ms")
+    samples, cpu = await uploads(sides, files, people)
+    for label, values in samples.items():
+        figures[label]["upload"] = median(values)
+        figures[label]["upload_cpu"] = median(cpu[label])
+    one, many = (samples[side.label] for side in sides)
+    ratios = sorted(m / o for m, o in zip(many, one, strict=True))
+    figures[sides[1].label]["upload_ratio_low"] = ratios[0]
+    figures[sides[1].label]["upload_ratio_high"] = ratios[-1]
     for label, took in (await people_pages(sides)).items():
         figures[label]["people_page"] = took
         say(f"{label}: people page {took:.1f} ms")
@@ -669,6 +796,7 @@ async def measure(sides: list[Side], people: int) -> dict[str, dict[str, float]]
 UNITS = {
     "people_page": "ms",
     "upload": "ms",
+    "upload_cpu": "cpu-ms",
     "invitations_queued": "s",
     "weborder_approval": "ms",
 }
@@ -703,10 +831,11 @@ def brokers(count: int) -> Iterator[list[str]]:
 
 @contextlib.contextmanager
 def portal_side(
-    label: str, names: dict[str, str], content: bytes, tag: str, amqp_url: str
+    label: str, names: dict[str, str], samples: int, tag: str, amqp_url: str
 ) -> Iterator[Side]:
-    """A stack of the processes on these databases (a vhost of its own), its CJP admin, a
-    school whose budget holder set a password, and a provider with a key."""
+    """A stack of the processes on these databases (a vhost of its own), its CJP admin,
+    `samples` schools whose budget holders set a password (an empty roster per upload sample),
+    and a provider with a key."""
     from ck_devstack import Stack
     from ck_testkit.journeys import page_login, register_provider
 
@@ -733,17 +862,20 @@ def portal_side(
             )
             login.raise_for_status()
             admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
-            school = register_school(stack, admin, tag)
+            schools = [register_school(stack, admin, f"{tag}{n}") for n in range(samples)]
         with httpx.Client(base_url=stack.portal_url, timeout=30) as admin:
             page_login(admin, ADMIN_EMAIL, password)
             _, key = register_provider(admin, "Schaal Theater", "12345678")
-        yield Side(label, stack, school, key, dsn(names["budget"]), content)
+        yield Side(label, stack, schools[0], schools, key, names)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schools", type=int, default=60, help="schools on the loaded side")
     parser.add_argument("--people", type=int, default=50_000, help="people per school")
+    parser.add_argument(
+        "--uploads", type=int, default=UPLOADS, help="upload samples per side (a school each)"
+    )
     args = parser.parse_args()
     if args.schools < 2:
         parser.error("--schools: at least 2")
@@ -759,11 +891,12 @@ def main() -> None:
     try:
         with (
             brokers(2) as (one_url, many_url),
-            portal_side(one_label, one_names, roster_file(people, 21), "een", one_url) as one,
-            portal_side(many_label, many_names, roster_file(people, 22), "veel", many_url) as many,
+            portal_side(one_label, one_names, args.uploads, "een", one_url) as one,
+            portal_side(many_label, many_names, args.uploads, "veel", many_url) as many,
         ):
             loaded = asyncio.run(bulk_load(many_names, args.schools - 1, people))
-            figures = asyncio.run(measure([one, many], people))
+            files = [roster_file(people, 21 + n) for n in range(args.uploads)]
+            figures = asyncio.run(measure([one, many], files, people))
     finally:
         drop_databases(one_names)
         drop_databases(many_names)
@@ -775,6 +908,10 @@ def main() -> None:
         metric(f"scale_{name}_{many_label}", figures[many_label][name], unit)
         metric(f"scale_{name}_{one_label}", figures[one_label][name], unit)
         metric(f"scale_{name}_ratio", figures[many_label][name] / figures[one_label][name], "ratio")
+    # The spread of the upload ratio: the lowest and highest of the samples' pairs.
+    metric("scale_upload_samples", args.uploads, "uploads")
+    metric("scale_upload_ratio_low", figures[many_label]["upload_ratio_low"], "ratio")
+    metric("scale_upload_ratio_high", figures[many_label]["upload_ratio_high"], "ratio")
 
 
 if __name__ == "__main__":
