@@ -23,8 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_rpc import drop_postgres, postgres_database
-from benchkit import free_port, isolated_vhost, metric, python
+from benchkit import drop_postgres, free_port, isolated_vhost, metric, postgres_database, python
 
 CLIENTS = 50
 

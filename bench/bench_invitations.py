@@ -27,8 +27,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_roster_upload import budget_holder_session, wait_for_school
-from benchkit import cpu_seconds, isolated_vhost, median, metric, percentile
+from bench_roster_upload import budget_holder_session
+from benchkit import (
+    cpu_seconds,
+    isolated_vhost,
+    median,
+    metric,
+    percentile,
+    stack_pids,
+    timed_upload,
+    wait_for_school,
+)
 
 PEOPLE = int(os.environ.get("BENCH_INVITATIONS", "50000"))
 DEADLINE_SECONDS = 600
@@ -45,30 +54,10 @@ def roster_file() -> bytes:
     return student_xlsx(rows)
 
 
-def broker_pid() -> dict[str, int]:
-    """RabbitMQ's Erlang VM on this machine, when it is local."""
-    import subprocess
-
-    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True)
-    return {"rabbitmq": int(found.stdout.split()[0])} if found.stdout.strip() else {}
-
-
 def mails_in(directory: Path) -> int:
     from ck_notifier.smtp_sink import count_mails
 
     return count_mails(directory)
-
-
-async def upload(portal_url: str, school_id: str, token: str, content: bytes) -> None:
-    async with httpx.AsyncClient(base_url=portal_url, timeout=300) as http:
-        reply = await http.post(
-            f"/api/v1/schools/{school_id}/roster/students/upload",
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("leerlingen.xlsx", content)},
-            data={"confirmed": "true"},
-        )
-        reply.raise_for_status()
-        assert reply.json()["total"] == PEOPLE, reply.json()
 
 
 async def invite_all(
@@ -139,9 +128,9 @@ def main() -> None:
     ):
         school_id, token = budget_holder_session(stack)
         asyncio.run(wait_for_school(stack.portal_url, school_id, token))
-        asyncio.run(upload(stack.portal_url, school_id, token, content))
-        pids = {name: p.pid for name, p in stack.processes.items() if p.pid is not None}
-        pids.update(broker_pid())
+        done = asyncio.run(timed_upload(amqp_url, stack.portal_url, school_id, token, content))
+        assert done.reply["total"] == PEOPLE, done.reply
+        pids = stack_pids(stack)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         seconds, answered, latencies, answer = asyncio.run(
             invite_all(stack.portal_url, school_id, token, stack.mail_dir)

@@ -21,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_rpc import drop_postgres, postgres_database
-from benchkit import median, metric, percentile
+from benchkit import drop_postgres, median, metric, percentile, postgres_database
 
 ORDERS = 1_000
 WARM_UP = 5

@@ -23,8 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_rpc import drop_postgres, postgres_database
-from benchkit import cpu_seconds, free_port, isolated_vhost, metric, python, service_process
+from benchkit import (
+    cpu_seconds,
+    drop_postgres,
+    free_port,
+    isolated_vhost,
+    metric,
+    postgres_database,
+    python,
+    service_process,
+)
 from ck_notifier.smtp_sink import count_mails
 
 PER_EVENT = 500  # ck_contracts.notifier.MAX_MAILS_PER_EVENT

@@ -21,8 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_rpc import drop_postgres, postgres_database
-from benchkit import median, metric, percentile
+from benchkit import drop_postgres, median, metric, percentile, postgres_database
 
 PEOPLE = 50_000
 ROUNDS = 60

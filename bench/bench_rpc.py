@@ -20,11 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from benchkit import (
+    drop_postgres,
     free_port,
     isolated_vhost,
     median,
     metric,
     percentile,
+    postgres_database,
     python,
     service_process,
 )
@@ -108,37 +110,6 @@ async def bench_database_chain(amqp_url: str, label: str) -> None:
     metric(f"rpc_accounts_session_{label}_p50", median(latencies), "ms")
     metric(f"rpc_accounts_session_{label}_p99", percentile(latencies, 99), "ms")
     metric(f"rpc_accounts_session_{label}_in_flight", IN_FLIGHT, "requests")
-
-
-def postgres_database() -> str | None:
-    import subprocess
-    import uuid
-
-    name = f"ck_bench_{uuid.uuid4().hex[:8]}"
-    created = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'],
-        capture_output=True,
-        check=False,
-    )
-    return name if created.returncode == 0 else None
-
-
-def drop_postgres(name: str) -> None:
-    import subprocess
-
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qc",
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-        ],
-        check=False,
-        capture_output=True,
-    )
 
 
 def main() -> None:

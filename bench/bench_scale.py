@@ -13,10 +13,16 @@ template roster that the roster's own store.insert_people wrote, so keys, digest
 lower-cased shadows are what an upload makes; statuses, invitations, memberships, the budget's
 balances, ledger, debits, membership projection and allocations, the weborders' roster
 projection, member cards and 200 weborders with participants per school), then VACUUM
-ANALYZE as autovacuum would leave them. Then, on each portal's own school:
+ANALYZE as autovacuum would leave them and a CHECKPOINT (the load's dirty pages written before
+anything is measured). Then, on each portal's own school:
 
-  1. upload: POST .../roster/students/upload of a 50,000-row file into the empty roster, until
-     the reply arrived and RosterUploaded was published (one portal, then the other);
+  1. upload: POST .../roster/students/upload of a 50,000-row file into an empty roster, until
+     the reply arrived and RosterUploaded was published; UPLOADS samples per portal, each into
+     a school of its own (registered with the portal's first one), the same file on both
+     portals, which portal goes first alternating, the medians compared. Next to the wall time
+     the CPU seconds of the roster and its database backends and of the whole stack (the
+     figures to trust on a shared machine), and per sample the table counters (blocks read
+     and hit, sequential scans) of the roster, membership and weborders databases;
   2. people page: GET .../roster/students/people with a text filter and a sort through the
      gateway, 8 filter/sort combinations, median of ROUNDS each, the portals alternating;
   3. invitation run: POST .../roster/students/invitations {"all": true}, until the run's
@@ -37,8 +43,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,12 +57,29 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchkit import LOCAL_AMQP, isolated_vhost, median, metric
+from benchkit import (
+    School,
+    admin_client,
+    cpu_seconds,
+    create_admin,
+    create_database,
+    drop_database,
+    event_queue,
+    median,
+    metric,
+    on_shared_node,
+    private_vhosts,
+    register_school,
+    timed_upload,
+    wait_for_school,
+)
 
 DB_SERVICES = ("roster", "membership", "budget", "weborders")
 ADMIN_EMAIL = "scale@cjp.test"
 ROUNDS = 5  # per people-page query
 APPROVALS = 12
+UPLOADS = 5  # upload samples per side, each into an empty roster of a school of its own
+SETTLE = 12.0  # s before and after an upload: consumers done, table counters flushed (PG 15)
 # (query parameters) as a school types them into the list's filter boxes, with a sort.
 PAGE_QUERIES: list[dict[str, str]] = [
     {"achternaam": "jan", "sort": "voornaam"},
@@ -74,37 +95,18 @@ LOADED_NUMBER_BASE = 900_000  # school numbers of the bulk-loaded schools (the p
 
 
 # --- databases ---------------------------------------------------------------------------------
-def psql(sql: str, database: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def create_databases(run: str) -> dict[str, str]:
     """service -> database name; a prefix no test uses (tests: ck_test_*)."""
     names = {service: f"ck_scale_{run}_{service}" for service in DB_SERVICES}
     for name in names.values():
-        psql(f'CREATE DATABASE "{name}"')
+        if not create_database(name):
+            raise OSError(f"could not create {name}")
     return names
 
 
 def drop_databases(names: dict[str, str]) -> None:
     for name in names.values():
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qc",
-                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            ],
-            check=False,
-            capture_output=True,
-        )
+        drop_database(name)
 
 
 def dsn(name: str) -> str:
@@ -359,6 +361,19 @@ async def vacuum(url: str) -> None:
         await conn.close()
 
 
+async def checkpoint(url: str) -> None:
+    """Write the load's dirty pages now (the whole cluster: one CHECKPOINT), so that the
+    measurements after it do not pay for them, nor for the full-page images that the first
+    change of each page after a checkpoint costs while it is running."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def bulk_load(names: dict[str, str], count: int, people: int) -> float:
     """Load `count` schools into the four databases at once; the seconds it took."""
     schools = loaded_schools(count)
@@ -375,6 +390,8 @@ async def bulk_load(names: dict[str, str], count: int, people: int) -> float:
     )
     say("rows in, VACUUM ANALYZE")
     await asyncio.gather(*(vacuum(dsn(name)) for name in names.values()))
+    say("CHECKPOINT")
+    await checkpoint(dsn(names["roster"]))
     return time.perf_counter() - start
 
 
@@ -386,61 +403,19 @@ def _now() -> Any:
 
 # --- a school of the portal ----------------------------------------------------------------------
 @dataclass
-class School:
-    school_id: str
-    number: int
-    token: str  # the budget holder's bearer token
-
-
-@dataclass
 class Side:
     """One portal of the comparison: its stack, school and what it measures with."""
 
     label: str  # "1_school", "60_schools"
     stack: Any
-    school: School
+    school: School  # the school of the page, invitation and approval figures
+    upload_schools: list[School]  # one empty roster per upload sample; the first is `school`
     key: str  # a provider's API key
-    budget_url: str  # the budget database (asyncpg DSN)
-    content: bytes  # the roster file its school uploads
+    databases: dict[str, str]  # service -> database name
 
-
-def register_school(stack: Any, admin: httpx.Client, tag: str) -> School:
-    """The CJP admin registers a school (JSON API); its budget holder sets a password from the
-    welcome link, taken off the notifier's queue (no notifier runs here), and logs in."""
-    from bench_roster_upload import password_link_token
-    from ck_testkit.portal import csrf_from
-
-    email = f"budget-{tag}@scale.test"
-    password = secrets.token_urlsafe(16)
-    settings = {
-        "name": f"Schaal {tag} College",
-        "brin_codes": ["25LG"],
-        "locations": ["Haarlem"],
-        "duo_student_count": 50000,
-        "contacts": [],
-    }
-    school = admin.post(
-        "/api/v1/schools",
-        json={"settings": settings, "budget_holder": {"name": "Bea Budget", "email": email}},
-    )
-    school.raise_for_status()
-    token = password_link_token(stack.amqp_url)
-    with httpx.Client(base_url=stack.portal_url, timeout=30) as http:
-        page = http.get(f"/wachtwoord-instellen?token={token}")
-        http.post(
-            "/wachtwoord-instellen",
-            data={
-                "token": token,
-                "password": password,
-                "password_repeat": password,
-                "csrf_token": csrf_from(page.text),
-            },
-        ).raise_for_status()
-        login = http.post("/api/v1/auth/login", json={"email": email, "password": password})
-        login.raise_for_status()
-    return School(
-        str(school.json()["school_id"]), int(school.json()["school_number"]), login.json()["token"]
-    )
+    @property
+    def budget_url(self) -> str:
+        return dsn(self.databases["budget"])
 
 
 def roster_file(people: int, seed: int) -> bytes:
@@ -454,52 +429,87 @@ def roster_file(people: int, seed: int) -> bytes:
     return student_xlsx(rows)
 
 
-async def wait_for_school(portal_url: str, school: School) -> None:
-    async with httpx.AsyncClient(base_url=portal_url, timeout=30) as http:
-        for _ in range(300):
-            reply = await http.get(
-                f"/api/v1/schools/{school.school_id}/roster/students/people",
-                headers={"Authorization": f"Bearer {school.token}"},
+# --- what an upload read: PostgreSQL's table counters ---------------------------------------------
+IO_SERVICES = ("roster", "membership", "weborders")
+# Per table: sequential scans and the rows they read, index scans, blocks read (not in shared
+# buffers) and hit, heap and indexes together.
+TABLE_IO = (
+    "SELECT relname, s.seq_scan, s.seq_tup_read, coalesce(s.idx_scan, 0), "
+    "coalesce(io.heap_blks_read, 0) + coalesce(io.idx_blks_read, 0), "
+    "coalesce(io.heap_blks_hit, 0) + coalesce(io.idx_blks_hit, 0) "
+    "FROM pg_stat_user_tables AS s JOIN pg_statio_user_tables AS io USING (relid, relname)"
+)
+Counters = dict[tuple[str, str], tuple[int, ...]]
+
+
+async def tables_io(databases: dict[str, str]) -> Counters:
+    """(service, table) -> (seq scans, rows they read, index scans, blocks read, blocks hit)."""
+    import asyncpg
+
+    counters: Counters = {}
+    for service in IO_SERVICES:
+        conn = await asyncpg.connect(dsn(databases[service]))
+        try:
+            for row in await conn.fetch(TABLE_IO):
+                counters[(service, row[0])] = tuple(int(v) for v in row[1:])
+        finally:
+            await conn.close()
+    return counters
+
+
+def io_delta(before: Counters, after: Counters) -> str:
+    """Per service the blocks read and hit, and every table a sequential scan read rows of."""
+    parts = []
+    for service in IO_SERVICES:
+        read = hit = 0
+        scans = []
+        for (svc, table), values in after.items():
+            if svc != service:
+                continue
+            old = before.get((svc, table), (0,) * len(values))
+            seq, rows, _, blocks_read, blocks_hit = (
+                a - b for a, b in zip(values, old, strict=True)
             )
-            if reply.status_code == 200:
-                return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the roster service never heard of the school")
+            read, hit = read + blocks_read, hit + blocks_hit
+            if rows:
+                scans.append(f"{table} seq {seq}x {rows} rows")
+        parts.append(f"{service} read {read} hit {hit}" + "".join(f", {s}" for s in scans))
+    return "; ".join(parts)
 
 
-async def event_queue(channel: Any, *routing_keys: str) -> Any:
-    queue = await channel.declare_queue(exclusive=True)
-    for key in routing_keys:
-        await queue.bind("cultuurkaart.events", routing_key=key)
-    return queue
+async def cpu_used(side: Side, components: tuple[str, ...]) -> dict[int, float]:
+    """pid -> CPU seconds so far of these processes of the side's stack and of the PostgreSQL
+    backends on their databases (same machine: /proc): an upload's CPU wherever it is spent."""
+    import asyncpg
+
+    pids = [side.stack.processes[name].pid for name in components]
+    databases = [side.databases[name] for name in components if name in side.databases]
+    conn = await asyncpg.connect(dsn(side.databases["roster"]))
+    try:
+        pids += [
+            row[0]
+            for row in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) "
+                "AND pid <> pg_backend_pid()",
+                databases,
+            )
+        ]
+    finally:
+        await conn.close()
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            used[pid] = cpu_seconds(pid)
+    return used
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between the two readings (a backend that ended in between is not counted:
+    the roster's pool keeps its connections)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 # --- the four measurements ---------------------------------------------------------------------
-async def upload(
-    amqp_url: str, portal_url: str, school: School, content: bytes, people: int
-) -> float:
-    """ms from the request until the reply and RosterUploaded."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        queue = await event_queue(await connection.channel(), "roster.roster.uploaded")
-        async with httpx.AsyncClient(base_url=portal_url, timeout=600) as http:
-            start = time.perf_counter()
-            reply = await http.post(
-                f"/api/v1/schools/{school.school_id}/roster/students/upload",
-                headers={"Authorization": f"Bearer {school.token}"},
-                files={"file": ("leerlingen.xlsx", content)},
-                data={"confirmed": "true"},
-            )
-            reply.raise_for_status()
-            async with queue.iterator(no_ack=True) as messages:
-                async for message in messages:
-                    if json.loads(message.body).get("school_id") == school.school_id:
-                        break
-            elapsed = time.perf_counter() - start
-        assert reply.json()["total"] == people, reply.json()
-        return elapsed * 1000
-
-
 async def people_pages(sides: list[Side]) -> dict[str, float]:
     """Median ms of the filtered, sorted first page over every query, ROUNDS each, the two
     portals' requests alternating (which goes first alternates too)."""
@@ -641,18 +651,59 @@ def say(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
 
 
-async def measure(sides: list[Side], people: int) -> dict[str, dict[str, float]]:
-    """label -> figure -> value. The one-off measurements (upload, invitation run) run one
-    portal after the other, the others alternate between the portals."""
+async def uploads(
+    sides: list[Side], files: list[bytes], people: int
+) -> dict[str, dict[str, list[float]]]:
+    """figure -> label -> the samples: "upload" ms until RosterUploaded, "upload_cpu" cpu-ms of
+    the roster process and its database's backends meanwhile, "upload_cpu_all" cpu-ms of every
+    process of the side's stack and every backend on its databases from the request until the
+    other services' consumers were done (SETTLE after it). Sample i is file i into the side's
+    i-th empty roster, the same file on both sides, which side goes first alternating. The
+    roster, membership and weborders databases' table counters are printed per sample."""
+    figures: dict[str, dict[str, list[float]]] = {
+        figure: {side.label: [] for side in sides}
+        for figure in ("upload", "upload_cpu", "upload_cpu_all")
+    }
+    for index, content in enumerate(files):
+        for side in sides if index % 2 == 0 else sides[::-1]:
+            school = side.upload_schools[index]
+            await wait_for_school(side.stack.portal_url, school.school_id, school.token)
+            await asyncio.sleep(SETTLE)
+            before = await tables_io(side.databases)
+            roster, everything = await cpu_used(side, ("roster",)), await cpu_used(side, COMPONENTS)
+            done = await timed_upload(
+                side.stack.amqp_url, side.stack.portal_url, school.school_id, school.token, content
+            )
+            assert done.reply["total"] == people, done.reply
+            roster_cpu = cpu_delta(roster, await cpu_used(side, ("roster",)))
+            await asyncio.sleep(SETTLE)
+            all_cpu = cpu_delta(everything, await cpu_used(side, COMPONENTS))
+            figures["upload"][side.label].append(done.seconds * 1000)
+            figures["upload_cpu"][side.label].append(roster_cpu * 1000)
+            figures["upload_cpu_all"][side.label].append(all_cpu * 1000)
+            read = io_delta(before, await tables_io(side.databases))
+            say(
+                f"{side.label}: upload {index + 1} {done.seconds * 1000:.0f} ms "
+                f"(reply {done.replied * 1000:.0f}), roster {roster_cpu:.2f} cpu-s, "
+                f"all {all_cpu:.2f} cpu-s; {read}"
+            )
+    return figures
+
+
+async def measure(
+    sides: list[Side], files: list[bytes], people: int
+) -> dict[str, dict[str, float]]:
+    """label -> figure -> value. The invitation run goes one portal after the other, the
+    others alternate between the portals."""
     figures: dict[str, dict[str, float]] = {side.label: {} for side in sides}
-    for side in sides:
-        await wait_for_school(side.stack.portal_url, side.school)
-    for side in sides:
-        took = await upload(
-            side.stack.amqp_url, side.stack.portal_url, side.school, side.content, people
-        )
-        figures[side.label]["upload"] = took
-        say(f"{side.label}: upload {took:.0f} ms")
+    samples = await uploads(sides, files, people)
+    for figure, values in samples.items():
+        for label, taken in values.items():
+            figures[label][figure] = median(taken)
+    one, many = (samples["upload"][side.label] for side in sides)
+    ratios = sorted(m / o for m, o in zip(many, one, strict=True))
+    figures[sides[1].label]["upload_ratio_low"] = ratios[0]
+    figures[sides[1].label]["upload_ratio_high"] = ratios[-1]
     for label, took in (await people_pages(sides)).items():
         figures[label]["people_page"] = took
         say(f"{label}: people page {took:.1f} ms")
@@ -669,6 +720,8 @@ async def measure(sides: list[Side], people: int) -> dict[str, dict[str, float]]
 UNITS = {
     "people_page": "ms",
     "upload": "ms",
+    "upload_cpu": "cpu-ms",
+    "upload_cpu_all": "cpu-ms",
     "invitations_queued": "s",
     "weborder_approval": "ms",
 }
@@ -681,32 +734,12 @@ COMPONENTS = ("accounts", "roster", "membership", "budget", "weborders", "gatewa
 
 
 @contextlib.contextmanager
-def brokers(count: int) -> Iterator[list[str]]:
-    """`count` AMQP URLs, each a vhost of its own: on a private RabbitMQ node when this machine
-    can start one (ck_testkit.rabbit_node; the shared node on 5672 carries every test run and
-    helper, and a stall there would stall the figures), else on the shared node."""
-    from ck_testkit import rabbit_node
-
-    if not rabbit_node.available():
-        with contextlib.ExitStack() as exits:
-            yield [exits.enter_context(isolated_vhost()) for _ in range(count)]
-        return
-    with rabbit_node.PrivateRabbit() as rabbit:
-        urls = []
-        for n in range(count):
-            vhost = f"ck-scale-{n}"
-            rabbit.ctl("add_vhost", vhost)
-            rabbit.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-            urls.append(rabbit.amqp_url + vhost)
-        yield urls
-
-
-@contextlib.contextmanager
 def portal_side(
-    label: str, names: dict[str, str], content: bytes, tag: str, amqp_url: str
+    label: str, names: dict[str, str], samples: int, tag: str, amqp_url: str
 ) -> Iterator[Side]:
-    """A stack of the processes on these databases (a vhost of its own), its CJP admin, a
-    school whose budget holder set a password, and a provider with a key."""
+    """A stack of the processes on these databases (a vhost of its own), its CJP admin,
+    `samples` schools whose budget holders set a password (an empty roster per upload sample),
+    and a provider with a key."""
     from ck_devstack import Stack
     from ck_testkit.journeys import page_login, register_provider
 
@@ -720,30 +753,30 @@ def portal_side(
             database_urls=urls,
             components=COMPONENTS,
             env=quiet,
-            broker_users=amqp_url.startswith(LOCAL_AMQP),  # users on the shared node only
+            broker_users=on_shared_node(amqp_url),  # users (rabbitmqctl) on the shared node only
         ) as stack,
     ):
-        password = secrets.token_urlsafe(16)
-        stack.run_command(
-            "accounts", "create-admin", "--email", ADMIN_EMAIL, input_text=password + "\n"
-        )
-        with httpx.Client(base_url=stack.portal_url, timeout=30) as admin:
-            login = admin.post(
-                "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password}
-            )
-            login.raise_for_status()
-            admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
-            school = register_school(stack, admin, tag)
+        password = create_admin(stack, ADMIN_EMAIL)
+        with admin_client(stack, ADMIN_EMAIL, password) as admin:
+            schools = [
+                register_school(
+                    stack, admin, f"Schaal {tag}{n} College", f"budget-{tag}{n}@scale.test"
+                )
+                for n in range(samples)
+            ]
         with httpx.Client(base_url=stack.portal_url, timeout=30) as admin:
             page_login(admin, ADMIN_EMAIL, password)
             _, key = register_provider(admin, "Schaal Theater", "12345678")
-        yield Side(label, stack, school, key, dsn(names["budget"]), content)
+        yield Side(label, stack, schools[0], schools, key, names)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schools", type=int, default=60, help="schools on the loaded side")
     parser.add_argument("--people", type=int, default=50_000, help="people per school")
+    parser.add_argument(
+        "--uploads", type=int, default=UPLOADS, help="upload samples per side (a school each)"
+    )
     args = parser.parse_args()
     if args.schools < 2:
         parser.error("--schools: at least 2")
@@ -753,17 +786,18 @@ def main() -> None:
     try:
         one_names = create_databases(f"{run}_one")
         many_names = create_databases(f"{run}_many")
-    except (OSError, subprocess.CalledProcessError):
+    except OSError:
         print("no PostgreSQL: skipped", file=sys.stderr)
         return
     try:
         with (
-            brokers(2) as (one_url, many_url),
-            portal_side(one_label, one_names, roster_file(people, 21), "een", one_url) as one,
-            portal_side(many_label, many_names, roster_file(people, 22), "veel", many_url) as many,
+            private_vhosts(2, "ck-scale") as (one_url, many_url),
+            portal_side(one_label, one_names, args.uploads, "een", one_url) as one,
+            portal_side(many_label, many_names, args.uploads, "veel", many_url) as many,
         ):
             loaded = asyncio.run(bulk_load(many_names, args.schools - 1, people))
-            figures = asyncio.run(measure([one, many], people))
+            files = [roster_file(people, 21 + n) for n in range(args.uploads)]
+            figures = asyncio.run(measure([one, many], files, people))
     finally:
         drop_databases(one_names)
         drop_databases(many_names)
@@ -775,6 +809,10 @@ def main() -> None:
         metric(f"scale_{name}_{many_label}", figures[many_label][name], unit)
         metric(f"scale_{name}_{one_label}", figures[one_label][name], unit)
         metric(f"scale_{name}_ratio", figures[many_label][name] / figures[one_label][name], "ratio")
+    # The spread of the upload ratio: the lowest and highest of the samples' pairs.
+    metric("scale_upload_samples", args.uploads, "uploads")
+    metric("scale_upload_ratio_low", figures[many_label]["upload_ratio_low"], "ratio")
+    metric("scale_upload_ratio_high", figures[many_label]["upload_ratio_high"], "ratio")
 
 
 if __name__ == "__main__":

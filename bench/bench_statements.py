@@ -26,8 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_rpc import drop_postgres, postgres_database
-from benchkit import metric
+from benchkit import drop_postgres, metric, postgres_database
 
 PROVIDERS = 1_200
 LINES = 100_000

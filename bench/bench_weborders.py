@@ -52,7 +52,7 @@ from ck_runtime.clock import SystemClock, amsterdam_today
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_gateway import bare_baseline
-from benchkit import cpu_seconds, isolated_vhost, metric, percentile
+from benchkit import cpu_seconds, isolated_vhost, metric, percentile, stack_pids
 
 CLIENTS = 50
 DURATION = os.environ.get("BENCH_WEBORDERS_DURATION", "20s")
@@ -175,13 +175,6 @@ def wait_until_known(portal_url: str, key: str, body: str) -> None:
 
 
 # --- run 1: saturation with wrk -----------------------------------------------------------------
-def rabbit_pid() -> int | None:
-    """RabbitMQ's Erlang VM on this machine, when it is local."""
-    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True)
-    pids = [int(p) for p in found.stdout.split()]
-    return pids[0] if pids else None
-
-
 def saturate(
     portal_url: str, key: str, body: str, run: str, duration: str = DURATION
 ) -> tuple[float, float, float, int]:
@@ -339,9 +332,7 @@ def saturate_with_cpu(enabled: bool) -> tuple[float, float]:
         body = weborder_body(school_number)
         wait_until_known(stack.portal_url, key, body)
         saturate(stack.portal_url, key, body, "warm", "5s")
-        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
-        if (beam := rabbit_pid()) is not None:
-            pids["rabbitmq"] = beam
+        pids = stack_pids(stack)
         before = sum(cpu_seconds(pid) for pid in pids.values())
         rps, _p50, _p99, total = saturate(stack.portal_url, key, body, "run")
         spent = sum(cpu_seconds(pid) for pid in pids.values()) - before
@@ -388,9 +379,7 @@ def main() -> None:
         wait_until_known(stack.portal_url, key, body)
         saturate(stack.portal_url, key, body, "warm", "5s")  # connections, caches, SQLite pages
 
-        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
-        if (beam := rabbit_pid()) is not None:
-            pids["rabbitmq"] = beam
+        pids = stack_pids(stack)
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         rps, p50, p99, total = saturate(stack.portal_url, key, body, "run")
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -422,13 +411,6 @@ def main() -> None:
 # In turns, each mode as often first as second (a drifting machine affects both alike).
 TRACING_ROUNDS = ("off", "on", "on", "off") * 3
 TRACING_DURATION = os.environ.get("BENCH_TRACING_DURATION", "12s")
-
-
-def stack_pids(stack: Any) -> dict[str, int]:
-    pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
-    if (beam := rabbit_pid()) is not None:
-        pids["rabbitmq"] = beam
-    return pids
 
 
 def tracing_cost() -> None:
