@@ -60,7 +60,13 @@ TARGETS: tuple[Target, ...] = (
     Target("weborders_create_vs_bare_fastapi", ">=", 0.08, "throughput vs bare FastAPI"),
     Target("notifier_*_cpu_per_mail", "<=", 300, "notifier CPU per mail (us)"),
     Target("invitations_all_mails_accepted", "<=", 30, "50k invitations (s)"),
-    Target("scale_*_ratio", "<=", 1.2, "60 schools vs 1"),
+    Target("scale_people_page_ratio", "<=", 1.2, "60 schools vs 1"),
+    Target("scale_invitations_queued_ratio", "<=", 1.2, "60 schools vs 1"),
+    Target("scale_weborder_approval_ratio", "<=", 1.2, "60 schools vs 1"),
+    # The upload in CPU (the whole stack's, per upload, median of five each side): its wall
+    # ratio is decided by how loaded the two cores are during each pair (seen: 0.59-1.83 in
+    # one run, medians 1.36 and 0.81 in two), its CPU ratio by the code (0.99-1.05).
+    Target("scale_upload_cpu_all_ratio", "<=", 1.2, "60 schools vs 1 (upload CPU)"),
 )
 
 

@@ -95,10 +95,12 @@ def test_main_reads_logs_and_writes_the_json(
     summary: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = tmp_path / "bench_scale.log"
-    log.write_text("metric scale_upload_ratio 1.3 ratio\n")
+    log.write_text(
+        "metric scale_upload_ratio 1.3 ratio\nmetric scale_upload_cpu_all_ratio 1.3 ratio\n"
+    )
     out = tmp_path / "results" / "latest.json"
     assert summary.main(["--json", str(out), str(log)]) == 0
     document = json.loads(out.read_text())
     assert document["metrics"]["scale_upload_ratio"]["bench"] == "bench_scale"
     printed = capsys.readouterr().out
-    assert "scale_upload_ratio" in printed and "NO" in printed
+    assert "scale_upload_cpu_all_ratio" in printed and "NO" in printed
