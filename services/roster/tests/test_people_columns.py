@@ -8,6 +8,7 @@ import random
 import re
 
 import pytest
+from ck_contracts.bounds import NEEDS_CLEANING
 from ck_contracts.roster import PersonFields, RosterKind
 from ck_roster.domain import matching, rules
 from ck_roster.domain.people import COLUMN_FIELDS, People
@@ -16,6 +17,7 @@ from ck_roster.domain.validation import (
     _WHOLE_MOBILE,
     _misses,
     _pattern_misses,
+    needs_cleaning,
     validate,
 )
 from ck_roster.store import field_columns, field_row
@@ -182,3 +184,13 @@ def test_a_re_upload_plans_from_columns_as_from_objects() -> None:
     assert by_columns.removed == by_objects.removed
     assert list(by_columns.kept[1:3]) == list(by_objects.kept[1:3])
     assert len(by_columns.changed) >= 10 and len(by_columns.removed) == 5
+
+
+def test_the_quick_look_for_text_to_clean_agrees_with_the_contract() -> None:
+    """needs_cleaning (bytes for Latin-1 text) says what NEEDS_CLEANING says, for every
+    Latin-1 character, the forbidden ones beyond it and text mixing both."""
+    characters = [chr(c) for c in range(0x200)] + ["\u2028", "\u202a", "\u2069", "\ufffe", "€"]
+    for char in characters:
+        for text in (char, f"Anna {char} de Vries", f"é{char}"):
+            assert needs_cleaning(text) is (NEEDS_CLEANING.search(text) is not None), repr(text)
+    assert not needs_cleaning("") and not needs_cleaning("Zoë Çelik-Ångström")
