@@ -108,9 +108,9 @@ def test_an_address_with_a_line_break_inside_is_still_refused() -> None:
 async def test_columns_stored_in_batches_two_batches_and_one_row(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Nine people in batches of four (two whole batches and one row): every row stored with
-    the values of its PersonFields, the progress told after every batch, on SQLite and
-    PostgreSQL."""
+    """Nine people in batches of four (two whole batches and one row; on SQLite a batch is an
+    INSERT of three rows and one of one): every row stored with the values of its
+    PersonFields, the progress told after every batch, on SQLite and PostgreSQL."""
     import uuid
 
     from ck_roster import store
@@ -123,6 +123,8 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
     from sqlalchemy import select, text
 
     monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    # SQLite: a batch of four as one INSERT of three rows and one of a single row.
+    monkeypatch.setattr(store, "SQLITE_ROWS_PER_INSERT", 3)
     people = people_of(rosters.student_rows(9, seed=15))
     await upgrade_async("roster", database_url)
     db = Database(database_url)
@@ -151,7 +153,14 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
         async with db.read() as session:
             stored = (await session.execute(select(*columns))).all()
+            meta = (
+                await session.execute(
+                    select(people_table.c.id, people_table.c.school_id, people_table.c.status)
+                )
+            ).all()
         assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
+        assert len({row.id for row in meta}) == 9
+        assert {(row.school_id, row.status) for row in meta} == {(school, "nieuw")}
     finally:
         await db.dispose()
 
