@@ -20,7 +20,7 @@ import gc
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any, TypeVar
 from uuid import UUID
@@ -317,20 +317,21 @@ async def insert_people(
         for start in range(0, len(rows), INSERT_BATCH):
             batch = rows[start : start + INSERT_BATCH]
             size = len(batch)
-            params = list(
+            params = statements(
                 zip(
                     ids[start : start + INSERT_BATCH],
                     *(repeat(value, size) for value in head),
                     *field_columns(batch),
                     *(repeat(value, size) for value in tail),
                     strict=True,
-                )
+                ),
+                size,
             )
             if running is not None:
                 await running
                 if progress is not None:
                     await progress(already + start)
-            running = asyncio.create_task(_execute_all(connection, statements(params)))
+            running = asyncio.create_task(_execute_all(connection, params))
             await asyncio.sleep(0)  # hand it to the driver before the next batch is made
         if running is not None:
             await running
@@ -344,38 +345,38 @@ async def insert_people(
     return ids
 
 
-Statements = Callable[[list[tuple[Any, ...]]], list[tuple[str, list[tuple[Any, ...]]]]]
+Params = list[tuple[Any, ...]]
+# A batch's rows (an iterator of row tuples, and how many) as statements and their parameters.
+Statements = Callable[[Iterator[tuple[Any, ...]], int], list[tuple[str, Params]]]
 
 
 def _one_statement(sql: str) -> Statements:
     """A batch as one executemany of the one-row INSERT (asyncpg pipelines it itself)."""
-    return lambda params: [(sql, params)]
+    return lambda rows, size: [(sql, list(rows))]
 
 
 def _sqlite_multirow(sql: str) -> Statements:
     """A batch as executemany of an INSERT of SQLITE_ROWS_PER_INSERT rows (their values in one
-    flat tuple each), the rest of the batch row by row."""
+    flat tuple each, made straight from the rows), the rest of the batch row by row."""
     per = SQLITE_ROWS_PER_INSERT
     head, values, row = sql.partition(" VALUES ")
     multirow = head + values + ", ".join(repeat(row, per))
 
-    def statements(params: list[tuple[Any, ...]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        whole = len(params) // per * per
-        done: list[tuple[str, list[tuple[Any, ...]]]] = []
-        if whole and per > 1:
-            flat = [tuple(chain.from_iterable(params[i : i + per])) for i in range(0, whole, per)]
-            done.append((multirow, flat))
-        else:
-            whole = 0
-        if whole < len(params):
-            done.append((sql, params[whole:]))
+    def statements(rows: Iterator[tuple[Any, ...]], size: int) -> list[tuple[str, Params]]:
+        done: list[tuple[str, Params]] = []
+        if per > 1 and size >= per:
+            flat = chain.from_iterable
+            done.append((multirow, [tuple(flat(islice(rows, per))) for _ in range(size // per)]))
+        rest = list(rows)
+        if rest:
+            done.append((sql, rest))
         return done
 
     return statements
 
 
 async def _execute_all(
-    connection: AsyncConnection, statements: list[tuple[str, list[tuple[Any, ...]]]]
+    connection: AsyncConnection, statements: list[tuple[str, Params]]
 ) -> None:
     for sql, params in statements:
         await connection.exec_driver_sql(sql, params)
