@@ -176,11 +176,11 @@ async def wait_for_school(portal_url: str, school_id: str, token: str) -> None:
     raise RuntimeError("the roster service never heard of the school")
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
 
 
 def main() -> None:
@@ -211,6 +211,8 @@ def main() -> None:
         pid = stack.processes["roster"].pid
         gateway_pid = stack.processes["gateway"].pid
         assert pid is not None and gateway_pid is not None
+        # The roster process at rest, before any file: what the uploads' peak stands on.
+        metric("roster_upload_rest_rss", peak_rss_mb(pid, "VmRSS"), "MB")
         for label, content, expect_added in (
             ("empty", first, ROWS),
             ("1pct_changed", second, CHANGED),

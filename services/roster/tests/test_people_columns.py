@@ -145,9 +145,11 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
             outcome = await apply_upload(
                 session, school, RosterKind.STUDENTS, people, clocks.now(), progress
             )
-            if db.sqlite:  # the upload's small page cache is the connection's own again
+            if db.sqlite:  # the upload's small page cache and no map: the connection's own again
                 cache = await session.execute(text("PRAGMA cache_size"))
                 assert cache.scalar() == -65536
+                mapped = await session.execute(text("PRAGMA mmap_size"))
+                assert mapped.scalar() == 268435456
         assert (outcome.added, outcome.total) == (9, 9)
         assert told == [0, 4, 8, 9]
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]

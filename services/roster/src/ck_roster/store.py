@@ -188,7 +188,10 @@ async def replace_roster(
 # dirties about 30 MB of pages, which stayed in that cache until the transaction ended: 30 MB
 # more resident memory at the upload's peak, for no gain (the pages go to the WAL at the
 # commit either way). With a small cache they go to the WAL while the upload writes; the CPU
-# of the upload measured the same (bench/profile_roster_upload.py).
+# of the upload measured the same (bench/profile_roster_upload.py). Memory-mapped reads are off
+# for the upload too: a re-upload reads the whole roster (its keys, the rows it deletes), and
+# every page of the file it touched through the map counted in the process's resident memory
+# (~30 MB at 50,000 people; read() into the small cache measured the same CPU).
 UPLOAD_PAGE_CACHE_KIB = 4096
 
 
@@ -199,12 +202,15 @@ async def _small_page_cache(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     before = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
+    mapped = (await connection.exec_driver_sql("PRAGMA mmap_size")).scalar()
     await connection.exec_driver_sql(f"PRAGMA cache_size=-{UPLOAD_PAGE_CACHE_KIB}")
+    await connection.exec_driver_sql("PRAGMA mmap_size=0")
     try:
         yield
     finally:
         with contextlib.suppress(Exception):  # a broken connection is discarded anyway
             await connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+            await connection.exec_driver_sql(f"PRAGMA mmap_size={int(mapped or 0)}")
 
 
 async def _replace_roster(
@@ -375,9 +381,7 @@ def _sqlite_multirow(sql: str) -> Statements:
     return statements
 
 
-async def _execute_all(
-    connection: AsyncConnection, statements: list[tuple[str, Params]]
-) -> None:
+async def _execute_all(connection: AsyncConnection, statements: list[tuple[str, Params]]) -> None:
     for sql, params in statements:
         await connection.exec_driver_sql(sql, params)
 
