@@ -205,3 +205,23 @@ def test_the_quick_look_for_text_to_clean_agrees_with_the_contract() -> None:
         for text in (char, f"Anna {char} de Vries", f"é{char}"):
             assert needs_cleaning(text) is (NEEDS_CLEANING.search(text) is not None), repr(text)
     assert not needs_cleaning("") and not needs_cleaning("Zoë Çelik-Ångström")
+
+
+def test_the_possessive_patterns_accept_what_the_plain_ones_did() -> None:
+    """rules.EMAIL and the whole-column patterns are possessive (no giving back); every
+    string of up to six characters of a small alphabet is judged as the plain patterns
+    judged it."""
+    import itertools
+
+    plain = r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"
+    plain_email = re.compile(plain)
+    plain_whole = re.compile(f"(?:{plain})?(?:\n(?:{plain})?)*")
+    for length in range(7):
+        for letters in itertools.product("a@. \né", repeat=length):
+            text = "".join(letters)
+            assert (rules.EMAIL.fullmatch(text) is None) is (plain_email.fullmatch(text) is None), (
+                repr(text)
+            )
+            assert (_WHOLE_EMAIL.fullmatch(text) is None) is (
+                plain_whole.fullmatch(text) is None
+            ), repr(text)
