@@ -102,6 +102,8 @@ def main() -> None:
         pid = stack.processes["roster"].pid
         gateway_pid = stack.processes["gateway"].pid
         assert pid is not None and gateway_pid is not None
+        # The roster process at rest, before any file: what the uploads' peak stands on.
+        metric("roster_upload_rest_rss", peak_rss_mb(pid, "VmRSS"), "MB")
         for label, content, expect_added in (
             ("empty", first, ROWS),
             ("1pct_changed", second, CHANGED),

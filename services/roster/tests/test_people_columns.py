@@ -8,6 +8,7 @@ import random
 import re
 
 import pytest
+from ck_contracts.bounds import NEEDS_CLEANING
 from ck_contracts.roster import PersonFields, RosterKind
 from ck_roster.domain import matching, rules
 from ck_roster.domain.people import COLUMN_FIELDS, People
@@ -16,6 +17,7 @@ from ck_roster.domain.validation import (
     _WHOLE_MOBILE,
     _misses,
     _pattern_misses,
+    needs_cleaning,
     validate,
 )
 from ck_roster.store import field_columns, field_row
@@ -106,9 +108,9 @@ def test_an_address_with_a_line_break_inside_is_still_refused() -> None:
 async def test_columns_stored_in_batches_two_batches_and_one_row(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Nine people in batches of four (two whole batches and one row): every row stored with
-    the values of its PersonFields, the progress told after every batch, on SQLite and
-    PostgreSQL."""
+    """Nine people in batches of four (two whole batches and one row; on SQLite a batch is an
+    INSERT of three rows and one of one): every row stored with the values of its
+    PersonFields, the progress told after every batch, on SQLite and PostgreSQL."""
     import uuid
 
     from ck_roster import store
@@ -121,6 +123,8 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
     from sqlalchemy import select, text
 
     monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    # SQLite: a batch of four as one INSERT of three rows and one of a single row.
+    monkeypatch.setattr(store, "SQLITE_ROWS_PER_INSERT", 3)
     people = people_of(rosters.student_rows(9, seed=15))
     await upgrade_async("roster", database_url)
     db = Database(database_url)
@@ -141,15 +145,24 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
             outcome = await apply_upload(
                 session, school, RosterKind.STUDENTS, people, clocks.now(), progress
             )
-            if db.sqlite:  # the upload's small page cache is the connection's own again
+            if db.sqlite:  # the upload's small page cache and no map: the connection's own again
                 cache = await session.execute(text("PRAGMA cache_size"))
                 assert cache.scalar() == -65536
+                mapped = await session.execute(text("PRAGMA mmap_size"))
+                assert mapped.scalar() == 268435456
         assert (outcome.added, outcome.total) == (9, 9)
         assert told == [0, 4, 8, 9]
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
         async with db.read() as session:
             stored = (await session.execute(select(*columns))).all()
+            meta = (
+                await session.execute(
+                    select(people_table.c.id, people_table.c.school_id, people_table.c.status)
+                )
+            ).all()
         assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
+        assert len({row.id for row in meta}) == 9
+        assert {(row.school_id, row.status) for row in meta} == {(school, "nieuw")}
     finally:
         await db.dispose()
 
@@ -182,3 +195,33 @@ def test_a_re_upload_plans_from_columns_as_from_objects() -> None:
     assert by_columns.removed == by_objects.removed
     assert list(by_columns.kept[1:3]) == list(by_objects.kept[1:3])
     assert len(by_columns.changed) >= 10 and len(by_columns.removed) == 5
+
+
+def test_the_quick_look_for_text_to_clean_agrees_with_the_contract() -> None:
+    """needs_cleaning (bytes for Latin-1 text) says what NEEDS_CLEANING says, for every
+    Latin-1 character, the forbidden ones beyond it and text mixing both."""
+    characters = [chr(c) for c in range(0x200)] + ["\u2028", "\u202a", "\u2069", "\ufffe", "€"]
+    for char in characters:
+        for text in (char, f"Anna {char} de Vries", f"é{char}"):
+            assert needs_cleaning(text) is (NEEDS_CLEANING.search(text) is not None), repr(text)
+    assert not needs_cleaning("") and not needs_cleaning("Zoë Çelik-Ångström")
+
+
+def test_the_possessive_patterns_accept_what_the_plain_ones_did() -> None:
+    """rules.EMAIL and the whole-column patterns are possessive (no giving back); every
+    string of up to six characters of a small alphabet is judged as the plain patterns
+    judged it."""
+    import itertools
+
+    plain = r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"
+    plain_email = re.compile(plain)
+    plain_whole = re.compile(f"(?:{plain})?(?:\n(?:{plain})?)*")
+    for length in range(7):
+        for letters in itertools.product("a@. \né", repeat=length):
+            text = "".join(letters)
+            assert (rules.EMAIL.fullmatch(text) is None) is (plain_email.fullmatch(text) is None), (
+                repr(text)
+            )
+            assert (_WHOLE_EMAIL.fullmatch(text) is None) is (
+                plain_whole.fullmatch(text) is None
+            ), repr(text)

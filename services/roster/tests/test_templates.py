@@ -67,3 +67,17 @@ def test_filled_template_validates(kind: RosterKind) -> None:
     assert result.report.ok, result.report.errors[:3]
     assert result.report.count == 25
     assert result.people[0].voornaam == rows[0][0]
+
+
+def test_the_service_loads_openpyxl_only_when_a_file_is_written() -> None:
+    """openpyxl (~8 MB of modules) is imported by the first template or export, not by the
+    service's start: the roster's resident memory at rest (issue 15)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, ck_roster.app; assert 'openpyxl' not in sys.modules; "
+        "from ck_roster.templates import template_xlsx; from ck_contracts.roster import "
+        "RosterKind; template_xlsx(RosterKind.STUDENTS); assert 'openpyxl' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from ck_contracts.roster import MembershipStatus, RosterKind
 from ck_runtime.spreadsheets import cell_text
-from openpyxl import Workbook
 
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 
@@ -63,7 +62,11 @@ def export_filename(kind: RosterKind, school_number: int, now: datetime) -> str:
 
 
 def export_xlsx(kind: RosterKind, rows: Iterable[Sequence[Any]]) -> bytes:
-    """The rows as an .xlsx in openpyxl's write-only mode (streams, no cell objects kept)."""
+    """The rows as an .xlsx in openpyxl's write-only mode (streams, no cell objects kept).
+    openpyxl is imported here, on the first export or template: ~8 MB of modules the
+    resting service does not otherwise hold."""
+    from openpyxl import Workbook
+
     columns = EXPORT_COLUMNS[kind]
     status_at = [name for name, _ in columns].index("status")
     book = Workbook(write_only=True)

@@ -20,7 +20,7 @@ import gc
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import repeat
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any, TypeVar
 from uuid import UUID
@@ -53,7 +53,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ck_roster.domain.ids import time_ordered_hexes, time_ordered_id
 from ck_roster.domain.matching import (
@@ -79,6 +79,10 @@ _DICT = attrgetter("__dict__")
 # A job's progress: told the number of rows stored so far (ck_roster.jobs).
 Progress = Callable[[int], Awaitable[None]]
 INSERT_BATCH = 5000  # rows per executemany of an upload's inserts
+# SQLite: rows per INSERT ... VALUES (...), (...): each statement executed costs a step, a
+# reset and a round of the GIL, ~15 % of inserting a row. 1,000 x 27 columns stays under the
+# 32,766 parameters SQLite allows since 3.32.
+SQLITE_ROWS_PER_INSERT = 1000
 CHUNK = 2000  # rows per statement: well under SQLite's and asyncpg's parameter limits
 ID_CHUNK = 2000  # ids per IN (...) of a selection: under SQLite's and asyncpg's parameter limits
 
@@ -184,7 +188,10 @@ async def replace_roster(
 # dirties about 30 MB of pages, which stayed in that cache until the transaction ended: 30 MB
 # more resident memory at the upload's peak, for no gain (the pages go to the WAL at the
 # commit either way). With a small cache they go to the WAL while the upload writes; the CPU
-# of the upload measured the same (bench/profile_roster_upload.py).
+# of the upload measured the same (bench/profile_roster_upload.py). Memory-mapped reads are off
+# for the upload too: a re-upload reads the whole roster (its keys, the rows it deletes), and
+# every page of the file it touched through the map counted in the process's resident memory
+# (~30 MB at 50,000 people; read() into the small cache measured the same CPU).
 UPLOAD_PAGE_CACHE_KIB = 4096
 
 
@@ -195,12 +202,15 @@ async def _small_page_cache(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     before = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
+    mapped = (await connection.exec_driver_sql("PRAGMA mmap_size")).scalar()
     await connection.exec_driver_sql(f"PRAGMA cache_size=-{UPLOAD_PAGE_CACHE_KIB}")
+    await connection.exec_driver_sql("PRAGMA mmap_size=0")
     try:
         yield
     finally:
         with contextlib.suppress(Exception):  # a broken connection is discarded anyway
             await connection.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+            await connection.exec_driver_sql(f"PRAGMA mmap_size={int(mapped or 0)}")
 
 
 async def _replace_roster(
@@ -292,6 +302,7 @@ async def insert_people(
     head = (bind("school_id", school_id), kind.value)
     tail = (MembershipStatus.NEW.value, "", bind("created_at", now), bind("updated_at", now))
     sql = str(people.insert().compile(dialect=dialect, column_keys=list(INSERT_COLUMNS)))
+    statements = _sqlite_multirow(sql) if dialect.name == "sqlite" else _one_statement(sql)
     # In id order: the rows are stored clustered on (school, kind, id), so they are appended
     # instead of scattered. Time-ordered ids (domain.ids) made and sorted as hex text (UUID
     # objects cost more to make and to compare than inserting the rows). The people get them
@@ -312,20 +323,21 @@ async def insert_people(
         for start in range(0, len(rows), INSERT_BATCH):
             batch = rows[start : start + INSERT_BATCH]
             size = len(batch)
-            params = list(
+            params = statements(
                 zip(
                     ids[start : start + INSERT_BATCH],
                     *(repeat(value, size) for value in head),
                     *field_columns(batch),
                     *(repeat(value, size) for value in tail),
                     strict=True,
-                )
+                ),
+                size,
             )
             if running is not None:
                 await running
                 if progress is not None:
                     await progress(already + start)
-            running = asyncio.create_task(connection.exec_driver_sql(sql, params))
+            running = asyncio.create_task(_execute_all(connection, params))
             await asyncio.sleep(0)  # hand it to the driver before the next batch is made
         if running is not None:
             await running
@@ -337,6 +349,41 @@ async def insert_people(
             with contextlib.suppress(BaseException):
                 await running
     return ids
+
+
+Params = list[tuple[Any, ...]]
+# A batch's rows (an iterator of row tuples, and how many) as statements and their parameters.
+Statements = Callable[[Iterator[tuple[Any, ...]], int], list[tuple[str, Params]]]
+
+
+def _one_statement(sql: str) -> Statements:
+    """A batch as one executemany of the one-row INSERT (asyncpg pipelines it itself)."""
+    return lambda rows, size: [(sql, list(rows))]
+
+
+def _sqlite_multirow(sql: str) -> Statements:
+    """A batch as executemany of an INSERT of SQLITE_ROWS_PER_INSERT rows (their values in one
+    flat tuple each, made straight from the rows), the rest of the batch row by row."""
+    per = SQLITE_ROWS_PER_INSERT
+    head, values, row = sql.partition(" VALUES ")
+    multirow = head + values + ", ".join(repeat(row, per))
+
+    def statements(rows: Iterator[tuple[Any, ...]], size: int) -> list[tuple[str, Params]]:
+        done: list[tuple[str, Params]] = []
+        if per > 1 and size >= per:
+            flat = chain.from_iterable
+            done.append((multirow, [tuple(flat(islice(rows, per))) for _ in range(size // per)]))
+        rest = list(rows)
+        if rest:
+            done.append((sql, rest))
+        return done
+
+    return statements
+
+
+async def _execute_all(connection: AsyncConnection, statements: list[tuple[str, Params]]) -> None:
+    for sql, params in statements:
+        await connection.exec_driver_sql(sql, params)
 
 
 def _new_ids(count: int, now: datetime, processor: Any) -> list[Any]:

@@ -8,10 +8,6 @@ from __future__ import annotations
 import io
 
 from ck_contracts.roster import RosterKind
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from ck_roster.domain.columns import COLUMNS
 
@@ -29,6 +25,12 @@ def template_filename(kind: RosterKind) -> str:
 
 
 def template_xlsx(kind: RosterKind) -> bytes:
+    # Imported on the first download (as in export.py): the resting service without openpyxl.
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # a new workbook always has one sheet
