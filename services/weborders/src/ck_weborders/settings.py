@@ -23,6 +23,8 @@ from ck_runtime.rpc_server import Call
 from ck_runtime.settings import ServiceSettings, load_settings
 from pydantic import Field
 
+from ck_weborders.key_cache import KeyCache
+
 log = get_logger(__name__)
 
 PEPPER_FILE = "weborders-api-key-pepper"
@@ -87,6 +89,11 @@ class WebordersDeps:
         """Read once, at start-up (app.py's on_start hook), so its warning is logged with the
         service's logging and a missing data dir fails the start, not the first API call."""
         return self.settings.effective_pepper()
+
+    @cached_property
+    def key_cache(self) -> KeyCache:
+        """The weborder hot path's key lookups, kept for a few seconds (key_cache)."""
+        return KeyCache()
 
     @cached_property
     def card_key(self) -> bytes:

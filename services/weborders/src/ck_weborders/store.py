@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_weborders import domain
+from ck_weborders.key_cache import KeyAndSchool
 from ck_weborders.tables import (
     api_keys,
     card_payments,
@@ -90,6 +91,7 @@ async def on_roster(
 
 # --- API keys ------------------------------------------------------------------------------------
 # One indexed query per call, no cache: a revoked key stops working with the next request.
+# (Creating a weborder keeps its lookup for a few seconds: ck_weborders.key_cache.)
 # The key's id and last use come along for the portal's "last used" (touch_key).
 _PROVIDER_BY_KEY = (
     select(providers, api_keys.c.id.label("key_id"), api_keys.c.last_used_at)
@@ -153,18 +155,21 @@ async def provider_by_key(session: AsyncSession, pepper: bytes, api_key: str) ->
     return row
 
 
+def key_digest(pepper: bytes, api_key: str) -> str:
+    """The stored hash of a key; Unauthenticated for a key of the wrong shape."""
+    return _hash_or_refuse(pepper, api_key)
+
+
 async def provider_and_school(
-    session: AsyncSession, pepper: bytes, api_key: str, school_number: int
-) -> Row[Any]:
+    session: AsyncSession, digest: str, school_number: int
+) -> KeyAndSchool:
     """(id, name: the provider's; school_id: None for an unknown number; key_id,
-    last_used_at: the key's)."""
-    digest = _hash_or_refuse(pepper, api_key)
+    last_used_at: the key's) of the key with this hash (key_digest)."""
     params = {"key_hash": digest, "school_number": school_number}
     found = (await session.execute(_PROVIDER_AND_SCHOOL, params)).first()
-    row = cast("Row[Any] | None", found)  # five columns; read by name
-    if row is None:
+    if found is None:
         raise Unauthenticated(WebordersReason.API_KEY_INVALID)
-    return row
+    return KeyAndSchool._make(found)
 
 
 async def provider_by_id(session: AsyncSession, provider_id: uuid.UUID) -> Row[Any] | None:

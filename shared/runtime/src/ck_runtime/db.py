@@ -49,11 +49,14 @@ def is_sqlite(url: str) -> bool:
 
 
 def _run_statement(
-    connection: Any, operation: str, parameters: Any, many: bool
+    connection: Any, operation: str, parameters: Any, many: bool, begin: str | None = None
 ) -> tuple[Any, list[Any] | None, int, int | None]:
-    """On aiosqlite's thread: one statement from cursor to close, in one call."""
+    """On aiosqlite's thread: one statement from cursor to close, in one call, after the
+    transaction's BEGIN when it is the transaction's first statement (_Trips)."""
     cursor = connection._conn.cursor()  # aiosqlite.Connection._conn: the sqlite3 connection
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -65,6 +68,34 @@ def _run_statement(
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+class _Trips:
+    """What a SQLite connection owes its thread, kept on the aiosqlite connection (the adapter
+    has fixed slots). Every hand-over to aiosqlite's thread costs more CPU than SQLite's work
+    for a statement by key, so two are saved per transaction:
+
+    - `begin`: the BEGIN of a transaction SQLAlchemy began, sent in the same hand-over as the
+      transaction's first statement instead of one of its own. SQLAlchemy's ORM begins at the
+      first statement anyway, so the lock is taken at the same moment as before.
+    - `dirty`: something may have run on the connection since its last commit or rollback
+      (set at checkout, since the driver connection can be used directly, and before every
+      statement is queued). A commit or rollback of a clean connection is a no-op for SQLite
+      (isolation_level None: only an explicit BEGIN opens a transaction), so it is skipped:
+      the pool's rollback when a session that has committed gives its connection back.
+      Cleared only once a commit or rollback has returned, so a statement still queued
+      behind a cancelled caller is always followed by a real one (the queue is FIFO)."""
+
+    __slots__ = ("begin", "dirty")
+
+    def __init__(self) -> None:
+        self.begin: str | None = None
+        self.dirty = True
+
+
+def _trips(adapted: Any) -> _Trips:
+    trips: _Trips = adapted._connection.ck_trips  # the aiosqlite.Connection
+    return trips
 
 
 class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -113,9 +144,12 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        trips = _trips(self._adapt_connection)
         async with self._adapt_connection._execute_mutex:
+            begin, trips.begin = trips.begin, None
+            trips.dirty = True
             description, rows, rowcount, lastrowid = await self._connection._execute(
-                _run_statement, self._connection, operation, parameters, many
+                _run_statement, self._connection, operation, parameters, many, begin
             )
         self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
         self._rows = collections.deque(rows or ())
@@ -131,10 +165,30 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _OneTripCursor
 
+    def commit(self) -> None:
+        trips = _trips(self)
+        trips.begin = None
+        if trips.dirty:
+            super().commit()
+            trips.dirty = False
+
+    def rollback(self) -> None:
+        trips = _trips(self)
+        trips.begin = None
+        if trips.dirty:
+            super().rollback()
+            trips.dirty = False
+
 
 def _one_trip_cursors(dbapi_connection: Any, _record: Any) -> None:
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
+        dbapi_connection._connection.ck_trips = _Trips()
         dbapi_connection.__class__ = _OneTripConnection
+
+
+def _checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if type(dbapi_connection) is _OneTripConnection:
+        _trips(dbapi_connection).dirty = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -166,7 +220,12 @@ def _sqlite_begin(conn: Any) -> None:
     # Writers take the lock at BEGIN (IMMEDIATE), so two writers queue on busy_timeout instead
     # of failing on a lock upgrade half-way; readers use a plain deferred BEGIN.
     readonly = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    adapted = conn.connection.dbapi_connection
+    if type(adapted) is _OneTripConnection:
+        _trips(adapted).begin = begin  # sent with the first statement (_Trips)
+    else:
+        conn.exec_driver_sql(begin)
 
 
 # What PostgreSQL and asyncpg put into error texts beyond the bound parameters (which
@@ -219,6 +278,7 @@ def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 10}, **extra)
         event.listen(engine.sync_engine, "handle_error", _hide_error_values)
         event.listen(engine.sync_engine, "connect", _one_trip_cursors)
+        event.listen(engine.sync_engine, "checkout", _checked_out)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # SQLite has one writer: BEGIN IMMEDIATE takes the write lock at the start of a
         # transaction, so two writers queue up instead of deadlocking on lock upgrade.

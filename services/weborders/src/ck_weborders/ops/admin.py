@@ -75,11 +75,12 @@ async def issue_key(call: Call, request: ProviderRef) -> IssuedApiKey:
 
 @router.handles(Ops.KEY_REVOKE)
 async def revoke_key(call: Call, request: RevokeKey) -> ApiKeyInfo:
-    """Takes effect with the next API call: keys are checked against the database every time.
-    Revoking a revoked key changes nothing."""
+    """Takes effect with the next API call of this service; another replica may accept the
+    key for at most key_cache.WINDOW more. Revoking a revoked key changes nothing."""
     now = call.clock.now()
     async with call.db.transaction() as session:
         key = await store.revoke_api_key(session, request.provider_id, request.key_id, now)
+        deps_of(call).key_cache.revoked(now)  # refused at once here (key_cache)
         if key is None:
             raise NotFound(R.API_KEY_NOT_FOUND)
         if key.revoked_at == now:  # revoked by this call (a revoked key stays as it was)

@@ -10,7 +10,8 @@ A key's last use is recorded at most once a minute (store.touch_key): on the web
 inside its own transaction, elsewhere in a small transaction of its own only when due.
 
 WEBORDER_CREATE is the hot path: one transaction with one SELECT (key -> provider and school
-number -> school, both by unique index) and one INSERT (ON CONFLICT DO NOTHING on the
+number -> school, both by unique index; kept for a few seconds, ck_weborders.key_cache) and
+one INSERT (ON CONFLICT DO NOTHING on the
 idempotency key when the provider sends one). Participants and links to an offering or offer
 request cost a statement each only when present.
 """
@@ -56,6 +57,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_weborders import domain, store
+from ck_weborders.key_cache import KeyAndSchool
 from ck_weborders.settings import deps_of
 
 log = get_logger(__name__)
@@ -121,21 +123,25 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
     key = request.idempotency_key.strip() or None
     fingerprint = domain.request_fingerprint(fields) if key else None
     weborder_id, now = uuid.uuid4(), call.clock.now()
+    digest = store.key_digest(deps_of(call).pepper, request.api_key) if request.api_key else ""
+    cache = deps_of(call).key_cache
     async with call.db.transaction() as session:
-        if request.api_key:
-            found = await store.provider_and_school(
-                session, deps_of(call).pepper, request.api_key, fields.school_number
-            )
+        if digest:
+            found = cache.get(digest, fields.school_number, now)
+            if found is None:
+                found = await store.provider_and_school(session, digest, fields.school_number)
+                cache.put(digest, fields.school_number, found, now)
         else:  # a portal session (issue 13)
             by_id = await store.provider_and_school_by_id(
                 session, portal_provider_id(call), fields.school_number
             )
             if by_id is None:
                 raise Unauthenticated(R.PROVIDER_ACTOR_REQUIRED)
-            found = by_id
+            found = KeyAndSchool._make(by_id)
         provider_id, provider_name, school_id = found.id, found.name, found.school_id
         if found.key_id is not None and store.key_use_stale(found.last_used_at, now):
             await store.touch_key(session, found.key_id, now)
+            cache.used(digest, fields.school_number, now)
         if school_id is None:
             raise _invalid(R.SCHOOL_NUMBER_UNKNOWN, "school_number")
         if fields.offering_id is not None or fields.request_id is not None:
@@ -424,6 +430,7 @@ async def revoke_own_key(call: Call, request: OwnKeyRef) -> ApiKeyInfo:
     provider_id, now = portal_provider_id(call), call.clock.now()
     async with call.db.transaction() as session:
         key = await store.revoke_api_key(session, provider_id, request.key_id, now)
+        deps_of(call).key_cache.revoked(now)  # refused at once here (key_cache)
         if key is None:
             raise NotFound(R.API_KEY_NOT_FOUND)
         if key.revoked_at == now:  # revoked by this call (a revoked key stays as it was)
