@@ -15,6 +15,7 @@ import httpx
 import pytest
 from ck_contracts.weborders import Ops
 from ck_gateway.app import create_app
+from ck_gateway.middleware import fast_weborders
 from ck_gateway.routes.api_provider import MISSING_KEY, NOT_A_KEY
 from ck_gateway.settings import get_settings
 from ck_runtime import metrics
@@ -160,7 +161,9 @@ NOT_JSON = (
     "De aanvraag bevat geen geldige JSON. Controleer de haakjes, komma's en aanhalingstekens."
 )
 NOT_AN_OBJECT = "Stuur de gegevens als JSON-object, met de header Content-Type: application/json."
-BAD_KEY = "De Idempotency-Key moet 1 tot 200 zichtbare ASCII-tekens lang zijn, bijvoorbeeld een UUID."
+BAD_KEY = (
+    "De Idempotency-Key moet 1 tot 200 zichtbare ASCII-tekens lang zijn, bijvoorbeeld een UUID."
+)
 CHECK = "Controleer de invoer."
 # (case, body, extra headers, status, answer) as the FastAPI route gave them before the fast
 # path (9aead50).
@@ -214,3 +217,22 @@ async def test_invalid_requests_answer_as_before(
     assert (reply.status_code, reply.json()) == (status, answer)
     assert reply.headers["content-type"] == "application/json"
     assert stub.calls == []
+
+
+async def test_a_well_formed_request_takes_the_fast_path_and_others_the_route(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[bytes] = []
+    original = fast_weborders._validated
+
+    def spy(body: bytes) -> Any:
+        validated.append(body)
+        return original(body)
+
+    monkeypatch.setattr(fast_weborders, "_validated", spy)
+    assert (await post(app, json.dumps(BODY), key_headers())).status_code == 201
+    assert len(validated) == 1
+    # No key: refused before the body is read, by the route's own dependency.
+    no_key = await post(app, json.dumps(BODY), {"Content-Type": "application/json"})
+    assert no_key.status_code == 401
+    assert len(validated) == 1
