@@ -285,8 +285,11 @@ class RpcClient:
                     correlation_id, message_id, self._reply_to, wait, headers
                 )
                 try:
-                    await asyncio.wait_for(self._publish(queue, body, properties), wait)
-                    return await asyncio.wait_for(asyncio.shield(future), wait)
+                    # asyncio.timeout, not wait_for: no task of its own per await (issue 15).
+                    async with asyncio.timeout(wait):
+                        await self._publish(queue, body, properties)
+                    async with asyncio.timeout(wait):
+                        return await asyncio.shield(future)
                 except TimeoutError as exc:
                     log.warning(
                         "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
