@@ -26,6 +26,7 @@ from ck_gateway import error_handlers, errors, openapi_errors
 from ck_gateway.idempotency import IdempotencyKeyMiddleware
 from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
 from ck_gateway.middleware.correlation import CorrelationIdMiddleware
+from ck_gateway.middleware.fast_weborders import FastWeborderCreate
 from ck_gateway.middleware.metrics import HttpMetricsMiddleware
 from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
 from ck_gateway.middleware.tracing import TracingMiddleware
@@ -156,6 +157,8 @@ def create_app(
 
     error_handlers.install(app)
     # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.
+    # The provider API's weborder creation, the hot path, is answered before the router.
+    app.add_middleware(FastWeborderCreate, fastapi=app)
     app.add_middleware(
         UnhandledErrorMiddleware,
         respond=lambda scope: _error_response(scope, errors.internal()),

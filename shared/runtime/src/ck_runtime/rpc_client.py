@@ -25,12 +25,15 @@ from typing import Any, TypeVar
 
 import aio_pika
 import aiormq.exceptions
+from aio_pika import DeliveryMode
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aio_pika.message import encode_expiration
+from aiormq import spec
 from ck_contracts.messaging import (
     CORRELATION_HEADER,
     REPLIES_EXCHANGE,
@@ -278,19 +281,15 @@ class RpcClient:
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
                 tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
                 headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
-                message = aio_pika.Message(
-                    body=body,
-                    content_type="application/json",
-                    correlation_id=correlation_id,
-                    message_id=message_id,
-                    reply_to=self._reply_to,
-                    expiration=wait,
-                    headers=headers,
+                properties = request_properties(
+                    correlation_id, message_id, self._reply_to, wait, headers
                 )
                 try:
-                    await asyncio.wait_for(
-                        self._requests.publish(message, routing_key=queue, mandatory=True), wait
-                    )
+                    # The publish under asyncio.timeout: wait_for would wrap the coroutine in a
+                    # task of its own (7.5 vs 5.2 us on uvloop); for the reply, a future,
+                    # wait_for is the cheaper one (7.0 vs 8.1 us).
+                    async with asyncio.timeout(wait):
+                        await self._publish(queue, body, properties)
                     return await asyncio.wait_for(asyncio.shield(future), wait)
                 except TimeoutError as exc:
                     log.warning(
@@ -323,6 +322,18 @@ class RpcClient:
             if not future.done():
                 future.cancel()
 
+    async def _publish(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> None:
+        """What `Exchange.publish` does for the requests exchange, given the properties
+        instead of an aio_pika.Message (mandatory: a missing queue comes back as PublishError)."""
+        channel = self._channel
+        assert channel is not None
+        if channel.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
+        underlay = await channel.get_underlay_channel()
+        await underlay.basic_publish(
+            body, exchange=RPC_EXCHANGE, routing_key=queue, properties=properties, mandatory=True
+        )
+
     async def _until_connected(self, timeout: float) -> None:
         """Wait (at most timeout seconds) for the robust connection to restore this channel."""
         channel = self._channel
@@ -349,6 +360,23 @@ class RpcClient:
             assert reply.error is not None
             raise RpcFailed(reply.error)
         return reply.result
+
+
+def request_properties(
+    correlation_id: str, message_id: str, reply_to: str, expiration: float, headers: dict[str, Any]
+) -> spec.Basic.Properties:
+    """The properties `aio_pika.Message(...)` would give a request, without building one: its
+    per-attribute checks were about 6 % of the gateway's CPU per weborder (issue 15)."""
+    return spec.Basic.Properties(
+        content_type="application/json",
+        correlation_id=correlation_id,
+        delivery_mode=DeliveryMode.NOT_PERSISTENT,
+        expiration=encode_expiration(expiration),
+        headers=headers,
+        message_id=message_id,
+        priority=0,
+        reply_to=reply_to,
+    )
 
 
 class RpcFailed(Exception):

@@ -89,9 +89,14 @@ async def api_key(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthenticated(MISSING_KEY)
     key = credentials.credentials
-    if not key.startswith(KEY_PREFIX) or len(key) not in _KEY_LENGTH:
+    if not is_key_shaped(key):
         raise unauthenticated(NOT_A_KEY)
     return key
+
+
+def is_key_shaped(key: str) -> bool:
+    """What a provider key looks like before the weborders service checks it."""
+    return key.startswith(KEY_PREFIX) and len(key) in _KEY_LENGTH
 
 
 ApiKey = Annotated[str, Depends(api_key)]
@@ -172,7 +177,7 @@ class CardPaymentOut(CardCharged):
     )
 
 
-def _json(answer: BaseModel, status_code: int = 200) -> Response:
+def json_answer(answer: BaseModel, status_code: int = 200) -> Response:
     """The service's typed answer as it is (no second validation by a response_model).
     Provider operations are public on the RPC queue: the key in the payload is the actor.
     Serialised by pydantic-core straight to bytes (the same compact JSON as JSONResponse,
@@ -207,7 +212,7 @@ async def create_weborder(
 ) -> Any:
     caller = ProviderCaller.of_key(key)
     answer = await usecase.create_weborder(request, caller, weborder, idempotency_key)
-    return _json(answer, status_code=201)
+    return json_answer(answer, status_code=201)
 
 
 @router.get(
@@ -236,7 +241,7 @@ async def list_weborders(
         activity_to=activity_to,
     )
     answer = await usecase.weborders(request, ProviderCaller.of_key(key), query)
-    return _json(answer)
+    return json_answer(answer)
 
 
 @router.get(
@@ -247,7 +252,7 @@ async def list_weborders(
 )
 async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     answer = await usecase.weborder(request, ProviderCaller.of_key(key), weborder_id)
-    return _json(answer)
+    return json_answer(answer)
 
 
 @router.post(
@@ -258,7 +263,7 @@ async def get_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
 )
 async def cancel_weborder(request: Request, weborder_id: UUID, key: ApiKey) -> Any:
     answer = await usecase.cancel_weborder(request, ProviderCaller.of_key(key), weborder_id)
-    return _json(answer)
+    return json_answer(answer)
 
 
 @router.post(
@@ -273,7 +278,7 @@ async def publish_offering(
     offering: Annotated[OfferingFields, Body(examples=[_OFFERING_EXAMPLE])],
 ) -> Any:
     answer = await usecase.publish_offering(request, ProviderCaller.of_key(key), offering)
-    return _json(answer, status_code=201)
+    return json_answer(answer, status_code=201)
 
 
 @router.put(
@@ -291,7 +296,7 @@ async def change_offering(
 ) -> Any:
     caller = ProviderCaller.of_key(key)
     answer = await usecase.publish_offering(request, caller, offering, offering_id)
-    return _json(answer)
+    return json_answer(answer)
 
 
 class OfferingList(BaseModel):
@@ -305,7 +310,7 @@ class OfferingList(BaseModel):
 )
 async def list_offerings(request: Request, key: ApiKey) -> Any:
     found = await usecase.offerings(request, ProviderCaller.of_key(key))
-    return _json(OfferingList(items=found))
+    return json_answer(OfferingList(items=found))
 
 
 @router.post(
@@ -318,7 +323,7 @@ async def list_offerings(request: Request, key: ApiKey) -> Any:
 )
 async def withdraw_offering(request: Request, offering_id: UUID, key: ApiKey) -> Any:
     answer = await usecase.withdraw_offering(request, ProviderCaller.of_key(key), offering_id)
-    return _json(answer)
+    return json_answer(answer)
 
 
 @router.get(
@@ -329,7 +334,7 @@ async def withdraw_offering(request: Request, offering_id: UUID, key: ApiKey) ->
 )
 async def offer_requests(request: Request, key: ApiKey) -> Any:
     requests = await usecase.offer_requests(request, ProviderCaller.of_key(key))
-    return _json(OfferRequestList(items=requests))
+    return json_answer(OfferRequestList(items=requests))
 
 
 class CardPaymentBody(CardCharge):
@@ -370,7 +375,7 @@ async def list_card_payments(
 ) -> Any:
     query = OwnCardPayments(page=page, page_size=page_size)
     answer = await usecase.card_payments(request, ProviderCaller.of_key(key), query)
-    return _json(answer)
+    return json_answer(answer)
 
 
 # --- issue 13: participants by CJP card number --------------------------------------------------
@@ -431,7 +436,7 @@ async def name_participants(
 ) -> Any:
     command = NameParticipants(api_key=key, weborder_id=weborder_id, card_numbers=body.card_numbers)
     answer = await backend.send(request, Ops.PARTICIPANTS_BY_CARD, command)
-    return _json(card_results(answer))
+    return json_answer(card_results(answer))
 
 
 # --- payouts (issue 13, capability 4): the provider's reimbursement statements ------------------
@@ -512,7 +517,7 @@ async def list_statements(
     page_size: Annotated[PageSize, Query()] = 50,
 ) -> Any:
     query = ProviderStatementQuery(paid=paid, page=page, page_size=page_size)
-    return _json(await payouts.own_statements(request, ProviderCaller.of_key(key), query))
+    return json_answer(await payouts.own_statements(request, ProviderCaller.of_key(key), query))
 
 
 @router.get(
@@ -522,7 +527,9 @@ async def list_statements(
     responses=error_responses(404),
 )
 async def get_statement(request: Request, statement_id: UUID, key: ApiKey) -> Any:
-    return _json(await payouts.own_statement(request, ProviderCaller.of_key(key), statement_id))
+    return json_answer(
+        await payouts.own_statement(request, ProviderCaller.of_key(key), statement_id)
+    )
 
 
 @router.get(
