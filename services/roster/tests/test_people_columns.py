@@ -120,7 +120,7 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
     from ck_runtime.db import Database
     from ck_runtime.migrations import upgrade_async
     from ck_testkit import clocks
-    from sqlalchemy import select, text
+    from sqlalchemy import event, select, text
 
     monkeypatch.setattr(store, "INSERT_BATCH", 4)
     # SQLite: a batch of four as one INSERT of three rows and one of a single row.
@@ -141,6 +141,9 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
                     school_id=school, school_number=4711, updated_at=clocks.now()
                 )
             )
+        closed: list[object] = []
+        pool = db.engine.sync_engine.pool
+        event.listen(pool, "close_detached", closed.append)
         async with db.transaction() as session:
             outcome = await apply_upload(
                 session, school, RosterKind.STUDENTS, people, clocks.now(), progress
@@ -150,6 +153,9 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
                 assert cache.scalar() == -65536
                 mapped = await session.execute(text("PRAGMA mmap_size"))
                 assert mapped.scalar() == 268435456
+            assert closed == []
+        # SQLite: the upload's connection is closed with its transaction, not pooled again.
+        assert len(closed) == (1 if db.sqlite else 0)
         assert (outcome.added, outcome.total) == (9, 9)
         assert told == [0, 4, 8, 9]
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
