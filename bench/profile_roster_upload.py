@@ -63,6 +63,12 @@ async def _upload(
     from ck_roster.domain import validation
 
     try:
+        from ck_roster.filework import fix_mmap_threshold
+
+        fix_mmap_threshold()  # as the service's main() does
+    except ImportError:  # a tree from before it
+        pass
+    try:
         from ck_roster.filework import in_file_thread, release_memory
     except ImportError:  # a tree from before the file thread (a baseline)
         in_file_thread = asyncio.to_thread  # type: ignore[assignment]

@@ -120,7 +120,7 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
     from ck_runtime.db import Database
     from ck_runtime.migrations import upgrade_async
     from ck_testkit import clocks
-    from sqlalchemy import select, text
+    from sqlalchemy import event, select, text
 
     monkeypatch.setattr(store, "INSERT_BATCH", 4)
     # SQLite: a batch of four as one INSERT of three rows and one of a single row.
@@ -141,6 +141,9 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
                     school_id=school, school_number=4711, updated_at=clocks.now()
                 )
             )
+        closed: list[object] = []
+        pool = db.engine.sync_engine.pool
+        event.listen(pool, "close_detached", closed.append)
         async with db.transaction() as session:
             outcome = await apply_upload(
                 session, school, RosterKind.STUDENTS, people, clocks.now(), progress
@@ -150,6 +153,9 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
                 assert cache.scalar() == -65536
                 mapped = await session.execute(text("PRAGMA mmap_size"))
                 assert mapped.scalar() == 268435456
+            assert closed == []
+        # SQLite: the upload's connection is closed with its transaction, not pooled again.
+        assert len(closed) == (1 if db.sqlite else 0)
         assert (outcome.added, outcome.total) == (9, 9)
         assert told == [0, 4, 8, 9]
         columns = [people_table.c[name] for name in store.FIELD_COLUMNS]
@@ -225,3 +231,34 @@ def test_the_possessive_patterns_accept_what_the_plain_ones_did() -> None:
             assert (_WHOLE_EMAIL.fullmatch(text) is None) is (
                 plain_whole.fullmatch(text) is None
             ), repr(text)
+
+
+def test_twins_and_digest_batches_plan_from_columns_as_from_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """People sharing a name key (no addresses: matched in roster order, one row each) and
+    the changed rows' digests made a few at a time: the same plan as the PersonFields path."""
+    import uuid
+
+    from ck_roster.domain.matching import Existing, digest, email_key, name_key
+
+    monkeypatch.setattr(matching, "KEY_BATCH", 4)
+    rows = [list(row) for row in rosters.student_rows(30, seed=17)]
+    for row in rows[:6]:  # six twins: one name key, no address
+        row[:3] = ["Sam", "Jansen", ""]
+        row[3:] = rows[0][3:]
+    there_rows = [list(row) for row in rows[:25]]
+    for row in there_rows[1:25:3]:
+        row[7] = "9Z9"  # klas: changed in the new file
+    there = people_of([tuple(row) for row in there_rows])
+    existing = [Existing(uuid.uuid4(), email_key(p), name_key(p), digest(p)) for p in list(there)]
+    people = people_of([tuple(row) for row in rows[2:30]])  # four twins come back, and new ones
+    by_columns = matching.plan_replace(existing, people)
+    by_objects = matching.plan_replace(existing, list(people))
+    assert list(by_columns.kept) == list(by_objects.kept)
+    assert by_columns.changed == by_objects.changed
+    assert list(by_columns.added) == list(by_objects.added)
+    assert by_columns.removed == by_objects.removed
+    twins = {p.id for p in existing[:6]}
+    assert [pid for pid, _ in by_columns.kept if pid in twins] == [p.id for p in existing[:4]]
+    assert len(by_columns.changed) >= 5 and len(by_columns.removed) == 2

@@ -11,6 +11,7 @@ from ck_runtime.settings import ServiceSettings, load_settings
 
 from ck_roster import jobs
 from ck_roster.consumers import status_consumer
+from ck_roster.filework import fix_mmap_threshold
 from ck_roster.ops import router
 from ck_roster.retention import retention_rules
 from ck_roster.runs import runs_consumer
@@ -55,6 +56,7 @@ def build(settings: ServiceSettings | None = None) -> Service:
 
 
 def main() -> None:
+    fix_mmap_threshold()  # before the first file (ck_roster.filework)
     run_service(build)
 
 

@@ -17,9 +17,10 @@ import asyncio
 import contextvars
 import ctypes
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,15 +42,44 @@ async def in_file_thread(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwa
     return await loop.run_in_executor(_executor(), call)
 
 
+def _libc() -> Any | None:
+    """glibc, or None elsewhere (musl, macOS: nothing to tune or trim)."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def _trim() -> None:
     """glibc's malloc_trim(0): give the pages that freed memory left in every arena back to
-    the system. Elsewhere (musl, macOS) there is nothing to call."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
+    the system."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+# mallopt's parameter number for the mmap threshold (glibc's malloc.h).
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def fix_mmap_threshold(environ: Mapping[str, str] | None = None, libc: Any | None = None) -> bool:
+    """At the service's start: every allocation of 128 KiB or more gets a mapping of its own,
+    given back to the system when it is freed. glibc's default starts there too but raises
+    the threshold to the largest block freed so far (up to 32 MiB): after the first file,
+    calamine's buffers, the rows' lists and SQLite's caches came from the arenas, where what
+    is freed stays resident until malloc_trim, and a re-upload's store allocated on top of
+    its validation's holes. A fixed threshold keeps the dynamic rise off. Measured in the
+    chain benchmark (empty upload, then a re-upload): peak 224.7 -> 201.4 MB, CPU the same
+    within noise. A threshold set in the environment (MALLOC_MMAP_THRESHOLD_ or
+    GLIBC_TUNABLES) wins. Returns whether it was set."""
+    env = os.environ if environ is None else environ
+    if "MALLOC_MMAP_THRESHOLD_" in env or "mmap_threshold" in env.get("GLIBC_TUNABLES", ""):
+        return False
+    mallopt = getattr(_libc() if libc is None else libc, "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 async def release_memory() -> None:

@@ -24,6 +24,7 @@ T = TypeVar("T")
 KEY_BATCH = 5000  # rows whose keys are computed at once
 _SEPARATOR = "\x1f"  # never in a trimmed spreadsheet cell that a person would type
 
+
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -240,15 +241,21 @@ def _plan_columns(existing: Sequence[Existing], rows: People) -> ReplacePlan:
     a time, without a PersonFields per row (only the changed rows become objects)."""
     plan = ReplacePlan()
     by_email = {p.email_lower: p for p in existing if p.email_lower}
-    by_name: dict[str, list[Existing]] = {}
+    # A name key's first person, and the few keys more people share: not a list per person
+    # (50,000 lists, ~4 MB at a re-upload's peak).
+    by_name: dict[str, Existing] = {}
+    more_by_name: dict[str, list[Existing]] = {}
     for person in existing:
-        by_name.setdefault(person.match_key, []).append(person)
-    emails = list(map(str.lower, map(str.strip, rows.columns[TEXT_INDEX["email"]])))
+        if by_name.setdefault(person.match_key, person) is not person:
+            more_by_name.setdefault(person.match_key, []).append(person)
     taken: set[Any] = set()
     kept_ids: list[Any] = []
     kept_positions: list[int] = []
     matched: list[Existing] = []  # the person of each kept row
     pending: list[int] = []
+    pending_has_email: list[bool] = []
+    # The file's addresses one at a time, not a list of 50,000 lower-cased copies.
+    emails = map(str.lower, map(str.strip, rows.columns[TEXT_INDEX["email"]]))
     for position, email in enumerate(emails):  # first every e-mail match (see plan_replace)
         by_mail = by_email.get(email) if email else None
         if by_mail is not None and by_mail.id not in taken:
@@ -258,12 +265,18 @@ def _plan_columns(existing: Sequence[Existing], rows: People) -> ReplacePlan:
             matched.append(by_mail)
         else:
             pending.append(position)
+            pending_has_email.append(bool(email))
+    del by_email
     added: list[int] = []
     columns = rows.take(pending).columns
     keys = name_keys_of(columns, year_texts(columns[YEAR]))
     del columns
-    for position, key in zip(pending, keys, strict=True):
-        by_key = _name_match(by_name.get(key, ()), taken, bool(emails[position]))
+    for position, has_email, key in zip(pending, pending_has_email, keys, strict=True):
+        first = by_name.get(key)
+        candidates: tuple[Existing, ...] = (
+            () if first is None else (first, *more_by_name.get(key, ()))
+        )
+        by_key = _name_match(candidates, taken, has_email)
         if by_key is None:
             added.append(position)
         else:
@@ -271,15 +284,18 @@ def _plan_columns(existing: Sequence[Existing], rows: People) -> ReplacePlan:
             kept_ids.append(by_key.id)
             kept_positions.append(position)
             matched.append(by_key)
-    del keys
-    columns = rows.take(kept_positions).columns
-    new = digests_of(columns, year_texts(columns[YEAR]))
-    del columns
-    plan.changed = [
-        (pid, rows[position])
-        for pid, position, person, value in zip(kept_ids, kept_positions, matched, new, strict=True)
-        if value != person.digest
-    ]
+    del keys, by_name, more_by_name
+    for start in range(0, len(kept_ids), KEY_BATCH):  # the digests a batch at a time
+        end = start + KEY_BATCH
+        columns = rows.take(kept_positions[start:end]).columns
+        new = digests_of(columns, year_texts(columns[YEAR]))
+        plan.changed += [
+            (pid, rows[position])
+            for pid, position, person, value in zip(
+                kept_ids[start:end], kept_positions[start:end], matched[start:end], new, strict=True
+            )
+            if value != person.digest
+        ]
     plan.kept = KeptRows(kept_ids, kept_positions, rows)
     plan.added = rows.take(added)
     plan.removed = [p.id for p in existing if p.id not in taken]
