@@ -39,28 +39,17 @@ QUERIES: list[tuple[dict[str, Any], str, bool]] = [
 
 
 async def fill(url: str, school_id: uuid.UUID, other: uuid.UUID) -> None:
-    from ck_contracts.roster import PersonFields, RosterKind
+    from ck_contracts.roster import RosterKind
     from ck_roster import store
     from ck_roster.tables import known_schools, people
     from ck_runtime.db import Database
     from ck_runtime.migrations import upgrade_async
-    from ck_testkit.rosters import student_rows
+    from ck_testkit.rosters import student_people
     from sqlalchemy import update
 
     await upgrade_async("roster", url)
     db = Database(url)
     now = datetime.now(UTC)
-    names = (
-        "voornaam",
-        "achternaam",
-        "email",
-        "mobiel",
-        "locatienaam",
-        "studiejaar",
-        "opleiding",
-        "klas",
-        "brin",
-    )
     async with db.transaction() as session:
         for number, school in ((1, school_id), (2, other)):
             await session.execute(
@@ -68,10 +57,7 @@ async def fill(url: str, school_id: uuid.UUID, other: uuid.UUID) -> None:
                     school_id=school, school_number=number, updated_at=now
                 )
             )
-            rows = [
-                PersonFields(**dict(zip(names, r, strict=True)))
-                for r in student_rows(PEOPLE, seed=number)
-            ]
+            rows = student_people(PEOPLE, seed=number)
             await store.insert_people(session, school, RosterKind.STUDENTS, rows, now)
         # Some statuses other than nieuw, as after invitations.
         await session.execute(

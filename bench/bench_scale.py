@@ -150,26 +150,15 @@ async def load_roster(
     digests and lower-cased shadows as an upload makes them), copied per school on the server
     with the deterministic ids, statuses as after invitations."""
     import asyncpg
-    from ck_contracts.roster import PersonFields, RosterKind
+    from ck_contracts.roster import RosterKind
     from ck_roster import store
     from ck_roster.tables import people as people_table
     from ck_runtime.db import Database
-    from ck_testkit.rosters import student_rows
+    from ck_testkit.rosters import student_people
 
-    names = (
-        "voornaam",
-        "achternaam",
-        "email",
-        "mobiel",
-        "locatienaam",
-        "studiejaar",
-        "opleiding",
-        "klas",
-        "brin",
-    )
     template = uuid.uuid4()
     db = Database(f"postgresql+asyncpg://{url.removeprefix('postgresql://')}")
-    rows = [PersonFields(**dict(zip(names, r, strict=True))) for r in student_rows(people, seed=3)]
+    rows = student_people(people, seed=3)
     async with db.transaction() as session:
         await store.insert_people(session, template, RosterKind.STUDENTS, rows, _now())
     await db.dispose()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ck_contracts.roster import PersonFields
 from ck_roster.spreadsheet import column_letters
 from openpyxl import Workbook
 
@@ -110,6 +111,27 @@ def student_rows(n: int, seed: int = 0) -> list[tuple[Any, ...]]:
             )
         )
     return rows
+
+
+# The PersonFields names of student_rows' columns, in their order.
+STUDENT_FIELDS = (
+    "voornaam",
+    "achternaam",
+    "email",
+    "mobiel",
+    "locatienaam",
+    "studiejaar",
+    "opleiding",
+    "klas",
+    "brin",
+)
+
+
+def student_people(n: int, seed: int = 0) -> list[PersonFields]:
+    """student_rows as the people a valid upload of them yields (for loading a store directly)."""
+    return [
+        PersonFields(**dict(zip(STUDENT_FIELDS, row, strict=True))) for row in student_rows(n, seed)
+    ]
 
 
 def teacher_rows(n: int, seed: int = 0) -> list[tuple[Any, ...]]:
