@@ -235,7 +235,7 @@ def register_school(
     """The CJP admin registers a school (JSON API; `admin` carries the admin's bearer token);
     its budget holder sets a password from the welcome link and logs in."""
     import httpx
-    from ck_testkit.portal import csrf_from
+    from ck_testkit.journeys import set_password
 
     settings = {
         "name": name,
@@ -255,16 +255,7 @@ def register_school(
         token = password_link_token(stack.amqp_url)
     password = secrets.token_urlsafe(16)
     with httpx.Client(base_url=stack.portal_url, timeout=30) as http:
-        page = http.get(f"/wachtwoord-instellen?token={token}")
-        http.post(
-            "/wachtwoord-instellen",
-            data={
-                "token": token,
-                "password": password,
-                "password_repeat": password,
-                "csrf_token": csrf_from(page.text),
-            },
-        ).raise_for_status()
+        set_password(http, token, password).raise_for_status()
         login = http.post("/api/v1/auth/login", json={"email": holder_email, "password": password})
         login.raise_for_status()
     return School(

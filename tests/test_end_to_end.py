@@ -9,24 +9,14 @@ import time
 import uuid
 
 import httpx
+from ck_testkit import journeys
 from ck_testkit.portal import Portal, csrf_from, link_in, mail_text
 
 
 def set_password(http: httpx.Client, link: str, password: str) -> httpx.Response:
-    path = link.split("://", 1)[1].split("/", 1)[1]
-    page = http.get("/" + path)
-    if page.status_code != 200:
-        return page  # a used or expired link says so on the page itself
-    token = path.split("token=")[1]
-    return http.post(
-        "/wachtwoord-instellen",
-        data={
-            "token": token,
-            "password": password,
-            "password_repeat": password,
-            "csrf_token": csrf_from(page.text),
-        },
-    )
+    path, _, token = link.partition("/wachtwoord-instellen?token=")
+    assert token and path.startswith("http"), link  # the mail's link is that page's
+    return journeys.set_password(http, token, password)
 
 
 def log_in(http: httpx.Client, email: str, password: str) -> httpx.Response:

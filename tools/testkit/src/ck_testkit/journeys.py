@@ -53,6 +53,23 @@ def page_login(http: httpx.Client, email: str, password: str) -> None:
     assert done.status_code == 303, done.text
 
 
+def set_password(http: httpx.Client, token: str, password: str) -> httpx.Response:
+    """Wachtwoord instellen with the token of a welcome or reset link: the form's answer, or
+    the page itself when it refuses the link (used or expired: it says so there)."""
+    page = http.get("/wachtwoord-instellen", params={"token": token})
+    if page.status_code != 200:
+        return page
+    return http.post(
+        "/wachtwoord-instellen",
+        data={
+            "token": token,
+            "password": password,
+            "password_repeat": password,
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+
+
 def school_with_password(portal: Portal, name: str, email: str, password: str) -> dict[str, Any]:
     """A CJP admin registers the school; its budget holder sets a password from the mail."""
     school = portal.register_school(name, email)
@@ -60,16 +77,7 @@ def school_with_password(portal: Portal, name: str, email: str, password: str) -
     found = re.search(r"https?://\S+/wachtwoord-instellen\?token=([\w-]+)", welcome)
     assert found
     with portal.client() as http:
-        page = http.get(path_of(found.group(0)))
-        done = http.post(
-            "/wachtwoord-instellen",
-            data={
-                "token": found.group(1),
-                "password": password,
-                "password_repeat": password,
-                "csrf_token": csrf_from(page.text),
-            },
-        )
+        done = set_password(http, found.group(1), password)
         assert done.status_code == 200, done.text
     return school
 
