@@ -30,6 +30,19 @@ def people_of(rows: list[tuple[object, ...]]) -> People:
     return result.people
 
 
+
+def both_plans(
+    existing: list[matching.Existing], people: People
+) -> tuple[matching.ReplacePlan, matching.ReplacePlan]:
+    """The plan from the columns and the plan from PersonFields objects: the same plan."""
+    by_columns = matching.plan_replace(existing, people)
+    by_objects = matching.plan_replace(existing, list(people))
+    assert list(by_columns.kept) == list(by_objects.kept)
+    assert by_columns.changed == by_objects.changed
+    assert list(by_columns.added) == list(by_objects.added)
+    assert by_columns.removed == by_objects.removed
+    return by_columns, by_objects
+
 def test_people_are_what_pydantic_would_make() -> None:
     people = people_of(rosters.student_rows(300, seed=11))
     assert len(people) == 300
@@ -193,12 +206,7 @@ def test_a_re_upload_plans_from_columns_as_from_objects() -> None:
     new_rows = list(rows[5:60])
     new_rows[30] = (*new_rows[30][:2], rows[0][2], *new_rows[30][3:])  # someone else's address
     people = people_of(new_rows)
-    by_columns = matching.plan_replace(existing, people)
-    by_objects = matching.plan_replace(existing, list(people))
-    assert list(by_columns.kept) == list(by_objects.kept)
-    assert by_columns.changed == by_objects.changed
-    assert list(by_columns.added) == list(by_objects.added)
-    assert by_columns.removed == by_objects.removed
+    by_columns, by_objects = both_plans(existing, people)
     assert list(by_columns.kept[1:3]) == list(by_objects.kept[1:3])
     assert len(by_columns.changed) >= 10 and len(by_columns.removed) == 5
 
@@ -253,12 +261,7 @@ def test_twins_and_digest_batches_plan_from_columns_as_from_objects(
     there = people_of([tuple(row) for row in there_rows])
     existing = [Existing(uuid.uuid4(), email_key(p), name_key(p), digest(p)) for p in list(there)]
     people = people_of([tuple(row) for row in rows[2:30]])  # four twins come back, and new ones
-    by_columns = matching.plan_replace(existing, people)
-    by_objects = matching.plan_replace(existing, list(people))
-    assert list(by_columns.kept) == list(by_objects.kept)
-    assert by_columns.changed == by_objects.changed
-    assert list(by_columns.added) == list(by_objects.added)
-    assert by_columns.removed == by_objects.removed
+    by_columns, _ = both_plans(existing, people)
     twins = {p.id for p in existing[:6]}
     assert [pid for pid, _ in by_columns.kept if pid in twins] == [p.id for p in existing[:4]]
     assert len(by_columns.changed) >= 5 and len(by_columns.removed) == 2
