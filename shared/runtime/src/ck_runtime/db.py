@@ -166,17 +166,17 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = _OneTripCursor
 
     def commit(self) -> None:
-        trips = _trips(self)
-        trips.begin = None
-        if trips.dirty:
-            super().commit()
-            trips.dirty = False
+        self._end(super().commit)
 
     def rollback(self) -> None:
+        self._end(super().rollback)
+
+    def _end(self, end: Callable[[], None]) -> None:
+        """Commit or roll back only a connection something ran on (_Trips.dirty)."""
         trips = _trips(self)
         trips.begin = None
         if trips.dirty:
-            super().rollback()
+            end()
             trips.dirty = False
 
 
