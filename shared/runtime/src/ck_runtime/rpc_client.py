@@ -126,7 +126,6 @@ class RpcClient:
         self.retries = retries
         self._name = name
         self._signer = signer or signer_from_environment()
-        self._requests: aio_pika.abc.AbstractExchange | None = None
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._reply_queue: AbstractQueue | None = None
@@ -152,7 +151,6 @@ class RpcClient:
             self._reply_to, exclusive=True, auto_delete=True
         )
         await self._reply_queue.bind(REPLIES_EXCHANGE, routing_key=self._reply_to)
-        self._requests = await self._channel.get_exchange(RPC_EXCHANGE, ensure=False)
         # Looked up per message, so a test can put a lossy link in between.
         await self._reply_queue.consume(lambda message: self._on_reply(message), no_ack=True)
 
@@ -258,7 +256,6 @@ class RpcClient:
                         await asyncio.wait_for(self._open_channel(), wait)
                     except Exception as exc:
                         raise ServiceUnavailable(service, "broker unreachable") from exc
-        assert self._requests is not None
         request = RpcRequest(
             op=op,
             actor=actor,
