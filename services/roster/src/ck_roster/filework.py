@@ -42,6 +42,7 @@ async def in_file_thread(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwa
     return await loop.run_in_executor(_executor(), call)
 
 
+@functools.cache
 def _libc() -> Any | None:
     """glibc, or None elsewhere (musl, macOS: nothing to tune or trim)."""
     try:
