@@ -134,3 +134,35 @@ async def test_a_stop_step_that_never_returns_does_not_keep_the_process_alive(
     assert ("service.stop_step_timed_out", "connection") in events
     assert disposed == [True]
     assert ("service.stopped", None) in events
+
+
+async def test_a_stop_step_that_fails_is_logged_and_the_later_steps_still_run(
+    amqp_url: str, sqlite_url: str
+) -> None:
+    from structlog.testing import capture_logs
+
+    runtime = build_runtime(amqp_url, sqlite_url)
+    await runtime.start()
+    connection = runtime._connection
+    assert connection is not None
+    real_close = connection.close
+
+    async def close_that_fails(*_: object, **__: object) -> None:
+        raise RuntimeError("the broker went away mid-close")
+
+    connection.close = close_that_fails  # type: ignore[method-assign]
+    disposed: list[bool] = []
+    real_dispose = runtime.db.dispose
+
+    async def dispose() -> None:
+        disposed.append(True)
+        await real_dispose()
+
+    runtime.db.dispose = dispose  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await runtime.stop()
+    await real_close()
+    events = [(e["event"], e.get("step")) for e in logs]
+    assert ("service.stop_step_failed", "connection") in events
+    assert disposed == [True]
+    assert ("service.stopped", None) in events
