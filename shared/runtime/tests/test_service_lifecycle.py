@@ -98,6 +98,19 @@ def test_default_database_is_one_sqlite_file_per_service(tmp_path: object) -> No
     assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/budget.sqlite3"
 
 
+def watch_dispose(runtime: ServiceRuntime) -> list[bool]:
+    """A list that gets True when the stop reaches its last step (the database's dispose)."""
+    disposed: list[bool] = []
+    real_dispose = runtime.db.dispose
+
+    async def dispose() -> None:
+        disposed.append(True)
+        await real_dispose()
+
+    runtime.db.dispose = dispose  # type: ignore[method-assign]
+    return disposed
+
+
 async def test_a_stop_step_that_never_returns_does_not_keep_the_process_alive(
     amqp_url: str, sqlite_url: str
 ) -> None:
@@ -117,14 +130,7 @@ async def test_a_stop_step_that_never_returns_does_not_keep_the_process_alive(
 
     connection.close = close_that_hangs  # type: ignore[method-assign]
     runtime.stop_step_seconds = 0.2
-    disposed: list[bool] = []
-    real_dispose = runtime.db.dispose
-
-    async def dispose() -> None:
-        disposed.append(True)
-        await real_dispose()
-
-    runtime.db.dispose = dispose  # type: ignore[method-assign]
+    disposed = watch_dispose(runtime)
     with capture_logs() as logs:
         # A guard against hanging the suite (without the bound this stop never returns), not
         # a timing assertion: the step's bound is 0.2 s.
@@ -151,14 +157,7 @@ async def test_a_stop_step_that_fails_is_logged_and_the_later_steps_still_run(
         raise RuntimeError("the broker went away mid-close")
 
     connection.close = close_that_fails  # type: ignore[method-assign]
-    disposed: list[bool] = []
-    real_dispose = runtime.db.dispose
-
-    async def dispose() -> None:
-        disposed.append(True)
-        await real_dispose()
-
-    runtime.db.dispose = dispose  # type: ignore[method-assign]
+    disposed = watch_dispose(runtime)
     with capture_logs() as logs:
         await runtime.stop()
     await real_close()
