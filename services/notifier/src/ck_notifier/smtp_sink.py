@@ -252,12 +252,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, default=Path("var/mail"), dest="directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    stopped = threading.Event()
+    # The handlers go in before the "listening" line: whoever waits for that line may stop
+    # us at once, and a SIGTERM before the handler would end the process without sink.stop().
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
     sink = SmtpSink(args.directory, args.host, args.port)
     sink.start()
     print(f"ck-smtp-sink: SMTP on {args.host}:{args.port}, mails in {args.directory}", flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
     sink.stop()
 
