@@ -39,8 +39,11 @@ async def test_rolled_back_change_leaves_no_event(database_url: str) -> None:
 
 
 async def test_relay_publishes_with_confirms_and_marks_rows(
-    database_url: str, amqp_url: str
+    database_url: str, private_amqp_url: str
 ) -> None:
+    # A vhost of its own: services other tests of the session started consume the same
+    # queue on the session's vhost and would take some of these messages first.
+    amqp_url = private_amqp_url
     db = await migrated_database(database_url)
     await declare(amqp_url)
     bind_correlation_id("corr-123")
