@@ -126,9 +126,12 @@ async def test_service_keeps_its_list_of_schools_from_events(
 
 
 async def test_poison_and_failing_messages_reach_the_dead_letter_queue(
-    sqlite_url: str, amqp_url: str
+    sqlite_url: str, private_amqp_url: str
 ) -> None:
     from ck_roster.app import build
+
+    # Its own vhost: the dead-letter queue and the count of attempts are this test's alone.
+    amqp_url = private_amqp_url
 
     settings = load_settings(ServiceSettings, "roster", amqp_url=amqp_url, database_url=sqlite_url)
     attempts: list[int] = []
