@@ -310,6 +310,8 @@ def test_a_member_larger_or_other_than_declared_is_refused() -> None:
     assert error_of(_workbook_with(name, data, size, crc ^ 1)) == spreadsheet.CORRUPT  # CRC
     cut = _workbook_with(name, data[: len(data) // 2], size, crc)  # stream ends too early
     assert error_of(cut) == spreadsheet.CORRUPT
+    garbage = _workbook_with(name, b"\xff" * 64, size, crc)  # not deflate: the inflater fails
+    assert error_of(garbage) == spreadsheet.CORRUPT
 
 
 def test_an_honest_hand_written_zip_passes_the_checks() -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import python_calamine
 from ck_contracts.roster import RosterReason
 from ck_contracts.rpc import Param
+from isal import isal_zlib
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ _MAX_META_BYTES = 8 * MB
 _IN_CHUNK = 256 * 1024
 _OUT_CHUNK = MB
 _STORED, _DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+# isal's stubs declare its error as an instance; it is a class (igzip_lib.IsalError).
+_INFLATE_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader (30 bytes)
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -304,11 +307,13 @@ def _inflate(
         if size > budget:
             raise SpreadsheetError(BOMB)
         data = view[:size]
-        crc = zlib.crc32(data)
+        crc = isal_zlib.crc32(data)
         if sink is not None:
             sink(bytes(data))
     elif info.compress_type == _DEFLATED:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        # ISA-L's inflate and CRC-32 (the same formats as zlib's): 8 ms for a 50,000-row
+        # sheet where zlib took 22, a tenth of the validation beyond calamine's own read.
+        inflater = isal_zlib.decompressobj(-zlib.MAX_WBITS)
         position = 0
         try:
             while not inflater.eof:
@@ -322,10 +327,10 @@ def _inflate(
                 size += len(out)
                 if size > budget:
                     raise SpreadsheetError(BOMB)
-                crc = zlib.crc32(out, crc)
+                crc = isal_zlib.crc32(out, crc)
                 if sink is not None:
                     sink(out)
-        except zlib.error as exc:
+        except (_INFLATE_ERROR, zlib.error) as exc:
             raise SpreadsheetError(CORRUPT) from exc
     else:  # Deflate64, bzip2, LZMA, ...: Excel and LibreOffice write deflate (or stored)
         raise SpreadsheetError(CORRUPT)
