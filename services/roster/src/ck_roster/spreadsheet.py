@@ -14,9 +14,10 @@ The unpacked limit, MAX_UNPACKED_BYTES = 100 MB for all members together, is wha
 may then have to parse. A 50,000-row roster unpacks to about 19 MB (its .xlsx is 2.5 MB); the
 largest upload (10 MB) of real data to about 80 MB. The roster pod's memory limit is 512 MiB
 (deploy/k8s/roster.yaml) and an upload of 50,000 rows peaks at about 310 MB resident, so the
-limit stays far below what the pod can hold while no real roster comes near it. Only the first
-worksheet's XML is kept in memory (for the formula scan); the other members' output is counted
-and dropped a chunk at a time.
+limit stays far below what the pod can hold while no real roster comes near it. Every member's
+output is counted and dropped a chunk at a time; the first worksheet's chunks are looked at for
+formulas on the way, and only a sheet that may hold some is inflated again, whole, to name
+their cells.
 
 Rows come from the first worksheet. ``rows[i]`` is spreadsheet row ``i + 1``; trailing empty
 rows are dropped (blank rows in the middle are kept here and skipped by the validator).
