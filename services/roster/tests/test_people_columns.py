@@ -341,3 +341,15 @@ def test_a_clean_column_takes_the_quick_look() -> None:
     assert _clean_text_column("voornaam", True, ["Anna", ""], False) is None
     assert _clean_text_column("voornaam", True, ["Anna", "Zoë "], False) is None
 
+
+
+def test_the_quick_look_lets_no_refused_or_changed_character_through() -> None:
+    """Every code point that strip() removes or the contract's bounds refuse or change, inside
+    a value, sends the column to the per-cell path; only the plain space may stay inside."""
+    let_through = [
+        hex(code)
+        for code in range(0x110000)
+        if (char := chr(code)).isspace() or NEEDS_CLEANING.match(char)
+        if _clean_text_column("voornaam", True, [f"a{char}a", "b"], False) is not None
+    ]
+    assert let_through == ["0x20"]
