@@ -15,6 +15,8 @@ from ck_roster.domain.people import COLUMN_FIELDS, People
 from ck_roster.domain.validation import (
     _WHOLE_EMAIL,
     _WHOLE_MOBILE,
+    _clean_column,
+    _clean_text_column,
     _misses,
     _pattern_misses,
     needs_cleaning,
@@ -30,7 +32,6 @@ def people_of(rows: list[tuple[object, ...]]) -> People:
     return result.people
 
 
-
 def both_plans(
     existing: list[matching.Existing], people: People
 ) -> tuple[matching.ReplacePlan, matching.ReplacePlan]:
@@ -42,6 +43,7 @@ def both_plans(
     assert list(by_columns.added) == list(by_objects.added)
     assert by_columns.removed == by_objects.removed
     return by_columns, by_objects
+
 
 def test_people_are_what_pydantic_would_make() -> None:
     people = people_of(rosters.student_rows(300, seed=11))
@@ -265,3 +267,89 @@ def test_twins_and_digest_batches_plan_from_columns_as_from_objects(
     twins = {p.id for p in existing[:6]}
     assert [pid for pid, _ in by_columns.kept if pid in twins] == [p.id for p in existing[:4]]
     assert len(by_columns.changed) >= 5 and len(by_columns.removed) == 2
+
+
+# Values a text column may hold: clean ones, and every kind of trouble the per-cell path names
+# or changes (edge and odd whitespace, controls, line breaks, bidi controls, a lone surrogate,
+# non-Latin-1 letters, too long, empty, not an address or a number, Unicode digits).
+_CLEAN_VALUES = ["Anna", "van der Berg", "Zoë Çelik", "Yıldız", "ß", "a@b.nl", "+31612345678"]
+_TROUBLE = [
+    "",
+    " Anna",
+    "Anna ",
+    " ",
+    "An\tna",
+    "An\nna",
+    "An\x00na",
+    "An\x85na",
+    "An\xa0na",
+    "\xa0",
+    "An\u2028na",
+    "An\u202ena",
+    "An\u3000na",
+    "An\u1680na",
+    "An\u2009na",
+    "An\ufffena",
+    "An\ud800na",
+    "D\u2019Souza",
+    "a" * 300,
+    "a@b",
+    "a b@c.nl",
+    "a@b.nl ",
+    "0612345678",
+    "+316\u0661\u0662345678",
+    "+31612345678\u00a0",
+    1,
+    2.5,
+    None,
+]
+
+
+@pytest.mark.parametrize("field", ["voornaam", "email", "mobiel", "klas", "locatienaam"])
+def test_the_clean_column_quick_look_agrees_with_the_checks_per_cell(
+    field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_clean_text_column only ever answers for a column the per-cell path finds clean, with
+    the same values; anything else is left to that path."""
+    from ck_roster.domain import validation
+
+    rng = random.Random(21)
+    for required in (True, False):
+        for keep in (True, False):
+            for _ in range(150):
+                column = [rng.choice(_CLEAN_VALUES) for _ in range(rng.randint(1, 6))]
+                if rng.random() < 0.6:
+                    column.insert(rng.randint(0, len(column)), rng.choice(_TROUBLE))
+                fast = _clean_column(field, required, column, keep)
+                with monkeypatch.context() as patched:
+                    patched.setattr(validation, "_clean_text_column", lambda *_: None)
+                    per_cell = _clean_column(field, required, column, keep)
+                assert fast == per_cell, (field, required, column)
+                quick = _clean_text_column(field, required, column, keep)
+                if quick is not None:
+                    assert per_cell == (quick, {}), (field, column)
+
+
+def test_a_clean_column_takes_the_quick_look() -> None:
+    assert _clean_text_column("voornaam", True, ["Anna", "Zoë", "Yıldız"], True) == [
+        "Anna",
+        "Zoë",
+        "Yıldız",
+    ]
+    assert _clean_text_column("email", False, ["a@b.nl", "", "c.d@e.f.nl"], False) is not None
+    assert _clean_text_column("mobiel", False, ["+31612345678", ""], False) is not None
+    assert _clean_text_column("voornaam", True, ["Anna", ""], False) is None
+    assert _clean_text_column("voornaam", True, ["Anna", "Zoë "], False) is None
+
+
+
+def test_the_quick_look_lets_no_refused_or_changed_character_through() -> None:
+    """Every code point that strip() removes or the contract's bounds refuse or change, inside
+    a value, sends the column to the per-cell path; only the plain space may stay inside."""
+    let_through = [
+        hex(code)
+        for code in range(0x110000)
+        if (char := chr(code)).isspace() or NEEDS_CLEANING.match(char)
+        if _clean_text_column("voornaam", True, [f"a{char}a", "b"], False) is not None
+    ]
+    assert let_through == ["0x20"]

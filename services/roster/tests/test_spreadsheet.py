@@ -298,8 +298,9 @@ def test_the_limit_is_for_all_members_together(monkeypatch: pytest.MonkeyPatch) 
                 spreadsheet._inflate_all(content, infos, keep="xl/worksheets/sheet1.xml")
             assert caught.value.reason == spreadsheet.BOMB
         else:
+            # Counted, and not kept: the sheet has no formula to locate.
             kept = spreadsheet._inflate_all(content, infos, keep="xl/worksheets/sheet1.xml")
-            assert kept.startswith(SHEET)
+            assert kept is None
 
 
 def test_a_member_larger_or_other_than_declared_is_refused() -> None:
@@ -309,6 +310,8 @@ def test_a_member_larger_or_other_than_declared_is_refused() -> None:
     assert error_of(_workbook_with(name, data, size, crc ^ 1)) == spreadsheet.CORRUPT  # CRC
     cut = _workbook_with(name, data[: len(data) // 2], size, crc)  # stream ends too early
     assert error_of(cut) == spreadsheet.CORRUPT
+    garbage = _workbook_with(name, b"\xff" * 64, size, crc)  # not deflate: the inflater fails
+    assert error_of(garbage) == spreadsheet.CORRUPT
 
 
 def test_an_honest_hand_written_zip_passes_the_checks() -> None:
@@ -347,3 +350,41 @@ def test_formula_presence_quick_look(xml: bytes, expected: bool) -> None:
     """The quick look agrees with the substring searches it replaces."""
     assert spreadsheet._may_have_formulas(xml) is expected
     assert (b"<f" in xml or b":f" in xml) is expected
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"<c r='A1'><v>1</v></c><", b"f>1</f>"],  # "<" ends one chunk, "f" starts the next
+        [b"<c r='A1'><x:", b"f>1</x:f>"],
+        [b"<c r='A1'><v>1</v></c>", b"", b"<c r='B1'><f>1</f></c>"],
+    ],
+)
+def test_formula_look_across_chunks(chunks: list[bytes]) -> None:
+    look = spreadsheet._FormulaLook()
+    for chunk in chunks:
+        look.append(chunk)
+    assert look.found
+    quiet = spreadsheet._FormulaLook()
+    quiet.append(b"<c r='A1'><v>1</v></c>f")  # an "f" after a chunk's "<" only counts
+    quiet.append(b"<v>2</v>")  # when the "<" is right before it
+    assert not quiet.found
+
+
+def test_formulas_in_a_sheet_larger_than_a_chunk_are_located() -> None:
+    """The sheet is looked at a chunk at a time and inflated again to name the cells."""
+    filler = b"".join(
+        b'<row r="%d"><c r="A%d" t="s"><v>0</v></c></row>' % (n, n) for n in range(1, 40_000)
+    )
+    assert len(filler) > spreadsheet._OUT_CHUNK
+    formula = b'<row r="40000"><c r="B40000"><f>1+1</f><v>2</v></c></row>'
+    members = [
+        ("xl/workbook.xml", *_packed(WORKBOOK)),
+        ("xl/_rels/workbook.xml.rels", *_packed(RELS)),
+        (
+            "xl/worksheets/sheet1.xml",
+            *_packed(SHEET + filler + formula + b"</sheetData></worksheet>"),
+        ),
+    ]
+    formulas, unlocated = spreadsheet._check_xlsx(lying_zip(members))
+    assert formulas == [spreadsheet.FormulaCell(row=40_000, column=1)] and not unlocated
