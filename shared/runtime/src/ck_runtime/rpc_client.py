@@ -21,7 +21,7 @@ import contextlib
 import os
 import time
 import uuid
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aio_pika
 import aiormq.exceptions
@@ -345,9 +345,18 @@ class RpcClient:
         assert channel is not None
         if channel.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
-        underlay = await channel.get_underlay_channel()
+        # aiormq's Channel (its abstract class does not declare `wait`).
+        underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+        # wait=False: no future for "written to the socket" per publish; the publisher confirm
+        # awaited here comes after that anyway, and a connection lost before it rejects the
+        # confirm as it would have rejected the write (issue 15: 2.5 % of the client's CPU).
         await underlay.basic_publish(
-            body, exchange=RPC_EXCHANGE, routing_key=queue, properties=properties, mandatory=True
+            body,
+            exchange=RPC_EXCHANGE,
+            routing_key=queue,
+            properties=properties,
+            mandatory=True,
+            wait=False,
         )
 
     async def _until_connected(self, timeout: float) -> None:
