@@ -1,10 +1,11 @@
-"""The request body limit, as logic and as middleware around a stand-in ASGI app (no I/O)."""
+"""The request body limit, as logic and in the middleware around a stand-in ASGI app (no I/O)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware, ByteBudget, declared_length
+from ck_gateway.middleware.body_limit import ByteBudget, declared_length
+from ck_gateway.middleware.edge import GatewayEdge
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -71,7 +72,16 @@ async def run(
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
-    await BodySizeLimitMiddleware(app, max_bytes=LIMIT, reject=reject)(scope, receive, send)
+    edge = GatewayEdge(
+        app,
+        secret="s",
+        hsts=False,
+        max_bytes=LIMIT,
+        reject=reject,
+        limit_for=None,
+        respond=lambda _scope: PlainTextResponse("kapot", status_code=500),
+    )
+    await edge(scope, receive, send)
     return sent, delivered
 
 

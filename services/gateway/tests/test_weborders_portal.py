@@ -974,11 +974,11 @@ async def replies_lost(stack: Stack, marker: str, count: int) -> AsyncIterator[l
     original, timeout = rpc._on_reply, rpc.timeout
     dropped: list[str] = []
 
-    async def on_reply(message: Any) -> None:
-        if len(dropped) < count and marker.encode() in message.body:
-            dropped.append(message.correlation_id)
+    def on_reply(correlation_id: str, body: bytes) -> None:
+        if len(dropped) < count and marker.encode() in body:
+            dropped.append(correlation_id)
             return
-        await original(message)
+        original(correlation_id, body)
 
     rpc._on_reply, rpc.timeout = on_reply, 1.0
     try:

@@ -132,6 +132,23 @@ async def test_many_requests_in_flight_each_get_their_own_answer(
     assert elapsed < 300 * 0.2 / 4
 
 
+async def test_replies_come_straight_from_aiormq_after_the_first(
+    echo_service: ServiceRuntime, client: RpcClient
+) -> None:
+    """The first reply arrives through aio-pika's consumer, which hands the consumer tag to
+    the client's own callback; aio-pika still holds the consumer (to restore it)."""
+    underlay = await client._channel.get_underlay_channel()  # type: ignore[union-attr]
+    assert client._on_delivered not in underlay.consumers.values()
+    first = await client.call("roster", "echo", {"text": "first"})
+    assert first.result["text"] == "first"
+    assert list(underlay.consumers.values()) == [client._on_delivered]
+    assert client._reply_queue is not None
+    assert set(client._reply_queue._consumers) == set(underlay.consumers)  # type: ignore[attr-defined]
+    texts = [f"d{i}" for i in range(50)]
+    replies = await asyncio.gather(*(client.call("roster", "echo", {"text": t}) for t in texts))
+    assert [r.result["text"] for r in replies] == texts
+
+
 async def test_a_slow_service_answers_503_within_the_timeout(
     echo_service: ServiceRuntime, client: RpcClient
 ) -> None:

@@ -86,5 +86,11 @@ async def test_a_call_during_a_broker_kill_is_answered_or_unavailable(
         while not await answered():
             assert loop.time() < deadline, "no answer after the broker came back"
             await asyncio.sleep(0.5)
+        # The restored consumer is aio-pika's again; its first reply handed the tag over to
+        # the client's direct callback on the new channel.
+        underlay = await client._channel.get_underlay_channel()  # type: ignore[union-attr]
+        assert list(underlay.consumers.values()) == [client._on_delivered]
+        again = await client.call("roster", "echo", {"text": "again"})
+        assert again.result["text"] == "again"
     finally:
         await client.stop()

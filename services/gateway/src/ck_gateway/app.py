@@ -23,14 +23,9 @@ from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
 from ck_gateway import error_handlers, errors, openapi_errors
-from ck_gateway.idempotency import IdempotencyKeyMiddleware
-from ck_gateway.middleware.body_limit import BodySizeLimitMiddleware
-from ck_gateway.middleware.correlation import CorrelationIdMiddleware
+from ck_gateway.middleware.edge import GatewayEdge
 from ck_gateway.middleware.fast_weborders import FastWeborderCreate
-from ck_gateway.middleware.metrics import HttpMetricsMiddleware
-from ck_gateway.middleware.security_headers import SecurityHeadersMiddleware
 from ck_gateway.middleware.tracing import TracingMiddleware
-from ck_gateway.middleware.unhandled_errors import UnhandledErrorMiddleware
 from ck_gateway.rendering import STATIC_DIR, render_bare_error
 from ck_gateway.routes import (
     api,
@@ -156,24 +151,20 @@ def create_app(
     metrics.configure(settings.metrics_enabled)
 
     error_handlers.install(app)
-    # Added innermost first: the access log (outermost) sees every answer, even a 413 or 500.
-    # The provider API's weborder creation, the hot path, is answered before the router.
+    # The provider API's weborder creation, the hot path, is answered before the router;
+    # around it and everything else, our middleware as one layer (ck_gateway.middleware.edge:
+    # metrics, access log, security headers, Idempotency-Key, body limit, the error net).
     app.add_middleware(FastWeborderCreate, fastapi=app)
-    app.add_middleware(
-        UnhandledErrorMiddleware,
-        respond=lambda scope: _error_response(scope, errors.internal()),
-    )
     limit_for = body_limit_for(settings)
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        GatewayEdge,
+        secret=app.state.secret_key,
+        hsts=settings.secure_cookies,
         max_bytes=settings.max_body_bytes,
         reject=lambda scope: _error_response(scope, errors.too_large(limit_for(scope))),
         limit_for=limit_for,
+        respond=lambda scope: _error_response(scope, errors.internal()),
     )
-    app.add_middleware(IdempotencyKeyMiddleware, secret=app.state.secret_key)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
-    app.add_middleware(CorrelationIdMiddleware)
-    app.add_middleware(HttpMetricsMiddleware)  # outermost: times and counts every answer
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")

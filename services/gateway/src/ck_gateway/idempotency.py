@@ -15,6 +15,8 @@ are kept 24 hours (ck_contracts.rpc.IDEMPOTENCY_KEY_KEPT_SECONDS).
 
 Without the header every call gets a fresh id; the gateway still retries a timed-out call
 with its id, so a lost reply never runs a command twice.
+
+The rules live here; ck_gateway.middleware.edge applies them, one layer for all six.
 """
 
 from __future__ import annotations
@@ -22,16 +24,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
 from ck_contracts.rpc import IDEMPOTENCY_KEY_KEPT_SECONDS
-from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from ck_gateway import errors
 
 HEADER = "Idempotency-Key"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -67,43 +64,23 @@ def current_request_ids() -> RequestIds | None:
     return _current.get()
 
 
+def valid_key(key: str) -> bool:
+    return _VALID_KEY.match(key) is not None
+
+
+def use(ids: RequestIds) -> Token[RequestIds | None]:
+    """Scope `ids` to the running request (until `release` with the token)."""
+    return _current.set(ids)
+
+
+def release(token: Token[RequestIds | None]) -> None:
+    _current.reset(token)
+
+
 def derive(secret: str, principal: str, method: str, path: str, key: str) -> RequestIds:
     message = "|".join((hashlib.sha256(principal.encode()).hexdigest(), method, path, key))
     base = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return RequestIds(base)
-
-
-class IdempotencyKeyMiddleware:
-    """Reads the header of state-changing API calls and scopes the derived ids to the request."""
-
-    def __init__(self, app: ASGIApp, secret: str) -> None:
-        self.app = app
-        self.secret = secret
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in STATE_CHANGING
-            or not str(scope["path"]).startswith(API_PREFIX)
-        ):
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        key = headers.get(HEADER)
-        principal = headers.get("authorization", "")
-        if key is None or not principal:
-            await self.app(scope, receive, send)
-            return
-        if not _VALID_KEY.match(key):
-            error = errors.GatewayError(400, errors.BAD_REQUEST, BAD_KEY_MESSAGE)
-            await JSONResponse(error.body(), status_code=400)(scope, receive, send)
-            return
-        ids = derive(self.secret, principal, scope["method"], str(scope["path"]), key)
-        token = _current.set(ids)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _current.reset(token)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
