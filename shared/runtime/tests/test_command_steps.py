@@ -65,6 +65,18 @@ async def put(call: Call, payload: Put) -> bool:
     return inserted
 
 
+LATE = Operation[Put, bool]("roster", "late", Put, bool, Audience.PUBLIC)
+
+
+@router.handles(LATE)
+async def late(call: Call, payload: Put) -> bool:
+    """A statement after a deferred write would not see it: refused, not run."""
+    call.db.defer(_INSERT_ONCE[call.db.engine.dialect.name], {"what": payload.what})
+    async with call.db.transaction() as session:
+        await session.execute(select(UNIQUE.c.what))
+    return True
+
+
 async def _database(url: str) -> Database:
     db = await migrated_database(url)
     async with db.engine.begin() as connection:
@@ -169,4 +181,13 @@ async def test_prepared_steps_send_what_sqlalchemy_sends(tmp_path: Path) -> None
             sent[-1][0],
             tuple(sent[-1][1]),
         )
+    await db.dispose()
+
+
+async def test_a_statement_after_a_deferred_write_is_refused(sqlite_url: str) -> None:
+    db = await _database(sqlite_url)
+    request = RpcRequest(op="late", payload={"what": "d"}, request_id=uuid.uuid4().hex)
+    answer = await router.dispatch(request, db, clock=manual())
+    assert answer["error"]["code"] == ErrorCode.INTERNAL  # rolled back, nothing recorded
+    assert await _rows(db) == []
     await db.dispose()
