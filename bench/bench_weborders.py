@@ -156,17 +156,19 @@ def school_and_provider_key(stack: Any) -> tuple[int, str]:
 
 
 def wait_until_known(portal_url: str, key: str, body: str) -> None:
-    """The weborders service learns the school from an event; the same Idempotency-Key makes
-    the retries harmless."""
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/json",
-        "Idempotency-Key": "warm-up",
-    }
+    """The weborders service learns the school from an event. Each try has an Idempotency-Key
+    of its own: the answer to a key is kept, so with one key a first try before the school was
+    known got that "unknown school" again on every try (a loaded machine delays the event)."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     end = time.monotonic() + 60
+    tries = 0
     while time.monotonic() < end:
+        tries += 1
         reply = httpx.post(
-            portal_url + "/api/v1/provider/weborders", content=body, headers=headers, timeout=10
+            portal_url + "/api/v1/provider/weborders",
+            content=body,
+            headers={**headers, "Idempotency-Key": f"warm-up-{tries}"},
+            timeout=10,
         )
         if reply.status_code == 201:
             return

@@ -26,6 +26,7 @@ from ck_contracts.weborders import (
     WebordersReason,
     WeborderStatus,
 )
+from ck_runtime.db import Database
 from ck_runtime.errors import Unauthenticated
 from ck_runtime.known_schools import KNOWN_SCHOOLS
 from sqlalchemy import (
@@ -429,6 +430,12 @@ _INSERT_ONCE = {
     )
     for dialect in (postgresql, sqlite)
 }
+
+
+def insert_of(db: Database, *, once: bool) -> Any:
+    """add_weborder's statement, for Database.defer (rows=1: with `once`, a key used before
+    inserts nothing and the command runs again without deferring)."""
+    return _INSERT_ONCE[db.engine.dialect.name] if once else _INSERT
 
 
 async def add_weborder(session: AsyncSession, values: dict[str, Any], *, once: bool) -> bool:

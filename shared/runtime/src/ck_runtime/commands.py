@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from ck_runtime.db import rowcount
+from ck_runtime.db import Step, rowcount
 from ck_runtime.tables import add_runtime_tables
 
 _metadata = MetaData()
@@ -49,7 +49,7 @@ _FIND = select(RPC_REQUESTS.c.payload_hash, RPC_REQUESTS.c.reply).where(
     RPC_REQUESTS.c.request_key == bindparam("key"),
     RPC_REQUESTS.c.expires_at > bindparam("now", type_=RPC_REQUESTS.c.expires_at.type),
 )
-_RECORD: dict[str, Insert] = {
+RECORD: dict[str, Insert] = {
     "postgresql": postgresql.insert(RPC_REQUESTS).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(RPC_REQUESTS).on_conflict_do_nothing(),
 }
@@ -97,19 +97,27 @@ class Recorded:
 async def find(session: AsyncSession, request: RpcRequest, now: datetime) -> Recorded | None:
     params = {"key": request_key(request.request_id), "now": now}
     row = (await session.execute(_FIND, params)).first()
-    if row is None:
-        return None
-    if row.payload_hash != payload_hash(request):
+    return None if row is None else recorded(request, row)
+
+
+def find_step(request: RpcRequest, now: datetime) -> Step:
+    """find() as a command's guard (Database.command): a SELECT that must find no row."""
+    return Step(_FIND, {"key": request_key(request.request_id), "now": now}, rows=0)
+
+
+def recorded(request: RpcRequest, row: Any) -> Recorded:
+    """The answer of a row that find() or its guard found: (payload_hash, reply)."""
+    if row[0] != payload_hash(request):
         return Recorded(None, same_payload=False)
-    return Recorded(unseal(request.request_id, bytes(row.reply)), same_payload=True)
+    return Recorded(unseal(request.request_id, bytes(row[1])), same_payload=True)
 
 
-async def record(
-    session: AsyncSession, request: RpcRequest, reply: dict[str, Any], now: datetime
-) -> bool:
-    """Record the answer in the command's transaction. False when another delivery of the
-    same request recorded one first (the caller rolls back and answers with that one)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def record_step(
+    request: RpcRequest, reply: dict[str, Any], now: datetime, dialect: str
+) -> Step:
+    """The record of the answer, as the last step of the command's transaction
+    (CommandUnit.commit): StepRefused when another delivery of the same request recorded one
+    first (the caller answers with that one)."""
     values = {
         "request_key": request_key(request.request_id),
         "op": request.op,
@@ -118,8 +126,7 @@ async def record(
         "created_at": now,
         "expires_at": now + timedelta(seconds=request.keep_reply_seconds),
     }
-    result = await session.execute(_RECORD[dialect], values)
-    return bool(rowcount(result))
+    return Step(RECORD[dialect], values, rows=1)
 
 
 async def prune(session: AsyncSession, now: datetime) -> int:

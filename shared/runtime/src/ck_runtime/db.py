@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import trace
 from sqlalchemy import event, text
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
 )
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
 from ck_runtime import tracing
 from ck_runtime.logs import get_logger
@@ -66,6 +67,104 @@ def _run_statement(
         description = cursor.description
         rows = cursor.fetchall() if description else None
         return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class Step(NamedTuple):
+    """One statement of a command's last trip (CommandUnit.commit, Database.defer): a Core
+    statement built once (module level), its values, and what it must do. `rows`: for an
+    INSERT, UPDATE or DELETE the number of rows it must change (None: any); for a SELECT, 0
+    means it must find no row. A step that does otherwise ends the transaction, rolled back
+    (StepRefused)."""
+
+    statement: Any
+    values: dict[str, Any]
+    rows: int | None = None
+
+
+class StepRefused(Exception):
+    """A step did not do what it must (Step.rows); the command's transaction was rolled back.
+    `row`: what a SELECT step found."""
+
+    def __init__(self, step: Step, row: Any = None) -> None:
+        super().__init__("step refused")
+        self.step = step
+        self.row = row
+
+
+class _Prepared(NamedTuple):
+    """A statement compiled once for SQLite, and how SQLAlchemy turns values into its
+    parameters (the same construct_params and bind processors as its execution context)."""
+
+    sql: str
+    compiled: Any
+    order: tuple[str, ...]
+    processors: dict[str, Callable[[Any], Any]]
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        given = self.compiled.construct_params(values, escape_names=False)
+        processors = self.processors
+        return tuple(
+            processors[key](given[key]) if key in processors else given[key] for key in self.order
+        )
+
+
+# (id of the statement, the value keys) -> its prepared form; the statement itself is kept
+# in the value so that its id cannot be reused. Only statements built once come here.
+_prepared: dict[tuple[int, tuple[str, ...]], tuple[Any, _Prepared]] = {}
+
+
+def _prepare(dialect: Dialect, statement: Any, values: dict[str, Any]) -> _Prepared:
+    key = (id(statement), tuple(values))
+    found = _prepared.get(key)
+    if found is not None:
+        return found[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(values))
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or not compiled.positional
+    ):
+        # Python-side defaults or expanding parameters: SQLAlchemy's execution context does
+        # more than construct_params, so such a statement cannot be a step.
+        raise ValueError("statement cannot run as a prepared step")
+    prepared = _Prepared(
+        compiled.string, compiled, tuple(compiled.positiontup), dict(compiled._bind_processors)
+    )
+    _prepared[key] = (statement, prepared)
+    return prepared
+
+
+def _run_steps(
+    connection: Any, begin: str | None, steps: list[tuple[str, tuple[Any, ...], int | None]]
+) -> tuple[int | None, Any]:
+    """On aiosqlite's thread, one hand-over: (BEGIN,) every step, COMMIT. At the first step
+    that does not do what it must: ROLLBACK, and (its index, the row a SELECT found). Any
+    error: ROLLBACK and raise."""
+    cursor = connection._conn.cursor()
+    try:
+        if begin is not None:
+            cursor.execute(begin)
+        try:
+            for index, (sql, parameters, rows) in enumerate(steps):
+                cursor.execute(sql, parameters)
+                if cursor.description is not None:
+                    found = cursor.fetchone()
+                    if rows == 0 and found is not None:
+                        cursor.execute("ROLLBACK")
+                        return index, found
+                elif rows is not None and cursor.rowcount != rows:
+                    cursor.execute("ROLLBACK")
+                    return index, None
+            cursor.execute("COMMIT")
+        except BaseException:
+            if connection._conn.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+        return None, None
     finally:
         cursor.close()
 
@@ -306,13 +405,16 @@ class _Unit:
     command's first write and commits only when the command is answered, so the answer can be
     recorded with the effects (ck_runtime.commands)."""
 
-    def __init__(self, on_begin: Callable[[AsyncSession], Awaitable[None]] | None) -> None:
+    def __init__(self, guard: Step | None, may_defer: bool) -> None:
         self.session: AsyncSession | None = None
         self.lock: asyncio.Lock | None = None  # the SQLite writer lock, while held
-        self.on_begin = on_begin
+        self.guard = guard  # must find no row, first in the transaction (a repeat's check)
         # The block that began the transaction failed and the transaction was rolled back:
-        # the next write (or the record of the answer) begins it again, with on_begin.
+        # the next write (or the record of the answer) begins it again, with the guard.
         self.undone = False
+        self.may_defer = may_defer
+        self.deferred: list[Step] = []  # Database.defer: sent with the commit
+        self.after_commit: list[Callable[[], None]] = []
 
 
 _unit: ContextVar[_Unit | None] = ContextVar("ck_unit_of_work", default=None)
@@ -356,9 +458,10 @@ class Database:
         is committed together when the command is answered (and scrubbed then)."""
         unit = _unit.get()
         if unit is not None:
+            _no_deferred(unit)
             if unit.session is None or unit.undone:
                 # The block that begins the command's transaction needs no savepoint: before
-                # it the transaction holds only on_begin's read, so undoing the block is
+                # it the transaction holds only the guard's read, so undoing the block is
                 # rolling the transaction back. (A savepoint here cost two more statements
                 # and two SQL compilations per command, which SQLAlchemy does not cache.)
                 session = await self._begin_unit(unit)
@@ -433,35 +536,123 @@ class Database:
         """A session for queries only (on SQLite it does not take the write lock). Inside a
         command that has written already, the command's own session: it sees its writes."""
         unit = _unit.get()
+        if unit is not None:
+            _no_deferred(unit)
         if unit is not None and unit.session is not None and not unit.undone:
             yield unit.session
             return
         async with self._readers() as session:
             yield session
 
+    def defer(self, statement: Any, values: dict[str, Any], rows: int | None = 1) -> bool:
+        """Inside a command that may defer (Database.command): keep a write for the command's
+        commit, where it is sent with the record of the answer (on SQLite in the same
+        hand-over, see CommandUnit.commit), and True. Must come after the command's other
+        statements. A write that then changes another number of rows than `rows` rolls the
+        whole command back and the router runs it again without deferring (so its result is
+        what the handler reads then). False outside a command that may defer: the caller
+        runs the statement itself. The repeat check (the guard) goes with the deferred
+        writes, so a repeat runs the handler's code up to here before it is refused: a handler
+        that defers leaves every other effect to after_commit."""
+        unit = _unit.get()
+        if unit is None or not unit.may_defer:
+            return False
+        unit.deferred.append(Step(statement, values, rows))
+        return True
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the command commits (a log line that must not claim a write
+        that a deferred step may still undo); outside a command, at once."""
+        unit = _unit.get()
+        if unit is None:
+            callback()
+        else:
+            unit.after_commit.append(callback)
+
     async def _begin_unit(self, unit: _Unit) -> AsyncSession:
         if unit.session is not None and not unit.undone:
             return unit.session
         if unit.session is None:
-            if self._writer is not None:
-                await self._writer.acquire()
-                unit.lock = self._writer
+            await self._take_writer(unit)
             unit.session = self._sessions()
         unit.undone = False
         await unit.session.begin()
-        if unit.on_begin is not None:
-            await unit.on_begin(unit.session)
+        guard = unit.guard
+        if guard is not None:
+            row = (await unit.session.execute(guard.statement, guard.values)).first()
+            if row is not None:
+                raise StepRefused(guard, row)
         return unit.session
+
+    async def _take_writer(self, unit: _Unit) -> None:
+        if self._writer is not None and unit.lock is None:
+            await self._writer.acquire()
+            unit.lock = self._writer
+
+    def _one_trip(self) -> bool:
+        """SQLite, and no trace recording this command's statements (a sampled trace gets
+        them one by one through SQLAlchemy, as every other statement)."""
+        return self.sqlite and not trace.get_current_span().is_recording()
+
+    async def _commit_steps(self, unit: _Unit, steps: list[Step]) -> None:
+        """The command's deferred writes and its record (`steps`), then COMMIT: on SQLite in
+        one hand-over to the connection's thread (after BEGIN IMMEDIATE and the guard, when
+        nothing ran before), else statement by statement in the session. StepRefused:
+        rolled back."""
+        if not self._one_trip():
+            session = await self._begin_unit(unit)
+            for step in steps:
+                result = await session.execute(step.statement, step.values)
+                if step.rows is not None and rowcount(result) != step.rows:
+                    raise StepRefused(step)
+            await session.commit()
+            return
+        if unit.session is not None and not unit.undone:
+            connection = await unit.session.connection()
+            raw = await connection.get_raw_connection()
+            await self._trip(raw.dbapi_connection, None, steps)
+            return
+        if unit.session is not None:  # undone: its connection is clean, its lock held
+            await unit.session.close()
+            unit.session = None
+        assert unit.guard is not None, "a command that defers has a guard"
+        await self._take_writer(unit)
+        raw = await self.engine.raw_connection()
+        try:
+            await self._trip(raw.dbapi_connection, "BEGIN IMMEDIATE", [unit.guard, *steps])
+        finally:
+            await greenlet_spawn(raw.close)
+
+    async def _trip(self, adapted: Any, begin: str | None, steps: list[Step]) -> None:
+        dialect = self.engine.dialect
+        sent = []
+        for step in steps:
+            prepared = _prepare(dialect, step.statement, step.values)
+            sent.append((prepared.sql, prepared.parameters(step.values), step.rows))
+        trips = _trips(adapted)
+        async with adapted._execute_mutex:
+            trips.dirty = True
+            try:
+                refused, row = await adapted._connection._execute(
+                    _run_steps, adapted._connection, begin, sent
+                )
+            finally:
+                # Committed or rolled back on the thread (an error too): nothing is open.
+                trips.begin = None
+                trips.dirty = False
+        if refused is not None:
+            raise StepRefused(steps[refused], row)
 
     @asynccontextmanager
     async def command(
-        self, on_begin: Callable[[AsyncSession], Awaitable[None]] | None = None
+        self, guard: Step | None = None, *, may_defer: bool = False
     ) -> AsyncIterator[CommandUnit]:
         """The scope of one command: every `transaction()` inside it joins one transaction,
-        begun lazily at the first write (then `on_begin` runs in it first: the check for a
-        repeat). The caller ends it with `unit.commit()` (after adding the command's record)
-        or lets it roll back (any exception, or no commit)."""
-        unit = _Unit(on_begin)
+        begun lazily at the first write (then `guard`, a SELECT that must find no row, runs in
+        it first: the check for a repeat; StepRefused when it finds one). The caller ends it
+        with `unit.commit(record)` or lets it roll back (any exception, or no commit).
+        `may_defer`: writes may be kept for the commit (Database.defer); needs a guard."""
+        unit = _Unit(guard, may_defer and guard is not None)
         token = _unit.set(unit)
         handle = CommandUnit(unit, self)
         try:
@@ -479,6 +670,9 @@ class Database:
             finally:
                 if unit.lock is not None:
                     unit.lock.release()
+            if handle.committed:
+                for callback in unit.after_commit:
+                    callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -489,6 +683,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _no_deferred(unit: _Unit) -> None:
+    if unit.deferred:
+        raise RuntimeError("a statement after a deferred write (Database.defer comes last)")
 
 
 class CommandUnit:
@@ -502,16 +701,20 @@ class CommandUnit:
     @property
     def wrote(self) -> bool:
         """True when the command opened a write transaction (even if a failed block's
-        writes were undone: its answer is still the one to record)."""
-        return self._unit.session is not None
+        writes were undone: its answer is still the one to record) or deferred a write."""
+        return self._unit.session is not None or bool(self._unit.deferred)
 
-    async def session(self) -> AsyncSession:
-        """The command's transaction, to add its record to; begun again (with on_begin) when
-        the block that began it failed."""
-        assert self._unit.session is not None, "the command has not written"
-        return await self._db._begin_unit(self._unit)
+    def drop_deferred(self) -> None:
+        """The command failed after deferring writes: they are not made (as a failed block's
+        writes are undone)."""
+        self._unit.deferred.clear()
 
-    async def commit(self) -> None:
-        assert self._unit.session is not None
-        await self._unit.session.commit()
+    async def commit(self, *last: Step) -> None:
+        """Send the deferred writes and `last` (the record of the answer), then commit;
+        StepRefused (rolled back) when one of them, or the guard, does not do what it must."""
+        unit = self._unit
+        assert unit.session is not None or unit.deferred, "the command has not written"
+        steps = [*unit.deferred, *last]
+        unit.deferred = []
+        await self._db._commit_steps(unit, steps)
         self.committed = True

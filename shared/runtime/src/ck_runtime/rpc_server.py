@@ -26,11 +26,10 @@ from ck_contracts.operations import Operation as Declared
 from ck_contracts.roles import Actor, Permission
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ck_runtime import commands
 from ck_runtime.clock import Clock, current_clock
-from ck_runtime.db import Database
+from ck_runtime.db import Database, StepRefused
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
 from ck_runtime.validation import field_errors
@@ -126,22 +125,30 @@ class RpcRouter:
             reply, _failed = await self._answer(operation, call, request)
             return reply
         now = call.clock.now()
-
-        async def check_repeat(session: AsyncSession) -> None:
-            seen = await commands.find(session, request, now)
-            if seen is not None:
-                raise _AlreadyAnswered(seen)
-
-        try:
-            async with db.command(on_begin=check_repeat) as unit:
-                reply, failed = await self._answer(operation, call, request)
-                if unit.wrote and not failed:
-                    if not await commands.record(await unit.session(), request, reply, now):
-                        raise _AlreadyAnswered(None)  # another delivery was first: roll back
-                    await unit.commit()
-        except _AlreadyAnswered as repeat:
-            return await self._first_answer(repeat.seen, request, db, now)
-        return reply
+        guard = commands.find_step(request, now)
+        # First with deferred writes allowed (Database.defer: on SQLite the command's writes,
+        # its record and the commit in one hand-over); when a deferred write changed another
+        # number of rows than the handler expected, everything was rolled back and the
+        # command runs again with every statement executed as it comes.
+        for may_defer in (True, False):
+            try:
+                async with db.command(guard, may_defer=may_defer) as unit:
+                    reply, failed = await self._answer(operation, call, request)
+                    if not reply.get("ok"):
+                        unit.drop_deferred()
+                    if unit.wrote and not failed:
+                        record = commands.record_step(request, reply, now, db.engine.dialect.name)
+                        await unit.commit(record)
+            except StepRefused as refused:
+                if refused.step is guard:  # answered before
+                    return await self._first_answer(
+                        commands.recorded(request, refused.row), request, db, now
+                    )
+                if refused.step.statement is commands.RECORD[db.engine.dialect.name]:
+                    return await self._first_answer(None, request, db, now)  # another delivery
+                continue  # a deferred write: run again without deferring
+            return reply
+        raise AssertionError("a command without deferred writes cannot be refused")
 
     async def _first_answer(
         self,
@@ -182,8 +189,8 @@ class RpcRouter:
             result = declared.dump_result(await operation.handler(call, payload))
         except ServiceError as exc:
             return _error(exc.to_rpc()), False
-        except _AlreadyAnswered:
-            raise
+        except StepRefused:
+            raise  # the guard found the first answer (Database.command)
         except Exception:
             log.exception("rpc.failed", op=request.op)
             error = RpcError(code=ErrorCode.INTERNAL, reason=CommonReason.INTERNAL)
@@ -201,14 +208,6 @@ def _require_school(call: Call, declared: Declared[Any, Any], school_id: object)
     if school is not None:
         assert declared.permission is not None  # Operation's own check
         call.require(declared.permission, school)
-
-
-class _AlreadyAnswered(Exception):
-    """Raised at a command's first write when its request id was answered before."""
-
-    def __init__(self, seen: commands.Recorded | None) -> None:
-        super().__init__("request answered before")
-        self.seen = seen
 
 
 def _error(error: RpcError) -> dict[str, Any]:

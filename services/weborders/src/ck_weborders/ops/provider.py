@@ -19,6 +19,7 @@ request cost a statement each only when present.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ck_contracts.audit import AuditAction
@@ -121,10 +122,26 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
     first, as it is now; the key with another body is a Conflict."""
     fields = request.weborder
     key = request.idempotency_key.strip() or None
-    fingerprint = domain.request_fingerprint(fields) if key else None
     weborder_id, now = uuid.uuid4(), call.clock.now()
     digest = store.key_digest(deps_of(call).pepper, request.api_key) if request.api_key else ""
     cache = deps_of(call).key_cache
+    cached = cache.get(digest, fields.school_number, now) if digest else None
+    if (
+        cached is not None  # only kept with a known school (key_cache)
+        and cached.school_id is not None
+        and not store.key_use_stale(cached.last_used_at, now)
+        and fields.offering_id is None
+        and fields.request_id is None
+        and not fields.participant_ids
+    ):
+        # The hot path: nothing to read, one INSERT. Deferred, it goes with the command's
+        # record and commit in one hand-over (Database.defer); when the Idempotency-Key was
+        # used before, it inserts nothing, the command is rolled back and runs again below.
+        values = _weborder_values(weborder_id, cached.school_id, cached.id, fields, key, now)
+        if call.db.defer(store.insert_of(call.db, once=key is not None), values, rows=1):
+            created = _created(weborder_id, cached.school_id, cached.id, cached.name, fields, now)
+            call.db.after_commit(lambda: _log_created(weborder_id, cached.id))
+            return created
     async with call.db.transaction() as session:
         if digest:
             found = cache.get(digest, fields.school_number, now)
@@ -146,25 +163,8 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
             raise _invalid(R.SCHOOL_NUMBER_UNKNOWN, "school_number")
         if fields.offering_id is not None or fields.request_id is not None:
             await _check_links(session, provider_id, school_id, fields)
-        values = {
-            "id": weborder_id,
-            "school_id": school_id,
-            "provider_id": provider_id,
-            "status": SUBMITTED.value,
-            "school_number": fields.school_number,
-            "activity": fields.activity,
-            "activity_date": fields.activity_date,
-            "participants": fields.participants,
-            "amount_cents": fields.amount_cents,
-            "provider_reference": fields.provider_reference,
-            "docent_plus_email": fields.docent_plus_email,
-            "offering_id": fields.offering_id,
-            "request_id": fields.request_id,
-            "idempotency_key": key,
-            "request_hash": fingerprint,
-            "reason": "",
-            "created_at": now,
-        }
+        values = _weborder_values(weborder_id, school_id, provider_id, fields, key, now)
+        fingerprint = values["request_hash"]
         if not await store.add_weborder(session, values, once=key is not None):
             assert key is not None
             return await _original(session, provider_id, key, fingerprint)
@@ -174,7 +174,47 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
             known = await store.on_roster(session, school_id, fields.participant_ids)
             domain.require_participants(fields.participant_ids, known)
             await store.add_participants(session, weborder_id, school_id, fields.participant_ids)
-    log.info("weborder.created", weborder_id=str(weborder_id), provider_id=str(provider_id))
+    _log_created(weborder_id, provider_id)
+    return _created(weborder_id, school_id, provider_id, provider_name, fields, now)
+
+
+def _weborder_values(
+    weborder_id: uuid.UUID,
+    school_id: uuid.UUID,
+    provider_id: uuid.UUID,
+    fields: WeborderFields,
+    key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": weborder_id,
+        "school_id": school_id,
+        "provider_id": provider_id,
+        "status": SUBMITTED.value,
+        "school_number": fields.school_number,
+        "activity": fields.activity,
+        "activity_date": fields.activity_date,
+        "participants": fields.participants,
+        "amount_cents": fields.amount_cents,
+        "provider_reference": fields.provider_reference,
+        "docent_plus_email": fields.docent_plus_email,
+        "offering_id": fields.offering_id,
+        "request_id": fields.request_id,
+        "idempotency_key": key,
+        "request_hash": domain.request_fingerprint(fields) if key else None,
+        "reason": "",
+        "created_at": now,
+    }
+
+
+def _created(
+    weborder_id: uuid.UUID,
+    school_id: uuid.UUID,
+    provider_id: uuid.UUID,
+    provider_name: str,
+    fields: WeborderFields,
+    now: datetime,
+) -> Weborder:
     return Weborder(
         weborder_id=weborder_id,
         school_id=school_id,
@@ -185,6 +225,10 @@ async def create_weborder(call: Call, request: CreateWeborder) -> Weborder:
         **fields.model_dump(exclude={"participant_ids"}),
         participant_ids=list(dict.fromkeys(fields.participant_ids)),
     )
+
+
+def _log_created(weborder_id: uuid.UUID, provider_id: uuid.UUID) -> None:
+    log.info("weborder.created", weborder_id=str(weborder_id), provider_id=str(provider_id))
 
 
 async def _original(
