@@ -66,6 +66,42 @@ def test_the_store_gets_the_same_values_from_columns_as_from_objects() -> None:
     assert list(people.take(order)) == [objects[i] for i in order]
 
 
+def test_name_keys_from_the_lowered_columns_are_the_name_keys() -> None:
+    """The store makes the name keys from its lower-cased shadow columns: the same keys as
+    name_key, also where lower-casing depends on the context (a final sigma), lengthens a
+    value (a dotted capital I) or meets whitespace at a value's edge."""
+    values = [" ΟΔΟΣ ", "ΟΔΟΣ", "Σ ", " İstanbul", "STRASSE\u00a0", "\u2003Ab", "Ünal", "", "x"]
+    rows = [
+        {"voornaam": a, "achternaam": b, "locatienaam": c, "opleiding": d, "studiejaar": y}
+        for a, b, c, d, y in zip(
+            values,
+            values[1:] + values[:1],
+            values[2:] + values[:2],
+            values[3:] + values[:3],
+            [1, None, 3, 4, None, 2, 1, 3, 4],
+            strict=True,
+        )
+    ]
+    columns = {
+        f: [r[f] for r in rows] for f in ("voornaam", "achternaam", "locatienaam", "opleiding")
+    }
+    lowered = {f: [v.lower() for v in column] for f, column in columns.items()}
+    years = matching.year_texts(r["studiejaar"] for r in rows)
+    expected = [
+        matching._SEPARATOR.join(
+            (
+                r["voornaam"].strip().lower(),
+                r["achternaam"].strip().lower(),
+                r["locatienaam"].strip().lower(),
+                y,
+                r["opleiding"].strip().lower(),
+            )
+        )
+        for r, y in zip(rows, years, strict=True)
+    ]
+    assert matching.name_keys_of_lowered(lowered, years) == expected
+
+
 def test_a_first_upload_plans_the_columns_themselves() -> None:
     people = people_of(rosters.student_rows(50, seed=13))
     plan = matching.plan_replace([], people)
@@ -178,12 +214,25 @@ async def test_columns_stored_in_batches_two_batches_and_one_row(
             stored = (await session.execute(select(*columns))).all()
             meta = (
                 await session.execute(
-                    select(people_table.c.id, people_table.c.school_id, people_table.c.status)
+                    select(
+                        people_table.c.id,
+                        people_table.c.school_id,
+                        people_table.c.kind,
+                        people_table.c.status,
+                        people_table.c.activation_code,
+                        people_table.c.created_at,
+                        people_table.c.updated_at,
+                    )
                 )
             ).all()
         assert sorted(tuple(row) for row in stored) == sorted(field_row(p) for p in people)
         assert len({row.id for row in meta}) == 9
-        assert {(row.school_id, row.status) for row in meta} == {(school, "nieuw")}
+        # The values every row has (bound once per statement on SQLite) in every row.
+        assert {(row.school_id, row.kind, row.status, row.activation_code) for row in meta} == {
+            (school, "students", "nieuw", "")
+        }
+        assert len({(row.created_at, row.updated_at) for row in meta}) == 1
+        assert meta[0].created_at == meta[0].updated_at
     finally:
         await db.dispose()
 
@@ -340,7 +389,6 @@ def test_a_clean_column_takes_the_quick_look() -> None:
     assert _clean_text_column("mobiel", False, ["+31612345678", ""], False) is not None
     assert _clean_text_column("voornaam", True, ["Anna", ""], False) is None
     assert _clean_text_column("voornaam", True, ["Anna", "Zoë "], False) is None
-
 
 
 def test_the_quick_look_lets_no_refused_or_changed_character_through() -> None:

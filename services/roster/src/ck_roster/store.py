@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from itertools import chain, islice, repeat
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, TypeVar
 from uuid import UUID
@@ -67,7 +68,7 @@ from ck_roster.domain.matching import (
     digest,
     digests_of,
     name_key,
-    name_keys_of,
+    name_keys_of_lowered,
     plan_replace,
     year_texts,
 )
@@ -101,12 +102,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def field_columns(rows: Sequence[PersonFields]) -> list[Iterable[Any]]:
-    """The values of FIELD_COLUMNS (field_row) of every row, a column at a time."""
+def field_columns(rows: Sequence[PersonFields]) -> list[Sequence[Any]]:
+    """The values of FIELD_COLUMNS (field_row) of every row, a column at a time. The name keys
+    are made from the lower-cased shadow columns (lower-cased once, not twice)."""
     columns = columns_of(rows)
     years = year_texts(columns[YEAR])
-    lowered = [map(str.lower, columns[TEXT_INDEX[f]]) for f in LOWERED_FIELDS]
-    return [*columns, *lowered, name_keys_of(columns, years), digests_of(columns, years)]
+    lowered = {f: list(map(str.lower, columns[TEXT_INDEX[f]])) for f in LOWERED_FIELDS}
+    return [
+        *columns,
+        *lowered.values(),
+        name_keys_of_lowered(lowered, years),
+        digests_of(columns, years),
+    ]
 
 
 # --- rows ----------------------------------------------------------------------------------------
@@ -306,10 +313,20 @@ async def insert_people(
         return value
 
     id_processor = people.c.id.type.bind_processor(dialect)
-    head = (bind("school_id", school_id), kind.value)
-    tail = (MembershipStatus.NEW.value, "", bind("created_at", now), bind("updated_at", now))
-    sql = str(people.insert().compile(dialect=dialect, column_keys=list(INSERT_COLUMNS)))
-    statements = _sqlite_multirow(sql) if dialect.name == "sqlite" else _one_statement(sql)
+    same = {  # the values every row of the upload has
+        "school_id": bind("school_id", school_id),
+        "kind": kind.value,
+        "status": MembershipStatus.NEW.value,
+        "activation_code": "",
+        "created_at": bind("created_at", now),
+        "updated_at": bind("updated_at", now),
+    }
+    varying = [c for c in INSERT_COLUMNS if c not in same]  # id, then FIELD_COLUMNS
+    if dialect.name == "sqlite":
+        statements = _sqlite_multirow(dialect.identifier_preparer.quote, varying, same)
+    else:
+        sql = str(people.insert().compile(dialect=dialect, column_keys=list(INSERT_COLUMNS)))
+        statements = _one_statement(sql, varying, same)
     # In id order: the rows are stored clustered on (school, kind, id), so they are appended
     # instead of scattered. Time-ordered ids (domain.ids) made and sorted as hex text (UUID
     # objects cost more to make and to compare than inserting the rows). The people get them
@@ -329,17 +346,7 @@ async def insert_people(
     try:
         for start in range(0, len(rows), INSERT_BATCH):
             batch = rows[start : start + INSERT_BATCH]
-            size = len(batch)
-            params = statements(
-                zip(
-                    ids[start : start + INSERT_BATCH],
-                    *(repeat(value, size) for value in head),
-                    *field_columns(batch),
-                    *(repeat(value, size) for value in tail),
-                    strict=True,
-                ),
-                size,
-            )
+            params = statements([ids[start : start + INSERT_BATCH], *field_columns(batch)])
             if running is not None:
                 await running
                 if progress is not None:
@@ -358,31 +365,69 @@ async def insert_people(
     return ids
 
 
-Params = list[tuple[Any, ...]]
-# A batch's rows (an iterator of row tuples, and how many) as statements and their parameters.
-Statements = Callable[[Iterator[tuple[Any, ...]], int], list[tuple[str, Params]]]
+Params = list[Sequence[Any]]
+# A batch's varying columns (id, then FIELD_COLUMNS; lists of one length) as statements and
+# their parameters.
+Statements = Callable[[list[Sequence[Any]]], list[tuple[str, Params]]]
 
 
-def _one_statement(sql: str) -> Statements:
+def _one_statement(sql: str, varying: list[str], same: dict[str, Any]) -> Statements:
     """A batch as one executemany of the one-row INSERT (asyncpg pipelines it itself)."""
-    return lambda rows, size: [(sql, list(rows))]
+    where = {c: i for i, c in enumerate(varying)}
+
+    def statements(columns: list[Sequence[Any]]) -> list[tuple[str, Params]]:
+        size = len(columns[0])
+        ordered = [
+            columns[where[c]] if c in where else repeat(same[c], size) for c in INSERT_COLUMNS
+        ]
+        return [(sql, list(zip(*ordered, strict=True)))]
+
+    return statements
 
 
-def _sqlite_multirow(sql: str) -> Statements:
-    """A batch as executemany of an INSERT of SQLITE_ROWS_PER_INSERT rows (their values in one
-    flat tuple each, made straight from the rows), the rest of the batch row by row."""
-    per = SQLITE_ROWS_PER_INSERT
-    head, values, row = sql.partition(" VALUES ")
-    multirow = head + values + ", ".join(repeat(row, per))
+def _sqlite_multirow(
+    quote: Callable[[str], str], varying: list[str], same: dict[str, Any]
+) -> Statements:
+    """A batch as INSERTs of SQLITE_ROWS_PER_INSERT rows each, the rest as one INSERT of as
+    many rows. The values every row has are bound once per statement: the INSERT names their
+    columns first, the first row binds them as its first "?"s and every later row names them
+    ?1..?n (binding a parameter costs a copy of the value: 6 of 27 per row). The other values
+    are plain "?"s (numbered on by SQLite), in one flat tuple per statement filled a column at
+    a time by slice assignment (no tuple per row). Numbered parameters only for the constants:
+    SQLite looks a numbered one up in a list of those seen, a scan per reference, so 21,000 of
+    them made preparing the statement quadratic (the store took twice as long)."""
+    constants = list(same.values())
+    first = len(constants) + 1  # the number of a statement's first varying parameter
+    width = len(varying)
+    names = ", ".join(quote(c) for c in [*same, *varying])
+    # Identifiers from the table's definition, quoted by the dialect; values are parameters.
+    into = f"INSERT INTO {quote(people.name)} ({names}) VALUES "  # noqa: S608
+    again = ", ".join(f"?{n}" for n in range(1, first))
+    anonymous = ", ".join("?" * width)
 
-    def statements(rows: Iterator[tuple[Any, ...]], size: int) -> list[tuple[str, Params]]:
+    @functools.cache
+    def sql(rows: int) -> str:
+        later = f"({again}, {anonymous})"
+        return into + ", ".join(
+            [f"({', '.join('?' * (first - 1 + width))})", *[later] * (rows - 1)]
+        )
+
+    def flat(columns: list[Sequence[Any]], start: int, rows: int) -> tuple[Any, ...]:
+        values: list[Any] = [None] * (first - 1 + rows * width)
+        values[: first - 1] = constants
+        for j, column in enumerate(columns):
+            values[first - 1 + j :: width] = column[start : start + rows]
+        return tuple(values)  # SQLAlchemy takes a list of tuples (or dicts) only
+
+    def statements(columns: list[Sequence[Any]]) -> list[tuple[str, Params]]:
+        size = len(columns[0])
+        per = SQLITE_ROWS_PER_INSERT
+        whole = size - size % per
         done: list[tuple[str, Params]] = []
-        if per > 1 and size >= per:
-            flat = chain.from_iterable
-            done.append((multirow, [tuple(flat(islice(rows, per))) for _ in range(size // per)]))
-        rest = list(rows)
-        if rest:
-            done.append((sql, rest))
+        if whole:
+            done.append((sql(per), [flat(columns, start, per) for start in range(0, whole, per)]))
+        if size > whole:
+            done.append((sql(size - whole), [flat(columns, whole, size - whole)]))
         return done
 
     return statements

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any, NamedTuple, TypeVar, overload
@@ -87,6 +87,16 @@ def name_keys_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
     voornaam, achternaam, locatie, opleiding = (
         map(str.lower, map(str.strip, columns[TEXT_INDEX[f]])) for f in _KEY_FIELDS
     )
+    return list(
+        map(_SEPARATOR.join, zip(voornaam, achternaam, locatie, years, opleiding, strict=True))
+    )
+
+
+def name_keys_of_lowered(lowered: Mapping[str, Sequence[str]], years: list[str]) -> list[str]:
+    """name_keys_of from the key fields' columns already lower-cased (the store's shadow
+    columns): lower-casing and stripping commute (lower() neither makes nor removes
+    whitespace), so stripping the lowered value gives the same key without a second lower()."""
+    voornaam, achternaam, locatie, opleiding = (map(str.strip, lowered[f]) for f in _KEY_FIELDS)
     return list(
         map(_SEPARATOR.join, zip(voornaam, achternaam, locatie, years, opleiding, strict=True))
     )
