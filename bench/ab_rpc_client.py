@@ -1,10 +1,10 @@
 """The RPC client's own CPU per 1,000 calls, two variants alternating in one process (issue 15,
-"Gateway, third round" in docs/performance.md).
+"Gateway, third round" and "Gateway, fourth round" in docs/performance.md).
 
 An echo service (ck_testkit.echo on the roster app, SQLite) runs in a subprocess on a vhost of
 its own; this process drives 2,000 calls at a time, 50 in flight, alternately through variant
-A (the client as it was before the third round: every reply through aio-pika's
-IncomingMessage, every publish with its drain future) and variant B (the client as it is), and
+A (the client as the third round left it: publisher confirms on, every publish waiting for
+the broker's ack) and variant B (the client as it is), and
 reads time.process_time() around each batch: CPU of this process only, so the broker's and the
 service's work and other processes on the machine do not count.
 
@@ -21,9 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import aiormq
 from ck_runtime.signing import new_key_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,25 +56,23 @@ run(main(sys.argv[1]))
 
 
 def variants() -> tuple[Any, Any]:
-    from ck_contracts.messaging import RPC_EXCHANGE
+    from ck_contracts.messaging import REPLIES_EXCHANGE
     from ck_runtime.rpc_client import RpcClient
 
     class Before(RpcClient):
-        async def _on_incoming(self, message: Any) -> None:
-            self._on_reply(message.correlation_id or "", message.body)
+        """The client as the third round left it: publisher confirms on, so every publish
+        waits for the broker's Basic.Ack (aiormq awaits it inside basic_publish)."""
 
-        async def _publish(self, queue: str, body: bytes, properties: Any) -> None:
-            assert self._channel is not None
-            if self._channel.is_closed:
-                raise aiormq.exceptions.ChannelInvalidStateError("closed")
-            underlay = cast(aiormq.Channel, await self._channel.get_underlay_channel())
-            await underlay.basic_publish(
-                body,
-                exchange=RPC_EXCHANGE,
-                routing_key=queue,
-                properties=properties,
-                mandatory=True,
+        async def _open_channel(self) -> None:
+            assert self._connection is not None
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
             )
+            self._reply_queue = await self._channel.declare_queue(
+                self._reply_to, exclusive=True, auto_delete=True
+            )
+            await self._reply_queue.bind(REPLIES_EXCHANGE, routing_key=self._reply_to)
+            await self._reply_queue.consume(self._on_incoming, no_ack=True)
 
     return Before, RpcClient
 

@@ -149,6 +149,40 @@ async def test_replies_come_straight_from_aiormq_after_the_first(
     assert [r.result["text"] for r in replies] == texts
 
 
+async def test_a_call_waiting_on_a_channel_that_closes_is_sent_again_at_once(
+    echo_service: ServiceRuntime, amqp_url: str
+) -> None:
+    """Without publisher confirms a request lost with its channel would only be noticed at
+    the timeout; the channel's closing fails the waiting attempt instead, and the request is
+    sent again (same request id) on the channel the robust connection reopens."""
+    client = RpcClient(amqp_url, timeout=20)
+    await client.start()
+    try:
+        await client.call("roster", "echo", {"text": "warm"})
+        published: list[str] = []
+        publish = client._publish
+
+        async def counted(queue: str, body: bytes, properties: Any) -> None:
+            published.append(properties.correlation_id)
+            await publish(queue, body, properties)
+
+        client._publish = counted  # type: ignore[method-assign]
+        underlay = await client._channel.get_underlay_channel()  # type: ignore[union-attr]
+        started = time.monotonic()
+        call = asyncio.create_task(client.call("roster", "echo", {"text": "x", "delay": 0.5}))
+        await asyncio.sleep(0.1)
+        # A channel error from the broker (404 on a passive declare) closes the channel.
+        with pytest.raises(Exception, match="no-such-queue"):
+            await underlay.queue_declare("no-such-queue", passive=True)
+        reply = await call
+        assert reply.result["text"] == "x"
+        assert len(published) == 2 and published[0] == published[1]
+        assert time.monotonic() - started < 10  # not after the 20 s timeout
+        assert await client._channel.get_underlay_channel() is not underlay  # type: ignore[union-attr]
+    finally:
+        await client.stop()
+
+
 async def test_a_slow_service_answers_503_within_the_timeout(
     echo_service: ServiceRuntime, client: RpcClient
 ) -> None:

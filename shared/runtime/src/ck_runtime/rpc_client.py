@@ -21,6 +21,7 @@ import contextlib
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import aio_pika
@@ -103,6 +104,15 @@ def _cancelled_from_outside() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+class ChannelLost(ConnectionError):
+    """The channel a request was published on closed before its reply came (a lost
+    connection, a broker's channel error): the request may or may not have arrived."""
+
+
+class NoQueue(Exception):
+    """The broker returned the request (mandatory): no queue is bound for the service."""
+
+
 class ServiceUnavailable(Exception):
     """The service did not answer within the timeout, or has no queue at all."""
 
@@ -133,8 +143,12 @@ class RpcClient:
         # A fixed name (not server-named) so the robust connection re-declares the same queue
         # after a reconnect and replies keep finding us.
         self._reply_to = f"{name}.replies.{uuid.uuid4().hex}"
+        # The waiting attempt of each call, by correlation id: a fresh future per attempt,
+        # so that a closed channel can fail it and the next attempt still gets the reply.
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
         self._lock = asyncio.Lock()
+        # The aiormq channel whose returns and closing this client watches (see `_adopt`).
+        self._underlay: aiormq.Channel | None = None
 
     async def start(self) -> None:
         self._connection = await connect(self._url, f"{self._name}-rpc")
@@ -143,11 +157,12 @@ class RpcClient:
 
     async def _open_channel(self) -> None:
         assert self._connection is not None
-        # Confirms on, so that a request to a queue that does not exist comes back at once
-        # (mandatory + on_return_raises) instead of waiting out the timeout.
-        self._channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
+        # Publisher confirms off (issue 15: 10 % of the client's CPU). What they gave is kept
+        # another way: a request to a queue that does not exist is returned (mandatory) and
+        # fails its call at once (`_on_returned`), and a channel that closes fails every
+        # waiting call at once (`_on_channel_closed`), which is sent again when the
+        # connection is back.
+        self._channel = await self._connection.channel(publisher_confirms=False)
         self._reply_queue = await self._channel.declare_queue(
             self._reply_to, exclusive=True, auto_delete=True
         )
@@ -156,6 +171,40 @@ class RpcClient:
         # reconnect (or a cancel by the broker); the first reply on each channel then hands
         # the consumer tag to `_on_delivered` (see `_on_incoming`).
         await self._reply_queue.consume(self._on_incoming, no_ack=True)
+
+    def _adopt(self, underlay: aiormq.Channel) -> None:
+        """Watch a (new) aiormq channel: its returned messages and its closing. Called before
+        the first publish on each channel, also the ones the robust connection reopens."""
+        self._underlay = underlay
+        # aiormq matches a Basic.Return to a publisher confirm and drops it without one: its
+        # reader is replaced on this channel by one that reads the returned message and fails
+        # the call with that correlation id.
+        setattr(underlay, "_on_return_frame", self._return_reader(underlay))  # noqa: B010
+        underlay.closing.add_done_callback(self._on_channel_closed)
+
+    def _return_reader(
+        self, underlay: aiormq.Channel
+    ) -> Callable[[spec.Basic.Return], Awaitable[None]]:
+        read_header = getattr(underlay, "_Channel__get_content_header")  # noqa: B009
+
+        async def on_return_frame(frame: spec.Basic.Return) -> None:
+            message = await underlay._read_content(frame, await read_header())
+            self._on_returned(message.header.properties.correlation_id or "")
+
+        return on_return_frame
+
+    def _on_returned(self, correlation_id: str) -> None:
+        future = self._pending.get(correlation_id)
+        if future is not None and not future.done():
+            future.set_exception(NoQueue(correlation_id))
+
+    def _on_channel_closed(self, _: asyncio.Future[Any]) -> None:
+        """Fail every waiting attempt: a request on the closed channel may be lost, and is
+        sent again once the connection is back. Failing one that was published on a newer
+        channel costs a repeat (answered with the first answer), never a lost call."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ChannelLost("channel closed"))
 
     async def stop(self) -> None:
         for future in self._pending.values():
@@ -284,15 +333,19 @@ class RpcClient:
         )
         body = request.model_dump_json().encode()
         queue = rpc_queue(service)
-        # One correlation id for every attempt: a late reply to the first still completes it.
+        # One correlation id for every attempt: a late reply to the first still completes the
+        # attempt that waits then. A fresh future per attempt, registered before the publish.
         correlation_id = uuid.uuid4().hex
-        future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RpcReply] = loop.create_future()
         self._pending[correlation_id] = future
         try:
             for attempt in range(self.retries + 1):
                 last = attempt == self.retries
-                if future.done():  # a late reply to an earlier attempt
-                    return future.result()
+                if future.done():
+                    if not future.cancelled() and future.exception() is None:
+                        return future.result()  # a late reply to an earlier attempt
+                    future = self._pending[correlation_id] = loop.create_future()
                 message_id = uuid.uuid4().hex
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
                 tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
@@ -306,14 +359,14 @@ class RpcClient:
                     # wait_for is the cheaper one (7.0 vs 8.1 us).
                     async with asyncio.timeout(wait):
                         await self._publish(queue, body, properties)
-                    return await asyncio.wait_for(asyncio.shield(future), wait)
+                    return await asyncio.wait_for(future, wait)
                 except TimeoutError as exc:
                     log.warning(
                         "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
                     )
                     if last:
                         raise ServiceUnavailable(service, "timeout") from exc
-                except aio_pika.exceptions.PublishError as exc:
+                except NoQueue as exc:
                     raise ServiceUnavailable(service, "no queue") from exc
                 except _LOST_OR_CANCELLED as exc:
                     if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
@@ -331,6 +384,12 @@ class RpcClient:
                     )
                     if last:
                         raise ServiceUnavailable(service, "broker unreachable") from exc
+                    # Waiting from here on: a reply that comes while the connection is
+                    # restored still completes the call.
+                    if future.done():
+                        if not future.cancelled():
+                            future.exception()  # seen: no "never retrieved" warning
+                        future = self._pending[correlation_id] = loop.create_future()
                     await self._until_connected(wait)
             raise AssertionError("unreachable")
         finally:
@@ -340,16 +399,22 @@ class RpcClient:
 
     async def _publish(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> None:
         """What `Exchange.publish` does for the requests exchange, given the properties
-        instead of an aio_pika.Message (mandatory: a missing queue comes back as PublishError)."""
+        instead of an aio_pika.Message (mandatory: a missing queue comes back as a return,
+        see `_adopt`)."""
         channel = self._channel
         assert channel is not None
         if channel.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
         # aiormq's Channel (its abstract class does not declare `wait`).
         underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
-        # wait=False: no future for "written to the socket" per publish; the publisher confirm
-        # awaited here comes after that anyway, and a connection lost before it rejects the
-        # confirm as it would have rejected the write (issue 15: 2.5 % of the client's CPU).
+        if underlay is not self._underlay:
+            self._adopt(underlay)
+        if underlay.is_closed:
+            # Closed before this call's future could be failed by `_on_channel_closed`.
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{underlay!r} closed")
+        # wait=False: no future for "written to the socket" per publish (issue 15: 2.5 % of
+        # the client's CPU); a connection lost after the write closes the channel, which
+        # fails the waiting call (`_on_channel_closed`).
         await underlay.basic_publish(
             body,
             exchange=RPC_EXCHANGE,
@@ -366,7 +431,16 @@ class RpcClient:
         if ready is None:
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ready(), timeout)
+            async with asyncio.timeout(timeout):
+                while True:
+                    await ready()
+                    underlay = await channel.get_underlay_channel()  # type: ignore[union-attr]
+                    if not underlay.is_closed:
+                        return
+                    # Our closing callback runs before aio-pika's, which marks the channel
+                    # as being restored only after its own close callbacks: until then
+                    # ready() still answers for the closed channel.
+                    await asyncio.sleep(0.02)
 
     async def send(self, op: Operation[Req, Res], payload: Req, **kwargs: Any) -> Res:
         """The declared operation's answer, typed as it declares; raises RpcFailed on an error
