@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ck_contracts.operations import Audience, Operation
 from ck_contracts.rpc import ErrorCode, RpcRequest
 from ck_runtime import commands
@@ -190,4 +191,42 @@ async def test_a_statement_after_a_deferred_write_is_refused(sqlite_url: str) ->
     answer = await router.dispatch(request, db, clock=manual())
     assert answer["error"]["code"] == ErrorCode.INTERNAL  # rolled back, nothing recorded
     assert await _rows(db) == []
+    await db.dispose()
+
+
+async def test_on_sqlite_the_trip_keeps_its_connection(tmp_path: Path) -> None:
+    """No pool checkout per command (its CPU was more than the trip's hand-over); after a
+    trip that fails, the connection goes back to the pool as before."""
+    db = await _database(f"sqlite+aiosqlite:///{tmp_path / 'kept.sqlite3'}")
+    checkouts = 0
+
+    def count(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(db.engine.sync_engine, "checkout", count)
+    await router.dispatch(_request("warm"), db, clock=manual())
+    before = checkouts
+    first = _request("e")
+    await router.dispatch(first, db, clock=manual())
+    await router.dispatch(first, db, clock=manual())  # refused by the guard: still clean
+    await router.dispatch(_request("f"), db, clock=manual())
+    assert checkouts == before
+    kept = db._trip_connection
+    assert kept is not None and db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise OSError("disk gone")
+
+    driver = kept.dbapi_connection._connection
+    real, driver._execute = driver._execute, broken
+    try:
+        with pytest.raises(OSError):
+            await router.dispatch(_request("g"), db, clock=manual())
+    finally:
+        driver._execute = real
+    assert db._trip_connection is None
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    await router.dispatch(_request("h"), db, clock=manual())
+    assert await _rows(db) == ["warm", "e", "f", "h"]
     await db.dispose()

@@ -443,6 +443,10 @@ class Database:
         # retries with growing pauses: under load that gave p99s of a second). Other
         # processes on the same file still meet the busy timeout.
         self._writer = asyncio.Lock() if self.sqlite else None
+        # The connection of the commands' one trip on SQLite, kept between trips (used only
+        # under the writer lock): a pool checkout and check-in per command cost ~45 µs of
+        # CPU (greenlets, pool events), more than the trip's own hand-over (issue 15).
+        self._trip_connection: Any = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -617,11 +621,19 @@ class Database:
             unit.session = None
         assert unit.guard is not None, "a command that defers has a guard"
         await self._take_writer(unit)
-        raw = await self.engine.raw_connection()
+        raw, self._trip_connection = self._trip_connection, None
+        if raw is None:
+            raw = await self.engine.raw_connection()
         try:
             await self._trip(raw.dbapi_connection, "BEGIN IMMEDIATE", [unit.guard, *steps])
-        finally:
+        except StepRefused:
+            self._trip_connection = raw  # rolled back on the thread: clean
+            raise
+        except BaseException:
+            # An error or a cancel: back to the pool as before (its reset, or its end).
             await greenlet_spawn(raw.close)
+            raise
+        self._trip_connection = raw  # committed on the thread: clean
 
     async def _trip(self, adapted: Any, begin: str | None, steps: list[Step]) -> None:
         dialect = self.engine.dialect
@@ -682,6 +694,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        raw, self._trip_connection = self._trip_connection, None
+        if raw is not None:
+            await greenlet_spawn(raw.close)
         await self.engine.dispose()
 
 
