@@ -229,3 +229,6 @@ def test_a_sealed_answer_opens_only_with_its_request_id() -> None:
     sealed = commands.seal("a" * 32, {"ok": True, "result": "kaart 1234"})
     assert commands.unseal("a" * 32, sealed) == {"ok": True, "result": "kaart 1234"}
     assert commands.unseal("b" * 32, sealed) is None
+    # The request key passed in (record_step) seals as the one derived from the id.
+    given = commands.seal("a" * 32, {"ok": True}, commands.request_key("a" * 32))
+    assert commands.unseal("a" * 32, given) == {"ok": True}

@@ -70,10 +70,13 @@ def payload_hash(request: RpcRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def seal(request_id: str, reply: dict[str, Any]) -> bytes:
+def seal(request_id: str, reply: dict[str, Any], key: str | None = None) -> bytes:
+    """The answer encrypted under the request id; `key` is request_key(request_id) when the
+    caller has it already (record_step: one hash per command, not two)."""
     nonce = os.urandom(_NONCE_BYTES)
     data = json.dumps(reply, separators=(",", ":")).encode()
-    return nonce + _cipher(request_id).encrypt(nonce, data, request_key(request_id).encode())
+    aad = (key or request_key(request_id)).encode()
+    return nonce + _cipher(request_id).encrypt(nonce, data, aad)
 
 
 def unseal(request_id: str, sealed: bytes) -> dict[str, Any] | None:
@@ -118,11 +121,12 @@ def record_step(
     """The record of the answer, as the last step of the command's transaction
     (CommandUnit.commit): StepRefused when another delivery of the same request recorded one
     first (the caller answers with that one)."""
+    key = request_key(request.request_id)
     values = {
-        "request_key": request_key(request.request_id),
+        "request_key": key,
         "op": request.op,
         "payload_hash": payload_hash(request),
-        "reply": seal(request.request_id, reply),
+        "reply": seal(request.request_id, reply, key),
         "created_at": now,
         "expires_at": now + timedelta(seconds=request.keep_reply_seconds),
     }
