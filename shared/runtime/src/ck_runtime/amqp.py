@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq.exceptions
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq.abc import ConsumerCallback
 from ck_contracts.messaging import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -29,6 +30,25 @@ log = get_logger(__name__)
 
 class BrokerUnreachable(RuntimeError):
     """RabbitMQ cannot be reached; the message says how to start it."""
+
+
+def deliver_directly(
+    message: AbstractIncomingMessage,
+    callback: ConsumerCallback,
+) -> aiormq.Channel:
+    """The message's channel, on which later deliveries to this consumer go straight to
+    `callback` as aiormq hands them over: no aio-pika IncomingMessage and no second task per
+    message (issue 15; the RPC client's replies and the RPC consumer's requests). The
+    callback replaces aio-pika's in aiormq's consumer table under the same tag, so aio-pika's
+    restore after a reconnect, which compares tags, sees no difference; its re-consume puts
+    aio-pika's callback back and the next message on the new channel takes over again. This
+    leans on aiormq's `Channel.consumers`: tests/test_rpc*.py and the broker-kill tests fail
+    if it changes. Raises ChannelInvalidStateError when the channel closed meanwhile."""
+    channel = cast(aiormq.Channel, message.channel)  # aio-pika's channels are aiormq's
+    tag = message.consumer_tag
+    if tag is not None and isinstance(channel, aiormq.Channel) and tag in channel.consumers:
+        channel.consumers[tag] = callback
+    return channel
 
 
 def describe_broker(url: str) -> str:

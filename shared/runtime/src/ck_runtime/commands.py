@@ -115,9 +115,7 @@ def recorded(request: RpcRequest, row: Any) -> Recorded:
     return Recorded(unseal(request.request_id, bytes(row[1])), same_payload=True)
 
 
-def record_step(
-    request: RpcRequest, reply: dict[str, Any], now: datetime, dialect: str
-) -> Step:
+def record_step(request: RpcRequest, reply: dict[str, Any], now: datetime, dialect: str) -> Step:
     """The record of the answer, as the last step of the command's transaction
     (CommandUnit.commit): StepRefused when another delivery of the same request recorded one
     first (the caller answers with that one)."""

@@ -56,7 +56,13 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from ck_runtime import metrics, tracing
-from ck_runtime.amqp import BrokerDown, connect, declare_rpc_exchanges, probe_broker
+from ck_runtime.amqp import (
+    BrokerDown,
+    connect,
+    declare_rpc_exchanges,
+    deliver_directly,
+    probe_broker,
+)
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
 
@@ -229,15 +235,10 @@ class RpcClient:
         await probe_broker(self._connection)
 
     async def _on_incoming(self, message: AbstractIncomingMessage) -> None:
-        """aio-pika's path for a reply: an IncomingMessage and a second task per reply (8.9 %
-        of the gateway's busy samples, issue 15). The first reply on a channel replaces the
-        consumer's callback in aiormq's table with `_on_delivered` (same tag, so aio-pika's
-        restore logic, which compares tags, sees no difference); every (re)consume puts
-        aio-pika's callback back, and the next reply takes over again."""
-        channel = message.channel
-        tag = message.consumer_tag
-        if tag is not None and isinstance(channel, aiormq.Channel) and tag in channel.consumers:
-            channel.consumers[tag] = self._on_delivered
+        """aio-pika's path for a reply, taken by the first reply on each channel: later ones
+        come to `_on_delivered` (ck_runtime.amqp.deliver_directly; an IncomingMessage and a
+        task per reply were 8.9 % of the gateway's busy samples, issue 15)."""
+        deliver_directly(message, self._on_delivered)
         self._on_reply(message.correlation_id or "", message.body)
 
     async def _on_delivered(self, message: DeliveredMessage) -> None:

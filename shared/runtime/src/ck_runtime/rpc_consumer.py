@@ -32,6 +32,7 @@ from pamqp.header import ContentHeader
 from pydantic import ValidationError
 
 from ck_runtime import metrics, tracing
+from ck_runtime.amqp import deliver_directly
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
@@ -93,20 +94,12 @@ class RpcConsumer:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        """aio-pika's path for a request: an IncomingMessage and a second task per delivery
-        (issue 15). The first request on a channel replaces the consumer's callback in
-        aiormq's table with `_on_delivered` (same tag, so aio-pika's restore logic, which
-        compares tags, sees no difference; as the RPC client's reply consumer); every
-        (re)consume after a reconnect puts this callback back, and the next request on the
-        new channel takes over again."""
+        """aio-pika's path for a request, taken by the first request on each channel: later
+        ones come to `_on_delivered` (ck_runtime.amqp.deliver_directly)."""
         try:
-            channel = message.channel
+            channel = deliver_directly(message, self._on_delivered)
         except aiormq.exceptions.ChannelInvalidStateError:
             return  # closed already: the broker redelivers the request
-        channel = cast(aiormq.Channel, channel)  # aio-pika's channels are aiormq's
-        tag = message.consumer_tag
-        if tag is not None and tag in channel.consumers:
-            channel.consumers[tag] = self._on_delivered
         await self._handle(
             channel,
             message.delivery_tag,
