@@ -19,8 +19,9 @@ output is counted and dropped a chunk at a time; the first worksheet's chunks ar
 formulas on the way, and only a sheet that may hold some is inflated again, whole, to name
 their cells.
 
-Rows come from the first worksheet. ``rows[i]`` is spreadsheet row ``i + 1``; trailing empty
-rows are dropped (blank rows in the middle are kept here and skipped by the validator).
+Rows come from the first worksheet, from A1 on, its cells row after row in one list
+(``Sheet.row(i)`` is spreadsheet row ``i + 1``); trailing empty rows are dropped (blank rows in
+the middle are kept here and skipped by the validator).
 """
 
 from __future__ import annotations
