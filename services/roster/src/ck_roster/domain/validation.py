@@ -370,11 +370,9 @@ def _is_clean_text(field: str, required: bool, values: Collection[Any]) -> bool:
         plain = _UTF8_PLAIN
     if len(encoded.translate(None, plain)) != len(values) - 1:
         return False
-    if (
-        b" " in encoded
-        and (  # finding one byte is memchr; the pairs are searched only then
-            encoded[:1] == b" " or encoded[-1:] == b" " or b" \n" in encoded or b"\n " in encoded
-        )
+    # Finding one byte is memchr; the pairs are searched only when there is a space.
+    if b" " in encoded and (
+        encoded[:1] == b" " or encoded[-1:] == b" " or b" \n" in encoded or b"\n " in encoded
     ):
         return False
     if required and (
