@@ -4,6 +4,7 @@ and mobile columns' whole-column check agreeing with the check per cell."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
@@ -13,10 +14,12 @@ from ck_contracts.roster import PersonFields, RosterKind
 from ck_roster.domain import matching, rules
 from ck_roster.domain.people import COLUMN_FIELDS, People
 from ck_roster.domain.validation import (
+    _LENGTH_BY_PATTERN,
     _WHOLE_EMAIL,
     _WHOLE_MOBILE,
     _clean_column,
     _clean_text_column,
+    _columns,
     _misses,
     _pattern_misses,
     needs_cleaning,
@@ -276,7 +279,6 @@ def test_the_possessive_patterns_accept_what_the_plain_ones_did() -> None:
     """rules.EMAIL and the whole-column patterns are possessive (no giving back); every
     string of up to six characters of a small alphabet is judged as the plain patterns
     judged it."""
-    import itertools
 
     plain = r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"
     plain_email = re.compile(plain)
@@ -401,3 +403,48 @@ def test_the_quick_look_lets_no_refused_or_changed_character_through() -> None:
         if _clean_text_column("voornaam", True, [f"a{char}a", "b"], False) is not None
     ]
     assert let_through == ["0x20"]
+
+
+def test_the_columns_are_the_rows_transposed() -> None:
+    """_columns (a slice per column of the cells row after row) against zip over the rows,
+    with and without data rows, from every first row."""
+    rng = random.Random(5)
+    values: list[object] = ["a", "", None, 3.0, 2, "Zoë"]
+    for _ in range(300):
+        width = rng.randint(1, 7)
+        rows = [[rng.choice(values) for _ in range(width)] for _ in range(rng.randint(0, 8))]
+        first = rng.randint(0, len(rows))
+        count = rng.randint(1, width)
+        expected = [list(column) for column in zip(*rows[first:], strict=True)][:count]
+        if first == len(rows):
+            expected = [[] for _ in range(count)]
+        cells = [value for row in rows for value in row]
+        assert _columns(cells, width, first, count) == expected, (rows, first, count)
+        assert cells == []  # the file's cells are freed before people are made
+
+
+def test_the_email_byte_pattern_agrees_with_the_check_per_cell() -> None:
+    """Every text of up to five characters over the e-mail pattern's alphabet (with a space,
+    a line break, a non-Latin-1 letter and a no-break space), alone and with a valid address:
+    the quick look only accepts what the per-cell rule accepts unchanged."""
+    for length in range(6):
+        for letters in itertools.product("a@. \nı\xa0", repeat=length):
+            text = "".join(letters)
+            for column in ([text], [text, "x@y.nl", ""]):
+                quick = _clean_text_column("email", False, column, False)
+                per_cell = [rules.rule_for("email", False)(value) for value in column]
+                clean = all(
+                    problem is None and value == raw
+                    for (value, problem), raw in zip(per_cell, column, strict=True)
+                )
+                assert (quick is not None) is clean, repr(column)
+
+
+def test_a_mobile_number_the_pattern_accepts_is_within_the_length_limit() -> None:
+    """_LENGTH_BY_PATTERN: the quick look skips the length of mobile numbers because the
+    pattern's longest match is below the contract's limit."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    for field in _LENGTH_BY_PATTERN:
+        pattern = {"mobiel": rules.DUTCH_MOBILE}[field]
+        assert _parser.parse(pattern.pattern).getwidth()[1] <= rules.TEXT_LIMITS[field]

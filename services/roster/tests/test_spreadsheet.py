@@ -104,6 +104,43 @@ def test_trailing_empty_rows_are_dropped() -> None:
     assert read_rows(content).rows == [["a"], ["x"]]
 
 
+def _padded_rows(content: bytes) -> list[list[object]]:
+    """What calamine's to_python gives from A1 on, trailing empty rows dropped: the rows
+    read_rows gave before it kept the cells in one list."""
+    import python_calamine
+
+    sheet = python_calamine.load_workbook(io.BytesIO(content)).get_sheet_by_index(0)
+    rows = sheet.to_python(skip_empty_area=False)
+    while rows and all(v in ("", None) or (isinstance(v, str) and not v.strip()) for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+@pytest.mark.parametrize("at", [(1, 1), (1, 3), (3, 1), (2, 2)])
+def test_the_cells_are_the_sheet_from_a1_row_after_row(at: tuple[int, int]) -> None:
+    """A sheet whose data starts at A1 is read a row at a time (iter_rows), any other one
+    padded to A1 (to_python): both give every row from A1 at the sheet's width, with empty
+    cells, numbers, dates and trailing blank rows as before."""
+    import openpyxl
+
+    rng = random.Random(sum(at))
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    values: list[object] = ["a", " b ", 3, 2.5, dt.date(2024, 3, 1), True, None, "Zoë"]
+    row, column = at
+    for r in range(row, row + 12):
+        for c in range(column, column + rng.randint(1, 5)):
+            sheet.cell(row=r, column=c, value=rng.choice(values))
+    sheet.cell(row=row, column=column, value="x")
+    sheet.cell(row=row + 14, column=column, value="  ")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    content = buffer.getvalue()
+    read = read_rows(content)
+    assert read.rows == _padded_rows(content)
+    assert read.width == len(read.rows[0]) and len(read.cells) == read.width * read.height
+
+
 def test_dates_come_back_as_dates() -> None:
     content = rosters.xlsx(["a"], [[dt.date(2024, 3, 1)]])
     value = read_rows(content).rows[1][0]
@@ -264,10 +301,10 @@ def test_a_bomb_that_declares_small_sizes_is_stopped_by_the_real_count(
     archive = zipfile.ZipFile(io.BytesIO(content))
     assert sum(i.file_size for i in archive.infolist()) < 2000  # what the zip claims
 
-    def never(_content: bytes) -> list[list[object]]:
+    def never(_content: bytes) -> tuple[list[object], int]:
         raise AssertionError("calamine must not read a bomb")
 
-    monkeypatch.setattr(spreadsheet, "_calamine_rows", never)
+    monkeypatch.setattr(spreadsheet, "_calamine_cells", never)
     tracemalloc.start()
     try:
         assert error_of(content) == spreadsheet.BOMB

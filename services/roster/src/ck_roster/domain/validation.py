@@ -15,7 +15,7 @@ import contextlib
 import gc
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,23 +125,23 @@ def _validate(
         sheet = read_rows(content, max_bytes=max_bytes)
     except SpreadsheetError as exc:
         return _failed(Problem(exc.reason, exc.params))
-    rows = sheet.rows
-    header_at = _find_header(rows)
+    height = sheet.height
+    header_at = _find_header(sheet.row(index) for index in range(height))
     if header_at is None:
         return _failed(_NONE[kind])
-    mapping, problems = _map_columns(kind, rows[header_at])
+    mapping, problems = _map_columns(kind, sheet.row(header_at))
     if problems:
         expected = ", ".join(c.header for c in COLUMNS[kind])
         summary = Problem(RosterReason.FILE_COLUMNS, {"expected": expected})
         return _failed(summary, [_row_error(header_at + 1, "", p) for p in problems])
     first = header_at + 1
-    while first < len(rows) and _is_hint_row(rows[first]):
+    while first < height and _is_hint_row(sheet.row(first)):
         first += 1
     if on_read is not None:
         with contextlib.suppress(Exception):
-            on_read(len(rows) - first)
+            on_read(height - first)
     errors = _formula_errors(sheet, mapping, first)
-    count, people, row_errors = _check_rows(rows, first, mapping, keep_people)
+    count, people, row_errors = _check_rows(sheet.cells, sheet.width, first, mapping, keep_people)
     errors.extend(row_errors)
     if not count and not errors:
         return _failed(_NONE[kind])
@@ -169,7 +169,7 @@ def _is_hint_row(row: list[Any]) -> bool:
     return False
 
 
-def _find_header(rows: list[list[Any]]) -> int | None:
+def _find_header(rows: Iterable[list[Any]]) -> int | None:
     seen = 0
     for index, row in enumerate(rows):
         if all(_is_blank(v) for v in row):
@@ -304,25 +304,61 @@ _UTF8_PLAIN = bytes(range(0x20, 0x7F)) + bytes(
 )
 
 
+# Fields whose values differ from person to person: the set of their distinct values is as
+# long as the column, so the quick look goes over the column itself.
+_PER_PERSON = frozenset({"email", "mobiel"})
+# Fields whose whole-column pattern bounds a value's length below the contract's limit: once
+# it matched, the lengths need no look of their own (+316 and eight digits: 12 characters).
+_LENGTH_BY_PATTERN = frozenset({"mobiel"})
+
+
 def _clean_text_column(
     field: str, required: bool, raw: Sequence[Any], keep: bool
 ) -> list[Any] | None:
-    r"""The cleaned column when every cell is already clean text, else None (then every check
-    runs as in _clean_column, which names the cells). A handful of C-level passes over the
-    column joined by line breaks instead of a call per cell: every value a str (the join),
-    no line break, control character or whitespace but the space inside a value (the bytes
-    left after deleting the plain ones are the joins' line breaks only), no space at a
-    value's edge (so strip would change nothing), no empty value where one is required, no
-    value over the length limit, and e-mail/mobile matched by one byte pattern over the whole
-    column. On such bytes the byte patterns accept exactly what the str patterns accept: \s
-    can only be the line break, and a multi-byte character's bytes are neither "@", "." nor
-    a digit."""
+    """The cleaned column when every cell is already clean text, else None (then every check
+    runs as in _clean_column, which names the cells). Every check is of one value on its own,
+    so it is made on the column's distinct values: a roster repeats its locations,
+    programmes, classes and names thousands of times, and hashing a cell is cheaper than the
+    join, encode, translate and length passes of _is_clean_text. `keep`: the values become
+    people (an upload), one object per distinct text (calamine makes a str per cell, and the
+    people are held until they are stored); the dict that makes them gives the distinct
+    values too."""
     if not raw:
         return None
+    values: Collection[Any]
+    clean: list[Any] | None = None
     try:
-        joined = "\n".join(raw)
-    except TypeError:  # a number, a date, an empty cell: the per-cell path
+        if keep:
+            distinct: dict[Any, Any] = {}
+            clean = list(map(distinct.setdefault, raw, raw))
+            values = distinct.keys()
+        elif field in _PER_PERSON:
+            values = raw
+        else:
+            values = set(raw)
+    except TypeError:  # an unhashable cell (not something a reader gives): the per-cell path
         return None
+    if not _is_clean_text(field, required, values):
+        return None
+    if clean is None:
+        clean = raw if raw.__class__ is list else list(raw)
+    return clean
+
+
+def _is_clean_text(field: str, required: bool, values: Collection[Any]) -> bool:
+    r"""Whether every value is clean text, by a handful of C-level passes over the values
+    joined by line breaks instead of a call per value: every value a str (the join), no line
+    break, control character or whitespace but the space inside a value (the bytes left
+    after deleting the plain ones are the joins' line breaks only), no space at a value's
+    edge (so strip would change nothing), no empty value where one is required, no value
+    over the length limit, and e-mail/mobile matched by one byte pattern over the whole
+    column. On such bytes the byte patterns accept exactly what the str patterns accept: \s
+    can only be the space or the line break, and a multi-byte character's bytes are neither
+    "@", "." nor a digit."""
+    try:
+        joined = "\n".join(values)
+    except TypeError:  # a number, a date, an empty cell: the per-cell path
+        return False
     try:
         encoded = joined.encode("latin-1")
         plain = _LATIN1_PLAIN
@@ -330,30 +366,24 @@ def _clean_text_column(
         try:
             encoded = joined.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
-            return None
+            return False
         plain = _UTF8_PLAIN
-    if len(encoded.translate(None, plain)) != len(raw) - 1:
-        return None
-    if b" " in encoded and (  # finding one byte is memchr; the pairs are searched only then
+    if len(encoded.translate(None, plain)) != len(values) - 1:
+        return False
+    # Finding one byte is memchr; the pairs are searched only when there is a space.
+    if b" " in encoded and (
         encoded[:1] == b" " or encoded[-1:] == b" " or b" \n" in encoded or b"\n " in encoded
     ):
-        return None
+        return False
     if required and (
         not encoded or encoded[:1] == b"\n" or encoded[-1:] == b"\n" or b"\n\n" in encoded
     ):
-        return None
-    limit = rules.TEXT_LIMITS.get(field)
-    if limit is not None and max(map(len, raw)) > limit:
-        return None
+        return False
     whole = _WHOLE_BYTES.get(field)
     if whole is not None and whole.fullmatch(encoded) is None:
-        return None
-    if keep:
-        # One object per distinct value: calamine makes a str per cell, and a roster repeats
-        # its locations, programmes, classes and first names thousands of times (the people
-        # are held until they are stored).
-        return list(map({}.setdefault, raw, raw))
-    return list(raw)
+        return False
+    limit = rules.TEXT_LIMITS.get(field)
+    return limit is None or field in _LENGTH_BY_PATTERN or max(map(len, values)) <= limit
 
 
 def _whole_column(pattern: re.Pattern[str]) -> re.Pattern[str]:
@@ -366,10 +396,13 @@ def _whole_column(pattern: re.Pattern[str]) -> re.Pattern[str]:
 
 _WHOLE_EMAIL = _whole_column(rules.EMAIL)
 _WHOLE_MOBILE = _whole_column(rules.DUTCH_MOBILE)
-# The same over a column's bytes (_clean_text_column): \d of a str pattern is any Unicode
-# digit, so the mobile number's digits are spelled out (the ASCII digits it accepts).
+# The same over a column's bytes (_is_clean_text): \d of a str pattern is any Unicode digit,
+# so the mobile number's digits are spelled out (the ASCII digits it accepts). The e-mail
+# pattern's \s (inside its classes only) is spelled as the space and the line break, the only
+# whitespace such bytes can hold: a class of plain bytes is a bitmap test per byte, where \s
+# is a category lookup (7.4 -> 5.9 ms for 50,000 addresses).
 _WHOLE_BYTES = {
-    "email": re.compile(_WHOLE_EMAIL.pattern.encode()),
+    "email": re.compile(_WHOLE_EMAIL.pattern.replace("\\s", "\n ").encode()),
     "mobiel": re.compile(_WHOLE_MOBILE.pattern.replace("\\d", "[0-9]").encode()),
 }
 
@@ -433,23 +466,34 @@ def _has_duplicates(mails: list[Any]) -> bool:
     return len(set(lowered)) != len(lowered)
 
 
+def _columns(cells: list[Any], width: int, first: int, count: int) -> list[list[Any]]:
+    """The first `count` columns of the rows from row `first` on (`cells` row after row,
+    `width` cells a row, as spreadsheet.Sheet has them), each a slice with that stride (zip
+    over a list of rows stepped 50,000 list iterators for every column: 16 ms for 50,000
+    rows of 9 cells, with the rows' lists; these slices 3), and `cells` emptied: the file's
+    cells are freed before people are made."""
+    start = first * width
+    columns = [cells[start + index :: width] for index in range(count)]
+    cells.clear()
+    return columns
+
+
 def _check_rows(
-    rows: list[list[Any]], first: int, mapping: list[tuple[int, Column]], keep_people: bool = True
+    cells: list[Any],
+    width: int,
+    first: int,
+    mapping: list[tuple[int, Column]],
+    keep_people: bool = True,
 ) -> tuple[int, People, list[RowError]]:
-    """(people in the file, the people when there are no errors, every error)."""
-    data = rows[first:]
-    width = max(index for index, _ in mapping) + 1
-    if data and min(map(len, data)) < width:
-        data = [[*row, *([""] * (width - len(row)))] for row in data]
-    transposed = list(zip(*data, strict=False)) if data else []
-    size = len(data)
-    del data
-    rows.clear()  # the file's rows are in `transposed` now: free them before people are made
+    """(people in the file, the people when there are no errors, every error) of the rows
+    from row `first` on of `cells` (row after row, `width` cells a row; emptied here)."""
+    size = len(cells) // width - first
+    transposed = _columns(cells, width, first, max(index for index, _ in mapping) + 1)
     fields: list[str] = []
     columns: list[list[Any]] = []
     problems: dict[int, list[tuple[str, Problem]]] = {}
     for index, column in mapping:
-        raw = transposed[index] if transposed else ()
+        raw = transposed[index]
         clean, found = _clean_column(column.field, column.required, raw, keep_people)
         fields.append(column.field)
         columns.append(clean)
