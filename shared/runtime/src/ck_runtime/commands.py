@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from ck_runtime.db import Step, rowcount
+from ck_runtime.db import Step, StepKind, rowcount
 from ck_runtime.tables import add_runtime_tables
 
 _metadata = MetaData()
@@ -105,7 +105,7 @@ async def find(session: AsyncSession, request: RpcRequest, now: datetime) -> Rec
 
 def find_step(request: RpcRequest, now: datetime) -> Step:
     """find() as a command's guard (Database.command): a SELECT that must find no row."""
-    return Step(_FIND, {"key": request_key(request.request_id), "now": now}, rows=0)
+    return Step(_FIND, {"key": request_key(request.request_id), "now": now}, 0, StepKind.GUARD)
 
 
 def recorded(request: RpcRequest, row: Any) -> Recorded:
@@ -128,7 +128,7 @@ def record_step(request: RpcRequest, reply: dict[str, Any], now: datetime, diale
         "created_at": now,
         "expires_at": now + timedelta(seconds=request.keep_reply_seconds),
     }
-    return Step(RECORD[dialect], values, rows=1)
+    return Step(RECORD[dialect], values, 1, StepKind.RECORD)
 
 
 async def prune(session: AsyncSession, now: datetime) -> int:

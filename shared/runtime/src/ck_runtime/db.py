@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -71,6 +72,16 @@ def _run_statement(
         cursor.close()
 
 
+class StepKind(enum.Enum):
+    """What a step is for, which says what a refusal of it means: the guard found the first
+    answer, the record found another delivery's, a deferred write changed other rows than its
+    handler expected (the command runs again without deferring)."""
+
+    GUARD = "guard"
+    RECORD = "record"
+    WRITE = "write"
+
+
 class Step(NamedTuple):
     """One statement of a command's last trip (CommandUnit.commit, Database.defer): a Core
     statement built once (module level), its values, and what it must do. `rows`: for an
@@ -81,6 +92,7 @@ class Step(NamedTuple):
     statement: Any
     values: dict[str, Any]
     rows: int | None = None
+    kind: StepKind = StepKind.WRITE
 
 
 class StepRefused(Exception):

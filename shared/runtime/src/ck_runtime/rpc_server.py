@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from ck_runtime import commands
 from ck_runtime.clock import Clock, current_clock
-from ck_runtime.db import Database, StepRefused
+from ck_runtime.db import Database, StepKind, StepRefused
 from ck_runtime.errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from ck_runtime.logs import get_logger
 from ck_runtime.validation import field_errors
@@ -140,12 +140,12 @@ class RpcRouter:
                         record = commands.record_step(request, reply, now, db.engine.dialect.name)
                         await unit.commit(record)
             except StepRefused as refused:
-                if refused.step is guard:  # answered before
+                if refused.step.kind is StepKind.GUARD:  # answered before
                     return await self._first_answer(
                         commands.recorded(request, refused.row), request, db, now
                     )
-                if refused.step.statement is commands.RECORD[db.engine.dialect.name]:
-                    return await self._first_answer(None, request, db, now)  # another delivery
+                if refused.step.kind is StepKind.RECORD:  # another delivery recorded first
+                    return await self._first_answer(None, request, db, now)
                 continue  # a deferred write: run again without deferring
             return reply
         raise AssertionError("a command without deferred writes cannot be refused")
