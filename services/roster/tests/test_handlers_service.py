@@ -143,6 +143,46 @@ async def test_upload_into_empty_roster_then_same_file_keeps_everyone(db: Databa
 BASE_EVENT_FIELDS = {"id", "occurred_at", "correlation_id", "school_id", "type", "version"}
 
 
+async def test_an_upload_whose_insert_fails_half_way_stores_nothing_and_can_be_retried(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload operation (a command: its own transaction with the exactly-once guard) when
+    a row of a later INSERT is refused: an internal error, nothing of it stored or announced,
+    no answer recorded, and the same request again succeeds."""
+    from ck_roster import store
+
+    other = await upload(db, [student(i) for i in range(3)], school=SCHOOL_B)
+    assert other["ok"], other
+    async with db.read() as session:
+        taken = (await session.execute(select(people.c.id))).scalars().first()
+    monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    monkeypatch.setattr(store, "SQLITE_ROWS_PER_INSERT", 2)
+    new_ids = store._new_ids
+
+    def colliding(count: int, now: Any, processor: Any) -> list[Any]:
+        ids = new_ids(count, now, processor)
+        return [*ids[:5], processor(taken) if processor else taken, *ids[6:]]
+
+    monkeypatch.setattr(store, "_new_ids", colliding)
+    payload = {
+        "school_id": str(SCHOOL_A),
+        "kind": "students",
+        "filename": "leerlingen.xlsx",
+        "content_b64": xlsx([student(i) for i in range(10, 19)]),
+        "confirmed": True,
+    }
+    request = RpcRequest(op=Ops.UPLOAD.name, actor=actor(SCHOOL_A), payload=payload)
+    settings = get_settings(max_upload_bytes=1_000_000)
+    failed = await router.dispatch(request, db, settings)
+    assert not failed["ok"] and failed["error"]["code"] == "internal", failed
+    assert await people_count(db) == 3
+    assert [e["added"] for e in await events(db, "roster.roster.uploaded")] == [3]
+    monkeypatch.setattr(store, "_new_ids", new_ids)
+    again = await router.dispatch(request, db, settings)
+    assert again["ok"] and again["result"]["added"] == 9, again
+    assert await people_count(db) == 12
+
+
 async def test_an_upload_announces_its_new_people_in_chunks_of_1000(db: Database) -> None:
     rows = [student(i, email=False) for i in range(2500)]
     reply = await upload(db, rows)

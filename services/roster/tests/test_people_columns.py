@@ -448,3 +448,64 @@ def test_a_mobile_number_the_pattern_accepts_is_within_the_length_limit() -> Non
     for field in _LENGTH_BY_PATTERN:
         pattern = {"mobiel": rules.DUTCH_MOBILE}[field]
         assert _parser.parse(pattern.pattern).getwidth()[1] <= rules.TEXT_LIMITS[field]
+
+
+async def test_an_insert_refused_half_way_stores_nothing_of_the_upload(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row refused by a constraint in the third INSERT (a second batch's first statement on
+    SQLite): the upload fails, none of its rows stays, the other school's roster is untouched
+    and the database takes the next upload, on SQLite and PostgreSQL."""
+    import uuid
+
+    from ck_roster import store
+    from ck_roster.tables import known_schools
+    from ck_roster.tables import people as people_table
+    from ck_roster.uploads import apply_upload
+    from ck_runtime.db import Database
+    from ck_runtime.migrations import upgrade_async
+    from ck_testkit import clocks
+    from sqlalchemy import exc, func, select
+
+    monkeypatch.setattr(store, "INSERT_BATCH", 4)
+    monkeypatch.setattr(store, "SQLITE_ROWS_PER_INSERT", 2)
+    people = people_of(rosters.student_rows(9, seed=16))
+    await upgrade_async("roster", database_url)
+    db = Database(database_url)
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    async def count(school: uuid.UUID) -> int:
+        async with db.read() as session:
+            query = select(func.count()).where(people_table.c.school_id == school)
+            return int((await session.execute(query)).scalar() or 0)
+
+    try:
+        async with db.transaction() as session:
+            for number, school in enumerate((first, second)):
+                await session.execute(
+                    known_schools.insert().values(
+                        school_id=school, school_number=4800 + number, updated_at=clocks.now()
+                    )
+                )
+        async with db.transaction() as session:
+            await apply_upload(session, first, RosterKind.STUDENTS, people, clocks.now())
+        async with db.read() as session:
+            taken = (await session.execute(select(people_table.c.id))).scalars().first()
+        new_ids = store._new_ids
+
+        def colliding(count: int, now: object, processor: object) -> list[object]:
+            ids = new_ids(count, now, processor)  # type: ignore[arg-type]
+            return [*ids[:5], processor(taken) if processor else taken, *ids[6:]]  # type: ignore[operator]
+
+        monkeypatch.setattr(store, "_new_ids", colliding)
+        with pytest.raises(exc.IntegrityError):
+            async with db.transaction() as session:
+                await apply_upload(session, second, RosterKind.STUDENTS, people, clocks.now())
+        assert (await count(first), await count(second)) == (9, 0)
+        monkeypatch.setattr(store, "_new_ids", new_ids)
+        async with db.transaction() as session:
+            outcome = await apply_upload(session, second, RosterKind.STUDENTS, people, clocks.now())
+        assert outcome.added == 9
+        assert (await count(first), await count(second)) == (9, 9)
+    finally:
+        await db.dispose()
