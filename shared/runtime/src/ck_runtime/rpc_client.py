@@ -63,6 +63,7 @@ from ck_runtime.amqp import (
     deliver_directly,
     probe_broker,
 )
+from ck_runtime.amqp_frames import PublishFrames
 from ck_runtime.logs import current_correlation_id, get_logger
 from ck_runtime.signing import RequestSigner
 
@@ -155,6 +156,7 @@ class RpcClient:
         self._lock = asyncio.Lock()
         # The aiormq channel whose returns and closing this client watches (see `_adopt`).
         self._underlay: aiormq.Channel | None = None
+        self._frames = PublishFrames(RPC_EXCHANGE)
 
     async def start(self) -> None:
         self._connection = await connect(self._url, f"{self._name}-rpc")
@@ -182,6 +184,7 @@ class RpcClient:
         """Watch a (new) aiormq channel: its returned messages and its closing. Called before
         the first publish on each channel, also the ones the robust connection reopens."""
         self._underlay = underlay
+        self._frames.forget()  # method frames marshalled for the previous channel's number
         # aiormq matches a Basic.Return to a publisher confirm and drops it without one: its
         # reader is replaced on this channel by one that reads the returned message and fails
         # the call with that correlation id.
@@ -413,16 +416,14 @@ class RpcClient:
         if underlay.is_closed:
             # Closed before this call's future could be failed by `_on_channel_closed`.
             raise aiormq.exceptions.ChannelInvalidStateError(f"{underlay!r} closed")
-        # wait=False: no future for "written to the socket" per publish (issue 15: 2.5 % of
-        # the client's CPU); a connection lost after the write closes the channel, which
-        # fails the waiting call (`_on_channel_closed`).
-        await underlay.basic_publish(
-            body,
-            exchange=RPC_EXCHANGE,
-            routing_key=queue,
-            properties=properties,
-            mandatory=True,
-            wait=False,
+        # What `basic_publish(..., mandatory=True, wait=False)` puts on the write queue, with
+        # the frames marshalled here (ck_runtime.amqp_frames; issue 15): no confirm to wait
+        # for (a connection lost after the write closes the channel, which fails the waiting
+        # call in `_on_channel_closed`), no future for "written to the socket".
+        await underlay.write_queue.put(
+            self._frames.marshal(
+                underlay.number, underlay.max_content_size, queue, properties, body
+            )
         )
 
     async def _until_connected(self, timeout: float) -> None:
