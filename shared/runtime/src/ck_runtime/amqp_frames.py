@@ -16,8 +16,8 @@ The frames go on the channel's write queue as one `ChannelFrame`, as `basic_publ
 `ck_runtime.rpc_consumer.reply_and_ack`) put them. Not taken: basic_publish's channel lock,
 which numbers publisher confirms in order (none here) and holds a publish back while a
 synchronous method waits for its answer on the channel; a publish is an asynchronous method,
-which AMQP lets a client send meanwhile (the services' replies are sent the same way). Tests compare the bytes with pamqp's on
-random input (shared/runtime/tests/test_amqp_frames.py).
+which AMQP lets a client send meanwhile (the services' replies are sent the same way).
+Tests compare the bytes with pamqp's on random input (shared/runtime/tests/test_amqp_frames.py).
 """
 
 from __future__ import annotations
