@@ -160,13 +160,14 @@ async def test_a_call_waiting_on_a_channel_that_closes_is_sent_again_at_once(
     try:
         await client.call("roster", "echo", {"text": "warm"})
         published: list[str] = []
-        publish = client._publish
+        marshal = client._frames.marshal
 
-        async def counted(queue: str, body: bytes, properties: Any) -> None:
+        def counted(channel: int, size: int, queue: str, properties: Any, body: bytes) -> Any:
+            # every publish (with or without waiting) marshals its frames here
             published.append(properties.correlation_id)
-            await publish(queue, body, properties)
+            return marshal(channel, size, queue, properties, body)
 
-        client._publish = counted  # type: ignore[method-assign]
+        client._frames.marshal = counted  # type: ignore[method-assign]
         underlay = await client._channel.get_underlay_channel()  # type: ignore[union-attr]
         started = time.monotonic()
         call = asyncio.create_task(client.call("roster", "echo", {"text": "x", "delay": 0.5}))
@@ -208,3 +209,18 @@ async def test_a_queue_that_does_not_exist_fails_at_once(client: RpcClient) -> N
         await client.call("no-such-service", "x", timeout=5)
     assert failure.value.reason == "no queue"
     assert time.monotonic() - started < 2
+
+
+async def test_a_request_on_an_open_channel_is_published_without_waiting(
+    echo_service: ServiceRuntime, client: RpcClient
+) -> None:
+    """Once the client knows its channel, a request goes straight onto the write queue
+    (`_publish_now`); the awaiting `_publish` is only for a channel not known or not open."""
+    await client.call("roster", "echo", {"text": "warm"})
+
+    async def not_this_way(queue: str, body: bytes, properties: Any) -> None:
+        raise AssertionError("the waiting publish")
+
+    client._publish = not_this_way  # type: ignore[method-assign]
+    replies = await asyncio.gather(*(client.call("roster", "echo", {"text": t}) for t in "abc"))
+    assert [r.result["text"] for r in replies] == ["a", "b", "c"]

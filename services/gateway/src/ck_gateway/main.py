@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from ck_gateway.app import create_app
+from ck_gateway.http_protocol import OneWriteHttpToolsProtocol
 from ck_gateway.settings import GatewaySettings, get_settings
 
 
@@ -37,6 +38,8 @@ def uvicorn_config(app: Any, settings: GatewaySettings) -> uvicorn.Config:
         # FORWARDED_ALLOW_IPS (by default 127.0.0.1): the gateway decides that itself, from
         # GATEWAY_TRUSTED_PROXIES only (client_address.py).
         proxy_headers=False,
+        # uvicorn's httptools protocol, an answer's head and body in one write (http_protocol.py)
+        http=OneWriteHttpToolsProtocol,
     )
 
 

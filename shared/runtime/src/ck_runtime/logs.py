@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
 from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
 
+from ck_runtime.random_ids import uuid4_hex
 from ck_runtime.tracing import add_trace_id
 
 _configured = False
@@ -50,7 +50,7 @@ def get_logger(name: str | None = None) -> Any:
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 def bind_correlation_id(correlation_id: str | None) -> str:

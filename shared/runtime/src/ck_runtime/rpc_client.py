@@ -63,7 +63,9 @@ from ck_runtime.amqp import (
     deliver_directly,
     probe_broker,
 )
+from ck_runtime.amqp_frames import PublishFrames
 from ck_runtime.logs import current_correlation_id, get_logger
+from ck_runtime.random_ids import uuid4_hex
 from ck_runtime.signing import RequestSigner
 
 Req = TypeVar("Req", bound=BaseModel)
@@ -155,6 +157,7 @@ class RpcClient:
         self._lock = asyncio.Lock()
         # The aiormq channel whose returns and closing this client watches (see `_adopt`).
         self._underlay: aiormq.Channel | None = None
+        self._frames = PublishFrames(RPC_EXCHANGE)
 
     async def start(self) -> None:
         self._connection = await connect(self._url, f"{self._name}-rpc")
@@ -182,6 +185,7 @@ class RpcClient:
         """Watch a (new) aiormq channel: its returned messages and its closing. Called before
         the first publish on each channel, also the ones the robust connection reopens."""
         self._underlay = underlay
+        self._frames.forget()  # method frames marshalled for the previous channel's number
         # aiormq matches a Basic.Return to a publisher confirm and drops it without one: its
         # reader is replaced on this channel by one that reads the returned message and fails
         # the call with that correlation id.
@@ -336,7 +340,7 @@ class RpcClient:
         queue = rpc_queue(service)
         # One correlation id for every attempt: a late reply to the first still completes the
         # attempt that waits then. A fresh future per attempt, registered before the publish.
-        correlation_id = uuid.uuid4().hex
+        correlation_id = uuid4_hex()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RpcReply] = loop.create_future()
         self._pending[correlation_id] = future
@@ -347,7 +351,7 @@ class RpcClient:
                     if not future.cancelled() and future.exception() is None:
                         return future.result()  # a late reply to an earlier attempt
                     future = self._pending[correlation_id] = loop.create_future()
-                message_id = uuid.uuid4().hex
+                message_id = uuid4_hex()
                 headers: dict[str, Any] = {CORRELATION_HEADER: current_correlation_id() or ""}
                 tracing.inject(headers)  # W3C traceparent; not signed (it decides nothing)
                 headers.update(self._signer.headers(queue, self._reply_to, message_id, body))
@@ -355,12 +359,19 @@ class RpcClient:
                     correlation_id, message_id, self._reply_to, wait, headers
                 )
                 try:
-                    # The publish under asyncio.timeout: wait_for would wrap the coroutine in a
-                    # task of its own (7.5 vs 5.2 us on uvloop); for the reply, a future,
-                    # wait_for is the cheaper one (7.0 vs 8.1 us).
-                    async with asyncio.timeout(wait):
-                        await self._publish(queue, body, properties)
-                    return await asyncio.wait_for(future, wait)
+                    # The publish waits for nothing while the channel is open and its write
+                    # queue has room (`_publish_now`); else under asyncio.timeout (wait_for
+                    # would wrap the coroutine in a task of its own). The reply: the future
+                    # itself, failed with TimeoutError by a timer (`_expire`), instead of
+                    # wait_for's second future and callbacks (issue 15).
+                    if not self._publish_now(queue, body, properties):
+                        async with asyncio.timeout(wait):
+                            await self._publish(queue, body, properties)
+                    timer = loop.call_later(wait, _expire, future)
+                    try:
+                        return await future
+                    finally:
+                        timer.cancel()
                 except TimeoutError as exc:
                     log.warning(
                         "rpc.timeout", service=service, op=op, timeout=wait, attempt=attempt + 1
@@ -398,6 +409,27 @@ class RpcClient:
             if not future.done():
                 future.cancel()
 
+    def _publish_now(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> bool:
+        """`_publish` when it would not wait: the aiormq channel adopted last still open (a
+        robust channel gets a new one only after the old one closed) and room in its write
+        queue. False (nothing sent) otherwise."""
+        channel = self._channel
+        underlay = self._underlay
+        if (
+            channel is None
+            or channel.is_closed
+            or underlay is None
+            or underlay.is_closed
+            or underlay.write_queue.full()
+        ):
+            return False
+        underlay.write_queue.put_nowait(
+            self._frames.marshal(
+                underlay.number, underlay.max_content_size, queue, properties, body
+            )
+        )
+        return True
+
     async def _publish(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> None:
         """What `Exchange.publish` does for the requests exchange, given the properties
         instead of an aio_pika.Message (mandatory: a missing queue comes back as a return,
@@ -413,16 +445,14 @@ class RpcClient:
         if underlay.is_closed:
             # Closed before this call's future could be failed by `_on_channel_closed`.
             raise aiormq.exceptions.ChannelInvalidStateError(f"{underlay!r} closed")
-        # wait=False: no future for "written to the socket" per publish (issue 15: 2.5 % of
-        # the client's CPU); a connection lost after the write closes the channel, which
-        # fails the waiting call (`_on_channel_closed`).
-        await underlay.basic_publish(
-            body,
-            exchange=RPC_EXCHANGE,
-            routing_key=queue,
-            properties=properties,
-            mandatory=True,
-            wait=False,
+        # What `basic_publish(..., mandatory=True, wait=False)` puts on the write queue, with
+        # the frames marshalled here (ck_runtime.amqp_frames; issue 15): no confirm to wait
+        # for (a connection lost after the write closes the channel, which fails the waiting
+        # call in `_on_channel_closed`), no future for "written to the socket".
+        await underlay.write_queue.put(
+            self._frames.marshal(
+                underlay.number, underlay.max_content_size, queue, properties, body
+            )
         )
 
     async def _until_connected(self, timeout: float) -> None:
@@ -460,6 +490,12 @@ class RpcClient:
             assert reply.error is not None
             raise RpcFailed(reply.error)
         return reply.result
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    """The reply's timer: the attempt's wait is over (as wait_for's TimeoutError)."""
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def request_properties(
