@@ -51,10 +51,16 @@ async def test_a_call_during_a_broker_kill_is_answered_or_unavailable(
     client = RpcClient(rabbit.amqp_url, timeout=2)
     await client.start()
     outcomes: Counter[str] = Counter()
+    # The callers call until the broker is back, so that calls are in flight when it dies
+    # however long the kill takes (it syncs the node's tables first, seconds on a loaded
+    # machine: a fixed number of calls could all be answered before it).
+    restarted = asyncio.Event()
     try:
 
         async def caller(i: int) -> None:
-            for n in range(40):
+            n = 0
+            while not restarted.is_set():
+                n += 1
                 try:
                     reply = await client.call("roster", "echo", {"text": f"{i}-{n}", "delay": 0.05})
                     assert reply.result["text"] == f"{i}-{n}"
@@ -70,6 +76,7 @@ async def test_a_call_during_a_broker_kill_is_answered_or_unavailable(
         await asyncio.to_thread(rabbit.kill)
         await asyncio.sleep(2)
         await asyncio.to_thread(rabbit.start)
+        restarted.set()
         await asyncio.gather(*callers)
         assert {o for o in outcomes if o.startswith("error")} == set(), outcomes
         assert outcomes["unavailable"] > 0  # the kill was felt
