@@ -447,9 +447,14 @@ class Database:
         if traced is not None:
             options["sync_session_class"] = traced
         self._sessions = async_sessionmaker(self.engine, **options)
-        self._readers = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}), **options
-        )
+        # A reader sees one snapshot for all its queries, as on SQLite (its deferred BEGIN):
+        # PostgreSQL's default READ COMMITTED takes one per statement, so a page reading a
+        # balance and then its ledger lines could show a payment in the lines but not in the
+        # balance. A read-only REPEATABLE READ transaction never fails a serialization check.
+        readers: dict[str, Any] = {READ_ONLY_OPTION: True}
+        if not self.sqlite:
+            readers["isolation_level"] = "REPEATABLE READ"
+        self._readers = async_sessionmaker(self.engine.execution_options(**readers), **options)
         # SQLite has one writer at a time. Writers of this process queue here, in order,
         # instead of each holding a connection and sleeping in SQLite's busy handler (which
         # retries with growing pauses: under load that gave p99s of a second). Other
