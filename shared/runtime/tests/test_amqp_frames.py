@@ -3,6 +3,7 @@ basic_publish puts on the write queue (pamqp's marshalling), on random input."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 import string
@@ -13,6 +14,8 @@ import pytest
 from aio_pika import DeliveryMode
 from aiormq import spec
 from aiormq.abc import ChannelFrame
+from ck_contracts.messaging import REPLIES_EXCHANGE
+from ck_runtime import rpc_consumer
 from ck_runtime.amqp_frames import PublishFrames, marshal_properties
 from ck_runtime.rpc_client import request_properties
 from pamqp.body import ContentBody
@@ -116,3 +119,37 @@ def test_the_method_frame_is_kept_per_channel_and_key() -> None:
 def test_a_routing_key_too_long_is_refused() -> None:
     with pytest.raises(ValueError, match="Routing key too long"):
         PublishFrames("ck.rpc").marshal(1, 100, "k" * 256, spec.Basic.Properties(), b"")
+
+
+class _Channel:
+    """What reply_and_ack uses of an aiormq channel (the bytes are what is compared)."""
+
+    def __init__(self, number: int) -> None:
+        self.is_closed = False
+        self.number = number
+        self.max_content_size = MAX_CONTENT_SIZE
+        self.write_queue: asyncio.Queue[ChannelFrame] = asyncio.Queue()
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_a_reply_and_its_ack_are_the_bytes_of_basic_publish_then_basic_ack(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(rpc_consumer, "uuid4_hex", lambda: "f" * 32)
+    channel = _Channel(rng.randint(1, 2047))
+    reply = rng.randbytes(rng.choice([0, 40, MAX_CONTENT_SIZE + 5]))
+    reply_to = f"gateway.replies.{text(rng, 32)}"
+    correlation_id = rng.choice([text(rng, 32), None])
+    tag = rng.choice([None, rng.randint(1, 10**9)])
+    await rpc_consumer.reply_and_ack(channel, tag, reply, reply_to, correlation_id)  # type: ignore[arg-type]
+    properties = rpc_consumer.reply_properties(correlation_id)
+    properties.message_id = "f" * 32
+    expected = aiormq_frames(
+        channel.number, MAX_CONTENT_SIZE, REPLIES_EXCHANGE, reply_to, properties, reply
+    )
+    if tag is not None:
+        ack = spec.Basic.Ack(delivery_tag=tag, multiple=False)
+        expected += ChannelFrame.marshall(channel_number=channel.number, frames=[ack]).payload
+    assert channel.write_queue.get_nowait().payload == expected
+    assert channel.write_queue.empty()

@@ -12,8 +12,9 @@ was ~9 % of the gateway's GIL-held samples per weborder, docs/performance.md). H
   encoded straight to bytes; anything else falls back to pamqp's `marshal()`;
 - the body frames are split as aiormq splits them.
 
-The frames go on the channel's write queue as one `ChannelFrame`, as `basic_publish` (and
-`ck_runtime.rpc_consumer.reply_and_ack`) put them. Not taken: basic_publish's channel lock,
+The frames go on the channel's write queue as one `ChannelFrame`, as `basic_publish` puts
+them; the services' replies (`ck_runtime.rpc_consumer.reply_and_ack`) are marshalled here too,
+with the request's ack after them. Not taken: basic_publish's channel lock,
 which numbers publisher confirms in order (none here) and holds a publish back while a
 synchronous method waits for its answer on the channel; a publish is an asynchronous method,
 which AMQP lets a client send meanwhile (the services' replies are sent the same way).
@@ -35,6 +36,8 @@ _FLAGS = struct.Struct(">H").pack
 _FRAME_HEAD = struct.Struct(">BHI").pack
 _CONTENT_HEAD = struct.Struct(">HxxQ").pack
 _FRAME_END = constants.FRAME_END_CHAR
+# Method frames kept per PublishFrames before the table is emptied (a bound, not a tuning).
+_KEPT_METHODS = 256
 _PROPERTIES = spec.Basic.Properties
 # (attribute, flag bit, AMQP type) in the order pamqp marshals them.
 _FIELDS: tuple[tuple[str, int, str], ...] = tuple(
@@ -108,6 +111,8 @@ class PublishFrames:
     def _method(self, channel: int, routing_key: str) -> bytes:
         method = self._methods.get((channel, routing_key))
         if method is None:
+            if len(self._methods) >= _KEPT_METHODS:  # replies: one key per client ever seen
+                self._methods.clear()
             if len(routing_key) > 255:  # as basic_publish checks it
                 raise ValueError("Routing key too long (max 255 bytes)")
             publish = spec.Basic.Publish(
@@ -127,6 +132,18 @@ class PublishFrames:
         """What `basic_publish(body, exchange=..., routing_key=..., properties=...,
         mandatory=True)` puts on the write queue (properties with a message id: basic_publish
         would make one up)."""
+        payload = self.frames(channel, max_content_size, routing_key, properties, body)
+        return ChannelFrame(payload=payload, should_close=False)
+
+    def frames(
+        self,
+        channel: int,
+        max_content_size: int,
+        routing_key: str,
+        properties: spec.Basic.Properties,
+        body: bytes,
+    ) -> bytes:
+        """The publish's frames as bytes (`marshal`), for a caller that sends more with them."""
         parts = [
             self._method(channel, routing_key),
             _frame(
@@ -143,4 +160,4 @@ class PublishFrames:
                     _frame(constants.FRAME_BODY, channel, body[at : at + max_content_size])
                     for at in range(0, len(body), max_content_size)
                 )
-        return ChannelFrame(payload=b"".join(parts), should_close=False)
+        return b"".join(parts)

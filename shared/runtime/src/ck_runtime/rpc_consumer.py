@@ -14,12 +14,11 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
-from random import getrandbits
 from typing import Any, cast
-from uuid import UUID
 
 import aio_pika
 import aiormq.exceptions
+import pamqp.frame
 from aio_pika import DeliveryMode
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq import spec
@@ -27,15 +26,15 @@ from aiormq.abc import ChannelFrame, DeliveredMessage
 from ck_contracts.messaging import CORRELATION_HEADER, REPLIES_EXCHANGE, rpc_queue
 from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcRequest
 from opentelemetry.trace import Span, SpanKind
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 from pydantic import ValidationError
 
 from ck_runtime import metrics, tracing
 from ck_runtime.amqp import deliver_directly
+from ck_runtime.amqp_frames import PublishFrames
 from ck_runtime.clock import Clock
 from ck_runtime.db import Database
 from ck_runtime.logs import bind_correlation_id, get_logger
+from ck_runtime.random_ids import uuid4_hex
 from ck_runtime.rpc_client import BROKER_LOST
 from ck_runtime.rpc_server import RpcRouter
 from ck_runtime.signing import RequestVerifier, SignatureRefused
@@ -218,6 +217,9 @@ def reply_properties(correlation_id: str | None) -> spec.Basic.Properties:
     )
 
 
+_REPLY_FRAMES = PublishFrames(REPLIES_EXCHANGE)
+
+
 async def reply_and_ack(
     channel: aiormq.Channel,
     delivery_tag: int | None,
@@ -233,20 +235,14 @@ async def reply_and_ack(
     redelivers it (exactly-once answers the repeat from the record)."""
     if channel.is_closed:
         raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
-    frames: list[Any] = []
+    payload = b""
     if reply is not None:
-        if len(reply_to) > 255:  # as basic_publish's routing key check
-            raise ValueError("reply_to too long")
         properties = reply_properties(correlation_id)
-        # basic_publish gives every message an id (UUID compatible random bytes).
-        properties.message_id = UUID(int=getrandbits(128), version=4).hex
-        frames.append(
-            spec.Basic.Publish(exchange=REPLIES_EXCHANGE, routing_key=reply_to, mandatory=True)
+        properties.message_id = uuid4_hex()  # basic_publish gives every message an id
+        payload = _REPLY_FRAMES.frames(
+            channel.number, channel.max_content_size, reply_to, properties, reply
         )
-        frames.append(ContentHeader(properties=properties, body_size=len(reply)))
-        size = channel.max_content_size
-        frames.extend(ContentBody(reply[at : at + size]) for at in range(0, len(reply), size))
     if delivery_tag is not None:
-        frames.append(spec.Basic.Ack(delivery_tag=delivery_tag, multiple=False))
-    if frames:
-        await channel.write_queue.put(ChannelFrame.marshall(channel.number, frames))
+        payload += pamqp.frame.marshal(spec.Basic.Ack(delivery_tag=delivery_tag), channel.number)
+    if payload:
+        await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
