@@ -84,15 +84,11 @@ def year_texts(years: Iterable[int | None]) -> list[str]:
 
 
 def name_keys_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
-    voornaam, achternaam, locatie, opleiding = (
-        map(str.lower, map(str.strip, columns[TEXT_INDEX[f]])) for f in _KEY_FIELDS
-    )
-    return list(
-        map(_SEPARATOR.join, zip(voornaam, achternaam, locatie, years, opleiding, strict=True))
-    )
+    lowered = {f: map(str.lower, columns[TEXT_INDEX[f]]) for f in _KEY_FIELDS}
+    return name_keys_of_lowered(lowered, years)
 
 
-def name_keys_of_lowered(lowered: Mapping[str, Sequence[str]], years: list[str]) -> list[str]:
+def name_keys_of_lowered(lowered: Mapping[str, Iterable[str]], years: list[str]) -> list[str]:
     """name_keys_of from the key fields' columns already lower-cased (the store's shadow
     columns): lower-casing and stripping commute (lower() neither makes nor removes
     whitespace), so stripping the lowered value gives the same key without a second lower()."""
