@@ -35,7 +35,7 @@ from aio_pika.abc import (
 )
 from aio_pika.message import encode_expiration
 from aiormq import spec
-from aiormq.abc import DeliveredMessage
+from aiormq.abc import ChannelFrame, DeliveredMessage
 from ck_contracts.messaging import (
     CORRELATION_HEADER,
     REPLIES_EXCHANGE,
@@ -423,12 +423,16 @@ class RpcClient:
             or underlay.write_queue.full()
         ):
             return False
-        underlay.write_queue.put_nowait(
-            self._frames.marshal(
-                underlay.number, underlay.max_content_size, queue, properties, body
-            )
-        )
+        underlay.write_queue.put_nowait(self._marshal(underlay, queue, properties, body))
         return True
+
+    def _marshal(
+        self, underlay: aiormq.Channel, queue: str, properties: spec.Basic.Properties, body: bytes
+    ) -> ChannelFrame:
+        """The request as `basic_publish(..., mandatory=True)` would put it on the write queue."""
+        return self._frames.marshal(
+            underlay.number, underlay.max_content_size, queue, properties, body
+        )
 
     async def _publish(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> None:
         """What `Exchange.publish` does for the requests exchange, given the properties
@@ -449,11 +453,7 @@ class RpcClient:
         # the frames marshalled here (ck_runtime.amqp_frames; issue 15): no confirm to wait
         # for (a connection lost after the write closes the channel, which fails the waiting
         # call in `_on_channel_closed`), no future for "written to the socket".
-        await underlay.write_queue.put(
-            self._frames.marshal(
-                underlay.number, underlay.max_content_size, queue, properties, body
-            )
-        )
+        await underlay.write_queue.put(self._marshal(underlay, queue, properties, body))
 
     async def _until_connected(self, timeout: float) -> None:
         """Wait (at most timeout seconds) for the robust connection to restore this channel."""
