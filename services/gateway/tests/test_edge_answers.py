@@ -20,13 +20,12 @@ import pytest
 from ck_gateway.app import create_app
 from ck_gateway.settings import get_settings
 from ck_runtime import metrics
+from ck_testkit.weborder_stub import KEY, PATH, StubRpc, stored
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.types import Message
 from structlog.testing import capture_logs
 
-KEY = "ck_live_" + "k" * 32
-PATH = "/api/v1/provider/weborders"
 BODY: dict[str, Any] = {
     "school_number": 10289,
     "activity": "Voorstelling",
@@ -34,26 +33,6 @@ BODY: dict[str, Any] = {
     "participants": 28,
     "amount_cents": 42000,
 }
-
-
-class StubRpc:
-    """Answers every call with the weborder, as the weborders service would."""
-
-    connected = True
-
-    async def call_json(self, service: str, op: str, payload: Any = None, **kwargs: Any) -> Any:
-        return {
-            **BODY,
-            "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
-            "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
-            "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-            "provider_name": "Stadsschouwburg",
-            "status": "ingediend",
-            "created_at": "2031-02-20T10:15:00Z",
-        }
-
-    async def probe(self) -> bool:
-        return True
 
 
 SNAPSHOT = Path(__file__).with_name("edge_answers.json")
@@ -84,7 +63,7 @@ async def breaks_midway() -> StreamingResponse:
 def build(hsts: bool) -> FastAPI:
     app = create_app(
         get_settings(secret_key="s", max_body_bytes=4096, secure_cookies=hsts),
-        rpc=StubRpc(),  # type: ignore[arg-type]
+        rpc=StubRpc(stored(BODY)),  # type: ignore[arg-type]
     )
     app.add_api_route("/kapot", boom)
     app.add_api_route("/api/v1/kapot", boom)

@@ -19,10 +19,9 @@ from ck_gateway.middleware import fast_weborders
 from ck_gateway.routes.api_provider import MISSING_KEY, NOT_A_KEY
 from ck_gateway.settings import get_settings
 from ck_runtime import metrics
+from ck_testkit.weborder_stub import KEY, PATH, StubRpc, stored
 from fastapi import FastAPI
 
-KEY = "ck_live_" + "k" * 32
-PATH = "/api/v1/provider/weborders"
 BODY: dict[str, Any] = {
     "school_number": 10289,
     "activity": "  Voorstelling 'De Storm'  ",
@@ -30,40 +29,12 @@ BODY: dict[str, Any] = {
     "participants": 28,
     "amount_cents": 42000,
 }
-ANSWER: dict[str, Any] = {
-    "school_number": 10289,
-    "activity": "Voorstelling 'De Storm'",
-    "activity_date": "2031-03-14",
-    "participants": 28,
-    "amount_cents": 42000,
-    "weborder_id": "5d0c3a1e-7b2f-4c1d-9e8a-2f3b4c5d6e7f",
-    "school_id": "0b9f4e1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
-    "provider_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-    "provider_name": "Stadsschouwburg",
-    "status": "ingediend",
-    "created_at": "2031-02-20T10:15:00Z",
-}
-
-
-class StubRpc:
-    """Records what the gateway sends; answers every call with ANSWER."""
-
-    connected = True
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any, dict[str, Any]]] = []
-
-    async def call_json(self, service: str, op: str, payload: Any = None, **kwargs: Any) -> Any:
-        self.calls.append((service, op, payload, kwargs))
-        return ANSWER
-
-    async def probe(self) -> bool:
-        return True
+ANSWER = stored(BODY)
 
 
 @pytest.fixture
 def stub() -> StubRpc:
-    return StubRpc()
+    return StubRpc(ANSWER)
 
 
 @pytest.fixture
