@@ -70,6 +70,46 @@ TARGETS: tuple[Target, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A figure of the machine rather than of our code, printed under the table: the absolute
+    CPU targets (weborders, gateway, notifier) hold on one machine and not on a slower one."""
+
+    name: str
+    what: str
+    quiet: float  # its value in the quiet run of docs/performance.md where the targets held
+    higher_is_faster: bool
+
+    def speed(self, value: float) -> float:
+        """This run's machine speed relative to that quiet run's (1.0: as fast)."""
+        return value / self.quiet if self.higher_is_faster else self.quiet / value
+
+
+# From the quiet table of docs/performance.md (main 62aceb6): bare FastAPI 10,350 req/s, the
+# bare calamine read of 50,000 rows 0.2792 cpu-s.
+REFERENCES: tuple[Reference, ...] = (
+    Reference("http_bare_fastapi_rps", "bare FastAPI, same run", 10_350, higher_is_faster=True),
+    Reference(
+        "roster_calamine_read_50k_cpu", "calamine read, 50,000 rows", 0.2792, higher_is_faster=False
+    ),
+)
+
+
+def machine(metrics: dict[str, Metric], references: Sequence[Reference] = REFERENCES) -> str:
+    """Lines on this run's machine speed, for the references a bench printed ("" if none)."""
+    lines = [
+        f"{r.name} {metrics[r.name].value:.4g} {metrics[r.name].unit} ({r.what}): "
+        f"{r.speed(metrics[r.name].value):.2f}x the quiet run's speed"
+        for r in references
+        if r.name in metrics and metrics[r.name].value > 0
+    ]
+    return (
+        "\n".join(["machine speed (the absolute CPU targets depend on it):", *lines])
+        if lines
+        else ""
+    )
+
+
 def parse(lines: Iterable[str], source: str = "") -> list[Metric]:
     """The metric lines among `lines`; others (progress, tracebacks) are skipped."""
     found = []
@@ -128,7 +168,7 @@ def table(rows: Sequence[Row]) -> str:
 
 
 def to_json(metrics: dict[str, Metric], rows: Sequence[Row], when: datetime) -> str:
-    document = {
+    document: dict[str, object] = {
         "run_at": when.isoformat(timespec="seconds"),
         "metrics": {
             m.name: {"value": m.value, "unit": m.unit, "bench": m.source} for m in metrics.values()
@@ -143,6 +183,11 @@ def to_json(metrics: dict[str, Metric], rows: Sequence[Row], when: datetime) -> 
             }
             for row in rows
         ],
+        "machine_speed": {
+            r.name: round(r.speed(metrics[r.name].value), 4)
+            for r in REFERENCES
+            if r.name in metrics and metrics[r.name].value > 0
+        },
     }
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
@@ -165,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(to_json(found, rows, datetime.now(UTC)), encoding="utf-8")
     print(table(rows))
+    if speed := machine(found):
+        print(speed)
     return 0
 
 

@@ -104,3 +104,25 @@ def test_main_reads_logs_and_writes_the_json(
     assert document["metrics"]["scale_upload_ratio"]["bench"] == "bench_scale"
     printed = capsys.readouterr().out
     assert "scale_upload_cpu_all_ratio" in printed and "NO" in printed
+
+
+def test_machine_speed_against_the_quiet_run(summary: ModuleType) -> None:
+    found = summary.latest(
+        summary.parse(
+            [
+                "metric http_bare_fastapi_rps 5175 req/s",
+                "metric roster_calamine_read_50k_cpu 0.5584 cpu-s",
+            ]
+        )
+    )
+    text = summary.machine(found)
+    assert "http_bare_fastapi_rps 5175 req/s" in text and "0.50x" in text
+    assert "roster_calamine_read_50k_cpu 0.5584 cpu-s" in text
+    assert text.count("0.50x") == 2  # fewer requests per second, more CPU seconds: both slower
+    assert summary.machine(summary.latest([])) == ""
+    rows = summary.evaluate(found)
+    document = json.loads(summary.to_json(found, rows, datetime(2026, 1, 1, tzinfo=UTC)))
+    assert document["machine_speed"] == {
+        "http_bare_fastapi_rps": 0.5,
+        "roster_calamine_read_50k_cpu": 0.5,
+    }
