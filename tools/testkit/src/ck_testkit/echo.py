@@ -49,9 +49,29 @@ class Ops:
 echo_router = RpcRouter(SERVICE)
 
 
+class InFlight:
+    """How many echo handlers run at once in this process, and the most seen: tests show
+    concurrency by counting it rather than by timing it."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    def reset(self) -> None:
+        self.now = self.most = 0
+
+
+ECHOES = InFlight()
+
+
 @echo_router.handles(Ops.ECHO)
 async def echo(call: Call, payload: Echo) -> Echoed:
-    await asyncio.sleep(payload.delay)
+    ECHOES.now += 1
+    ECHOES.most = max(ECHOES.most, ECHOES.now)
+    try:
+        await asyncio.sleep(payload.delay)
+    finally:
+        ECHOES.now -= 1
     return Echoed(text=payload.text)
 
 
