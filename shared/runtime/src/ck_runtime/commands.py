@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
+from ck_runtime import json_codec
 from ck_runtime.db import Step, StepKind, rowcount
 from ck_runtime.tables import add_runtime_tables
 
@@ -93,7 +94,7 @@ def payload_hash(request: RpcRequest) -> str:
     (test_commands compares it with the plain computation)."""
     large = _large_plain_text(request.payload)
     if large is None:
-        return hashlib.sha256(_canonical(request.op, request.payload).encode()).hexdigest()
+        return hashlib.sha256(json_codec.canonical([request.op, request.payload])).hexdigest()
     key, encoded = large
     # The payload with a random stand-in for the text; the JSON around it is hashed with the
     # text itself in its place. A stand-in found more than once: the plain way.
@@ -114,7 +115,7 @@ def seal(request_id: str, reply: dict[str, Any], key: str | None = None) -> byte
     """The answer encrypted under the request id; `key` is request_key(request_id) when the
     caller has it already (record_step: one hash per command, not two)."""
     nonce = os.urandom(_NONCE_BYTES)
-    data = json.dumps(reply, separators=(",", ":")).encode()
+    data = json_codec.compact(reply)
     aad = (key or request_key(request_id)).encode()
     return nonce + _cipher(request_id).encrypt(nonce, data, aad)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -28,7 +27,7 @@ from ck_contracts.rpc import CommonReason, ErrorCode, RpcError, RpcReply, RpcReq
 from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 
-from ck_runtime import metrics, tracing
+from ck_runtime import json_codec, metrics, tracing
 from ck_runtime.amqp import deliver_directly
 from ck_runtime.amqp_frames import PublishFrames
 from ck_runtime.clock import Clock
@@ -155,7 +154,7 @@ class RpcConsumer:
                     metrics.rpc_observed("server", self._service, op, outcome, elapsed)
                 answer = None
                 if reply_to and self._replies is not None:
-                    answer = json.dumps(reply, separators=(",", ":")).encode()
+                    answer = json_codec.compact(reply)
             await reply_and_ack(channel, delivery_tag, answer, reply_to or "", correlation_id)
         except BROKER_LOST as exc:
             # The connection died under the reply or the ack. The command's effects and its

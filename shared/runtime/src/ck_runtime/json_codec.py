@@ -1,0 +1,60 @@
+"""JSON on the RPC hot path with orjson, giving the bytes the standard library gives.
+
+A command's service encodes three JSON texts per request: the canonical text of the request
+for its payload hash (exactly-once records), the reply sealed into the record, and the reply
+on the wire. json.dumps was ~8 % of the weborders service's GIL-held samples per weborder
+(docs/performance.md); orjson encodes the same values several times faster.
+
+- `canonical(value)`: exactly `json.dumps(value, sort_keys=True, separators=(",", ":"),
+  default=str)` encoded as ASCII. A payload hash stored before this module must still match
+  a repeat of its request, so orjson's text is used only where it is the same: values that
+  are plain str, int, bool, None, lists and dicts with str keys (no floats: the two write some
+  differently, 1e16 vs 1e+16), and output that is printable ASCII (json.dumps escapes every
+  other character; orjson writes UTF-8 and DEL as it is). Anything else goes the standard way.
+- `compact(value)`: a compact JSON text of the reply, for the wire and the record. Any valid
+  JSON of the same value will do there; the standard way for what orjson refuses.
+
+tests/test_json_codec.py compares both with the standard library on generated values.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _plain(value: Any) -> bool:
+    """Only types whose JSON the two libraries write alike (exact types, not subclasses)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
+
+
+def canonical(value: Any) -> bytes:
+    """`json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()`."""
+    if _plain(value):
+        try:
+            data = orjson.dumps(value, option=_SORTED)
+        except orjson.JSONEncodeError:  # an int beyond 64 bits, nesting too deep
+            pass
+        else:
+            if data.isascii() and b"\x7f" not in data:
+                return data
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def compact(value: Any) -> bytes:
+    """A compact JSON text of a reply (orjson's, or the standard library's if it refuses)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()

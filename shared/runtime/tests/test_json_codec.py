@@ -1,0 +1,87 @@
+"""ck_runtime.json_codec: orjson's text where it is the standard library's, the standard
+library's elsewhere. A payload hash computed before the change must match one after it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from ck_runtime import json_codec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def standard(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+# Every character class that matters: printable ASCII, controls, DEL, non-ASCII, surrogates'
+# neighbours, quotes and backslashes.
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0, max_codepoint=0x7F),
+        st.sampled_from('"\\/\x7f\x80é€\U0001f600'),
+        st.characters(),
+    ),
+    max_size=20,
+)
+SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),  # beyond 64 bits too
+    st.floats(allow_nan=True, allow_infinity=True),
+    TEXT,
+)
+JSONISH = st.recursive(
+    SCALAR,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=600)
+@given(JSONISH)
+def test_canonical_is_the_standard_librarys_text(value: Any) -> None:
+    assert json_codec.canonical(["op", value]) == standard(["op", value])
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(alphabet="abcdefghij_", max_size=8), SCALAR, max_size=8))
+def test_compact_reads_back_as_the_same_value(value: dict[str, Any]) -> None:
+    finite = {
+        k: v
+        for k, v in value.items()
+        if not (isinstance(v, float) and (v != v or abs(v) == float("inf")))
+    }
+    assert json.loads(json_codec.compact(finite)) == json.loads(standard(finite))
+
+
+class Kind(StrEnum):
+    STUDENTS = "students"
+
+
+def test_values_orjson_would_write_otherwise_go_the_standard_way() -> None:
+    when = datetime(2031, 3, 14, 9, 30, tzinfo=UTC)
+    for value in (
+        {"when": when},  # str() has a space, orjson's ISO text a "T"
+        {"id": UUID(int=7)},
+        {"kind": Kind.STUDENTS},
+        {"big": 1 << 70},
+        {1: "int key"},
+        {"amount": 1e16},  # 1e+16 vs 1e16
+        {"name": "caf\u00e9"},  # \u00e9 vs UTF-8
+        {"name": "a\x7fb"},  # DEL escaped by json.dumps only
+    ):
+        assert json_codec.canonical(value) == standard(value), value
+    assert json_codec.compact({"big": 1 << 70}) == b'{"big":1180591620717411303424}'
+    assert json_codec.compact({1: "x"}) == b'{"1":"x"}'
+
+
+def test_plain_weborder_payload_takes_orjsons_text() -> None:
+    payload = {"school_number": 10289, "activity": "Voorstelling 'De Storm'", "ok": True}
+    assert json_codec.canonical(payload) == standard(payload)
+    assert json_codec._plain(payload)
+    assert not json_codec._plain({"amount": 1.5})
