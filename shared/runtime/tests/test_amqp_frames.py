@@ -80,12 +80,12 @@ def test_the_bytes_of_basic_publish(seed: int) -> None:
         expected = aiormq_frames(channel, max_size, "ck.rpc", key, properties, body)
     except Exception as exc:  # what pamqp refuses, we refuse too
         with pytest.raises(type(exc)):
-            PublishFrames("ck.rpc").marshal(channel, max_size, key, properties, body)
+            PublishFrames("ck.rpc").frames(channel, max_size, key, properties, body)
         return
     frames = PublishFrames("ck.rpc")
-    assert frames.marshal(channel, max_size, key, properties, body).payload == expected
+    assert frames.frames(channel, max_size, key, properties, body) == expected
     # and again from the kept method frame
-    assert frames.marshal(channel, max_size, key, properties, body).payload == expected
+    assert frames.frames(channel, max_size, key, properties, body) == expected
 
 
 def test_a_requests_properties_take_the_short_way() -> None:
@@ -106,19 +106,19 @@ def test_a_requests_properties_take_the_short_way() -> None:
 def test_the_method_frame_is_kept_per_channel_and_key() -> None:
     frames = PublishFrames("ck.rpc")
     properties = spec.Basic.Properties(message_id="m")
-    one = frames.marshal(1, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}").payload
-    two = frames.marshal(2, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}").payload
-    other = frames.marshal(1, MAX_CONTENT_SIZE, "rpc.b", properties, b"{}").payload
+    one = frames.frames(1, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}")
+    two = frames.frames(2, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}")
+    other = frames.frames(1, MAX_CONTENT_SIZE, "rpc.b", properties, b"{}")
     assert one == aiormq_frames(1, MAX_CONTENT_SIZE, "ck.rpc", "rpc.a", properties, b"{}")
     assert two == aiormq_frames(2, MAX_CONTENT_SIZE, "ck.rpc", "rpc.a", properties, b"{}")
     assert other == aiormq_frames(1, MAX_CONTENT_SIZE, "ck.rpc", "rpc.b", properties, b"{}")
     frames.forget()
-    assert frames.marshal(2, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}").payload == two
+    assert frames.frames(2, MAX_CONTENT_SIZE, "rpc.a", properties, b"{}") == two
 
 
 def test_a_routing_key_too_long_is_refused() -> None:
     with pytest.raises(ValueError, match="Routing key too long"):
-        PublishFrames("ck.rpc").marshal(1, 100, "k" * 256, spec.Basic.Properties(), b"")
+        PublishFrames("ck.rpc").frames(1, 100, "k" * 256, spec.Basic.Properties(), b"")
 
 
 class _Channel:

@@ -161,14 +161,14 @@ async def test_a_call_waiting_on_a_channel_that_closes_is_sent_again_at_once(
     try:
         await client.call("roster", "echo", {"text": "warm"})
         published: list[str] = []
-        marshal = client._frames.marshal
+        frames = client._frames.frames
 
         def counted(channel: int, size: int, queue: str, properties: Any, body: bytes) -> Any:
             # every publish (with or without waiting) marshals its frames here
             published.append(properties.correlation_id)
-            return marshal(channel, size, queue, properties, body)
+            return frames(channel, size, queue, properties, body)
 
-        client._frames.marshal = counted  # type: ignore[method-assign]
+        client._frames.frames = counted  # type: ignore[method-assign]
         underlay = await client._channel.get_underlay_channel()  # type: ignore[union-attr]
         started = time.monotonic()
         call = asyncio.create_task(client.call("roster", "echo", {"text": "x", "delay": 0.5}))

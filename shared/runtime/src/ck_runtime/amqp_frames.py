@@ -28,7 +28,6 @@ from typing import Any
 
 import pamqp.frame
 from aiormq import spec
-from aiormq.abc import ChannelFrame
 from pamqp import constants
 
 _LENGTH = struct.Struct(">I").pack
@@ -121,20 +120,6 @@ class PublishFrames:
             method = self._methods[(channel, routing_key)] = pamqp.frame.marshal(publish, channel)
         return method
 
-    def marshal(
-        self,
-        channel: int,
-        max_content_size: int,
-        routing_key: str,
-        properties: spec.Basic.Properties,
-        body: bytes,
-    ) -> ChannelFrame:
-        """What `basic_publish(body, exchange=..., routing_key=..., properties=...,
-        mandatory=True)` puts on the write queue (properties with a message id: basic_publish
-        would make one up)."""
-        payload = self.frames(channel, max_content_size, routing_key, properties, body)
-        return ChannelFrame(payload=payload, should_close=False)
-
     def frames(
         self,
         channel: int,
@@ -143,7 +128,9 @@ class PublishFrames:
         properties: spec.Basic.Properties,
         body: bytes,
     ) -> bytes:
-        """The publish's frames as bytes (`marshal`), for a caller that sends more with them."""
+        """What `basic_publish(body, exchange=..., routing_key=..., properties=...,
+        mandatory=True)` puts on the write queue, as bytes (properties with a message id:
+        basic_publish would make one up). A caller may send more in the same write."""
         parts = [
             self._method(channel, routing_key),
             _frame(

@@ -64,10 +64,6 @@ def _cipher(request_id: str) -> AESGCM:
     return AESGCM(hashlib.sha256(b"ck-rpc-reply|" + request_id.encode()).digest())
 
 
-def _canonical(op: str, payload: Any) -> str:
-    return json.dumps([op, payload], sort_keys=True, separators=(",", ":"), default=str)
-
-
 # A text value this long whose JSON is itself in quotes (a file as base64: 3.3 MB for a roster
 # upload) is hashed as it is: json.dumps would spend ~5 ms per upload finding nothing to escape.
 _LARGE_TEXT = 1 << 16
@@ -98,16 +94,17 @@ def payload_hash(request: RpcRequest) -> str:
     key, encoded = large
     # The payload with a random stand-in for the text; the JSON around it is hashed with the
     # text itself in its place. A stand-in found more than once: the plain way.
-    stand_in = f'"{os.urandom(16).hex()}"'
-    text = _canonical(request.op, {**request.payload, key: stand_in[1:-1]})
-    before, found, after = text.partition(stand_in)
-    if not found or stand_in in after:
-        return hashlib.sha256(_canonical(request.op, request.payload).encode()).hexdigest()
-    digest = hashlib.sha256(before.encode())
+    stand_in = os.urandom(16).hex()
+    quoted = f'"{stand_in}"'.encode()
+    text = json_codec.canonical([request.op, {**request.payload, key: stand_in}])
+    before, found, after = text.partition(quoted)
+    if not found or quoted in after:
+        return hashlib.sha256(json_codec.canonical([request.op, request.payload])).hexdigest()
+    digest = hashlib.sha256(before)
     digest.update(b'"')
     digest.update(encoded)
     digest.update(b'"')
-    digest.update(after.encode())
+    digest.update(after)
     return digest.hexdigest()
 
 

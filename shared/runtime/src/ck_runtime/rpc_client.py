@@ -430,9 +430,10 @@ class RpcClient:
         self, underlay: aiormq.Channel, queue: str, properties: spec.Basic.Properties, body: bytes
     ) -> ChannelFrame:
         """The request as `basic_publish(..., mandatory=True)` would put it on the write queue."""
-        return self._frames.marshal(
+        payload = self._frames.frames(
             underlay.number, underlay.max_content_size, queue, properties, body
         )
+        return ChannelFrame(payload=payload, should_close=False)
 
     async def _publish(self, queue: str, body: bytes, properties: spec.Basic.Properties) -> None:
         """What `Exchange.publish` does for the requests exchange, given the properties
