@@ -161,14 +161,6 @@ def stack_pids(stack: Any, broker: bool = True) -> dict[str, int]:
     return pids
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def service_process(
     args: Sequence[str], env: dict[str, str], health_port: int, name: str

@@ -4,7 +4,6 @@ the right; the setting; and uvicorn, which must not rewrite the address by itsel
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from ck_gateway.client_address import (
     throttle_subject,
 )
 from ck_gateway.settings import GatewaySettings, get_settings
+from ck_testkit import free_port
 from pydantic import ValidationError
 
 PROXIES = parse_trusted_proxies("10.9.0.0/16, 192.0.2.1, 2001:db8:ffff::/48")
@@ -102,12 +102,6 @@ async def client_seen(scope: dict[str, Any], receive: Any, send: Any) -> None:
     body = str(scope["client"][0]).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": body})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_uvicorn_never_rewrites_the_client_from_forwarded_headers(

@@ -4,7 +4,6 @@ in-process on the real broker and database, and a publisher of events through th
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,12 +17,7 @@ from ck_notifier.smtp_sink import SmtpSink
 from ck_runtime.outbox import ConfirmingPublisher
 from ck_runtime.service import ServiceRuntime
 from ck_runtime.settings import load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ck_testkit import free_port
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ from ck_runtime.settings import ServiceSettings
 from ck_runtime.signing import new_key_pair
 
 from ck_devstack import broker_access
+from ck_devstack.ports import free_port
 from ck_devstack.supervisor import Backoff, Supervisor
 
 SMTP = "smtp"
@@ -149,12 +150,6 @@ def scripts_dir() -> Path:
     """The folder holding the virtual environment's console scripts (next to the interpreter;
     not resolved, because the venv's python is a symlink to the base interpreter)."""
     return Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_in_use(port: int) -> bool:

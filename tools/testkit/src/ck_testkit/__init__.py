@@ -13,6 +13,7 @@ from typing import Any
 
 import aio_pika
 from ck_contracts.messaging import EVENTS_EXCHANGE, Event
+from ck_devstack.ports import free_port as free_port  # one port picker for every test
 from ck_runtime.amqp import declare_topology
 from ck_runtime.db import Database
 from ck_runtime.migrations import upgrade_async
@@ -86,15 +87,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = 15)
             return True
         await asyncio.sleep(0.05)
     return await check()
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run_migration(url: str, service: str, revision: str) -> None:

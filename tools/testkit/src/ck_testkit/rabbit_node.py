@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from ck_devstack.ports import free_port
+
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 SHARED_COOKIE = Path("/var/lib/rabbitmq/.erlang.cookie")
 # A variable only our node's processes carry: how kill() finds its beam process.
@@ -56,12 +58,6 @@ def available() -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -77,8 +73,8 @@ class PrivateRabbit:
         self._own_base = base is None
         self.base = Path(tempfile.mkdtemp(prefix="ck-rabbit-")) if base is None else base
         self.nodename = f"ck-test-{os.getpid()}-{self.base.name[-6:].lower()}@localhost"
-        self.port = _free_port()
-        self.dist_port = _free_port()
+        self.port = free_port()
+        self.dist_port = free_port()
         self.start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._output: Path = self.base / "server.out"
