@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ck_devstack.ports import free_port as free_port  # the one port picker, for the benches
+
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
 # One request-signing key pair for the benchmark run (ck_runtime.signing): the RPC clients a
