@@ -168,6 +168,19 @@ def test_blank_rows_in_the_middle_are_skipped_and_trailing_dropped() -> None:
     assert result.report.ok and result.report.count == 2
 
 
+def test_a_row_with_only_a_refused_value_is_not_blank() -> None:
+    """A value that was there but is refused (a studiejaar 0 or "drie") keeps its row and its
+    error: it was found once by the fuzz test, such a row silently vanished."""
+    for year in (0, "drie", dt.date(2024, 1, 1)):
+        lone = ("", "", "", "", "", year, "", "", "")
+        result = run([GOOD, lone], hint_row=False)
+        assert not result.report.ok, year
+        assert (3, "studiejaar") in [(e.row, e.column) for e in result.report.errors], year
+        assert result.report.count == 2
+    only = run([("", "", "", "", "", 0, "", "", "")], hint_row=False)
+    assert only.report.reason == RosterReason.FILE_HAS_ERRORS
+
+
 def test_no_rows() -> None:
     for content in (rosters.student_xlsx([]), rosters.student_xlsx([], hint_row=False)):
         result = validate(S, "x.xlsx", content)

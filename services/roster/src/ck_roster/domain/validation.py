@@ -500,9 +500,14 @@ def _check_rows(
         for position, problem in found.items():
             problems.setdefault(position, []).append((column.header, problem))
     del transposed
-    # blank rows between people: every value empty (they always fail a required field)
+    # blank rows between people: every value empty (they always fail a required field, and
+    # nothing else: a value that was there but refused, an invalid studiejaar alone, keeps
+    # its row, with its error)
     blank = {
-        position for position in problems if all(col[position] in ("", None) for col in columns)
+        position
+        for position, found in problems.items()
+        if all(problem.reason == RosterReason.CELL_REQUIRED for _, problem in found)
+        and all(col[position] in ("", None) for col in columns)
     }
     if blank:
         keep = [i for i in range(size) if i not in blank]
