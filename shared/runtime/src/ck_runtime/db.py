@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
-from ck_runtime import tracing
+from ck_runtime import json_codec, tracing
 from ck_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -379,7 +379,12 @@ def create_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
     Every engine hides bound parameters in its errors (`hide_parameters`), and the values the
     database itself quotes in them (`_hide_error_values`): a failed statement that is logged,
     with its traceback, never carries a name, an address or a card number."""
-    extra: dict[str, Any] = {"hide_parameters": True}
+    extra: dict[str, Any] = {
+        "hide_parameters": True,
+        # JSON columns (outbox bodies, audit details) through orjson (ck_runtime.json_codec)
+        "json_serializer": json_codec.stored_text,
+        "json_deserializer": json_codec.loads,
+    }
     if null_pool:
         extra["poolclass"] = NullPool
     if is_sqlite(url):

@@ -10,7 +10,6 @@ row keeps no body (R-AVG-2), and the retention job (retention.py) deletes it aft
 from __future__ import annotations
 
 import asyncio
-import json
 import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -28,7 +27,7 @@ from sqlalchemy import MetaData, Select, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ck_runtime import metrics, tracing
+from ck_runtime import json_codec, metrics, tracing
 from ck_runtime.clock import current_clock
 from ck_runtime.db import Database
 from ck_runtime.logs import current_correlation_id, get_logger
@@ -119,7 +118,7 @@ class ConfirmingPublisher:
                 EVENT_TYPE_HEADER: str(row["routing_key"]),
             }
             message = aio_pika.Message(
-                body=_json_bytes(body),
+                body=json_codec.event_body(body),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(row["id"]),
@@ -183,10 +182,6 @@ class ConfirmingPublisher:
             )
         except aio_pika.exceptions.DeliveryError as exc:  # the broker's Nack or Reject
             raise RuntimeError(f"broker refused event {row['id']}") from exc
-
-
-def _json_bytes(body: object) -> bytes:
-    return json.dumps(body, separators=(",", ":"), default=str).encode()
 
 
 class OutboxRelay:
