@@ -15,16 +15,9 @@ from ck_roster.tables import outbox, people
 from ck_runtime.db import Database
 from ck_runtime.migrations import alembic_config, upgrade_async
 from ck_testkit import clocks
-from sqlalchemy import Column, MetaData, Table, Text, select
+from sqlalchemy import select
 
 BEFORE = "25d530a53fa3"  # the roster's head before the announcement
-
-
-def people_then() -> Table:
-    """The people table as it was at BEFORE: with the stored name key (dropped since)."""
-    table = people.to_metadata(MetaData())
-    table.append_column(Column("match_key", Text, nullable=False, default=""))
-    return table
 
 
 async def test_people_stored_before_the_release_are_announced_once(database_url: str) -> None:
@@ -45,7 +38,7 @@ async def test_people_stored_before_the_release_are_announced_once(database_url:
                     )
                     for i in range(count)
                 ]
-                await session.execute(people_then().insert(), rows)
+                await session.execute(people.insert(), rows)
                 stored[(str(school), kind.value)] = {str(r["id"]) for r in rows}
 
         await upgrade_async("roster", database_url)

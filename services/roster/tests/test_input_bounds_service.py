@@ -112,6 +112,7 @@ async def test_the_cleaning_migration_repairs_people_and_their_keys(db: Database
         achternaam="de\tBoer" + "x" * 300_000,
         opleiding="I\x1fCT",
         voornaam_lower="stale",
+        match_key="stale",
         digest="stale",
     )
     await run_migration(db.url, "roster", CLEANING)
@@ -124,9 +125,7 @@ async def test_the_cleaning_migration_repairs_people_and_their_keys(db: Database
         {name: getattr(row, name) for name in PersonFields.model_fields}
     )
     assert row.voornaam_lower == "sanne"
-    async with db.read() as session:
-        (existing,) = await store.load_existing(session, SCHOOL, RosterKind.STUDENTS)
-    assert existing.match_key == matching.name_key(fields)  # from the repaired shadows
+    assert row.match_key == matching.name_key(fields)
     assert row.digest == matching.digest(fields)
     # The list reads the repaired person as the contract has it.
     listed = await call(db, Ops.LIST, {"school_id": str(SCHOOL), "kind": "students"})

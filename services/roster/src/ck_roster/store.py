@@ -47,11 +47,8 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    case,
-    cast,
     delete,
     func,
-    literal,
     select,
     text,
     type_coerce,
@@ -61,8 +58,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ck_roster.domain.ids import time_ordered_hexes, time_ordered_id
 from ck_roster.domain.matching import (
-    KEY_FIELDS,
-    NAME_KEY_SEPARATOR,
     TEXT_FIELDS,
     TEXT_INDEX,
     YEAR,
@@ -72,7 +67,9 @@ from ck_roster.domain.matching import (
     columns_of,
     digest,
     digests_of,
-    plan_steps,
+    name_key,
+    name_keys_of_lowered,
+    plan_replace,
     year_texts,
 )
 from ck_roster.domain.people import People
@@ -106,12 +103,15 @@ def gc_paused() -> Iterator[None]:
 
 
 def field_columns(rows: Sequence[PersonFields]) -> list[Sequence[Any]]:
-    """The values of FIELD_COLUMNS (field_row) of every row, a column at a time."""
+    """The values of FIELD_COLUMNS (field_row) of every row, a column at a time. The name keys
+    are made from the lower-cased shadow columns (lower-cased once, not twice)."""
     columns = columns_of(rows)
     years = year_texts(columns[YEAR])
+    lowered = {f: list(map(str.lower, columns[TEXT_INDEX[f]])) for f in LOWERED_FIELDS}
     return [
         *columns,
-        *(list(map(str.lower, columns[TEXT_INDEX[f]])) for f in LOWERED_FIELDS),
+        *lowered.values(),
+        name_keys_of_lowered(lowered, years),
         digests_of(columns, years),
     ]
 
@@ -122,17 +122,19 @@ FIELD_COLUMNS = (
     *TEXT_FIELDS,
     "studiejaar",
     *(f"{f}_lower" for f in LOWERED_FIELDS),
+    "match_key",
     "digest",
 )
 
 
 def field_row(fields: PersonFields) -> tuple[Any, ...]:
-    """The stored values of a person's fields (FIELD_COLUMNS), shadows and digest included."""
+    """The stored values of a person's fields (FIELD_COLUMNS), shadows and keys included."""
     v = fields.__dict__
     return (
         *(v[f] for f in TEXT_FIELDS),
         v["studiejaar"],
         *(v[f].lower() for f in LOWERED_FIELDS),
+        name_key(fields),
         digest(fields),
     )
 
@@ -152,70 +154,19 @@ def _roster(school_id: UUID, kind: RosterKind) -> Any:
 
 
 # --- statements ----------------------------------------------------------------------------------
-# Name keys asked for by the plan: by the people's ids when they are at most this share of the
-# roster, else the roster is read again whole.
-_KEYS_BY_ID_SHARE = 0.25
-
-
-async def load_existing(
-    session: AsyncSession, school_id: UUID, kind: RosterKind, *, all_keys: bool = False
-) -> list[Existing]:
+async def load_existing(session: AsyncSession, school_id: UUID, kind: RosterKind) -> list[Existing]:
     """The roster's people. The ids are as the driver returns them (no per-row conversion to
-    UUID at 50,000 rows): use `as_uuid` on the few that leave the plan.
-
-    The name keys are not stored (every upload would write a column as wide as a name for
-    every person): the database joins them from the shadows (_stored_name_key) while it
-    reads, for the people without an address. Those with one have None unless `all_keys`: a
-    re-upload's file finds most of them by address, and plan_steps asks for the keys of the
-    others it may still match by name (plan_roster)."""
-    key = _stored_name_key()
-    if not all_keys:
-        key = case((people.c.email_lower == "", key))
-    query = select(type_coerce(people.c.id, Text), people.c.email_lower, key, people.c.digest)
+    UUID at 50,000 rows): use `as_uuid` on the few that leave the plan."""
+    query = select(
+        type_coerce(people.c.id, Text), people.c.email_lower, people.c.match_key, people.c.digest
+    ).where(_roster(school_id, kind))
     # Streamed in batches: only the Existing tuples of 50,000 people are kept, not also the
     # driver's rows and SQLAlchemy's rows of all of them at once.
     existing: list[Existing] = []
-    result = await (await session.connection()).stream(query.where(_roster(school_id, kind)))
+    result = await (await session.connection()).stream(query)
     async for batch in result.partitions(5000):
         existing += map(Existing._make, batch)
     return existing
-
-
-async def plan_roster(
-    session: AsyncSession, school_id: UUID, kind: RosterKind, rows: Sequence[PersonFields]
-) -> ReplacePlan:
-    """plan_steps over the roster as it is, with the name keys it asks for read from it."""
-    existing = await load_existing(session, school_id, kind)
-    steps = plan_steps(existing, rows)
-    try:
-        need = next(steps)
-        if len(need) > len(existing) * _KEYS_BY_ID_SHARE:
-            keys = await _name_keys(session, _roster(school_id, kind))
-        else:
-            keys = {}
-            for ids in chunks([as_uuid(existing[i].id) for i in need], ID_CHUNK):
-                keys |= await _name_keys(session, people.c.id.in_(ids))
-        steps.send({i: keys[existing[i].id] for i in need})
-    except StopIteration as done:
-        plan: ReplacePlan = done.value
-        return plan
-    raise RuntimeError("plan_steps asks for name keys once")
-
-
-async def _name_keys(session: AsyncSession, where: ColumnElement[bool]) -> dict[Any, str]:
-    query = select(type_coerce(people.c.id, Text), _stored_name_key()).where(where)
-    return {pid: key for pid, key in (await session.execute(query)).all()}
-
-
-def _stored_name_key() -> ColumnElement[str]:
-    """name_key of a stored person, joined by the database from the shadows: the lower-cased
-    key fields and the studiejaar as text ("" for none) with the key's separator between.
-    Stored text is stripped already (validation, rules.clean_person, the cleaning migration),
-    so name_key's strip() has nothing left to do there."""
-    voornaam, achternaam, locatie, opleiding = (people.c[f"{f}_lower"] for f in KEY_FIELDS)
-    year = func.coalesce(cast(people.c.studiejaar, Text), "")
-    sep = literal(NAME_KEY_SEPARATOR, Text)
-    return voornaam + sep + achternaam + sep + locatie + sep + year + sep + opleiding
 
 
 def as_uuid(value: Any) -> UUID:
@@ -284,7 +235,7 @@ async def _replace_roster(
     now: datetime,
     progress: Progress | None = None,
 ) -> ReplacePlan:
-    plan = await plan_roster(session, school_id, kind, rows)
+    plan = plan_replace(await load_existing(session, school_id, kind), rows)
     plan.removed = list(map(as_uuid, plan.removed))
     plan.changed = [(as_uuid(pid), row) for pid, row in plan.changed]
     # Deletes first: the rows' data is gone (R-AVG-2), and an address a removed person had

@@ -2,10 +2,9 @@
 
 `people` holds every person of every school's student and teacher roster. Text columns the list
 filters and sorts on case-insensitively have a lower-cased shadow (`*_lower`), so a filter is a
-plain LIKE and a sort can walk an index, the same on SQLite and PostgreSQL. `digest` is a hash
-of all fields, so a re-upload updates only the rows that really changed. The name key of
-R-ROSTER-4 (voornaam, achternaam, locatienaam, studiejaar, opleiding) is not stored: a
-re-upload makes it from the shadows (store.load_existing).
+plain LIKE and a sort can walk an index, the same on SQLite and PostgreSQL. `match_key` is the
+name key of R-ROSTER-4 (voornaam, achternaam, locatienaam, studiejaar, opleiding) and `digest` a
+hash of all fields, so a re-upload updates only the rows that really changed.
 """
 
 from __future__ import annotations
@@ -57,6 +56,7 @@ people = Table(
     *(_text(f) for f in TEXT_FIELDS),
     Column("studiejaar", Integer),
     *(_lowered(f"{f}_lower") for f in LOWERED_FIELDS),
+    Column("match_key", Text, nullable=False),
     Column("digest", String(32), nullable=False),
     Column("status", String(32), nullable=False, server_default=MembershipStatus.NEW.value),
     _text("activation_code"),

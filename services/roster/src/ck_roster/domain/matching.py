@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any, NamedTuple, TypeVar, overload
@@ -23,7 +23,6 @@ from ck_roster.domain.people import TEXT_FIELDS, People
 T = TypeVar("T")
 KEY_BATCH = 5000  # rows whose keys are computed at once
 _SEPARATOR = "\x1f"  # never in a trimmed spreadsheet cell that a person would type
-NAME_KEY_SEPARATOR = _SEPARATOR  # between a name key's parts (the store joins them in SQL)
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -68,9 +67,7 @@ _VALUES = itemgetter(*TEXT_FIELDS, "studiejaar")
 _DICT = attrgetter("__dict__")
 TEXT_INDEX = {f: i for i, f in enumerate(TEXT_FIELDS)}
 YEAR = len(TEXT_FIELDS)
-# The text fields of the name key (R-ROSTER-4), in the key's order (studiejaar between the
-# last two).
-KEY_FIELDS = ("voornaam", "achternaam", "locatienaam", "opleiding")
+_KEY_FIELDS = ("voornaam", "achternaam", "locatienaam", "opleiding")
 
 
 def columns_of(rows: Sequence[PersonFields]) -> list[Sequence[Any]]:
@@ -87,7 +84,7 @@ def year_texts(years: Iterable[int | None]) -> list[str]:
 
 
 def name_keys_of(columns: list[Sequence[Any]], years: list[str]) -> list[str]:
-    lowered = {f: map(str.lower, columns[TEXT_INDEX[f]]) for f in KEY_FIELDS}
+    lowered = {f: map(str.lower, columns[TEXT_INDEX[f]]) for f in _KEY_FIELDS}
     return name_keys_of_lowered(lowered, years)
 
 
@@ -95,7 +92,7 @@ def name_keys_of_lowered(lowered: Mapping[str, Iterable[str]], years: list[str])
     """name_keys_of from the key fields' columns already lower-cased (the store's shadow
     columns): lower-casing and stripping commute (lower() neither makes nor removes
     whitespace), so stripping the lowered value gives the same key without a second lower()."""
-    voornaam, achternaam, locatie, opleiding = (map(str.strip, lowered[f]) for f in KEY_FIELDS)
+    voornaam, achternaam, locatie, opleiding = (map(str.strip, lowered[f]) for f in _KEY_FIELDS)
     return list(
         map(_SEPARATOR.join, zip(voornaam, achternaam, locatie, years, opleiding, strict=True))
     )
@@ -134,7 +131,7 @@ class Existing(NamedTuple):
 
     id: UUID
     email_lower: str
-    match_key: str | None  # None: not read (plan_steps asks for it when it needs it)
+    match_key: str
     digest: str
 
 
@@ -160,48 +157,26 @@ class ReplacePlan:
     removed_teachers: list[RemovedTeacher] = field(default_factory=list)
 
 
-# plan_steps yields once, the positions in `existing` of the people whose name key it needs
-# and does not have (match_key None), and is sent their keys by position.
-PlanSteps = Generator[list[int], Mapping[int, str], "ReplacePlan"]
-
-
 def plan_replace(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> ReplacePlan:
-    """plan_steps with every key at hand (a person whose key is None has none)."""
-    return finish_plan(plan_steps(existing, rows), lambda need: dict.fromkeys(need, ""))
-
-
-def finish_plan(steps: PlanSteps, keys_of: Callable[[list[int]], Mapping[int, str]]) -> ReplacePlan:
-    """Run plan_steps, answering its one question with keys_of."""
-    try:
-        need = next(steps)
-        steps.send(keys_of(need))
-    except StopIteration as done:
-        plan: ReplacePlan = done.value
-        return plan
-    raise RuntimeError("plan_steps asks for name keys once")
-
-
-def plan_steps(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> PlanSteps:
     """Match the file's rows to the people already there (R-ROSTER-4).
 
     A row and a person match on the same e-mail (case-insensitive) when both have one;
     otherwise on the name key. When both have an address and the addresses differ they are
     different people, however alike their names. Each person matches at most one row.
-
-    The name keys of the people already there are asked for only once every address has
-    found its person (the yield), and only of those the name pass may still match: the
-    store does not keep them (store.load_existing).
     """
     plan = ReplacePlan()
     if not existing:  # a first upload: everyone is new, no keys needed
         plan.added = rows if isinstance(rows, People) else list(rows)
         return plan
     if isinstance(rows, People):
-        return (yield from _plan_columns(existing, rows))
+        return _plan_columns(existing, rows)
     added: list[PersonFields] = []
     kept_rows: list[tuple[Any, PersonFields]] = []
     plan.added, plan.kept = added, kept_rows
     by_email = {p.email_lower: p for p in existing if p.email_lower}
+    by_name: dict[str, list[Existing]] = {}
+    for person in existing:
+        by_name.setdefault(person.match_key, []).append(person)
     taken: set[Any] = set()
     matched: list[Existing] = []  # the person of each of plan.kept
     pending: list[tuple[str, PersonFields]] = []
@@ -214,10 +189,6 @@ def plan_steps(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> Pl
             matched.append(by_mail)
         else:
             pending.append((email, row))
-    keys = yield _keys_needed(existing, taken, [not email for email, _ in pending])
-    by_name: dict[str, list[Existing]] = {}
-    for person, key in _untaken_keys(existing, taken, keys):
-        by_name.setdefault(key, []).append(person)
     pending_rows = [row for _, row in pending]
     for (email, row), key in zip(pending, name_keys(pending_rows), strict=True):
         by_key = _name_match(by_name.get(key, ()), taken, bool(email))
@@ -237,37 +208,6 @@ def plan_steps(existing: Sequence[Existing], rows: Sequence[PersonFields]) -> Pl
                 plan.changed.append((pid, row))
     plan.removed = [p.id for p in existing if p.id not in taken]
     return plan
-
-
-def _keys_needed(
-    existing: Sequence[Existing], taken: set[Any], pending_without_email: list[bool]
-) -> list[int]:
-    """The positions of the people not taken by address whose key is not at hand and whom a
-    pending row could match: anyone for a row without an address, only people without one
-    for a row with an address (_name_match)."""
-    if not pending_without_email:
-        return []
-    anyone = any(pending_without_email)
-    unknown = [i for i, p in enumerate(existing) if p.match_key is None]
-    return [
-        i
-        for i in unknown
-        if existing[i].id not in taken and (anyone or not existing[i].email_lower)
-    ]
-
-
-def _untaken_keys(
-    existing: Sequence[Existing], taken: set[Any], keys: Mapping[int, str]
-) -> Iterator[tuple[Existing, str]]:
-    """(person, name key) of everyone not taken by address whose key is known."""
-    for i, person in enumerate(existing):
-        key = person.match_key
-        if key is None:
-            key = keys.get(i)
-            if key is None:
-                continue
-        if key and person.id not in taken:
-            yield person, key
 
 
 def _name_match(
@@ -302,11 +242,18 @@ class KeptRows(Sequence[tuple[Any, PersonFields]]):
         return self.ids[index], self.rows[self.positions[index]]
 
 
-def _plan_columns(existing: Sequence[Existing], rows: People) -> PlanSteps:
-    """plan_steps for rows kept as columns: the same matching in the same order, a column at
+def _plan_columns(existing: Sequence[Existing], rows: People) -> ReplacePlan:
+    """plan_replace for rows kept as columns: the same matching in the same order, a column at
     a time, without a PersonFields per row (only the changed rows become objects)."""
     plan = ReplacePlan()
     by_email = {p.email_lower: p for p in existing if p.email_lower}
+    # A name key's first person, and the few keys more people share: not a list per person
+    # (50,000 lists, ~4 MB at a re-upload's peak).
+    by_name: dict[str, Existing] = {}
+    more_by_name: dict[str, list[Existing]] = {}
+    for person in existing:
+        if by_name.setdefault(person.match_key, person) is not person:
+            more_by_name.setdefault(person.match_key, []).append(person)
     taken: set[Any] = set()
     kept_ids: list[Any] = []
     kept_positions: list[int] = []
@@ -326,15 +273,6 @@ def _plan_columns(existing: Sequence[Existing], rows: People) -> PlanSteps:
             pending.append(position)
             pending_has_email.append(bool(email))
     del by_email
-    keys_at_hand = yield _keys_needed(existing, taken, [not e for e in pending_has_email])
-    # A name key's first person, and the few keys more people share: not a list per person
-    # (50,000 lists, ~4 MB at a re-upload's peak).
-    by_name: dict[str, Existing] = {}
-    more_by_name: dict[str, list[Existing]] = {}
-    for person, key in _untaken_keys(existing, taken, keys_at_hand):
-        if by_name.setdefault(key, person) is not person:
-            more_by_name.setdefault(key, []).append(person)
-    del keys_at_hand
     added: list[int] = []
     columns = rows.take(pending).columns
     keys = name_keys_of(columns, year_texts(columns[YEAR]))
