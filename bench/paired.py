@@ -1,6 +1,7 @@
 """A benchmark against a baseline commit, in the same run: the two trees take turns
-(baseline, current, baseline, current, ...) so that a machine whose speed drifts affects both
-alike, and every figure is printed for both with their ratio.
+(baseline, current, current, baseline, ...) so that a machine whose speed drifts, and a bias
+of the first or second seat of a round, affect both alike, and every figure is printed for
+both with their ratio. Use an even number of rounds.
 
     uv run python bench/paired.py BASELINE_REF bench/bench_weborders.py [--rounds 2] [--env K=V]
 
@@ -99,7 +100,11 @@ def main() -> None:
             seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
             units: dict[str, str] = {}
             for round_ in range(args.rounds):
-                for label, tree in (("baseline", base), ("current", ROOT)):
+                # Each tree takes the first seat every other round (baseline, current, current,
+                # baseline, ...): the same tree against itself, always second, measured a 10 %
+                # higher re-upload CPU in 5 of 6 rounds (docs/performance.md).
+                seats = (("baseline", base), ("current", ROOT))
+                for label, tree in seats if round_ % 2 == 0 else seats[::-1]:
                     print(f"# round {round_ + 1}: {label}", file=sys.stderr, flush=True)
                     for name, (value, unit) in run(tree, args.script, env).items():
                         seen[name][label].append(value)
