@@ -80,6 +80,14 @@ def baseline_tree(ref: str, where: Path, same_harness: bool = False) -> Path:
     return tree
 
 
+def seats(round_: int, baseline: Path, current: Path) -> list[tuple[str, Path]]:
+    """The order of the trees in a round: each takes the first seat every other round
+    (baseline, current, current, baseline, ...). The same tree against itself, always second,
+    measured a 10 % higher re-upload CPU in 5 of 6 rounds (docs/performance.md)."""
+    order = [("baseline", baseline), ("current", current)]
+    return order if round_ % 2 == 0 else order[::-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", help="a git ref: the commit before the change")
@@ -100,11 +108,7 @@ def main() -> None:
             seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
             units: dict[str, str] = {}
             for round_ in range(args.rounds):
-                # Each tree takes the first seat every other round (baseline, current, current,
-                # baseline, ...): the same tree against itself, always second, measured a 10 %
-                # higher re-upload CPU in 5 of 6 rounds (docs/performance.md).
-                seats = (("baseline", base), ("current", ROOT))
-                for label, tree in seats if round_ % 2 == 0 else seats[::-1]:
+                for label, tree in seats(round_, base, ROOT):
                     print(f"# round {round_ + 1}: {label}", file=sys.stderr, flush=True)
                     for name, (value, unit) in run(tree, args.script, env).items():
                         seen[name][label].append(value)
