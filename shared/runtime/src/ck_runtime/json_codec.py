@@ -11,11 +11,10 @@ on the wire. json.dumps was ~8 % of the weborders service's GIL-held samples per
   are plain str, int, bool, None, lists and dicts with str keys (no floats: the two write some
   differently, 1e16 vs 1e+16), and output that is printable ASCII (json.dumps escapes every
   other character; orjson writes UTF-8 and DEL as it is). Anything else goes the standard way.
-- `compact(value)`: a compact JSON text of the reply, for the wire and the record. Any valid
-  JSON of the same value will do there; the standard way for what orjson refuses.
-
+- `compact(value)`: a compact JSON text of the reply, for the wire and the record, and of
+  the event bodies the outbox relay publishes. Any valid JSON of the same value will do there.
 - `stored_text(value)` / `loads(text)`: every JSON column's serializer and deserializer (the
-  engines of ck_runtime.db), and `event_body(value)` the bytes the outbox relay publishes. An
+  engines of ck_runtime.db). An
   upload's 50 RosterPeopleAdded bodies (~2 MB) went through json.dumps into the outbox,
   json.loads out of it and json.dumps again to the broker. Any valid JSON of the same value
   will do there too. Differences from json.dumps that are accepted: non-ASCII is written as
@@ -71,24 +70,17 @@ def canonical(value: Any) -> bytes:
 
 
 def compact(value: Any) -> bytes:
-    """A compact JSON text of a reply (orjson's, or the standard library's if it refuses)."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
-def event_body(value: Any) -> bytes:
-    """A compact JSON text of an event body or any stored JSON value, as bytes."""
+    """A compact JSON text: a reply, an event body, a stored value. orjson's, or for what it
+    refuses or would write otherwise the standard library's with default=str."""
     try:
         return orjson.dumps(value, option=_PASSTHROUGH)
-    except (orjson.JSONEncodeError, TypeError):
+    except orjson.JSONEncodeError:  # also raised for what _PASSTHROUGH hands back
         return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 
 def stored_text(value: Any) -> str:
-    """event_body as text: what SQLAlchemy stores in a JSON column."""
-    return event_body(value).decode()
+    """compact as text: what SQLAlchemy stores in a JSON column."""
+    return compact(value).decode()
 
 
 def loads(text: str | bytes) -> Any:

@@ -118,7 +118,7 @@ class ConfirmingPublisher:
                 EVENT_TYPE_HEADER: str(row["routing_key"]),
             }
             message = aio_pika.Message(
-                body=json_codec.event_body(body),
+                body=json_codec.compact(body),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(row["id"]),
