@@ -6,6 +6,7 @@ rule keeps entries seven whole calendar years."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,8 +45,22 @@ def admin() -> Actor:
     return Actor(user_id=uuid.uuid4(), role=Role.CJP_ADMIN)
 
 
-async def database(url: str) -> Database:
-    return await migrated_database(url, "invoicing")  # any service with an audit_log
+Opener = Callable[[str], Awaitable[Database]]
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[Opener]:
+    """Opens migrated databases (invoicing: any service with an audit_log), disposed after the
+    test, so no connection outlives its event loop."""
+    opened: list[Database] = []
+
+    async def open_database(url: str) -> Database:
+        opened.append(await migrated_database(url, "invoicing"))
+        return opened[-1]
+
+    yield open_database
+    for db in opened:
+        await db.dispose()
 
 
 async def count(db: Database) -> int:
@@ -84,7 +99,9 @@ async def listed(db: Database, actor: Actor, **query: Any) -> dict[str, Any]:
     return await ROUTER.dispatch(request, db)
 
 
-async def test_an_entry_commits_and_rolls_back_with_its_transaction(database_url: str) -> None:
+async def test_an_entry_commits_and_rolls_back_with_its_transaction(
+    database_url: str, database: Opener
+) -> None:
     db = await database(database_url)
     bind_correlation_id("corr-audit-1")
     actor = holder()
@@ -103,7 +120,9 @@ async def test_an_entry_commits_and_rolls_back_with_its_transaction(database_url
     assert only.details == {"amount_cents": 12_999, "number": "26000001"}
 
 
-async def test_the_platform_acts_as_system_at_the_clocks_time(database_url: str) -> None:
+async def test_the_platform_acts_as_system_at_the_clocks_time(
+    database_url: str, database: Opener
+) -> None:
     db = await database(database_url)
     clock = ManualClock(MONDAY + timedelta(hours=3))
     async with db.transaction() as session:
@@ -114,7 +133,9 @@ async def test_the_platform_acts_as_system_at_the_clocks_time(database_url: str)
     assert entry.at == clock.now()
 
 
-async def test_pages_follow_at_then_id_without_gaps_or_repeats(database_url: str) -> None:
+async def test_pages_follow_at_then_id_without_gaps_or_repeats(
+    database_url: str, database: Opener
+) -> None:
     db = await database(database_url)
     # Seven entries, three of them at the same moment: the id breaks the tie.
     moments = [MONDAY, MONDAY, MONDAY, MONDAY + timedelta(minutes=1)] + [
@@ -139,7 +160,7 @@ async def test_pages_follow_at_then_id_without_gaps_or_repeats(database_url: str
     assert keys == sorted(keys, reverse=True)
 
 
-async def test_filters(database_url: str) -> None:
+async def test_filters(database_url: str, database: Opener) -> None:
     db = await database(database_url)
     paid = await write(db, holder(), AuditAction.INVOICE_PAID, at=MONDAY)
     issued = await write(db, None, AuditAction.INVOICE_ISSUED, at=MONDAY + timedelta(days=2))
@@ -159,7 +180,7 @@ async def test_filters(database_url: str) -> None:
     assert await ids(until=MONDAY + timedelta(days=1)) == {paid, other}
 
 
-async def test_a_school_lists_only_its_own_entries(database_url: str) -> None:
+async def test_a_school_lists_only_its_own_entries(database_url: str, database: Opener) -> None:
     db = await database(database_url)
     mine = await write(db, holder(SCHOOL_A))
     await write(db, holder(SCHOOL_B), school=SCHOOL_B)
@@ -190,7 +211,7 @@ async def test_a_school_lists_only_its_own_entries(database_url: str) -> None:
     ],
 )
 async def test_details_that_could_be_personal_are_refused(
-    sqlite_url: str, details: dict[str, Any]
+    sqlite_url: str, details: dict[str, Any], database: Opener
 ) -> None:
     db = await database(sqlite_url)
     with pytest.raises(ValueError):
@@ -214,7 +235,9 @@ def test_an_id_with_a_long_run_of_digits_passes() -> None:
         audit.check_details({"ref": "33822edb-252995352"})
 
 
-async def test_entries_are_kept_seven_whole_calendar_years(database_url: str) -> None:
+async def test_entries_are_kept_seven_whole_calendar_years(
+    database_url: str, database: Opener
+) -> None:
     db = await database(database_url)
     settings: ServiceSettings = load_settings(ServiceSettings, "invoicing")
     last_of_2018 = await write(db, None, at=datetime(2018, 12, 31, 22, 30, tzinfo=UTC))

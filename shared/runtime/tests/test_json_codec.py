@@ -122,6 +122,19 @@ def test_stored_json_of_what_orjson_writes_otherwise_is_the_standard_librarys() 
     assert json_codec.loads('{"x":NaN,"big":1180591620717411303424}')["big"] == 1 << 70
 
 
+def test_integers_beyond_64_bits_read_back_exactly() -> None:
+    # orjson reads these as floats without an error (found by the generated test above)
+    for value in (-(1 << 63) - 1, 1 << 64, [1, {"a": [10**30]}], {"x": 1.5, "n": -(10**19)}):
+        text = json_codec.stored_text(value)
+        assert json_codec.loads(text) == value
+        assert json_codec.loads(text.encode()) == value
+    assert type(json_codec.loads("[1.0]")[0]) is float
+    assert json_codec.loads('{"ids":["a","b"],"n":[[1],[2.5]]}') == {
+        "ids": ["a", "b"],
+        "n": [[1], [2.5]],
+    }
+
+
 async def test_the_engines_store_json_columns_through_the_codec(tmp_path: Any) -> None:
     from ck_runtime.db import create_engine
     from sqlalchemy import JSON, Column, Integer, MetaData, Table, select, text
