@@ -55,13 +55,14 @@ def sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()  # printed once it listens
-        yield port, folder
-    finally:
-        process.terminate()
-        process.wait(10)
+    with process:  # closes its pipe too
+        try:
+            assert process.stdout is not None
+            process.stdout.readline()  # printed once it listens
+            yield port, folder
+        finally:
+            process.terminate()
+            process.wait(10)
 
 
 def start_notifier(env: dict[str, str], health_port: int, log: Path) -> subprocess.Popen[bytes]:

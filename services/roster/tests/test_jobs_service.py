@@ -69,6 +69,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
                 )
             )
     yield database
+    # A job that answered "done" may still be closing its transaction: let it end, so that
+    # the stop below does not cancel it half-way through (its connection would be left open).
+    finishing = [run.task for run in jobs.RUNNING.values() if run.db is database]
+    if finishing:
+        await asyncio.wait(finishing, timeout=30)
     await jobs.stop_jobs(database)
     await database.dispose()
 

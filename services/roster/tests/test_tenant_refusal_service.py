@@ -12,6 +12,7 @@ import pytest
 from ck_contracts.operations import operations_of
 from ck_contracts.roster import Ops
 from ck_contracts.rpc import RpcRequest
+from ck_roster import jobs
 from ck_roster.app import get_settings
 from ck_roster.ops import router
 from ck_roster.tables import known_schools, outbox, people
@@ -67,6 +68,7 @@ async def db(database_url: str):  # type: ignore[no-untyped-def]
                 )
             )
     yield database
+    await jobs.stop_jobs(database)  # a job the insider's request started ends with its test
     await database.dispose()
 
 
