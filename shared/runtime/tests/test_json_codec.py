@@ -129,6 +129,11 @@ def test_integers_beyond_64_bits_read_back_exactly() -> None:
         assert json_codec.loads(text) == value
         assert json_codec.loads(text.encode()) == value
     assert type(json_codec.loads("[1.0]")[0]) is float
+    for depth, number in ((1020, 7), (500, 1 << 64)):  # 1020: deeper than Python's recursion
+        inner = json_codec.loads("[" * depth + str(number) + "]" * depth)
+        for _ in range(depth):
+            inner = inner[0]
+        assert inner == number
     assert json_codec.loads('{"ids":["a","b"],"n":[[1],[2.5]]}') == {
         "ids": ["a", "b"],
         "n": [[1], [2.5]],

@@ -98,16 +98,23 @@ def loads(text: str | bytes) -> Any:
 
 
 def _holds_float(value: Any) -> bool:
-    kind = type(value)
-    if kind is dict:
-        value = list(value.values())
-    elif kind is not list:
-        return kind is float
-    kinds = set(map(type, value))
-    if float in kinds:
-        return True
-    if list in kinds or dict in kinds:
-        return any(_holds_float(item) for item in value if type(item) in _CONTAINERS)
+    """Whether a parsed value holds a float anywhere: one C-level type scan per list or dict,
+    without recursion (orjson reads nesting deeper than Python's recursion limit)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            item = list(item.values())
+        elif kind is not list:
+            if kind is float:
+                return True
+            continue
+        kinds = set(map(type, item))
+        if float in kinds:
+            return True
+        if list in kinds or dict in kinds:
+            pending.extend(inner for inner in item if type(inner) in _CONTAINERS)
     return False
 
 
