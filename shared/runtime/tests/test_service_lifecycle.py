@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
+from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
+import aiormq.exceptions
 import pytest
+from ck_runtime import amqp
 from ck_runtime.amqp import BrokerUnreachable, unreachable_message
 from ck_runtime.rpc_client import RpcClient
 from ck_runtime.service import ServiceRuntime
@@ -81,6 +86,25 @@ async def test_unreachable_broker_is_one_clear_sentence(sqlite_url: str) -> None
     assert str(failure.value) == unreachable_message(url)
     assert "rabbitmq-server -detached" in str(failure.value)
     await runtime.db.dispose()
+
+
+async def test_a_connection_that_failed_to_open_is_closed(amqp_url: str) -> None:
+    # Not left half-made to the garbage collector, whose __del__ cannot close it outside a
+    # running loop ("coroutine 'Connection.close' was never awaited").
+    def open_connections() -> list[aio_pika.RobustConnection]:
+        return [
+            found
+            for found in gc.get_objects()
+            if isinstance(found, aio_pika.RobustConnection) and not found.is_closed
+        ]
+
+    before = len(open_connections())
+    parts = urlsplit(amqp_url)
+    refused = parts._replace(netloc=f"nobody:wrong@{parts.hostname}:{parts.port or 5672}")
+    for url in ("amqp://guest:guest@127.0.0.1:1/", urlunsplit(refused)):
+        with pytest.raises((BrokerUnreachable, aiormq.exceptions.AMQPError)):
+            await amqp.connect(url, "test-failed-open")
+    assert len(open_connections()) == before
 
 
 def test_service_prefix_wins_over_shared_variable(monkeypatch: pytest.MonkeyPatch) -> None:

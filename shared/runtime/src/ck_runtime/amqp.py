@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 import aio_pika
 import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.connection import make_url
 from aiormq.abc import ConsumerCallback
 from ck_contracts.messaging import (
     DEAD_LETTER_EXCHANGE,
@@ -66,12 +68,19 @@ def unreachable_message(url: str) -> str:
 async def connect(url: str, name: str) -> AbstractRobustConnection:
     """A robust connection (reconnects by itself); fails fast if the broker is down now.
     Its loss and return are logged as JSON events (broker.connection_lost/_restored)."""
+    # As aio_pika.connect_robust, but a connection that fails to open is closed here: that
+    # function drops it half-made, and its __del__ cannot close it outside a running loop.
+    connection = aio_pika.RobustConnection(
+        make_url(url), client_properties={"connection_name": name}
+    )
     try:
-        connection = await aio_pika.connect_robust(
-            url, client_properties={"connection_name": name}, timeout=10
-        )
-    except (OSError, aio_pika.exceptions.AMQPConnectionError) as exc:
-        raise BrokerUnreachable(unreachable_message(url)) from exc
+        await connection.connect(timeout=10)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            await connection.close()
+        if isinstance(exc, (OSError, aio_pika.exceptions.AMQPConnectionError)):
+            raise BrokerUnreachable(unreachable_message(url)) from exc
+        raise
     watch_connection(connection, name, describe_broker(url))
     return connection
 
