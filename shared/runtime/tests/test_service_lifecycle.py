@@ -63,6 +63,7 @@ async def test_health_endpoint_reports_database_and_broker(amqp_url: str, sqlite
         await runtime.stop()
     answer = await runtime.check_health()
     assert answer["broker"] == "unreachable" and answer["down"] == ["broker"]
+    await runtime.db.dispose()  # the check after the stop opened a connection again
 
 
 async def test_shutdown_lets_requests_in_flight_finish(amqp_url: str, sqlite_url: str) -> None:
