@@ -71,16 +71,17 @@ def test_ck_smtp_sink_command(tmp_path: Path, smtp_port: int) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stdout is not None
-        assert "SMTP on 127.0.0.1" in process.stdout.readline()  # printed once it listens
-        _send(port, _message("via het commando"))
-        deadline = time.monotonic() + 10
-        while not mail_files(folder) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+    with process:  # closes its pipe too
+        try:
+            assert process.stdout is not None
+            assert "SMTP on 127.0.0.1" in process.stdout.readline()  # printed once it listens
+            _send(port, _message("via het commando"))
+            deadline = time.monotonic() + 10
+            while not mail_files(folder) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
     assert [m["Subject"] for m in read_mails(folder)] == ["via het commando"]
 
 
