@@ -4,7 +4,9 @@ in-process on the real broker and database, and a publisher of events through th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,27 @@ def smtp_port() -> int:
 @pytest.fixture
 def mail_dir(tmp_path: Path) -> Path:
     return tmp_path / "mail"
+
+
+@pytest.fixture
+def sink_command(mail_dir: Path, smtp_port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The sink as its own process (`python -m ck_notifier.smtp_sink`, what ck-smtp-sink runs),
+    once it listens: (the process, the line it printed then). Afterwards it is stopped with
+    SIGTERM, must exit with 0, and its pipe is closed."""
+    command = [sys.executable, "-m", "ck_notifier.smtp_sink"]
+    process = subprocess.Popen(
+        [*command, "--port", str(smtp_port), "--dir", str(mail_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with process:
+        try:
+            assert process.stdout is not None
+            yield process, process.stdout.readline()
+        finally:
+            process.terminate()
+            returncode = process.wait(10)
+    assert returncode == 0
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
@@ -48,21 +48,9 @@ def message_ids(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port, folder = free_port(), tmp_path / "mail"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ck_notifier.smtp_sink", "--port", str(port), "--dir", str(folder)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    with process:  # closes its pipe too
-        try:
-            assert process.stdout is not None
-            process.stdout.readline()  # printed once it listens
-            yield port, folder
-        finally:
-            process.terminate()
-            process.wait(10)
+def sink(sink_command: object, smtp_port: int, mail_dir: Path) -> tuple[int, Path]:
+    """The sink as its own process (conftest's sink_command): (port, mail folder)."""
+    return smtp_port, mail_dir
 
 
 def start_notifier(env: dict[str, str], health_port: int, log: Path) -> subprocess.Popen[bytes]:
