@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +41,14 @@ def browser() -> Iterator[object]:
     asyncio.run() would trip over."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def bench_on_path() -> Iterator[Path]:
+    """bench/ on the import path, as its scripts run (they import benchkit by name)."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        yield bench
+    finally:
+        sys.path.remove(str(bench))

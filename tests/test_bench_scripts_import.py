@@ -5,8 +5,6 @@ free_port moved to ck_devstack.ports and three benches failed to start)."""
 from __future__ import annotations
 
 import importlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py"))
 
 
-@pytest.fixture
-def bench_on_path() -> Iterator[None]:
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(BENCH))
-
-
 def test_there_are_benches() -> None:
     assert "benchkit" in SCRIPTS and len([s for s in SCRIPTS if s.startswith("bench_")]) >= 10
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_the_script_imports(name: str, bench_on_path: None) -> None:
+def test_the_script_imports(name: str, bench_on_path: Path) -> None:
     module = importlib.import_module(name)  # the scripts run their work under __main__ only
-    assert module.__file__ is not None and Path(module.__file__).parent == BENCH
+    assert module.__file__ is not None and Path(module.__file__).parent == bench_on_path
